@@ -1,0 +1,31 @@
+# Set-up is part of every target: a fresh machine needs only python3 (3.11) and ../shared beside the repo.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared/data
+RUN ?= runs/ct
+
+.PHONY: test demo lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	# torch first: this machine's CPU wheel (pip would otherwise pull a multi-GB CUDA build)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/lungseg train --data $(SHARED)/ct-lung-kmader --out $(RUN)
+	$(BIN)/lungseg evaluate --model $(RUN)/best.pt --data $(SHARED)/ct-lung-kmader --split test --out $(RUN)/eval-test
+	$(BIN)/lungseg predict $(SHARED)/ct-lung-kmader/images $(RUN)/predictions --model $(RUN)/best.pt --overlay
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_ct.py
+
+clean:
+	rm -rf $(VENV) runs

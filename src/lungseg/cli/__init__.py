@@ -1,0 +1,1 @@
+"""Command-line interface (typer); a leaf that nothing else imports."""

@@ -1,0 +1,158 @@
+"""The ``lungseg`` command line: parses options and calls the library. Errors in the user's input are
+printed as one line (``error: <file>: <reason>``) with exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Lung segmentation in chest CT and X-ray with U-Net family networks.")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _user_errors(command):
+    """Turn input and configuration errors into one line on stderr and exit code 2."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        from lungseg.errors import LungsegError
+
+        try:
+            return command(*args, **kwargs)
+        except (LungsegError, ValueError, FloatingPointError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@contextmanager
+def _progress(description: str, total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)
+
+
+def _parse_model_args(pairs: list[str]) -> dict:
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
+
+
+@app.command()
+@_user_errors
+def train(
+    out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history and config.")],
+    data: Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name from the registry.")] = None,
+    model_arg: Annotated[list[str], typer.Option(help="Model kwarg KEY=VALUE (repeatable).")] = [],  # noqa: B006
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Model input size (square).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="bce | dice | bce_dice | bce_iou")] = None,
+    split: Annotated[Optional[str], typer.Option(help="70/20/10, 2:1 or kfold:K:I")] = None,
+    group_pattern: Annotated[Optional[str], typer.Option(help="Regex naming the patient in a file stem.")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop before this wall-time budget.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt.")] = False,
+):
+    """Train a segmentation model; writes OUT/best.pt, OUT/last.pt, OUT/history.csv."""
+    from lungseg.config import RunConfig, load_config
+    from lungseg.training import train_run
+
+    run_config = load_config(config) if config else RunConfig()
+    overrides = [
+        (run_config.data, "data", data), (run_config.data, "images", images),
+        (run_config.data, "masks", masks), (run_config.data, "split", split),
+        (run_config.data, "group_pattern", group_pattern), (run_config.model, "name", model),
+        (run_config.train, "epochs", epochs), (run_config.preprocess, "image_size", image_size),
+        (run_config.train, "batch_size", batch_size), (run_config.optim, "lr", lr),
+        (run_config.train, "loss", loss), (run_config.train, "seed", seed),
+        (run_config.train, "max_minutes", max_minutes),
+    ]
+    for section, key, value in overrides:
+        if value is not None:
+            setattr(section, key, str(value) if isinstance(value, Path) else value)
+    run_config.model.kwargs.update(_parse_model_args(model_arg))
+    run_config = RunConfig.from_dict(run_config.to_dict())  # validate the merged values
+    result = train_run(run_config, out, resume=resume, log=_console().print, progress_factory=_progress)
+    _console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
+                     f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. RUN/best.pt).")],
+    out: Annotated[Path, typer.Option(help="Report folder for per_sample.csv and metrics.json.")],
+    data: Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="train/val/test/all of the checkpoint's split; "
+                                                      "default: test with --data, every pair otherwise.")] = None,
+    threshold: Annotated[float, typer.Option()] = 0.5,
+):
+    """Score a checkpoint on ground-truth masks (on each image's original grid)."""
+    from lungseg.inference import Predictor, evaluate_pairs, select_pairs
+
+    predictor = Predictor.from_checkpoint(model, threshold=threshold)
+    if split is None and data is not None and images is None:
+        split = "test"
+    pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
+    _console().print(f"evaluating {len(pairs)} samples" + (f" ({split} split)" if split else ""))
+    evaluate_pairs(predictor, pairs, out, log=_console().print)
+    _console().print(f"wrote {out / 'metrics.json'} and {out / 'per_sample.csv'}")
+
+
+@app.command()
+@_user_errors
+def predict(
+    input: Annotated[Path, typer.Argument(help="An image file or a folder of images.")],
+    output: Annotated[Path, typer.Argument(help="Mask PNG path, or a folder for <stem>.png masks.")],
+    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. RUN/best.pt).")],
+    overlay: Annotated[bool, typer.Option("--overlay", help="Also write <mask>_overlay.png.")] = False,
+    threshold: Annotated[float, typer.Option()] = 0.5,
+):
+    """Segment 2D images; masks are written at each input's original size."""
+    from lungseg.inference import Predictor, plan_jobs, predict_images
+
+    predictor = Predictor.from_checkpoint(model, threshold=threshold)
+    jobs = plan_jobs(input, output)
+    with _progress("predicting", len(jobs)) as advance:
+        errors = predict_images(predictor, jobs, overlay, log=lambda line: None, advance=advance)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    _console().print(f"wrote {len(jobs) - len(errors)} of {len(jobs)} masks to {output}")
+    if errors:
+        raise typer.Exit(2 if len(errors) == len(jobs) else 1)
+
+
+def main() -> None:
+    app()

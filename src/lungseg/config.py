@@ -1,0 +1,198 @@
+"""Typed run configuration: one dataclass per concern, read from YAML/JSON and written into every run.
+
+Unknown keys and values of the wrong kind raise ``ValueError`` naming the key, so a typo in a config
+file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class DataConfig:
+    """Where the image/mask pairs are and how they are split.
+
+    ``split``: ``"70/20/10"`` (train/val/test percent, any three numbers), ``"2:1"`` (train:test, no
+    validation set), or ``"kfold:K:I"`` (K folds, fold I is the validation set, no test set).
+    ``group_pattern``: a regex whose first group (or whole match) applied to a file stem names the
+    patient; all slices of one patient land in one split.
+    """
+
+    data: str | None = None
+    images: str | None = None
+    masks: str | None = None
+    split: str = "70/20/10"
+    group_pattern: str | None = None
+    split_seed: int = 0
+
+
+@dataclass
+class PreprocessConfig:
+    """Intensity handling and model input size.
+
+    ``intensity``: ``"auto"`` decides per training set (HU if values leave 0..255), ``"hu"`` or ``"8bit"``.
+    HU input is clipped to the window ``[center - width/2, center + width/2]`` and scaled to [0, 1].
+    """
+
+    intensity: str = "auto"
+    window_center: float = -600.0
+    window_width: float = 1500.0
+    image_size: int = 256
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation, applied jointly to image and mask (never at validation or test)."""
+
+    enabled: bool = True
+    hflip: float = 0.5
+    vflip: float = 0.0
+    rotate_degrees: float = 10.0
+    scale: float = 0.1
+    shift: float = 0.05
+    affine_p: float = 0.7
+    brightness_contrast: float = 0.1
+    brightness_contrast_p: float = 0.5
+    elastic_p: float = 0.0
+    noise_p: float = 0.0
+    noise_std: float = 0.02
+
+
+@dataclass
+class ModelConfig:
+    """Registry name plus constructor keyword arguments (saved in the checkpoint to rebuild it)."""
+
+    name: str = "unet"
+    kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"base_filters": 16, "depth": 4, "batch_norm": True, "dropout": 0.1}
+    )
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: str = "plateau"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
+    min_lr: float = 1e-5
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings. ``loss``: bce | dice | bce_dice | bce_iou; ``alpha`` weighs BCE in the sums."""
+
+    epochs: int = 20
+    batch_size: int = 8
+    loss: str = "bce_dice"
+    alpha: float = 0.5
+    early_stopping_patience: int = 6
+    threshold: float = 0.5
+    seed: int = 0
+    max_minutes: float | None = 14.0
+    threads: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run; written to ``RUN/config.yaml`` and every checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        return _build(cls, values, "config")
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    built = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in values.items()}
+    return cls(**built)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, where)
+            except ValueError:
+                continue
+        raise ValueError(f"{where}: {value!r} is not a valid {hint}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where}: expected true/false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        if hint is int and float(value) != int(value):
+            raise ValueError(f"{where}: expected a whole number, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML or JSON config file; missing sections and keys keep their defaults."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read config ({exc.strerror})") from exc
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: not valid YAML/JSON ({exc})") from exc
+    try:
+        return RunConfig.from_dict(values or {})
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def dump_config(config: RunConfig) -> str:
+    """The config as YAML text (what ``RUN/config.yaml`` holds)."""
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

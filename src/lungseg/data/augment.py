@@ -1,0 +1,58 @@
+"""Training augmentation with albumentations, applied jointly to image and mask on the model grid.
+
+Input: image (S, S) float32 in [0, 1] and mask (S, S) uint8 {0, 1}; output the same types. Geometric
+transforms use linear interpolation for the image and nearest-neighbour for the mask, and fill with 0
+(air after windowing).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from lungseg.config import AugmentConfig
+
+
+def build_augmentation(config: AugmentConfig, seed: int | None = None):
+    """An albumentations ``Compose`` from the config, or None when augmentation is off."""
+    if not config.enabled:
+        return None
+    import albumentations as A
+    import cv2
+
+    transforms = []
+    if config.hflip > 0:
+        transforms.append(A.HorizontalFlip(p=config.hflip))
+    if config.vflip > 0:
+        transforms.append(A.VerticalFlip(p=config.vflip))
+    if config.affine_p > 0 and (config.rotate_degrees or config.scale or config.shift):
+        transforms.append(A.Affine(
+            scale=(1 - config.scale, 1 + config.scale),
+            translate_percent=(-config.shift, config.shift),
+            rotate=(-config.rotate_degrees, config.rotate_degrees),
+            interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+            border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=config.affine_p))
+    if config.elastic_p > 0:
+        transforms.append(A.ElasticTransform(alpha=30, sigma=6, interpolation=cv2.INTER_LINEAR,
+                                             mask_interpolation=cv2.INTER_NEAREST,
+                                             border_mode=cv2.BORDER_CONSTANT, p=config.elastic_p))
+    if config.brightness_contrast > 0 and config.brightness_contrast_p > 0:
+        transforms.append(A.RandomBrightnessContrast(
+            brightness_limit=config.brightness_contrast, contrast_limit=config.brightness_contrast,
+            p=config.brightness_contrast_p))
+    if config.noise_p > 0:
+        transforms.append(A.GaussNoise(std_range=(config.noise_std / 2, config.noise_std), p=config.noise_p))
+    if not transforms:
+        return None
+    with warnings.catch_warnings():  # albumentations may warn about its own update check
+        warnings.simplefilter("ignore")
+        return A.Compose(transforms, seed=seed)
+
+
+def augment_pair(transform, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``transform`` to one pair; the image stays float32 in [0, 1]."""
+    if transform is None:
+        return image, mask
+    result = transform(image=image, mask=mask)
+    return np.clip(result["image"], 0.0, 1.0).astype(np.float32, copy=False), result["mask"]

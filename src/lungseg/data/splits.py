@@ -1,0 +1,121 @@
+"""Seeded, optionally patient-grouped train/validation/test splits, saved as JSON in the run folder.
+
+Spec strings: ``"70/20/10"`` (train/val/test, any three numbers, normalised), ``"2:1"`` (train:test,
+no validation set) and ``"kfold:K:I"`` (K folds; fold I is the validation set; no test set).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lungseg.io import write_text_atomic
+
+
+@dataclass
+class Split:
+    train: list[str]
+    val: list[str] = field(default_factory=list)
+    test: list[str] = field(default_factory=list)
+    spec: str = ""
+    seed: int = 0
+    group_pattern: str | None = None
+
+    def subset(self, name: str) -> list[str]:
+        if name not in ("train", "val", "test", "all"):
+            raise ValueError(f"split must be train, val, test or all, got {name!r}")
+        return self.train + self.val + self.test if name == "all" else getattr(self, name)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Split:
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Split:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def group_of(name: str, pattern: str | None) -> str:
+    """The patient/group key of a sample: the regex's first group (or whole match), else the name."""
+    if not pattern:
+        return name
+    match = re.search(pattern, name)
+    if match is None:
+        raise ValueError(f"group pattern {pattern!r} does not match sample {name!r}")
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def parse_fractions(spec: str) -> tuple[float, float, float]:
+    """``"70/20/10"`` -> (0.7, 0.2, 0.1); ``"2:1"`` -> (2/3, 0, 1/3)."""
+    parts = re.split(r"[/:]", spec)
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 2 and ":" in spec:
+        numbers = [numbers[0], 0.0, numbers[1]]
+    if len(numbers) != 3 or min(numbers) < 0 or numbers[0] <= 0:
+        raise ValueError(f"split {spec!r}: expected train/val/test like '70/20/10', train:test like "
+                         "'2:1', or 'kfold:K:I'")
+    total = sum(numbers)
+    return numbers[0] / total, numbers[1] / total, numbers[2] / total
+
+
+def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
+               group_pattern: str | None = None) -> Split:
+    """Split sample names; all samples of one group go to the same subset."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(names):
+        groups.setdefault(group_of(name, group_pattern), []).append(name)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    if spec.startswith("kfold"):
+        subsets = _kfold_subsets(keys, groups, spec)
+    else:
+        subsets = _fraction_subsets(keys, groups, parse_fractions(spec), len(names))
+    train, val, test = (sorted(name for key in subset for name in groups[key]) for subset in subsets)
+    return Split(train, val, test, spec=spec, seed=seed, group_pattern=group_pattern)
+
+
+def _fraction_subsets(keys, groups, fractions, total):
+    targets = [round(fractions[1] * total), round(fractions[2] * total)]
+    val, test, train = [], [], []
+    counts = [0, 0]
+    for key in keys:
+        size = len(groups[key])
+        # fill test first, then validation, then the rest is training
+        if targets[1] and counts[1] + size / 2 <= targets[1]:
+            test.append(key)
+            counts[1] += size
+        elif targets[0] and counts[0] + size / 2 <= targets[0]:
+            val.append(key)
+            counts[0] += size
+        else:
+            train.append(key)
+    if not train:
+        raise ValueError("split leaves no training samples")
+    return train, val, test
+
+
+def _kfold_subsets(keys, groups, spec):
+    match = re.fullmatch(r"kfold:(\d+):(\d+)", spec)
+    if not match:
+        raise ValueError(f"split {spec!r}: k-fold spec is 'kfold:K:I', e.g. 'kfold:5:0'")
+    folds, index = int(match.group(1)), int(match.group(2))
+    if folds < 2 or not 0 <= index < folds:
+        raise ValueError(f"split {spec!r}: need K >= 2 and 0 <= I < K")
+    if len(keys) < folds:
+        raise ValueError(f"split {spec!r}: only {len(keys)} groups for {folds} folds")
+    fold_of = {key: position % folds for position, key in enumerate(keys)}
+    val = [key for key in keys if fold_of[key] == index]
+    train = [key for key in keys if fold_of[key] != index]
+    return train, val, []

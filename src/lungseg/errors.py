@@ -1,0 +1,21 @@
+"""Exceptions shared by every layer: a user-facing error names the file and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LungsegError(Exception):
+    """Base class for errors shown to the user as one line, without a traceback."""
+
+
+class InputError(LungsegError, ValueError):
+    """Input that cannot be used: unreadable, the wrong kind, or inconsistent with other input.
+
+    ``str(error)`` is ``"<path>: <reason>"`` so the CLI can print it as one line.
+    """
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path is not None else reason)

@@ -1,0 +1,92 @@
+"""Scoring a checkpoint against ground-truth masks: ``per_sample.csv`` and ``metrics.json``.
+
+Predictions are made and scored on each image's original pixel grid (not the model grid), at the
+predictor's threshold, with HD95 in pixels. ``metrics.json`` has top-level keys ``dice``, ``iou``,
+``accuracy``, ``precision``, ``recall``, ``specificity``, ``hd95`` (each ``{mean, median, std}``),
+``n`` and ``n_empty_gt``, plus the same statistics for the ``non_empty_gt`` and ``empty_gt`` subsets.
+NaN (e.g. HD95 of an empty mask) is written as null and left out of the statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
+from lungseg.data.splits import Split
+from lungseg.errors import InputError
+from lungseg.inference.predictor import Predictor
+from lungseg.io import write_text_atomic
+from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
+
+PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction")
+
+
+def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path | None,
+                 masks: str | Path | None, split: str | None) -> list[Pair]:
+    """All pairs in the folders, or only those of ``split`` (train/val/test/all) of the checkpoint's run."""
+    pairs = find_pairs(*resolve_folders(data, images, masks))
+    if split is None:
+        return pairs
+    names = set(Split.from_dict(checkpoint["split"]).subset(split))
+    chosen = [pair for pair in pairs if pair.name in names]
+    if not chosen:
+        raise InputError(data or images, f"none of the {len(names)} '{split}' samples of this checkpoint's "
+                                         "split are in this folder")
+    if len(chosen) < len(names):
+        raise InputError(data or images, f"{len(names) - len(chosen)} of the '{split}' samples are missing")
+    return chosen
+
+
+def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
+                   log: Callable[[str], None] = print) -> dict:
+    """Predict and score every pair; write ``out/per_sample.csv`` and ``out/metrics.json``."""
+    out = Path(out)
+    accumulator = MetricAccumulator()
+    step = predictor.batch_size
+    for start in range(0, len(pairs), step):
+        loaded = [load_pair(pair) for pair in pairs[start:start + step]]
+        predictions = predictor.predict([item.image for item in loaded], [p.image for p in pairs[start:start + step]])
+        for item, prediction in zip(loaded, predictions):
+            accumulator.add(item.name, segmentation_metrics(prediction, item.mask))
+    summary = accumulator.summary()
+    summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
+                    "checkpoint": str(predictor.source) if predictor.source else None,
+                    "model": predictor.checkpoint["model"]})
+    write_text_atomic(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
+    write_text_atomic(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))
+    log(format_summary(summary))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    parts = [f"n={summary['n']} (empty ground truth: {summary['n_empty_gt']})"]
+    for name in METRIC_NAMES:
+        stats = summary[name]
+        if stats["mean"] is not None:
+            parts.append(f"{name} {stats['mean']:.4f} ± {stats['std']:.4f} (median {stats['median']:.4f})")
+    return "\n".join(parts)
+
+
+def _per_sample_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PER_SAMPLE_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: ("" if isinstance(value, float) and math.isnan(value) else value)
+                         for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value

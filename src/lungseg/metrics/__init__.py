@@ -1,0 +1,17 @@
+"""Segmentation metrics: pure per-sample functions plus a small accumulator (see ``functional`` for
+the empty-mask policy)."""
+
+from lungseg.metrics.accumulator import MetricAccumulator, summarize
+from lungseg.metrics.functional import (
+    METRIC_NAMES,
+    confusion_counts,
+    dice,
+    hd95,
+    iou,
+    segmentation_metrics,
+)
+
+__all__ = [
+    "METRIC_NAMES", "MetricAccumulator", "confusion_counts", "dice", "hd95", "iou", "segmentation_metrics",
+    "summarize",
+]

@@ -1,0 +1,25 @@
+"""Preprocessing (numpy only, no torch): intensity windows, resizing to the model grid and back, and
+the plan that records both."""
+
+from lungseg.preprocessing.geometry import (
+    Letterbox,
+    mask_to_model_grid,
+    restore_mask,
+    restore_probability,
+    to_model_grid,
+)
+from lungseg.preprocessing.intensity import (
+    WINDOWS,
+    apply_window,
+    intensity_kind,
+    invert_window,
+    scale_8bit,
+    unscale_8bit,
+)
+from lungseg.preprocessing.plan import PreprocessPlan
+
+__all__ = [
+    "WINDOWS", "Letterbox", "PreprocessPlan", "apply_window", "intensity_kind", "invert_window",
+    "mask_to_model_grid", "restore_mask", "restore_probability", "scale_8bit", "to_model_grid",
+    "unscale_8bit",
+]

@@ -1,0 +1,51 @@
+"""Intensity handling: tell HU CT from 8-bit pictures, window HU to [0, 1], and invert it.
+
+Windows are given as level (center) and width in HU: lung L-600/W1500, body (mediastinum) L40/W400.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WINDOWS: dict[str, tuple[float, float]] = {"lung": (-600.0, 1500.0), "body": (40.0, 400.0)}
+
+HU = "hu"
+EIGHT_BIT = "8bit"
+
+
+def intensity_kind(image: np.ndarray) -> str:
+    """``"8bit"`` for uint8 data or whole numbers within 0..255, otherwise ``"hu"``.
+
+    Real CT always holds negative HU (air is about -1000), so an image whose values stay inside
+    0..255 is a picture (PNG/JPEG screenshot, windowed export) rather than calibrated CT.
+    """
+    if image.dtype == np.uint8 or image.dtype == bool:
+        return EIGHT_BIT
+    low, high = float(image.min()), float(image.max())
+    if low >= 0 and high <= 255 and (np.issubdtype(image.dtype, np.integer) or high > 1.0):
+        return EIGHT_BIT
+    return HU
+
+
+def apply_window(image: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Clip HU to ``[center - width/2, center + width/2]`` and scale linearly to float32 [0, 1]."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    low = center - width / 2.0
+    scaled = (image.astype(np.float32) - np.float32(low)) / np.float32(width)
+    return np.clip(scaled, 0.0, 1.0)
+
+
+def invert_window(scaled: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Map [0, 1] back to HU; values that were clipped by the window come back as the window edges."""
+    return scaled.astype(np.float32) * np.float32(width) + np.float32(center - width / 2.0)
+
+
+def scale_8bit(image: np.ndarray) -> np.ndarray:
+    """Scale 0..255 to float32 [0, 1]."""
+    return np.clip(image.astype(np.float32) / 255.0, 0.0, 1.0)
+
+
+def unscale_8bit(scaled: np.ndarray) -> np.ndarray:
+    """Inverse of ``scale_8bit`` (rounded to uint8)."""
+    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,83 @@
+"""The preprocessing plan: every step from a stored image to the model input, and how to undo it.
+
+The plan is fitted once on the training images, saved in every checkpoint, and replayed unchanged at
+evaluation and prediction, so inference repeats exactly what training did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.config import PreprocessConfig
+from lungseg.errors import InputError
+from lungseg.preprocessing.geometry import Letterbox, restore_probability, to_model_grid
+from lungseg.preprocessing.intensity import EIGHT_BIT, HU, apply_window, intensity_kind, scale_8bit
+
+
+@dataclass(frozen=True)
+class PreprocessPlan:
+    """``intensity`` is ``"hu"`` (window ``window_center``/``window_width`` to [0, 1]) or ``"8bit"``
+    (divide by 255); images are then padded to a square and resized to ``image_size``."""
+
+    intensity: str
+    window_center: float
+    window_width: float
+    image_size: int
+
+    def __post_init__(self):
+        if self.intensity not in (HU, EIGHT_BIT):
+            raise ValueError(f"intensity must be 'hu' or '8bit', got {self.intensity!r}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16, got {self.image_size}")
+
+    @classmethod
+    def fit(cls, config: PreprocessConfig, images: Iterable[tuple[str | Path, np.ndarray]]) -> PreprocessPlan:
+        """Build the plan from the config; with ``intensity="auto"`` decide from the training images."""
+        mode = config.intensity
+        if mode == "auto":
+            kinds = {path: intensity_kind(image) for path, image in images}
+            found = set(kinds.values())
+            if len(found) > 1:
+                example = {kind: next(p for p, k in kinds.items() if k == kind) for kind in found}
+                raise InputError(example[EIGHT_BIT], f"training images mix 8-bit pictures with HU CT "
+                                                     f"(e.g. {example[HU]}); use one kind")
+            mode = found.pop() if found else HU
+        return cls(mode, float(config.window_center), float(config.window_width), int(config.image_size))
+
+    def check(self, image: np.ndarray, source: str | Path | None = None) -> None:
+        """Refuse input whose intensity kind differs from what the model was trained on."""
+        kind = intensity_kind(image)
+        if kind == self.intensity:
+            return
+        if self.intensity == HU:
+            raise InputError(source, "pixel values lie within 0..255, so this looks like an 8-bit picture, "
+                                     "but the model was trained on CT in Hounsfield units; give the "
+                                     "original DICOM/NIfTI/int16 TIFF")
+        raise InputError(source, f"pixel values span {image.min():.0f}..{image.max():.0f} (HU CT), but the "
+                                 "model was trained on 8-bit pictures")
+
+    def normalize(self, image: np.ndarray) -> np.ndarray:
+        """Stored values to float32 [0, 1]."""
+        if self.intensity == HU:
+            return apply_window(image, self.window_center, self.window_width)
+        return scale_8bit(image)
+
+    def prepare(self, image: np.ndarray, source: str | Path | None = None) -> tuple[np.ndarray, Letterbox]:
+        """(H, W) stored image -> ((size, size) float32 in [0, 1], the letterbox to undo it)."""
+        self.check(image, source)
+        return to_model_grid(self.normalize(image), self.image_size, pad_value=0.0)
+
+    def restore(self, probability: np.ndarray, box: Letterbox) -> np.ndarray:
+        """(size, size) probability -> (H, W) probability on the original pixel grid."""
+        return restore_probability(probability, box)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PreprocessPlan:
+        return cls(**values)
