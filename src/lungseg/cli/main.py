@@ -81,12 +81,17 @@ def train(
     group_pattern: Annotated[Optional[str], typer.Option(help="Regex naming the patient in a file stem.")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop before this wall-time budget.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
+                                                           "(only --epochs may change).")] = False,
 ):
     """Train a segmentation model; writes OUT/best.pt, OUT/last.pt, OUT/history.csv."""
     from lungseg.config import RunConfig, load_config
     from lungseg.training import train_run
 
+    if resume:
+        result = train_run(None, out, resume=True, log=_console().print, progress_factory=_progress, epochs=epochs)
+        _report_run(result, out)
+        return
     run_config = load_config(config) if config else RunConfig()
     overrides = [
         (run_config.data, "data", data), (run_config.data, "images", images),
@@ -102,7 +107,10 @@ def train(
             setattr(section, key, str(value) if isinstance(value, Path) else value)
     run_config.model.kwargs.update(_parse_model_args(model_arg))
     run_config = RunConfig.from_dict(run_config.to_dict())  # validate the merged values
-    result = train_run(run_config, out, resume=resume, log=_console().print, progress_factory=_progress)
+    _report_run(train_run(run_config, out, log=_console().print, progress_factory=_progress), out)
+
+
+def _report_run(result, out: Path) -> None:
     _console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
                      f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
 
@@ -126,9 +134,10 @@ def evaluate(
     if split is None and data is not None and images is None:
         split = "test"
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
-    _console().print(f"evaluating {len(pairs)} samples" + (f" ({split} split)" if split else ""))
     evaluate_pairs(predictor, pairs, out, log=_console().print)
-    _console().print(f"wrote {out / 'metrics.json'} and {out / 'per_sample.csv'}")
+    scope = f"the '{split}' split" if split else "every pair in the folders"
+    _console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
+                     f"{out / 'per_sample.csv'}")
 
 
 @app.command()
@@ -149,7 +158,8 @@ def predict(
         errors = predict_images(predictor, jobs, overlay, log=lambda line: None, advance=advance)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
-    _console().print(f"wrote {len(jobs) - len(errors)} of {len(jobs)} masks to {output}")
+    if len(jobs) > 1 or not errors:
+        _console().print(f"wrote {len(jobs) - len(errors)} of {len(jobs)} masks to {output}")
     if errors:
         raise typer.Exit(2 if len(errors) == len(jobs) else 1)
 

@@ -46,14 +46,22 @@ class RunResult:
 Logger = Callable[[str], None]
 
 
-def train_run(config: RunConfig, out: str | Path, resume: bool = False, log: Logger = print,
-              progress_factory=None) -> RunResult:
-    """Train as ``config`` says, writing the run folder ``out``; ``resume`` continues ``out/last.pt``."""
+def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, log: Logger = print,
+              progress_factory=None, epochs: int | None = None) -> RunResult:
+    """Train as ``config`` says, writing the run folder ``out``.
+
+    ``resume`` continues ``out/last.pt`` with the run's saved config (``config`` is ignored); ``epochs``
+    raises or lowers the epoch limit of a resumed run.
+    """
     out = Path(out)
     state = None
     if resume:
         state = load_checkpoint(out / "last.pt")
         config = RunConfig.from_dict(state["config"])
+        if epochs is not None:
+            config.train.epochs = epochs
+    elif config is None:
+        raise ValueError("train_run: config is required unless resuming")
     elif (out / "last.pt").exists():
         raise InputError(out, "run folder already holds a run; use --resume or a new --out folder")
     torch.set_num_threads(config.train.threads or os.cpu_count() or 1)
@@ -89,6 +97,7 @@ class _Engine:
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.model_kwargs = {"in_channels": 1, "out_channels": 1, **config.model.kwargs}
+        torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
         self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)

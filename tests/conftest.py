@@ -1,0 +1,60 @@
+"""Shared fixtures. Real data comes from ../shared/data (override with LUNGSEG_SHARED_DATA)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LUNGSEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path} (CI needs ../shared beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kmader() -> Path:
+    return shared("ct-lung-kmader")
+
+
+@pytest.fixture(scope="session")
+def kmader_subset(tmp_path_factory, kmader) -> Path:
+    """24 real kmader pairs copied to a temporary DIR/images + DIR/masks (for fast training tests)."""
+    root = tmp_path_factory.mktemp("kmader24")
+    names = sorted(p.name for p in (kmader / "images").iterdir())[:24]
+    for sub in ("images", "masks"):
+        (root / sub).mkdir()
+        for name in names:
+            shutil.copy(kmader / sub / name, root / sub / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, kmader_subset) -> Path:
+    """A real (short) training run on 24 kmader slices at 64 px, shared by inference tests."""
+    from lungseg.config import RunConfig
+    from lungseg.training import train_run
+
+    out = tmp_path_factory.mktemp("run") / "small"
+    config = RunConfig()
+    config.data.data = str(kmader_subset)
+    config.preprocess.image_size = 64
+    config.train.epochs = 3
+    config.model.kwargs = {"base_filters": 8, "depth": 3}
+    train_run(config, out, log=lambda line: None)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m lungseg ARGS`` in a subprocess (as a user would)."""
+    return subprocess.run([sys.executable, "-m", "lungseg", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=900)

@@ -1,0 +1,47 @@
+import pytest
+
+from lungseg.config import RunConfig, dump_config, load_config
+
+
+def test_defaults_round_trip_through_yaml(tmp_path):
+    config = RunConfig()
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(config))
+    assert load_config(path) == config
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\nmodel:\n  kwargs: {base_filters: 32}\n")
+    config = load_config(path)
+    assert config.train.epochs == 3
+    assert config.model.kwargs == {"base_filters": 32}
+    assert config.optim.lr == RunConfig().optim.lr
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\n  epohcs: 4\n")
+    with pytest.raises(ValueError, match=r"c.yaml: config.train: unknown key\(s\) \['epohcs'\]"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("train: {epochs: many}", "config.train.epochs"),
+    ("train: {epochs: 2.5}", "config.train.epochs"),
+    ("augment: {enabled: 1}", "config.augment.enabled"),
+    ("preprocess: 3", "config.preprocess"),
+])
+def test_wrong_types_are_named(tmp_path, text, where):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=where.replace(".", r"\.")):
+        load_config(path)
+
+
+def test_json_config_and_optional_values(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"train": {"max_minutes": null, "seed": 7}, "data": {"group_pattern": "^(\\\\d+)_"}}')
+    config = load_config(path)
+    assert config.train.max_minutes is None and config.train.seed == 7
+    assert config.data.group_pattern == r"^(\d+)_"

@@ -1,0 +1,98 @@
+import csv
+import shutil
+
+import pytest
+import torch
+
+from lungseg.config import RunConfig, load_config
+from lungseg.data import Split
+from lungseg.errors import InputError
+from lungseg.models import load_checkpoint
+from lungseg.training import HISTORY_COLUMNS, train_run
+
+
+def test_run_folder_holds_everything(small_run):
+    for name in ("config.yaml", "split.json", "history.csv", "batch_losses.csv", "best.pt", "last.pt"):
+        assert (small_run / name).is_file(), name
+    rows = list(csv.DictReader((small_run / "history.csv").open()))
+    assert len(rows) == 3 and tuple(rows[0]) == HISTORY_COLUMNS
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    best = load_checkpoint(small_run / "best.pt")
+    assert best["model"] == {"name": "unet", "kwargs": {"in_channels": 1, "out_channels": 1,
+                                                        "base_filters": 8, "depth": 3}}
+    assert best["preprocessing"]["intensity"] == "hu" and best["preprocessing"]["image_size"] == 64
+    assert best["lungseg_version"] and best["metrics"]["epoch"] == best["epoch"]
+    assert Split.load(small_run / "split.json").to_dict() == best["split"]
+    config = load_config(small_run / "config.yaml")
+    assert config.to_dict() == best["config"] and config.train.epochs == 3
+    assert "training_state" in load_checkpoint(small_run / "last.pt")
+    assert "training_state" not in best
+
+
+def test_existing_run_is_not_overwritten(small_run):
+    before = (small_run / "best.pt").read_bytes()
+    config = RunConfig.from_dict(load_checkpoint(small_run / "last.pt")["config"])
+    with pytest.raises(InputError, match="already holds a run; use --resume"):
+        train_run(config, small_run, log=lambda line: None)
+    assert (small_run / "best.pt").read_bytes() == before
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path, kmader_subset):
+    config = RunConfig()
+    config.data.data = str(kmader_subset)
+    config.preprocess.image_size = 32
+    config.model.kwargs = {"base_filters": 4, "depth": 2}
+    config.train.epochs = 3
+    config.train.max_minutes = None
+    train_run(config, tmp_path / "straight", log=lambda line: None)
+    config.train.epochs = 2
+    train_run(config, tmp_path / "interrupted", log=lambda line: None)
+    result = train_run(None, tmp_path / "interrupted", resume=True, epochs=3, log=lambda line: None)
+    assert result.epochs_run == 3
+    straight = load_checkpoint(tmp_path / "straight" / "last.pt")
+    resumed = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    for key, value in straight["state_dict"].items():
+        assert torch.allclose(value.float(), resumed["state_dict"][key].float(), atol=1e-5), key
+    for a, b in zip(straight["training_state"]["history"], resumed["training_state"]["history"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+
+
+def test_training_learns_lungs_on_real_ct(tmp_path, kmader):
+    """A small fast model on all kmader training slices must really segment the held-out test slices."""
+    from lungseg.inference import Predictor, evaluate_pairs, select_pairs
+
+    config = RunConfig()
+    config.data.data = str(kmader)
+    config.preprocess.image_size = 128
+    config.model.kwargs = {"base_filters": 8, "depth": 4}
+    config.train.epochs = 12
+    train_run(config, tmp_path / "run", log=lambda line: None)
+    predictor = Predictor.from_checkpoint(tmp_path / "run" / "best.pt")
+    pairs = select_pairs(predictor.checkpoint, kmader, None, None, "test")
+    summary = evaluate_pairs(predictor, pairs, tmp_path / "eval", log=lambda line: None)
+    assert summary["n"] == 20
+    assert summary["dice"]["mean"] > 0.93, summary["dice"]
+
+
+def test_copy_of_run_resumes_in_new_place(tmp_path, small_run):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    result = train_run(None, copy, resume=True, epochs=4, log=lambda line: None)
+    assert result.epochs_run == 4
+    assert len(load_checkpoint(copy / "last.pt")["training_state"]["history"]) == 4
+
+
+def test_same_seed_same_weights(tmp_path, kmader_subset):
+    config = RunConfig()
+    config.data.data = str(kmader_subset)
+    config.preprocess.image_size = 32
+    config.model.kwargs = {"base_filters": 4, "depth": 2}
+    config.train.epochs = 1
+    for name in ("a", "b"):
+        train_run(config, tmp_path / name, log=lambda line: None)
+    config.train.seed = 1
+    train_run(config, tmp_path / "c", log=lambda line: None)
+    a, b, c = (load_checkpoint(tmp_path / name / "last.pt")["state_dict"] for name in "abc")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert not all(torch.equal(a[key], c[key]) for key in a)
