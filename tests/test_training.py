@@ -11,6 +11,17 @@ from lungseg.models import load_checkpoint
 from lungseg.training import HISTORY_COLUMNS, train_run
 
 
+def _tiny_config(data, epochs):
+    """A seconds-fast run on real slices: 32 px, a 4-filter 2-level U-Net."""
+    config = RunConfig()
+    config.data.data = str(data)
+    config.preprocess.image_size = 32
+    config.model.kwargs = {"base_filters": 4, "depth": 2}
+    config.train.epochs = epochs
+    config.train.max_minutes = None
+    return config
+
+
 def test_run_folder_holds_everything(small_run):
     for name in ("config.yaml", "split.json", "history.csv", "batch_losses.csv", "best.pt", "last.pt"):
         assert (small_run / name).is_file(), name
@@ -38,12 +49,7 @@ def test_existing_run_is_not_overwritten(small_run):
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path, kmader_subset):
-    config = RunConfig()
-    config.data.data = str(kmader_subset)
-    config.preprocess.image_size = 32
-    config.model.kwargs = {"base_filters": 4, "depth": 2}
-    config.train.epochs = 3
-    config.train.max_minutes = None
+    config = _tiny_config(kmader_subset, epochs=3)
     train_run(config, tmp_path / "straight", log=lambda line: None)
     config.train.epochs = 2
     train_run(config, tmp_path / "interrupted", log=lambda line: None)
@@ -84,11 +90,7 @@ def test_copy_of_run_resumes_in_new_place(tmp_path, small_run):
 
 
 def test_same_seed_same_weights(tmp_path, kmader_subset):
-    config = RunConfig()
-    config.data.data = str(kmader_subset)
-    config.preprocess.image_size = 32
-    config.model.kwargs = {"base_filters": 4, "depth": 2}
-    config.train.epochs = 1
+    config = _tiny_config(kmader_subset, epochs=1)
     for name in ("a", "b"):
         train_run(config, tmp_path / name, log=lambda line: None)
     config.train.seed = 1

@@ -16,6 +16,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Lung segmentation in chest CT and X-ray with U-Net family networks.")
 
 
+DataOption = Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")]
+ImagesOption = Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")]
+MasksOption = Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")]
+CheckpointOption = Annotated[Path, typer.Option("--model", help="Checkpoint (e.g. RUN/best.pt).")]
+ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground.")]
+
+
 def _console():
     from rich.console import Console
 
@@ -66,9 +73,9 @@ def _parse_model_args(pairs: list[str]) -> dict:
 @_user_errors
 def train(
     out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history and config.")],
-    data: Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")] = None,
-    images: Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")] = None,
-    masks: Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")] = None,
+    data: DataOption = None,
+    images: ImagesOption = None,
+    masks: MasksOption = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Model name from the registry.")] = None,
     model_arg: Annotated[list[str], typer.Option(help="Model kwarg KEY=VALUE (repeatable).")] = [],  # noqa: B006
@@ -118,14 +125,14 @@ def _report_run(result, out: Path) -> None:
 @app.command()
 @_user_errors
 def evaluate(
-    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. RUN/best.pt).")],
+    model: CheckpointOption,
     out: Annotated[Path, typer.Option(help="Report folder for per_sample.csv and metrics.json.")],
-    data: Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")] = None,
-    images: Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")] = None,
-    masks: Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")] = None,
+    data: DataOption = None,
+    images: ImagesOption = None,
+    masks: MasksOption = None,
     split: Annotated[Optional[str], typer.Option(help="train/val/test/all of the checkpoint's split; "
                                                       "default: test with --data, every pair otherwise.")] = None,
-    threshold: Annotated[float, typer.Option()] = 0.5,
+    threshold: ThresholdOption = 0.5,
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
@@ -145,9 +152,9 @@ def evaluate(
 def predict(
     input: Annotated[Path, typer.Argument(help="An image file or a folder of images.")],
     output: Annotated[Path, typer.Argument(help="Mask PNG path, or a folder for <stem>.png masks.")],
-    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. RUN/best.pt).")],
+    model: CheckpointOption,
     overlay: Annotated[bool, typer.Option("--overlay", help="Also write <mask>_overlay.png.")] = False,
-    threshold: Annotated[float, typer.Option()] = 0.5,
+    threshold: ThresholdOption = 0.5,
 ):
     """Segment 2D images; masks are written at each input's original size."""
     from lungseg.inference import Predictor, plan_jobs, predict_images

@@ -22,30 +22,34 @@ def _overlap_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
     return (probability * target).sum(1), probability.sum(1) + target.sum(1)
 
 
-class SoftDiceLoss(nn.Module):
+class _OverlapLoss(nn.Module):
+    """Base for per-sample overlap losses with smoothing ``eps``."""
+
+    def __init__(self, eps: float = 1.0):
+        super().__init__()
+        self.eps = eps
+
+    def score(self, intersection: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _check(logits, target)
+        intersection, total = _overlap_terms(logits, target)
+        return (1 - self.score(intersection, total)).mean()
+
+
+class SoftDiceLoss(_OverlapLoss):
     """1 - (2|P∩T| + eps) / (|P| + |T| + eps), P the sigmoid probabilities."""
 
-    def __init__(self, eps: float = 1.0):
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check(logits, target)
-        intersection, total = _overlap_terms(logits, target)
-        return (1 - (2 * intersection + self.eps) / (total + self.eps)).mean()
+    def score(self, intersection: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+        return (2 * intersection + self.eps) / (total + self.eps)
 
 
-class SoftIoULoss(nn.Module):
+class SoftIoULoss(_OverlapLoss):
     """Jaccard loss: 1 - (|P∩T| + eps) / (|P∪T| + eps)."""
 
-    def __init__(self, eps: float = 1.0):
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check(logits, target)
-        intersection, total = _overlap_terms(logits, target)
-        return (1 - (intersection + self.eps) / (total - intersection + self.eps)).mean()
+    def score(self, intersection: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+        return (intersection + self.eps) / (total - intersection + self.eps)
 
 
 class BCELoss(nn.Module):
