@@ -80,10 +80,10 @@ class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
-    scheduler: str = "plateau"
+    scheduler: str = "cosine"
     plateau_factor: float = 0.5
     plateau_patience: int = 3
     min_lr: float = 1e-5
@@ -94,7 +94,7 @@ class TrainConfig:
     """Loop settings. ``loss``: bce | dice | bce_dice | bce_iou; ``alpha`` weighs BCE in the sums."""
 
     epochs: int = 20
-    batch_size: int = 8
+    batch_size: int = 4
     loss: str = "bce_dice"
     alpha: float = 0.5
     early_stopping_patience: int = 6
