@@ -10,8 +10,9 @@ RUN ?= runs/ct
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	# torch first: this machine's CPU wheel (pip would otherwise pull a multi-GB CUDA build)
-	$(BIN)/pip install --quiet torch==2.13.0
+	# torch + torchvision first, the pair on this machine's disk that works together (timm needs
+	# torchvision); left to itself pip would download another multi-GB build
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

@@ -102,14 +102,14 @@ def test_augmentation_is_joint_and_keeps_types(kmader):
     config = AugmentConfig(hflip=1.0, affine_p=1.0, rotate_degrees=20, elastic_p=1.0, noise_p=1.0,
                            brightness_contrast_p=1.0)
     transform = build_augmentation(config, seed=3)
-    out_image, out_mask = augment_pair(transform, image, mask)
+    out_image, out_mask, _ = augment_pair(transform, image, mask)
     assert out_image.dtype == np.float32 and out_image.shape == image.shape
     assert 0 <= out_image.min() and out_image.max() <= 1
     assert set(np.unique(out_mask)) <= {0, 1} and not np.array_equal(out_mask, mask)
     # lungs stay where the (transformed) dark lung field is: the mask moved with the image
     assert out_image[out_mask > 0].mean() < out_image[out_mask == 0].mean()
     flip_only = build_augmentation(AugmentConfig(hflip=1.0, affine_p=0, brightness_contrast_p=0), seed=0)
-    flipped_image, flipped_mask = augment_pair(flip_only, image, mask)
+    flipped_image, flipped_mask, _ = augment_pair(flip_only, image, mask)
     assert np.array_equal(flipped_mask, mask[:, ::-1]) and np.allclose(flipped_image, image[:, ::-1])
     assert build_augmentation(AugmentConfig(enabled=False)) is None
 
@@ -118,7 +118,22 @@ def test_slice_dataset_items(kmader):
     pairs = [load_pair(p) for p in find_pairs(kmader / "images", kmader / "masks")[:3]]
     plan = PreprocessPlan.fit(PreprocessConfig(image_size=64), [(p.name, p.image) for p in pairs])
     dataset = SliceDataset(pairs, plan, build_augmentation(AugmentConfig(), seed=0))
-    image, mask = dataset[1]
-    assert image.shape == mask.shape == (1, 64, 64)
-    assert image.dtype == mask.dtype == torch.float32
-    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    item = dataset[1]
+    assert set(item) == {"image", "mask"}
+    assert item["image"].shape == item["mask"].shape == (1, 64, 64)
+    assert item["image"].dtype == item["mask"].dtype == torch.float32
+    assert set(item["mask"].unique().tolist()) <= {0.0, 1.0}
+
+
+def test_weight_maps_move_with_the_mask():
+    """EM membranes: weight maps are cached per mask and flipped/rotated together with it."""
+    em = shared("em-membrane-isbi2012")
+    pairs = [load_pair(p) for p in find_pairs(em / "images", em / "masks")[:2]]
+    plan = PreprocessPlan.fit(PreprocessConfig(image_size=128), [(p.name, p.image) for p in pairs])
+    flip = build_augmentation(AugmentConfig(hflip=1.0, affine_p=0, brightness_contrast_p=0), seed=0)
+    dataset = SliceDataset(pairs, plan, flip, border_weights=(10.0, 5.0))
+    item = dataset[0]
+    assert np.allclose(item["weight"][0].numpy(), dataset.weights[0][:, ::-1])
+    assert np.array_equal(item["mask"][0].numpy(), dataset.masks[0][:, ::-1])
+    weight, mask = dataset.weights[0], dataset.masks[0] > 0
+    assert weight[~mask].max() > 5 > weight[mask].max()  # membranes between cells weigh most

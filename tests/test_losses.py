@@ -45,8 +45,9 @@ def test_empty_target_and_empty_prediction_cost_nothing():
 
 
 def test_bad_names_and_shapes():
-    with pytest.raises(ValueError, match="unknown loss 'focal'; available losses: bce, bce_dice, bce_iou, dice"):
-        build_loss("focal")
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; available losses: bce, bce_dice, bce_iou, "
+                                         "bce_tversky, dice, focal, tversky"):
+        build_loss("hinge")
     with pytest.raises(ValueError, match="alpha must be in"):
         build_loss("bce_dice", alpha=2)
     with pytest.raises(ValueError, match="differ in shape"):

@@ -29,8 +29,9 @@ def test_run_folder_holds_everything(small_run):
     assert len(rows) == 3 and tuple(rows[0]) == HISTORY_COLUMNS
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     best = load_checkpoint(small_run / "best.pt")
-    assert best["model"] == {"name": "unet", "kwargs": {"in_channels": 1, "out_channels": 1,
-                                                        "base_filters": 8, "depth": 3}}
+    assert best["model"] == {"name": "unet", "kwargs": {
+        "in_channels": 1, "out_channels": 1, "base_filters": 8, "depth": 3, "batch_norm": True, "dropout": 0.1,
+        "upsampling": "transpose", "residual": False, "se": False, "bottleneck": "plain", "attention": False}}
     assert best["preprocessing"]["intensity"] == "hu" and best["preprocessing"]["image_size"] == 64
     assert best["lungseg_version"] and best["metrics"]["epoch"] == best["epoch"]
     assert Split.load(small_run / "split.json").to_dict() == best["split"]

@@ -67,12 +67,12 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    """Registry name plus constructor keyword arguments (saved in the checkpoint to rebuild it)."""
+    """Registry name plus constructor keyword arguments; unset arguments take the model's defaults
+    (for ``unet``: 16 base filters, depth 4, batch-norm, dropout 0.1). The checkpoint stores all of
+    them, resolved, to rebuild the model."""
 
     name: str = "unet"
-    kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"base_filters": 16, "depth": 4, "batch_norm": True, "dropout": 0.1}
-    )
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +84,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     scheduler: str = "cosine"
+    encoder_lr_factor: float = 0.1
     plateau_factor: float = 0.5
     plateau_patience: int = 3
     min_lr: float = 1e-5
@@ -91,7 +92,11 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Loop settings. ``loss``: bce | dice | bce_dice | bce_iou; ``alpha`` weighs BCE in the sums."""
+    """Loop settings. ``loss``: bce | dice | bce_dice | bce_iou | focal | tversky | bce_tversky;
+    ``alpha`` weighs BCE in the sums. ``border_weights`` weighs BCE/focal pixels with the U-Net
+    paper's map (``border_w0``, ``border_sigma`` in model-grid pixels). ``freeze_encoder_epochs``
+    trains a pretrained encoder frozen for that many epochs, then with lr x ``optim.encoder_lr_factor``.
+    """
 
     epochs: int = 20
     batch_size: int = 4
@@ -101,6 +106,10 @@ class TrainConfig:
     threshold: float = 0.5
     seed: int = 0
     max_minutes: float | None = 14.0
+    border_weights: bool = False
+    border_w0: float = 10.0
+    border_sigma: float = 5.0
+    freeze_encoder_epochs: int = 0
     threads: int | None = None
 
 

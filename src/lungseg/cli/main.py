@@ -88,6 +88,12 @@ def train(
     group_pattern: Annotated[Optional[str], typer.Option(help="Regex naming the patient in a file stem.")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop before this wall-time budget.")] = None,
+    encoder_weights: Annotated[Optional[str], typer.Option(
+        help="Pretrained encoders: imagenet (library download), a local state-dict PATH, or none.")] = None,
+    freeze_encoder_epochs: Annotated[Optional[int], typer.Option(
+        help="Train the pretrained encoder frozen for N epochs, then at lr x encoder_lr_factor.")] = None,
+    border_weights: Annotated[Optional[bool], typer.Option(
+        "--border-weights/--no-border-weights", help="U-Net border weight map on the BCE term.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
                                                            "(only --epochs may change).")] = False,
 ):
@@ -108,11 +114,15 @@ def train(
         (run_config.train, "batch_size", batch_size), (run_config.optim, "lr", lr),
         (run_config.train, "loss", loss), (run_config.train, "seed", seed),
         (run_config.train, "max_minutes", max_minutes),
+        (run_config.train, "freeze_encoder_epochs", freeze_encoder_epochs),
+        (run_config.train, "border_weights", border_weights),
     ]
     for section, key, value in overrides:
         if value is not None:
             setattr(section, key, str(value) if isinstance(value, Path) else value)
     run_config.model.kwargs.update(_parse_model_args(model_arg))
+    if encoder_weights is not None:
+        run_config.model.kwargs["encoder_weights"] = encoder_weights
     run_config = RunConfig.from_dict(run_config.to_dict())  # validate the merged values
     _report_run(train_run(run_config, out, log=_console().print, progress_factory=_progress), out)
 

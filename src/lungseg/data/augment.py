@@ -50,9 +50,14 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None):
         return A.Compose(transforms, seed=seed)
 
 
-def augment_pair(transform, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``transform`` to one pair; the image stays float32 in [0, 1]."""
+def augment_pair(transform, image: np.ndarray, mask: np.ndarray, weight: np.ndarray | None = None):
+    """Apply ``transform`` to one pair (and its pixel-weight map, moved like the mask); the image stays
+    float32 in [0, 1]. Returns (image, mask, weight)."""
     if transform is None:
-        return image, mask
-    result = transform(image=image, mask=mask)
-    return np.clip(result["image"], 0.0, 1.0).astype(np.float32, copy=False), result["mask"]
+        return image, mask, weight
+    if weight is None:
+        result = transform(image=image, mask=mask)
+        return np.clip(result["image"], 0.0, 1.0).astype(np.float32, copy=False), result["mask"], None
+    result = transform(image=image, masks=[mask, weight])
+    mask, weight = result["masks"]
+    return np.clip(result["image"], 0.0, 1.0).astype(np.float32, copy=False), mask, weight

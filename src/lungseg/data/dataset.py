@@ -1,8 +1,8 @@
 """In-memory datasets of preprocessed slices for training and validation.
 
 All pairs are read and preprocessed once (fast epochs on a CPU, and bad files fail before training
-starts). Items are ``(image, mask)`` tensors of shape (1, S, S): image float32 in [0, 1], mask float32
-in {0, 1}.
+starts). Items are dicts of (1, S, S) float32 tensors: ``image`` in [0, 1], ``mask`` in {0, 1}, and,
+with border weights, ``weight`` (the U-Net weight map, computed once per mask on the model grid).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from lungseg.data.augment import augment_pair
 from lungseg.data.pairs import Pair
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
+from lungseg.losses import border_weight_map
 from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid
 
 
@@ -40,7 +41,9 @@ def load_pair(pair: Pair) -> LoadedPair:
 class SliceDataset(Dataset):
     """Preprocessed (image, mask) pairs on the model grid, with optional joint augmentation."""
 
-    def __init__(self, pairs: list[LoadedPair], plan: PreprocessPlan, transform=None):
+    def __init__(self, pairs: list[LoadedPair], plan: PreprocessPlan, transform=None,
+                 border_weights: tuple[float, float] | None = None):
+        """``border_weights``: (w0, sigma) to precompute U-Net weight maps, or None."""
         self.names = [pair.name for pair in pairs]
         self.transform = transform
         images, masks = [], []
@@ -51,11 +54,21 @@ class SliceDataset(Dataset):
         size = plan.image_size
         self.images = np.stack(images) if images else np.zeros((0, size, size), np.float32)
         self.masks = np.stack(masks) if masks else np.zeros((0, size, size), np.uint8)
+        self.weights = None
+        if border_weights is not None:
+            self.weights = np.stack([border_weight_map(mask > 0, *border_weights) for mask in self.masks])
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = augment_pair(self.transform, self.images[index], self.masks[index])
-        return (torch.from_numpy(np.ascontiguousarray(image))[None],
-                torch.from_numpy(np.ascontiguousarray(mask)).float()[None])
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        weight = None if self.weights is None else self.weights[index]
+        image, mask, weight = augment_pair(self.transform, self.images[index], self.masks[index], weight)
+        item = {"image": _tensor(image), "mask": _tensor(mask)}
+        if weight is not None:
+            item["weight"] = _tensor(weight)
+        return item
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]

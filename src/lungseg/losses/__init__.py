@@ -1,12 +1,19 @@
-"""Training losses for binary segmentation (on logits)."""
+"""Training losses for binary segmentation (on logits), deep supervision and U-Net weight maps."""
 
 from lungseg.losses.segmentation import (
     LOSSES,
     BCELoss,
+    DeepSupervisionLoss,
+    FocalLoss,
     SoftDiceLoss,
     SoftIoULoss,
+    SoftTverskyLoss,
     WeightedSum,
     build_loss,
 )
+from lungseg.losses.weight_maps import border_weight_map, class_balance_weights
 
-__all__ = ["LOSSES", "BCELoss", "SoftDiceLoss", "SoftIoULoss", "WeightedSum", "build_loss"]
+__all__ = [
+    "LOSSES", "BCELoss", "DeepSupervisionLoss", "FocalLoss", "SoftDiceLoss", "SoftIoULoss", "SoftTverskyLoss",
+    "WeightedSum", "border_weight_map", "build_loss", "class_balance_weights",
+]

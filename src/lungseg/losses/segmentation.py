@@ -1,8 +1,9 @@
 """Binary segmentation losses on logits.
 
-All take ``logits`` and ``target`` of shape (N, 1, H, W) (target in {0, 1}, float) and return a scalar.
-Overlap losses are computed per sample and averaged over the batch, with smoothing ``eps`` so an
-empty target with an empty prediction has loss 0.
+All take ``logits`` and ``target`` of shape (N, 1, H, W) (target in {0, 1}, float) and an optional
+pixel ``weight`` map of the same shape, and return a scalar. Pixel-wise losses (BCE, focal) use the
+weights; overlap losses (Dice, IoU, Tversky) are computed per sample and averaged over the batch,
+with smoothing ``eps`` so an empty target with an empty prediction has loss 0, and ignore them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _OverlapLoss(nn.Module):
     def score(self, intersection: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         _check(logits, target)
         intersection, total = _overlap_terms(logits, target)
         return (1 - self.score(intersection, total)).mean()
@@ -52,12 +53,51 @@ class SoftIoULoss(_OverlapLoss):
         return (intersection + self.eps) / (total - intersection + self.eps)
 
 
-class BCELoss(nn.Module):
-    """Binary cross-entropy on logits (numerically stable), mean over pixels."""
+class SoftTverskyLoss(_OverlapLoss):
+    """Tversky loss: 1 - (TP + eps) / (TP + alpha FP + beta FN + eps); beta > alpha favours recall of
+    small structures (Salehi et al. 2017). alpha = beta = 0.5 is the Dice loss."""
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def __init__(self, alpha: float = 0.3, beta: float = 0.7, eps: float = 1.0):
+        super().__init__(eps)
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         _check(logits, target)
-        return nn.functional.binary_cross_entropy_with_logits(logits, target)
+        probability, target = torch.sigmoid(logits).flatten(1), target.flatten(1)
+        tp = (probability * target).sum(1)
+        fp = (probability * (1 - target)).sum(1)
+        fn = ((1 - probability) * target).sum(1)
+        return (1 - (tp + self.eps) / (tp + self.alpha * fp + self.beta * fn + self.eps)).mean()
+
+
+class BCELoss(nn.Module):
+    """Binary cross-entropy on logits (numerically stable); pixel-weighted mean when ``weight`` is given."""
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        _check(logits, target)
+        if weight is None:
+            return nn.functional.binary_cross_entropy_with_logits(logits, target)
+        per_pixel = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return (per_pixel * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al. 2017): BCE scaled by (1 - p_t)^gamma, with class weight alpha on the
+    foreground (1 - alpha on background); optional pixel weights."""
+
+    def __init__(self, gamma: float = 2.0, alpha: float = 0.25):
+        super().__init__()
+        self.gamma, self.alpha = gamma, alpha
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        _check(logits, target)
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        p_t = torch.exp(-bce)
+        alpha_t = self.alpha * target + (1 - self.alpha) * (1 - target)
+        per_pixel = alpha_t * (1 - p_t) ** self.gamma * bce
+        if weight is None:
+            return per_pixel.mean()
+        return (per_pixel * weight).sum() / weight.sum().clamp_min(1e-6)
 
 
 class WeightedSum(nn.Module):
@@ -71,8 +111,26 @@ class WeightedSum(nn.Module):
         self.bce = BCELoss()
         self.overlap = overlap
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.alpha * self.bce(logits, target) + (1 - self.alpha) * self.overlap(logits, target)
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return self.alpha * self.bce(logits, target, weight) + (1 - self.alpha) * self.overlap(logits, target)
+
+
+class DeepSupervisionLoss(nn.Module):
+    """Weighted sum of ``base`` over a list of head outputs (U-Net++ in training); a single tensor
+    passes straight to ``base``. ``weights`` default to equal; they are normalised to sum to 1."""
+
+    def __init__(self, base: nn.Module, weights: list[float] | None = None):
+        super().__init__()
+        self.base, self.weights = base, weights
+
+    def forward(self, logits, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        if isinstance(logits, torch.Tensor):
+            return self.base(logits, target, weight)
+        weights = self.weights or [1.0] * len(logits)
+        if len(weights) != len(logits):
+            raise ValueError(f"{len(weights)} deep-supervision weights for {len(logits)} outputs")
+        total = sum(weights)
+        return sum(w / total * self.base(output, target, weight) for w, output in zip(weights, logits))
 
 
 LOSSES = {
@@ -80,11 +138,15 @@ LOSSES = {
     "dice": lambda alpha: SoftDiceLoss(),
     "bce_dice": lambda alpha: WeightedSum(SoftDiceLoss(), alpha),
     "bce_iou": lambda alpha: WeightedSum(SoftIoULoss(), alpha),
+    "focal": lambda alpha: FocalLoss(),
+    "tversky": lambda alpha: SoftTverskyLoss(),
+    "bce_tversky": lambda alpha: WeightedSum(SoftTverskyLoss(), alpha),
 }
 
 
 def build_loss(name: str, alpha: float = 0.5) -> nn.Module:
-    """Loss by name (bce, dice, bce_dice, bce_iou); ``alpha`` weighs BCE in the combined losses."""
+    """Loss by name (see ``LOSSES``); ``alpha`` weighs BCE in the combined losses. The result accepts
+    a list of deep-supervision outputs as well as a single tensor."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](alpha)
+    return DeepSupervisionLoss(LOSSES[name](alpha))

@@ -35,15 +35,22 @@ def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
         torch.save(checkpoint, temporary)
 
 
+def read_torch_file(path: str | Path, missing: str, unreadable: str):
+    """``torch.load`` on the CPU with ``weights_only=True``; a missing or unreadable file raises
+    ``InputError`` with the given reasons (the loader's own message is appended to ``unreadable``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, missing)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(path, f"{unreadable} ({str(exc).splitlines()[0][:160]})") from exc
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Load and validate a checkpoint; an unreadable or foreign file raises ``InputError``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(path, f"not a readable lungseg checkpoint ({str(exc).splitlines()[0][:160]})") from exc
+    checkpoint = read_torch_file(path, "checkpoint not found", "not a readable lungseg checkpoint")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise InputError(path, f"not a lungseg checkpoint (needs keys {', '.join(REQUIRED_KEYS)})")
     if checkpoint["format"] > CHECKPOINT_FORMAT:
@@ -55,6 +62,9 @@ def load_checkpoint(path: str | Path) -> dict:
 def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
     """Rebuild the model from its registry name and kwargs and load the weights (in eval mode)."""
     spec = checkpoint["model"]
-    model = build_model(spec["name"], **spec["kwargs"])
+    kwargs = dict(spec["kwargs"])
+    if "encoder_weights" in kwargs:  # the checkpoint holds the trained encoder: never fetch weights again
+        kwargs["encoder_weights"] = "none"
+    model = build_model(spec["name"], **kwargs)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

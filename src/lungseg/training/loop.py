@@ -18,14 +18,20 @@ class EpochResult:
     metrics: dict = field(default_factory=dict)
 
 
-def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] | None = None) -> EpochResult:
-    """Optimise over ``loader`` once; returns the sample-weighted mean loss and each batch's loss."""
+def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] | None = None,
+                frozen: torch.nn.Module | None = None) -> EpochResult:
+    """Optimise over ``loader`` once; returns the sample-weighted mean loss and each batch's loss.
+
+    ``frozen``: a sub-module kept in eval mode (batch-norm statistics fixed) while its parameters are frozen.
+    """
     model.train()
+    if frozen is not None:
+        frozen.eval()
     batch_losses, total, count = [], 0.0, 0
-    for images, masks in loader:
-        images = images.contiguous(memory_format=torch.channels_last)
+    for batch in loader:
+        images = batch["image"].contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), masks)
+        loss = loss_fn(model(images), batch["mask"], batch.get("weight"))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()}; lower the learning rate")
         loss.backward()
@@ -44,9 +50,10 @@ def validate(model, loader, loss_fn, threshold: float = 0.5) -> EpochResult:
     model.eval()
     accumulator = MetricAccumulator()
     batch_losses, total, count = [], 0.0, 0
-    for images, masks in loader:
+    for batch in loader:
+        images, masks = batch["image"], batch["mask"]
         logits = model(images.contiguous(memory_format=torch.channels_last))
-        batch_losses.append(float(loss_fn(logits, masks).item()))
+        batch_losses.append(float(loss_fn(logits, masks, batch.get("weight")).item()))
         total += batch_losses[-1] * len(images)
         count += len(images)
         predictions = (torch.sigmoid(logits) > threshold).numpy()

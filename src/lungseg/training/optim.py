@@ -8,7 +8,7 @@ from lungseg.config import OptimConfig
 
 
 def build_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum (Nesterov off)."""
+    """Adam or SGD with momentum (Nesterov off); ``parameters`` may be torch parameter groups."""
     if config.lr <= 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
     if config.optimizer == "adam":

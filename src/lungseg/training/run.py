@@ -25,7 +25,7 @@ from lungseg.data import SliceDataset, Split, build_augmentation, find_pairs, lo
 from lungseg.errors import InputError
 from lungseg.io import write_text_atomic
 from lungseg.losses import build_loss
-from lungseg.models import build_model, load_checkpoint, make_checkpoint, save_checkpoint
+from lungseg.models import build_model, load_checkpoint, make_checkpoint, resolve_kwargs, save_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.loop import train_epoch, validate
 from lungseg.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
@@ -84,9 +84,14 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, l
     log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
         f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}")
 
-    train_set = SliceDataset(train_pairs, plan, build_augmentation(config.augment, config.train.seed))
-    val_set = SliceDataset(val_pairs, plan)
+    border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
+    train_set = SliceDataset(train_pairs, plan, build_augmentation(config.augment, config.train.seed), border)
+    val_set = SliceDataset(val_pairs, plan, border_weights=border)
     engine = _Engine(config, train_set, val_set, state)
+    divisor = getattr(engine.model, "divisor", 1)
+    if plan.image_size % divisor:
+        raise ValueError(f"image_size {plan.image_size} must be divisible by {divisor} for model "
+                         f"{config.model.name!r}")
     return engine.fit(out, split, plan, log, progress_factory)
 
 
@@ -96,10 +101,14 @@ class _Engine:
     def __init__(self, config: RunConfig, train_set: SliceDataset, val_set: SliceDataset, state: dict | None):
         self.config = config
         self.train_set, self.val_set = train_set, val_set
-        self.model_kwargs = {"in_channels": 1, "out_channels": 1, **config.model.kwargs}
+        self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": 1,
+                                                               **config.model.kwargs})
         torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
         self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
-        self.optimizer = build_optimizer(self.model.parameters(), config.optim)
+        self.encoder = getattr(self.model, "encoder", None)
+        if config.train.freeze_encoder_epochs and self.encoder is None:
+            raise ValueError(f"freeze_encoder_epochs: model {config.model.name!r} has no pretrained encoder")
+        self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
         self.loss_fn = build_loss(config.train.loss, config.train.alpha)
         self.history: list[dict] = []
@@ -107,6 +116,24 @@ class _Engine:
         self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0
         if state is not None:
             self._restore(state)
+
+    def _parameter_groups(self):
+        """One group, or with encoder freezing: decoder at lr and encoder at lr x encoder_lr_factor."""
+        if not self.config.train.freeze_encoder_epochs:
+            return self.model.parameters()
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        return [{"params": [p for p in self.model.parameters() if id(p) not in encoder_ids]},
+                {"params": list(self.encoder.parameters()),
+                 "lr": self.config.optim.lr * self.config.optim.encoder_lr_factor}]
+
+    def _frozen_encoder(self, epoch: int):
+        """Freeze the encoder for the first ``freeze_encoder_epochs`` epochs; returns it while frozen."""
+        if not self.config.train.freeze_encoder_epochs:
+            return None
+        frozen = epoch <= self.config.train.freeze_encoder_epochs
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(not frozen)
+        return self.encoder if frozen else None
 
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["state_dict"])
@@ -158,11 +185,12 @@ class _Engine:
         if self.train_set.transform is not None:
             self.train_set.transform.set_random_seed(self.config.train.seed * 1000 + epoch)
         loader = self._loader(self.train_set, epoch, shuffle=True)
+        frozen = self._frozen_encoder(epoch)
         if progress_factory is not None:
             with progress_factory(f"epoch {epoch}/{self.config.train.epochs}", len(loader)) as advance:
-                trained = train_epoch(self.model, loader, self.loss_fn, self.optimizer, advance)
+                trained = train_epoch(self.model, loader, self.loss_fn, self.optimizer, advance, frozen)
         else:
-            trained = train_epoch(self.model, loader, self.loss_fn, self.optimizer)
+            trained = train_epoch(self.model, loader, self.loss_fn, self.optimizer, frozen=frozen)
         lr = current_lr(self.optimizer)
         validated = validate(self.model, self._loader(self.val_set, epoch, shuffle=False), self.loss_fn,
                              self.config.train.threshold) if len(self.val_set) else None
