@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lungseg.errors import InputError
+from lungseg.models.checkpoint import read_torch_file
 from lungseg.models.registry import register_model
 from lungseg.models.unet import check_input
 
@@ -55,8 +56,6 @@ class EncoderUNet(nn.Module):
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     """Load a local encoder state dict (a classifier head is ignored; 3->1 channel first conv adapted)."""
-    from lungseg.models.checkpoint import read_torch_file
-
     path = Path(path)
     state = read_torch_file(path, "encoder weights file not found (give imagenet, none or a state-dict file)",
                             "cannot read encoder weights")
