@@ -10,10 +10,10 @@ from lungseg.io.images2d import (
     write_mask_png,
     write_png,
 )
-from lungseg.io.volumes import VOLUME_SUFFIXES, is_volume_path, read_volume, write_volume
+from lungseg.io.volumes import VOLUME_SUFFIXES, read_volume, write_volume
 
 __all__ = [
-    "IMAGE_SUFFIXES", "MASK_SUFFIXES", "VOLUME_SUFFIXES", "DicomSeries", "atomic_path", "is_volume_path",
+    "IMAGE_SUFFIXES", "MASK_SUFFIXES", "VOLUME_SUFFIXES", "DicomSeries", "atomic_path",
     "read_dicom_series", "read_dicom_slice", "read_image", "read_mask", "read_volume", "write_mask_png",
     "write_png", "write_text_atomic", "write_volume",
 ]

@@ -11,12 +11,6 @@ from lungseg.io.atomic import atomic_path
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
-def is_volume_path(path: str | Path) -> bool:
-    """True for a DICOM folder or a file with a 3D volume suffix."""
-    path = Path(path)
-    return path.is_dir() or path.name.lower().endswith(VOLUME_SUFFIXES)
-
-
 def read_volume(path: str | Path):
     """Read a volume as a SimpleITK image; a folder is read as a DICOM series (see ``read_dicom_series``)."""
     import SimpleITK as sitk

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from lungseg.metrics import MetricAccumulator, segmentation_metrics
@@ -62,7 +61,3 @@ def validate(model, loader, loss_fn, threshold: float = 0.5) -> EpochResult:
     summary = accumulator.summary()
     metrics = {name: summary[name]["mean"] for name in ("dice", "iou", "accuracy")}
     return EpochResult(total / max(count, 1), batch_losses, metrics)
-
-
-def mean_or_nan(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
