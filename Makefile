@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 RUN ?= runs/ct
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint bench weights clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,15 @@ demo: $(STAMP)
 	$(BIN)/lungseg train --data $(SHARED)/ct-lung-kmader --out $(RUN)
 	$(BIN)/lungseg evaluate --model $(RUN)/best.pt --data $(SHARED)/ct-lung-kmader --split test --out $(RUN)/eval-test
 	$(BIN)/lungseg predict $(SHARED)/ct-lung-kmader/images $(RUN)/predictions --model $(RUN)/best.pt --overlay
+	$(BIN)/lungseg predict $(SHARED)/ct-volume-popi/dicom $(RUN)/popi --model ct-lung --overlay --report
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/train_ct.py
+	$(BIN)/python benchmarks/inference.py
+
+weights: $(STAMP)
+	$(BIN)/python tools/release_weights.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -162,5 +162,8 @@ def test_zoo_models_train_and_predict_through_the_cli(tmp_path, kmader_subset, n
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(run / "best.pt")["config"]["train"]["border_weights"] is True
     result = run_cli("predict", kmader_subset / "images", tmp_path / "pred", "--model", run / "best.pt")
-    assert result.returncode == 0, result.stderr
-    assert len(list((tmp_path / "pred").glob("*.png"))) == 24
+    # one epoch at 4 filters may find no lung in a slice: that slice is refused by name, never left empty
+    refused = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert all("no lung found" in line for line in refused), result.stderr
+    assert len(list((tmp_path / "pred").glob("*.png"))) + len(refused) == 24
+    assert result.returncode == (0 if not refused else 1 if len(refused) < 24 else 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -19,3 +20,20 @@ class InputError(LungsegError, ValueError):
         self.path = None if path is None else Path(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}" if path is not None else reason)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an input check noticed. ``level`` is ``"refuse"`` (the input is unsuitable),
+    ``"warn"`` (results need care) or ``"info"``; ``code`` is a stable short name for programs."""
+
+    level: str
+    code: str
+    message: str
+
+    def __post_init__(self):
+        if self.level not in ("refuse", "warn", "info"):
+            raise ValueError(f"level must be refuse, warn or info, got {self.level!r}")
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "code": self.code, "message": self.message}

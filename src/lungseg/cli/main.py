@@ -19,7 +19,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 DataOption = Annotated[Optional[Path], typer.Option(help="Folder with images/ and masks/.")]
 ImagesOption = Annotated[Optional[Path], typer.Option(help="Images folder (with --masks).")]
 MasksOption = Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")]
-CheckpointOption = Annotated[Path, typer.Option("--model", help="Checkpoint (e.g. RUN/best.pt).")]
+CheckpointOption = Annotated[str, typer.Option("--model", help="Shipped model name (ct-lung) or checkpoint path.")]
+ModelOption = Annotated[str, typer.Option("--model", help="Shipped model name (e.g. ct-lung) or a checkpoint path.")]
+BackendOption = Annotated[str, typer.Option(help="auto | torch | onnx (auto: ONNX Runtime when installed).")]
 ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground.")]
 
 
@@ -143,11 +145,12 @@ def evaluate(
     split: Annotated[Optional[str], typer.Option(help="train/val/test/all of the checkpoint's split; "
                                                       "default: test with --data, every pair otherwise.")] = None,
     threshold: ThresholdOption = 0.5,
+    backend: BackendOption = "auto",
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
 
-    predictor = Predictor.from_checkpoint(model, threshold=threshold)
+    predictor = Predictor.load(model, threshold=threshold, backend=backend)
     if split is None and data is not None and images is None:
         split = "test"
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
@@ -160,25 +163,91 @@ def evaluate(
 @app.command()
 @_user_errors
 def predict(
-    input: Annotated[Path, typer.Argument(help="An image file or a folder of images.")],
-    output: Annotated[Path, typer.Argument(help="Mask PNG path, or a folder for <stem>.png masks.")],
-    model: CheckpointOption,
-    overlay: Annotated[bool, typer.Option("--overlay", help="Also write <mask>_overlay.png.")] = False,
+    input: Annotated[Path, typer.Argument(help="DICOM folder or file, NIfTI/NRRD/MHA, PNG/JPG/TIFF, or a folder "
+                                                "of studies (batch mode).")],
+    output: Annotated[Path, typer.Argument(help="Mask file (suffix sets the format) or a folder.")],
+    model: ModelOption = "ct-lung",
+    format: Annotated[str, typer.Option("--format", help="auto | nifti | nrrd | png | dicom-seg "
+                                                          "(auto: nifti for volumes, png for 2D).")] = "auto",
+    overlay: Annotated[bool, typer.Option("--overlay", help="Overlay PNGs (axial and coronal montages).")] = False,
+    report: Annotated[bool, typer.Option("--report", help="JSON report: volumes, checks, quality.")] = False,
     threshold: ThresholdOption = 0.5,
+    backend: BackendOption = "auto",
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Flip test-time augmentation (quality score).")] = True,
+    keep_largest: Annotated[bool, typer.Option("--keep-largest/--no-keep-largest")] = True,
+    fill_holes: Annotated[bool, typer.Option("--fill-holes/--no-fill-holes", help="Fill holes enclosed in 3D.")] = True,
+    fill_holes_2d: Annotated[bool, typer.Option("--fill-holes-2d", help="Also fill every hole per slice.")] = False,
+    smooth: Annotated[int, typer.Option(help="Morphological smoothing radius in voxels (0 = off).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Slices per model batch (small batches are as fast on CPU and use less memory).")] = 4,
 ):
-    """Segment 2D images; masks are written at each input's original size."""
-    from lungseg.inference import Predictor, plan_jobs, predict_images
+    """Segment the lungs (1 = right, 2 = left) in CT volumes or slices; outputs keep the input geometry."""
+    from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
 
-    predictor = Predictor.from_checkpoint(model, threshold=threshold)
-    jobs = plan_jobs(input, output)
-    with _progress("predicting", len(jobs)) as advance:
-        errors = predict_images(predictor, jobs, overlay, log=lambda line: None, advance=advance)
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    if len(jobs) > 1 or not errors:
-        _console().print(f"wrote {len(jobs) - len(errors)} of {len(jobs)} masks to {output}")
-    if errors:
-        raise typer.Exit(2 if len(errors) == len(jobs) else 1)
+    targets, notes = plan_targets(input, output, format)
+    options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
+                                 fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
+    segmenter = Segmenter.from_pretrained(str(model), backend=backend, threshold=threshold,
+                                          batch_size=batch_size, postprocess=options, tta=tta)
+    console = _console()
+    for note in notes:
+        console.print(f"note: {note}")
+    with _progress("segmenting", len(targets)) as advance:
+        rows = run_targets(segmenter, targets, str(model), overlay, report, advance)
+    _print_predictions(rows, targets, output)
+
+
+def _print_predictions(rows: list[dict], targets, output: Path) -> None:
+    from lungseg.io import write_text_atomic
+
+    failed = [row for row in rows if row["status"] in ("refused", "error")]
+    for row in failed:
+        print(f"error: {row['message']}", file=sys.stderr)
+    if len(rows) > 1:
+        _summary_table(rows)
+        write_text_atomic(output / "summary.json", json.dumps(rows, indent=2))
+    for row in rows:
+        if row["status"] == "flagged":
+            print(f"warning: {row['study']}: {row['message'] or 'low quality score'}", file=sys.stderr)
+    if len(rows) > 1 or not failed:
+        _console().print(f"wrote {len(rows) - len(failed)} of {len(rows)} masks to {output}")
+    if failed:
+        raise typer.Exit(2 if len(failed) == len(rows) else 1)
+
+
+def _summary_table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("study", "status", "right mL", "left mL", "quality", "s", "message")
+    for row in rows:
+        table.add_row(Path(row["study"]).name, row["status"], _number(row.get("right_ml")),
+                      _number(row.get("left_ml")), _number(row.get("quality")), _number(row["seconds"]),
+                      (row.get("message") or "")[:80])
+    _console().print(table)
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@app.command()
+@_user_errors
+def export(
+    out: Annotated[Path, typer.Argument(help="Output file, e.g. model.onnx.")],
+    model: ModelOption = "ct-lung",
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+):
+    """Export a model for other runtimes (ONNX, opset 17, dynamic batch; input (N, 1, S, S) in [0, 1])."""
+    from lungseg.inference import export_onnx
+    from lungseg.models import load_checkpoint
+    from lungseg.models.shipped import resolve_model
+
+    if format != "onnx":
+        raise ValueError(f"--format must be onnx, got {format!r}")
+    checkpoint = load_checkpoint(resolve_model(str(model)))
+    export_onnx(checkpoint, out)
+    size = checkpoint["preprocessing"]["image_size"]
+    _console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
+                     f"checkpoint's preprocessing plan; output 'logits')")
 
 
 def main() -> None:

@@ -13,18 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import InputError
+from lungseg.errors import Finding, InputError
 
 
 @dataclass
 class DicomSeries:
-    """A loaded series: ``image`` is a SimpleITK image in HU with DICOM geometry (LPS)."""
+    """A loaded series: ``image`` is a SimpleITK image in HU with DICOM geometry (LPS).
+
+    ``findings`` lists what loading noticed (other series in the folder, duplicate or missing slices,
+    gantry tilt); ``header`` is the first slice's pydicom dataset without pixel data.
+    """
 
     image: object
     series_uid: str
     modality: str
     files: list[Path]
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    header: object = None
+
+    @property
+    def notes(self) -> list[str]:
+        return [finding.message for finding in self.findings]
 
 
 def read_dicom_slice(path: str | Path) -> np.ndarray:
@@ -38,27 +47,35 @@ def read_dicom_slice(path: str | Path) -> np.ndarray:
     return pixels
 
 
+def read_dicom_header(path: str | Path):
+    """The pydicom dataset of one file without pixel data, or None when it is not DICOM."""
+    return _read_header(Path(path))
+
+
 def read_dicom_series(folder: str | Path) -> DicomSeries:
-    """Read the largest image series below ``folder`` into a 3D SimpleITK image in HU."""
+    """Read the largest image series below ``folder`` into a 3D SimpleITK image in HU.
+
+    Duplicate slice positions are dropped (the first file is kept); gaps, tilt and other series are
+    reported in ``findings``, not hidden.
+    """
     import SimpleITK as sitk
 
     folder = Path(folder)
-    headers = _collect_headers(folder)
-    series, notes = _pick_series(headers, folder)
+    series, findings = _pick_series(_collect_headers(folder), folder)
     normal = _slice_normal(series[0][1], folder)
     series.sort(key=lambda item: float(np.dot(_position(item[1]), normal)))
-    notes += _check_positions([np.dot(_position(ds), normal) for _, ds in series], folder)
+    series, position_findings = _check_positions(series, normal)
+    findings += position_findings + _check_tilt(series, normal)
 
     slices = []
     for path, _ in series:
-        dataset = _read_header(path, with_pixels=True)
-        pixels = _pixels_in_hu(dataset, path)
+        pixels = _pixels_in_hu(_read_header(path, with_pixels=True), path)
         if slices and pixels.shape != slices[0].shape:
             raise InputError(path, f"slice size {pixels.shape} differs from {slices[0].shape}")
-        slices.append(pixels)
-    volume = np.stack(slices)
-    if np.all(np.mod(volume, 1) == 0) and volume.min() >= -32768 and volume.max() <= 32767:
-        volume = volume.astype(np.int16)
+        slices.append(_compact(pixels))
+    dtype = np.int16 if all(s.dtype == np.int16 for s in slices) else np.float32
+    volume = np.stack([s.astype(dtype, copy=False) for s in slices])
+    del slices
 
     first = series[0][1]
     row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
@@ -72,7 +89,14 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
     image.SetDirection(tuple(np.column_stack([row_cosine, column_cosine, normal]).ravel()))
     return DicomSeries(image=image, series_uid=str(first.SeriesInstanceUID),
                        modality=str(getattr(first, "Modality", "")), files=[p for p, _ in series],
-                       notes=notes)
+                       findings=findings, header=first)
+
+
+def _compact(pixels: np.ndarray) -> np.ndarray:
+    """Whole-number HU fit int16: half the memory of float32 for a 300-slice study."""
+    if pixels.min() >= -32768 and pixels.max() <= 32767 and np.all(np.mod(pixels, 1) == 0):
+        return pixels.astype(np.int16)
+    return pixels
 
 
 def _read_header(path: Path, with_pixels: bool = False):
@@ -118,10 +142,12 @@ def _pick_series(headers, folder: Path):
     if not groups:
         raise InputError(folder, "only localizer or non-image DICOM files found")
     uid, series = max(groups.items(), key=lambda item: len(item[1]))
-    notes = [f"skipped {skipped} localizer/non-image file(s)"] if skipped else []
+    findings = [Finding("info", "localizers-skipped", f"skipped {skipped} localizer/non-image file(s)")
+                ] if skipped else []
     if len(groups) > 1:
-        notes.append(f"folder holds {len(groups)} series; using the largest ({uid}, {len(series)} slices)")
-    return series, notes
+        findings.append(Finding("warn", "mixed-series", f"folder holds {len(groups)} series; using the "
+                                                        f"largest ({uid}, {len(series)} slices)"))
+    return series, findings
 
 
 def _is_localizer(dataset) -> bool:
@@ -149,16 +175,36 @@ def _position(dataset) -> np.ndarray:
     return np.array([float(v) for v in dataset.ImagePositionPatient])
 
 
-def _check_positions(positions: list[float], folder: Path) -> list[str]:
-    if len(positions) < 2:
-        return []
+def _check_positions(series: list, normal: np.ndarray) -> tuple[list, list[Finding]]:
+    """Drop slices that repeat a position; report gaps larger than 1.5x the usual spacing."""
+    if len(series) < 2:
+        return series, []
+    findings = []
+    positions = np.array([np.dot(_position(ds), normal) for _, ds in series])
+    keep = np.concatenate([[True], np.abs(np.diff(positions)) >= 1e-3])
+    if not keep.all():
+        findings.append(Finding("warn", "duplicate-slices", f"{int((~keep).sum())} duplicate slice position(s); "
+                                                            "kept the first file of each"))
+        series, positions = [item for item, k in zip(series, keep) if k], positions[keep]
     gaps = np.diff(positions)
-    notes = []
-    duplicates = int(np.sum(np.abs(gaps) < 1e-3))
-    if duplicates:
-        notes.append(f"{duplicates} duplicate slice position(s)")
-    spacing = float(np.median(gaps))
+    spacing = float(np.median(gaps)) if len(gaps) else 0.0
     if spacing > 0 and np.any(gaps > 1.5 * spacing):
-        notes.append(f"{int(np.sum(gaps > 1.5 * spacing))} gap(s) larger than 1.5x the slice spacing "
-                     "(missing slices?)")
-    return notes
+        findings.append(Finding("warn", "missing-slices",
+                                f"{int(np.sum(gaps > 1.5 * spacing))} gap(s) larger than 1.5x the slice spacing "
+                                f"of {spacing:g} mm (missing slices?); volumes are underestimated"))
+    return series, findings
+
+
+def _check_tilt(series: list, normal: np.ndarray) -> list[Finding]:
+    """Gantry tilt: slice positions step along a direction other than the slice normal."""
+    tilt_tag = float(getattr(series[0][1], "GantryDetectorTilt", 0) or 0)
+    angle = 0.0
+    if len(series) > 1:
+        step = _position(series[-1][1]) - _position(series[0][1])
+        if np.linalg.norm(step) > 0:
+            cosine = abs(float(np.dot(step / np.linalg.norm(step), normal)))
+            angle = float(np.degrees(np.arccos(min(1.0, cosine))))
+    if max(abs(tilt_tag), angle) < 0.5:
+        return []
+    return [Finding("warn", "gantry-tilt", f"gantry tilt of {max(abs(tilt_tag), angle):.1f} degrees; slices are "
+                                           "treated as stacked along their normal, so geometry is approximate")]

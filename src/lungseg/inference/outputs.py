@@ -1,0 +1,101 @@
+"""Files written for one segmented study: the label map, overlays and the JSON report.
+
+Names derive from the mask path: ``<base>.nii.gz`` (or .nrrd/.png/.dcm), ``<base>_axial.png`` and
+``<base>_coronal.png`` for volumes, ``<base>_overlay.png`` for 2D slices, ``<base>_report.json``.
+Label values: 0 background, 1 right lung, 2 left lung. A 2D PNG mask keeps the 0/255 lung mask format
+of the training data (the overlay and report carry the sides).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError
+from lungseg.inference.dicomseg import write_dicom_seg
+from lungseg.inference.montage import axial_montage, coronal_montage
+from lungseg.inference.overlay import render_overlay
+from lungseg.inference.segmenter import SegmentationResult
+from lungseg.io import write_mask_png, write_png, write_text_atomic, write_volume
+
+
+def write_outputs(result: SegmentationResult, target, overlay: bool, report: bool, model_name: str,
+                  report_fields: dict) -> list[Path]:
+    """Write the mask in ``target.format`` and, if asked, overlays and the report; returns the paths."""
+    written = [_write_mask(result, target, model_name)]
+    if overlay:
+        written += _write_overlays(result, target.base)
+    if report:
+        path = target.base.with_name(target.base.name + "_report.json")
+        write_text_atomic(path, json.dumps(build_report(result, target, written, report_fields), indent=2))
+        written.append(path)
+    return written
+
+
+def _write_mask(result: SegmentationResult, target, model_name: str) -> Path:
+    import SimpleITK as sitk
+
+    labels = result.labels
+    if target.format == "png":
+        if result.study.is_volume:
+            raise InputError(target.source, "--format png is for 2D slices; write volumes as nifti, nrrd or "
+                                            "dicom-seg")
+        write_mask_png(target.mask, np.asarray(labels) > 0)
+    elif target.format == "dicom-seg":
+        array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]
+        write_dicom_seg(target.mask, array, result.study.dicom_files, model_name)
+    else:
+        image = labels if result.study.is_volume else sitk.GetImageFromArray(np.asarray(labels))
+        write_volume(target.mask, sitk.Cast(image, sitk.sitkUInt8))
+    return target.mask
+
+
+def _write_overlays(result: SegmentationResult, base: Path) -> list[Path]:
+    banner = _banner(result)
+    if not result.study.is_volume:
+        from lungseg.preprocessing import PreprocessPlan
+
+        plan = PreprocessPlan("hu", -600.0, 1500.0, 256) if result.canonical_hu.dtype != np.uint8 else \
+            PreprocessPlan("8bit", 0.0, 1.0, 256)
+        path = base.with_name(base.name + "_overlay.png")
+        write_png(path, render_overlay(result.canonical_hu[0], result.canonical_labels[0], plan))
+        return [path]
+    flagged = result.quality["flagged_slices"]
+    axial = base.with_name(base.name + "_axial.png")
+    coronal = base.with_name(base.name + "_coronal.png")
+    write_png(axial, axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner))
+    write_png(coronal, coronal_montage(result.canonical_hu, result.canonical_labels, result.canonical_spacing, banner))
+    return [axial, coronal]
+
+
+def _banner(result: SegmentationResult) -> str | None:
+    reasons = [f.code for f in result.findings if f.level == "warn"]
+    if result.quality["flagged"]:
+        reasons.insert(0, f"low quality {result.quality['score']:.2f}")
+    return "CHECK: " + ", ".join(reasons) if reasons else None
+
+
+def build_report(result: SegmentationResult, target, written: list[Path], fields: dict) -> dict:
+    """Everything about one study as a JSON-able dict."""
+    study = result.study
+    report = {key: value for key, value in fields.items() if key != "started"}
+    report["seconds"] = round(time.perf_counter() - fields["started"], 2)
+    report["input"] = {"path": str(study.source), "kind": "volume" if study.is_volume else "slice",
+                       "modality": study.modality, "dicom_files": len(study.dicom_files)}
+    if study.is_volume:
+        image = study.image
+        report["input"].update({"size": list(image.GetSize()), "spacing_mm": list(image.GetSpacing()),
+                                "origin_mm": list(image.GetOrigin()), "direction": list(image.GetDirection()),
+                                "spacing_known": study.spacing_known})
+    else:
+        report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
+    report["outputs"] = [str(p) for p in written]
+    report["labels"] = {"0": "background", "1": "right lung", "2": "left lung"}
+    report["measurements"] = result.measurements
+    report["findings"] = [f.to_dict() for f in result.findings]
+    report["quality"] = result.quality
+    report["status"] = "flagged" if result.flagged else "ok"
+    return report

@@ -1,0 +1,151 @@
+"""``lungseg predict`` end to end: studies in, label files (NIfTI/NRRD/PNG/DICOM-SEG), overlays and JSON
+reports out.
+
+INPUT is one study (a DICOM folder or file, a volume file, a 2D image) or a folder of studies (batch
+mode: each volume file, image file and sub-folder is a study; other files are skipped with a note).
+A study that fails or is refused is reported with its reason and the others still run. Every output
+is written atomically, so an earlier result is never left half-overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lungseg import __version__
+from lungseg.errors import InputError, LungsegError
+from lungseg.inference.segmenter import SegmentationResult, Segmenter
+from lungseg.inference.study import is_study_path, load_study
+from lungseg.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_dicom_header
+
+FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
+DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
+              "result before any clinical use.")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One study and where its outputs go (``mask`` plus siblings named from ``base``)."""
+
+    source: Path
+    mask: Path
+    format: str
+
+    @property
+    def base(self) -> Path:
+        return self.mask.with_name(self.mask.name[: -len(FORMATS[self.format])])
+
+
+def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto") -> tuple[list[Target], list[str]]:
+    """Map INPUT and OUTPUT to targets; returns them and notes about skipped files."""
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ValueError(f"--format must be auto or one of {', '.join(FORMATS)}, got {fmt!r}")
+    source, output = Path(source), Path(output)
+    if not source.exists():
+        raise InputError(source, "input not found")
+    studies, notes = _studies(source)
+    suffix_format = next((name for name, suffix in FORMATS.items() if output.name.lower().endswith(suffix)), None)
+    if len(studies) == 1 and source == studies[0] and suffix_format is not None:
+        if fmt != "auto" and fmt != suffix_format:
+            raise InputError(output, f"the suffix says {suffix_format} but --format is {fmt}")
+        if output.resolve() == source.resolve():
+            raise InputError(source, "OUTPUT would overwrite the input")
+        _check_format(source, suffix_format)
+        return [Target(source, output, suffix_format)], notes
+    if suffix_format is not None and source.is_dir() and studies != [source]:
+        raise InputError(output, "INPUT is a folder of studies, so OUTPUT must be a folder")
+    targets = []
+    for study in studies:
+        chosen = fmt if fmt != "auto" else ("png" if _is_2d(study) else "nifti")
+        _check_format(study, chosen)
+        targets.append(Target(study, output / f"{_study_name(study)}{FORMATS[chosen]}", chosen))
+    return targets, notes
+
+
+def _check_format(study: Path, fmt: str) -> None:
+    """Refuse a format that cannot hold this study's result before any work is done."""
+    if fmt == "png" and not _is_2d(study):
+        raise InputError(study, "--format png is for 2D slices; write volumes as nifti, nrrd or dicom-seg")
+    is_dicom = study.is_dir() or study.name.lower().endswith(".dcm") or not study.name.lower().endswith(
+        IMAGE_SUFFIXES + VOLUME_SUFFIXES)
+    if fmt == "dicom-seg" and not is_dicom:
+        raise InputError(study, "--format dicom-seg needs a DICOM source series (this input is not DICOM); "
+                                "use nifti, nrrd or png")
+
+
+def _studies(source: Path) -> tuple[list[Path], list[str]]:
+    if source.is_file() or _holds_dicom(source):
+        return [source], []
+    entries = sorted(p for p in source.iterdir() if not p.name.startswith("."))
+    studies = [p for p in entries if is_study_path(p)]
+    skipped = [p.name for p in entries if p not in studies]
+    if not studies:
+        raise InputError(source, "no image files found (nor DICOM series or NIfTI/NRRD/MHA volumes)")
+    notes = [f"skipped {len(skipped)} entries that are not images, volumes or DICOM: {', '.join(skipped[:5])}"
+             ] if skipped else []
+    return studies, notes
+
+
+def _holds_dicom(folder: Path) -> bool:
+    for path in sorted(folder.iterdir()):
+        lower = path.name.lower()
+        if path.is_file() and (lower.endswith(".dcm") or not lower.endswith(IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".txt",))):
+            if read_dicom_header(path) is not None:
+                return True
+    return False
+
+
+def _is_2d(path: Path) -> bool:
+    return path.is_file() and (path.name.lower().endswith(IMAGE_SUFFIXES) or (
+        not path.name.lower().endswith(VOLUME_SUFFIXES)))
+
+
+def _study_name(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(VOLUME_SUFFIXES + IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, overlay: bool = False,
+                report: bool = False, advance: Callable[[], None] | None = None) -> list[dict]:
+    """Segment every target and write its outputs; returns one summary row per study."""
+    from lungseg.inference.outputs import write_outputs
+
+    rows = []
+    for target in targets:
+        start = time.perf_counter()
+        try:
+            result = segmenter.segment(load_study(target.source))
+            written = write_outputs(result, target, overlay, report, model_name,
+                                    report_fields=_report_fields(segmenter, model_name, start))
+            rows.append(_row(target, result, written, time.perf_counter() - start))
+        except LungsegError as exc:
+            rows.append({"study": str(target.source), "status": "refused" if isinstance(exc, InputError) else "error",
+                         "message": str(exc), "seconds": round(time.perf_counter() - start, 2)})
+        if advance is not None:
+            advance()
+    return rows
+
+
+def _report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
+    predictor = segmenter.predictor
+    return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.checkpoint["model"],
+            "backend": predictor.backend.name, "threshold": predictor.threshold, "tta": segmenter.tta,
+            "postprocess": segmenter.options.to_dict(), "started": start, "disclaimer": DISCLAIMER}
+
+
+def _row(target: Target, result: SegmentationResult, written: list[Path], seconds: float) -> dict:
+    measurements = result.measurements
+    warnings = [f.message for f in result.findings if f.level == "warn"]
+    return {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
+            "right_ml": measurements["right_lung"].get("volume_ml"),
+            "left_ml": measurements["left_lung"].get("volume_ml"),
+            "quality": result.quality["score"], "message": "; ".join(warnings),
+            "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
+            "slices": int(np.asarray(result.canonical_labels).shape[0])}

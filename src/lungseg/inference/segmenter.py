@@ -1,0 +1,174 @@
+"""``Segmenter``: point it at a chest CT and get labelled lungs, measurements, checks and a quality score.
+
+    seg = Segmenter.from_pretrained("ct-lung")       # or Segmenter.from_checkpoint("run/best.pt")
+    labels = seg.apply("scan_dicom_folder/")          # SimpleITK image, 1 = right lung, 2 = left lung
+    result = seg.segment("scan.nii.gz")               # labels + measurements + findings + quality
+
+A volume is reoriented to LPS (axial slices, patient right on the image left, inferior slice first),
+resampled to an axial grid if it is oblique or non-axial, segmented slice by slice in batches with the
+checkpoint's preprocessing plan, post-processed in 3D, split into right and left lung, and put back on
+the input's own grid (spacing, origin and direction unchanged). A 2D slice (array or image file) goes
+through the same steps as a volume of one slice and its labels come back as an (H, W) uint8 array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import Finding
+from lungseg.inference.checks import (
+    check_intensity,
+    check_modality,
+    check_orientation,
+    check_result,
+    check_xray_like,
+    raise_refusals,
+)
+from lungseg.inference.measure import lung_measurements
+from lungseg.inference.postprocess import PostprocessOptions, postprocess, split_lungs
+from lungseg.inference.predictor import Predictor
+from lungseg.inference.quality import QUALITY_FLAG, apply_plausibility, quality_scores
+from lungseg.inference.reorient import from_canonical, to_canonical
+from lungseg.inference.study import Study, as_study
+
+
+@dataclass
+class SegmentationResult:
+    """``labels``: SimpleITK image on the input grid (volume) or (H, W) uint8 array (slice);
+    ``canonical_labels``/``canonical_hu``: (Z, Y, X) arrays in LPS used for overlays and measurements."""
+
+    study: Study
+    labels: object
+    canonical_labels: np.ndarray
+    canonical_hu: np.ndarray
+    canonical_spacing: tuple[float, float, float] | None
+    measurements: dict
+    quality: dict
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return self.quality["flagged"] or any(f.level == "warn" for f in self.findings)
+
+
+class Segmenter:
+    """Lung segmentation of CT volumes and slices. ``tta`` averages a left-right flipped pass and
+    scores their disagreement; ``postprocess`` sets the clean-up steps."""
+
+    def __init__(self, predictor: Predictor, postprocess: PostprocessOptions | None = None, tta: bool = True):
+        self.predictor = predictor
+        self.options = postprocess or PostprocessOptions()
+        self.tta = tta
+
+    @classmethod
+    def from_pretrained(cls, name: str = "ct-lung", backend: str = "auto", threshold: float = 0.5,
+                        batch_size: int = 4, **kwargs) -> Segmenter:
+        return cls(Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size), **kwargs)
+
+    from_checkpoint = from_pretrained
+
+    def apply(self, image) -> object:
+        """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung)."""
+        return self.segment(image).labels
+
+    def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
+        """Run the checks and the model; raises ``InputError`` when the input is refused."""
+        study = as_study(image, source)
+        findings = list(study.findings) + check_modality(study.modality)
+        raise_refusals(findings, study.source)
+        if study.is_volume:
+            return self._segment_volume(study, findings)
+        return self._segment_slice(study, findings)
+
+    def _segment_volume(self, study: Study, findings: list[Finding]) -> SegmentationResult:
+        import SimpleITK as sitk
+
+        findings += check_orientation(study.image.GetDirection())
+        canonical = to_canonical(study.image)
+        hu = sitk.GetArrayFromImage(canonical)
+        findings += check_intensity(hu, self.predictor.plan.intensity == "hu", is_volume=True)
+        raise_refusals(findings, study.source)
+        spacing = canonical.GetSpacing() if study.spacing_known else None
+        midline = _body_midline(hu)
+        labels, quality, split_ok = self._labels(hu, midline)
+        measurements = lung_measurements(labels, hu, spacing, is_volume=True)
+        findings += self._split_finding(split_ok)
+        findings += check_result(labels, measurements, True, spacing, midline)
+        raise_refusals(findings, study.source)
+        quality = apply_plausibility(quality, findings)
+        label_image = sitk.GetImageFromArray(labels)
+        label_image.CopyInformation(canonical)
+        return SegmentationResult(study, from_canonical(label_image, study.image), labels, hu,
+                                  spacing, measurements, quality, findings)
+
+    def _segment_slice(self, study: Study, findings: list[Finding]) -> SegmentationResult:
+        image = np.asarray(study.image)
+        if image.ndim == 3:  # RGB picture: the plan's check refuses it for a HU model with the reason
+            image = image[..., 0]
+        findings += check_intensity(image, self.predictor.plan.intensity == "hu", is_volume=False)
+        findings += check_xray_like(image)
+        raise_refusals(findings, study.source)
+        labels, quality, split_ok = self._labels(image[None], _body_midline(image[None]))
+        measurements = lung_measurements(labels, image[None], None, is_volume=False)
+        findings += self._split_finding(split_ok) + check_result(labels, measurements, False)
+        raise_refusals(findings, study.source)
+        quality = apply_plausibility(quality, findings)
+        return SegmentationResult(study, labels[0], labels, image[None], None, measurements, quality, findings)
+
+    def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, dict, bool]:
+        raw, agreement, confidence = self._raw_mask(hu)
+        mask = postprocess(raw, self.options)
+        del raw
+        quality = quality_scores(mask, agreement, confidence)
+        if not self.options.split_lungs:
+            return mask.astype(np.uint8), quality, True
+        labels, split_ok = split_lungs(mask, midline)
+        return labels, quality, split_ok
+
+    def _raw_mask(self, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(Z, Y, X) HU -> bool mask on the input grid, per-slice flip agreement (Dice on the model grid)
+        and per-slice confidence (mean |2p - 1| over the pixels called lung). No probability volume is
+        kept, so memory stays at a few bytes per voxel."""
+        predictor, plan = self.predictor, self.predictor.plan
+        mask = np.empty(hu.shape, bool)
+        agreement = np.ones(len(hu), np.float32)
+        confidence = np.ones(len(hu), np.float32)
+        for start in range(0, len(hu), predictor.batch_size):
+            chunk = [plan.prepare(np.asarray(s)) for s in hu[start:start + predictor.batch_size]]
+            plain, flipped = predictor.grid_probabilities(np.stack([x for x, _ in chunk]), self.tta)
+            merged = plain if flipped is None else (plain + flipped) / 2
+            for offset, (p, (_, box)) in enumerate(zip(merged, chunk)):
+                probability = plan.restore(p, box)
+                mask[start + offset] = probability > predictor.threshold
+                called = probability[mask[start + offset]]
+                confidence[start + offset] = float(np.abs(2 * called - 1).mean()) if called.size else 1.0
+            if flipped is not None:
+                agreement[start:start + len(chunk)] = _dice_per_slice(plain > 0.5, flipped > 0.5)
+        return mask, agreement, confidence
+
+    @staticmethod
+    def _split_finding(split_ok: bool) -> list[Finding]:
+        if split_ok:
+            return []
+        return [Finding("warn", "lungs-joined", "right and left lung could not be separated by erosion; they "
+                                                "were split at the body's midline")]
+
+
+def _dice_per_slice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    overlap = np.logical_and(a, b).sum(axis=(1, 2))
+    total = a.sum(axis=(1, 2)) + b.sum(axis=(1, 2))
+    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), 1.0).astype(np.float32)
+
+
+def _body_midline(hu: np.ndarray) -> float | None:
+    """Mean column of soft tissue and bone (> -300 HU): the body's left-right centre."""
+    body = np.asarray(hu[:, ::4, ::4]) > -300
+    if not body.any():
+        return None
+    return float(np.nonzero(body)[-1].mean() * 4)
+
+
+__all__ = ["QUALITY_FLAG", "SegmentationResult", "Segmenter"]

@@ -1,0 +1,88 @@
+"""A study to segment: a CT volume (DICOM series, NIfTI/NRRD/MHA) or one 2D slice, with what is known
+about it (modality, source files, findings from loading)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import Finding, InputError
+from lungseg.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_dicom_header, read_dicom_series, read_dicom_slice
+from lungseg.io import read_image, read_volume
+
+
+@dataclass
+class Study:
+    """``image`` is a SimpleITK image (volume) or an (H, W) array (slice); ``dicom_files`` are the source
+    files in slice order when the study came from DICOM."""
+
+    source: Path | None
+    image: object
+    is_volume: bool
+    modality: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    dicom_files: list[Path] = field(default_factory=list)
+    spacing_known: bool = True
+
+    @property
+    def name(self) -> str:
+        if self.source is None:
+            return "image"
+        name = self.source.name
+        for suffix in sorted(VOLUME_SUFFIXES + IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
+            if name.lower().endswith(suffix):
+                return name[: -len(suffix)]
+        return name
+
+
+def load_study(path: str | Path) -> Study:
+    """A DICOM folder or file, a volume file or a 2D image file -> ``Study``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "input not found")
+    if path.is_dir():
+        series = read_dicom_series(path)
+        return Study(path, series.image, True, series.modality, list(series.findings), series.files)
+    lower = path.name.lower()
+    if lower.endswith(VOLUME_SUFFIXES):
+        image = read_volume(path)
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise InputError(path, f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
+                                   f"{image.GetNumberOfComponentsPerPixel()} component(s)")
+        return Study(path, image, True)
+    if lower.endswith(IMAGE_SUFFIXES) and not lower.endswith(".dcm"):
+        return Study(path, read_image(path), False)
+    header = read_dicom_header(path)
+    if header is None:
+        raise InputError(path, "not a DICOM file, volume or supported image")
+    return Study(path, read_dicom_slice(path), False, str(getattr(header, "Modality", "")), dicom_files=[path])
+
+
+def as_study(image, source: str | Path | None = None) -> Study:
+    """Wrap what ``Segmenter.apply`` accepts: a path, a SimpleITK image, a (Z, Y, X) or (H, W) array."""
+    import SimpleITK as sitk
+
+    if isinstance(image, Study):
+        return image
+    if isinstance(image, (str, Path)):
+        return load_study(image)
+    if isinstance(image, sitk.Image):
+        if image.GetDimension() == 2:
+            return Study(source, sitk.GetArrayFromImage(image), False)
+        return Study(source, image, True)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return Study(source, array, False)
+    if array.ndim == 3:  # no geometry: taken as axial LPS slices, volumes are not reported
+        return Study(source, sitk.GetImageFromArray(array), True, spacing_known=False)
+    raise InputError(source, f"expected a 2D slice or a 3D volume, got an array of shape {array.shape}")
+
+
+def is_study_path(path: Path) -> bool:
+    """Whether a folder entry is something ``load_study`` can read on its own (batch mode)."""
+    lower = path.name.lower()
+    if path.is_dir():
+        return any(child.is_file() for child in path.rglob("*"))
+    return lower.endswith(VOLUME_SUFFIXES + IMAGE_SUFFIXES) or read_dicom_header(path) is not None

@@ -1,0 +1,61 @@
+"""Post-processing, the right/left split and measurements on small synthetic volumes (edge cases)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lungseg.inference.measure import lung_measurements
+from lungseg.inference.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
+
+
+def _two_lungs(bridge: bool = False) -> np.ndarray:
+    mask = np.zeros((12, 64, 64), bool)
+    mask[2:10, 10:50, 6:26] = True    # right lung: low X (patient right in LPS)
+    mask[2:10, 12:48, 38:58] = True   # left lung
+    if bridge:
+        mask[4:6, 28:31, 26:38] = True  # a thin joint (trachea / anterior junction)
+    return mask
+
+
+def test_keep_largest_drops_small_islands_only():
+    mask = _two_lungs()
+    mask[0, 0:2, 0:2] = True
+    kept = keep_largest_components(mask)
+    assert not kept[0, 0, 0] and kept.sum() == _two_lungs().sum()
+
+
+def test_fill_holes_3d_fills_enclosed_cavities_but_not_open_tunnels():
+    mask = _two_lungs()
+    mask[5, 20, 15] = False               # enclosed: filled
+    mask[2:10, 30, 45] = False            # a vessel running through the whole lung: stays open
+    cleaned = postprocess(mask, PostprocessOptions(split_lungs=False))
+    assert cleaned[5, 20, 15] and not cleaned[5, 30, 45]
+    per_slice = postprocess(mask, PostprocessOptions(fill_holes_2d=True))
+    assert per_slice[5, 30, 45]
+
+
+def test_split_separates_joined_lungs_by_side():
+    labels, separated = split_lungs(_two_lungs(bridge=True))
+    assert separated
+    assert (labels[:, 10:50, 6:26][_two_lungs()[:, 10:50, 6:26]] == 1).all()
+    assert (labels[:, 12:48, 38:58][_two_lungs()[:, 12:48, 38:58]] == 2).all()
+
+
+def test_split_falls_back_to_the_midline_for_one_blob():
+    mask = np.zeros((4, 32, 32), bool)
+    mask[:, 4:28, 4:28] = True
+    labels, separated = split_lungs(mask, midline_x=16)
+    assert not separated and (labels[:, :, 4:16][mask[:, :, 4:16]] == 1).all()
+    assert (labels[:, :, 16:28][mask[:, :, 16:28]] == 2).all()
+
+
+def test_measurements_use_spacing_and_hu():
+    labels = split_lungs(_two_lungs())[0]
+    hu = np.full(labels.shape, -800, np.int16)
+    hu[labels == 2] = -960
+    result = lung_measurements(labels, hu, (0.5, 0.5, 2.0), is_volume=True)
+    right_voxels = 8 * 40 * 20
+    assert result["right_lung"]["voxels"] == right_voxels
+    assert result["right_lung"]["volume_ml"] == round(right_voxels * 0.5 / 1000, 1)
+    assert result["right_lung"]["mean_hu"] == -800 and result["left_lung"]["percent_below_-950_hu"] == 100
+    assert result["total"]["voxels"] == (labels > 0).sum()

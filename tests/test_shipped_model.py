@@ -1,0 +1,94 @@
+"""The shipped ct-lung model: manifest, checksums, offline download path, ONNX parity and accuracy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from lungseg.errors import InputError
+from lungseg.inference.backends import OnnxBackend, TorchBackend
+from lungseg.models import load_checkpoint
+from lungseg.models.shipped import MANIFEST, WEIGHTS_DIR, resolve_model, sha256_of, shipped_models
+
+
+def test_manifest_records_provenance_and_checksums():
+    entry = shipped_models()["ct-lung"]
+    assert entry["command"].startswith("lungseg train --data ") and "ct-lung-kmader" in entry["command"]
+    assert entry["test_metrics"]["dice"]["mean"] >= 0.98
+    for kind in ("checkpoint", "onnx"):
+        file = entry["files"][kind]
+        assert sha256_of(WEIGHTS_DIR / file["name"]) == file["sha256"]
+        assert resolve_model("ct-lung", kind) == WEIGHTS_DIR / file["name"]
+
+
+@pytest.fixture()
+def private_manifest(tmp_path, monkeypatch):
+    """A copy of the shipped manifest whose files live elsewhere (a cache or a download url)."""
+    package = tmp_path / "package"
+    package.mkdir()
+    manifest = json.loads(MANIFEST.read_text())
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("LUNGSEG_CACHE", str(tmp_path / "cache"))
+    return package / "manifest.json", manifest
+
+
+def test_tampered_weights_are_refused(private_manifest):
+    path, manifest = private_manifest
+    name = manifest["models"]["ct-lung"]["files"]["checkpoint"]["name"]
+    data = bytearray((WEIGHTS_DIR / name).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (path.parent / name).write_bytes(bytes(data))
+    with pytest.raises(InputError, match="sha256 mismatch"):
+        resolve_model("ct-lung", manifest=path)
+
+
+def test_download_from_url_verifies_and_caches(private_manifest, tmp_path):
+    path, manifest = private_manifest
+    entry = manifest["models"]["ct-lung"]["files"]["checkpoint"]
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(WEIGHTS_DIR / entry["name"], mirror / entry["name"])
+    with pytest.raises(InputError, match="no download url"):
+        resolve_model("ct-lung", manifest=path)
+    entry["url"] = (mirror / entry["name"]).as_uri()
+    path.write_text(json.dumps(manifest))
+    fetched = resolve_model("ct-lung", manifest=path)
+    assert fetched == tmp_path / "cache" / entry["name"] and sha256_of(fetched) == entry["sha256"]
+    (mirror / entry["name"]).write_bytes(b"truncated")
+    fetched.unlink()
+    with pytest.raises(InputError, match="sha256 mismatch"):
+        resolve_model("ct-lung", manifest=path)
+    assert not fetched.exists()  # a bad download leaves nothing behind
+
+
+def test_unknown_model_name_lists_the_shipped_ones():
+    with pytest.raises(InputError, match=r"not a shipped model name \(shipped: ct-lung\)"):
+        resolve_model("ct-lungs")
+
+
+def test_onnx_export_matches_pytorch(tmp_path, kmader):
+    from lungseg.io import read_image
+    from lungseg.preprocessing import PreprocessPlan
+
+    result = run_cli("export", tmp_path / "model.onnx", "--model", "ct-lung")
+    assert result.returncode == 0, result.stderr
+    checkpoint = load_checkpoint(resolve_model("ct-lung"))
+    plan = PreprocessPlan.from_dict(checkpoint["preprocessing"])
+    images = [read_image(p) for p in sorted((kmader / "images").iterdir())[:3]]
+    batch = np.stack([plan.prepare(image)[0] for image in images])[:, None]
+    torch_logits = TorchBackend(checkpoint)(batch)
+    onnx_logits = OnnxBackend(tmp_path / "model.onnx")(batch)
+    assert np.abs(torch_logits - onnx_logits).max() < 1e-3
+    assert np.mean((torch_logits > 0) != (onnx_logits > 0)) < 1e-4
+
+
+def test_shipped_model_scores_on_the_kmader_test_split(tmp_path, kmader):
+    result = run_cli("evaluate", "--model", "ct-lung", "--data", kmader, "--split", "test", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n"] == 20 and metrics["dice"]["mean"] >= 0.98
+
