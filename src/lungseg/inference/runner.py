@@ -19,7 +19,7 @@ import numpy as np
 from lungseg import __version__
 from lungseg.errors import InputError, LungsegError
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
-from lungseg.inference.study import is_study_path, load_study
+from lungseg.inference.study import is_study_path, load_study, study_name
 from lungseg.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_dicom_header
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
@@ -62,7 +62,7 @@ def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto") -> t
     for study in studies:
         chosen = fmt if fmt != "auto" else ("png" if _is_2d(study) else "nifti")
         _check_format(study, chosen)
-        targets.append(Target(study, output / f"{_study_name(study)}{FORMATS[chosen]}", chosen))
+        targets.append(Target(study, output / f"{study_name(study)}{FORMATS[chosen]}", chosen))
     return targets, notes
 
 
@@ -102,14 +102,6 @@ def _holds_dicom(folder: Path) -> bool:
 def _is_2d(path: Path) -> bool:
     return path.is_file() and (path.name.lower().endswith(IMAGE_SUFFIXES) or (
         not path.name.lower().endswith(VOLUME_SUFFIXES)))
-
-
-def _study_name(path: Path) -> str:
-    name = path.name
-    for suffix in sorted(VOLUME_SUFFIXES + IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, overlay: bool = False,

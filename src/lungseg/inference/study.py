@@ -28,13 +28,16 @@ class Study:
 
     @property
     def name(self) -> str:
-        if self.source is None:
-            return "image"
-        name = self.source.name
-        for suffix in sorted(VOLUME_SUFFIXES + IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
-            if name.lower().endswith(suffix):
-                return name[: -len(suffix)]
-        return name
+        return "image" if self.source is None else study_name(self.source)
+
+
+def study_name(path: Path) -> str:
+    """A study's file or folder name without its image/volume suffix (``scan.nii.gz`` -> ``scan``)."""
+    name = path.name
+    for suffix in sorted(VOLUME_SUFFIXES + IMAGE_SUFFIXES + (".dcm",), key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def load_study(path: str | Path) -> Study:
