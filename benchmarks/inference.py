@@ -161,8 +161,8 @@ def main() -> None:
 
     import torch
 
+    from lungseg.io.shipped import resolve_model
     from lungseg.models import load_checkpoint, model_from_checkpoint
-    from lungseg.models.shipped import resolve_model
 
     peak = matmul_gflops()
     ours = model_from_checkpoint(load_checkpoint(resolve_model("ct-lung")))

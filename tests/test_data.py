@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared
+
 from lungseg.config import AugmentConfig, PreprocessConfig
 from lungseg.data import SliceDataset, augment_pair, build_augmentation, find_pairs, load_pair, make_split
 from lungseg.errors import InputError

@@ -2,11 +2,20 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import shared
 from PIL import Image
 
-from conftest import shared
 from lungseg.errors import InputError
-from lungseg.io import read_dicom_series, read_dicom_slice, read_image, read_mask, read_volume, write_volume
+from lungseg.io import (
+    file_kind,
+    holds_dicom,
+    read_dicom_series,
+    read_dicom_slice,
+    read_image,
+    read_mask,
+    read_volume,
+    write_volume,
+)
 
 
 def test_int16_hu_tiff(kmader):
@@ -115,3 +124,15 @@ def test_nifti_keeps_geometry_and_round_trips(tmp_path):
         assert again.GetDirection() == pytest.approx(image.GetDirection())
     with pytest.raises(InputError, match="not a supported volume type"):
         read_volume(tmp_path / "x.png")
+
+
+def test_file_kind_by_suffix_then_dicom_header(tmp_path, kmader):
+    popi = shared("ct-volume-popi", "dicom")
+    unsuffixed = tmp_path / "IM0001"  # PACS exports often have no suffix
+    shutil.copy(sorted(popi.iterdir())[0], unsuffixed)
+    (tmp_path / "notes").write_text("not an image")
+    assert file_kind(sorted(popi.iterdir())[0]) == "dicom" and file_kind(unsuffixed) == "dicom"
+    assert file_kind(sorted((kmader / "images").iterdir())[0]) == "image"
+    assert file_kind(tmp_path / "scan.nii.gz") == "volume"
+    assert file_kind(kmader / "SOURCE.txt") is None and file_kind(tmp_path / "notes") is None
+    assert holds_dicom(popi) and holds_dicom(tmp_path) and not holds_dicom(kmader / "images")

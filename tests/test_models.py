@@ -2,8 +2,15 @@ import pytest
 import torch
 
 from lungseg.errors import InputError
-from lungseg.models import UNet, available_models, build_model, load_checkpoint, make_checkpoint, \
-    model_from_checkpoint, save_checkpoint
+from lungseg.models import (
+    UNet,
+    available_models,
+    build_model,
+    load_checkpoint,
+    make_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 
 
 @pytest.mark.parametrize("kwargs", [

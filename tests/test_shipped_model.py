@@ -11,8 +11,8 @@ from conftest import run_cli
 
 from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, TorchBackend
+from lungseg.io.shipped import MANIFEST, WEIGHTS_DIR, resolve_model, sha256_of, shipped_models
 from lungseg.models import load_checkpoint
-from lungseg.models.shipped import MANIFEST, WEIGHTS_DIR, resolve_model, sha256_of, shipped_models
 
 
 def test_manifest_records_provenance_and_checksums():
@@ -84,6 +84,43 @@ def test_onnx_export_matches_pytorch(tmp_path, kmader):
     onnx_logits = OnnxBackend(tmp_path / "model.onnx")(batch)
     assert np.abs(torch_logits - onnx_logits).max() < 1e-3
     assert np.mean((torch_logits > 0) != (onnx_logits > 0)) < 1e-4
+    exported = OnnxBackend(tmp_path / "model.onnx").checkpoint_metadata()
+    assert exported["preprocessing"] == checkpoint["preprocessing"] and exported["model"] == checkpoint["model"]
+    assert exported["split"]["test"] == checkpoint["split"]["test"] and "state_dict" not in exported
+
+
+def test_onnx_inference_runs_without_torch(tmp_path, kmader):
+    """The shipped model and an exported .onnx file both run from ONNX metadata alone: no torch import."""
+    import subprocess
+    import sys
+
+    image = sorted((kmader / "images").iterdir())[0]
+    exported = tmp_path / "model.onnx"
+    shutil.copy(WEIGHTS_DIR / "ct-lung.onnx", exported)
+    code = (
+        "import sys\n"
+        "from lungseg.inference import Predictor\n"
+        f"masks = [Predictor.load(m).apply({str(image)!r}) for m in ('ct-lung', {str(exported)!r})]\n"
+        "assert (masks[0] == masks[1]).all() and 0.05 < masks[0].mean() < 0.6, masks[0].mean()\n"
+        "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_onnx_file_without_lungseg_metadata_is_refused(tmp_path):
+    import onnx
+
+    graph = onnx.load(WEIGHTS_DIR / "ct-lung.onnx")
+    del graph.metadata_props[:]
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(graph, foreign)
+    from lungseg.inference import Predictor
+
+    with pytest.raises(InputError, match="no 'lungseg.checkpoint' metadata"):
+        Predictor.load(foreign)
+    with pytest.raises(ValueError, match="cannot run an .onnx model file"):
+        Predictor.load(foreign, backend="torch")
 
 
 def test_shipped_model_scores_on_the_kmader_test_split(tmp_path, kmader):

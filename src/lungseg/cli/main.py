@@ -238,8 +238,8 @@ def export(
 ):
     """Export a model for other runtimes (ONNX, opset 17, dynamic batch; input (N, 1, S, S) in [0, 1])."""
     from lungseg.inference import export_onnx
+    from lungseg.io.shipped import resolve_model
     from lungseg.models import load_checkpoint
-    from lungseg.models.shipped import resolve_model
 
     if format != "onnx":
         raise ValueError(f"--format must be onnx, got {format!r}")
@@ -247,7 +247,8 @@ def export(
     export_onnx(checkpoint, out)
     size = checkpoint["preprocessing"]["image_size"]
     _console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
-                     f"checkpoint's preprocessing plan; output 'logits')")
+                     f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "
+                     f"so `lungseg predict --model {out}` runs it without the checkpoint)")
 
 
 def main() -> None:

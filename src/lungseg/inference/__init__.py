@@ -1,13 +1,21 @@
 """Inference: ``Predictor`` (slices), ``Segmenter`` (CT volumes and slices: labelled lungs, measurements,
-checks, quality), file outputs, ONNX export and evaluation reports."""
+checks, quality), file outputs, ONNX export and evaluation reports.
 
-from lungseg.inference.backends import export_onnx, make_backend
-from lungseg.inference.evaluation import evaluate_pairs, format_summary, select_pairs
-from lungseg.inference.overlay import render_overlay
-from lungseg.inference.postprocess import PostprocessOptions
-from lungseg.inference.predictor import Predictor
-from lungseg.inference.runner import plan_targets, run_targets
-from lungseg.inference.segmenter import SegmentationResult, Segmenter
+Names load on first use, so ``lungseg predict`` with ONNX Runtime never imports PyTorch (evaluation and
+export do)."""
 
-__all__ = ["PostprocessOptions", "Predictor", "SegmentationResult", "Segmenter", "evaluate_pairs", "export_onnx",
-           "format_summary", "make_backend", "plan_targets", "render_overlay", "run_targets", "select_pairs"]
+from importlib import import_module
+
+_EXPORTS = {
+    "PostprocessOptions": "postprocess", "Predictor": "predictor", "SegmentationResult": "segmenter",
+    "Segmenter": "segmenter", "evaluate_pairs": "evaluation", "export_onnx": "backends",
+    "format_summary": "evaluation", "make_backend": "backends", "plan_targets": "runner",
+    "render_overlay": "overlay", "run_targets": "runner", "select_pairs": "evaluation",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lungseg.inference' has no attribute {name!r}")
+    return getattr(import_module(f"lungseg.inference.{_EXPORTS[name]}"), name)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import InputError
 from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.overlay import render_overlay
@@ -39,10 +38,7 @@ def _write_mask(result: SegmentationResult, target, model_name: str) -> Path:
     import SimpleITK as sitk
 
     labels = result.labels
-    if target.format == "png":
-        if result.study.is_volume:
-            raise InputError(target.source, "--format png is for 2D slices; write volumes as nifti, nrrd or "
-                                            "dicom-seg")
+    if target.format == "png":  # the runner refused png for volumes before inference
         write_mask_png(target.mask, np.asarray(labels) > 0)
     elif target.format == "dicom-seg":
         array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]

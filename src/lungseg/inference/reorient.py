@@ -17,6 +17,9 @@ def to_canonical(image):
     import SimpleITK as sitk
 
     direction = np.array(image.GetDirection()).reshape(3, 3)
+    x, y, _ = image.GetSpacing()
+    if np.allclose(direction, np.eye(3)) and abs(x - y) <= 0.1 * min(x, y):
+        return image  # already canonical: no copy
     if np.max(np.abs(direction), axis=0).min() >= 0.99:
         oriented = sitk.DICOMOrient(image, "LPS")
         x, y, _ = oriented.GetSpacing()

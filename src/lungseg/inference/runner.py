@@ -20,7 +20,7 @@ from lungseg import __version__
 from lungseg.errors import InputError, LungsegError
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
-from lungseg.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_dicom_header
+from lungseg.io import file_kind, holds_dicom
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
 DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
@@ -70,15 +70,13 @@ def _check_format(study: Path, fmt: str) -> None:
     """Refuse a format that cannot hold this study's result before any work is done."""
     if fmt == "png" and not _is_2d(study):
         raise InputError(study, "--format png is for 2D slices; write volumes as nifti, nrrd or dicom-seg")
-    is_dicom = study.is_dir() or study.name.lower().endswith(".dcm") or not study.name.lower().endswith(
-        IMAGE_SUFFIXES + VOLUME_SUFFIXES)
-    if fmt == "dicom-seg" and not is_dicom:
+    if fmt == "dicom-seg" and not (study.is_dir() or file_kind(study) == "dicom"):
         raise InputError(study, "--format dicom-seg needs a DICOM source series (this input is not DICOM); "
                                 "use nifti, nrrd or png")
 
 
 def _studies(source: Path) -> tuple[list[Path], list[str]]:
-    if source.is_file() or _holds_dicom(source):
+    if source.is_file() or holds_dicom(source):
         return [source], []
     entries = sorted(p for p in source.iterdir() if not p.name.startswith("."))
     studies = [p for p in entries if is_study_path(p)]
@@ -90,18 +88,8 @@ def _studies(source: Path) -> tuple[list[Path], list[str]]:
     return studies, notes
 
 
-def _holds_dicom(folder: Path) -> bool:
-    for path in sorted(folder.iterdir()):
-        lower = path.name.lower()
-        if path.is_file() and (lower.endswith(".dcm") or not lower.endswith(IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".txt",))):
-            if read_dicom_header(path) is not None:
-                return True
-    return False
-
-
 def _is_2d(path: Path) -> bool:
-    return path.is_file() and (path.name.lower().endswith(IMAGE_SUFFIXES) or (
-        not path.name.lower().endswith(VOLUME_SUFFIXES)))
+    return path.is_file() and file_kind(path) != "volume"
 
 
 def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, overlay: bool = False,

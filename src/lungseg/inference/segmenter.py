@@ -132,21 +132,16 @@ class Segmenter:
         """(Z, Y, X) HU -> bool mask on the input grid, per-slice flip agreement (Dice on the model grid)
         and per-slice confidence (mean |2p - 1| over the pixels called lung). No probability volume is
         kept, so memory stays at a few bytes per voxel."""
-        predictor, plan = self.predictor, self.predictor.plan
+        threshold = self.predictor.threshold
         mask = np.empty(hu.shape, bool)
         agreement = np.ones(len(hu), np.float32)
         confidence = np.ones(len(hu), np.float32)
-        for start in range(0, len(hu), predictor.batch_size):
-            chunk = [plan.prepare(np.asarray(s)) for s in hu[start:start + predictor.batch_size]]
-            plain, flipped = predictor.grid_probabilities(np.stack([x for x, _ in chunk]), self.tta)
-            merged = plain if flipped is None else (plain + flipped) / 2
-            for offset, (p, (_, box)) in enumerate(zip(merged, chunk)):
-                probability = plan.restore(p, box)
-                mask[start + offset] = probability > predictor.threshold
-                called = probability[mask[start + offset]]
-                confidence[start + offset] = float(np.abs(2 * called - 1).mean()) if called.size else 1.0
-            if flipped is not None:
-                agreement[start:start + len(chunk)] = _dice_per_slice(plain > 0.5, flipped > 0.5)
+        for start, probabilities, batch_agreement in self.predictor.batches(hu, tta=self.tta):
+            agreement[start:start + len(probabilities)] = batch_agreement
+            for index, probability in enumerate(probabilities, start):
+                mask[index] = probability > threshold
+                called = probability[mask[index]]
+                confidence[index] = float(np.abs(2 * called - 1).mean()) if called.size else 1.0
         return mask, agreement, confidence
 
     @staticmethod
@@ -155,12 +150,6 @@ class Segmenter:
             return []
         return [Finding("warn", "lungs-joined", "right and left lung could not be separated by erosion; they "
                                                 "were split at the body's midline")]
-
-
-def _dice_per_slice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    overlap = np.logical_and(a, b).sum(axis=(1, 2))
-    total = a.sum(axis=(1, 2)) + b.sum(axis=(1, 2))
-    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), 1.0).astype(np.float32)
 
 
 def _body_midline(hu: np.ndarray) -> float | None:

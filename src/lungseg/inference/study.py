@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import Finding, InputError
-from lungseg.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES, read_dicom_header, read_dicom_series, read_dicom_slice
-from lungseg.io import read_image, read_volume
+from lungseg.io import (
+    IMAGE_SUFFIXES,
+    VOLUME_SUFFIXES,
+    file_kind,
+    read_dicom_header,
+    read_dicom_series,
+    read_dicom_slice,
+    read_image,
+    read_volume,
+)
 
 
 @dataclass
@@ -48,16 +56,16 @@ def load_study(path: str | Path) -> Study:
     if path.is_dir():
         series = read_dicom_series(path)
         return Study(path, series.image, True, series.modality, list(series.findings), series.files)
-    lower = path.name.lower()
-    if lower.endswith(VOLUME_SUFFIXES):
+    kind = file_kind(path)
+    if kind == "volume":
         image = read_volume(path)
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
             raise InputError(path, f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
                                    f"{image.GetNumberOfComponentsPerPixel()} component(s)")
         return Study(path, image, True)
-    if lower.endswith(IMAGE_SUFFIXES) and not lower.endswith(".dcm"):
+    if kind == "image":
         return Study(path, read_image(path), False)
-    header = read_dicom_header(path)
+    header = read_dicom_header(path) if kind == "dicom" else None
     if header is None:
         raise InputError(path, "not a DICOM file, volume or supported image")
     return Study(path, read_dicom_slice(path), False, str(getattr(header, "Modality", "")), dicom_files=[path])
@@ -85,7 +93,6 @@ def as_study(image, source: str | Path | None = None) -> Study:
 
 def is_study_path(path: Path) -> bool:
     """Whether a folder entry is something ``load_study`` can read on its own (batch mode)."""
-    lower = path.name.lower()
     if path.is_dir():
         return any(child.is_file() for child in path.rglob("*"))
-    return lower.endswith(VOLUME_SUFFIXES + IMAGE_SUFFIXES) or read_dicom_header(path) is not None
+    return file_kind(path) is not None

@@ -14,8 +14,8 @@ from lungseg.models.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from lungseg.models.registry import available_models, build_model, model_arguments, register_model, resolve_kwargs
 from lungseg.models.pretrained import EncoderUNet, load_encoder_weights
+from lungseg.models.registry import available_models, build_model, model_arguments, register_model, resolve_kwargs
 from lungseg.models.unet import UNet
 from lungseg.models.unetpp import UNetPlusPlus
 
