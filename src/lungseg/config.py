@@ -22,7 +22,8 @@ class DataConfig:
     ``split``: ``"70/20/10"`` (train/val/test percent, any three numbers), ``"2:1"`` (train:test, no
     validation set), or ``"kfold:K:I"`` (K folds, fold I is the validation set, no test set).
     ``group_pattern``: a regex whose first group (or whole match) applied to a file stem names the
-    patient; all slices of one patient land in one split.
+    patient; all slices of one patient land in one split. ``allow_leaks``: train even when the data
+    check finds the same (or a near-identical) image in two subsets of the split.
     """
 
     data: str | None = None
@@ -31,6 +32,7 @@ class DataConfig:
     split: str = "70/20/10"
     group_pattern: str | None = None
     split_seed: int = 0
+    allow_leaks: bool = False
 
 
 @dataclass
@@ -96,6 +98,10 @@ class TrainConfig:
     ``alpha`` weighs BCE in the sums. ``border_weights`` weighs BCE/focal pixels with the U-Net
     paper's map (``border_w0``, ``border_sigma`` in model-grid pixels). ``freeze_encoder_epochs``
     trains a pretrained encoder frozen for that many epochs, then with lr x ``optim.encoder_lr_factor``.
+    ``ema_decay`` (e.g. 0.99) keeps an exponential moving average of the weights, which is validated
+    and saved as best; ``grad_clip`` clips gradients to that total L2 norm; ``tensorboard`` writes
+    scalars and example overlays per epoch to ``RUN/tensorboard``. ``target_val_dice`` stops the run
+    after the first epoch whose validation Dice (model grid) reaches it.
     """
 
     epochs: int = 20
@@ -111,6 +117,10 @@ class TrainConfig:
     border_sigma: float = 5.0
     freeze_encoder_epochs: int = 0
     threads: int | None = None
+    ema_decay: float | None = None
+    grad_clip: float | None = None
+    tensorboard: bool = False
+    target_val_dice: float | None = None
 
 
 @dataclass

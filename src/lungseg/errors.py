@@ -22,6 +22,10 @@ class InputError(LungsegError, ValueError):
         super().__init__(f"{path}: {reason}" if path is not None else reason)
 
 
+class TrainingDiverged(LungsegError):
+    """The training loss or gradients became NaN or infinite; the run stops, its checkpoints intact."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something an input check noticed. ``level`` is ``"refuse"`` (the input is unsuitable),

@@ -68,9 +68,14 @@ def find_pairs(images: Path, masks: Path) -> list[Pair]:
         if image.stem in seen:
             raise InputError(image, f"two images share the stem {image.stem!r}")
         seen.add(image.stem)
-        mask = next((masks_by_stem[image.stem + suffix] for suffix in MASK_STEM_SUFFIXES
-                     if image.stem + suffix in masks_by_stem), None)
+        mask = mask_for(image, masks_by_stem)
         if mask is None:
             raise InputError(image, f"no mask for this image in {masks} (expected {image.stem}.png/.tif/...)")
         pairs.append(Pair(image.stem, image, mask))
     return pairs
+
+
+def mask_for(image: Path, masks_by_stem: dict[str, Path]) -> Path | None:
+    """The mask of ``image`` among masks keyed by stem (same stem, or stem + a mask suffix), or None."""
+    return next((masks_by_stem[image.stem + suffix] for suffix in MASK_STEM_SUFFIXES
+                 if image.stem + suffix in masks_by_stem), None)

@@ -20,10 +20,10 @@ from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.data.splits import Split
 from lungseg.errors import InputError
 from lungseg.inference.predictor import Predictor
-from lungseg.io import write_text_atomic
+from lungseg.io import write_mask_png, write_text_atomic
 from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 
-PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction")
+PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
 
 
 def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path | None,
@@ -32,6 +32,9 @@ def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path |
     pairs = find_pairs(*resolve_folders(data, images, masks))
     if split is None:
         return pairs
+    if checkpoint.get("split") is None:
+        raise InputError(data or images, f"this model has no stored split (an ensemble?), so --split {split} "
+                                         "cannot be used; give the folders to score instead")
     names = set(Split.from_dict(checkpoint["split"]).subset(split))
     chosen = [pair for pair in pairs if pair.name in names]
     if not chosen:
@@ -44,15 +47,19 @@ def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path |
 
 def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
                    log: Callable[[str], None] = print) -> dict:
-    """Predict and score every pair; write ``out/per_sample.csv`` and ``out/metrics.json``."""
+    """Predict and score every pair; write ``out/per_sample.csv``, ``out/metrics.json`` and each predicted
+    mask as ``out/predictions/<name>.png`` (for the report's example grids)."""
     out = Path(out)
     accumulator = MetricAccumulator()
     step = predictor.batch_size
     for start in range(0, len(pairs), step):
         loaded = [load_pair(pair) for pair in pairs[start:start + step]]
         predictions = predictor.predict([item.image for item in loaded], [p.image for p in pairs[start:start + step]])
-        for item, prediction in zip(loaded, predictions):
-            accumulator.add(item.name, segmentation_metrics(prediction, item.mask))
+        for pair, item, prediction in zip(pairs[start:start + step], loaded, predictions):
+            saved = out / "predictions" / f"{item.name}.png"
+            write_mask_png(saved, prediction)
+            accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask), "image": str(pair.image),
+                                        "mask": str(pair.mask), "prediction": str(saved)})
     summary = accumulator.summary()
     summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
                     "checkpoint": str(predictor.source) if predictor.source else None,

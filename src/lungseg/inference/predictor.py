@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.inference.backends import OnnxBackend, make_backend, onnx_available
+from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
 from lungseg.preprocessing import PreprocessPlan
@@ -41,9 +42,12 @@ class Predictor:
 
     @classmethod
     def load(cls, reference: str | Path, backend: str = "auto", **kwargs) -> Predictor:
-        """A shipped model name (see ``lungseg.io.shipped``), an exported ``.onnx`` file or a checkpoint.
-        With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
+        """A shipped model name (see ``lungseg.io.shipped``), an exported ``.onnx`` file, a checkpoint or a
+        ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
         use_onnx = backend == "onnx" or (backend == "auto" and onnx_available())
+        if is_ensemble(reference):
+            metadata, members = load_ensemble(reference, backend)
+            return cls(metadata, source=reference, backend=members, **kwargs)
         if str(reference).endswith(".onnx"):
             if backend == "torch":
                 raise ValueError("backend 'torch' cannot run an .onnx model file; use 'onnx' or 'auto'")

@@ -1,12 +1,21 @@
-"""One training epoch and one validation pass."""
+"""One training epoch and one validation pass.
+
+Each training step checks the loss and the gradient norm after the backward pass: a NaN or infinite
+value raises ``TrainingDiverged`` before the optimizer step, so the weights (and the last checkpoint written at the
+end of the previous epoch) stay good. With ``grad_clip`` the gradients are clipped to that total
+L2 norm; with ``ema`` (a ``torch.optim.swa_utils.AveragedModel``) the moving average is updated
+after every step.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from lungseg.errors import TrainingDiverged
 from lungseg.metrics import MetricAccumulator, segmentation_metrics
 
 
@@ -15,32 +24,75 @@ class EpochResult:
     loss: float
     batch_losses: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
+@dataclass
+class StepOptions:
+    """Per-step extras: gradient clipping (max total L2 norm, None = off) and an EMA model to update."""
+
+    grad_clip: float | None = None
+    ema: torch.nn.Module | None = None
 
 
 def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] | None = None,
-                frozen: torch.nn.Module | None = None) -> EpochResult:
-    """Optimise over ``loader`` once; returns the sample-weighted mean loss and each batch's loss.
+                frozen: torch.nn.Module | None = None, options: StepOptions | None = None) -> EpochResult:
+    """Optimise over ``loader`` once; returns the sample-weighted mean loss, each batch's loss and the
+    seconds spent loading data, in forward and in backward (+ optimizer step).
 
     ``frozen``: a sub-module kept in eval mode (batch-norm statistics fixed) while its parameters are frozen.
     """
+    import time
+
+    options = options or StepOptions()
     model.train()
     if frozen is not None:
         frozen.eval()
     batch_losses, total, count = [], 0.0, 0
-    for batch in loader:
+    seconds = {"data": 0.0, "forward": 0.0, "backward": 0.0}
+    clock = time.perf_counter()
+    for index, batch in enumerate(loader):
         images = batch["image"].contiguous(memory_format=torch.channels_last)
+        seconds["data"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(images), batch["mask"], batch.get("weight"))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()}; lower the learning rate")
-        loss.backward()
+        seconds["forward"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        loss.backward()  # before the checks: under DDP every process must join the gradient all-reduce
+        norm = _clip(model, options.grad_clip)
+        _check_finite("loss", loss.item(), index)
+        _check_finite("gradient norm", norm, index)
         optimizer.step()
+        if options.ema is not None:
+            options.ema.update_parameters(_unwrapped(model))
+        seconds["backward"] += time.perf_counter() - clock
         batch_losses.append(float(loss.item()))
         total += batch_losses[-1] * len(images)
         count += len(images)
         if on_batch is not None:
             on_batch()
-    return EpochResult(total / max(count, 1), batch_losses)
+        clock = time.perf_counter()
+    return EpochResult(total / max(count, 1), batch_losses, seconds=seconds)
+
+
+def _clip(model, max_norm: float | None) -> float:
+    """Clip the gradients to ``max_norm`` (if set); returns their total norm before clipping."""
+    parameters = [p for p in model.parameters() if p.grad is not None]
+    if not parameters:
+        return 0.0
+    limit = max_norm if max_norm is not None else float("inf")
+    return float(torch.nn.utils.clip_grad_norm_(parameters, limit))
+
+
+def _check_finite(what: str, value: float, batch: int) -> None:
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"training {what} became {value} at batch {batch + 1}")
+
+
+def _unwrapped(model):
+    """The module inside a DistributedDataParallel wrapper, or the model itself."""
+    return getattr(model, "module", model)
 
 
 @torch.no_grad()

@@ -1,0 +1,140 @@
+"""``lungseg evaluate``, ``predict`` and ``export``: options -> the inference library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lungseg.cli.common import (
+    BackendOption,
+    DataOption,
+    ImagesOption,
+    MasksOption,
+    ModelOption,
+    ThresholdOption,
+    app,
+    console,
+    progress,
+    user_errors,
+)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: ModelOption,
+    out: Annotated[Path, typer.Option(help="Report folder for per_sample.csv and metrics.json.")],
+    data: DataOption = None,
+    images: ImagesOption = None,
+    masks: MasksOption = None,
+    split: Annotated[Optional[str], typer.Option(help="train/val/test/all of the checkpoint's split; "
+                                                      "default: test with --data, every pair otherwise.")] = None,
+    threshold: ThresholdOption = 0.5,
+    backend: BackendOption = "auto",
+):
+    """Score a checkpoint on ground-truth masks (on each image's original grid)."""
+    from lungseg.inference import Predictor, evaluate_pairs, select_pairs
+
+    predictor = Predictor.load(model, threshold=threshold, backend=backend)
+    if split is None and data is not None and images is None:
+        split = "test"
+    pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
+    evaluate_pairs(predictor, pairs, out, log=console().print)
+    scope = f"the '{split}' split" if split else "every pair in the folders"
+    console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
+                     f"{out / 'per_sample.csv'}")
+
+
+@app.command()
+@user_errors
+def predict(
+    input: Annotated[Path, typer.Argument(help="DICOM folder or file, NIfTI/NRRD/MHA, PNG/JPG/TIFF, or a folder "
+                                                "of studies (batch mode).")],
+    output: Annotated[Path, typer.Argument(help="Mask file (suffix sets the format) or a folder.")],
+    model: ModelOption = "ct-lung",
+    format: Annotated[str, typer.Option("--format", help="auto | nifti | nrrd | png | dicom-seg "
+                                                          "(auto: nifti for volumes, png for 2D).")] = "auto",
+    overlay: Annotated[bool, typer.Option("--overlay", help="Overlay PNGs (axial and coronal montages).")] = False,
+    report: Annotated[bool, typer.Option("--report", help="JSON report: volumes, checks, quality.")] = False,
+    threshold: ThresholdOption = 0.5,
+    backend: BackendOption = "auto",
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Flip test-time augmentation (quality score).")] = True,
+    keep_largest: Annotated[bool, typer.Option("--keep-largest/--no-keep-largest")] = True,
+    fill_holes: Annotated[bool, typer.Option("--fill-holes/--no-fill-holes", help="Fill holes enclosed in 3D.")] = True,
+    fill_holes_2d: Annotated[bool, typer.Option("--fill-holes-2d", help="Also fill every hole per slice.")] = False,
+    smooth: Annotated[int, typer.Option(help="Morphological smoothing radius in voxels (0 = off).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Slices per model batch (small batches are as fast on CPU and use less memory).")] = 4,
+):
+    """Segment the lungs (1 = right, 2 = left) in CT volumes or slices; outputs keep the input geometry."""
+    from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
+
+    targets, notes = plan_targets(input, output, format)
+    options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
+                                 fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
+    segmenter = Segmenter.from_pretrained(str(model), backend=backend, threshold=threshold,
+                                          batch_size=batch_size, postprocess=options, tta=tta)
+    stderr = console()
+    for note in notes:
+        stderr.print(f"note: {note}")
+    with progress("segmenting", len(targets)) as advance:
+        rows = run_targets(segmenter, targets, str(model), overlay, report, advance)
+    _print_predictions(rows, targets, output)
+
+
+def _print_predictions(rows: list[dict], targets, output: Path) -> None:
+    from lungseg.io import write_text_atomic
+
+    failed = [row for row in rows if row["status"] in ("refused", "error")]
+    for row in failed:
+        print(f"error: {row['message']}", file=sys.stderr)
+    if len(rows) > 1:
+        _summary_table(rows)
+        write_text_atomic(output / "summary.json", json.dumps(rows, indent=2))
+    for row in rows:
+        if row["status"] == "flagged":
+            print(f"warning: {row['study']}: {row['message'] or 'low quality score'}", file=sys.stderr)
+    if len(rows) > 1 or not failed:
+        console().print(f"wrote {len(rows) - len(failed)} of {len(rows)} masks to {output}")
+    if failed:
+        raise typer.Exit(2 if len(failed) == len(rows) else 1)
+
+
+def _summary_table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("study", "status", "right mL", "left mL", "quality", "s", "message")
+    for row in rows:
+        table.add_row(Path(row["study"]).name, row["status"], _number(row.get("right_ml")),
+                      _number(row.get("left_ml")), _number(row.get("quality")), _number(row["seconds"]),
+                      (row.get("message") or "")[:80])
+    console().print(table)
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@app.command()
+@user_errors
+def export(
+    out: Annotated[Path, typer.Argument(help="Output file, e.g. model.onnx.")],
+    model: ModelOption = "ct-lung",
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+):
+    """Export a model for other runtimes (ONNX, opset 17, dynamic batch; input (N, 1, S, S) in [0, 1])."""
+    from lungseg.inference import export_onnx
+    from lungseg.io.shipped import resolve_model
+    from lungseg.models import load_checkpoint
+
+    if format != "onnx":
+        raise ValueError(f"--format must be onnx, got {format!r}")
+    checkpoint = load_checkpoint(resolve_model(str(model)))
+    export_onnx(checkpoint, out)
+    size = checkpoint["preprocessing"]["image_size"]
+    console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
+                     f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "
+                     f"so `lungseg predict --model {out}` runs it without the checkpoint)")

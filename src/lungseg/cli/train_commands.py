@@ -1,0 +1,159 @@
+"""``lungseg train`` and ``lungseg cv``: options -> ``RunConfig`` -> the training library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lungseg.cli.common import DataOption, ImagesOption, MasksOption, app, console, progress, user_errors
+
+# option name -> (config section, key); a given option overrides the config file
+OVERRIDES = {
+    "data": ("data", "data"), "images": ("data", "images"), "masks": ("data", "masks"),
+    "split": ("data", "split"), "group_pattern": ("data", "group_pattern"), "allow_leaks": ("data", "allow_leaks"),
+    "model": ("model", "name"), "image_size": ("preprocess", "image_size"), "lr": ("optim", "lr"),
+    "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"), "loss": ("train", "loss"),
+    "seed": ("train", "seed"), "max_minutes": ("train", "max_minutes"),
+    "freeze_encoder_epochs": ("train", "freeze_encoder_epochs"), "border_weights": ("train", "border_weights"),
+    "ema_decay": ("train", "ema_decay"), "grad_clip": ("train", "grad_clip"), "tensorboard": ("train", "tensorboard"),
+}
+
+ConfigOption = Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")]
+ModelNameOption = Annotated[Optional[str], typer.Option(help="Model name from the registry.")]
+ModelArgOption = Annotated[list[str], typer.Option(help="Model kwarg KEY=VALUE (repeatable).")]
+EpochsOption = Annotated[Optional[int], typer.Option(help="Maximum epochs.")]
+SizeOption = Annotated[Optional[int], typer.Option(help="Model input size (square).")]
+BatchOption = Annotated[Optional[int], typer.Option(help="Batch size (per process under torchrun).")]
+LrOption = Annotated[Optional[float], typer.Option(help="Learning rate.")]
+LossOption = Annotated[Optional[str], typer.Option(help="bce | dice | bce_dice | bce_iou | focal | tversky")]
+GroupOption = Annotated[Optional[str], typer.Option(help="Regex naming the patient in a file stem.")]
+SeedOption = Annotated[Optional[int], typer.Option()]
+MinutesOption = Annotated[Optional[float], typer.Option(help="Stop before this wall-time budget.")]
+EmaOption = Annotated[Optional[float], typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.99).")]
+ClipOption = Annotated[Optional[float], typer.Option(help="Clip gradients to this total L2 norm.")]
+LeaksOption = Annotated[bool, typer.Option("--allow-leaks", help="Train even if images repeat across splits.")]
+BoardOption = Annotated[bool, typer.Option("--tensorboard", help="Log scalars and overlays to OUT/tensorboard.")]
+
+
+def build_config(config_file: Path | None, model_args: list[str], encoder_weights: str | None = None,
+                 **options):
+    """The config file (or defaults) with every given option applied, validated."""
+    from lungseg.config import RunConfig, load_config
+
+    run_config = load_config(config_file) if config_file else RunConfig()
+    for option, value in options.items():
+        if value is None or value is False:
+            continue
+        section, key = OVERRIDES[option]
+        setattr(getattr(run_config, section), key, str(value) if isinstance(value, Path) else value)
+    run_config.model.kwargs.update(_parse_model_args(model_args))
+    if encoder_weights is not None:
+        run_config.model.kwargs["encoder_weights"] = encoder_weights
+    return RunConfig.from_dict(run_config.to_dict())  # validate the merged values
+
+
+def _parse_model_args(pairs: list[str]) -> dict:
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
+
+
+@app.command()
+@user_errors
+def train(
+    out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history and config.")],
+    data: DataOption = None,
+    images: ImagesOption = None,
+    masks: MasksOption = None,
+    config: ConfigOption = None,
+    model: ModelNameOption = None,
+    model_arg: ModelArgOption = [],  # noqa: B006
+    epochs: EpochsOption = None,
+    image_size: SizeOption = None,
+    batch_size: BatchOption = None,
+    lr: LrOption = None,
+    loss: LossOption = None,
+    split: Annotated[Optional[str], typer.Option(help="70/20/10, 2:1 or kfold:K:I")] = None,
+    group_pattern: GroupOption = None,
+    seed: SeedOption = None,
+    max_minutes: MinutesOption = None,
+    encoder_weights: Annotated[Optional[str], typer.Option(
+        help="Pretrained encoders: imagenet (library download), a local state-dict PATH, or none.")] = None,
+    freeze_encoder_epochs: Annotated[Optional[int], typer.Option(
+        help="Train the pretrained encoder frozen for N epochs, then at lr x encoder_lr_factor.")] = None,
+    border_weights: Annotated[Optional[bool], typer.Option(
+        "--border-weights/--no-border-weights", help="U-Net border weight map on the BCE term.")] = None,
+    ema_decay: EmaOption = None,
+    grad_clip: ClipOption = None,
+    allow_leaks: LeaksOption = False,
+    tensorboard: BoardOption = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
+                                                           "(only --epochs may change).")] = False,
+):
+    """Train a segmentation model; writes OUT/best.pt, OUT/last.pt, OUT/history.csv. Under
+    `torchrun --nproc-per-node N -m lungseg train ...` it trains data-parallel (DDP)."""
+    from lungseg.training import train_run
+
+    if resume:
+        result = train_run(None, out, resume=True, log=console().print, progress_factory=progress, epochs=epochs)
+        _report_run(result, out)
+        return
+    run_config = build_config(
+        config, model_arg, encoder_weights, data=data, images=images, masks=masks, split=split,
+        group_pattern=group_pattern, allow_leaks=allow_leaks, model=model, image_size=image_size, lr=lr,
+        epochs=epochs, batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes,
+        freeze_encoder_epochs=freeze_encoder_epochs, border_weights=border_weights, ema_decay=ema_decay,
+        grad_clip=grad_clip, tensorboard=tensorboard)
+    _report_run(train_run(run_config, out, log=console().print, progress_factory=progress), out)
+
+
+def _report_run(result, out: Path) -> None:
+    console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
+                    f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
+
+
+@app.command()
+@user_errors
+def cv(
+    out: Annotated[Path, typer.Option(help="Folder for fold-I/ runs, cv_summary.json and ensemble.json.")],
+    folds: Annotated[int, typer.Option(help="Number of folds (K).")] = 5,
+    data: DataOption = None,
+    images: ImagesOption = None,
+    masks: MasksOption = None,
+    config: ConfigOption = None,
+    model: ModelNameOption = None,
+    model_arg: ModelArgOption = [],  # noqa: B006
+    epochs: EpochsOption = None,
+    image_size: SizeOption = None,
+    batch_size: BatchOption = None,
+    lr: LrOption = None,
+    loss: LossOption = None,
+    group_pattern: GroupOption = None,
+    seed: SeedOption = None,
+    max_minutes: MinutesOption = None,
+    ema_decay: EmaOption = None,
+    grad_clip: ClipOption = None,
+    allow_leaks: LeaksOption = False,
+):
+    """k-fold cross-validation (folds grouped by --group-pattern): one model per fold, scored on its
+    validation fold; prints mean ± sd per metric. `--model OUT` then runs the fold models as an ensemble."""
+    from lungseg.crossval import cross_validate, format_cv
+
+    run_config = build_config(
+        config, model_arg, data=data, images=images, masks=masks, group_pattern=group_pattern,
+        allow_leaks=allow_leaks, model=model, image_size=image_size, lr=lr, epochs=epochs,
+        batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes, ema_decay=ema_decay,
+        grad_clip=grad_clip)
+    summary = cross_validate(run_config, out, folds, log=console().print, progress_factory=progress)
+    print(format_cv(summary))
+    console().print(f"wrote {out / 'cv_summary.json'}; ensemble of the fold models: --model {out}")

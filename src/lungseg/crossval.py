@@ -1,0 +1,88 @@
+"""k-fold cross-validation: ``lungseg cv --folds K --data DIR --out OUT [train options]``.
+
+Fold I trains with split ``kfold:K:I`` (grouped by patient when ``group_pattern`` is set, so one
+patient's slices stay in one fold) into ``OUT/fold-I`` and is then scored on its own validation fold at
+each image's original resolution (``OUT/fold-I/eval-val``, as ``lungseg evaluate``). ``OUT/cv_summary.json``
+holds every fold's metrics, their mean +- sd across folds, and the pooled per-sample statistics;
+``OUT/ensemble.json`` lists the fold models, so ``--model OUT`` in predict/evaluate runs them as an
+ensemble that averages their probabilities. An interrupted cv resumes: finished folds are kept, a
+fold with ``last.pt`` but no evaluation is resumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from lungseg.config import RunConfig
+from lungseg.data import find_pairs, resolve_folders
+from lungseg.inference import Predictor, evaluate_pairs
+from lungseg.inference.ensemble import ENSEMBLE_FILE
+from lungseg.io import write_text_atomic
+from lungseg.metrics import METRIC_NAMES
+from lungseg.metrics.accumulator import summarize
+from lungseg.training import train_run
+
+Logger = Callable[[str], None]
+
+
+def cross_validate(config: RunConfig, out: str | Path, folds: int, log: Logger = print,
+                   progress_factory=None) -> dict:
+    """Train and score ``folds`` fold models; returns (and writes) the summary."""
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = {pair.name: pair for pair in find_pairs(*resolve_folders(config.data.data, config.data.images,
+                                                                     config.data.masks))}
+    results = []
+    for fold in range(folds):
+        log(f"fold {fold + 1}/{folds}")
+        results.append(_run_fold(config, out / f"fold-{fold}", folds, fold, pairs, log, progress_factory))
+    summary = summarize_folds(results)
+    write_text_atomic(out / "cv_summary.json", json.dumps(summary, indent=1))
+    write_text_atomic(out / ENSEMBLE_FILE, json.dumps({"members": [f"fold-{i}/best.pt" for i in range(folds)]},
+                                                      indent=1))
+    return summary
+
+
+def _run_fold(config: RunConfig, fold_out: Path, folds: int, fold: int, pairs: dict, log: Logger,
+              progress_factory) -> dict:
+    metrics_file = fold_out / "eval-val" / "metrics.json"
+    if metrics_file.is_file():
+        log(f"fold {fold}: already done, kept ({metrics_file})")
+        return json.loads(metrics_file.read_text())
+    if (fold_out / "last.pt").is_file():
+        train_run(None, fold_out, resume=True, log=log, progress_factory=progress_factory)
+    else:
+        fold_config = copy.deepcopy(config)
+        fold_config.data.split = f"kfold:{folds}:{fold}"
+        train_run(fold_config, fold_out, log=log, progress_factory=progress_factory)
+    predictor = Predictor.load(fold_out / "best.pt")
+    names = predictor.checkpoint["split"]["val"]
+    return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log)
+
+
+def summarize_folds(results: list[dict]) -> dict:
+    """Per metric: the fold means, their mean and sd (population) across folds."""
+    across = {}
+    for name in METRIC_NAMES:
+        means = [r[name]["mean"] for r in results if r[name]["mean"] is not None]
+        stats = summarize(means)
+        across[name] = {"mean": stats["mean"], "sd": stats["std"], "folds": means}
+    return {"folds": len(results), "n_per_fold": [r["n"] for r in results],
+            "n_empty_gt_per_fold": [r["n_empty_gt"] for r in results], "across_folds": across,
+            "per_fold": results}
+
+
+def format_cv(summary: dict) -> str:
+    lines = [f"{summary['folds']}-fold cross-validation, {sum(summary['n_per_fold'])} samples "
+             f"(per fold: {', '.join(map(str, summary['n_per_fold']))})"]
+    for name, stats in summary["across_folds"].items():
+        if stats["mean"] is not None:
+            lines.append(f"{name:12s} {stats['mean']:.4f} ± {stats['sd']:.4f}   folds: "
+                         + " ".join(f"{v:.4f}" for v in stats["folds"]))
+    return "\n".join(lines)
+

@@ -1,0 +1,177 @@
+"""Data audit: duplicate and near-duplicate images within and across splits, unreadable files, size
+mismatches, empty masks, intensity statistics and class counts.
+
+Two images are *identical* when their files have the same bytes (sha256) and *near-identical* when
+their perceptual hashes differ in at most ``NEAR_DISTANCE`` of 256 bits. The hash is
+``imagehash.phash`` (hash size 16) of the image after a rank transform (histogram equalisation) at
+256x256: ranks do not change under monotonic intensity maps, so a HU TIFF, its lung-window PNG and a
+JPEG re-encode hash alike. Calibration on the 201 ct-lung-kmader slices (tests/test_audit.py): distinct
+slices are at least 54 bits apart, PNG and JPEG (quality 50-85) re-encodes at most 12. A plain 64-bit
+phash of the scaled image could not separate them (distinct chest slices share the circular field of
+view and body outline: 4 bits apart, as close as re-encodes). A duplicate pair whose members are in different splits is a *leak*: the
+model would be scored on images it trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError
+from lungseg.io import read_image, read_mask
+from lungseg.preprocessing import intensity_kind
+
+NEAR_DISTANCE = 24  # of 256 bits; distinct kmader slices >= 54, re-encodes <= 12 (module docstring)
+
+
+@dataclass
+class ImageRecord:
+    path: str
+    split: str
+    label: str | None = None
+    mask: str | None = None
+    sha256: str = ""
+    phash: str | None = None  # 256-bit perceptual hash, hex
+    shape: tuple[int, ...] | None = None
+    intensity: str | None = None
+    value_range: tuple[float, float] | None = None
+    mask_empty: bool | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Duplicate:
+    first: str
+    second: str
+    first_split: str
+    second_split: str
+    kind: str  # "identical" (same bytes) or "near-identical" (phash distance <= NEAR_DISTANCE)
+    distance: int
+
+    @property
+    def leak(self) -> bool:
+        return self.first_split != self.second_split
+
+    def describe(self) -> str:
+        how = "identical" if self.kind == "identical" else f"near-identical (phash distance {self.distance})"
+        return f"{self.first} [{self.first_split}] and {self.second} [{self.second_split}] are {how}"
+
+
+@dataclass
+class AuditReport:
+    records: list[ImageRecord]
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+    @property
+    def leaks(self) -> list[Duplicate]:
+        return [d for d in self.duplicates if d.leak]
+
+    @property
+    def problems(self) -> list[ImageRecord]:
+        return [r for r in self.records if r.problem]
+
+    def split_summary(self) -> dict[str, dict]:
+        """Per split: image count, problems, empty masks, HU vs 8-bit counts, value range, class counts."""
+        summary = {}
+        for split in dict.fromkeys(r.split for r in self.records):
+            rows = [r for r in self.records if r.split == split]
+            ranges = [r.value_range for r in rows if r.value_range]
+            summary[split] = {
+                "images": len(rows), "problems": sum(1 for r in rows if r.problem),
+                "empty_masks": sum(1 for r in rows if r.mask_empty),
+                "hu": sum(1 for r in rows if r.intensity == "hu"),
+                "8bit": sum(1 for r in rows if r.intensity == "8bit"),
+                "min": min((low for low, _ in ranges), default=None),
+                "max": max((high for _, high in ranges), default=None),
+                "duplicates_within": sum(1 for d in self.duplicates if d.first_split == d.second_split == split),
+                "classes": dict(sorted(Counter(r.label for r in rows if r.label is not None).items())),
+            }
+        return summary
+
+    def to_dict(self) -> dict:
+        return {"near_distance_bits": NEAR_DISTANCE, "splits": self.split_summary(),
+                "leaks": [asdict(d) for d in self.leaks],
+                "duplicates_within_splits": [asdict(d) for d in self.duplicates if not d.leak],
+                "problems": [{"path": r.path, "split": r.split, "problem": r.problem} for r in self.problems],
+                "images": [asdict(r) for r in self.records]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def audit_split(subsets: dict[str, list]) -> AuditReport:
+    """Audit image/mask pairs (objects with ``.image`` and ``.mask`` paths) grouped by split name."""
+    records = [inspect_image(pair.image, split, mask=pair.mask) for split, pairs in subsets.items() for pair in pairs]
+    return AuditReport(records, find_duplicates(records))
+
+
+def inspect_image(path: Path, split: str, label: str | None = None, mask: Path | None = None) -> ImageRecord:
+    """Read one image (and its mask): hashes, shape, intensity kind and range, or the problem."""
+    record = ImageRecord(str(path), split, label, None if mask is None else str(mask))
+    try:
+        record.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        image = read_image(path)
+    except (InputError, OSError) as exc:
+        record.problem = f"unreadable image: {getattr(exc, 'reason', exc)}"
+        return record
+    record.shape = tuple(int(v) for v in image.shape)
+    record.intensity = intensity_kind(image)
+    record.value_range = (float(image.min()), float(image.max()))
+    record.phash = perceptual_hash(image)
+    if mask is not None:
+        _inspect_mask(record, image, Path(mask))
+    return record
+
+
+def _inspect_mask(record: ImageRecord, image: np.ndarray, mask_path: Path) -> None:
+    try:
+        mask = read_mask(mask_path)
+    except (InputError, OSError) as exc:
+        record.problem = f"unreadable mask {mask_path.name}: {getattr(exc, 'reason', exc)}"
+        return
+    if mask.shape != image.shape:
+        record.problem = (f"size mismatch: mask {mask_path.name} is {mask.shape[1]}x{mask.shape[0]}, "
+                          f"image is {image.shape[1]}x{image.shape[0]}")
+    record.mask_empty = not bool(mask.any())
+
+
+def perceptual_hash(image: np.ndarray) -> str:
+    """256-bit DCT hash (hex) of the rank-equalised image: robust to windowing and lossy re-encoding."""
+    import imagehash
+    from PIL import Image
+    from scipy.stats import rankdata
+
+    gray = np.asarray(image, dtype=np.float32)
+    if gray.ndim == 3:
+        gray = gray.mean(axis=-1)
+    small = np.asarray(Image.fromarray(gray).resize((256, 256), Image.BOX))
+    ranks = rankdata(small.ravel()).reshape(small.shape)
+    equalised = (ranks * (255.0 / ranks.max())).astype(np.uint8)
+    return str(imagehash.phash(Image.fromarray(equalised), hash_size=16))
+
+
+def find_duplicates(records: list[ImageRecord], near_distance: int = NEAR_DISTANCE) -> list[Duplicate]:
+    """Every identical or near-identical pair among the readable records (each pair once)."""
+    readable = [r for r in records if r.phash is not None]
+    if len(readable) < 2:
+        return []
+    hashes = np.array([np.frombuffer(bytes.fromhex(r.phash), np.uint8) for r in readable])
+    found = []
+    for i, record in enumerate(readable[:-1]):
+        distances = _popcount(hashes[i + 1:] ^ hashes[i])
+        for offset in np.flatnonzero(distances <= near_distance):
+            other = readable[i + 1 + offset]
+            identical = record.sha256 == other.sha256
+            found.append(Duplicate(record.path, other.path, record.split, other.split,
+                                   "identical" if identical else "near-identical", int(distances[offset])))
+    return found
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """(N, B) uint8 -> (N,) number of set bits per row."""
+    return np.unpackbits(values, axis=1).sum(axis=1)

@@ -1,0 +1,91 @@
+"""``lungseg data check DIR``: find the splits and classes in a data folder and audit them.
+
+Layouts understood (split folders are named train/training, val/valid/validation, test/testing):
+- ``DIR/images`` + ``DIR/masks``: one segmentation set; with ``split`` (e.g. ``70/20/10``) it is split
+  exactly as ``lungseg train`` would split it, else audited as a whole;
+- ``DIR/<split>/images`` + ``DIR/<split>/masks``: segmentation sets per split;
+- ``DIR/<split>/<class>/*``: a classification set per split (class counts are reported);
+- ``DIR/<class>/*`` or images directly in ``DIR``: one set without splits.
+Files that are not supported images are reported as problems, never skipped silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lungseg.data.audit import AuditReport, ImageRecord, find_duplicates, inspect_image
+from lungseg.data.pairs import IGNORED_NAMES, mask_for
+from lungseg.data.splits import make_split
+from lungseg.errors import InputError
+from lungseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES
+
+SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing")
+
+
+def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
+                 group_pattern: str | None = None) -> AuditReport:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "data folder not found")
+    if (root / "images").is_dir():
+        records = _segmentation_records(root, "all")
+        if split is not None:
+            _assign_split(records, make_split([Path(r.path).stem for r in records], split, seed, group_pattern))
+    else:
+        folders = _visible(root, dirs=True)
+        split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
+        if split_folders:
+            records = [r for folder in split_folders for r in _set_records(folder, folder.name)]
+            records += [_problem(f, "all", "folder is not a split (train/val/test) folder") for f in folders
+                        if f not in split_folders]
+        else:
+            records = _set_records(root, "all")
+    if not records:
+        raise InputError(root, "no image files found")
+    return AuditReport(records, find_duplicates(records))
+
+
+def _set_records(folder: Path, split: str) -> list[ImageRecord]:
+    """A split folder: segmentation (images/ + masks/), classification (class sub-folders) or images."""
+    if (folder / "images").is_dir():
+        return _segmentation_records(folder, split)
+    records = [record for class_folder in _visible(folder, dirs=True)
+               for record in _image_records(_visible(class_folder), split, class_folder.name)]
+    return records + _image_records(_visible(folder), split, None)
+
+
+def _segmentation_records(folder: Path, split: str) -> list[ImageRecord]:
+    masks_dir = folder / "masks"
+    masks = {p.stem: p for p in _visible(masks_dir) if p.suffix.lower() in MASK_SUFFIXES} if masks_dir.is_dir() else {}
+    records = []
+    for path in _visible(folder / "images"):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            records.append(_problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})"))
+            continue
+        mask = mask_for(path, masks)
+        record = inspect_image(path, split, mask=mask)
+        if mask is None and not record.problem:
+            record.problem = f"no mask in {masks_dir}"
+        records.append(record)
+    return records
+
+
+def _image_records(files: list[Path], split: str, label: str | None) -> list[ImageRecord]:
+    return [inspect_image(path, split, label) if path.suffix.lower() in IMAGE_SUFFIXES
+            else _problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})")
+            for path in files]
+
+
+def _assign_split(records: list[ImageRecord], split) -> None:
+    subset_of = {name: subset for subset in ("train", "val", "test") for name in getattr(split, subset)}
+    for record in records:
+        record.split = subset_of[Path(record.path).stem]
+
+
+def _problem(path: Path, split: str, reason: str) -> ImageRecord:
+    return ImageRecord(str(path), split, problem=reason)
+
+
+def _visible(folder: Path, dirs: bool = False) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
+                  and p.is_dir() == dirs)

@@ -1,0 +1,54 @@
+"""An ensemble of models with one preprocessing plan (e.g. the fold models of ``lungseg cv``).
+
+``OUT/ensemble.json`` (written by ``lungseg cv``) lists the member checkpoints relative to OUT;
+``Predictor.load(OUT)`` runs them all and averages their sigmoid probabilities. The backend returns the
+logit of that mean, so everything downstream (threshold, TTA, quality) works unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError
+from lungseg.inference.backends import make_backend
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+class EnsembleBackend:
+    name = "ensemble"
+
+    def __init__(self, members: list):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = members
+        self.name = f"ensemble of {len(members)} ({members[0].name})"
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        probability = np.mean([1.0 / (1.0 + np.exp(-member(batch))) for member in self.members], axis=0)
+        probability = np.clip(probability, 1e-7, 1 - 1e-7)
+        return np.log(probability / (1 - probability)).astype(np.float32)
+
+
+def is_ensemble(reference) -> bool:
+    return Path(reference).is_dir() and (Path(reference) / ENSEMBLE_FILE).is_file()
+
+
+def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[dict, EnsembleBackend]:
+    """Read ``folder/ensemble.json`` -> (metadata checkpoint of the first member, its split removed,
+    with ``ensemble`` = member paths; the averaging backend). All members must share one plan."""
+    from lungseg.models import load_checkpoint
+
+    folder = Path(folder)
+    listing = json.loads((folder / ENSEMBLE_FILE).read_text())
+    checkpoints = [load_checkpoint(folder / member) for member in listing["members"]]
+    plans = {json.dumps(c["preprocessing"], sort_keys=True) for c in checkpoints}
+    if len(plans) > 1:
+        raise InputError(folder, "the ensemble's members use different preprocessing plans")
+    members = [make_backend(checkpoint, backend) for checkpoint in checkpoints]
+    metadata = {key: value for key, value in checkpoints[0].items() if key not in ("state_dict", "split")}
+    metadata["ensemble"] = listing["members"]
+    return metadata, EnsembleBackend(members)

@@ -1,0 +1,76 @@
+"""Data-parallel training on PyTorch's own engine (DistributedDataParallel), started by ``torchrun``.
+
+    torchrun --nproc-per-node 2 -m lungseg train --data DIR --out RUN          # one machine, 2 processes
+    torchrun --nnodes 2 --node-rank R --master-addr HOST --master-port 29500 \\
+             --nproc-per-node 4 -m lungseg train --data DIR --out RUN          # on each of 2 machines
+
+``torchrun`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; without them training runs in one process as
+before. The backend is NCCL when CUDA is available, gloo on CPU. Each process trains on its own shard
+of the training set (``DistributedSampler``, reshuffled per epoch from the run's seed) with the
+configured batch size, so the effective batch is ``batch_size x WORLD_SIZE``; gradients are averaged
+by DDP. Every process validates the full validation set with identical weights, so early stopping and
+schedules decide the same way everywhere; only rank 0 logs and writes the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls) -> Distributed:
+        """Join the process group ``torchrun`` describes, or a single process without it."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size())
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.enabled:
+            return model
+        return torch.nn.parallel.DistributedDataParallel(model)
+
+    def sampler(self, dataset, seed: int):
+        if not self.enabled:
+            return None
+        return torch.utils.data.DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank,
+                                                   shuffle=True, seed=seed)
+
+    def mean(self, total: float, count: int) -> float:
+        """Sample-weighted mean of a per-process sum over all processes."""
+        if not self.enabled:
+            return total / max(count, 1)
+        values = torch.tensor([total, float(count)], dtype=torch.float64)
+        dist.all_reduce(values)
+        return float(values[0] / max(values[1], 1))
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision, for choices that depend on the clock (time budgets)."""
+        if not self.enabled:
+            return flag
+        value = torch.tensor([1 if flag else 0])
+        dist.broadcast(value, src=0)
+        return bool(value.item())
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,222 @@
+"""The training engine of one run: model, optimizer, schedule, EMA, early stopping and checkpoints.
+
+``best.pt`` holds the weights that scored the lowest monitored loss (the EMA weights when EMA is on:
+those are the ones validated); ``last.pt`` holds the raw weights plus everything resuming needs
+(optimizer, scheduler, EMA, history, early-stopping state). Both are written atomically at the end of
+each epoch only, so a crash or ``kill -9`` mid-epoch leaves the previous epoch's files intact and
+``--resume`` repeats exactly what an uninterrupted run would have done (each epoch reseeds shuffling,
+augmentation and dropout from the run seed). A NaN/inf loss or gradient stops the run with
+``TrainingDiverged`` before any file is written for that epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from lungseg.config import RunConfig
+from lungseg.data import SliceDataset, Split
+from lungseg.errors import TrainingDiverged
+from lungseg.io import write_text_atomic
+from lungseg.losses import build_loss
+from lungseg.models import build_model, make_checkpoint, resolve_kwargs, save_checkpoint
+from lungseg.preprocessing import PreprocessPlan
+from lungseg.training.distributed import Distributed
+from lungseg.training.loop import StepOptions, train_epoch, validate
+from lungseg.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
+from lungseg.training.records import HISTORY_COLUMNS, csv_text, format_row
+
+Logger = Callable[[str], None]
+
+
+class Engine:
+    """Model, optimizer, scheduler, EMA and early-stopping state of one run."""
+
+    def __init__(self, config: RunConfig, train_set: SliceDataset, val_set: SliceDataset, state: dict | None,
+                 distributed: Distributed | None = None):
+        self.config = config
+        self.train_set, self.val_set = train_set, val_set
+        self.distributed = distributed or Distributed()
+        self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": 1,
+                                                               **config.model.kwargs})
+        torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
+        self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
+        self.encoder = getattr(self.model, "encoder", None)
+        if config.train.freeze_encoder_epochs and self.encoder is None:
+            raise ValueError(f"freeze_encoder_epochs: model {config.model.name!r} has no pretrained encoder")
+        if config.train.freeze_encoder_epochs and self.distributed.enabled:
+            raise ValueError("freeze_encoder_epochs cannot be combined with torchrun (DDP needs a fixed set "
+                             "of trainable parameters); train the frozen phase in one process, then resume")
+        self.ema = _make_ema(self.model, config.train.ema_decay)
+        self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
+        self.loss_fn = build_loss(config.train.loss, config.train.alpha)
+        self.history: list[dict] = []
+        self.batch_rows: list[tuple] = []
+        self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0
+        if state is not None:
+            self._restore(state)
+        self.trained_model = self.distributed.wrap(self.model)
+        self.monitor = None  # optional per-epoch hook (TensorBoard): monitor(epoch, row, model, val_set)
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """The weights that are validated and saved as best: the EMA average when EMA is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _parameter_groups(self):
+        """One group, or with encoder freezing: decoder at lr and encoder at lr x encoder_lr_factor."""
+        if not self.config.train.freeze_encoder_epochs:
+            return self.model.parameters()
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        return [{"params": [p for p in self.model.parameters() if id(p) not in encoder_ids]},
+                {"params": list(self.encoder.parameters()),
+                 "lr": self.config.optim.lr * self.config.optim.encoder_lr_factor}]
+
+    def _frozen_encoder(self, epoch: int):
+        """Freeze the encoder for the first ``freeze_encoder_epochs`` epochs; returns it while frozen."""
+        if not self.config.train.freeze_encoder_epochs:
+            return None
+        frozen = epoch <= self.config.train.freeze_encoder_epochs
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(not frozen)
+        return self.encoder if frozen else None
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        training = state["training_state"]
+        self.optimizer.load_state_dict(training["optimizer"])
+        if self.scheduler is not None and training["scheduler"] is not None:
+            self.scheduler.load_state_dict(training["scheduler"])
+        if self.ema is not None and training.get("ema") is not None:
+            self.ema.load_state_dict(training["ema"])
+        self.history = list(training["history"])
+        self.batch_rows = [tuple(row) for row in training["batch_losses"]]
+        self.best_loss, self.best_epoch = training["best_loss"], training["best_epoch"]
+        self.bad_epochs = training["bad_epochs"]
+
+    def _loader(self, dataset: SliceDataset, epoch: int, shuffle: bool) -> DataLoader:
+        batch, seed = self.config.train.batch_size, self.config.train.seed * 1000 + epoch
+        sampler = self.distributed.sampler(dataset, self.config.train.seed * 1000) if shuffle else None
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            return DataLoader(dataset, batch_size=batch, sampler=sampler)
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator,
+                          drop_last=shuffle and len(dataset) % batch == 1)
+
+    def fit(self, out: Path, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
+        from lungseg.training.run import RunResult
+
+        train_cfg = self.config.train
+        started, stopped_early = time.perf_counter(), False
+        for epoch in range(len(self.history) + 1, train_cfg.epochs + 1):
+            try:
+                row = self._run_epoch(epoch, progress_factory)
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{exc} in epoch {epoch}; stopped. {self._last_good(out)} Lower the "
+                                       "learning rate or set --grad-clip.") from None
+            monitored = row["val_loss"] if len(self.val_set) else row["train_loss"]
+            improved = monitored < self.best_loss - 1e-6
+            if improved:
+                self.best_loss, self.best_epoch, self.bad_epochs = monitored, epoch, 0
+            else:
+                self.bad_epochs += 1
+            step_scheduler(self.scheduler, monitored)
+            if self.distributed.is_main:
+                self._write_outputs(out, split, plan, epoch, row, improved)
+                if self.monitor is not None:
+                    self.monitor(epoch, row, self.evaluated_model, self.val_set)
+            log(format_row(row, improved))
+            if train_cfg.target_val_dice is not None and row["val_dice"] >= train_cfg.target_val_dice:
+                log(f"stopping: validation Dice {row['val_dice']:.4f} reached the target {train_cfg.target_val_dice}")
+                break
+            if self.bad_epochs >= train_cfg.early_stopping_patience:
+                log(f"early stopping: no improvement for {self.bad_epochs} epochs")
+                stopped_early = True
+                break
+            minutes = (time.perf_counter() - started) / 60
+            over_budget = bool(train_cfg.max_minutes) and minutes + row["seconds"] / 60 > train_cfg.max_minutes
+            if self.distributed.agree(over_budget):
+                log(f"stopping: another epoch would pass the {train_cfg.max_minutes} minute budget")
+                stopped_early = True
+                break
+        return RunResult(out, len(self.history), self.best_epoch, self.best_loss, stopped_early,
+                         time.perf_counter() - started)
+
+    def _last_good(self, out: Path) -> str:
+        if not self.history:
+            return "No checkpoint was written (the first epoch failed)."
+        return (f"The last good checkpoint is {out / 'last.pt'} (epoch {len(self.history)}); the best is "
+                f"{out / 'best.pt'} (epoch {self.best_epoch}).")
+
+    def _run_epoch(self, epoch: int, progress_factory) -> dict:
+        start = time.perf_counter()
+        torch.manual_seed(self.config.train.seed * 1000 + epoch)
+        if self.train_set.transform is not None:
+            self.train_set.transform.set_random_seed(self.config.train.seed * 1000 + epoch)
+        loader = self._loader(self.train_set, epoch, shuffle=True)
+        frozen = self._frozen_encoder(epoch)
+        options = StepOptions(self.config.train.grad_clip, self.ema)
+        if progress_factory is not None and self.distributed.is_main:
+            with progress_factory(f"epoch {epoch}/{self.config.train.epochs}", len(loader)) as advance:
+                trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, advance, frozen, options)
+        else:
+            trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, frozen=frozen,
+                                  options=options)
+        lr = current_lr(self.optimizer)
+        val_start = time.perf_counter()
+        validated = validate(self.evaluated_model, self._loader(self.val_set, epoch, shuffle=False), self.loss_fn,
+                             self.config.train.threshold) if len(self.val_set) else None
+        if validated is not None and not torch.isfinite(torch.tensor(validated.loss)):
+            raise TrainingDiverged(f"validation loss became {validated.loss}")
+        nan = float("nan")
+        self.batch_rows += [(epoch, "train", i, v) for i, v in enumerate(trained.batch_losses)]
+        if validated:
+            self.batch_rows += [(epoch, "val", i, v) for i, v in enumerate(validated.batch_losses)]
+        count = len(loader.sampler) if loader.sampler is not None else len(self.train_set)
+        row = {"epoch": epoch, "train_loss": self.distributed.mean(trained.loss * count, count),
+               "val_loss": validated.loss if validated else nan,
+               "val_dice": validated.metrics["dice"] if validated else nan,
+               "val_iou": validated.metrics["iou"] if validated else nan,
+               "val_accuracy": validated.metrics["accuracy"] if validated else nan,
+               "lr": lr, "seconds": time.perf_counter() - start,
+               **{f"{phase}_seconds": value for phase, value in trained.seconds.items()},
+               "val_seconds": time.perf_counter() - val_start}
+        self.history.append(row)
+        return row
+
+    def _write_outputs(self, out: Path, split: Split, plan: PreprocessPlan, epoch: int, row: dict,
+                       improved: bool) -> None:
+        write_text_atomic(out / "history.csv", csv_text(HISTORY_COLUMNS, [
+            [r.get(c, "") for c in HISTORY_COLUMNS] for r in self.history]))
+        write_text_atomic(out / "batch_losses.csv", csv_text(("epoch", "phase", "batch", "loss"), self.batch_rows))
+        common = {"preprocessing": plan.to_dict(), "config": self.config.to_dict(), "split": split.to_dict(),
+                  "epoch": epoch, "metrics": dict(row)}
+        model_name = self.config.model.name
+        if improved:
+            save_checkpoint(out / "best.pt", make_checkpoint(model_name, self.model_kwargs, self.evaluated_model,
+                                                             **common))
+        training_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
+            "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+        save_checkpoint(out / "last.pt", make_checkpoint(model_name, self.model_kwargs, self.model, **common,
+                                                         training_state=training_state))
+
+
+def _make_ema(model: torch.nn.Module, decay: float | None):
+    """An exponential moving average of the weights and batch-norm statistics, or None."""
+    if decay is None:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

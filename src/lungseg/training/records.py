@@ -1,0 +1,23 @@
+"""The run folder's tables: ``history.csv`` (one row per epoch) and ``batch_losses.csv``."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy", "lr", "seconds",
+                   "data_seconds", "forward_seconds", "backward_seconds", "val_seconds")
+
+
+def csv_text(columns, rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def format_row(row: dict, improved: bool) -> str:
+    return (f"epoch {row['epoch']:3d}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val_dice {row['val_dice']:.4f}  val_iou {row['val_iou']:.4f}  lr {row['lr']:.2e}  "
+            f"{row['seconds']:.1f}s{'  *best' if improved else ''}")

@@ -1,0 +1,56 @@
+"""Optional TensorBoard logging (``--tensorboard``): scalars and example overlays after every epoch.
+
+Scalars: ``loss/train``, ``loss/val``, ``val/dice``, ``val/iou``, ``val/accuracy``, ``lr``. Images
+(``val/examples``): up to four fixed validation slices with the ground truth outlined in green and the
+prediction in red. View with ``tensorboard --logdir RUN/tensorboard``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+EXAMPLES = 4
+
+
+class TensorBoardMonitor:
+    def __init__(self, folder: Path, threshold: float = 0.5):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # the tensorboard package is an optional dependency
+            raise ValueError("--tensorboard needs the tensorboard package: pip install 'lungseg[tensorboard]'") from exc
+        self.writer = SummaryWriter(str(folder))
+        self.threshold = threshold
+
+    def __call__(self, epoch: int, row: dict, model: torch.nn.Module, val_set) -> None:
+        for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("val/dice", "val_dice"),
+                         ("val/iou", "val_iou"), ("val/accuracy", "val_accuracy"), ("lr", "lr")):
+            if np.isfinite(row[key]):
+                self.writer.add_scalar(tag, row[key], epoch)
+        if len(val_set):
+            self.writer.add_images("val/examples", self._overlays(model, val_set), epoch, dataformats="NHWC")
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    @torch.no_grad()
+    def _overlays(self, model: torch.nn.Module, val_set) -> np.ndarray:
+        indices = np.linspace(0, len(val_set) - 1, min(EXAMPLES, len(val_set))).round().astype(int)
+        items = [val_set[int(i)] for i in indices]
+        model.eval()
+        logits = model(torch.stack([item["image"] for item in items]))
+        predictions = (torch.sigmoid(logits) > self.threshold).numpy()[:, 0]
+        return np.stack([_overlay(item["image"].numpy()[0], item["mask"].numpy()[0] > 0.5, prediction)
+                         for item, prediction in zip(items, predictions)])
+
+
+def _overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """(H, W) image in [0, 1] -> (H, W, 3) float RGB with outlines: truth green, prediction red."""
+    rgb = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=-1)
+    for mask, colour in ((truth, (0.0, 1.0, 0.0)), (prediction, (1.0, 0.0, 0.0))):
+        rgb[mask & ~ndimage.binary_erosion(mask)] = colour
+    return rgb
