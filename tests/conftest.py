@@ -58,3 +58,19 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m lungseg ARGS`` in a subprocess (as a user would)."""
     return subprocess.run([sys.executable, "-m", "lungseg", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=900)
+
+
+def tiny_config(data, epochs: int, **train):
+    """A seconds-fast run on real slices: 32 px, a 4-filter 2-level U-Net, no time budget; ``train``
+    overrides TrainConfig fields."""
+    from lungseg.config import RunConfig
+
+    config = RunConfig()
+    config.data.data = str(data)
+    config.preprocess.image_size = 32
+    config.model.kwargs = {"base_filters": 4, "depth": 2}
+    config.train.epochs = epochs
+    config.train.max_minutes = None
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config

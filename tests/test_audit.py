@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli, shared
+from conftest import run_cli, shared, tiny_config
 from PIL import Image
 
 from lungseg.data.audit import NEAR_DISTANCE
@@ -107,13 +107,7 @@ def test_train_refuses_a_leaking_split_unless_allowed(tmp_path, kmader_subset):
     for sub in ("images", "masks"):
         for path in sorted((data / sub).iterdir()):
             shutil.copy(path, data / sub / f"dup_{path.name}")
-    from lungseg.config import RunConfig
-
-    config = RunConfig()
-    config.data.data = str(data)
-    config.preprocess.image_size = 32
-    config.model.kwargs = {"base_filters": 4, "depth": 2}
-    config.train.epochs = 1
+    config = tiny_config(data, epochs=1)
     with pytest.raises(InputError, match=r"split leaks: \d+ image\(s\) appear in more than one split .*--allow-leaks"):
         train_run(config, tmp_path / "refused", log=lambda line: None)
     assert not (tmp_path / "refused" / "last.pt").exists()

@@ -11,25 +11,13 @@ import time
 
 import pytest
 import torch
+from conftest import tiny_config
 
-from lungseg.config import RunConfig
 from lungseg.errors import TrainingDiverged
 from lungseg.models import load_checkpoint
 from lungseg.training import train_run
 
 FAST = ["--image-size", "64", "--model-arg", "base_filters=8", "--model-arg", "depth=3", "--max-minutes", "30"]
-
-
-def _config(data, epochs: int, **train) -> RunConfig:
-    config = RunConfig()
-    config.data.data = str(data)
-    config.preprocess.image_size = 32
-    config.model.kwargs = {"base_filters": 4, "depth": 2}
-    config.train.epochs = epochs
-    config.train.max_minutes = None
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config
 
 
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_subset, monkeypatch):
@@ -57,7 +45,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"loss became nan.* in epoch 2; stopped\. The last good checkpoint "
                                                r"is .*last\.pt \(epoch 1\)"):
-        train_run(_config(kmader_subset, epochs=3), out, log=lambda line: None)
+        train_run(tiny_config(kmader_subset, epochs=3), out, log=lambda line: None)
     last = load_checkpoint(out / "last.pt")
     assert last["epoch"] == 1 and len(last["training_state"]["history"]) == 1
     assert all(torch.isfinite(v.float()).all() for v in last["state_dict"].values())
@@ -66,7 +54,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
 
 def test_ema_weights_are_validated_and_saved_as_best(tmp_path, kmader_subset):
     out = tmp_path / "run"
-    train_run(_config(kmader_subset, epochs=2, ema_decay=0.9, grad_clip=1.0), out, log=lambda line: None)
+    train_run(tiny_config(kmader_subset, epochs=2, ema_decay=0.9, grad_clip=1.0), out, log=lambda line: None)
     last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
     ema = last["training_state"]["ema"]
     assert int(ema["n_averaged"]) == sum(1 for row in last["training_state"]["batch_losses"] if row[1] == "train")
@@ -130,7 +118,7 @@ def test_tensorboard_scalars_and_overlays(tmp_path, kmader_subset):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    train_run(_config(kmader_subset, epochs=2, tensorboard=True), out, log=lambda line: None)
+    train_run(tiny_config(kmader_subset, epochs=2, tensorboard=True), out, log=lambda line: None)
     events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     assert {"loss/train", "loss/val", "val/dice", "lr"} <= set(events.Tags()["scalars"])

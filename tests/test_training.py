@@ -3,23 +3,13 @@ import shutil
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from lungseg.config import RunConfig, load_config
 from lungseg.data import Split
 from lungseg.errors import InputError
 from lungseg.models import load_checkpoint
 from lungseg.training import HISTORY_COLUMNS, train_run
-
-
-def _tiny_config(data, epochs):
-    """A seconds-fast run on real slices: 32 px, a 4-filter 2-level U-Net."""
-    config = RunConfig()
-    config.data.data = str(data)
-    config.preprocess.image_size = 32
-    config.model.kwargs = {"base_filters": 4, "depth": 2}
-    config.train.epochs = epochs
-    config.train.max_minutes = None
-    return config
 
 
 def test_run_folder_holds_everything(small_run):
@@ -52,7 +42,7 @@ def test_existing_run_is_not_overwritten(small_run):
 def test_resume_matches_an_uninterrupted_run(tmp_path, kmader_subset):
     """Copy the run folder as it stands after epoch 2 (what a crash then leaves), resume it, and get
     the same weights and history as the run that was never interrupted."""
-    config = _tiny_config(kmader_subset, epochs=3)
+    config = tiny_config(kmader_subset, epochs=3)
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
 
     def snapshot_after_epoch_2(line):
@@ -99,7 +89,7 @@ def test_copy_of_run_resumes_in_new_place(tmp_path, small_run):
 
 
 def test_same_seed_same_weights(tmp_path, kmader_subset):
-    config = _tiny_config(kmader_subset, epochs=1)
+    config = tiny_config(kmader_subset, epochs=1)
     for name in ("a", "b"):
         train_run(config, tmp_path / name, log=lambda line: None)
     config.train.seed = 1
