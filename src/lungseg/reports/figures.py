@@ -23,6 +23,12 @@ def _pyplot():
     return plt
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _save(figure, path: Path) -> Path:
     import io
 
@@ -49,6 +55,7 @@ def curves(history: list[dict], series: list[tuple[str, str]], ylabel: str, titl
         if np.isfinite(values).any():
             axis.plot(epochs, values, marker="o", markersize=3, label=label)
     axis.set(xlabel="epoch", ylabel=ylabel, title=title)
+    axis.xaxis.set_major_locator(_integer_ticks())
     if log_scale:
         axis.set_yscale("log")
     axis.grid(alpha=0.3)
@@ -77,11 +84,12 @@ def example_grid(examples: list[dict], title: str, path: Path) -> Path:
     figure, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
     for row, example in zip(axes, examples):
         panels = (example["image"], example["truth"], example["prediction"], overlay(example))
-        for axis, panel, label in zip(row, panels, ("image", "ground truth", "prediction", "overlay")):
+        labels = (f"{example['name']}\nDice {example['dice']:.4f}", "ground truth", "prediction",
+                  "overlay (truth green, prediction red)")
+        for axis, panel, label in zip(row, panels, labels):
             axis.imshow(panel, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             axis.set_title(label, fontsize=9)
             axis.axis("off")
-        row[0].set_title(f"{example['name']}  Dice {example['dice']:.4f}", fontsize=9, loc="left")
     figure.suptitle(title)
     return _save(figure, path)
 
