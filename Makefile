@@ -23,6 +23,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lungseg train --data $(SHARED)/ct-lung-kmader --out $(RUN)
 	$(BIN)/lungseg evaluate --model $(RUN)/best.pt --data $(SHARED)/ct-lung-kmader --split test --out $(RUN)/eval-test
+	$(BIN)/lungseg report $(RUN) --eval $(RUN)/eval-test --out $(RUN)/report
 	$(BIN)/lungseg predict $(SHARED)/ct-lung-kmader/images $(RUN)/predictions --model $(RUN)/best.pt --overlay
 	$(BIN)/lungseg predict $(SHARED)/ct-volume-popi/dicom $(RUN)/popi --model ct-lung --overlay --report
 
@@ -30,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/train_ct.py
 	$(BIN)/python benchmarks/inference.py
+	$(BIN)/python benchmarks/train_speed.py
 
 weights: $(STAMP)
 	$(BIN)/python tools/release_weights.py
