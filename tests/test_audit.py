@@ -80,13 +80,16 @@ def test_problems_are_reported(tmp_path, kmader):
     shutil.copy(kmader / "images" / names[3], tmp_path / "images" / "blank.tif")
     Image.fromarray(np.zeros(read_image(kmader / "images" / names[3]).shape, np.uint8)).save(
         tmp_path / "masks" / "blank.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "images" / "black.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "masks" / "black_mask.png")
     report = audit_folder(tmp_path)
     problems = {record.path.split("/")[-1]: record.problem for record in report.problems}
+    assert problems["black.png"] == "blank image (every pixel is 0)"
     assert problems[names[1]].startswith("size mismatch: mask")
     assert problems[names[2]].startswith("no mask")
     assert problems["broken.tif"].startswith("unreadable image")
     assert problems["notes.doc"].startswith("not a supported image file")
-    assert report.split_summary()["all"]["empty_masks"] == 1
+    assert report.split_summary()["all"]["empty_masks"] == 1 and report.duplicates == []
 
 
 def test_classification_layout_counts_classes(tmp_path):

@@ -40,7 +40,7 @@ def evaluate(
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
 
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
-    if split is None and data is not None and images is None:
+    if split is None and data is not None and images is None and predictor.checkpoint.get("split"):
         split = "test"
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
     evaluate_pairs(predictor, pairs, out, log=console().print)

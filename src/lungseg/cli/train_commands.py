@@ -19,6 +19,7 @@ OVERRIDES = {
     "seed": ("train", "seed"), "max_minutes": ("train", "max_minutes"),
     "freeze_encoder_epochs": ("train", "freeze_encoder_epochs"), "border_weights": ("train", "border_weights"),
     "ema_decay": ("train", "ema_decay"), "grad_clip": ("train", "grad_clip"), "tensorboard": ("train", "tensorboard"),
+    "target_val_dice": ("train", "target_val_dice"),
 }
 
 ConfigOption = Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")]
@@ -45,7 +46,7 @@ def build_config(config_file: Path | None, model_args: list[str], encoder_weight
 
     run_config = load_config(config_file) if config_file else RunConfig()
     for option, value in options.items():
-        if value is None or value is False:
+        if value is None:
             continue
         section, key = OVERRIDES[option]
         setattr(getattr(run_config, section), key, str(value) if isinstance(value, Path) else value)
@@ -97,6 +98,8 @@ def train(
     grad_clip: ClipOption = None,
     allow_leaks: LeaksOption = False,
     tensorboard: BoardOption = False,
+    target_val_dice: Annotated[Optional[float], typer.Option(
+        help="Stop after the first epoch whose validation Dice reaches this.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
                                                            "(only --epochs may change).")] = False,
 ):
@@ -110,14 +113,18 @@ def train(
         return
     run_config = build_config(
         config, model_arg, encoder_weights, data=data, images=images, masks=masks, split=split,
-        group_pattern=group_pattern, allow_leaks=allow_leaks, model=model, image_size=image_size, lr=lr,
+        group_pattern=group_pattern, allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr,
         epochs=epochs, batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes,
         freeze_encoder_epochs=freeze_encoder_epochs, border_weights=border_weights, ema_decay=ema_decay,
-        grad_clip=grad_clip, tensorboard=tensorboard)
+        grad_clip=grad_clip, tensorboard=tensorboard or None, target_val_dice=target_val_dice)
     _report_run(train_run(run_config, out, log=console().print, progress_factory=progress), out)
 
 
 def _report_run(result, out: Path) -> None:
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
                     f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
 
@@ -151,7 +158,7 @@ def cv(
 
     run_config = build_config(
         config, model_arg, data=data, images=images, masks=masks, group_pattern=group_pattern,
-        allow_leaks=allow_leaks, model=model, image_size=image_size, lr=lr, epochs=epochs,
+        allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr, epochs=epochs,
         batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes, ema_decay=ema_decay,
         grad_clip=grad_clip)
     summary = cross_validate(run_config, out, folds, log=console().print, progress_factory=progress)

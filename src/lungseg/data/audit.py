@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
 from lungseg.preprocessing import intensity_kind
 
@@ -116,12 +115,15 @@ def inspect_image(path: Path, split: str, label: str | None = None, mask: Path |
     try:
         record.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         image = read_image(path)
-    except (InputError, OSError) as exc:
+    except Exception as exc:  # decoders raise many types; the audit reports, it never stops
         record.problem = f"unreadable image: {getattr(exc, 'reason', exc)}"
         return record
     record.shape = tuple(int(v) for v in image.shape)
     record.intensity = intensity_kind(image)
     record.value_range = (float(image.min()), float(image.max()))
+    if record.value_range[0] == record.value_range[1]:
+        record.problem = f"blank image (every pixel is {record.value_range[0]:g})"  # not hashed: all blanks match
+        return record
     record.phash = perceptual_hash(image)
     if mask is not None:
         _inspect_mask(record, image, Path(mask))
@@ -131,7 +133,7 @@ def inspect_image(path: Path, split: str, label: str | None = None, mask: Path |
 def _inspect_mask(record: ImageRecord, image: np.ndarray, mask_path: Path) -> None:
     try:
         mask = read_mask(mask_path)
-    except (InputError, OSError) as exc:
+    except Exception as exc:
         record.problem = f"unreadable mask {mask_path.name}: {getattr(exc, 'reason', exc)}"
         return
     if mask.shape != image.shape:
@@ -160,18 +162,13 @@ def find_duplicates(records: list[ImageRecord], near_distance: int = NEAR_DISTAN
     readable = [r for r in records if r.phash is not None]
     if len(readable) < 2:
         return []
-    hashes = np.array([np.frombuffer(bytes.fromhex(r.phash), np.uint8) for r in readable])
+    bits = np.unpackbits(np.array([np.frombuffer(bytes.fromhex(r.phash), np.uint8) for r in readable]), axis=1)
     found = []
     for i, record in enumerate(readable[:-1]):
-        distances = _popcount(hashes[i + 1:] ^ hashes[i])
+        distances = np.count_nonzero(bits[i + 1:] != bits[i], axis=1)
         for offset in np.flatnonzero(distances <= near_distance):
             other = readable[i + 1 + offset]
             identical = record.sha256 == other.sha256
             found.append(Duplicate(record.path, other.path, record.split, other.split,
                                    "identical" if identical else "near-identical", int(distances[offset])))
     return found
-
-
-def _popcount(values: np.ndarray) -> np.ndarray:
-    """(N, B) uint8 -> (N,) number of set bits per row."""
-    return np.unpackbits(values, axis=1).sum(axis=1)

@@ -38,6 +38,7 @@ def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
             records = [r for folder in split_folders for r in _set_records(folder, folder.name)]
             records += [_problem(f, "all", "folder is not a split (train/val/test) folder") for f in folders
                         if f not in split_folders]
+            records += [_problem(f, "all", "file outside the split folders") for f in _visible(root)]
         else:
             records = _set_records(root, "all")
     if not records:

@@ -58,8 +58,8 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
         for pair, item, prediction in zip(pairs[start:start + step], loaded, predictions):
             saved = out / "predictions" / f"{item.name}.png"
             write_mask_png(saved, prediction)
-            accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask), "image": str(pair.image),
-                                        "mask": str(pair.mask), "prediction": str(saved)})
+            accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask), "image": str(pair.image.resolve()),
+                                        "mask": str(pair.mask.resolve()), "prediction": str(saved.resolve())})
     summary = accumulator.summary()
     summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
                     "checkpoint": str(predictor.source) if predictor.source else None,

@@ -54,8 +54,11 @@ def _training_section(tables: RunTables, out: Path) -> str:
         images.append(figures.histograms(groups, "batch loss", "Per-batch loss (all epochs)",
                                          out / "batch_loss_hist.png"))
     best = min(history, key=lambda row: _finite_or_inf(row.get("val_loss", math.nan)))
-    summary = (f"<p>{len(history)} epochs; best validation loss {best.get('val_loss', math.nan):.4f} at epoch "
-               f"{int(best['epoch'])} (Dice {best.get('val_dice', math.nan):.4f}, model grid).</p>")
+    if math.isfinite(best.get("val_loss", math.nan)):
+        summary = (f"<p>{len(history)} epochs; best validation loss {best['val_loss']:.4f} at epoch "
+                   f"{int(best['epoch'])} (Dice {best.get('val_dice', math.nan):.4f}, model grid).</p>")
+    else:
+        summary = f"<p>{len(history)} epochs; the run had no validation set.</p>"
     return "<h2>Training</h2>" + summary + _figures_html(images, out)
 
 

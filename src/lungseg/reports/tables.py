@@ -61,10 +61,16 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+TEXT_COLUMNS = ("name", "image", "mask", "prediction", "phase")
+
+
 def _numbers(row: dict) -> dict:
-    """CSV strings -> floats where they are numbers ('' -> NaN); other text stays."""
+    """CSV strings -> floats where they are numbers ('' -> NaN); names, paths and phases stay text."""
     converted = {}
     for key, text in row.items():
+        if key in TEXT_COLUMNS:
+            converted[key] = text
+            continue
         if text == "":
             converted[key] = math.nan
             continue

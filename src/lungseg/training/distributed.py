@@ -5,11 +5,14 @@
              --nproc-per-node 4 -m lungseg train --data DIR --out RUN          # on each of 2 machines
 
 ``torchrun`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; without them training runs in one process as
-before. The backend is NCCL when CUDA is available, gloo on CPU. Each process trains on its own shard
-of the training set (``DistributedSampler``, reshuffled per epoch from the run's seed) with the
-configured batch size, so the effective batch is ``batch_size x WORLD_SIZE``; gradients are averaged
-by DDP. Every process validates the full validation set with identical weights, so early stopping and
-schedules decide the same way everywhere; only rank 0 logs and writes the run folder.
+before. lungseg trains on the CPU, so the backend is gloo (NCCL needs the model on a GPU, which the
+training engine does not do yet). Each process trains on its own shard of the training set
+(``DistributedSampler``, reshuffled per epoch from the run's seed; augmentation and dropout seeded per
+rank) with the configured batch size, so the effective batch is ``batch_size x WORLD_SIZE``; DDP
+averages the gradients. Before validation the weights and batch-norm statistics of rank 0 are copied to
+every rank (batch-norm statistics drift apart during an epoch, each rank seeing its own batches), every
+process validates the full validation set, and each decision (best epoch, schedule, stopping) uses rank
+0's numbers, so all processes always agree; only rank 0 logs and writes the run folder.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Distributed:
         if world_size <= 1:
             return cls()
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("gloo")
         return cls(dist.get_rank(), dist.get_world_size())
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -63,8 +66,23 @@ class Distributed:
         dist.all_reduce(values)
         return float(values[0] / max(values[1], 1))
 
+    def sync_state(self, module: torch.nn.Module) -> None:
+        """Copy rank 0's parameters and buffers into ``module`` on every rank."""
+        if not self.enabled:
+            return
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+    def from_main(self, value: float) -> float:
+        """Rank 0's value of a number, on every rank."""
+        if not self.enabled:
+            return value
+        holder = torch.tensor([value], dtype=torch.float64)
+        dist.broadcast(holder, src=0)
+        return float(holder.item())
+
     def agree(self, flag: bool) -> bool:
-        """Rank 0's decision, for choices that depend on the clock (time budgets)."""
+        """Rank 0's yes/no on every rank (stopping depends on the clock, which differs per rank)."""
         if not self.enabled:
             return flag
         value = torch.tensor([1 if flag else 0])

@@ -58,6 +58,7 @@ class Engine:
         self.history: list[dict] = []
         self.batch_rows: list[tuple] = []
         self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0
+        self.stopped: str | None = None  # why an earlier session of this run stopped before its epoch limit
         if state is not None:
             self._restore(state)
         self.trained_model = self.distributed.wrap(self.model)
@@ -98,6 +99,7 @@ class Engine:
         self.batch_rows = [tuple(row) for row in training["batch_losses"]]
         self.best_loss, self.best_epoch = training["best_loss"], training["best_epoch"]
         self.bad_epochs = training["bad_epochs"]
+        self.stopped = training.get("stopped")
 
     def _loader(self, dataset: SliceDataset, epoch: int, shuffle: bool) -> DataLoader:
         batch, seed = self.config.train.batch_size, self.config.train.seed * 1000 + epoch
@@ -114,39 +116,47 @@ class Engine:
 
         train_cfg = self.config.train
         started, stopped_early = time.perf_counter(), False
+        if self.stopped:
+            log(f"run already finished ({self.stopped}); raise --epochs to train further")
+            return RunResult(out, len(self.history), self.best_epoch, self.best_loss, True, 0.0)
         for epoch in range(len(self.history) + 1, train_cfg.epochs + 1):
             try:
                 row = self._run_epoch(epoch, progress_factory)
             except TrainingDiverged as exc:
                 raise TrainingDiverged(f"{exc} in epoch {epoch}; stopped. {self._last_good(out)} Lower the "
                                        "learning rate or set --grad-clip.") from None
-            monitored = row["val_loss"] if len(self.val_set) else row["train_loss"]
+            monitored = self.distributed.from_main(row["val_loss"] if len(self.val_set) else row["train_loss"])
             improved = monitored < self.best_loss - 1e-6
             if improved:
                 self.best_loss, self.best_epoch, self.bad_epochs = monitored, epoch, 0
             else:
                 self.bad_epochs += 1
             step_scheduler(self.scheduler, monitored)
+            reason = self._stop_reason(row, started)  # the budget depends on each rank's clock: rank 0 decides
+            self.stopped = (reason or "rank 0 stopped") if self.distributed.agree(bool(reason)) else None
             if self.distributed.is_main:
                 self._write_outputs(out, split, plan, epoch, row, improved)
                 if self.monitor is not None:
                     self.monitor(epoch, row, self.evaluated_model, self.val_set)
             log(format_row(row, improved))
-            if train_cfg.target_val_dice is not None and row["val_dice"] >= train_cfg.target_val_dice:
-                log(f"stopping: validation Dice {row['val_dice']:.4f} reached the target {train_cfg.target_val_dice}")
-                break
-            if self.bad_epochs >= train_cfg.early_stopping_patience:
-                log(f"early stopping: no improvement for {self.bad_epochs} epochs")
-                stopped_early = True
-                break
-            minutes = (time.perf_counter() - started) / 60
-            over_budget = bool(train_cfg.max_minutes) and minutes + row["seconds"] / 60 > train_cfg.max_minutes
-            if self.distributed.agree(over_budget):
-                log(f"stopping: another epoch would pass the {train_cfg.max_minutes} minute budget")
+            if self.stopped:
+                log(f"stopping: {self.stopped}")
                 stopped_early = True
                 break
         return RunResult(out, len(self.history), self.best_epoch, self.best_loss, stopped_early,
                          time.perf_counter() - started)
+
+    def _stop_reason(self, row: dict, started: float) -> str:
+        """Why to stop after this epoch ('' to go on): the Dice target, early stopping or the budget."""
+        train_cfg = self.config.train
+        if train_cfg.target_val_dice is not None and row["val_dice"] >= train_cfg.target_val_dice:
+            return f"validation Dice {row['val_dice']:.4f} reached the target {train_cfg.target_val_dice}"
+        if self.bad_epochs >= train_cfg.early_stopping_patience:
+            return f"early stopping, no improvement for {self.bad_epochs} epochs"
+        minutes = (time.perf_counter() - started) / 60
+        if train_cfg.max_minutes and minutes + row["seconds"] / 60 > train_cfg.max_minutes:
+            return f"another epoch would pass the {train_cfg.max_minutes} minute budget"
+        return ""
 
     def _last_good(self, out: Path) -> str:
         if not self.history:
@@ -156,9 +166,10 @@ class Engine:
 
     def _run_epoch(self, epoch: int, progress_factory) -> dict:
         start = time.perf_counter()
-        torch.manual_seed(self.config.train.seed * 1000 + epoch)
+        seed = self.config.train.seed * 1000 + epoch + 100_003 * self.distributed.rank  # rank 0: as one process
+        torch.manual_seed(seed)
         if self.train_set.transform is not None:
-            self.train_set.transform.set_random_seed(self.config.train.seed * 1000 + epoch)
+            self.train_set.transform.set_random_seed(seed)
         loader = self._loader(self.train_set, epoch, shuffle=True)
         frozen = self._frozen_encoder(epoch)
         options = StepOptions(self.config.train.grad_clip, self.ema)
@@ -169,6 +180,7 @@ class Engine:
             trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, frozen=frozen,
                                   options=options)
         lr = current_lr(self.optimizer)
+        self.distributed.sync_state(self.evaluated_model)  # rank 0's batch-norm statistics everywhere
         val_start = time.perf_counter()
         validated = validate(self.evaluated_model, self._loader(self.val_set, epoch, shuffle=False), self.loss_fn,
                              self.config.train.threshold) if len(self.val_set) else None
@@ -206,7 +218,8 @@ class Engine:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
-            "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+            "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped}
         save_checkpoint(out / "last.pt", make_checkpoint(model_name, self.model_kwargs, self.model, **common,
                                                          training_state=training_state))
 

@@ -69,8 +69,9 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     if resume:
         state = load_checkpoint(out / "last.pt")
         config = RunConfig.from_dict(state["config"])
-        if epochs is not None:
+        if epochs is not None:  # a new limit: continue even a run that had stopped early
             config.train.epochs = epochs
+            state["training_state"]["stopped"] = None
     elif config is None:
         raise ValueError("train_run: config is required unless resuming")
     elif (out / "last.pt").exists():
