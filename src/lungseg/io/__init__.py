@@ -2,7 +2,12 @@
 
 from lungseg.io.atomic import atomic_path, write_text_atomic
 from lungseg.io.detect import file_kind, holds_dicom
-from lungseg.io.dicom import DicomSeries, read_dicom_header, read_dicom_series, read_dicom_slice
+from lungseg.io.dicom import (
+    DicomSeries,
+    read_dicom_header,
+    read_dicom_series,
+    read_dicom_slice,
+)
 from lungseg.io.images2d import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,

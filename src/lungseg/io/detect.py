@@ -21,10 +21,18 @@ def file_kind(path: str | Path) -> str | None:
         return "dicom"
     if lower.endswith(IMAGE_SUFFIXES):
         return "image"
-    return "dicom" if Path(path).is_file() and read_dicom_header(path) is not None else None
+    return "dicom" if _has_dicom_header(path) else None
 
 
 def holds_dicom(folder: str | Path) -> bool:
-    """Whether a folder directly contains at least one readable DICOM file."""
-    return any(path.is_file() and file_kind(path) == "dicom" and read_dicom_header(path) is not None
-               for path in sorted(Path(folder).iterdir()))
+    """Whether a folder directly contains at least one readable DICOM file (its header is read once)."""
+    return any(_may_be_dicom(path) and _has_dicom_header(path) for path in sorted(Path(folder).iterdir()))
+
+
+def _may_be_dicom(path: Path) -> bool:
+    lower = path.name.lower()
+    return lower.endswith(".dcm") or not lower.endswith(VOLUME_SUFFIXES + IMAGE_SUFFIXES)
+
+
+def _has_dicom_header(path: str | Path) -> bool:
+    return Path(path).is_file() and read_dicom_header(path) is not None

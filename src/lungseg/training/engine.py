@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,10 +28,25 @@ from lungseg.models import build_model, make_checkpoint, resolve_kwargs, save_ch
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.loop import StepOptions, train_epoch, validate
-from lungseg.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
+from lungseg.training.optim import (
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+    step_scheduler,
+)
 from lungseg.training.records import HISTORY_COLUMNS, csv_text, format_row
 
 Logger = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    out: Path
+    epochs_run: int
+    best_epoch: int
+    best_loss: float
+    stopped_early: bool
+    seconds: float
 
 
 class Engine:
@@ -112,8 +128,6 @@ class Engine:
                           drop_last=shuffle and len(dataset) % batch == 1)
 
     def fit(self, out: Path, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
-        from lungseg.training.run import RunResult
-
         train_cfg = self.config.train
         started, stopped_early = time.perf_counter(), False
         if self.stopped:
@@ -190,8 +204,7 @@ class Engine:
         self.batch_rows += [(epoch, "train", i, v) for i, v in enumerate(trained.batch_losses)]
         if validated:
             self.batch_rows += [(epoch, "val", i, v) for i, v in enumerate(validated.batch_losses)]
-        count = len(loader.sampler) if loader.sampler is not None else len(self.train_set)
-        row = {"epoch": epoch, "train_loss": self.distributed.mean(trained.loss * count, count),
+        row = {"epoch": epoch, "train_loss": self.distributed.mean(trained.loss * trained.samples, trained.samples),
                "val_loss": validated.loss if validated else nan,
                "val_dice": validated.metrics["dice"] if validated else nan,
                "val_iou": validated.metrics["iou"] if validated else nan,

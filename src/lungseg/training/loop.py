@@ -10,6 +10,7 @@ after every step.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class EpochResult:
     batch_losses: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    samples: int = 0
 
 
 @dataclass
@@ -42,8 +44,6 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
 
     ``frozen``: a sub-module kept in eval mode (batch-norm statistics fixed) while its parameters are frozen.
     """
-    import time
-
     options = options or StepOptions()
     model.train()
     if frozen is not None:
@@ -73,7 +73,7 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
         if on_batch is not None:
             on_batch()
         clock = time.perf_counter()
-    return EpochResult(total / max(count, 1), batch_losses, seconds=seconds)
+    return EpochResult(total / max(count, 1), batch_losses, seconds=seconds, samples=count)
 
 
 def _clip(model, max_norm: float | None) -> float:

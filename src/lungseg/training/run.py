@@ -12,33 +12,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from lungseg.config import RunConfig, dump_config
-from lungseg.data import SliceDataset, Split, build_augmentation, find_pairs, load_pair, make_split, resolve_folders
+from lungseg.data import (
+    SliceDataset,
+    Split,
+    build_augmentation,
+    find_pairs,
+    load_pair,
+    make_split,
+    resolve_folders,
+)
 from lungseg.data.audit import audit_split
 from lungseg.errors import InputError
 from lungseg.io import write_text_atomic
 from lungseg.models import load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
-from lungseg.training.engine import Engine
+from lungseg.training.engine import Engine, RunResult
 from lungseg.training.records import HISTORY_COLUMNS
 
 __all__ = ["HISTORY_COLUMNS", "RunResult", "train_run"]
-
-
-@dataclass
-class RunResult:
-    out: Path
-    epochs_run: int
-    best_epoch: int
-    best_loss: float
-    stopped_early: bool
-    seconds: float
 
 
 Logger = Callable[[str], None]
