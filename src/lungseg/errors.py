@@ -22,6 +22,12 @@ class InputError(LungsegError, ValueError):
         super().__init__(f"{path}: {reason}" if path is not None else reason)
 
 
+def describe(exc: BaseException, limit: int = 160) -> str:
+    """One short line for an exception from a library: its first non-empty line, else its type name."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
 class TrainingDiverged(LungsegError):
     """The training loss or gradients became NaN or infinite; the run stops, its checkpoints intact."""
 

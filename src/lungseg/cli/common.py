@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from functools import wraps
@@ -20,7 +21,10 @@ MasksOption = Annotated[Optional[Path], typer.Option(help="Masks folder (with --
 ModelOption = Annotated[str, typer.Option("--model", help="Shipped model name (e.g. ct-lung), a checkpoint, an "
                                                          "exported .onnx file or a `lungseg cv` folder (ensemble).")]
 BackendOption = Annotated[str, typer.Option(help="auto | torch | onnx (auto: ONNX Runtime when installed).")]
-ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground.")]
+ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground, in (0, 1).")]
+MaskLabelsOption = Annotated[Optional[str], typer.Option(
+    help="Comma-separated mask values that count as foreground (e.g. 1,2); default: the mask rule in the "
+         "README (non-zero for binary and label masks, half the maximum for soft masks).")]
 
 
 def console():
@@ -30,17 +34,32 @@ def console():
 
 
 def user_errors(command):
-    """Turn input and configuration errors into one line on stderr and exit code 2."""
+    """Turn every error into one line on stderr (``error: PATH: reason``) and exit code 2: input and
+    configuration errors, file-system errors (named by their path), lack of memory, and anything
+    unexpected (with a request to report it; ``LUNGSEG_DEBUG=1`` shows the traceback instead)."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
-        from lungseg.errors import LungsegError
+        from lungseg.errors import LungsegError, describe
 
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
         except (LungsegError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from None
+            message = str(exc)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else "file system"
+            message = f"{where}: {exc.strerror or describe(exc)}"
+        except MemoryError:
+            message = "not enough memory for this input"
+        except Exception as exc:
+            if os.environ.get("LUNGSEG_DEBUG"):
+                raise
+            message = (f"internal error ({type(exc).__name__}: {describe(exc)}); please report it "
+                       "(LUNGSEG_DEBUG=1 shows the traceback)")
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        raise typer.Exit(2)
 
     return wrapper
 

@@ -10,4 +10,23 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    """Run the app; a usage error (unknown option, bad value) is one line on stderr with exit code 2."""
+    import sys
+
+    import typer
+
+    # typer vendors click; its exception classes are reached through the public BadParameter
+    usage_error = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            print(exc.ctx.get_help())
+            sys.exit(0)
+        command = exc.ctx.command_path if exc.ctx is not None else "lungseg"
+        print(f"error: {' '.join(exc.format_message().split())} (see `{command} --help`)", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

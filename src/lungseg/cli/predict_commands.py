@@ -66,13 +66,14 @@ def predict(
     keep_largest: Annotated[bool, typer.Option("--keep-largest/--no-keep-largest")] = True,
     fill_holes: Annotated[bool, typer.Option("--fill-holes/--no-fill-holes", help="Fill holes enclosed in 3D.")] = True,
     fill_holes_2d: Annotated[bool, typer.Option("--fill-holes-2d", help="Also fill every hole per slice.")] = False,
-    smooth: Annotated[int, typer.Option(help="Morphological smoothing radius in voxels (0 = off).")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Slices per model batch (small batches are as fast on CPU and use less memory).")] = 4,
+    smooth: Annotated[int, typer.Option(min=0, max=20, help="Morphological smoothing radius in voxels (0 = off).")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, max=512, help="Slices per model batch (small batches are as fast "
+                                                                 "on CPU and use less memory).")] = 4,
 ):
     """Segment the lungs (1 = right, 2 = left) in CT volumes or slices; outputs keep the input geometry."""
     from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
 
-    targets, notes = plan_targets(input, output, format)
+    targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
                                  fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
     segmenter = Segmenter.from_pretrained(str(model), backend=backend, threshold=threshold,

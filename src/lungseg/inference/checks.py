@@ -1,9 +1,12 @@
 """Input checks for the CT lung model: refuse what it cannot segment, flag what needs care.
 
-Before inference (``check_input``): X-ray and non-CT modalities, pixel data that is not in HU (8-bit
-screenshots, raw stored values without RescaleIntercept), X-ray-like 2D pictures, oblique or non-axial
-orientation. After inference (``check_result``): no lungs found, lungs touching the first or last slice
-(partial coverage), implausible lung volumes or a missing lung. Each finding has a level (refuse, warn,
+Before inference: X-ray and non-CT modalities, NaN/inf values (``check_finite``: filled from the
+nearest finite pixel with a warning, refused when they are most of the image), pixel data that is
+not in HU (8-bit screenshots, raw stored values without RescaleIntercept), X-ray-like 2D pictures,
+oblique or non-axial orientation. After inference (``check_result``): no lungs found (for a scan
+shorter than ``FULL_EXTENT_MM`` the mL bound shrinks in proportion; without a known spacing the lung
+fraction of the voxels decides), lungs touching the first or last slice or a scan too short to hold
+them (partial coverage), implausible lung volumes or a missing lung. Each finding has a level (refuse, warn,
 info), a stable code and a message; a refusal raises ``InputError`` naming the file.
 """
 
@@ -14,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import Finding, InputError
+from lungseg.preprocessing import fill_nonfinite, nonfinite_count
 
 XRAY_MODALITIES = {"CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography",
                    "XA": "X-ray angiography", "RF": "fluoroscopy", "PX": "panoramic X-ray"}
@@ -25,6 +29,9 @@ MIN_SLICE_FRACTION = 0.001  # a chest CT slice shows lungs on far more than 0.1 
 AIR_CHECK_ML, AIR_LIKE_PERCENT = 1000.0, 50.0  # little "lung" that is mostly below -950 HU is gas, not lung
 TRACHEA_HALF_WIDTH_MM = 30.0   # lung on an end slice counts only this far from the midline
 END_SLICE_LUNG_MM2 = 200.0     # 2 cm^2 of lung on the first or last slice: the scan cuts the lungs
+FULL_EXTENT_MM = 100.0         # a scan at least this long can hold MIN_LUNG_ML of lung; shorter ones are partial
+MAX_NONFINITE_FRACTION = 0.5   # more NaN/inf than this: too little image left to segment
+AIR_FILL_HU = -1024.0
 
 
 def check_modality(modality: str | None) -> list[Finding]:
@@ -35,6 +42,21 @@ def check_modality(modality: str | None) -> list[Finding]:
     if modality and modality != "CT":
         return [Finding("refuse", "not-ct", f"DICOM modality {modality} is not CT; this model segments CT")]
     return []
+
+
+def check_finite(array: np.ndarray, expects_hu: bool) -> tuple[np.ndarray, list[Finding]]:
+    """NaN/inf values: the array with them filled from the nearest finite pixel of the same slice (a
+    slice with none becomes air) and a warning with the count, or a refusal when they are most of it."""
+    bad = nonfinite_count(array)
+    if not bad:
+        return array, []
+    share = bad / array.size
+    if share > MAX_NONFINITE_FRACTION:
+        return array, [Finding("refuse", "non-finite", f"{bad} of {array.size} values ({100 * share:.0f}%) are NaN or "
+                                                       "infinite: too little image to segment")]
+    filled = fill_nonfinite(array, AIR_FILL_HU if expects_hu else 0.0)
+    return filled, [Finding("warn", "non-finite", f"{bad} NaN/infinite value(s) ({100 * share:.2g}%) were filled "
+                                                  "from the nearest finite pixel; results there are unreliable")]
 
 
 def check_intensity(array: np.ndarray, expects_hu: bool, is_volume: bool) -> list[Finding]:
@@ -84,29 +106,36 @@ def check_orientation(direction: tuple[float, ...]) -> list[Finding]:
 def check_result(labels: np.ndarray, measurements: dict, is_volume: bool,
                  spacing: tuple[float, float, float] | None = None, midline_x: float | None = None) -> list[Finding]:
     """Plausibility of the segmented lungs. ``labels`` is (Z, Y, X) canonical, inferior slice first;
-    ``midline_x`` is the body's centre column."""
+    ``midline_x`` is the body's centre column; ``spacing`` is None when unknown."""
     total = measurements["total"]
     if not total["voxels"]:
         return [Finding("refuse", "no-lungs", "no lung found: the image does not seem to show the chest")]
-    if not is_volume:
-        return _slice_check(total, labels.size)
-    total_ml = total.get("volume_ml")
-    if total_ml is not None and total_ml < MIN_LUNG_ML:
-        return [Finding("refuse", "no-lungs", f"only {total_ml:g} mL of lung found: the scan does not cover the "
-                                              "chest")]
+    if not is_volume or spacing is None:
+        refusal = _fraction_check(total, labels.size)
+        if refusal or not is_volume:
+            return refusal
+        return _coverage(labels, None, midline_x)
+    extent = len(labels) * spacing[2]
+    total_ml = total["volume_ml"]
+    least_ml = MIN_LUNG_ML * min(1.0, extent / FULL_EXTENT_MM)
+    if total_ml < least_ml:
+        return [Finding("refuse", "no-lungs", f"only {total_ml:g} mL of lung found in {extent:g} mm of scan: the scan "
+                                              "does not cover the chest")]
     air_like = total.get("percent_below_-950_hu", 0.0)
-    if total_ml is not None and total_ml < AIR_CHECK_ML and air_like > AIR_LIKE_PERCENT:
+    if total_ml < AIR_CHECK_ML and air_like > AIR_LIKE_PERCENT and extent >= FULL_EXTENT_MM:
         return [Finding("refuse", "no-lungs", f"the {total_ml:g} mL found is air-like ({air_like:g}% below -950 HU: "
                                               "bowel gas or outside air, not lung tissue): the scan does not "
                                               "cover the chest")]
-    findings = _coverage(labels, spacing, midline_x)
-    findings += _volumes(measurements)
-    return findings
+    if extent < FULL_EXTENT_MM or len(labels) < 3:
+        return [Finding("warn", "partial-coverage", f"the scan covers only {extent:g} mm ({len(labels)} slice(s)), "
+                                                    "less than the lungs: volumes are partial")]
+    return _coverage(labels, spacing, midline_x) + _volumes(measurements)
 
 
-def _slice_check(total: dict, pixels: int) -> list[Finding]:
-    """A 2D slice: a few pixels, or a little air-valued "lung" (bowel gas), is not a chest slice."""
-    fraction = total["voxels"] / pixels
+def _fraction_check(total: dict, voxels: int) -> list[Finding]:
+    """Without lengths (a 2D slice, unknown spacing): a few pixels, or a little air-valued "lung" (bowel
+    gas), is not a chest image."""
+    fraction = total["voxels"] / voxels
     air_like = total.get("percent_below_-950_hu", 0.0)
     if fraction < MIN_SLICE_FRACTION or (fraction < 10 * MIN_SLICE_FRACTION and air_like > AIR_LIKE_PERCENT):
         return [Finding("refuse", "no-lungs", f"only {total['voxels']} lung pixels found ({air_like:g}% below "

@@ -18,52 +18,55 @@ from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.overlay import render_overlay
 from lungseg.inference.segmenter import SegmentationResult
-from lungseg.io import write_mask_png, write_png, write_text_atomic, write_volume
+from lungseg.io import write_mask_png, write_png, write_volume
+from lungseg.io.atomic import StagedWrites
 
 
 def write_outputs(result: SegmentationResult, target, overlay: bool, report: bool, model_name: str,
-                  report_fields: dict) -> list[Path]:
-    """Write the mask in ``target.format`` and, if asked, overlays and the report; returns the paths."""
-    written = [_write_mask(result, target, model_name)]
+                  report_fields: dict, stage: StagedWrites) -> list[Path]:
+    """Write the mask in ``target.format`` and, if asked, overlays and the report, each to its staged
+    temporary path (``stage.commit()`` puts them in place); returns the final paths."""
+    written = [_write_mask(result, target, model_name, stage)]
     if overlay:
-        written += _write_overlays(result, target.base)
+        written += _write_overlays(result, target, stage)
     if report:
-        path = target.base.with_name(target.base.name + "_report.json")
-        write_text_atomic(path, json.dumps(build_report(result, target, written, report_fields), indent=2))
+        path = target.sibling("_report.json")
+        stage.write_text(path, json.dumps(build_report(result, target, written, report_fields), indent=2))
         written.append(path)
     return written
 
 
-def _write_mask(result: SegmentationResult, target, model_name: str) -> Path:
+def _write_mask(result: SegmentationResult, target, model_name: str, stage: StagedWrites) -> Path:
     import SimpleITK as sitk
 
     labels = result.labels
+    path = stage.path(target.mask)
     if target.format == "png":  # the runner refused png for volumes before inference
-        write_mask_png(target.mask, np.asarray(labels) > 0)
+        write_mask_png(path, np.asarray(labels) > 0)
     elif target.format == "dicom-seg":
         array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]
-        write_dicom_seg(target.mask, array, result.study.dicom_files, model_name)
+        write_dicom_seg(path, array, result.study.dicom_files, model_name)
     else:
         image = labels if result.study.is_volume else sitk.GetImageFromArray(np.asarray(labels))
-        write_volume(target.mask, sitk.Cast(image, sitk.sitkUInt8))
+        write_volume(path, sitk.Cast(image, sitk.sitkUInt8))
     return target.mask
 
 
-def _write_overlays(result: SegmentationResult, base: Path) -> list[Path]:
+def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> list[Path]:
     banner = _banner(result)
     if not result.study.is_volume:
         from lungseg.preprocessing import PreprocessPlan
 
         plan = PreprocessPlan("hu", -600.0, 1500.0, 256) if result.canonical_hu.dtype != np.uint8 else \
             PreprocessPlan("8bit", 0.0, 1.0, 256)
-        path = base.with_name(base.name + "_overlay.png")
-        write_png(path, render_overlay(result.canonical_hu[0], result.canonical_labels[0], plan))
+        path = target.sibling("_overlay.png")
+        write_png(stage.path(path), render_overlay(result.canonical_hu[0], result.canonical_labels[0], plan))
         return [path]
     flagged = result.quality["flagged_slices"]
-    axial = base.with_name(base.name + "_axial.png")
-    coronal = base.with_name(base.name + "_coronal.png")
-    write_png(axial, axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner))
-    write_png(coronal, coronal_montage(result.canonical_hu, result.canonical_labels, result.canonical_spacing, banner))
+    axial, coronal = target.sibling("_axial.png"), target.sibling("_coronal.png")
+    write_png(stage.path(axial), axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner))
+    write_png(stage.path(coronal), coronal_montage(result.canonical_hu, result.canonical_labels,
+                                                   result.canonical_spacing, banner))
     return [axial, coronal]
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_canonical(image):
+def to_canonical(image, source=None):
+    """``source`` names the input in the error raised when resampling would need too large a grid."""
     import SimpleITK as sitk
 
     direction = np.array(image.GetDirection()).reshape(3, 3)
@@ -25,7 +26,7 @@ def to_canonical(image):
         x, y, _ = oriented.GetSpacing()
         if abs(x - y) <= 0.1 * min(x, y):
             return oriented
-    return _resample_axial(image)
+    return _resample_axial(image, source)
 
 
 def from_canonical(labels, reference):
@@ -38,9 +39,12 @@ def from_canonical(labels, reference):
     return sitk.Resample(labels, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
-def _resample_axial(image):
-    """Axis-aligned LPS grid covering the image, in-plane spacing = finest input spacing."""
+def _resample_axial(image, source=None):
+    """Axis-aligned LPS grid covering the image, in-plane spacing = finest input spacing; a grid larger
+    than ``MAX_VOLUME_VOXELS`` (extreme spacing ratios) is refused before it is allocated."""
     import SimpleITK as sitk
+
+    from lungseg.io.limits import check_size
 
     size = np.array(image.GetSize())
     corners = [image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
@@ -50,7 +54,8 @@ def _resample_axial(image):
     in_plane = spacings[0]
     through = spacings[1] if len(set(np.round(spacings, 3))) > 1 else spacings[0]
     spacing = np.array([in_plane, in_plane, max(through, in_plane)])
-    new_size = np.maximum(1, np.ceil((high - low) / spacing).astype(int))
+    new_size = np.maximum(1, np.ceil((high - low) / spacing).astype(np.int64))
+    check_size(new_size, source, "volume", claim=f"resampling to an axial grid at {spacing.round(4).tolist()} mm needs")
     origin = low + spacing / 2
     return sitk.Resample(image, [int(v) for v in new_size], sitk.Transform(), sitk.sitkLinear,
                          [float(v) for v in origin], [float(v) for v in spacing], [1, 0, 0, 0, 1, 0, 0, 0, 1],

@@ -3,8 +3,13 @@ reports out.
 
 INPUT is one study (a DICOM folder or file, a volume file, a 2D image) or a folder of studies (batch
 mode: each volume file, image file and sub-folder is a study; other files are skipped with a note).
-A study that fails or is refused is reported with its reason and the others still run. Every output
-is written atomically, so an earlier result is never left half-overwritten.
+A study that fails or is refused is reported with its reason and the others still run.
+
+Before any study is read, every output path is checked (``plan_targets``): none may be one of the
+inputs or lie inside an input folder (the batch folder, a DICOM series folder), two studies may not
+write the same file, and each path must be creatable. A study's files (mask, overlays, report) are
+staged and renamed into place together once all are written, so a failure leaves every earlier
+output as it was and no temporary file behind.
 """
 
 from __future__ import annotations
@@ -17,10 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from lungseg import __version__
-from lungseg.errors import InputError, LungsegError
+from lungseg.errors import InputError, LungsegError, describe
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
-from lungseg.io import file_kind, holds_dicom
+from lungseg.io import (
+    check_file_target,
+    check_folder_target,
+    file_kind,
+    holds_dicom,
+    refuse_overwriting_inputs,
+    staged_writes,
+)
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
 DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
@@ -39,23 +51,44 @@ class Target:
     def base(self) -> Path:
         return self.mask.with_name(self.mask.name[: -len(FORMATS[self.format])])
 
+    def sibling(self, suffix: str) -> Path:
+        """An output named after the mask: ``<base><suffix>`` (``_axial.png``, ``_report.json``, ...)."""
+        return self.base.with_name(self.base.name + suffix)
 
-def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto") -> tuple[list[Target], list[str]]:
-    """Map INPUT and OUTPUT to targets; returns them and notes about skipped files."""
+    def outputs(self, overlay: bool, report: bool) -> list[Path]:
+        """Every file this target writes with these options."""
+        overlays = ["_overlay.png"] if _is_2d(self.source) else ["_axial.png", "_coronal.png"]
+        return [self.mask] + [self.sibling(s) for s in overlays if overlay] + ([self.sibling("_report.json")] if report
+                                                                                else [])
+
+
+def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto", overlay: bool = False,
+                 report: bool = False) -> tuple[list[Target], list[str]]:
+    """Map INPUT and OUTPUT to targets and check every output path (module docstring); returns the
+    targets and notes about skipped files."""
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"--format must be auto or one of {', '.join(FORMATS)}, got {fmt!r}")
     source, output = Path(source), Path(output)
     if not source.exists():
         raise InputError(source, "input not found")
     studies, notes = _studies(source)
+    targets = _targets(source, output, fmt, studies)
+    _check_outputs(source, output, targets, overlay, report)
+    return targets, notes
+
+
+def summary_path(targets: list[Target], output: Path) -> Path | None:
+    """Where the batch summary goes (only when there are several studies)."""
+    return output / "summary.json" if len(targets) > 1 else None
+
+
+def _targets(source: Path, output: Path, fmt: str, studies: list[Path]) -> list[Target]:
     suffix_format = next((name for name, suffix in FORMATS.items() if output.name.lower().endswith(suffix)), None)
     if len(studies) == 1 and source == studies[0] and suffix_format is not None:
         if fmt != "auto" and fmt != suffix_format:
             raise InputError(output, f"the suffix says {suffix_format} but --format is {fmt}")
-        if output.resolve() == source.resolve():
-            raise InputError(source, "OUTPUT would overwrite the input")
         _check_format(source, suffix_format)
-        return [Target(source, output, suffix_format)], notes
+        return [Target(source, output, suffix_format)]
     if suffix_format is not None and source.is_dir() and studies != [source]:
         raise InputError(output, "INPUT is a folder of studies, so OUTPUT must be a folder")
     targets = []
@@ -63,7 +96,31 @@ def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto") -> t
         chosen = fmt if fmt != "auto" else ("png" if _is_2d(study) else "nifti")
         _check_format(study, chosen)
         targets.append(Target(study, output / f"{study_name(study)}{FORMATS[chosen]}", chosen))
-    return targets, notes
+    return targets
+
+
+def _check_outputs(source: Path, output: Path, targets: list[Target], overlay: bool, report: bool) -> None:
+    single_file = len(targets) == 1 and targets[0].mask == output
+    (check_file_target if single_file else check_folder_target)(output)
+    written: dict[Path, Path] = {}
+    for target in targets:
+        for path in target.outputs(overlay, report):
+            key = Path(str(path.resolve()).lower())  # also catches names that differ only in case
+            if key in written:
+                raise InputError(path, f"both {written[key]} and {target.source} would write this file; "
+                                       "rename one of them or run them separately")
+            written[key] = target.source
+            if path.is_dir():
+                raise InputError(path, "is an existing folder where an output file goes")
+    summary = summary_path(targets, output)
+    inputs = [file for target in targets for file in _input_files(target.source)]
+    folders = [target.source for target in targets if target.source.is_dir()] + ([source] if source.is_dir() else [])
+    outputs = [path for target in targets for path in target.outputs(overlay, report)] + ([summary] if summary else [])
+    refuse_overwriting_inputs(outputs + [output], inputs, folders)
+
+
+def _input_files(study: Path) -> list[Path]:
+    return [study] if study.is_file() else [p for p in study.rglob("*") if p.is_file()]
 
 
 def _check_format(study: Path, fmt: str) -> None:
@@ -94,7 +151,8 @@ def _is_2d(path: Path) -> bool:
 
 def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, overlay: bool = False,
                 report: bool = False, advance: Callable[[], None] | None = None) -> list[dict]:
-    """Segment every target and write its outputs; returns one summary row per study."""
+    """Segment every target and write its outputs; returns one summary row per study. An error in one
+    study (refused input, unreadable file, a failed write, anything else) becomes its row's message."""
     from lungseg.inference.outputs import write_outputs
 
     rows = []
@@ -102,15 +160,28 @@ def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, ov
         start = time.perf_counter()
         try:
             result = segmenter.segment(load_study(target.source))
-            written = write_outputs(result, target, overlay, report, model_name,
-                                    report_fields=_report_fields(segmenter, model_name, start))
+            with staged_writes() as stage:
+                written = write_outputs(result, target, overlay, report, model_name,
+                                        _report_fields(segmenter, model_name, start), stage)
             rows.append(_row(target, result, written, time.perf_counter() - start))
         except LungsegError as exc:
-            rows.append({"study": str(target.source), "status": "refused" if isinstance(exc, InputError) else "error",
-                         "message": str(exc), "seconds": round(time.perf_counter() - start, 2)})
+            rows.append(_failure(target, "refused" if isinstance(exc, InputError) else "error", str(exc), start))
+        except OSError as exc:
+            rows.append(_failure(target, "error", f"{exc.filename or target.mask}: {exc.strerror or describe(exc)}",
+                                 start))
+        except MemoryError:
+            rows.append(_failure(target, "error", f"{target.source}: not enough memory for this study", start))
+        except Exception as exc:  # one broken study must not stop the batch; the message says what happened
+            rows.append(_failure(target, "error", f"{target.source}: internal error ({type(exc).__name__}: "
+                                                  f"{describe(exc)}); please report it", start))
         if advance is not None:
             advance()
     return rows
+
+
+def _failure(target: Target, status: str, message: str, start: float) -> dict:
+    return {"study": str(target.source), "status": status, "message": message,
+            "seconds": round(time.perf_counter() - start, 2)}
 
 
 def _report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 
 from lungseg.errors import Finding
 from lungseg.inference.checks import (
+    check_finite,
     check_intensity,
     check_modality,
     check_orientation,
@@ -87,9 +88,12 @@ class Segmenter:
         import SimpleITK as sitk
 
         findings += check_orientation(study.image.GetDirection())
-        canonical = to_canonical(study.image)
-        hu = sitk.GetArrayFromImage(canonical)
-        findings += check_intensity(hu, self.predictor.plan.intensity == "hu", is_volume=True)
+        canonical = to_canonical(study.image, study.source)
+        expects_hu = self.predictor.plan.intensity == "hu"
+        hu, finite_findings = check_finite(sitk.GetArrayFromImage(canonical), expects_hu)
+        findings += finite_findings
+        raise_refusals(findings, study.source)
+        findings += check_intensity(hu, expects_hu, is_volume=True)
         raise_refusals(findings, study.source)
         spacing = canonical.GetSpacing() if study.spacing_known else None
         midline = _body_midline(hu)
@@ -108,7 +112,11 @@ class Segmenter:
         image = np.asarray(study.image)
         if image.ndim == 3:  # RGB picture: the plan's check refuses it for a HU model with the reason
             image = image[..., 0]
-        findings += check_intensity(image, self.predictor.plan.intensity == "hu", is_volume=False)
+        expects_hu = self.predictor.plan.intensity == "hu"
+        image, finite_findings = check_finite(image, expects_hu)
+        findings += finite_findings
+        raise_refusals(findings, study.source)
+        findings += check_intensity(image, expects_hu, is_volume=False)
         findings += check_xray_like(image)
         raise_refusals(findings, study.source)
         labels, quality, split_ok = self._labels(image[None], _body_midline(image[None]))

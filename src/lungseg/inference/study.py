@@ -17,8 +17,9 @@ from lungseg.io import (
     read_dicom_series,
     read_dicom_slice,
     read_image,
-    read_volume,
 )
+from lungseg.io.spacing import check_spacing
+from lungseg.io.volumes import read_volume_file
 
 
 @dataclass
@@ -55,20 +56,30 @@ def load_study(path: str | Path) -> Study:
         raise InputError(path, "input not found")
     if path.is_dir():
         series = read_dicom_series(path)
-        return Study(path, series.image, True, series.modality, list(series.findings), series.files)
+        return Study(path, series.image, True, series.modality, list(series.findings), series.files,
+                     series.spacing_known)
     kind = file_kind(path)
     if kind == "volume":
-        image = read_volume(path)
-        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-            raise InputError(path, f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
-                                   f"{image.GetNumberOfComponentsPerPixel()} component(s)")
-        return Study(path, image, True)
+        return _volume_study(path)
     if kind == "image":
         return Study(path, read_image(path), False)
     header = read_dicom_header(path) if kind == "dicom" else None
     if header is None:
         raise InputError(path, "not a DICOM file, volume or supported image")
     return Study(path, read_dicom_slice(path), False, str(getattr(header, "Modality", "")), dicom_files=[path])
+
+
+def _volume_study(path: Path) -> Study:
+    """A NIfTI/NRRD/MHA file: one 3D channel, with its stored spacing checked (``io.spacing``)."""
+    volume = read_volume_file(path)
+    image = volume.image
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(path, f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
+                               f"{image.GetNumberOfComponentsPerPixel()} component(s)")
+    spacing = check_spacing(volume.stored_spacing)
+    if spacing.spacing != image.GetSpacing():
+        image.SetSpacing(spacing.spacing)
+    return Study(path, image, True, findings=list(spacing.findings), spacing_known=spacing.known)
 
 
 def as_study(image, source: str | Path | None = None) -> Study:

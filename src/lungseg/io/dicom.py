@@ -1,8 +1,10 @@
 """DICOM input: single slices and series folders, in Hounsfield units.
 
 Only named standard tags are read, so a malformed private tag (common in real archives) does not stop
-loading. Series are grouped by SeriesInstanceUID, localizers are skipped, the largest series is taken
-(and a note says so), and slices are sorted by ImagePositionPatient projected on the slice normal.
+loading. Series are grouped by SeriesInstanceUID, localizers are skipped, a chest CT is preferred
+among several series (``dicom_select``; a finding says which and why), and slices are sorted by
+ImagePositionPatient projected on the slice normal. Rows x Columns (x frames x slices) is checked
+against the limits before any pixel data is decoded, and the spacing is checked (``spacing``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import Finding, InputError
+from lungseg.errors import Finding, InputError, describe
+from lungseg.io.dicom_select import choose_series
+from lungseg.io.limits import check_size
+from lungseg.io.spacing import check_spacing
 
 
 @dataclass
@@ -21,7 +26,8 @@ class DicomSeries:
     """A loaded series: ``image`` is a SimpleITK image in HU with DICOM geometry (LPS).
 
     ``findings`` lists what loading noticed (other series in the folder, duplicate or missing slices,
-    gantry tilt); ``header`` is the first slice's pydicom dataset without pixel data.
+    gantry tilt, invalid spacing); ``header`` is the first slice's pydicom dataset without pixel data;
+    ``spacing_known`` is False when the spacing had to be assumed.
     """
 
     image: object
@@ -30,6 +36,7 @@ class DicomSeries:
     files: list[Path]
     findings: list[Finding] = field(default_factory=list)
     header: object = None
+    spacing_known: bool = True
 
     @property
     def notes(self) -> list[str]:
@@ -38,10 +45,11 @@ class DicomSeries:
 
 def read_dicom_slice(path: str | Path) -> np.ndarray:
     """Read one single-frame DICOM file as a 2D float32 array after RescaleSlope/Intercept."""
-    dataset = _read_header(Path(path), with_pixels=True)
-    if dataset is None:
+    header = _read_header(Path(path))
+    if header is None:
         raise InputError(path, "not a DICOM file")
-    pixels = _pixels_in_hu(dataset, Path(path))
+    _check_pixel_size(header, Path(path))
+    pixels = _pixels_in_hu(_read_header(Path(path), with_pixels=True), Path(path))
     if pixels.ndim != 2:
         raise InputError(path, f"DICOM holds {pixels.shape[0]} frames; give a single-frame file")
     return pixels
@@ -62,10 +70,13 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
 
     folder = Path(folder)
     series, findings = _pick_series(_collect_headers(folder), folder)
-    normal = _slice_normal(series[0][1], folder)
-    series.sort(key=lambda item: float(np.dot(_position(item[1]), normal)))
+    normal = _slice_normal(series[0][1], series[0][0])
+    series.sort(key=lambda item: float(np.dot(_position(item[1], item[0]), normal)))
     series, position_findings = _check_positions(series, normal)
     findings += position_findings + _check_tilt(series, normal)
+    first_path, first = series[0]
+    rows, columns = _check_pixel_size(first, first_path)
+    check_size((columns, rows, len(series)), folder, "volume")
 
     slices = []
     for path, _ in series:
@@ -77,19 +88,39 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
     volume = np.stack([s.astype(dtype, copy=False) for s in slices])
     del slices
 
-    first = series[0][1]
-    row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
-    positions = [float(np.dot(_position(ds), normal)) for _, ds in series]
-    slice_spacing = float(np.median(np.diff(positions))) if len(positions) > 1 else float(
-        getattr(first, "SliceThickness", 1.0) or 1.0)
+    row_spacing, column_spacing = _floats(first, "PixelSpacing", first_path, (float("nan"),) * 2)[:2]
+    thickness = _floats(first, "SliceThickness", first_path, (float("nan"),))[0]
+    positions = [float(np.dot(_position(ds, path), normal)) for path, ds in series]
+    slice_spacing = abs(float(np.median(np.diff(positions)))) if len(positions) > 1 else thickness
+    spacing = check_spacing((column_spacing, row_spacing, slice_spacing), slice_hint=thickness)
     image = sitk.GetImageFromArray(volume)
-    image.SetSpacing((column_spacing, row_spacing, abs(slice_spacing) or 1.0))
-    image.SetOrigin(tuple(float(v) for v in first.ImagePositionPatient))
-    row_cosine, column_cosine = _cosines(first)
+    image.SetSpacing(spacing.spacing)
+    image.SetOrigin(tuple(_position(first, first_path)))
+    row_cosine, column_cosine = _cosines(first, first_path)
     image.SetDirection(tuple(np.column_stack([row_cosine, column_cosine, normal]).ravel()))
-    return DicomSeries(image=image, series_uid=str(first.SeriesInstanceUID),
+    return DicomSeries(image=image, series_uid=str(getattr(first, "SeriesInstanceUID", "")),
                        modality=str(getattr(first, "Modality", "")), files=[p for p, _ in series],
-                       findings=findings, header=first)
+                       findings=findings + list(spacing.findings), header=first, spacing_known=spacing.known)
+
+
+def _check_pixel_size(header, path: Path) -> tuple[int, int]:
+    """Rows and Columns from the header, checked before the pixel data is decoded."""
+    rows, columns = int(getattr(header, "Rows", 0) or 0), int(getattr(header, "Columns", 0) or 0)
+    frames = int(_floats(header, "NumberOfFrames", path, (1.0,))[0])
+    check_size((columns, rows, frames) if frames > 1 else (columns, rows), path, "volume" if frames > 1 else "image")
+    return rows, columns
+
+
+def _floats(dataset, name: str, path: Path, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Numeric tag values as floats, ``default`` when absent; malformed values name the file and tag."""
+    value = getattr(dataset, name, None)
+    if value is None or value == "":
+        return default
+    values = value if hasattr(value, "__len__") and not isinstance(value, (str, bytes)) else [value]
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, f"DICOM tag {name} holds {value!r}, not numbers") from exc
 
 
 def _compact(pixels: np.ndarray) -> np.ndarray:
@@ -108,17 +139,20 @@ def _read_header(path: Path, with_pixels: bool = False):
     except InvalidDicomError:
         return None
     except Exception as exc:  # truncated or corrupt files raise many types
-        raise InputError(path, f"cannot read DICOM ({str(exc).splitlines()[0][:160]})") from exc
+        raise InputError(path, f"cannot read DICOM ({describe(exc)})") from exc
 
 
 def _pixels_in_hu(dataset, path: Path) -> np.ndarray:
     try:
         pixels = dataset.pixel_array
     except Exception as exc:
-        raise InputError(path, f"cannot decode DICOM pixel data ({str(exc).splitlines()[0][:160]})") from exc
-    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
-    return pixels.astype(np.float32) * slope + intercept
+        raise InputError(path, f"cannot decode DICOM pixel data ({describe(exc)})") from exc
+    slope = _floats(dataset, "RescaleSlope", path, (1.0,))[0]
+    intercept = _floats(dataset, "RescaleIntercept", path, (0.0,))[0]
+    if not np.isfinite(slope) or slope == 0 or not np.isfinite(intercept):
+        raise InputError(path, f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g} cannot map stored "
+                               "values to HU")
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
 def _collect_headers(folder: Path) -> list[tuple[Path, object]]:
@@ -141,13 +175,15 @@ def _pick_series(headers, folder: Path):
         groups[str(getattr(dataset, "SeriesInstanceUID", "unknown"))].append((path, dataset))
     if not groups:
         raise InputError(folder, "only localizer or non-image DICOM files found")
-    uid, series = max(groups.items(), key=lambda item: len(item[1]))
-    findings = [Finding("info", "localizers-skipped", f"skipped {skipped} localizer/non-image file(s)")
-                ] if skipped else []
-    if len(groups) > 1:
-        findings.append(Finding("warn", "mixed-series", f"folder holds {len(groups)} series; using the "
-                                                        f"largest ({uid}, {len(series)} slices)"))
+    _, series, findings = choose_series(groups, _sample_pixels)
+    if skipped:
+        findings.insert(0, Finding("info", "localizers-skipped", f"skipped {skipped} localizer/non-image file(s)"))
     return series, findings
+
+
+def _sample_pixels(path: Path, header) -> np.ndarray:
+    _check_pixel_size(header, path)
+    return _pixels_in_hu(_read_header(path, with_pixels=True), path)
 
 
 def _is_localizer(dataset) -> bool:
@@ -158,21 +194,26 @@ def _is_localizer(dataset) -> bool:
     return not all(hasattr(dataset, name) for name in needed)
 
 
-def _cosines(dataset) -> tuple[np.ndarray, np.ndarray]:
-    values = np.array([float(v) for v in dataset.ImageOrientationPatient])
+def _cosines(dataset, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    values = np.array(_floats(dataset, "ImageOrientationPatient", path, ()))
+    if values.shape != (6,) or not np.all(np.isfinite(values)):
+        raise InputError(path, f"ImageOrientationPatient must hold 6 numbers, got {values.tolist()}")
     return values[:3], values[3:]
 
 
-def _slice_normal(dataset, folder: Path) -> np.ndarray:
-    row_cosine, column_cosine = _cosines(dataset)
+def _slice_normal(dataset, path: Path) -> np.ndarray:
+    row_cosine, column_cosine = _cosines(dataset, path)
     normal = np.cross(row_cosine, column_cosine)
     if np.linalg.norm(normal) < 1e-3:
-        raise InputError(folder, "ImageOrientationPatient is degenerate")
+        raise InputError(path, "ImageOrientationPatient is degenerate (row and column directions are parallel)")
     return normal / np.linalg.norm(normal)
 
 
-def _position(dataset) -> np.ndarray:
-    return np.array([float(v) for v in dataset.ImagePositionPatient])
+def _position(dataset, path: Path | None = None) -> np.ndarray:
+    values = np.array(_floats(dataset, "ImagePositionPatient", path, ()))
+    if values.shape != (3,) or not np.all(np.isfinite(values)):
+        raise InputError(path, f"ImagePositionPatient must hold 3 numbers, got {values.tolist()}")
+    return values
 
 
 def _check_positions(series: list, normal: np.ndarray) -> tuple[list, list[Finding]]:
@@ -180,7 +221,7 @@ def _check_positions(series: list, normal: np.ndarray) -> tuple[list, list[Findi
     if len(series) < 2:
         return series, []
     findings = []
-    positions = np.array([np.dot(_position(ds), normal) for _, ds in series])
+    positions = np.array([np.dot(_position(ds, path), normal) for path, ds in series])
     keep = np.concatenate([[True], np.abs(np.diff(positions)) >= 1e-3])
     if not keep.all():
         findings.append(Finding("warn", "duplicate-slices", f"{int((~keep).sum())} duplicate slice position(s); "
@@ -197,10 +238,10 @@ def _check_positions(series: list, normal: np.ndarray) -> tuple[list, list[Findi
 
 def _check_tilt(series: list, normal: np.ndarray) -> list[Finding]:
     """Gantry tilt: slice positions step along a direction other than the slice normal."""
-    tilt_tag = float(getattr(series[0][1], "GantryDetectorTilt", 0) or 0)
+    tilt_tag = _floats(series[0][1], "GantryDetectorTilt", series[0][0], (0.0,))[0]
     angle = 0.0
     if len(series) > 1:
-        step = _position(series[-1][1]) - _position(series[0][1])
+        step = _position(series[-1][1], series[-1][0]) - _position(series[0][1], series[0][0])
         if np.linalg.norm(step) > 0:
             cosine = abs(float(np.dot(step / np.linalg.norm(step), normal)))
             angle = float(np.degrees(np.arccos(min(1.0, cosine))))

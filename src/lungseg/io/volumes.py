@@ -1,39 +1,104 @@
 """3D volumes: NIfTI/NRRD/MHA through SimpleITK and DICOM series folders, keeping spacing, origin and
-direction."""
+direction.
+
+Before any voxel is read, the size in the header is checked against ``limits.MAX_VOLUME_VOXELS``;
+a NIfTI file is also checked for truncation (ITK would read it without a word) and its stored spacing
+is kept, since ITK silently turns a zero or NaN spacing into 1 mm. ITK's own console warnings are
+silenced during the read: what matters is reported as findings and errors instead.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from lungseg.errors import InputError
+from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
+from lungseg.io.limits import check_size
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
+@dataclass(frozen=True)
+class VolumeFile:
+    """A volume read from a file: the SimpleITK image and the spacing its header states (which may be
+    invalid; ``image`` then carries ITK's replacement)."""
+
+    image: object
+    stored_spacing: tuple[float, ...]
+
+
 def read_volume(path: str | Path):
     """Read a volume as a SimpleITK image; a folder is read as a DICOM series (see ``read_dicom_series``)."""
-    import SimpleITK as sitk
-
     path = Path(path)
     if path.is_dir():
         from lungseg.io.dicom import read_dicom_series
 
         return read_dicom_series(path).image
+    return read_volume_file(path).image
+
+
+def read_volume_file(path: str | Path) -> VolumeFile:
+    """Read a NIfTI/NRRD/MHA file with its header checks (see the module docstring)."""
+    import SimpleITK as sitk
+
+    path = Path(path)
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
         raise InputError(path, f"not a supported volume type; supported: {', '.join(VOLUME_SUFFIXES)} "
                                "or a DICOM folder")
     if not path.is_file():
         raise InputError(path, "file not found")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise InputError(path, f"cannot read volume ({str(exc).strip().splitlines()[-1][:160]})") from exc
+    nifti, nonfinite = None, 0
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        from lungseg.io.nifti import check_nifti_data, read_nifti_header
+
+        nifti = read_nifti_header(path)
+        check_size(nifti.dims[:3] or (0,), path, "volume")
+        nonfinite = check_nifti_data(path, nifti)
+    with quiet_itk():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+            check_size(reader.GetSize(), path, "volume")
+            image = reader.Execute()
+        except RuntimeError as exc:
+            raise InputError(path, f"cannot read volume: truncated or corrupt file ({_itk_reason(exc)})") from exc
+    if nonfinite and len(nifti.dims) == 3:  # ITK read them as 0: put the stored NaN/inf back
+        from lungseg.io.nifti import read_nifti_voxels
+
+        stored_image = sitk.GetImageFromArray(read_nifti_voxels(path, nifti))
+        stored_image.CopyInformation(image)
+        image = stored_image
+    stored = tuple(float(v) for v in nifti.pixdim[:image.GetDimension()]) if nifti else image.GetSpacing()
+    return VolumeFile(image, stored)
 
 
 def write_volume(path: str | Path, image) -> None:
     """Write a SimpleITK image atomically (format from the suffix, compressed where supported)."""
     import SimpleITK as sitk
 
-    with atomic_path(path) as temporary:
+    with atomic_path(path) as temporary, quiet_itk():
         sitk.WriteImage(image, str(temporary), useCompression=True)
+
+
+@contextmanager
+def quiet_itk() -> Iterator[None]:
+    """Silence ITK's console warnings for the duration of the block (restored afterwards)."""
+    import SimpleITK as sitk
+
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
+def _itk_reason(exc: RuntimeError) -> str:
+    """ITK's messages end with a line that names the cause; keep that line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = next((line for line in reversed(lines) if not line.startswith("Reason:")), None)
+    return (reason or describe(exc))[:160]

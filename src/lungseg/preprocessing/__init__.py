@@ -11,15 +11,18 @@ from lungseg.preprocessing.geometry import (
 from lungseg.preprocessing.intensity import (
     WINDOWS,
     apply_window,
+    fill_nonfinite,
     intensity_kind,
     invert_window,
+    nonfinite_count,
     scale_8bit,
     unscale_8bit,
 )
 from lungseg.preprocessing.plan import PreprocessPlan
 
 __all__ = [
-    "WINDOWS", "Letterbox", "PreprocessPlan", "apply_window", "intensity_kind", "invert_window",
+    "WINDOWS", "Letterbox", "PreprocessPlan", "apply_window", "fill_nonfinite", "intensity_kind", "invert_window",
+    "nonfinite_count",
     "mask_to_model_grid", "restore_mask", "restore_probability", "scale_8bit", "to_model_grid",
     "unscale_8bit",
 ]

@@ -49,3 +49,30 @@ def scale_8bit(image: np.ndarray) -> np.ndarray:
 def unscale_8bit(scaled: np.ndarray) -> np.ndarray:
     """Inverse of ``scale_8bit`` (rounded to uint8)."""
     return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def nonfinite_count(image: np.ndarray) -> int:
+    """How many values are NaN or infinite (always 0 for integer images)."""
+    if not np.issubdtype(image.dtype, np.floating):
+        return 0
+    return int(image.size - np.count_nonzero(np.isfinite(image)))
+
+
+def fill_nonfinite(image: np.ndarray, empty_value: float) -> np.ndarray:
+    """A copy of a (H, W) or (Z, Y, X) float image whose NaN/inf values take the value of the nearest
+    finite pixel in the same slice; a slice with no finite pixel is set to ``empty_value``. Works slice
+    by slice, so memory stays at a few slices' worth of indices."""
+    from scipy.ndimage import distance_transform_edt
+
+    filled = np.array(image, dtype=np.float32, copy=True)
+    slices = filled[None] if filled.ndim == 2 else filled
+    for plane in slices:
+        bad = ~np.isfinite(plane)
+        if not bad.any():
+            continue
+        if bad.all():
+            plane[...] = empty_value
+            continue
+        nearest = distance_transform_edt(bad, return_distances=False, return_indices=True)
+        plane[bad] = plane[tuple(index[bad] for index in nearest)]
+    return filled

@@ -1,0 +1,103 @@
+"""Reading ground-truth masks, with one documented rule for what counts as foreground.
+
+Masks come as 0/255 or 0/1 pictures, label maps (0 background, 1 right lung, 2 left lung, as lungseg
+itself writes them; 0/1/2 ground-glass/consolidation), anti-aliased or JPEG-compressed pictures and
+soft masks (0..100 percent, 0..1 probabilities). The rule, applied to the stored values:
+
+1. ``labels`` given (``--mask-labels 1,2``): foreground is exactly those label values;
+2. two values ``{0, v}``: foreground is non-zero;
+3. whole numbers no larger than ``MAX_LABEL``: a label map, foreground is every non-zero label;
+4. anything else (intermediate values): foreground is at least half the largest value (128 of 255,
+   50 of 100, 0.5 of 1).
+
+Masks with NaN/inf or negative values are refused, naming the file and the count.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError, describe
+from lungseg.io.images2d import check_suffix, read_raster, require_2d
+from lungseg.io.limits import MAX_IMAGE_PIXELS, check_size
+
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".npz")
+MAX_LABEL = 32
+
+
+def read_mask(path: str | Path, labels: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read a 2D mask as an (H, W) bool array (True = foreground) by the module's rule."""
+    foreground, _ = read_mask_with_rule(path, labels)
+    return foreground
+
+
+def read_mask_with_rule(path: str | Path, labels: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+    """The foreground and a short description of the rule that made it (for ``data check``)."""
+    path = Path(path)
+    check_suffix(path, MASK_SUFFIXES, "mask")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        array = _load_npy(path)
+    elif suffix == ".npz":
+        array = _load_npz(path)
+    else:
+        array = read_raster(path)
+    array = np.squeeze(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3].max(axis=-1)
+    return foreground_of(require_2d(array, path), path, labels)
+
+
+def foreground_of(array: np.ndarray, source: str | Path | None = None,
+                  labels: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+    """Apply the rule to stored mask values; returns (bool foreground, rule description)."""
+    if array.dtype == bool:
+        return array, "binary"
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise InputError(source, f"mask has {bad} NaN/inf value(s)")
+    if array.size and array.min() < 0:
+        raise InputError(source, f"mask has negative values (minimum {array.min():g}); masks hold 0 for "
+                                 "background and positive labels or weights")
+    values = np.unique(array)
+    whole = bool(np.all(np.mod(values, 1) == 0))
+    if labels:
+        if not whole:
+            raise InputError(source, f"--mask-labels needs a label mask of whole numbers, got values like "
+                                     f"{values[np.mod(values, 1) != 0][0]:g}")
+        return np.isin(array, labels), f"labels {', '.join(str(v) for v in labels)}"
+    nonzero = values[values != 0]
+    if len(nonzero) <= 1:
+        return array != 0, "binary"
+    if whole and nonzero.max() <= MAX_LABEL:
+        return array != 0, f"label map {', '.join(f'{v:g}' for v in nonzero[:8])}: every label is foreground"
+    cut = float(nonzero.max()) / 2
+    return array >= cut, f"soft 0..{nonzero.max():g}: foreground >= {cut:g}"
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        header = np.load(path, mmap_mode="r", allow_pickle=False)
+        check_size(header.shape[:2] if header.ndim >= 2 else header.shape, path)
+        return np.array(header)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(path, f"cannot read NPY ({describe(exc)})") from exc
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            key = keys[0] if len(keys) == 1 else next((k for k in ("mask", "label", "seg", "arr_0") if k in keys), None)
+            if key is None:
+                raise InputError(path, f"NPZ holds several arrays {keys}; name the mask 'mask'")
+            stored = archive.zip.getinfo(f"{key}.npy").file_size
+            if stored > 8 * MAX_IMAGE_PIXELS:
+                raise InputError(path, f"NPZ array '{key}' unpacks to {stored:.3g} bytes, more than a 2D mask")
+            return archive[key]
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(path, f"cannot read NPZ ({describe(exc)})") from exc
