@@ -74,3 +74,27 @@ def tiny_config(data, epochs: int, **train):
     for key, value in train.items():
         setattr(config.train, key, value)
     return config
+
+
+@pytest.fixture(scope="session")
+def popi_small(tmp_path_factory) -> Path:
+    """The real POPI chest CT at half resolution (256 x 256 x 35, 1.95 x 1.95 x 8 mm) as NIfTI: the clean
+    input that the hardening tests damage (small, so each CLI run takes about two seconds)."""
+    import SimpleITK as sitk
+
+    from lungseg.io import read_dicom_series
+
+    path = tmp_path_factory.mktemp("popi") / "popi_small.nii.gz"
+    sitk.WriteImage(sitk.Shrink(read_dicom_series(shared("ct-volume-popi", "dicom")).image, [2, 2, 2]), str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def popi_small_report(tmp_path_factory, popi_small) -> dict:
+    """The shipped model's report on the clean ``popi_small`` (no TTA): the reference volumes."""
+    import json
+
+    out = tmp_path_factory.mktemp("popi-clean") / "clean.nii.gz"
+    result = run_cli("predict", popi_small, out, "--report", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.with_name("clean_report.json").read_text())

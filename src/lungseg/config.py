@@ -23,7 +23,10 @@ class DataConfig:
     validation set), or ``"kfold:K:I"`` (K folds, fold I is the validation set, no test set).
     ``group_pattern``: a regex whose first group (or whole match) applied to a file stem names the
     patient; all slices of one patient land in one split. ``allow_leaks``: train even when the data
-    check finds the same (or a near-identical) image in two subsets of the split.
+    check finds the same (or a near-identical) image in two subsets of the split. ``mask_labels``: the
+    mask values that count as foreground (e.g. ``[2]`` for the left lung of a label map); None applies
+    the mask rule of ``lungseg.io.masks`` (non-zero for binary and label masks, half the maximum for
+    soft masks).
     """
 
     data: str | None = None
@@ -33,6 +36,7 @@ class DataConfig:
     group_pattern: str | None = None
     split_seed: int = 0
     allow_leaks: bool = False
+    mask_labels: list[int] | None = None
 
 
 @dataclass
@@ -170,6 +174,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             except ValueError:
                 continue
         raise ValueError(f"{where}: {value!r} is not a valid {hint}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(item, entry, f"{where}[{index}]") for index, entry in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected a mapping, got {value!r}")

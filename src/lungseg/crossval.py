@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lungseg.config import RunConfig
-from lungseg.data import find_pairs, resolve_folders
+from lungseg.data import find_pairs, group_of, resolve_folders
+from lungseg.errors import InputError
 from lungseg.inference import Predictor, evaluate_pairs
 from lungseg.inference.ensemble import ENSEMBLE_FILE
-from lungseg.io import write_text_atomic
+from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_text_atomic
 from lungseg.metrics import METRIC_NAMES
 from lungseg.metrics.accumulator import summarize
 from lungseg.training import train_run
@@ -33,10 +34,16 @@ def cross_validate(config: RunConfig, out: str | Path, folds: int, log: Logger =
     """Train and score ``folds`` fold models; returns (and writes) the summary."""
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
-    out = Path(out)
+    out = check_folder_target(out)
+    images_dir, masks_dir = resolve_folders(config.data.data, config.data.images, config.data.masks)
+    pair_list = find_pairs(images_dir, masks_dir)
+    refuse_overwriting_inputs([out], [p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
+    groups = {group_of(pair.name, config.data.group_pattern) for pair in pair_list}
+    if len(groups) < folds:
+        raise InputError(images_dir, f"{folds} folds need at least {folds} samples (or patient groups); found "
+                                     f"{len(groups)}")
     out.mkdir(parents=True, exist_ok=True)
-    pairs = {pair.name: pair for pair in find_pairs(*resolve_folders(config.data.data, config.data.images,
-                                                                     config.data.masks))}
+    pairs = {pair.name: pair for pair in pair_list}
     results = []
     for fold in range(folds):
         log(f"fold {fold + 1}/{folds}")
@@ -62,7 +69,8 @@ def _run_fold(config: RunConfig, fold_out: Path, folds: int, fold: int, pairs: d
         train_run(fold_config, fold_out, log=log, progress_factory=progress_factory)
     predictor = Predictor.load(fold_out / "best.pt")
     names = predictor.checkpoint["split"]["val"]
-    return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log)
+    labels = tuple(config.data.mask_labels) if config.data.mask_labels else None
+    return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log, mask_labels=labels)
 
 
 def summarize_folds(results: list[dict]) -> dict:

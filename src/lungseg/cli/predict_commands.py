@@ -13,6 +13,7 @@ from lungseg.cli.common import (
     BackendOption,
     DataOption,
     ImagesOption,
+    MaskLabelsOption,
     MasksOption,
     ModelOption,
     ThresholdOption,
@@ -35,15 +36,20 @@ def evaluate(
                                                       "default: test with --data, every pair otherwise.")] = None,
     threshold: ThresholdOption = 0.5,
     backend: BackendOption = "auto",
+    mask_labels: MaskLabelsOption = None,
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
+    from lungseg.inference.evaluation import check_evaluation_output
+    from lungseg.io import parse_mask_labels
 
+    labels = parse_mask_labels(mask_labels)
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
     if split is None and data is not None and images is None and predictor.checkpoint.get("split"):
         split = "test"
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
-    evaluate_pairs(predictor, pairs, out, log=console().print)
+    check_evaluation_output(out, pairs)
+    evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels)
     scope = f"the '{split}' split" if split else "every pair in the folders"
     console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
                      f"{out / 'per_sample.csv'}")
@@ -128,13 +134,17 @@ def export(
 ):
     """Export a model for other runtimes (ONNX, opset 17, dynamic batch; input (N, 1, S, S) in [0, 1])."""
     from lungseg.inference import export_onnx
+    from lungseg.io import check_file_target, refuse_overwriting_inputs
     from lungseg.io.shipped import resolve_model
     from lungseg.models import load_checkpoint
 
     if format != "onnx":
         raise ValueError(f"--format must be onnx, got {format!r}")
-    checkpoint = load_checkpoint(resolve_model(str(model)))
-    export_onnx(checkpoint, out)
+    source = resolve_model(str(model))
+    check_file_target(out)
+    refuse_overwriting_inputs([out], [source])
+    checkpoint = load_checkpoint(source)
+    export_onnx(checkpoint, out, source)
     size = checkpoint["preprocessing"]["image_size"]
     console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
                      f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "

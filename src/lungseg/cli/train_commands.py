@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from lungseg.cli.common import DataOption, ImagesOption, MasksOption, app, console, progress, user_errors
+from lungseg.cli.common import (
+    DataOption,
+    ImagesOption,
+    MaskLabelsOption,
+    MasksOption,
+    app,
+    console,
+    progress,
+    user_errors,
+)
 
 # option name -> (config section, key); a given option overrides the config file
 OVERRIDES = {
@@ -19,7 +28,7 @@ OVERRIDES = {
     "seed": ("train", "seed"), "max_minutes": ("train", "max_minutes"),
     "freeze_encoder_epochs": ("train", "freeze_encoder_epochs"), "border_weights": ("train", "border_weights"),
     "ema_decay": ("train", "ema_decay"), "grad_clip": ("train", "grad_clip"), "tensorboard": ("train", "tensorboard"),
-    "target_val_dice": ("train", "target_val_dice"),
+    "target_val_dice": ("train", "target_val_dice"), "mask_labels": ("data", "mask_labels"),
 }
 
 ConfigOption = Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")]
@@ -49,6 +58,10 @@ def build_config(config_file: Path | None, model_args: list[str], encoder_weight
         if value is None:
             continue
         section, key = OVERRIDES[option]
+        if option == "mask_labels":
+            from lungseg.io import parse_mask_labels
+
+            value = list(parse_mask_labels(value))
         setattr(getattr(run_config, section), key, str(value) if isinstance(value, Path) else value)
     run_config.model.kwargs.update(_parse_model_args(model_args))
     if encoder_weights is not None:
@@ -100,6 +113,7 @@ def train(
     tensorboard: BoardOption = False,
     target_val_dice: Annotated[Optional[float], typer.Option(
         help="Stop after the first epoch whose validation Dice reaches this.")] = None,
+    mask_labels: MaskLabelsOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
                                                            "(only --epochs may change).")] = False,
 ):
@@ -116,7 +130,8 @@ def train(
         group_pattern=group_pattern, allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr,
         epochs=epochs, batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes,
         freeze_encoder_epochs=freeze_encoder_epochs, border_weights=border_weights, ema_decay=ema_decay,
-        grad_clip=grad_clip, tensorboard=tensorboard or None, target_val_dice=target_val_dice)
+        grad_clip=grad_clip, tensorboard=tensorboard or None, target_val_dice=target_val_dice,
+        mask_labels=mask_labels)
     _report_run(train_run(run_config, out, log=console().print, progress_factory=progress), out)
 
 
@@ -151,6 +166,7 @@ def cv(
     ema_decay: EmaOption = None,
     grad_clip: ClipOption = None,
     allow_leaks: LeaksOption = False,
+    mask_labels: MaskLabelsOption = None,
 ):
     """k-fold cross-validation (folds grouped by --group-pattern): one model per fold, scored on its
     validation fold; prints mean ± sd per metric. `--model OUT` then runs the fold models as an ensemble."""
@@ -160,7 +176,7 @@ def cv(
         config, model_arg, data=data, images=images, masks=masks, group_pattern=group_pattern,
         allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr, epochs=epochs,
         batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes, ema_decay=ema_decay,
-        grad_clip=grad_clip)
+        grad_clip=grad_clip, mask_labels=mask_labels)
     summary = cross_validate(run_config, out, folds, log=console().print, progress_factory=progress)
     print(format_cv(summary))
     console().print(f"wrote {out / 'cv_summary.json'}; ensemble of the fold models: --model {out}")

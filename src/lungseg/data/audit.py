@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.io import read_image, read_mask
-from lungseg.preprocessing import intensity_kind
+from lungseg.io import read_image, read_mask_with_rule
+from lungseg.preprocessing import intensity_kind, nonfinite_count
 
 NEAR_DISTANCE = 24  # of 256 bits; distinct kmader slices >= 54, re-encodes <= 12 (module docstring)
 
@@ -40,6 +40,7 @@ class ImageRecord:
     intensity: str | None = None
     value_range: tuple[float, float] | None = None
     mask_empty: bool | None = None
+    mask_rule: str | None = None    # how the mask's values were read (binary, label map, soft), io.masks
     problem: str | None = None
 
 
@@ -65,6 +66,7 @@ class Duplicate:
 class AuditReport:
     records: list[ImageRecord]
     duplicates: list[Duplicate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # set-level problems found by the caller (an empty split)
 
     @property
     def leaks(self) -> list[Duplicate]:
@@ -74,10 +76,25 @@ class AuditReport:
     def problems(self) -> list[ImageRecord]:
         return [r for r in self.records if r.problem]
 
+    def set_problems(self) -> list[str]:
+        """Problems of the set as a whole: every mask empty, a split whose masks are all empty."""
+        found = list(self.notes)
+        with_masks = [r for r in self.records if r.mask_empty is not None]
+        if with_masks and all(r.mask_empty for r in with_masks):
+            found.append(f"all {len(with_masks)} masks are empty (nothing to learn or score; label masks? see "
+                         "--mask-labels)")
+            return found
+        for split, row in self.split_summary().items():
+            masks = sum(1 for r in with_masks if r.split == split)
+            if masks and row["empty_masks"] == masks and split == "train":
+                found.append(f"all {masks} masks of the '{split}' split are empty")
+        return found
+
     def split_summary(self) -> dict[str, dict]:
         """Per split: image count, problems, empty masks, HU vs 8-bit counts, value range, class counts."""
         summary = {}
         for split in dict.fromkeys(r.split for r in self.records):
+            rules = Counter(r.mask_rule.split(":")[0] for r in self.records if r.split == split and r.mask_rule)
             rows = [r for r in self.records if r.split == split]
             ranges = [r.value_range for r in rows if r.value_range]
             summary[split] = {
@@ -89,6 +106,7 @@ class AuditReport:
                 "max": max((high for _, high in ranges), default=None),
                 "duplicates_within": sum(1 for d in self.duplicates if d.first_split == d.second_split == split),
                 "classes": dict(sorted(Counter(r.label for r in rows if r.label is not None).items())),
+                "mask_rules": dict(sorted(rules.items())),
             }
         return summary
 
@@ -97,20 +115,24 @@ class AuditReport:
                 "leaks": [asdict(d) for d in self.leaks],
                 "duplicates_within_splits": [asdict(d) for d in self.duplicates if not d.leak],
                 "problems": [{"path": r.path, "split": r.split, "problem": r.problem} for r in self.problems],
+                "set_problems": self.set_problems(),
                 "images": [asdict(r) for r in self.records]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
 
-def audit_split(subsets: dict[str, list]) -> AuditReport:
+def audit_split(subsets: dict[str, list], mask_labels=None) -> AuditReport:
     """Audit image/mask pairs (objects with ``.image`` and ``.mask`` paths) grouped by split name."""
-    records = [inspect_image(pair.image, split, mask=pair.mask) for split, pairs in subsets.items() for pair in pairs]
+    records = [inspect_image(pair.image, split, mask=pair.mask, mask_labels=mask_labels)
+               for split, pairs in subsets.items() for pair in pairs]
     return AuditReport(records, find_duplicates(records))
 
 
-def inspect_image(path: Path, split: str, label: str | None = None, mask: Path | None = None) -> ImageRecord:
-    """Read one image (and its mask): hashes, shape, intensity kind and range, or the problem."""
+def inspect_image(path: Path, split: str, label: str | None = None, mask: Path | None = None,
+                  mask_labels=None) -> ImageRecord:
+    """Read one image (and its mask): hashes, shape, intensity kind and range, or the problem (unreadable,
+    NaN/inf pixels, blank, mask unreadable or of another size)."""
     record = ImageRecord(str(path), split, label, None if mask is None else str(mask))
     try:
         record.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -119,6 +141,10 @@ def inspect_image(path: Path, split: str, label: str | None = None, mask: Path |
         record.problem = f"unreadable image: {getattr(exc, 'reason', exc)}"
         return record
     record.shape = tuple(int(v) for v in image.shape)
+    bad = nonfinite_count(image)
+    if bad:
+        record.problem = f"{bad} of {image.size} pixels are NaN/infinite"
+        return record
     record.intensity = intensity_kind(image)
     record.value_range = (float(image.min()), float(image.max()))
     if record.value_range[0] == record.value_range[1]:
@@ -126,13 +152,13 @@ def inspect_image(path: Path, split: str, label: str | None = None, mask: Path |
         return record
     record.phash = perceptual_hash(image)
     if mask is not None:
-        _inspect_mask(record, image, Path(mask))
+        _inspect_mask(record, image, Path(mask), tuple(mask_labels) if mask_labels else None)
     return record
 
 
-def _inspect_mask(record: ImageRecord, image: np.ndarray, mask_path: Path) -> None:
+def _inspect_mask(record: ImageRecord, image: np.ndarray, mask_path: Path, mask_labels) -> None:
     try:
-        mask = read_mask(mask_path)
+        mask, record.mask_rule = read_mask_with_rule(mask_path, mask_labels)
     except Exception as exc:
         record.problem = f"unreadable mask {mask_path.name}: {getattr(exc, 'reason', exc)}"
         return

@@ -18,7 +18,7 @@ from lungseg.data.pairs import Pair
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
 from lungseg.losses import border_weight_map
-from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid
+from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid, nonfinite_count
 
 
 @dataclass
@@ -28,10 +28,14 @@ class LoadedPair:
     mask: np.ndarray
 
 
-def load_pair(pair: Pair) -> LoadedPair:
-    """Read one image and its mask; a size mismatch raises ``InputError`` naming the mask."""
+def load_pair(pair: Pair, mask_labels: tuple[int, ...] | list[int] | None = None) -> LoadedPair:
+    """Read one image and its mask (foreground by ``lungseg.io.masks``' rule, or ``mask_labels``); an
+    image with NaN/inf pixels or a size mismatch raises ``InputError`` naming the file."""
     image = read_image(pair.image)
-    mask = read_mask(pair.mask)
+    bad = nonfinite_count(image)
+    if bad:
+        raise InputError(pair.image, f"{bad} NaN/infinite pixel(s); training and scoring need finite images")
+    mask = read_mask(pair.mask, tuple(mask_labels) if mask_labels else None)
     if image.shape != mask.shape:
         raise InputError(pair.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
                                     f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}")

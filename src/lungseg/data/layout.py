@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lungseg.data.audit import AuditReport, ImageRecord, find_duplicates, inspect_image
 from lungseg.data.pairs import IGNORED_NAMES, mask_for
-from lungseg.data.splits import make_split
+from lungseg.data.splits import make_split, split_has_validation
 from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES
 
@@ -23,39 +23,44 @@ SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "tes
 
 
 def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
-                 group_pattern: str | None = None) -> AuditReport:
+                 group_pattern: str | None = None, mask_labels=None) -> AuditReport:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "data folder not found")
+    notes = []
     if (root / "images").is_dir():
-        records = _segmentation_records(root, "all")
+        records = _segmentation_records(root, "all", mask_labels)
         if split is not None:
-            _assign_split(records, make_split([Path(r.path).stem for r in records], split, seed, group_pattern))
+            made = make_split([Path(r.path).stem for r in records], split, seed, group_pattern)
+            _assign_split(records, made)
+            if not made.val and split_has_validation(split):
+                notes.append(f"split {split!r} of {len(records)} images leaves the validation set empty "
+                             "(`lungseg train` refuses it)")
     else:
         folders = _visible(root, dirs=True)
         split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
         if split_folders:
-            records = [r for folder in split_folders for r in _set_records(folder, folder.name)]
+            records = [r for folder in split_folders for r in _set_records(folder, folder.name, mask_labels)]
             records += [_problem(f, "all", "folder is not a split (train/val/test) folder") for f in folders
                         if f not in split_folders]
             records += [_problem(f, "all", "file outside the split folders") for f in _visible(root)]
         else:
-            records = _set_records(root, "all")
+            records = _set_records(root, "all", mask_labels)
     if not records:
         raise InputError(root, "no image files found")
-    return AuditReport(records, find_duplicates(records))
+    return AuditReport(records, find_duplicates(records), notes)
 
 
-def _set_records(folder: Path, split: str) -> list[ImageRecord]:
+def _set_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord]:
     """A split folder: segmentation (images/ + masks/), classification (class sub-folders) or images."""
     if (folder / "images").is_dir():
-        return _segmentation_records(folder, split)
+        return _segmentation_records(folder, split, mask_labels)
     records = [record for class_folder in _visible(folder, dirs=True)
                for record in _image_records(_visible(class_folder), split, class_folder.name)]
     return records + _image_records(_visible(folder), split, None)
 
 
-def _segmentation_records(folder: Path, split: str) -> list[ImageRecord]:
+def _segmentation_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord]:
     masks_dir = folder / "masks"
     masks = {p.stem: p for p in _visible(masks_dir) if p.suffix.lower() in MASK_SUFFIXES} if masks_dir.is_dir() else {}
     records = []
@@ -64,7 +69,7 @@ def _segmentation_records(folder: Path, split: str) -> list[ImageRecord]:
             records.append(_problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})"))
             continue
         mask = mask_for(path, masks)
-        record = inspect_image(path, split, mask=mask)
+        record = inspect_image(path, split, mask=mask, mask_labels=mask_labels)
         if mask is None and not record.problem:
             record.problem = f"no mask in {masks_dir}"
         records.append(record)

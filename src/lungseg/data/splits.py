@@ -70,6 +70,11 @@ def parse_fractions(spec: str) -> tuple[float, float, float]:
     return numbers[0] / total, numbers[1] / total, numbers[2] / total
 
 
+def split_has_validation(spec: str) -> bool:
+    """Whether a split spec asks for a validation set (k-fold always does; ``2:1`` does not)."""
+    return spec.startswith("kfold") or parse_fractions(spec)[1] > 0
+
+
 def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
                group_pattern: str | None = None) -> Split:
     """Split sample names; all samples of one group go to the same subset."""

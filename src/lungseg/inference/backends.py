@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import InputError
+from lungseg.errors import InputError, describe
 from lungseg.io import atomic_path
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -30,13 +30,13 @@ NOT_METADATA = ("state_dict", "training_state")  # tensors: the weights live in 
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, checkpoint: dict):
+    def __init__(self, checkpoint: dict, source: str | Path | None = None):
         import torch
 
         from lungseg.models import model_from_checkpoint
 
         torch.set_num_threads(os.cpu_count() or 1)
-        self.model = model_from_checkpoint(checkpoint).to(memory_format=torch.channels_last)
+        self.model = model_from_checkpoint(checkpoint, source).to(memory_format=torch.channels_last)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -59,24 +59,52 @@ class OnnxBackend:
             self.session = onnxruntime.InferenceSession(
                 model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise InputError(source or model, f"cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from exc
-        self.input_name = self.session.get_inputs()[0].name
+            raise InputError(source or model, f"cannot load ONNX model ({describe(exc)})") from exc
         self.source = source or model
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or not outputs:
+            raise InputError(self.source, f"ONNX model has {len(inputs)} inputs and {len(outputs)} outputs; lungseg "
+                                          "needs one image input and a logits output")
+        self.input_name = inputs[0].name
 
     def checkpoint_metadata(self) -> dict:
-        """The checkpoint fields stored at export (model, preprocessing, split, ...); ``InputError`` for an
-        ONNX file that lungseg did not export (it lacks the preprocessing plan)."""
+        """The checkpoint fields stored at export (model, preprocessing, split, ...), checked against the
+        graph's input and output shapes; ``InputError`` for an ONNX file that lungseg did not export (no
+        preprocessing plan), damaged metadata, or a graph that does not take (N, 1, S, S) images."""
+        from lungseg.models.checkpoint import check_plan
+
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
             raise InputError(self.source, f"ONNX file has no '{METADATA_KEY}' metadata (preprocessing plan); "
                                           "export it with `lungseg export`")
-        return json.loads(text)
+        try:
+            metadata = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' is not valid JSON ({exc.msg})") from exc
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
+            raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' lacks the model spec")
+        check_plan(metadata.get("preprocessing"), self.source)
+        self._check_shapes(int(metadata["preprocessing"]["image_size"]))
+        return metadata
+
+    def _check_shapes(self, size: int) -> None:
+        """Input and output must be (N, 1, size, size); symbolic (dynamic) axes are accepted."""
+        for role, node in (("input", self.session.get_inputs()[0]), ("output", self.session.get_outputs()[0])):
+            shape = list(node.shape)
+            fixed = [None if not isinstance(v, int) else v for v in shape]
+            if len(shape) != 4 or fixed[1] not in (None, 1) or any(v not in (None, size) for v in fixed[2:]):
+                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the preprocessing plan "
+                                              f"needs (N, 1, {size}, {size})")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        try:
+            return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        except Exception as exc:  # onnxruntime raises its own types for graphs that fail on real input
+            raise InputError(self.source, f"ONNX model failed on a batch of shape {list(batch.shape)} "
+                                          f"({describe(exc)})") from exc
 
 
-def onnx_bytes(checkpoint: dict) -> bytes:
+def onnx_bytes(checkpoint: dict, source: str | Path | None = None) -> bytes:
     """The checkpoint's model as an ONNX graph (opset 17, dynamic batch axis, input ``image``) carrying
     the checkpoint's metadata."""
     import onnx
@@ -84,7 +112,7 @@ def onnx_bytes(checkpoint: dict) -> bytes:
 
     from lungseg.models import model_from_checkpoint
 
-    model = model_from_checkpoint(checkpoint)
+    model = model_from_checkpoint(checkpoint, source)
     size = int(checkpoint["preprocessing"]["image_size"])
     example = torch.zeros(1, model_in_channels(model), size, size)
     buffer = io.BytesIO()
@@ -99,10 +127,12 @@ def onnx_bytes(checkpoint: dict) -> bytes:
     return graph.SerializeToString()
 
 
-def export_onnx(checkpoint: dict, path: str | Path) -> Path:
-    """Write the checkpoint's model to ``path`` as ONNX (atomically)."""
+def export_onnx(checkpoint: dict, path: str | Path, source: str | Path | None = None) -> Path:
+    """Write the checkpoint's model to ``path`` as ONNX (atomically; the graph is built before the file
+    is touched)."""
+    graph = onnx_bytes(checkpoint, source)
     with atomic_path(path) as temporary:
-        temporary.write_bytes(onnx_bytes(checkpoint))
+        temporary.write_bytes(graph)
     return Path(path)
 
 
@@ -121,13 +151,14 @@ def onnx_available() -> bool:
     return True
 
 
-def make_backend(checkpoint: dict, backend: str = "auto", onnx_file: str | Path | None = None):
+def make_backend(checkpoint: dict, backend: str = "auto", onnx_file: str | Path | None = None,
+                 source: str | Path | None = None):
     """``"torch"``, ``"onnx"`` (from ``onnx_file`` or exported in memory) or ``"auto"`` (ONNX when
-    onnxruntime is installed, else PyTorch)."""
+    onnxruntime is installed, else PyTorch). ``source`` names the checkpoint in errors."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "torch" or (backend == "auto" and not onnx_available()):
-        return TorchBackend(checkpoint)
+        return TorchBackend(checkpoint, source)
     if onnx_file is not None:
         return OnnxBackend(Path(onnx_file), source=onnx_file)
-    return OnnxBackend(onnx_bytes(checkpoint))
+    return OnnxBackend(onnx_bytes(checkpoint, source), source=source)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import InputError
+from lungseg.errors import InputError, describe
 from lungseg.inference.backends import make_backend
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -43,12 +43,29 @@ def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[dict, Ense
     from lungseg.models import load_checkpoint
 
     folder = Path(folder)
-    listing = json.loads((folder / ENSEMBLE_FILE).read_text())
-    checkpoints = [load_checkpoint(folder / member) for member in listing["members"]]
+    members_list = read_members(folder / ENSEMBLE_FILE)
+    checkpoints = [load_checkpoint(folder / member) for member in members_list]
     plans = {json.dumps(c["preprocessing"], sort_keys=True) for c in checkpoints}
     if len(plans) > 1:
         raise InputError(folder, "the ensemble's members use different preprocessing plans")
-    members = [make_backend(checkpoint, backend) for checkpoint in checkpoints]
+    members = [make_backend(checkpoint, backend, source=folder / member)
+               for member, checkpoint in zip(members_list, checkpoints)]
     metadata = {key: value for key, value in checkpoints[0].items() if key not in ("state_dict", "split")}
-    metadata["ensemble"] = listing["members"]
+    metadata["ensemble"] = members_list
     return metadata, EnsembleBackend(members)
+
+
+def read_members(path: Path) -> list[str]:
+    """The member checkpoints listed in ``ensemble.json`` (relative paths); ``InputError`` naming the file
+    when it is empty, not JSON, lists no members or names a path outside its folder."""
+    try:
+        listing = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the ensemble listing ({describe(exc)})") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg} at line {exc.lineno}); expected "
+                               '{"members": ["fold-0/best.pt", ...]}') from exc
+    members = listing.get("members") if isinstance(listing, dict) else None
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+        raise InputError(path, 'lists no member checkpoints; expected {"members": ["fold-0/best.pt", ...]}')
+    return members

@@ -20,7 +20,7 @@ from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.data.splits import Split
 from lungseg.errors import InputError
 from lungseg.inference.predictor import Predictor
-from lungseg.io import write_mask_png, write_text_atomic
+from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
 from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 
 PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
@@ -45,27 +45,39 @@ def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path |
     return chosen
 
 
+def check_evaluation_output(out: str | Path, pairs: list[Pair]) -> Path:
+    """``out`` can hold the evaluation and is not (inside) a folder of the scored images or masks."""
+    out = check_folder_target(out)
+    folders = {pair.image.parent for pair in pairs} | {pair.mask.parent for pair in pairs}
+    refuse_overwriting_inputs([out], [p for pair in pairs for p in (pair.image, pair.mask)], sorted(folders))
+    return out
+
+
 def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print, mask_labels: tuple[int, ...] | None = None) -> dict:
     """Predict and score every pair; write ``out/per_sample.csv``, ``out/metrics.json`` and each predicted
-    mask as ``out/predictions/<name>.png`` (for the report's example grids)."""
-    out = Path(out)
+    mask as ``out/predictions/<name>.png`` (for the report's example grids). Every file is staged and
+    renamed into place only once all pairs are scored, so a bad pair leaves an earlier evaluation intact."""
+    out = check_evaluation_output(out, pairs)
     accumulator = MetricAccumulator()
     step = predictor.batch_size
-    for start in range(0, len(pairs), step):
-        loaded = [load_pair(pair) for pair in pairs[start:start + step]]
-        predictions = predictor.predict([item.image for item in loaded], [p.image for p in pairs[start:start + step]])
-        for pair, item, prediction in zip(pairs[start:start + step], loaded, predictions):
-            saved = out / "predictions" / f"{item.name}.png"
-            write_mask_png(saved, prediction)
-            accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask), "image": str(pair.image.resolve()),
-                                        "mask": str(pair.mask.resolve()), "prediction": str(saved.resolve())})
-    summary = accumulator.summary()
-    summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
-                    "checkpoint": str(predictor.source) if predictor.source else None,
-                    "model": predictor.checkpoint["model"]})
-    write_text_atomic(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
-    write_text_atomic(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))
+    with staged_writes() as stage:
+        for start in range(0, len(pairs), step):
+            loaded = [load_pair(pair, mask_labels) for pair in pairs[start:start + step]]
+            predictions = predictor.predict([item.image for item in loaded],
+                                            [p.image for p in pairs[start:start + step]])
+            for pair, item, prediction in zip(pairs[start:start + step], loaded, predictions):
+                saved = out / "predictions" / f"{item.name}.png"
+                write_mask_png(stage.path(saved), prediction)
+                accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask),
+                                            "image": str(pair.image.resolve()), "mask": str(pair.mask.resolve()),
+                                            "prediction": str(saved.resolve())})
+        summary = accumulator.summary()
+        summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
+                        "checkpoint": str(predictor.source) if predictor.source else None,
+                        "model": predictor.checkpoint["model"], "mask_labels": mask_labels})
+        stage.write_text(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
+        stage.write_text(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))
     log(format_summary(summary))
     return summary
 

@@ -19,13 +19,17 @@ LABEL_NAMES = {RIGHT_LUNG: "right lung", LEFT_LUNG: "left lung"}
 class PostprocessOptions:
     """Each step can be switched off.
 
-    ``keep_largest``: drop connected components smaller than ``min_component_fraction`` of the largest
-    (and, in 3D, keep at most the two largest lung components). ``fill_holes_3d`` fills cavities fully
+    ``drop_outside_body``: drop components (other than the largest) of which less than half lies inside
+    the body's outline (soft tissue above -500 HU with its enclosed holes filled, per slice): air between
+    the body and the scanner's field-of-view edge is not lung. ``keep_largest``: drop connected
+    components smaller than ``min_component_fraction`` of the largest (and, in 3D, keep at most the two
+    largest lung components). ``fill_holes_3d`` fills cavities fully
     enclosed in 3D (vessels entering at the hilum stay open); ``fill_holes_2d`` fills every hole per axial
     slice (vessel cross-sections included). ``smooth_radius`` > 0 applies a morphological opening then
     closing with that radius in voxels. ``split_lungs`` labels right (1) and left (2) lung.
     """
 
+    drop_outside_body: bool = True
     keep_largest: bool = True
     min_component_fraction: float = 0.05
     fill_holes_3d: bool = True
@@ -37,15 +41,36 @@ class PostprocessOptions:
         return asdict(self)
 
 
-def postprocess(mask: np.ndarray, options: PostprocessOptions) -> np.ndarray:
-    """(Z, Y, X) bool mask -> cleaned bool mask of the same shape (work is done inside the mask's
-    bounding box plus a margin, which holds every step's result)."""
+def postprocess(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarray | None = None) -> np.ndarray:
+    """(Z, Y, X) bool mask (and the (Z, Y, X) image it came from, for ``drop_outside_body``) -> cleaned
+    bool mask of the same shape (work is done inside the mask's bounding box plus a margin, which holds
+    every step's result)."""
     cleaned = np.zeros(mask.shape, bool)
     if not mask.any():
         return cleaned
+    if options.drop_outside_body and hu is not None:
+        mask = drop_outside_body(mask, hu)
     box = _bounding_box(mask, margin=options.smooth_radius + 1)
     cleaned[box] = _postprocess_box(mask[box], options)
     return cleaned
+
+
+def drop_outside_body(mask: np.ndarray, hu: np.ndarray, body_hu: float = -500.0) -> np.ndarray:
+    """Remove components, except the largest, that lie mostly outside the body outline (see
+    ``PostprocessOptions``). The outline is computed only on slices that hold such a component."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    largest = int(np.argmax(sizes)) + 1
+    candidates = [index for index in range(1, count + 1) if index != largest]
+    slices = ndimage.find_objects(labels)
+    inside = np.zeros(count + 1, np.int64)
+    for z in sorted({z for index in candidates for z in range(slices[index - 1][0].start, slices[index - 1][0].stop)}):
+        body = ndimage.binary_fill_holes(np.asarray(hu[z]) > body_hu)
+        inside += np.bincount(labels[z][body], minlength=count + 1)
+    outside = [index for index in candidates if inside[index] < 0.5 * sizes[index - 1]]
+    return mask & ~np.isin(labels, outside) if outside else mask
 
 
 def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, make_backend, onnx_available
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
@@ -35,7 +36,7 @@ class Predictor:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.checkpoint = checkpoint
         self.source = source
-        self.backend = make_backend(checkpoint, backend, onnx_file) if isinstance(backend, str) else backend
+        self.backend = make_backend(checkpoint, backend, onnx_file, source) if isinstance(backend, str) else backend
         self.plan = PreprocessPlan.from_dict(checkpoint["preprocessing"])
         self.threshold = threshold
         self.batch_size = batch_size
@@ -48,6 +49,9 @@ class Predictor:
         if is_ensemble(reference):
             metadata, members = load_ensemble(reference, backend)
             return cls(metadata, source=reference, backend=members, **kwargs)
+        if Path(reference).is_dir():
+            raise InputError(reference, "is a folder without ensemble.json; give a checkpoint (.pt), an exported "
+                                        "model (.onnx), a `lungseg cv` folder or a shipped model name")
         if str(reference).endswith(".onnx"):
             if backend == "torch":
                 raise ValueError("backend 'torch' cannot run an .onnx model file; use 'onnx' or 'auto'")

@@ -50,9 +50,12 @@ def _resample_axial(image, source=None):
     corners = [image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
                for corner in np.array(np.meshgrid(*[[-0.5, s - 0.5] for s in size])).reshape(3, -1).T]
     low, high = np.min(corners, axis=0), np.max(corners, axis=0)
-    spacings = sorted(image.GetSpacing())
-    in_plane = spacings[0]
-    through = spacings[1] if len(set(np.round(spacings, 3))) > 1 else spacings[0]
+    # in plane: the finest input spacing (square pixels); through plane: the spacing of the input axis
+    # closest to the patient's long axis (an oblique axial keeps its slice spacing, a sagittal acquisition
+    # its in-plane spacing)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    in_plane = min(image.GetSpacing())
+    through = image.GetSpacing()[int(np.argmax(np.abs(direction[2])))]
     spacing = np.array([in_plane, in_plane, max(through, in_plane)])
     new_size = np.maximum(1, np.ceil((high - low) / spacing).astype(np.int64))
     check_size(new_size, source, "volume", claim=f"resampling to an axial grid at {spacing.round(4).tolist()} mm needs")

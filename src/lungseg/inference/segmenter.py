@@ -128,7 +128,7 @@ class Segmenter:
 
     def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, dict, bool]:
         raw, agreement, confidence = self._raw_mask(hu)
-        mask = postprocess(raw, self.options)
+        mask = postprocess(raw, self.options, hu)
         del raw
         quality = quality_scores(mask, agreement, confidence)
         if not self.options.split_lungs:

@@ -113,7 +113,10 @@ def _check_pixel_size(header, path: Path) -> tuple[int, int]:
 
 def _floats(dataset, name: str, path: Path, default: tuple[float, ...]) -> tuple[float, ...]:
     """Numeric tag values as floats, ``default`` when absent; malformed values name the file and tag."""
-    value = getattr(dataset, name, None)
+    try:
+        value = getattr(dataset, name, None)
+    except (TypeError, ValueError) as exc:  # pydicom converts DS/IS values on access
+        raise InputError(path, f"DICOM tag {name} is malformed ({describe(exc)})") from exc
     if value is None or value == "":
         return default
     values = value if hasattr(value, "__len__") and not isinstance(value, (str, bytes)) else [value]
@@ -191,7 +194,7 @@ def _is_localizer(dataset) -> bool:
     if "LOCALIZER" in image_type:
         return True
     needed = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows")
-    return not all(hasattr(dataset, name) for name in needed)
+    return not all(name in dataset for name in needed)  # presence only: values are parsed later, per file
 
 
 def _cosines(dataset, path: Path) -> tuple[np.ndarray, np.ndarray]:

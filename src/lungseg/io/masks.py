@@ -79,6 +79,19 @@ def foreground_of(array: np.ndarray, source: str | Path | None = None,
     return array >= cut, f"soft 0..{nonzero.max():g}: foreground >= {cut:g}"
 
 
+def parse_mask_labels(text: str | None) -> tuple[int, ...] | None:
+    """``"1,2"`` -> (1, 2); None or "" -> None. Labels are positive whole numbers."""
+    if not text:
+        return None
+    try:
+        labels = tuple(int(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        labels = ()
+    if not labels or min(labels) < 1:
+        raise ValueError(f"--mask-labels expects positive whole numbers separated by commas, got {text!r}")
+    return labels
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
         header = np.load(path, mmap_mode="r", allow_pickle=False)

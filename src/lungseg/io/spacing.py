@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from lungseg.errors import Finding
 
 IN_PLANE_MM = (0.05, 5.0)
-SLICE_MM = (0.05, 30.0)
+SLICE_MM = (0.05, 50.0)
 ASSUMED_IN_PLANE_MM = 0.75
 
 

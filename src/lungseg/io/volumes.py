@@ -72,7 +72,8 @@ def read_volume_file(path: str | Path) -> VolumeFile:
         stored_image = sitk.GetImageFromArray(read_nifti_voxels(path, nifti))
         stored_image.CopyInformation(image)
         image = stored_image
-    stored = tuple(float(v) for v in nifti.pixdim[:image.GetDimension()]) if nifti else image.GetSpacing()
+    # a negative pixdim is read by ITK as a flip of that axis (a valid geometry): only its size counts here
+    stored = tuple(abs(float(v)) for v in nifti.pixdim[:image.GetDimension()]) if nifti else image.GetSpacing()
     return VolumeFile(image, stored)
 
 

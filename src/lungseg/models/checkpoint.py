@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from lungseg import __version__
-from lungseg.errors import InputError
+from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
 from lungseg.models.registry import build_model
 
@@ -44,27 +44,74 @@ def read_torch_file(path: str | Path, missing: str, unreadable: str):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputError(path, f"{unreadable} ({str(exc).splitlines()[0][:160]})") from exc
+        raise InputError(path, f"{unreadable} ({describe(exc)})") from exc
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load and validate a checkpoint; an unreadable or foreign file raises ``InputError``."""
+    """Load and validate a checkpoint's structure (keys, model spec, weights, preprocessing plan); an
+    unreadable, foreign or incomplete file raises ``InputError`` saying what is missing. Whether the
+    weights fit the model is checked when it is rebuilt (``model_from_checkpoint``)."""
     path = Path(path)
     checkpoint = read_torch_file(path, "checkpoint not found", "not a readable lungseg checkpoint")
-    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
-        raise InputError(path, f"not a lungseg checkpoint (needs keys {', '.join(REQUIRED_KEYS)})")
-    if checkpoint["format"] > CHECKPOINT_FORMAT:
-        raise InputError(path, f"checkpoint format {checkpoint['format']} is newer than this lungseg "
-                               f"({__version__}) understands; upgrade lungseg")
+    if not isinstance(checkpoint, dict):
+        raise InputError(path, f"not a lungseg checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        raise InputError(path, f"not a complete lungseg checkpoint: missing {', '.join(missing)}")
+    if not isinstance(checkpoint["format"], int) or checkpoint["format"] > CHECKPOINT_FORMAT:
+        raise InputError(path, f"checkpoint format {checkpoint['format']!r} is not one this lungseg ({__version__}) "
+                               "understands; upgrade lungseg")
+    spec = checkpoint["model"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
+        raise InputError(path, "checkpoint's model spec must be {name: str, kwargs: dict}")
+    weights = checkpoint["state_dict"]
+    if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise InputError(path, "checkpoint holds no weight tensors (state_dict is empty or not tensors)")
+    check_plan(checkpoint["preprocessing"], path)
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
-    """Rebuild the model from its registry name and kwargs and load the weights (in eval mode)."""
+def check_plan(values, source) -> None:
+    """A stored preprocessing plan must rebuild; otherwise ``InputError`` names what is wrong."""
+    import dataclasses
+
+    from lungseg.preprocessing import PreprocessPlan
+
+    if not isinstance(values, dict):
+        raise InputError(source, "preprocessing plan is missing (not a mapping)")
+    fields = [f.name for f in dataclasses.fields(PreprocessPlan)]
+    missing = [name for name in fields if name not in values]
+    if missing:
+        raise InputError(source, f"preprocessing plan is incomplete: missing {', '.join(missing)}")
+    try:
+        PreprocessPlan.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, f"preprocessing plan is invalid ({exc})") from exc
+
+
+def model_from_checkpoint(checkpoint: dict, source: str | Path | None = None) -> torch.nn.Module:
+    """Rebuild the model from its registry name and kwargs and load the weights (in eval mode). A spec
+    that does not build, or weights that do not fit it, raise ``InputError`` naming ``source``."""
     spec = checkpoint["model"]
     kwargs = dict(spec["kwargs"])
     if "encoder_weights" in kwargs:  # the checkpoint holds the trained encoder: never fetch weights again
         kwargs["encoder_weights"] = "none"
-    model = build_model(spec["name"], **kwargs)
+    try:
+        model = build_model(spec["name"], **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, f"cannot rebuild the checkpoint's model ({exc})") from exc
+    _check_weights(model, checkpoint["state_dict"], spec["name"], source)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def _check_weights(model: torch.nn.Module, weights: dict, name: str, source) -> None:
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in weights]
+    unexpected = [key for key in weights if key not in expected]
+    wrong = [key for key in expected if key in weights and tuple(weights[key].shape) != tuple(expected[key].shape)]
+    problems = [f"{label} {', '.join(keys[:3])}{f' and {len(keys) - 3} more' if len(keys) > 3 else ''}"
+                for label, keys in (("missing tensors", missing), ("unexpected tensors", unexpected),
+                                    ("tensors of the wrong shape", wrong)) if keys]
+    if problems:
+        raise InputError(source, f"weights do not fit model {name!r}: {'; '.join(problems)}")

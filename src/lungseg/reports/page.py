@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.io import read_image, read_mask, write_text_atomic
+from lungseg.io import check_folder_target, read_image, read_mask, write_text_atomic
 from lungseg.preprocessing import apply_window, intensity_kind
 from lungseg.reports import figures
 from lungseg.reports.tables import EvalTables, RunTables, read_evaluation, read_run
@@ -26,9 +26,9 @@ EXAMPLES_PER_GROUP = 3
 
 def write_report(run: str | Path, out: str | Path, evaluation: str | Path | None = None) -> Path:
     """Write ``out/index.html`` and its PNG figures; returns the page's path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_folder_target(out)
     tables = read_run(run)
+    out.mkdir(parents=True, exist_ok=True)
     sections = [f"<h1>lungseg report: {html.escape(str(run))}</h1>", _training_section(tables, out)]
     if evaluation is not None:
         sections.append(_evaluation_section(read_evaluation(evaluation), out))

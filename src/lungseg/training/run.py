@@ -25,10 +25,11 @@ from lungseg.data import (
     load_pair,
     make_split,
     resolve_folders,
+    split_has_validation,
 )
 from lungseg.data.audit import audit_split
 from lungseg.errors import InputError
-from lungseg.io import write_text_atomic
+from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_text_atomic
 from lungseg.models import load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
@@ -76,22 +77,30 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     threads = config.train.threads or max(1, (os.cpu_count() or 1) // distributed.world_size)
     torch.set_num_threads(threads)
 
+    # everything is read and checked before the run folder is touched
     images_dir, masks_dir = resolve_folders(config.data.data, config.data.images, config.data.masks)
-    pairs = {pair.name: pair for pair in find_pairs(images_dir, masks_dir)}
+    check_folder_target(out)
+    pair_list = find_pairs(images_dir, masks_dir)
+    refuse_overwriting_inputs([out], [p for pair in pair_list for p in (pair.image, pair.mask)],
+                              [images_dir, masks_dir])
+    pairs = {pair.name: pair for pair in pair_list}
     split = Split.from_dict(state["split"]) if state else make_split(
         list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern)
     missing = [name for name in split.train + split.val if name not in pairs]
     if missing:
         raise InputError(images_dir, f"{len(missing)} sample(s) of the saved split are missing, e.g. {missing[0]}")
-    if not resume:
-        _check_leaks(config, split, pairs, out, log, distributed)
-    train_pairs = [load_pair(pairs[name]) for name in split.train]
-    val_pairs = [load_pair(pairs[name]) for name in split.val]
+    check_split_sizes(split, images_dir, log)
+    train_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.train]
+    val_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.val]
+    _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
     plan = PreprocessPlan.from_dict(state["preprocessing"]) if state else PreprocessPlan.fit(
         config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
+    audit = None if resume else _check_leaks(config, split, pairs, out, log)
 
     if distributed.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if audit is not None:
+            write_text_atomic(out / "audit.json", audit.to_json())
         write_text_atomic(out / "config.yaml", dump_config(config))
         split.save(out / "split.json")
     log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
@@ -117,19 +126,40 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
             engine.monitor.close()
 
 
-def _check_leaks(config: RunConfig, split: Split, pairs: dict, out: Path, log: Logger, distributed) -> None:
-    """Audit the split's images (rank 0 writes ``audit.json``); refuse leaks unless allowed."""
+def check_split_sizes(split: Split, folder: Path, log: Logger) -> None:
+    """Refuse a split without training samples, or whose spec asks for a validation set that came out
+    empty (too few samples or groups); say when the spec itself has no validation set."""
+    total = len(split.train) + len(split.val) + len(split.test)
+    if not split.train:
+        raise InputError(folder, f"split {split.spec!r} of {total} sample(s) leaves no training samples")
+    if not split.val:
+        if split_has_validation(split.spec):
+            raise InputError(folder, f"split {split.spec!r} of {total} sample(s) leaves the validation set empty, so "
+                                     "no checkpoint could be chosen or scored; add data, or choose a split with a "
+                                     "larger validation share")
+        log(f"warning: split {split.spec!r} has no validation set: best.pt is the epoch with the lowest "
+            "training loss and no validation metrics are recorded")
+
+
+def _refuse_empty_masks(train_pairs: list, val_pairs: list, masks_dir: Path) -> None:
+    """A model cannot learn a structure that no training mask shows."""
+    if not any(pair.mask.any() for pair in train_pairs):
+        every = "" if any(pair.mask.any() for pair in val_pairs) else "every mask is empty; "
+        raise InputError(masks_dir, f"all {len(train_pairs)} training masks are empty ({every}check the masks "
+                                    "folder, or --mask-labels for label masks)")
+
+
+def _check_leaks(config: RunConfig, split: Split, pairs: dict, out: Path, log: Logger):
+    """Audit the split's images; refuse leaks unless allowed. Returns the audit (written by the caller)."""
     subsets = {name: [pairs[item] for item in getattr(split, name)] for name in ("train", "val", "test")}
-    audit = audit_split(subsets)
-    if distributed.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "audit.json", audit.to_json())
+    audit = audit_split(subsets, config.data.mask_labels)
     if not audit.leaks:
-        return
+        return audit
     first = audit.leaks[0]
-    message = (f"{len(audit.leaks)} image(s) appear in more than one split ({first.describe()}); see "
-               f"{out / 'audit.json'} or run `lungseg data check`")
+    message = (f"{len(audit.leaks)} image(s) appear in more than one split ({first.describe()}); run "
+               "`lungseg data check` for the list")
     if not config.data.allow_leaks:
         raise InputError(config.data.data or config.data.images, f"split leaks: {message}. Fix the data or "
                                                                  "pass --allow-leaks")
-    log(f"warning: split leaks (allowed by --allow-leaks): {message}")
+    log(f"warning: split leaks (allowed by --allow-leaks): {message}; see {out / 'audit.json'}")
+    return audit
