@@ -113,8 +113,7 @@ def test_train_refuses_a_leaking_split_unless_allowed(tmp_path, kmader_subset):
     config = tiny_config(data, epochs=1)
     with pytest.raises(InputError, match=r"split leaks: \d+ image\(s\) appear in more than one split .*--allow-leaks"):
         train_run(config, tmp_path / "refused", log=lambda line: None)
-    assert not (tmp_path / "refused" / "last.pt").exists()
-    assert json.loads((tmp_path / "refused" / "audit.json").read_text())["leaks"]
+    assert not (tmp_path / "refused").exists()  # a refused run writes nothing (`data check` lists the leaks)
     config.data.allow_leaks = True
     lines = []
     train_run(config, tmp_path / "allowed", log=lines.append)

@@ -60,6 +60,21 @@ def test_antialiased_mask_thresholded_at_128(tmp_path):
     assert read_mask(tmp_path / "binary.png")[0, 1]  # {0, 1} masks: non-zero is foreground
 
 
+def test_mask_rule_for_labels_percent_and_probabilities(tmp_path):
+    from lungseg.io import read_mask_with_rule
+
+    labels = np.array([[0, 1, 2, 2, 0, 1, 0, 0]] * 8, dtype=np.uint8)
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    mask, rule = read_mask_with_rule(tmp_path / "labels.png")
+    assert mask[0].tolist() == [False, True, True, True, False, True, False, False] and rule.startswith("label map")
+    assert read_mask(tmp_path / "labels.png", labels=(2,))[0].tolist() == [False, False, True, True] + [False] * 4
+    percent = np.array([[0, 10, 49, 50, 99, 100, 0, 0]] * 8, dtype=np.uint8)
+    Image.fromarray(percent).save(tmp_path / "percent.png")
+    assert read_mask(tmp_path / "percent.png")[0].tolist() == [False, False, False, True, True, True, False, False]
+    np.save(tmp_path / "p.npy", np.array([[0.0, 0.2, 0.49, 0.5, 0.9, 0.0, 0.0, 0.0]] * 8, np.float32))
+    assert read_mask(tmp_path / "p.npy")[0].tolist() == [False, False, False, True, True, False, False, False]
+
+
 def test_corrupt_tiff_names_the_file(tmp_path, kmader):
     path = tmp_path / "broken.tif"
     path.write_bytes((kmader / "images" / "ID_0000_Z_0142.tif").read_bytes()[:3000])

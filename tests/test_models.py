@@ -55,7 +55,8 @@ def test_registry_lists_valid_names():
 def test_checkpoint_rebuilds_the_same_model(tmp_path):
     kwargs = {"base_filters": 4, "depth": 2}
     model = build_model("unet", **kwargs).eval()
-    checkpoint = make_checkpoint("unet", kwargs, model, preprocessing={"intensity": "hu"}, epoch=3)
+    plan = {"intensity": "hu", "window_center": -600.0, "window_width": 1500.0, "image_size": 32}
+    checkpoint = make_checkpoint("unet", kwargs, model, preprocessing=plan, epoch=3)
     save_checkpoint(tmp_path / "m.pt", checkpoint)
     loaded = load_checkpoint(tmp_path / "m.pt")
     assert loaded["epoch"] == 3 and loaded["model"] == {"name": "unet", "kwargs": kwargs}
@@ -71,7 +72,7 @@ def test_foreign_checkpoints_are_refused(tmp_path):
     with pytest.raises(InputError, match="junk.pt: not a readable lungseg checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(InputError, match="other.pt: not a lungseg checkpoint"):
+    with pytest.raises(InputError, match="other.pt: not a complete lungseg checkpoint: missing format"):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(InputError, match="none.pt: checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")

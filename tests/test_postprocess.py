@@ -59,3 +59,22 @@ def test_measurements_use_spacing_and_hu():
     assert result["right_lung"]["volume_ml"] == round(right_voxels * 0.5 / 1000, 1)
     assert result["right_lung"]["mean_hu"] == -800 and result["left_lung"]["percent_below_-950_hu"] == 100
     assert result["total"]["voxels"] == (labels > 0).sum()
+
+
+def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):
+    """A real kmader slice: its lungs (from the real mask) stay, a blob of outside air that the model
+    might call lung (between the body and the field-of-view edge) is removed."""
+    import tifffile
+
+    from lungseg.inference.postprocess import drop_outside_body
+    from lungseg.io import read_mask
+
+    hu = tifffile.imread(kmader / "images" / "ID_0000_Z_0142.tif")[None]
+    lungs = read_mask(kmader / "masks" / "ID_0000_Z_0142.tif")[None]
+    outside = np.zeros_like(lungs)
+    outside[0, 5:40, 236:276] = True   # top centre: air above the patient's chest
+    assert (hu[outside] < -500).all() and not (lungs & outside).any()
+    kept = drop_outside_body(lungs | outside, hu)
+    assert np.array_equal(kept, lungs)
+    only_outside = drop_outside_body(outside, hu)  # the largest component always stays
+    assert np.array_equal(only_outside, outside)

@@ -71,7 +71,7 @@ class OnnxBackend:
         """The checkpoint fields stored at export (model, preprocessing, split, ...), checked against the
         graph's input and output shapes; ``InputError`` for an ONNX file that lungseg did not export (no
         preprocessing plan), damaged metadata, or a graph that does not take (N, 1, S, S) images."""
-        from lungseg.models.checkpoint import check_plan
+        from lungseg.preprocessing import PreprocessPlan
 
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
@@ -83,7 +83,7 @@ class OnnxBackend:
             raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' is not valid JSON ({exc.msg})") from exc
         if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
             raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' lacks the model spec")
-        check_plan(metadata.get("preprocessing"), self.source)
+        PreprocessPlan.from_stored(metadata.get("preprocessing"), self.source)
         self._check_shapes(int(metadata["preprocessing"]["image_size"]))
         return metadata
 

@@ -75,7 +75,9 @@ def read_raster(path: Path) -> np.ndarray:
             if image.mode in ("P", "PA", "LA", "1", "CMYK", "YCbCr", "HSV"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
             return np.asarray(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's own (higher) bound, hit while reading the header
+        raise InputError(path, f"the header claims an image larger than lungseg handles ({describe(exc)})") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(path, f"cannot read image ({describe(exc)})") from exc
 
 

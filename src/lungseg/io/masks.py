@@ -7,8 +7,9 @@ soft masks (0..100 percent, 0..1 probabilities). The rule, applied to the stored
 1. ``labels`` given (``--mask-labels 1,2``): foreground is exactly those label values;
 2. two values ``{0, v}``: foreground is non-zero;
 3. whole numbers no larger than ``MAX_LABEL``: a label map, foreground is every non-zero label;
-4. anything else (intermediate values): foreground is at least half the largest value (128 of 255,
-   50 of 100, 0.5 of 1).
+4. anything else (intermediate values): foreground is at least half of the value range the mask uses:
+   0.5 of 0..1 (probabilities), 50 of 0..100 (percent), 127.5 of 0..255 (anti-aliased or JPEG),
+   32767.5 of 0..65535, else half the largest value.
 
 Masks with NaN/inf or negative values are refused, naming the file and the count.
 """
@@ -26,6 +27,7 @@ from lungseg.io.limits import MAX_IMAGE_PIXELS, check_size
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".npz")
 MAX_LABEL = 32
+SOFT_RANGES = (1.0, 100.0, 255.0, 65535.0)
 
 
 def read_mask(path: str | Path, labels: tuple[int, ...] | None = None) -> np.ndarray:
@@ -75,8 +77,9 @@ def foreground_of(array: np.ndarray, source: str | Path | None = None,
         return array != 0, "binary"
     if whole and nonzero.max() <= MAX_LABEL:
         return array != 0, f"label map {', '.join(f'{v:g}' for v in nonzero[:8])}: every label is foreground"
-    cut = float(nonzero.max()) / 2
-    return array >= cut, f"soft 0..{nonzero.max():g}: foreground >= {cut:g}"
+    top = float(nonzero.max())
+    scale = next((limit for limit in SOFT_RANGES if top <= limit), top)
+    return array >= scale / 2, f"soft 0..{scale:g}: foreground >= {scale / 2:g}"
 
 
 def parse_mask_labels(text: str | None) -> tuple[int, ...] | None:

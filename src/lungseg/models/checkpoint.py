@@ -17,6 +17,7 @@ from lungseg import __version__
 from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
 from lungseg.models.registry import build_model
+from lungseg.preprocessing import PreprocessPlan
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "model", "state_dict", "preprocessing")
@@ -67,26 +68,8 @@ def load_checkpoint(path: str | Path) -> dict:
     weights = checkpoint["state_dict"]
     if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise InputError(path, "checkpoint holds no weight tensors (state_dict is empty or not tensors)")
-    check_plan(checkpoint["preprocessing"], path)
+    PreprocessPlan.from_stored(checkpoint["preprocessing"], path)
     return checkpoint
-
-
-def check_plan(values, source) -> None:
-    """A stored preprocessing plan must rebuild; otherwise ``InputError`` names what is wrong."""
-    import dataclasses
-
-    from lungseg.preprocessing import PreprocessPlan
-
-    if not isinstance(values, dict):
-        raise InputError(source, "preprocessing plan is missing (not a mapping)")
-    fields = [f.name for f in dataclasses.fields(PreprocessPlan)]
-    missing = [name for name in fields if name not in values]
-    if missing:
-        raise InputError(source, f"preprocessing plan is incomplete: missing {', '.join(missing)}")
-    try:
-        PreprocessPlan.from_dict(values)
-    except (TypeError, ValueError) as exc:
-        raise InputError(source, f"preprocessing plan is invalid ({exc})") from exc
 
 
 def model_from_checkpoint(checkpoint: dict, source: str | Path | None = None) -> torch.nn.Module:

@@ -7,7 +7,7 @@ evaluation and prediction, so inference repeats exactly what training did.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +81,16 @@ class PreprocessPlan:
     @classmethod
     def from_dict(cls, values: dict) -> PreprocessPlan:
         return cls(**values)
+
+    @classmethod
+    def from_stored(cls, values, source: str | Path | None) -> PreprocessPlan:
+        """The plan stored in a model file; ``InputError`` naming ``source`` says what is missing or wrong."""
+        if not isinstance(values, dict):
+            raise InputError(source, "preprocessing plan is missing (not a mapping)")
+        missing = [f.name for f in fields(cls) if f.name not in values]
+        if missing:
+            raise InputError(source, f"preprocessing plan is incomplete: missing {', '.join(missing)}")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as exc:
+            raise InputError(source, f"preprocessing plan is invalid ({exc})") from exc
