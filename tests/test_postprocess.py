@@ -66,15 +66,13 @@ def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):
     might call lung (between the body and the field-of-view edge) is removed."""
     import tifffile
 
-    from lungseg.inference.postprocess import drop_outside_body
     from lungseg.io import read_mask
 
     hu = tifffile.imread(kmader / "images" / "ID_0000_Z_0142.tif")[None]
     lungs = read_mask(kmader / "masks" / "ID_0000_Z_0142.tif")[None]
     outside = np.zeros_like(lungs)
-    outside[0, 5:40, 236:276] = True   # top centre: air above the patient's chest
+    outside[0, 2:50, 216:296] = True   # top centre: air above the patient's chest (over 5 % of a lung)
     assert (hu[outside] < -500).all() and not (lungs & outside).any()
-    kept = drop_outside_body(lungs | outside, hu)
-    assert np.array_equal(kept, lungs)
-    only_outside = drop_outside_body(outside, hu)  # the largest component always stays
-    assert np.array_equal(only_outside, outside)
+    assert np.array_equal(keep_largest_components(lungs | outside, max_components=3, hu=hu), lungs)
+    assert np.array_equal(keep_largest_components(lungs | outside, max_components=3), lungs | outside)
+    assert np.array_equal(keep_largest_components(outside, hu=hu), outside)  # the largest always stays

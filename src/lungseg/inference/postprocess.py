@@ -19,11 +19,11 @@ LABEL_NAMES = {RIGHT_LUNG: "right lung", LEFT_LUNG: "left lung"}
 class PostprocessOptions:
     """Each step can be switched off.
 
-    ``drop_outside_body``: drop components (other than the largest) of which less than half lies inside
-    the body's outline (soft tissue above -500 HU with its enclosed holes filled, per slice): air between
-    the body and the scanner's field-of-view edge is not lung. ``keep_largest``: drop connected
-    components smaller than ``min_component_fraction`` of the largest (and, in 3D, keep at most the two
-    largest lung components). ``fill_holes_3d`` fills cavities fully
+    ``keep_largest``: drop connected components smaller than ``min_component_fraction`` of the largest
+    (and, in 3D, keep at most the two largest lung components); with ``drop_outside_body`` a component
+    other than the largest must also lie at least half inside the body's outline (soft tissue above
+    -500 HU with its enclosed holes filled, per slice): air between the body and the scanner's
+    field-of-view edge is not lung. ``fill_holes_3d`` fills cavities fully
     enclosed in 3D (vessels entering at the hilum stay open); ``fill_holes_2d`` fills every hole per axial
     slice (vessel cross-sections included). ``smooth_radius`` > 0 applies a morphological opening then
     closing with that radius in voxels. ``split_lungs`` labels right (1) and left (2) lung.
@@ -48,29 +48,10 @@ def postprocess(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarray | 
     cleaned = np.zeros(mask.shape, bool)
     if not mask.any():
         return cleaned
-    if options.drop_outside_body and hu is not None:
-        mask = drop_outside_body(mask, hu)
     box = _bounding_box(mask, margin=options.smooth_radius + 1)
-    cleaned[box] = _postprocess_box(mask[box], options)
+    body_hu = hu[box] if hu is not None and options.drop_outside_body else None
+    cleaned[box] = _postprocess_box(mask[box], options, body_hu)
     return cleaned
-
-
-def drop_outside_body(mask: np.ndarray, hu: np.ndarray, body_hu: float = -500.0) -> np.ndarray:
-    """Remove components, except the largest, that lie mostly outside the body outline (see
-    ``PostprocessOptions``). The outline is computed only on slices that hold such a component."""
-    labels, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(labels.ravel())[1:]
-    largest = int(np.argmax(sizes)) + 1
-    candidates = [index for index in range(1, count + 1) if index != largest]
-    slices = ndimage.find_objects(labels)
-    inside = np.zeros(count + 1, np.int64)
-    for z in sorted({z for index in candidates for z in range(slices[index - 1][0].start, slices[index - 1][0].stop)}):
-        body = ndimage.binary_fill_holes(np.asarray(hu[z]) > body_hu)
-        inside += np.bincount(labels[z][body], minlength=count + 1)
-    outside = [index for index in candidates if inside[index] < 0.5 * sizes[index - 1]]
-    return mask & ~np.isin(labels, outside) if outside else mask
 
 
 def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -81,14 +62,14 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(box)
 
 
-def _postprocess_box(mask: np.ndarray, options: PostprocessOptions) -> np.ndarray:
+def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarray | None) -> np.ndarray:
     mask = mask.astype(bool, copy=True)
     if options.smooth_radius > 0:
         structure = _ball(options.smooth_radius, volume=mask.shape[0] > 1)
         mask = ndimage.binary_closing(ndimage.binary_opening(mask, structure), structure)
     if options.keep_largest:
         mask = keep_largest_components(mask, options.min_component_fraction,
-                                       max_components=2 if mask.shape[0] > 1 else None)
+                                       max_components=2 if mask.shape[0] > 1 else None, hu=hu)
     if options.fill_holes_2d:
         for z in range(mask.shape[0]):
             mask[z] = ndimage.binary_fill_holes(mask[z])
@@ -98,15 +79,34 @@ def _postprocess_box(mask: np.ndarray, options: PostprocessOptions) -> np.ndarra
 
 
 def keep_largest_components(mask: np.ndarray, min_fraction: float = 0.05,
-                            max_components: int | None = 2) -> np.ndarray:
-    """Keep components at least ``min_fraction`` of the largest one (at most ``max_components``)."""
+                            max_components: int | None = 2, hu: np.ndarray | None = None) -> np.ndarray:
+    """Keep components at least ``min_fraction`` of the largest one (at most ``max_components``). With
+    ``hu`` (the image, same shape), a component other than the largest is kept only if at least half of
+    it lies inside the body outline (``inside_body_share``)."""
     labels, count = ndimage.label(mask)
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
     order = np.argsort(sizes)[::-1]
     keep = [index + 1 for index in order if sizes[index] >= min_fraction * sizes[order[0]]]
+    if hu is not None:
+        boxes = ndimage.find_objects(labels)
+        keep = keep[:1] + [index for index in keep[1:] if inside_body_share(labels, index, boxes[index - 1], hu) >= 0.5]
     return np.isin(labels, keep[:max_components] if max_components else keep)
+
+
+def inside_body_share(labels: np.ndarray, index: int, box: tuple[slice, ...], hu: np.ndarray,
+                      body_hu: float = -500.0) -> float:
+    """Share of component ``index`` inside the body outline: soft tissue (> ``body_hu``) with its enclosed
+    holes filled, per slice, at half resolution. Air between the body and the scanner's field-of-view edge
+    is outside it; the lungs are inside."""
+    inside = total = 0
+    for z in range(box[0].start, box[0].stop):
+        component = labels[z, ::2, ::2] == index
+        body = ndimage.binary_fill_holes(np.asarray(hu[z, ::2, ::2]) > body_hu)
+        inside += int(np.count_nonzero(component & body))
+        total += int(np.count_nonzero(component))
+    return inside / total if total else 1.0
 
 
 def split_lungs(mask: np.ndarray, midline_x: float | None = None) -> tuple[np.ndarray, bool]:
