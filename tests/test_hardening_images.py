@@ -217,6 +217,17 @@ def test_train_reads_label_masks_as_lungs(tmp_path, pairs):
     assert not any(image["mask_empty"] for image in audit["images"])
 
 
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--epochs", "0", "train.epochs"), ("--batch-size", "0", "train.batch_size"), ("--max-minutes", "-1", "max_minutes"),
+    ("--group-pattern", "(", "not a valid regular expression"), ("--loss", "dcie", "unknown loss"),
+    ("--image-size", "30", "divisible by 4"), ("--model", "vnet", "unknown model"), ("--split", "0/1/1", "split"),
+])
+def test_train_refuses_bad_values_before_writing_anything(tmp_path, pairs, option, value, fragment):
+    result, out = _train(tmp_path, pairs(lambda t: ((t * 255).astype(np.uint8), ".png")), option, value)
+    error_line(result, 2, fragment)
+    assert not out.exists()
+
+
 # --- data check -----------------------------------------------------------------------------------
 
 def _check(root, *extra):

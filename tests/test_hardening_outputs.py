@@ -204,3 +204,10 @@ def _shipped(name: str):
     from lungseg.io.shipped import WEIGHTS_DIR
 
     return WEIGHTS_DIR / name
+
+
+@pytest.mark.parametrize("name", ["mask.jpg", "mask.nii", "mask.tif", "result.json"])
+def test_output_named_like_a_file_of_another_format(tmp_path, scan, name):
+    result = run("predict", scan, tmp_path / name, guard=(scan,))
+    error_line(result, 2, name, "not an output format")
+    assert not (tmp_path / name).exists()

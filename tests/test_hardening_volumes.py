@@ -273,3 +273,11 @@ def test_gzip_bomb_header_is_bounded(tmp_path, popi_small):
     victim.write_bytes(gzip.compress(bytes(raw) + bytes(1 << 20)))
     result, _ = _segment(tmp_path, victim)
     error_line(result, 2, "bomb.nii.gz", "header claims")
+
+
+def test_nifti_named_gz_but_not_compressed(tmp_path, popi_small, popi_small_report):
+    victim = tmp_path / "plain.nii.gz"
+    victim.write_bytes(gzip.decompress(popi_small.read_bytes()))
+    result, out = _segment(tmp_path, victim)
+    assert result.returncode == 0, result.stderr
+    _close(report_of(out.with_name("seg_report.json")), popi_small_report, tolerance=0.0)

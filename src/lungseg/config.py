@@ -143,7 +143,36 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        return _build(cls, values, "config")
+        config = _build(cls, values, "config")
+        config.check_values()
+        return config
+
+    def check_values(self) -> None:
+        """Ranges and patterns that no run can use, as ``ValueError`` naming the key (the model, loss and
+        split names are checked by the layers that own them, still before anything is written)."""
+        import re
+
+        positive = {"train.epochs": self.train.epochs, "train.batch_size": self.train.batch_size,
+                    "preprocess.image_size": self.preprocess.image_size, "preprocess.window_width":
+                    self.preprocess.window_width, "optim.lr": self.optim.lr}
+        if self.train.max_minutes is not None:
+            positive["train.max_minutes"] = self.train.max_minutes
+        if self.train.threads is not None:
+            positive["train.threads"] = self.train.threads
+        for key, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"config {key} must be positive, got {value!r}")
+        for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold}.items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"config {key} must be within 0..1, got {value!r}")
+        if self.data.group_pattern:
+            try:
+                re.compile(self.data.group_pattern)
+            except re.error as exc:
+                raise ValueError(f"config data.group_pattern {self.data.group_pattern!r} is not a valid regular "
+                                 f"expression ({exc})") from exc
+        if self.data.mask_labels is not None and (not self.data.mask_labels or min(self.data.mask_labels) < 1):
+            raise ValueError(f"config data.mask_labels must be positive labels, got {self.data.mask_labels!r}")
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

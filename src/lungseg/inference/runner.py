@@ -26,6 +26,8 @@ from lungseg.errors import InputError, LungsegError, describe
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
 from lungseg.io import (
+    IMAGE_SUFFIXES,
+    VOLUME_SUFFIXES,
     check_file_target,
     check_folder_target,
     file_kind,
@@ -35,6 +37,8 @@ from lungseg.io import (
 )
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
+NOT_OUTPUT_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".json", ".csv", ".npy", ".npz", ".txt")
+                            if s not in FORMATS.values())
 DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
               "result before any clinical use.")
 
@@ -84,6 +88,9 @@ def summary_path(targets: list[Target], output: Path) -> Path | None:
 
 def _targets(source: Path, output: Path, fmt: str, studies: list[Path]) -> list[Target]:
     suffix_format = next((name for name, suffix in FORMATS.items() if output.name.lower().endswith(suffix)), None)
+    if suffix_format is None and output.name.lower().endswith(NOT_OUTPUT_SUFFIXES) and not output.is_dir():
+        raise InputError(output, f"{output.suffix} is not an output format; name the mask "
+                                 f"{' or '.join(FORMATS.values())}, or give a folder")
     if len(studies) == 1 and source == studies[0] and suffix_format is not None:
         if fmt != "auto" and fmt != suffix_format:
             raise InputError(output, f"the suffix says {suffix_format} but --format is {fmt}")

@@ -82,7 +82,7 @@ def check_nifti_data(path: str | Path, header: NiftiHeader) -> int:
     once, in chunks."""
     path = Path(path)
     needed = header.vox_offset + header.data_bytes
-    compressed = path.name.lower().endswith(".gz")
+    compressed = _is_gzip(path)
     if not compressed and path.stat().st_size < needed:
         raise InputError(path, f"truncated file: the header promises {needed} bytes, the file has "
                                f"{path.stat().st_size}")
@@ -121,4 +121,10 @@ def read_nifti_voxels(path: str | Path, header: NiftiHeader) -> np.ndarray:
 
 
 def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _is_gzip(path: Path) -> bool:
+    """By content, not name: a ``.nii.gz`` that is not compressed (or a compressed ``.nii``) is common."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"

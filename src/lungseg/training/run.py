@@ -74,6 +74,7 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
         raise ValueError("train_run: config is required unless resuming")
     elif (out / "last.pt").exists():
         raise InputError(out, "run folder already holds a run; use --resume or a new --out folder")
+    config.check_values()
     threads = config.train.threads or max(1, (os.cpu_count() or 1) // distributed.world_size)
     torch.set_num_threads(threads)
 
@@ -97,7 +98,16 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
         config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
     audit = None if resume else _check_leaks(config, split, pairs, out, log)
 
-    if distributed.is_main:
+    border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
+    train_set = SliceDataset(train_pairs, plan, build_augmentation(config.augment, config.train.seed), border)
+    val_set = SliceDataset(val_pairs, plan, border_weights=border)
+    engine = Engine(config, train_set, val_set, state, distributed)  # checks model, loss, optimizer, EMA
+    divisor = getattr(engine.model, "divisor", 1)
+    if plan.image_size % divisor:
+        raise ValueError(f"image_size {plan.image_size} must be divisible by {divisor} for model "
+                         f"{config.model.name!r}")
+
+    if distributed.is_main:  # only now, with everything checked, is the run folder written
         out.mkdir(parents=True, exist_ok=True)
         if audit is not None:
             write_text_atomic(out / "audit.json", audit.to_json())
@@ -106,15 +116,6 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
         f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}"
         + (f"; {distributed.world_size} processes" if distributed.enabled else ""))
-
-    border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
-    train_set = SliceDataset(train_pairs, plan, build_augmentation(config.augment, config.train.seed), border)
-    val_set = SliceDataset(val_pairs, plan, border_weights=border)
-    engine = Engine(config, train_set, val_set, state, distributed)
-    divisor = getattr(engine.model, "divisor", 1)
-    if plan.image_size % divisor:
-        raise ValueError(f"image_size {plan.image_size} must be divisible by {divisor} for model "
-                         f"{config.model.name!r}")
     if config.train.tensorboard and distributed.is_main:
         from lungseg.training.tensorboard import TensorBoardMonitor
 
