@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 RUN ?= runs/ct
 
-.PHONY: test demo lint bench weights clean
+.PHONY: test test-fast demo lint bench weights clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml Makefile
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
+
+# the edit loop: everything except the tests marked slow (training runs, one-CLI-call-per-case modules)
+test-fast: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(BIN)/lungseg train --data $(SHARED)/ct-lung-kmader --out $(RUN)

@@ -20,6 +20,7 @@ def _one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict(tmp_path, kmader_subset):
     run = tmp_path / "run"
     result = run_cli("train", "--data", kmader_subset, "--out", run, "--epochs", "2", "--image-size", "64",

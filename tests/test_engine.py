@@ -68,6 +68,7 @@ def _history(run) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmader_subset):
     args = ["train", "--data", str(kmader_subset), "--epochs", "4", "--ema-decay", "0.9", *FAST]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -97,6 +98,7 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmad
             assert float(row_a[column]) == pytest.approx(float(row_b[column]), rel=1e-5, abs=1e-7), column
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_trains_with_ddp(tmp_path, kmader_subset):
     out = tmp_path / "ddp"
     done = subprocess.run(

@@ -15,6 +15,8 @@ from conftest import shared
 from damage import error_line, run
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # one CLI subprocess per case; `make test-fast` skips them
+
 SLICE = "ID_0000_Z_0142.tif"
 
 

@@ -14,6 +14,8 @@ from damage import error_line, run
 
 from lungseg.io.shipped import WEIGHTS_DIR
 
+pytestmark = pytest.mark.slow  # one CLI subprocess per case; `make test-fast` skips them
+
 
 @pytest.fixture(scope="module")
 def shipped() -> dict:

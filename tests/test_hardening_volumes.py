@@ -23,6 +23,8 @@ from damage import (
     truncate,
 )
 
+pytestmark = pytest.mark.slow  # one CLI subprocess per case; `make test-fast` skips them
+
 TOLERANCE = 0.03  # relative difference in lung volume that a harmless change may cause
 
 

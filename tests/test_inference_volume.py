@@ -11,7 +11,6 @@ from conftest import run_cli, shared
 from PIL import Image
 
 from lungseg.inference import Segmenter
-from lungseg.inference.dicomseg import read_dicom_seg
 from lungseg.io import read_dicom_series
 
 
@@ -98,6 +97,7 @@ def test_dicom_seg_references_the_source_and_matches_the_mask(tmp_path, popi_out
     assert frame_positions <= source_positions
 
 
+@pytest.mark.slow
 def test_reoriented_input_gives_the_same_lungs(segmenter, popi):
     image = read_dicom_series(popi).image
     reference = sitk.GetArrayFromImage(segmenter.apply(image))
@@ -142,3 +142,14 @@ def test_batch_mode_reports_each_study(tmp_path, popi):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert {row["status"] for row in summary} == {"refused", "ok"}
     assert (tmp_path / "out" / f"{first.stem}.png").is_file()
+
+
+def read_dicom_seg(path, source_files) -> np.ndarray:
+    """Read a SEG back as (Z, Y, X) segment numbers in the order of ``source_files`` (for checking)."""
+    import highdicom as hd
+    import pydicom
+
+    segmentation = hd.seg.segread(path)
+    uids = [pydicom.dcmread(file, stop_before_pixels=True).SOPInstanceUID for file in source_files]
+    return np.asarray(segmentation.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, combine_segments=True, skip_overlap_checks=True))

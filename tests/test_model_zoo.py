@@ -10,7 +10,9 @@ import torch
 
 from lungseg.config import RunConfig
 from lungseg.errors import InputError
+from lungseg.io import read_mask
 from lungseg.losses import DeepSupervisionLoss, SoftDiceLoss, border_weight_map, build_loss
+from lungseg.metrics import dice
 from lungseg.models import available_models, build_model, load_checkpoint, model_from_checkpoint
 from lungseg.training import train_run
 
@@ -152,18 +154,20 @@ def test_freezing_needs_an_encoder(tmp_path, kmader_subset):
         train_run(config, tmp_path / "run", log=lambda line: None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["unet++", "attention-unet"])
 def test_zoo_models_train_and_predict_through_the_cli(tmp_path, kmader_subset, name):
     from conftest import run_cli
 
     run = tmp_path / "run"
-    result = run_cli("train", "--data", kmader_subset, "--out", run, "--model", name, "--epochs", "1",
-                     "--image-size", "64", "--model-arg", "base_filters=4", "--border-weights")
+    result = run_cli("train", "--data", kmader_subset, "--out", run, "--model", name, "--epochs", "6",
+                     "--image-size", "64", "--model-arg", "base_filters=8", "--border-weights")
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(run / "best.pt")["config"]["train"]["border_weights"] is True
     result = run_cli("predict", kmader_subset / "images", tmp_path / "pred", "--model", run / "best.pt")
-    # one epoch at 4 filters may find no lung in a slice: that slice is refused by name, never left empty
-    refused = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert all("no lung found" in line for line in refused), result.stderr
-    assert len(list((tmp_path / "pred").glob("*.png"))) + len(refused) == 24
-    assert result.returncode == (0 if not refused else 1 if len(refused) < 24 else 2)
+    assert result.returncode == 0, result.stderr  # six epochs find lungs in every slice (one did not for unet++)
+    written = sorted((tmp_path / "pred").glob("*.png"))
+    assert len(written) == 24
+    scores = [dice(read_mask(path), read_mask(kmader_subset / "masks" / f"{path.stem}.tif")) for path in written]
+    # a few epochs at 8 filters: rough, but lungs (not empty, not the whole image): measured 0.61 and 0.73
+    assert np.mean(scores) > 0.5 and all(read_mask(path).mean() < 0.8 for path in written), scores

@@ -15,6 +15,7 @@ from lungseg.data import group_of
 from lungseg.errors import InputError
 from lungseg.io import read_image
 from lungseg.reports import write_report
+from lungseg.reports.tables import read_evaluation
 
 FIGURES = ("loss", "metrics", "lr", "batch_loss_hist", "dice_hist", "iou_hist", "examples_best", "examples_worst",
            "examples_median")
@@ -41,6 +42,8 @@ def test_report_has_every_figure_and_the_empty_mask_section(tmp_path, small_run,
     assert all(f'src="{name}.png"' in page for name in FIGURES)
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert metrics["n_empty_gt"] == 1
+    samples = read_evaluation(evaluation).samples  # the per-sample flag survives the CSV round trip
+    assert [s["name"] for s in samples if s["empty_gt"]] == ["zz_empty"]
     false_positives = metrics["n_false_positive_on_empty_gt"]
     assert f"1 of 25 ground-truth masks are empty; {false_positives} of those got a false-positive" in page
     assert "non-empty ground truth only</td><td>24<" in page
@@ -54,6 +57,7 @@ def test_report_without_evaluation_and_refusal_of_a_non_run(tmp_path, small_run)
         write_report(tmp_path, tmp_path / "again")
 
 
+@pytest.mark.slow
 def test_cv_grouped_folds_summary_and_ensemble(tmp_path, kmader_subset):
     out, pattern = tmp_path / "cv", r"^ID_(\d{3})"
     done = run_cli("cv", "--folds", "2", "--data", kmader_subset, "--out", out, "--epochs", "1", "--image-size",

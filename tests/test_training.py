@@ -63,6 +63,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, kmader_subset):
         assert a["lr"] == b["lr"]
 
 
+@pytest.mark.slow
 def test_training_learns_lungs_on_real_ct(tmp_path, kmader):
     """A small fast model on all kmader training slices must really segment the held-out test slices."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
@@ -97,3 +98,21 @@ def test_same_seed_same_weights(tmp_path, kmader_subset):
     a, b, c = (load_checkpoint(tmp_path / name / "last.pt")["state_dict"] for name in "abc")
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert not all(torch.equal(a[key], c[key]) for key in a)
+
+
+def test_sgd_with_plateau_schedule_trains_and_lowers_the_rate(tmp_path, kmader_subset):
+    """SGD with momentum and ReduceLROnPlateau (patience 0, factor 0.5) on real slices."""
+    config = tiny_config(kmader_subset, epochs=4)
+    config.optim.optimizer, config.optim.scheduler = "sgd", "plateau"
+    config.optim.lr, config.optim.plateau_patience, config.optim.min_lr = 0.05, 0, 1e-4
+    result = train_run(config, tmp_path / "run", log=lambda line: None)
+    assert result.epochs_run == 4
+    rows = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    rates = [float(row["lr"]) for row in rows]
+    losses = [float(row["val_loss"]) for row in rows]
+    assert rates[0] == pytest.approx(0.05)
+    for epoch in range(1, 4):  # patience 0: every epoch that does not improve on the best halves the rate
+        improved = losses[epoch - 1] < min(losses[:epoch - 1], default=float("inf"))
+        assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if improved else 0.5)), (rates, losses)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training_state"]
+    assert any("momentum_buffer" in entry for entry in state["optimizer"]["state"].values())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from lungseg.config import RunConfig
@@ -25,9 +24,7 @@ from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_tex
 from lungseg.metrics import METRIC_NAMES
 from lungseg.metrics.accumulator import summarize
 from lungseg.training import train_run
-
-Logger = Callable[[str], None]
-
+from lungseg.training.engine import Logger
 
 def cross_validate(config: RunConfig, out: str | Path, folds: int, log: Logger = print,
                    progress_factory=None) -> dict:

@@ -50,14 +50,3 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Pat
     with atomic_path(path) as temporary:
         segmentation.save_as(temporary)
     return Path(path)
-
-
-def read_dicom_seg(path: str | Path, source_files: list[Path]) -> np.ndarray:
-    """Read a SEG back as (Z, Y, X) segment numbers in the order of ``source_files`` (for checking)."""
-    import highdicom as hd
-    import pydicom
-
-    segmentation = hd.seg.segread(path)
-    uids = [pydicom.dcmread(file, stop_before_pixels=True).SOPInstanceUID for file in source_files]
-    return np.asarray(segmentation.get_pixels_by_source_instance(
-        source_sop_instance_uids=uids, combine_segments=True, skip_overlap_checks=True))

@@ -20,6 +20,7 @@ from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, make_backend, onnx_available
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
+from lungseg.metrics.functional import dice
 from lungseg.io.shipped import resolve_model, shipped_models
 from lungseg.preprocessing import PreprocessPlan
 
@@ -85,15 +86,15 @@ class Predictor:
                 tta: bool = False) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
         """Run ``images`` batch by batch; yield (index of the batch's first image, float32 probability maps
         in [0, 1] on each image's own (H, W) grid, flip agreement per image: Dice of the plain and flipped
-        masks on the model grid, 1.0 without ``tta``). Only one batch is held in memory at a time."""
+        masks at the predictor's threshold on the model grid, 1.0 without ``tta``). Only one batch is held in memory at a time."""
         for start in range(0, len(images), self.batch_size):
             stop = min(start + self.batch_size, len(images))
             chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)
                      for i in range(start, stop)]
             plain, flipped = self.grid_probabilities(np.stack([x for x, _ in chunk]), tta)
             merged = plain if flipped is None else (plain + flipped) / 2
-            agreement = np.ones(len(chunk), np.float32) if flipped is None else _dice_per_slice(
-                plain > 0.5, flipped > 0.5)
+            agreement = np.ones(len(chunk), np.float32) if flipped is None else np.array(
+                [dice(a > self.threshold, b > self.threshold) for a, b in zip(plain, flipped)], np.float32)
             yield start, [self.plan.restore(p, box) for p, (_, box) in zip(merged, chunk)], agreement
 
     def probabilities(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
@@ -112,10 +113,3 @@ class Predictor:
         if isinstance(image, (str, Path)):
             source, image = image, read_image(image)
         return self.predict([np.asarray(image)], [source])[0]
-
-
-def _dice_per_slice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, H, W) bool pairs -> (N,) Dice, 1.0 where both are empty."""
-    overlap = np.logical_and(a, b).sum(axis=(1, 2))
-    total = a.sum(axis=(1, 2)) + b.sum(axis=(1, 2))
-    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), 1.0).astype(np.float32)

@@ -31,7 +31,6 @@ class DicomSeries:
     """
 
     image: object
-    series_uid: str
     modality: str
     files: list[Path]
     findings: list[Finding] = field(default_factory=list)
@@ -98,8 +97,7 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
     image.SetOrigin(tuple(_position(first, first_path)))
     row_cosine, column_cosine = _cosines(first, first_path)
     image.SetDirection(tuple(np.column_stack([row_cosine, column_cosine, normal]).ravel()))
-    return DicomSeries(image=image, series_uid=str(getattr(first, "SeriesInstanceUID", "")),
-                       modality=str(getattr(first, "Modality", "")), files=[p for p, _ in series],
+    return DicomSeries(image=image, modality=str(getattr(first, "Modality", "")), files=[p for p, _ in series],
                        findings=findings + list(spacing.findings), header=first, spacing_known=spacing.known)
 
 

@@ -4,6 +4,14 @@ All take ``logits`` and ``target`` of shape (N, 1, H, W) (target in {0, 1}, floa
 pixel ``weight`` map of the same shape, and return a scalar. Pixel-wise losses (BCE, focal) use the
 weights; overlap losses (Dice, IoU, Tversky) are computed per sample and averaged over the batch,
 with smoothing ``eps`` so an empty target with an empty prediction has loss 0, and ignore them.
+
+Why not ``segmentation_models_pytorch.losses`` (installed) for Dice, Jaccard and Tversky: in binary mode
+they pool the whole batch into one score (dims (0, 2)), where ours scores each slice and averages, as
+the metrics do; and they multiply the loss by zero for a target with no foreground, so false positives
+on an empty slice cost nothing, against lungseg's empty-mask policy (an empty slice must be predicted
+empty). Neither they nor ``nn.BCEWithLogitsLoss`` take a per-pixel weight map normalised by its sum
+(the U-Net paper's border weights). The focal term is ``torchvision.ops.sigmoid_focal_loss``, weighted
+here.
 """
 
 from __future__ import annotations
@@ -90,11 +98,10 @@ class FocalLoss(nn.Module):
         self.gamma, self.alpha = gamma, alpha
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        from torchvision.ops import sigmoid_focal_loss
+
         _check(logits, target)
-        bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        p_t = torch.exp(-bce)
-        alpha_t = self.alpha * target + (1 - self.alpha) * (1 - target)
-        per_pixel = alpha_t * (1 - p_t) ** self.gamma * bce
+        per_pixel = sigmoid_focal_loss(logits, target, alpha=self.alpha, gamma=self.gamma, reduction="none")
         if weight is None:
             return per_pixel.mean()
         return (per_pixel * weight).sum() / weight.sum().clamp_min(1e-6)

@@ -16,7 +16,6 @@ from lungseg.preprocessing.intensity import (
     invert_window,
     nonfinite_count,
     scale_8bit,
-    unscale_8bit,
 )
 from lungseg.preprocessing.plan import PreprocessPlan
 
@@ -24,5 +23,4 @@ __all__ = [
     "WINDOWS", "Letterbox", "PreprocessPlan", "apply_window", "fill_nonfinite", "intensity_kind", "invert_window",
     "nonfinite_count",
     "mask_to_model_grid", "restore_mask", "restore_probability", "scale_8bit", "to_model_grid",
-    "unscale_8bit",
 ]

@@ -46,11 +46,6 @@ def scale_8bit(image: np.ndarray) -> np.ndarray:
     return np.clip(image.astype(np.float32) / 255.0, 0.0, 1.0)
 
 
-def unscale_8bit(scaled: np.ndarray) -> np.ndarray:
-    """Inverse of ``scale_8bit`` (rounded to uint8)."""
-    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
-
-
 def nonfinite_count(image: np.ndarray) -> int:
     """How many values are NaN or infinite (always 0 for integer images)."""
     if not np.issubdtype(image.dtype, np.floating):

@@ -51,8 +51,8 @@ def read_evaluation(folder: str | Path) -> EvalTables:
                                  "`lungseg evaluate`)")
     samples = [_numbers(row) for row in _rows(samples_path)]
     for sample in samples:
-        for key in ("empty_gt", "empty_prediction"):
-            sample[key] = str(sample.get(key)) == "True"
+        for key in ("empty_gt", "empty_prediction"):  # written as 0/1 by the accumulator (True/False before)
+            sample[key] = sample.get(key) in (1.0, "True", "true")
     return EvalTables(json.loads(metrics_path.read_text()), samples)
 
 

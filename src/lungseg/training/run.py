@@ -11,7 +11,6 @@ only rank 0 writes the folder and logs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,13 +32,11 @@ from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_tex
 from lungseg.models import load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
-from lungseg.training.engine import Engine, RunResult
+from lungseg.training.engine import Engine, Logger, RunResult
 from lungseg.training.records import HISTORY_COLUMNS
 
 __all__ = ["HISTORY_COLUMNS", "RunResult", "train_run"]
 
-
-Logger = Callable[[str], None]
 
 
 def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, log: Logger = print,
