@@ -10,7 +10,7 @@ _EXPORTS = {
     "PostprocessOptions": "postprocess", "Predictor": "predictor", "SegmentationResult": "segmenter",
     "Segmenter": "segmenter", "evaluate_pairs": "evaluation", "export_onnx": "backends",
     "format_summary": "evaluation", "make_backend": "backends", "plan_targets": "runner",
-    "render_overlay": "overlay", "run_targets": "runner", "select_pairs": "evaluation",
+    "run_targets": "runner", "select_pairs": "evaluation",
 }
 __all__ = sorted(_EXPORTS)
 

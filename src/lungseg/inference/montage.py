@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.inference.overlay import COLOURS
-from lungseg.preprocessing import apply_window
+from lungseg.preprocessing import WINDOWS
+from lungseg.preprocessing.display import label_overlay, to_display
 
 TILE = 256
 YELLOW = (255, 220, 0)
 
 
 def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int], banner: str | None,
-                  tiles: int = 12, window: tuple[float, float] = (-600.0, 1500.0)) -> np.ndarray:
+                  tiles: int = 12, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
     """(Z, Y, X) canonical HU and labels -> RGB montage of up to ``tiles`` axial slices through the lungs,
     superior first."""
     rows = np.nonzero(labels.reshape(len(labels), -1).any(axis=1))[0]
@@ -34,7 +34,7 @@ def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int],
 
 
 def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float] | None,
-                    banner: str | None, planes: int = 3, window: tuple[float, float] = (-600.0, 1500.0)) -> np.ndarray:
+                    banner: str | None, planes: int = 3, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
     """Coronal planes at 30/50/70 % of the lungs' anterior-posterior extent, head up."""
     columns = np.nonzero(labels.any(axis=(0, 2)))[0]
     low, high = (columns[0], columns[-1]) if len(columns) else (0, labels.shape[1] - 1)
@@ -52,13 +52,9 @@ def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, fl
 def _outlined(plane: np.ndarray, labels: np.ndarray, window: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
     import cv2
 
-    gray = cv2.resize(np.rint(apply_window(np.asarray(plane), *window) * 255).astype(np.uint8), size,
-                      interpolation=cv2.INTER_AREA)
-    picture = np.repeat(gray[..., None], 3, axis=2)
+    gray = cv2.resize(to_display(plane, window), size, interpolation=cv2.INTER_AREA)
     small = cv2.resize(labels.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    for label in (1, 2):
-        contours, _ = cv2.findContours((small == label).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(picture, contours, -1, tuple(int(c) for c in COLOURS[label]), 1)
+    picture = label_overlay(gray, small, alpha=0.0)
     cv2.putText(picture, "R", (4, size[1] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return picture
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
-from lungseg.inference.overlay import render_overlay
 from lungseg.inference.segmenter import SegmentationResult
 from lungseg.io import write_mask_png, write_png, write_volume
 from lungseg.io.atomic import StagedWrites
+from lungseg.preprocessing.display import label_overlay, to_display
 
 
 def write_outputs(result: SegmentationResult, target, overlay: bool, report: bool, model_name: str,
@@ -55,12 +55,10 @@ def _write_mask(result: SegmentationResult, target, model_name: str, stage: Stag
 def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> list[Path]:
     banner = _banner(result)
     if not result.study.is_volume:
-        from lungseg.preprocessing import PreprocessPlan
-
-        plan = PreprocessPlan("hu", -600.0, 1500.0, 256) if result.canonical_hu.dtype != np.uint8 else \
-            PreprocessPlan("8bit", 0.0, 1.0, 256)
         path = target.sibling("_overlay.png")
-        write_png(stage.path(path), render_overlay(result.canonical_hu[0], result.canonical_labels[0], plan))
+        image = result.canonical_hu[0]
+        thickness = max(1, round(max(image.shape) / 256))
+        write_png(stage.path(path), label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness))
         return [path]
     flagged = result.quality["flagged_slices"]
     axial, coronal = target.sibling("_axial.png"), target.sibling("_coronal.png")

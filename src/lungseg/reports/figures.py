@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lungseg.preprocessing.display import comparison_overlay
+
 from lungseg.io import atomic_path
 
 
@@ -79,11 +81,14 @@ def histograms(groups: list[tuple[str, np.ndarray]], xlabel: str, title: str, pa
 
 def example_grid(examples: list[dict], title: str, path: Path) -> Path:
     """Rows of image | ground truth | prediction | overlay; each example is a dict with ``name``,
-    ``dice``, ``image`` (display, float [0, 1]), ``truth`` and ``prediction`` (bool)."""
+    ``dice``, ``image`` (uint8 display gray, ``preprocessing.display.to_display``), ``truth`` and
+    ``prediction`` (bool)."""
     plt = _pyplot()
     figure, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
     for row, example in zip(axes, examples):
-        panels = (example["image"], example["truth"], example["prediction"], overlay(example))
+        thickness = max(1, example["truth"].shape[0] // 256)
+        panels = (example["image"] / 255.0, example["truth"], example["prediction"],
+                  comparison_overlay(example["image"], example["truth"], example["prediction"], thickness))
         labels = (f"{example['name']}\nDice {example['dice']:.4f}", "ground truth", "prediction",
                   "overlay (truth green, prediction red)")
         for axis, panel, label in zip(row, panels, labels):
@@ -92,15 +97,3 @@ def example_grid(examples: list[dict], title: str, path: Path) -> Path:
             axis.axis("off")
     figure.suptitle(title)
     return _save(figure, path)
-
-
-def overlay(example: dict) -> np.ndarray:
-    """RGB: ground truth outlined in green, prediction in red, their overlap tinted yellow."""
-    from scipy import ndimage
-
-    rgb = np.repeat(example["image"][..., None], 3, axis=-1).astype(np.float32)
-    truth, prediction = example["truth"], example["prediction"]
-    rgb[truth & prediction] = 0.6 * rgb[truth & prediction] + 0.4 * np.array([1.0, 1.0, 0.0])
-    for mask, colour in ((truth, (0.0, 1.0, 0.0)), (prediction, (1.0, 0.0, 0.0))):
-        rgb[mask & ~ndimage.binary_erosion(mask, iterations=max(1, mask.shape[0] // 256))] = colour
-    return rgb

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.io import check_folder_target, read_image, read_mask, write_text_atomic
-from lungseg.preprocessing import apply_window, intensity_kind
+from lungseg.preprocessing.display import to_display
 from lungseg.reports import figures
 from lungseg.reports.tables import EvalTables, RunTables, read_evaluation, read_run
 
@@ -105,9 +105,7 @@ def _metrics_table(metrics: dict) -> str:
 
 
 def _example(sample: dict) -> dict:
-    image = read_image(sample["image"])
-    display = apply_window(image, -600.0, 1500.0) if intensity_kind(image) == "hu" else image / 255.0
-    return {"name": sample["name"], "dice": sample["dice"], "image": np.asarray(display, np.float32),
+    return {"name": sample["name"], "dice": sample["dice"], "image": to_display(read_image(sample["image"])),
             "truth": read_mask(sample["mask"]), "prediction": read_mask(sample["prediction"])}
 
 

@@ -2,7 +2,7 @@
 
 Scalars: ``loss/train``, ``loss/val``, ``val/dice``, ``val/iou``, ``val/accuracy``, ``lr``. Images
 (``val/examples``): up to four fixed validation slices with the ground truth outlined in green and the
-prediction in red. View with ``tensorboard --logdir RUN/tensorboard``.
+prediction in red (``preprocessing.display``). View with ``tensorboard --logdir RUN/tensorboard``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
+
+from lungseg.preprocessing.display import comparison_overlay
 
 EXAMPLES = 4
 
@@ -49,8 +50,6 @@ class TensorBoardMonitor:
 
 
 def _overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """(H, W) image in [0, 1] -> (H, W, 3) float RGB with outlines: truth green, prediction red."""
-    rgb = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=-1)
-    for mask, colour in ((truth, (0.0, 1.0, 0.0)), (prediction, (1.0, 0.0, 0.0))):
-        rgb[mask & ~ndimage.binary_erosion(mask)] = colour
-    return rgb
+    """(H, W) model input in [0, 1] -> (H, W, 3) float RGB in [0, 1] (``display.comparison_overlay``)."""
+    gray = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return comparison_overlay(gray, truth, prediction).astype(np.float32) / 255.0
