@@ -144,3 +144,18 @@ def test_one_bad_file_does_not_stop_a_folder(broken_data, small_run, tmp_path):
     assert result.returncode == 1
     assert victim.name in result.stderr and "wrote 23 of 24 masks" in result.stderr
     assert len(list((tmp_path / "pred").glob("*.png"))) == 23
+
+
+def test_any_setting_through_set(tmp_path, kmader_subset):
+    import yaml
+
+    run = tmp_path / "run"
+    result = run_cli("train", "--data", kmader_subset, "--out", run, "--set", "train.epochs=1", "--set",
+                     "optim.optimizer=sgd", "--set", "preprocess.image_size=32", "--model-arg", "base_filters=4",
+                     "--model-arg", "depth=2", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["optim"]["optimizer"] == "sgd" and config["preprocess"]["image_size"] == 32
+    assert config["train"]["epochs"] == 2  # a named option wins over --set
+    _one_line_error(run_cli("train", "--data", kmader_subset, "--out", tmp_path / "x", "--set", "optim.nesterov=true"),
+                    "unknown key", "nesterov")

@@ -45,3 +45,23 @@ def test_json_config_and_optional_values(tmp_path):
     config = load_config(path)
     assert config.train.max_minutes is None and config.train.seed == 7
     assert config.data.group_pattern == r"^(\d+)_"
+
+
+def test_settings_override_the_config_file_both_ways(tmp_path):
+    from lungseg.config import merge_config, parse_assignment
+
+    path = tmp_path / "config.yaml"
+    path.write_text("train: {border_weights: true, tensorboard: true}\ndata: {allow_leaks: true}\n")
+    config = merge_config(path, {"train.border_weights": False, "train.tensorboard": None, "data.allow_leaks": None,
+                                 "train.ema_decay": 0.99}, {"base_filters": 8})
+    assert config.train.border_weights is False  # an explicit --no-border-weights wins
+    assert config.train.tensorboard is True and config.data.allow_leaks is True  # flags not given keep the file's
+    assert config.train.ema_decay == 0.99 and config.model.kwargs == {"base_filters": 8}
+    assert parse_assignment("optim.lr=1e-3", "--set") == ("optim.lr", 0.001)
+    assert parse_assignment("optim.optimizer=sgd", "--set") == ("optim.optimizer", "sgd")
+    with pytest.raises(ValueError, match="unknown setting 'optim'"):
+        merge_config(None, {"optim": 1})
+    with pytest.raises(ValueError, match="unknown key"):
+        merge_config(None, {"optim.learning_rate": 1})
+    with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
+        parse_assignment("optim.lr", "--set")

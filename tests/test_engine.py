@@ -138,14 +138,3 @@ def test_resume_of_a_finished_run_does_not_train_more(tmp_path, kmader_subset):
     assert again.epochs_run == 1 and any("run already finished (validation Dice" in line for line in lines)
     more = train_run(None, out, resume=True, epochs=3, log=lambda line: None)
     assert more.epochs_run == 2  # continued for one epoch, then stopped at the target again
-
-
-def test_command_line_options_override_the_config_file_both_ways(tmp_path):
-    from lungseg.cli.train_commands import build_config
-
-    path = tmp_path / "config.yaml"
-    path.write_text("train: {border_weights: true, tensorboard: true}\ndata: {allow_leaks: true}\n")
-    config = build_config(path, [], border_weights=False, tensorboard=None, allow_leaks=None, ema_decay=0.99)
-    assert config.train.border_weights is False  # an explicit --no-border-weights wins
-    assert config.train.tensorboard is True and config.data.allow_leaks is True  # flags not given keep the file's
-    assert config.train.ema_decay == 0.99

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -40,13 +39,12 @@ def evaluate(
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
-    from lungseg.inference.evaluation import check_evaluation_output
+    from lungseg.inference.evaluation import check_evaluation_output, default_split
     from lungseg.io import parse_mask_labels
 
     labels = parse_mask_labels(mask_labels)
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
-    if split is None and data is not None and images is None and predictor.checkpoint.get("split"):
-        split = "test"
+    split = default_split(predictor.checkpoint, data, images, split)
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
     check_evaluation_output(out, pairs)
     evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels)
@@ -78,6 +76,7 @@ def predict(
 ):
     """Segment the lungs (1 = right, 2 = left) in CT volumes or slices; outputs keep the input geometry."""
     from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
+    from lungseg.inference.runner import finish_batch
 
     targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
@@ -89,25 +88,25 @@ def predict(
         stderr.print(f"note: {note}")
     with progress("segmenting", len(targets)) as advance:
         rows = run_targets(segmenter, targets, str(model), overlay, report, advance)
-    _print_predictions(rows, targets, output)
+    code = finish_batch(rows, targets, output)
+    _print_predictions(rows, output)
+    if code:
+        raise typer.Exit(code)
 
 
-def _print_predictions(rows: list[dict], targets, output: Path) -> None:
-    from lungseg.io import write_text_atomic
+def _print_predictions(rows: list[dict], output: Path) -> None:
+    from lungseg.inference.runner import FAILED
 
-    failed = [row for row in rows if row["status"] in ("refused", "error")]
+    failed = [row for row in rows if row["status"] in FAILED]
     for row in failed:
         print(f"error: {row['message']}", file=sys.stderr)
     if len(rows) > 1:
         _summary_table(rows)
-        write_text_atomic(output / "summary.json", json.dumps(rows, indent=2))
     for row in rows:
         if row["status"] == "flagged":
             print(f"warning: {row['study']}: {row['message'] or 'low quality score'}", file=sys.stderr)
     if len(rows) > 1 or not failed:
         console().print(f"wrote {len(rows) - len(failed)} of {len(rows)} masks to {output}")
-    if failed:
-        raise typer.Exit(2 if len(failed) == len(rows) else 1)
 
 
 def _summary_table(rows: list[dict]) -> None:

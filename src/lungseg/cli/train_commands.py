@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,16 +18,15 @@ from lungseg.cli.common import (
     user_errors,
 )
 
-# option name -> (config section, key); a given option overrides the config file
+# option name -> the config setting it sets; a given option overrides the config file and --set
 OVERRIDES = {
-    "data": ("data", "data"), "images": ("data", "images"), "masks": ("data", "masks"),
-    "split": ("data", "split"), "group_pattern": ("data", "group_pattern"), "allow_leaks": ("data", "allow_leaks"),
-    "model": ("model", "name"), "image_size": ("preprocess", "image_size"), "lr": ("optim", "lr"),
-    "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"), "loss": ("train", "loss"),
-    "seed": ("train", "seed"), "max_minutes": ("train", "max_minutes"),
-    "freeze_encoder_epochs": ("train", "freeze_encoder_epochs"), "border_weights": ("train", "border_weights"),
-    "ema_decay": ("train", "ema_decay"), "grad_clip": ("train", "grad_clip"), "tensorboard": ("train", "tensorboard"),
-    "target_val_dice": ("train", "target_val_dice"), "mask_labels": ("data", "mask_labels"),
+    "data": "data.data", "images": "data.images", "masks": "data.masks", "split": "data.split",
+    "group_pattern": "data.group_pattern", "allow_leaks": "data.allow_leaks", "mask_labels": "data.mask_labels",
+    "model": "model.name", "image_size": "preprocess.image_size", "lr": "optim.lr", "epochs": "train.epochs",
+    "batch_size": "train.batch_size", "loss": "train.loss", "seed": "train.seed", "max_minutes": "train.max_minutes",
+    "freeze_encoder_epochs": "train.freeze_encoder_epochs", "border_weights": "train.border_weights",
+    "ema_decay": "train.ema_decay", "grad_clip": "train.grad_clip", "tensorboard": "train.tensorboard",
+    "target_val_dice": "train.target_val_dice",
 }
 
 ConfigOption = Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options given here override it.")]
@@ -48,38 +46,24 @@ LeaksOption = Annotated[bool, typer.Option("--allow-leaks", help="Train even if 
 BoardOption = Annotated[bool, typer.Option("--tensorboard", help="Log scalars and overlays to OUT/tensorboard.")]
 
 
-def build_config(config_file: Path | None, model_args: list[str], encoder_weights: str | None = None,
-                 **options):
-    """The config file (or defaults) with every given option applied, validated."""
-    from lungseg.config import RunConfig, load_config
+SetOption = Annotated[list[str], typer.Option("--set", help="Any config setting SECTION.KEY=VALUE (repeatable), "
+                                                       "e.g. --set optim.optimizer=sgd --set augment.elastic_p=0.2.")]
 
-    run_config = load_config(config_file) if config_file else RunConfig()
-    for option, value in options.items():
-        if value is None:
-            continue
-        section, key = OVERRIDES[option]
-        if option == "mask_labels":
-            from lungseg.io import parse_mask_labels
 
-            value = list(parse_mask_labels(value))
-        setattr(getattr(run_config, section), key, str(value) if isinstance(value, Path) else value)
-    run_config.model.kwargs.update(_parse_model_args(model_args))
+def build_config(config_file: Path | None, model_args: list[str], sets: list[str],
+                 encoder_weights: str | None = None, **options):
+    """Parse the options into settings and let the config layer merge and validate them."""
+    from lungseg.config import merge_config, parse_assignment
+    from lungseg.io import parse_mask_labels
+
+    settings = dict(parse_assignment(text, "--set") for text in sets)
+    if options.get("mask_labels") is not None:
+        options["mask_labels"] = list(parse_mask_labels(options["mask_labels"]))
+    settings.update({OVERRIDES[name]: value for name, value in options.items() if value is not None})
+    model_kwargs = dict(parse_assignment(text, "--model-arg") for text in model_args)
     if encoder_weights is not None:
-        run_config.model.kwargs["encoder_weights"] = encoder_weights
-    return RunConfig.from_dict(run_config.to_dict())  # validate the merged values
-
-
-def _parse_model_args(pairs: list[str]) -> dict:
-    values = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--model-arg expects KEY=VALUE, got {pair!r}")
-        try:
-            values[key] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key] = text
-    return values
+        model_kwargs["encoder_weights"] = encoder_weights
+    return merge_config(config_file, settings, model_kwargs)
 
 
 @app.command()
@@ -114,6 +98,7 @@ def train(
     target_val_dice: Annotated[Optional[float], typer.Option(
         help="Stop after the first epoch whose validation Dice reaches this.")] = None,
     mask_labels: MaskLabelsOption = None,
+    set: SetOption = [],  # noqa: B006
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
                                                            "(only --epochs may change).")] = False,
 ):
@@ -126,7 +111,7 @@ def train(
         _report_run(result, out)
         return
     run_config = build_config(
-        config, model_arg, encoder_weights, data=data, images=images, masks=masks, split=split,
+        config, model_arg, set, encoder_weights, data=data, images=images, masks=masks, split=split,
         group_pattern=group_pattern, allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr,
         epochs=epochs, batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes,
         freeze_encoder_epochs=freeze_encoder_epochs, border_weights=border_weights, ema_decay=ema_decay,
@@ -136,9 +121,7 @@ def train(
 
 
 def _report_run(result, out: Path) -> None:
-    import os
-
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+    if not result.main_process:  # under torchrun only rank 0 reports
         return
     console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
                     f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
@@ -167,13 +150,14 @@ def cv(
     grad_clip: ClipOption = None,
     allow_leaks: LeaksOption = False,
     mask_labels: MaskLabelsOption = None,
+    set: SetOption = [],  # noqa: B006
 ):
     """k-fold cross-validation (folds grouped by --group-pattern): one model per fold, scored on its
     validation fold; prints mean ± sd per metric. `--model OUT` then runs the fold models as an ensemble."""
     from lungseg.crossval import cross_validate, format_cv
 
     run_config = build_config(
-        config, model_arg, data=data, images=images, masks=masks, group_pattern=group_pattern,
+        config, model_arg, set, data=data, images=images, masks=masks, group_pattern=group_pattern,
         allow_leaks=allow_leaks or None, model=model, image_size=image_size, lr=lr, epochs=epochs,
         batch_size=batch_size, loss=loss, seed=seed, max_minutes=max_minutes, ema_decay=ema_decay,
         grad_clip=grad_clip, mask_labels=mask_labels)

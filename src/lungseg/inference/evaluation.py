@@ -26,6 +26,14 @@ from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metric
 PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
 
 
+def default_split(checkpoint: dict, data, images, split: str | None) -> str | None:
+    """``split`` as given; else ``"test"`` when scoring the checkpoint's own data folder (``--data``) and
+    the checkpoint stores a split, and every pair (None) for explicit ``--images``/``--masks`` folders."""
+    if split is None and data is not None and images is None and checkpoint.get("split"):
+        return "test"
+    return split
+
+
 def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path | None,
                  masks: str | Path | None, split: str | None) -> list[Pair]:
     """All pairs in the folders, or only those of ``split`` (train/val/test/all) of the checkpoint's run."""

@@ -81,6 +81,23 @@ def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto", over
     return targets, notes
 
 
+def finish_batch(rows: list[dict], targets: list[Target], output: str | Path) -> int:
+    """Write ``summary.json`` when there are several studies; return the exit code: 0 when every study
+    succeeded, 2 when none did, 1 for a partial batch."""
+    import json
+
+    from lungseg.io import write_text_atomic
+
+    summary = summary_path(targets, Path(output))
+    if summary is not None:
+        write_text_atomic(summary, json.dumps(rows, indent=2))
+    failed = sum(1 for row in rows if row["status"] in FAILED)
+    return 0 if not failed else 2 if failed == len(rows) else 1
+
+
+FAILED = ("refused", "error")
+
+
 def summary_path(targets: list[Target], output: Path) -> Path | None:
     """Where the batch summary goes (only when there are several studies)."""
     return output / "summary.json" if len(targets) > 1 else None

@@ -47,6 +47,7 @@ class RunResult:
     best_loss: float
     stopped_early: bool
     seconds: float
+    main_process: bool = True  # False on the other ranks under torchrun (they neither log nor report)
 
 
 class Engine:
@@ -132,7 +133,8 @@ class Engine:
         started, stopped_early = time.perf_counter(), False
         if self.stopped:
             log(f"run already finished ({self.stopped}); raise --epochs to train further")
-            return RunResult(out, len(self.history), self.best_epoch, self.best_loss, True, 0.0)
+            return RunResult(out, len(self.history), self.best_epoch, self.best_loss, True, 0.0,
+                             self.distributed.is_main)
         for epoch in range(len(self.history) + 1, train_cfg.epochs + 1):
             try:
                 row = self._run_epoch(epoch, progress_factory)
@@ -158,7 +160,7 @@ class Engine:
                 stopped_early = True
                 break
         return RunResult(out, len(self.history), self.best_epoch, self.best_loss, stopped_early,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, self.distributed.is_main)
 
     def _stop_reason(self, row: dict, started: float) -> str:
         """Why to stop after this epoch ('' to go on): the Dice target, early stopping or the budget."""
