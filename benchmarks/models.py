@@ -104,7 +104,7 @@ def run_one(name: str, kwargs: dict, dataset: str, size: int, minutes: float, sc
     start = time.perf_counter()
     result = train_run(config, out, log=lambda line: None)
     train_seconds = time.perf_counter() - start
-    predictor = Predictor.from_checkpoint(out / "best.pt")
+    predictor = Predictor.load(out / "best.pt")
     pairs = select_pairs(predictor.checkpoint, data, None, None, "test")
     summary = evaluate_pairs(predictor, pairs, out / "eval", log=lambda line: None)
     return {

@@ -74,7 +74,7 @@ def test_training_learns_lungs_on_real_ct(tmp_path, kmader):
     config.model.kwargs = {"base_filters": 8, "depth": 4}
     config.train.epochs = 12
     train_run(config, tmp_path / "run", log=lambda line: None)
-    predictor = Predictor.from_checkpoint(tmp_path / "run" / "best.pt")
+    predictor = Predictor.load(tmp_path / "run" / "best.pt")
     pairs = select_pairs(predictor.checkpoint, kmader, None, None, "test")
     summary = evaluate_pairs(predictor, pairs, tmp_path / "eval", log=lambda line: None)
     assert summary["n"] == 20

@@ -63,7 +63,6 @@ class Predictor:
 
         return cls(load_checkpoint(resolve_model(reference)), source=reference, backend=backend, **kwargs)
 
-    from_checkpoint = load
 
     @classmethod
     def from_onnx(cls, path: str | Path, source: str | Path | None = None, **kwargs) -> Predictor:

@@ -1,6 +1,6 @@
 """``Segmenter``: point it at a chest CT and get labelled lungs, measurements, checks and a quality score.
 
-    seg = Segmenter.from_pretrained("ct-lung")       # or Segmenter.from_checkpoint("run/best.pt")
+    seg = Segmenter.from_pretrained("ct-lung")       # or a checkpoint: from_pretrained("run/best.pt")
     labels = seg.apply("scan_dicom_folder/")          # SimpleITK image, 1 = right lung, 2 = left lung
     result = seg.segment("scan.nii.gz")               # labels + measurements + findings + quality
 
@@ -12,6 +12,8 @@ through the same steps as a volume of one slice and its labels come back as an (
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,9 @@ from lungseg.inference.predictor import Predictor
 from lungseg.inference.quality import QUALITY_FLAG, apply_plausibility, quality_scores
 from lungseg.inference.reorient import from_canonical, to_canonical
 from lungseg.inference.study import Study, as_study
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 @dataclass
@@ -67,64 +72,48 @@ class Segmenter:
     @classmethod
     def from_pretrained(cls, name: str = "ct-lung", backend: str = "auto", threshold: float = 0.5,
                         batch_size: int = 4, **kwargs) -> Segmenter:
+        """A shipped model name, a checkpoint, an exported ``.onnx`` file or a ``lungseg cv`` folder."""
         return cls(Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size), **kwargs)
 
-    from_checkpoint = from_pretrained
-
-    def apply(self, image) -> object:
-        """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung)."""
+    def apply(self, image) -> sitk.Image | np.ndarray:
+        """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung): a
+        SimpleITK image for a volume, an (H, W) uint8 array for a 2D slice."""
         return self.segment(image).labels
 
     def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
-        """Run the checks and the model; raises ``InputError`` when the input is refused."""
+        """Run the checks and the model; raises ``InputError`` when the input is refused. A 2D slice is a
+        volume of one slice without spacing; its labels come back as an (H, W) array."""
+        import SimpleITK as sitk
+
         study = as_study(image, source)
         findings = list(study.findings) + check_modality(study.modality)
         raise_refusals(findings, study.source)
+        canonical = None
         if study.is_volume:
-            return self._segment_volume(study, findings)
-        return self._segment_slice(study, findings)
-
-    def _segment_volume(self, study: Study, findings: list[Finding]) -> SegmentationResult:
-        import SimpleITK as sitk
-
-        findings += check_orientation(study.image.GetDirection())
-        canonical = to_canonical(study.image, study.source)
+            findings += check_orientation(study.image.GetDirection())
+            canonical = to_canonical(study.image, study.source)
+            stored = sitk.GetArrayFromImage(canonical)
+        else:
+            picture = np.asarray(study.image)
+            stored = (picture[..., 0] if picture.ndim == 3 else picture)[None]  # RGB: refused below with the reason
         expects_hu = self.predictor.plan.intensity == "hu"
-        hu, finite_findings = check_finite(sitk.GetArrayFromImage(canonical), expects_hu)
+        hu, finite_findings = check_finite(stored, expects_hu)
         findings += finite_findings
         raise_refusals(findings, study.source)
-        findings += check_intensity(hu, expects_hu, is_volume=True)
+        findings += check_intensity(hu, expects_hu, is_volume=study.is_volume)
+        findings += [] if study.is_volume else check_xray_like(hu[0])
         raise_refusals(findings, study.source)
-        spacing = canonical.GetSpacing() if study.spacing_known else None
+
+        spacing = canonical.GetSpacing() if canonical is not None and study.spacing_known else None
         midline = _body_midline(hu)
         labels, quality, split_ok = self._labels(hu, midline)
-        measurements = lung_measurements(labels, hu, spacing, is_volume=True)
+        measurements = lung_measurements(labels, hu, spacing, is_volume=study.is_volume)
         findings += self._split_finding(split_ok)
-        findings += check_result(labels, measurements, True, spacing, midline)
+        findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
         quality = apply_plausibility(quality, findings)
-        label_image = sitk.GetImageFromArray(labels)
-        label_image.CopyInformation(canonical)
-        return SegmentationResult(study, from_canonical(label_image, study.image), labels, hu,
-                                  spacing, measurements, quality, findings)
-
-    def _segment_slice(self, study: Study, findings: list[Finding]) -> SegmentationResult:
-        image = np.asarray(study.image)
-        if image.ndim == 3:  # RGB picture: the plan's check refuses it for a HU model with the reason
-            image = image[..., 0]
-        expects_hu = self.predictor.plan.intensity == "hu"
-        image, finite_findings = check_finite(image, expects_hu)
-        findings += finite_findings
-        raise_refusals(findings, study.source)
-        findings += check_intensity(image, expects_hu, is_volume=False)
-        findings += check_xray_like(image)
-        raise_refusals(findings, study.source)
-        labels, quality, split_ok = self._labels(image[None], _body_midline(image[None]))
-        measurements = lung_measurements(labels, image[None], None, is_volume=False)
-        findings += self._split_finding(split_ok) + check_result(labels, measurements, False)
-        raise_refusals(findings, study.source)
-        quality = apply_plausibility(quality, findings)
-        return SegmentationResult(study, labels[0], labels, image[None], None, measurements, quality, findings)
+        return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing,
+                                  measurements, quality, findings)
 
     def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, dict, bool]:
         raw, agreement, confidence = self._raw_mask(hu)
@@ -158,6 +147,17 @@ class Segmenter:
             return []
         return [Finding("warn", "lungs-joined", "right and left lung could not be separated by erosion; they "
                                                 "were split at the body's midline")]
+
+
+def _on_input_grid(labels: np.ndarray, canonical, study: Study):
+    """Canonical (Z, Y, X) labels -> a SimpleITK image on the input's grid, or (H, W) for a slice."""
+    if canonical is None:
+        return labels[0]
+    import SimpleITK as sitk
+
+    label_image = sitk.GetImageFromArray(labels)
+    label_image.CopyInformation(canonical)
+    return from_canonical(label_image, study.image)
 
 
 def _body_midline(hu: np.ndarray) -> float | None:
