@@ -22,9 +22,8 @@ from torch.utils.data import DataLoader
 from lungseg.config import RunConfig
 from lungseg.data import SliceDataset, Split
 from lungseg.errors import TrainingDiverged
-from lungseg.io import write_text_atomic
 from lungseg.losses import build_loss
-from lungseg.models import build_model, make_checkpoint, resolve_kwargs, save_checkpoint
+from lungseg.models import build_model, make_checkpoint, resolve_kwargs
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.loop import StepOptions, train_epoch, validate
@@ -34,7 +33,8 @@ from lungseg.training.optim import (
     current_lr,
     step_scheduler,
 )
-from lungseg.training.records import HISTORY_COLUMNS, csv_text, format_row
+from lungseg.training.records import format_row
+from lungseg.training.run_folder import RunFolder
 
 Logger = Callable[[str], None]
 
@@ -128,7 +128,8 @@ class Engine:
         return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator,
                           drop_last=shuffle and len(dataset) % batch == 1)
 
-    def fit(self, out: Path, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
+    def fit(self, folder: RunFolder, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
+        out = folder.path
         train_cfg = self.config.train
         started, stopped_early = time.perf_counter(), False
         if self.stopped:
@@ -150,10 +151,9 @@ class Engine:
             step_scheduler(self.scheduler, monitored)
             reason = self._stop_reason(row, started)  # the budget depends on each rank's clock: rank 0 decides
             self.stopped = (reason or "rank 0 stopped") if self.distributed.agree(bool(reason)) else None
-            if self.distributed.is_main:
-                self._write_outputs(out, split, plan, epoch, row, improved)
-                if self.monitor is not None:
-                    self.monitor(epoch, row, self.evaluated_model, self.val_set)
+            self._record(folder, split, plan, epoch, row, improved)
+            if self.monitor is not None:  # set on rank 0 only
+                self.monitor(epoch, row, self.evaluated_model, self.val_set)
             log(format_row(row, improved))
             if self.stopped:
                 log(f"stopping: {self.stopped}")
@@ -217,17 +217,15 @@ class Engine:
         self.history.append(row)
         return row
 
-    def _write_outputs(self, out: Path, split: Split, plan: PreprocessPlan, epoch: int, row: dict,
-                       improved: bool) -> None:
-        write_text_atomic(out / "history.csv", csv_text(HISTORY_COLUMNS, [
-            [r.get(c, "") for c in HISTORY_COLUMNS] for r in self.history]))
-        write_text_atomic(out / "batch_losses.csv", csv_text(("epoch", "phase", "batch", "loss"), self.batch_rows))
+    def _record(self, folder: RunFolder, split: Split, plan: PreprocessPlan, epoch: int, row: dict,
+                improved: bool) -> None:
+        """Hand the epoch's tables and checkpoints to the run folder (which writes on rank 0 only)."""
+        if not folder.writes:
+            return
         common = {"preprocessing": plan.to_dict(), "config": self.config.to_dict(), "split": split.to_dict(),
                   "epoch": epoch, "metrics": dict(row)}
         model_name = self.config.model.name
-        if improved:
-            save_checkpoint(out / "best.pt", make_checkpoint(model_name, self.model_kwargs, self.evaluated_model,
-                                                             **common))
+        best = make_checkpoint(model_name, self.model_kwargs, self.evaluated_model, **common) if improved else None
         training_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -235,8 +233,8 @@ class Engine:
             "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
             "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "stopped": self.stopped}
-        save_checkpoint(out / "last.pt", make_checkpoint(model_name, self.model_kwargs, self.model, **common,
-                                                         training_state=training_state))
+        last = make_checkpoint(model_name, self.model_kwargs, self.model, **common, training_state=training_state)
+        folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last)
 
 
 def _make_ema(model: torch.nn.Module, decay: float | None):

@@ -1,4 +1,6 @@
-"""A training run: data -> audit -> split -> plan -> model -> epochs -> checkpoints, in one run folder.
+"""A training run in named stages: check the config -> prepare the inputs (pairs, split, images, plan,
+audit) -> set up the fit (datasets, engine) -> write the run folder and train. Nothing is written
+before the last stage, so a refused run leaves no folder behind.
 
 Run folder contents: ``config.yaml``, ``split.json``, ``audit.json`` (the data check of the split),
 ``history.csv`` (one row per epoch, with seconds spent on data, forward, backward and validation),
@@ -11,11 +13,12 @@ only rank 0 writes the folder and logs.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lungseg.config import RunConfig, dump_config
+from lungseg.config import RunConfig
 from lungseg.data import (
     SliceDataset,
     Split,
@@ -28,11 +31,11 @@ from lungseg.data import (
 )
 from lungseg.data.audit import audit_split
 from lungseg.errors import InputError
-from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_text_atomic
 from lungseg.models import load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.engine import Engine, Logger, RunResult
+from lungseg.training.run_folder import RunFolder
 from lungseg.training.records import HISTORY_COLUMNS
 
 __all__ = ["HISTORY_COLUMNS", "RunResult", "train_run"]
@@ -59,28 +62,61 @@ def _quiet(line: str) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run trains on, read and checked before the run folder is written."""
+
+    split: Split
+    train_pairs: list
+    val_pairs: list
+    plan: PreprocessPlan
+    audit: object | None   # the data audit of the split (None when resuming)
+
+
 def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epochs, distributed) -> RunResult:
+    folder = RunFolder(out, writes=distributed.is_main)
+    config, state = _check_config(config, folder, resume, epochs)
+    torch.set_num_threads(config.train.threads or max(1, (os.cpu_count() or 1) // distributed.world_size))
+    inputs = _prepare_inputs(config, folder, state, log)
+    engine = _fit_setup(config, inputs, state, distributed)
+    folder.start(config, inputs.split, inputs.audit)  # only now, with everything checked, is the folder written
+    split, plan = inputs.split, inputs.plan
+    log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
+        f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}"
+        + (f"; {distributed.world_size} processes" if distributed.enabled else ""))
+    if config.train.tensorboard and folder.writes:
+        from lungseg.training.tensorboard import TensorBoardMonitor
+
+        engine.monitor = TensorBoardMonitor(folder.tensorboard, config.train.threshold)
+    try:
+        return engine.fit(folder, split, plan, log, progress_factory)
+    finally:
+        if engine.monitor is not None:
+            engine.monitor.close()
+
+
+def _check_config(config: RunConfig | None, folder: RunFolder, resume: bool, epochs: int | None):
+    """Stage 1: the config to run (a resumed run's own, with a new epoch limit) and its saved state."""
     state = None
     if resume:
-        state = load_checkpoint(out / "last.pt")
+        state = load_checkpoint(folder.last)
         config = RunConfig.from_dict(state["config"])
         if epochs is not None:  # a new limit: continue even a run that had stopped early
             config.train.epochs = epochs
             state["training_state"]["stopped"] = None
     elif config is None:
         raise ValueError("train_run: config is required unless resuming")
-    elif (out / "last.pt").exists():
-        raise InputError(out, "run folder already holds a run; use --resume or a new --out folder")
+    else:
+        folder.check_new()
     config.check_values()
-    threads = config.train.threads or max(1, (os.cpu_count() or 1) // distributed.world_size)
-    torch.set_num_threads(threads)
+    return config, state
 
-    # everything is read and checked before the run folder is touched
+
+def _prepare_inputs(config: RunConfig, folder: RunFolder, state: dict | None, log: Logger) -> RunInputs:
+    """Stage 2: pairs, split, loaded images and masks, preprocessing plan and the leak audit."""
     images_dir, masks_dir = resolve_folders(config.data.data, config.data.images, config.data.masks)
-    check_folder_target(out)
     pair_list = find_pairs(images_dir, masks_dir)
-    refuse_overwriting_inputs([out], [p for pair in pair_list for p in (pair.image, pair.mask)],
-                              [images_dir, masks_dir])
+    folder.check_apart_from([p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
     pairs = {pair.name: pair for pair in pair_list}
     split = Split.from_dict(state["split"]) if state else make_split(
         list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern)
@@ -93,35 +129,22 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
     plan = PreprocessPlan.from_dict(state["preprocessing"]) if state else PreprocessPlan.fit(
         config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
-    audit = None if resume else _check_leaks(config, split, pairs, out, log)
+    audit = None if state else _check_leaks(config, split, pairs, folder.path, log)
+    return RunInputs(split, train_pairs, val_pairs, plan, audit)
 
+
+def _fit_setup(config: RunConfig, inputs: RunInputs, state: dict | None, distributed) -> Engine:
+    """Stage 3: datasets on the model grid and the engine (model, loss, optimizer, EMA all checked)."""
     border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
-    train_set = SliceDataset(train_pairs, plan, build_augmentation(config.augment, config.train.seed), border)
-    val_set = SliceDataset(val_pairs, plan, border_weights=border)
-    engine = Engine(config, train_set, val_set, state, distributed)  # checks model, loss, optimizer, EMA
+    augmentation = build_augmentation(config.augment, config.train.seed)
+    train_set = SliceDataset(inputs.train_pairs, inputs.plan, augmentation, border)
+    val_set = SliceDataset(inputs.val_pairs, inputs.plan, border_weights=border)
+    engine = Engine(config, train_set, val_set, state, distributed)
     divisor = getattr(engine.model, "divisor", 1)
-    if plan.image_size % divisor:
-        raise ValueError(f"image_size {plan.image_size} must be divisible by {divisor} for model "
+    if inputs.plan.image_size % divisor:
+        raise ValueError(f"image_size {inputs.plan.image_size} must be divisible by {divisor} for model "
                          f"{config.model.name!r}")
-
-    if distributed.is_main:  # only now, with everything checked, is the run folder written
-        out.mkdir(parents=True, exist_ok=True)
-        if audit is not None:
-            write_text_atomic(out / "audit.json", audit.to_json())
-        write_text_atomic(out / "config.yaml", dump_config(config))
-        split.save(out / "split.json")
-    log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
-        f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}"
-        + (f"; {distributed.world_size} processes" if distributed.enabled else ""))
-    if config.train.tensorboard and distributed.is_main:
-        from lungseg.training.tensorboard import TensorBoardMonitor
-
-        engine.monitor = TensorBoardMonitor(out / "tensorboard", config.train.threshold)
-    try:
-        return engine.fit(out, split, plan, log, progress_factory)
-    finally:
-        if engine.monitor is not None:
-            engine.monitor.close()
+    return engine
 
 
 def check_split_sizes(split: Split, folder: Path, log: Logger) -> None:
