@@ -159,3 +159,16 @@ def test_any_setting_through_set(tmp_path, kmader_subset):
     assert config["train"]["epochs"] == 2  # a named option wins over --set
     _one_line_error(run_cli("train", "--data", kmader_subset, "--out", tmp_path / "x", "--set", "optim.nesterov=true"),
                     "unknown key", "nesterov")
+
+
+def test_run_options_keep_explicit_zero_and_off_values(tmp_path):
+    from lungseg.cli.train_commands import RUN_OPTIONS, build_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("train: {border_weights: true, seed: 5, tensorboard: true}\n")
+    options = {name: default for name, (_, _, default) in RUN_OPTIONS.items()}
+    options.update(config=path, seed=0, border_weights=False, mask_labels="1,2", set=["augment.hflip=0"])
+    config = build_config(options)
+    assert config.train.seed == 0 and config.train.border_weights is False  # given: they win
+    assert config.train.tensorboard is True  # --tensorboard not given: the file's value stays
+    assert config.data.mask_labels == [1, 2] and config.augment.hflip == 0
