@@ -65,3 +65,20 @@ def test_settings_override_the_config_file_both_ways(tmp_path):
         merge_config(None, {"optim.learning_rate": 1})
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         parse_assignment("optim.lr", "--set")
+
+
+def test_enumerations_are_checked_when_the_config_is_built():
+    import typing
+
+    from lungseg.config import LossName, RunConfig
+    from lungseg.losses.segmentation import LOSSES
+
+    assert set(LOSSES) == set(typing.get_args(LossName))  # one list of loss names, and each is implemented
+    with pytest.raises(ValueError, match="config.train.loss: 'dcie' is not one of bce, dice"):
+        RunConfig.from_dict({"train": {"loss": "dcie"}})
+    with pytest.raises(ValueError, match="config.optim.scheduler: 'step' is not one of plateau, cosine, none"):
+        RunConfig.from_dict({"optim": {"scheduler": "step"}})
+    config = RunConfig()
+    config.preprocess.intensity = "rgb"  # set directly, then checked before a run starts
+    with pytest.raises(ValueError, match="config preprocess.intensity: 'rgb' is not one of auto, hu, 8bit"):
+        config.check_values()

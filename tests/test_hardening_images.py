@@ -221,7 +221,7 @@ def test_train_reads_label_masks_as_lungs(tmp_path, pairs):
 
 @pytest.mark.parametrize("option, value, fragment", [
     ("--epochs", "0", "train.epochs"), ("--batch-size", "0", "train.batch_size"), ("--max-minutes", "-1", "max_minutes"),
-    ("--group-pattern", "(", "not a valid regular expression"), ("--loss", "dcie", "unknown loss"),
+    ("--group-pattern", "(", "not a valid regular expression"), ("--loss", "dcie", "'dcie' is not one of"),
     ("--image-size", "30", "divisible by 4"), ("--model", "vnet", "unknown model"), ("--split", "0/1/1", "split"),
 ])
 def test_train_refuses_bad_values_before_writing_anything(tmp_path, pairs, option, value, fragment):

@@ -12,7 +12,12 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Intensity = Literal["auto", "hu", "8bit"]
+LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky"]
+OptimizerName = Literal["adam", "sgd"]
+SchedulerName = Literal["plateau", "cosine", "none"]
 
 
 @dataclass
@@ -47,7 +52,7 @@ class PreprocessConfig:
     HU input is clipped to the window ``[center - width/2, center + width/2]`` and scaled to [0, 1].
     """
 
-    intensity: str = "auto"
+    intensity: Intensity = "auto"
     window_center: float = -600.0
     window_width: float = 1500.0
     image_size: int = 256
@@ -85,11 +90,11 @@ class ModelConfig:
 class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
-    optimizer: str = "adam"
+    optimizer: OptimizerName = "adam"
     lr: float = 3e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
-    scheduler: str = "cosine"
+    scheduler: SchedulerName = "cosine"
     encoder_lr_factor: float = 0.1
     plateau_factor: float = 0.5
     plateau_patience: int = 3
@@ -110,7 +115,7 @@ class TrainConfig:
 
     epochs: int = 20
     batch_size: int = 4
-    loss: str = "bce_dice"
+    loss: LossName = "bce_dice"
     alpha: float = 0.5
     early_stopping_patience: int = 6
     threshold: float = 0.5
@@ -152,6 +157,11 @@ class RunConfig:
         split names are checked by the layers that own them, still before anything is written)."""
         import re
 
+        for section in dataclasses.fields(self):  # enumerations, also when a field was set directly
+            part = getattr(self, section.name)
+            for name, hint in typing.get_type_hints(type(part)).items():
+                if typing.get_origin(hint) is Literal:
+                    _choice(getattr(part, name), typing.get_args(hint), f"config {section.name}.{name}")
         positive = {"train.epochs": self.train.epochs, "train.batch_size": self.train.batch_size,
                     "preprocess.image_size": self.preprocess.image_size, "preprocess.window_width":
                     self.preprocess.window_width, "optim.lr": self.optim.lr}
@@ -191,6 +201,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        return _choice(value, typing.get_args(hint), where)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None and type(None) in options:
@@ -226,6 +238,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected a string, got {value!r}")
         return value
+    return value
+
+
+def _choice(value: Any, choices: tuple, where: str) -> Any:
+    if value not in choices:
+        raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
     return value
 
 

@@ -140,7 +140,7 @@ class DeepSupervisionLoss(nn.Module):
         return sum(w / total * self.base(output, target, weight) for w, output in zip(weights, logits))
 
 
-LOSSES = {
+LOSSES = {  # the names are config.LossName's (checked when a config is built; tests keep the two equal)
     "bce": lambda alpha: BCELoss(),
     "dice": lambda alpha: SoftDiceLoss(),
     "bce_dice": lambda alpha: WeightedSum(SoftDiceLoss(), alpha),

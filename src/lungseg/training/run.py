@@ -109,7 +109,21 @@ def _check_config(config: RunConfig | None, folder: RunFolder, resume: bool, epo
     else:
         folder.check_new()
     config.check_values()
+    _check_model(config)
     return config, state
+
+
+def _check_model(config: RunConfig) -> None:
+    """The model spec builds and takes the configured input size; before any data is read."""
+    from lungseg.models import build_model, resolve_kwargs
+
+    kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": 1, **config.model.kwargs})
+    if "encoder_weights" in kwargs:  # the check needs the architecture only, never a download
+        kwargs["encoder_weights"] = "none"
+    divisor = getattr(build_model(config.model.name, **kwargs), "divisor", 1)
+    if config.preprocess.image_size % divisor:
+        raise ValueError(f"image_size {config.preprocess.image_size} must be divisible by {divisor} for model "
+                         f"{config.model.name!r}")
 
 
 def _prepare_inputs(config: RunConfig, folder: RunFolder, state: dict | None, log: Logger) -> RunInputs:
@@ -134,17 +148,12 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: dict | None, lo
 
 
 def _fit_setup(config: RunConfig, inputs: RunInputs, state: dict | None, distributed) -> Engine:
-    """Stage 3: datasets on the model grid and the engine (model, loss, optimizer, EMA all checked)."""
+    """Stage 3: datasets on the model grid and the engine (loss, optimizer and EMA are checked here)."""
     border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
     augmentation = build_augmentation(config.augment, config.train.seed)
     train_set = SliceDataset(inputs.train_pairs, inputs.plan, augmentation, border)
     val_set = SliceDataset(inputs.val_pairs, inputs.plan, border_weights=border)
-    engine = Engine(config, train_set, val_set, state, distributed)
-    divisor = getattr(engine.model, "divisor", 1)
-    if inputs.plan.image_size % divisor:
-        raise ValueError(f"image_size {inputs.plan.image_size} must be divisible by {divisor} for model "
-                         f"{config.model.name!r}")
-    return engine
+    return Engine(config, train_set, val_set, state, distributed)
 
 
 def check_split_sizes(split: Split, folder: Path, log: Logger) -> None:
