@@ -14,6 +14,7 @@ output as it was and no temporary file behind.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +35,13 @@ from lungseg.io import (
     holds_dicom,
     refuse_overwriting_inputs,
     staged_writes,
+    write_text_atomic,
 )
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
 NOT_OUTPUT_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".json", ".csv", ".npy", ".npz", ".txt")
                             if s not in FORMATS.values())
+FAILED = ("refused", "error")  # row statuses of studies without outputs
 DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
               "result before any clinical use.")
 
@@ -84,18 +87,11 @@ def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto", over
 def finish_batch(rows: list[dict], targets: list[Target], output: str | Path) -> int:
     """Write ``summary.json`` when there are several studies; return the exit code: 0 when every study
     succeeded, 2 when none did, 1 for a partial batch."""
-    import json
-
-    from lungseg.io import write_text_atomic
-
     summary = summary_path(targets, Path(output))
     if summary is not None:
         write_text_atomic(summary, json.dumps(rows, indent=2))
     failed = sum(1 for row in rows if row["status"] in FAILED)
     return 0 if not failed else 2 if failed == len(rows) else 1
-
-
-FAILED = ("refused", "error")
 
 
 def summary_path(targets: list[Target], output: Path) -> Path | None:
