@@ -283,3 +283,24 @@ def test_nifti_named_gz_but_not_compressed(tmp_path, popi_small, popi_small_repo
     result, out = _segment(tmp_path, victim)
     assert result.returncode == 0, result.stderr
     _close(report_of(out.with_name("seg_report.json")), popi_small_report, tolerance=0.0)
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_zero_spacing_in_a_text_header_falls_back(tmp_path, popi_small, popi_small_report, suffix):
+    """ITK refuses to read these at all; the voxels are fine, so they are read with an assumed spacing."""
+    import re
+
+    whole = tmp_path / f"whole{suffix}"
+    sitk.WriteImage(sitk.ReadImage(str(popi_small)), str(whole))
+    data = whole.read_bytes()
+    if suffix == ".nrrd":
+        data = re.sub(rb"space directions: [^\n]*", b"space directions: (0,0,0) (0,0,0) (0,0,0)", data, count=1)
+    else:
+        data = re.sub(rb"ElementSpacing = [^\n]*", b"ElementSpacing = 0 0 0", data, count=1)
+    victim = tmp_path / f"zero{suffix}"
+    victim.write_bytes(data)
+    result, out = _segment(tmp_path, victim)
+    assert result.returncode == 0, result.stderr
+    report = report_of(out.with_name("seg_report.json"))
+    assert "spacing-invalid" in _codes(report) and report["measurements"]["total"].get("volume_ml") is None
+    assert report["measurements"]["total"]["voxels"] == popi_small_report["measurements"]["total"]["voxels"]

@@ -57,15 +57,17 @@ def read_volume_file(path: str | Path) -> VolumeFile:
         nifti = read_nifti_header(path)
         check_size(nifti.dims[:3] or (0,), path, "volume")
         nonfinite = check_nifti_data(path, nifti)
-    with quiet_itk():
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        try:
-            reader.ReadImageInformation()
-            check_size(reader.GetSize(), path, "volume")
-            image = reader.Execute()
-        except RuntimeError as exc:
+    try:
+        image, stored = _read_itk(path), None
+    except RuntimeError as exc:
+        if "spacing" not in str(exc):
             raise InputError(path, f"cannot read volume: truncated or corrupt file ({_itk_reason(exc)})") from exc
+        from lungseg.io.text_headers import readable_copy
+
+        with readable_copy(path) as (copy, stored):  # a zero spacing ITK will not read: assumed, with a warning
+            if copy is None:
+                raise InputError(path, f"the header's voxel spacing is unusable ({_itk_reason(exc)})") from exc
+            image = _read_itk(copy, shown=path)
     if nonfinite and len(nifti.dims) == 3:  # ITK read them as 0: put the stored NaN/inf back
         from lungseg.io.nifti import read_nifti_voxels
 
@@ -73,8 +75,21 @@ def read_volume_file(path: str | Path) -> VolumeFile:
         stored_image.CopyInformation(image)
         image = stored_image
     # a negative pixdim is read by ITK as a flip of that axis (a valid geometry): only its size counts here
-    stored = tuple(abs(float(v)) for v in nifti.pixdim[:image.GetDimension()]) if nifti else image.GetSpacing()
-    return VolumeFile(image, stored)
+    if nifti is not None:
+        stored = tuple(abs(float(v)) for v in nifti.pixdim[:image.GetDimension()])
+    return VolumeFile(image, stored or image.GetSpacing())
+
+
+def _read_itk(path: Path, shown: Path | None = None):
+    """Read with ITK after checking the header's size; ITK's ``RuntimeError`` passes through."""
+    import SimpleITK as sitk
+
+    with quiet_itk():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        check_size(reader.GetSize(), shown or path, "volume")
+        return reader.Execute()
 
 
 def write_volume(path: str | Path, image) -> None:
