@@ -30,8 +30,8 @@ class DataConfig:
     patient; all slices of one patient land in one split. ``allow_leaks``: train even when the data
     check finds the same (or a near-identical) image in two subsets of the split. ``mask_labels``: the
     mask values that count as foreground (e.g. ``[2]`` for the left lung of a label map); None applies
-    the mask rule of ``lungseg.io.masks`` (non-zero for binary and label masks, half the maximum for
-    soft masks).
+    the mask rule of ``lungseg.io.masks`` (non-zero for binary and label masks, half the value range
+    for soft masks).
     """
 
     data: str | None = None
@@ -153,8 +153,8 @@ class RunConfig:
         return config
 
     def check_values(self) -> None:
-        """Ranges and patterns that no run can use, as ``ValueError`` naming the key (the model, loss and
-        split names are checked by the layers that own them, still before anything is written)."""
+        """Enumerations, ranges and patterns that no run can use, as ``ValueError`` naming the key (the
+        model and split specs are checked by the layers that own them, still before any data is read)."""
         import re
 
         for section in dataclasses.fields(self):  # enumerations, also when a field was set directly

@@ -66,8 +66,8 @@ def _run_fold(config: RunConfig, fold_out: Path, folds: int, fold: int, pairs: d
         train_run(fold_config, fold_out, log=log, progress_factory=progress_factory)
     predictor = Predictor.load(fold_out / "best.pt")
     names = predictor.checkpoint["split"]["val"]
-    labels = tuple(config.data.mask_labels) if config.data.mask_labels else None
-    return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log, mask_labels=labels)
+    return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log,
+                          mask_labels=config.data.mask_labels)
 
 
 def summarize_folds(results: list[dict]) -> dict:

@@ -24,7 +24,7 @@ BackendOption = Annotated[str, typer.Option(help="auto | torch | onnx (auto: ONN
 ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground, in (0, 1).")]
 MaskLabelsOption = Annotated[Optional[str], typer.Option(
     help="Comma-separated mask values that count as foreground (e.g. 1,2); default: the mask rule in the "
-         "README (non-zero for binary and label masks, half the maximum for soft masks).")]
+         "README (non-zero for binary and label masks, half the value range for soft masks).")]
 
 
 def console():

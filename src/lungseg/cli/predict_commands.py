@@ -39,14 +39,13 @@ def evaluate(
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
-    from lungseg.inference.evaluation import check_evaluation_output, default_split
+    from lungseg.inference.evaluation import default_split
     from lungseg.io import parse_mask_labels
 
     labels = parse_mask_labels(mask_labels)
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
     split = default_split(predictor.checkpoint, data, images, split)
     pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
-    check_evaluation_output(out, pairs)
     evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels)
     scope = f"the '{split}' split" if split else "every pair in the folders"
     console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "

@@ -77,17 +77,16 @@ class AuditReport:
         return [r for r in self.records if r.problem]
 
     def set_problems(self) -> list[str]:
-        """Problems of the set as a whole: every mask empty, a split whose masks are all empty."""
+        """Problems of the set as a whole: every mask empty, or every training mask empty."""
         found = list(self.notes)
         with_masks = [r for r in self.records if r.mask_empty is not None]
         if with_masks and all(r.mask_empty for r in with_masks):
             found.append(f"all {len(with_masks)} masks are empty (nothing to learn or score; label masks? see "
                          "--mask-labels)")
             return found
-        for split, row in self.split_summary().items():
-            masks = sum(1 for r in with_masks if r.split == split)
-            if masks and row["empty_masks"] == masks and split == "train":
-                found.append(f"all {masks} masks of the '{split}' split are empty")
+        train = [r for r in with_masks if r.split == "train"]
+        if train and all(r.mask_empty for r in train):
+            found.append(f"all {len(train)} masks of the 'train' split are empty")
         return found
 
     def split_summary(self) -> dict[str, dict]:
@@ -152,7 +151,7 @@ def inspect_image(path: Path, split: str, label: str | None = None, mask: Path |
         return record
     record.phash = perceptual_hash(image)
     if mask is not None:
-        _inspect_mask(record, image, Path(mask), tuple(mask_labels) if mask_labels else None)
+        _inspect_mask(record, image, Path(mask), mask_labels)
     return record
 
 

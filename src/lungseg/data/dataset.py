@@ -7,6 +7,7 @@ with border weights, ``weight`` (the U-Net weight map, computed once per mask on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,14 +29,14 @@ class LoadedPair:
     mask: np.ndarray
 
 
-def load_pair(pair: Pair, mask_labels: tuple[int, ...] | list[int] | None = None) -> LoadedPair:
+def load_pair(pair: Pair, mask_labels: Sequence[int] | None = None) -> LoadedPair:
     """Read one image and its mask (foreground by ``lungseg.io.masks``' rule, or ``mask_labels``); an
     image with NaN/inf pixels or a size mismatch raises ``InputError`` naming the file."""
     image = read_image(pair.image)
     bad = nonfinite_count(image)
     if bad:
         raise InputError(pair.image, f"{bad} NaN/infinite pixel(s); training and scoring need finite images")
-    mask = read_mask(pair.mask, tuple(mask_labels) if mask_labels else None)
+    mask = read_mask(pair.mask, mask_labels)
     if image.shape != mask.shape:
         raise InputError(pair.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
                                     f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}")

@@ -57,7 +57,7 @@ def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[dict, Ense
 
 def read_members(path: Path) -> list[str]:
     """The member checkpoints listed in ``ensemble.json`` (relative paths); ``InputError`` naming the file
-    when it is empty, not JSON, lists no members or names a path outside its folder."""
+    when it cannot be read, is not JSON or lists no members (a missing member file is named when loaded)."""
     try:
         listing = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:

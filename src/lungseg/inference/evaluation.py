@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
@@ -62,7 +62,7 @@ def check_evaluation_output(out: str | Path, pairs: list[Pair]) -> Path:
 
 
 def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
-                   log: Callable[[str], None] = print, mask_labels: tuple[int, ...] | None = None) -> dict:
+                   log: Callable[[str], None] = print, mask_labels: Sequence[int] | None = None) -> dict:
     """Predict and score every pair; write ``out/per_sample.csv``, ``out/metrics.json`` and each predicted
     mask as ``out/predictions/<name>.png`` (for the report's example grids). Every file is staged and
     renamed into place only once all pairs are scored, so a bad pair leaves an earlier evaluation intact."""
@@ -83,7 +83,8 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
         summary = accumulator.summary()
         summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
                         "checkpoint": str(predictor.source) if predictor.source else None,
-                        "model": predictor.checkpoint["model"], "mask_labels": mask_labels})
+                        "model": predictor.checkpoint["model"],
+                        "mask_labels": list(mask_labels) if mask_labels else None})
         stage.write_text(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
         stage.write_text(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))
     log(format_summary(summary))

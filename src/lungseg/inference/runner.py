@@ -122,20 +122,20 @@ def _targets(source: Path, output: Path, fmt: str, studies: list[Path]) -> list[
 def _check_outputs(source: Path, output: Path, targets: list[Target], overlay: bool, report: bool) -> None:
     single_file = len(targets) == 1 and targets[0].mask == output
     (check_file_target if single_file else check_folder_target)(output)
+    planned = [(target, path) for target in targets for path in target.outputs(overlay, report)]
     written: dict[Path, Path] = {}
-    for target in targets:
-        for path in target.outputs(overlay, report):
-            key = Path(str(path.resolve()).lower())  # also catches names that differ only in case
-            if key in written:
-                raise InputError(path, f"both {written[key]} and {target.source} would write this file; "
-                                       "rename one of them or run them separately")
-            written[key] = target.source
-            if path.is_dir():
-                raise InputError(path, "is an existing folder where an output file goes")
+    for target, path in planned:
+        key = Path(str(path.resolve()).lower())  # also catches names that differ only in case
+        if key in written:
+            raise InputError(path, f"both {written[key]} and {target.source} would write this file; "
+                                   "rename one of them or run them separately")
+        written[key] = target.source
+        if path.is_dir():
+            raise InputError(path, "is an existing folder where an output file goes")
     summary = summary_path(targets, output)
     inputs = [file for target in targets for file in _input_files(target.source)]
     folders = [target.source for target in targets if target.source.is_dir()] + ([source] if source.is_dir() else [])
-    outputs = [path for target in targets for path in target.outputs(overlay, report)] + ([summary] if summary else [])
+    outputs = [path for _, path in planned] + ([summary] if summary else [])
     refuse_overwriting_inputs(outputs + [output], inputs, folders)
 
 

@@ -17,6 +17,7 @@ Masks with NaN/inf or negative values are refused, naming the file and the count
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,13 @@ MAX_LABEL = 32
 SOFT_RANGES = (1.0, 100.0, 255.0, 65535.0)
 
 
-def read_mask(path: str | Path, labels: tuple[int, ...] | None = None) -> np.ndarray:
+def read_mask(path: str | Path, labels: Sequence[int] | None = None) -> np.ndarray:
     """Read a 2D mask as an (H, W) bool array (True = foreground) by the module's rule."""
     foreground, _ = read_mask_with_rule(path, labels)
     return foreground
 
 
-def read_mask_with_rule(path: str | Path, labels: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+def read_mask_with_rule(path: str | Path, labels: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
     """The foreground and a short description of the rule that made it (for ``data check``)."""
     path = Path(path)
     check_suffix(path, MASK_SUFFIXES, "mask")
@@ -54,7 +55,7 @@ def read_mask_with_rule(path: str | Path, labels: tuple[int, ...] | None = None)
 
 
 def foreground_of(array: np.ndarray, source: str | Path | None = None,
-                  labels: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+                  labels: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
     """Apply the rule to stored mask values; returns (bool foreground, rule description)."""
     if array.dtype == bool:
         return array, "binary"
