@@ -105,7 +105,7 @@ def run_one(name: str, kwargs: dict, dataset: str, size: int, minutes: float, sc
     result = train_run(config, out, log=lambda line: None)
     train_seconds = time.perf_counter() - start
     predictor = Predictor.load(out / "best.pt")
-    pairs = select_pairs(predictor.checkpoint, data, None, None, "test")
+    pairs = select_pairs(predictor.card, data, None, None, "test")
     summary = evaluate_pairs(predictor, pairs, out / "eval", log=lambda line: None)
     return {
         "dataset": dataset, "model": label(name, kwargs), "image_size": size, "border_weights": border,

@@ -47,20 +47,20 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
                                                r"is .*last\.pt \(epoch 1\)"):
         train_run(tiny_config(kmader_subset, epochs=3), out, log=lambda line: None)
     last = load_checkpoint(out / "last.pt")
-    assert last["epoch"] == 1 and len(last["training_state"]["history"]) == 1
-    assert all(torch.isfinite(v.float()).all() for v in last["state_dict"].values())
-    assert load_checkpoint(out / "best.pt")["epoch"] == 1
+    assert last.card.provenance.epoch == 1 and len(last.training_state["history"]) == 1
+    assert all(torch.isfinite(v.float()).all() for v in last.state_dict.values())
+    assert load_checkpoint(out / "best.pt").card.provenance.epoch == 1
 
 
 def test_ema_weights_are_validated_and_saved_as_best(tmp_path, kmader_subset):
     out = tmp_path / "run"
     train_run(tiny_config(kmader_subset, epochs=2, ema_decay=0.9, grad_clip=1.0), out, log=lambda line: None)
     last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
-    ema = last["training_state"]["ema"]
-    assert int(ema["n_averaged"]) == sum(1 for row in last["training_state"]["batch_losses"] if row[1] == "train")
-    key = next(k for k in best["state_dict"] if k.endswith("weight"))
-    assert torch.equal(best["state_dict"][key], ema[f"module.{key}"])  # EMA weights, not the raw ones
-    assert not torch.equal(last["state_dict"][key], ema[f"module.{key}"])
+    ema = last.training_state["ema"]
+    assert int(ema["n_averaged"]) == sum(1 for row in last.training_state["batch_losses"] if row[1] == "train")
+    key = next(k for k in best.state_dict if k.endswith("weight"))
+    assert torch.equal(best.state_dict[key], ema[f"module.{key}"])  # EMA weights, not the raw ones
+    assert not torch.equal(last.state_dict[key], ema[f"module.{key}"])
 
 
 def _history(run) -> list[dict]:
@@ -89,10 +89,10 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmad
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(killed / "last.pt")
-    for key, value in a["state_dict"].items():
-        assert torch.allclose(value.float(), b["state_dict"][key].float(), atol=1e-5), key
-    for key, value in a["training_state"]["ema"].items():
-        assert torch.allclose(value.float(), b["training_state"]["ema"][key].float(), atol=1e-5), key
+    for key, value in a.state_dict.items():
+        assert torch.allclose(value.float(), b.state_dict[key].float(), atol=1e-5), key
+    for key, value in a.training_state["ema"].items():
+        assert torch.allclose(value.float(), b.training_state["ema"][key].float(), atol=1e-5), key
     for row_a, row_b in zip(_history(straight), _history(killed), strict=True):
         for column in ("epoch", "train_loss", "val_loss", "val_dice", "lr"):
             assert float(row_a[column]) == pytest.approx(float(row_b[column]), rel=1e-5, abs=1e-7), column
@@ -113,7 +113,7 @@ def test_torchrun_two_processes_trains_with_ddp(tmp_path, kmader_subset):
     assert [int(row["epoch"]) for row in history] == [1, 2, 3]
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
     checkpoint = load_checkpoint(out / "best.pt")
-    assert not any(key.startswith("module.") for key in checkpoint["state_dict"])  # plain model, not the wrapper
+    assert not any(key.startswith("module.") for key in checkpoint.state_dict)  # plain model, not the wrapper
 
 
 def test_tensorboard_scalars_and_overlays(tmp_path, kmader_subset):

@@ -127,7 +127,7 @@ def _metadata(change):
 ONNX_DAMAGE = {
     "no metadata": (lambda m: _set_metadata(m, None), "no 'lungseg.checkpoint' metadata"),
     "metadata not JSON": (lambda m: _set_metadata(m, "{not json"), "not valid JSON"),
-    "metadata without plan": (_metadata(lambda v: _without(v, "preprocessing")), "preprocessing plan is missing"),
+    "metadata without plan": (_metadata(lambda v: _without(v, "preprocessing")), "missing preprocessing (preprocessing plan)"),
     "plan missing a key": (_metadata(lambda v: {**v, "preprocessing": _without(v["preprocessing"], "window_width")}),
                            "missing window_width"),
     "input of another size": (_fixed_input(128), "needs (N, 1, 256, 256)"),

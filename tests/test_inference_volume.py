@@ -123,7 +123,7 @@ def test_2d_slice_and_numpy_volume_through_the_api(segmenter, kmader):
     volume = np.stack([image] * 4)
     result = segmenter.segment(volume)
     assert result.labels.GetSize() == (image.shape[1], image.shape[0], 4)
-    assert "volume_ml" not in result.measurements["total"]  # no spacing known for a bare array
+    assert result.measurements.total.volume_ml is None  # no spacing known for a bare array
 
 
 def test_batch_mode_reports_each_study(tmp_path, popi):

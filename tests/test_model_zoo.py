@@ -134,8 +134,8 @@ def test_freeze_then_unfreeze_on_real_ct(tmp_path, kmader_subset):
 
     initial = build_model("resnet34-unet", encoder_weights=str(weights)).state_dict()
     train_run(config, run, log=snapshot)
-    after_1 = load_checkpoint(tmp_path / "epoch1.pt")["state_dict"]
-    after_2 = load_checkpoint(run / "last.pt")["state_dict"]
+    after_1 = load_checkpoint(tmp_path / "epoch1.pt").state_dict
+    after_2 = load_checkpoint(run / "last.pt").state_dict
     encoder_keys = [k for k in initial if k.startswith("net.encoder.")]
     decoder_keys = [k for k in initial if k.startswith("net.decoder.") and initial[k].is_floating_point()]
     assert all(torch.equal(initial[k], after_1[k]) for k in encoder_keys)
@@ -163,7 +163,7 @@ def test_zoo_models_train_and_predict_through_the_cli(tmp_path, kmader_subset, n
     result = run_cli("train", "--data", kmader_subset, "--out", run, "--model", name, "--epochs", "6",
                      "--image-size", "64", "--model-arg", "base_filters=8", "--border-weights")
     assert result.returncode == 0, result.stderr
-    assert load_checkpoint(run / "best.pt")["config"]["train"]["border_weights"] is True
+    assert load_checkpoint(run / "best.pt").card.provenance.config["train"]["border_weights"] is True
     result = run_cli("predict", kmader_subset / "images", tmp_path / "pred", "--model", run / "best.pt")
     assert result.returncode == 0, result.stderr  # six epochs find lungs in every slice (one did not for unet++)
     written = sorted((tmp_path / "pred").glob("*.png"))

@@ -2,15 +2,17 @@ import pytest
 import torch
 
 from lungseg.errors import InputError
+from lungseg.model_card import ModelCard, ModelSpec, Provenance
 from lungseg.models import (
+    Checkpoint,
     UNet,
     available_models,
     build_model,
     load_checkpoint,
-    make_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
+from lungseg.preprocessing import PreprocessPlan
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -55,11 +57,11 @@ def test_registry_lists_valid_names():
 def test_checkpoint_rebuilds_the_same_model(tmp_path):
     kwargs = {"base_filters": 4, "depth": 2}
     model = build_model("unet", **kwargs).eval()
-    plan = {"intensity": "hu", "window_center": -600.0, "window_width": 1500.0, "image_size": 32}
-    checkpoint = make_checkpoint("unet", kwargs, model, preprocessing=plan, epoch=3)
-    save_checkpoint(tmp_path / "m.pt", checkpoint)
+    plan = PreprocessPlan("hu", -600.0, 1500.0, 32)
+    card = ModelCard(ModelSpec("unet", kwargs), plan, provenance=Provenance(epoch=3))
+    save_checkpoint(tmp_path / "m.pt", Checkpoint.of_model(card, model))
     loaded = load_checkpoint(tmp_path / "m.pt")
-    assert loaded["epoch"] == 3 and loaded["model"] == {"name": "unet", "kwargs": kwargs}
+    assert loaded.card == card and loaded.card.spec.to_dict() == {"name": "unet", "kwargs": kwargs}
     rebuilt = model_from_checkpoint(loaded)
     x = torch.rand(1, 1, 32, 32)
     with torch.no_grad():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.inference.measure import lung_measurements
+from lungseg.inference.measure import RegionMeasurement, measure
+from lungseg.labels import BOTH_LUNGS, LEFT_LUNG, LUNG, RIGHT_LUNG, SPLIT_LUNGS
 from lungseg.inference.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
 
 
@@ -53,12 +54,18 @@ def test_measurements_use_spacing_and_hu():
     labels = split_lungs(_two_lungs())[0]
     hu = np.full(labels.shape, -800, np.int16)
     hu[labels == 2] = -960
-    result = lung_measurements(labels, hu, (0.5, 0.5, 2.0), is_volume=True)
+    result = measure(labels, SPLIT_LUNGS, hu, (0.5, 0.5, 2.0), is_volume=True)
     right_voxels = 8 * 40 * 20
-    assert result["right_lung"]["voxels"] == right_voxels
-    assert result["right_lung"]["volume_ml"] == round(right_voxels * 0.5 / 1000, 1)
-    assert result["right_lung"]["mean_hu"] == -800 and result["left_lung"]["percent_below_-950_hu"] == 100
-    assert result["total"]["voxels"] == (labels > 0).sum()
+    assert result.of(RIGHT_LUNG).voxels == right_voxels
+    assert result.of(RIGHT_LUNG).volume_ml == round(right_voxels * 0.5 / 1000, 1)
+    assert result.of(RIGHT_LUNG).mean_hu == -800 and result.of(LEFT_LUNG).percent_below_950_hu == 100
+    assert result.total.voxels == (labels > 0).sum()
+    stored = result.to_dict()  # the report's keys, and back
+    assert list(stored) == ["right_lung", "left_lung", "total"] and stored["left_lung"]["percent_below_-950_hu"] == 100
+    assert RegionMeasurement.from_dict(stored["right_lung"]) == result.of(RIGHT_LUNG)
+    areas = measure((labels[:1] > 0).astype(np.uint8), BOTH_LUNGS, None, (0.5, 0.5), is_volume=False)  # a slice: areas, no HU
+    assert areas.of(LUNG).to_dict() == {"voxels": int((labels[0] > 0).sum()), "area_cm2": round(
+        (labels[0] > 0).sum() * 0.25 / 100, 2)}
 
 
 def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):

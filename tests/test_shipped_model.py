@@ -82,21 +82,17 @@ def test_unknown_model_name_lists_the_shipped_ones():
 
 def test_onnx_export_matches_pytorch(tmp_path, kmader):
     from lungseg.io import read_image
-    from lungseg.preprocessing import PreprocessPlan
-
     result = run_cli("export", tmp_path / "model.onnx", "--model", "ct-lung")
     assert result.returncode == 0, result.stderr
     checkpoint = load_checkpoint(resolve_model("ct-lung"))
-    plan = PreprocessPlan.from_dict(checkpoint["preprocessing"])
+    plan = checkpoint.card.plan
     images = [read_image(p) for p in sorted((kmader / "images").iterdir())[:3]]
     batch = np.stack([plan.prepare(image)[0] for image in images])[:, None]
     torch_logits = TorchBackend(checkpoint)(batch)
     onnx_logits = OnnxBackend(tmp_path / "model.onnx")(batch)
     assert np.abs(torch_logits - onnx_logits).max() < 1e-3
     assert np.mean((torch_logits > 0) != (onnx_logits > 0)) < 1e-4
-    exported = OnnxBackend(tmp_path / "model.onnx").checkpoint_metadata()
-    assert exported["preprocessing"] == checkpoint["preprocessing"] and exported["model"] == checkpoint["model"]
-    assert exported["split"]["test"] == checkpoint["split"]["test"] and "state_dict" not in exported
+    assert OnnxBackend(tmp_path / "model.onnx").card() == checkpoint.card  # every field, split included
 
 
 def test_onnx_inference_runs_without_torch(tmp_path, kmader):

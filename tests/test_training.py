@@ -18,22 +18,22 @@ def test_run_folder_holds_everything(small_run):
     rows = list(csv.DictReader((small_run / "history.csv").open()))
     assert len(rows) == 3 and tuple(rows[0]) == HISTORY_COLUMNS
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
-    best = load_checkpoint(small_run / "best.pt")
-    assert best["model"] == {"name": "unet", "kwargs": {
+    best = load_checkpoint(small_run / "best.pt").card
+    assert best.spec.to_dict() == {"name": "unet", "kwargs": {
         "in_channels": 1, "out_channels": 1, "base_filters": 8, "depth": 3, "batch_norm": True, "dropout": 0.1,
         "upsampling": "transpose", "residual": False, "se": False, "bottleneck": "plain", "attention": False}}
-    assert best["preprocessing"]["intensity"] == "hu" and best["preprocessing"]["image_size"] == 64
-    assert best["lungseg_version"] and best["metrics"]["epoch"] == best["epoch"]
-    assert Split.load(small_run / "split.json").to_dict() == best["split"]
+    assert best.plan.intensity == "hu" and best.plan.image_size == 64 and best.class_names == ("lung",)
+    assert best.provenance.lungseg_version and best.metrics["epoch"] == best.provenance.epoch
+    assert Split.load(small_run / "split.json") == best.split
     config = load_config(small_run / "config.yaml")
-    assert config.to_dict() == best["config"] and config.train.epochs == 3
-    assert "training_state" in load_checkpoint(small_run / "last.pt")
-    assert "training_state" not in best
+    assert config.to_dict() == best.provenance.config and config.train.epochs == 3
+    assert load_checkpoint(small_run / "last.pt").training_state is not None
+    assert load_checkpoint(small_run / "best.pt").training_state is None
 
 
 def test_existing_run_is_not_overwritten(small_run):
     before = (small_run / "best.pt").read_bytes()
-    config = RunConfig.from_dict(load_checkpoint(small_run / "last.pt")["config"])
+    config = RunConfig.from_dict(load_checkpoint(small_run / "last.pt").card.provenance.config)
     with pytest.raises(InputError, match="already holds a run; use --resume"):
         train_run(config, small_run, log=lambda line: None)
     assert (small_run / "best.pt").read_bytes() == before
@@ -50,14 +50,14 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, kmader_subset):
             shutil.copytree(straight, interrupted)
 
     train_run(config, straight, log=snapshot_after_epoch_2)
-    assert len(load_checkpoint(interrupted / "last.pt")["training_state"]["history"]) == 2
+    assert len(load_checkpoint(interrupted / "last.pt").training_state["history"]) == 2
     result = train_run(None, interrupted, resume=True, log=lambda line: None)
     assert result.epochs_run == 3
     done = load_checkpoint(straight / "last.pt")
     resumed = load_checkpoint(interrupted / "last.pt")
-    for key, value in done["state_dict"].items():
-        assert torch.allclose(value.float(), resumed["state_dict"][key].float(), atol=1e-5), key
-    for a, b in zip(done["training_state"]["history"], resumed["training_state"]["history"], strict=True):
+    for key, value in done.state_dict.items():
+        assert torch.allclose(value.float(), resumed.state_dict[key].float(), atol=1e-5), key
+    for a, b in zip(done.training_state["history"], resumed.training_state["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
         assert a["lr"] == b["lr"]
@@ -75,7 +75,7 @@ def test_training_learns_lungs_on_real_ct(tmp_path, kmader):
     config.train.epochs = 12
     train_run(config, tmp_path / "run", log=lambda line: None)
     predictor = Predictor.load(tmp_path / "run" / "best.pt")
-    pairs = select_pairs(predictor.checkpoint, kmader, None, None, "test")
+    pairs = select_pairs(predictor.card, kmader, None, None, "test")
     summary = evaluate_pairs(predictor, pairs, tmp_path / "eval", log=lambda line: None)
     assert summary["n"] == 20
     assert summary["dice"]["mean"] > 0.93, summary["dice"]
@@ -86,7 +86,7 @@ def test_copy_of_run_resumes_in_new_place(tmp_path, small_run):
     shutil.copytree(small_run, copy)
     result = train_run(None, copy, resume=True, epochs=4, log=lambda line: None)
     assert result.epochs_run == 4
-    assert len(load_checkpoint(copy / "last.pt")["training_state"]["history"]) == 4
+    assert len(load_checkpoint(copy / "last.pt").training_state["history"]) == 4
 
 
 def test_same_seed_same_weights(tmp_path, kmader_subset):
@@ -95,7 +95,7 @@ def test_same_seed_same_weights(tmp_path, kmader_subset):
         train_run(config, tmp_path / name, log=lambda line: None)
     config.train.seed = 1
     train_run(config, tmp_path / "c", log=lambda line: None)
-    a, b, c = (load_checkpoint(tmp_path / name / "last.pt")["state_dict"] for name in "abc")
+    a, b, c = (load_checkpoint(tmp_path / name / "last.pt").state_dict for name in "abc")
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert not all(torch.equal(a[key], c[key]) for key in a)
 
@@ -114,5 +114,5 @@ def test_sgd_with_plateau_schedule_trains_and_lowers_the_rate(tmp_path, kmader_s
     for epoch in range(1, 4):  # patience 0: every epoch that does not improve on the best halves the rate
         improved = losses[epoch - 1] < min(losses[:epoch - 1], default=float("inf"))
         assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if improved else 0.5)), (rates, losses)
-    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training_state"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training_state"]  # the on-disk layout
     assert any("momentum_buffer" in entry for entry in state["optimizer"]["state"].values())

@@ -31,17 +31,17 @@ def popi_digest(shared: Path = SHARED) -> dict:
 
     result = Segmenter.from_pretrained("ct-lung").segment(shared / "ct-volume-popi" / "dicom")
     labels = sitk.GetArrayFromImage(result.labels).astype(np.uint8)
-    volumes = {name: result.measurements[name]["volume_ml"] for name in ("right_lung", "left_lung")}
+    volumes = {name: result.measurements.to_dict()[name]["volume_ml"] for name in ("right_lung", "left_lung")}
     return {"labels_sha256": _sha(labels), "shape": list(labels.shape), "volumes_ml": volumes}
 
 
 def kmader_digest(shared: Path = SHARED) -> dict:
-    from lungseg.data import Split, find_pairs
+    from lungseg.data import find_pairs
     from lungseg.inference import Predictor
     from lungseg.io import read_image
 
     predictor = Predictor.load("ct-lung")
-    split = Split.from_dict(predictor.checkpoint["split"])
+    split = predictor.card.split
     root = shared / "ct-lung-kmader"
     pairs = {pair.name: pair for pair in find_pairs(root / "images", root / "masks")}
     masks = predictor.predict([read_image(pairs[name].image) for name in split.test],

@@ -80,10 +80,12 @@ class AugmentConfig:
 class ModelConfig:
     """Registry name plus constructor keyword arguments; unset arguments take the model's defaults
     (for ``unet``: 16 base filters, depth 4, batch-norm, dropout 0.1). The checkpoint stores all of
-    them, resolved, to rebuild the model."""
+    them, resolved, to rebuild the model. ``class_names``: what each output channel segments, stored
+    in the model card."""
 
     name: str = "unet"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=lambda: ["lung"])
 
 
 @dataclass
@@ -103,7 +105,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Loop settings. ``loss``: bce | dice | bce_dice | bce_iou | focal | tversky | bce_tversky;
+    """Loop settings. ``loss``: one of ``LossName`` (implemented in ``lungseg.losses``);
     ``alpha`` weighs BCE in the sums. ``border_weights`` weighs BCE/focal pixels with the U-Net
     paper's map (``border_w0``, ``border_sigma`` in model-grid pixels). ``freeze_encoder_epochs``
     trains a pretrained encoder frozen for that many epochs, then with lr x ``optim.encoder_lr_factor``.
@@ -183,6 +185,10 @@ class RunConfig:
                                  f"expression ({exc})") from exc
         if self.data.mask_labels is not None and (not self.data.mask_labels or min(self.data.mask_labels) < 1):
             raise ValueError(f"config data.mask_labels must be positive labels, got {self.data.mask_labels!r}")
+        names = self.model.class_names
+        if len(names) != 1 or not all(isinstance(name, str) and name.strip() for name in names):
+            raise ValueError(f"config model.class_names must be one name (a binary model has one output channel), "
+                             f"got {names!r}")
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

@@ -65,7 +65,7 @@ def _run_fold(config: RunConfig, fold_out: Path, folds: int, fold: int, pairs: d
         fold_config.data.split = f"kfold:{folds}:{fold}"
         train_run(fold_config, fold_out, log=log, progress_factory=progress_factory)
     predictor = Predictor.load(fold_out / "best.pt")
-    names = predictor.checkpoint["split"]["val"]
+    names = predictor.card.split.val
     return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log,
                           mask_labels=config.data.mask_labels)
 

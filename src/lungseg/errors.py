@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -30,20 +29,3 @@ def describe(exc: BaseException, limit: int = 160) -> str:
 
 class TrainingDiverged(LungsegError):
     """The training loss or gradients became NaN or infinite; the run stops, its checkpoints intact."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something an input check noticed. ``level`` is ``"refuse"`` (the input is unsuitable),
-    ``"warn"`` (results need care) or ``"info"``; ``code`` is a stable short name for programs."""
-
-    level: str
-    code: str
-    message: str
-
-    def __post_init__(self):
-        if self.level not in ("refuse", "warn", "info"):
-            raise ValueError(f"level must be refuse, warn or info, got {self.level!r}")
-
-    def to_dict(self) -> dict:
-        return {"level": self.level, "code": self.code, "message": self.message}

@@ -44,8 +44,8 @@ def evaluate(
 
     labels = parse_mask_labels(mask_labels)
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
-    split = default_split(predictor.checkpoint, data, images, split)
-    pairs = select_pairs(predictor.checkpoint, data, images, masks, split)
+    split = default_split(predictor.card, data, images, split)
+    pairs = select_pairs(predictor.card, data, images, masks, split)
     evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels)
     scope = f"the '{split}' split" if split else "every pair in the folders"
     console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
@@ -143,7 +143,7 @@ def export(
     refuse_overwriting_inputs([out], [source])
     checkpoint = load_checkpoint(source)
     export_onnx(checkpoint, out, source)
-    size = checkpoint["preprocessing"]["image_size"]
+    size = checkpoint.card.plan.image_size
     console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
                      f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "
                      f"so `lungseg predict --model {out}` runs it without the checkpoint)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, get_args
 
 import typer
 
@@ -24,6 +24,7 @@ from lungseg.cli.common import (
     progress,
     user_errors,
 )
+from lungseg.config import LossName
 
 
 def _option(kind, help: str | None = None, *names: str):
@@ -44,7 +45,7 @@ RUN_OPTIONS: dict[str, tuple[str | None, Any, Any]] = {
     "image_size": ("preprocess.image_size", _option(int, "Model input size (square)."), None),
     "batch_size": ("train.batch_size", _option(int, "Batch size (per process under torchrun)."), None),
     "lr": ("optim.lr", _option(float, "Learning rate."), None),
-    "loss": ("train.loss", _option(str, "bce | dice | bce_dice | bce_iou | focal | tversky | bce_tversky"), None),
+    "loss": ("train.loss", _option(str, " | ".join(get_args(LossName))), None),
     "split": ("data.split", _option(str, "70/20/10, 2:1 or kfold:K:I"), None),
     "group_pattern": ("data.group_pattern", _option(str, "Regex naming the patient in a file stem."), None),
     "seed": ("train.seed", _option(int), None),

@@ -6,42 +6,10 @@ no validation set) and ``"kfold:K:I"`` (K folds; fold I is the validation set; n
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from lungseg.io import write_text_atomic
-
-
-@dataclass
-class Split:
-    train: list[str]
-    val: list[str] = field(default_factory=list)
-    test: list[str] = field(default_factory=list)
-    spec: str = ""
-    seed: int = 0
-    group_pattern: str | None = None
-
-    def subset(self, name: str) -> list[str]:
-        if name not in ("train", "val", "test", "all"):
-            raise ValueError(f"split must be train, val, test or all, got {name!r}")
-        return self.train + self.val + self.test if name == "all" else getattr(self, name)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> Split:
-        return cls(**values)
-
-    def save(self, path: str | Path) -> None:
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Split:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+from lungseg.io.split_record import Split
 
 
 def group_of(name: str, pattern: str | None) -> str:

@@ -2,9 +2,9 @@
 
 Both take (N, 1, S, S) float32 arrays in [0, 1] (the preprocessing plan's output) and return
 (N, 1, S, S) float32 logits. ``export_onnx`` writes a checkpoint's model as ONNX with a dynamic batch
-axis and the checkpoint's metadata (model spec, preprocessing plan, split, config; everything except the
-weights, which are in the graph) as JSON under the metadata key ``lungseg.checkpoint``, so an exported file
-is a complete model: inference from it needs neither the ``.pt`` file nor PyTorch. ONNX Runtime was
+axis and its model card (spec, preprocessing plan, class names, split, metrics, provenance; the weights
+are in the graph) as JSON under the metadata key ``lungseg.checkpoint``, so an exported file is a
+complete model: inference from it needs neither the ``.pt`` file nor PyTorch. ONNX Runtime was
 measured faster than PyTorch on CPU for the shipped U-Net (benchmarks/README.md), so ``"auto"`` picks it
 when ``onnxruntime`` is installed. PyTorch is imported only by the functions that need it.
 """
@@ -21,16 +21,16 @@ import numpy as np
 
 from lungseg.errors import InputError, describe
 from lungseg.io import atomic_path
+from lungseg.model_card import ModelCard
 
 BACKENDS = ("auto", "torch", "onnx")
 METADATA_KEY = "lungseg.checkpoint"
-NOT_METADATA = ("state_dict", "training_state")  # tensors: the weights live in the ONNX graph itself
 
 
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, checkpoint: dict, source: str | Path | None = None):
+    def __init__(self, checkpoint, source: str | Path | None = None):
         import torch
 
         from lungseg.models import model_from_checkpoint
@@ -67,12 +67,10 @@ class OnnxBackend:
                                           "needs one image input and a logits output")
         self.input_name = inputs[0].name
 
-    def checkpoint_metadata(self) -> dict:
-        """The checkpoint fields stored at export (model, preprocessing, split, ...), checked against the
-        graph's input and output shapes; ``InputError`` for an ONNX file that lungseg did not export (no
-        preprocessing plan), damaged metadata, or a graph that does not take (N, 1, S, S) images."""
-        from lungseg.preprocessing import PreprocessPlan
-
+    def card(self) -> ModelCard:
+        """The model card stored at export, checked against the graph's input and output shapes;
+        ``InputError`` for an ONNX file that lungseg did not export (no card), damaged metadata, or a
+        graph that does not take (N, 1, S, S) images."""
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
             raise InputError(self.source, f"ONNX file has no '{METADATA_KEY}' metadata (preprocessing plan); "
@@ -83,9 +81,9 @@ class OnnxBackend:
             raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' is not valid JSON ({exc.msg})") from exc
         if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
             raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' lacks the model spec")
-        PreprocessPlan.from_stored(metadata.get("preprocessing"), self.source)
-        self._check_shapes(int(metadata["preprocessing"]["image_size"]))
-        return metadata
+        card = ModelCard.from_stored(metadata, self.source)
+        self._check_shapes(card.plan.image_size)
+        return card
 
     def _check_shapes(self, size: int) -> None:
         """Input and output must be (N, 1, size, size); symbolic (dynamic) axes are accepted."""
@@ -104,16 +102,16 @@ class OnnxBackend:
                                           f"({describe(exc)})") from exc
 
 
-def onnx_bytes(checkpoint: dict, source: str | Path | None = None) -> bytes:
-    """The checkpoint's model as an ONNX graph (opset 17, dynamic batch axis, input ``image``) carrying
-    the checkpoint's metadata."""
+def onnx_bytes(checkpoint, source: str | Path | None = None) -> bytes:
+    """A ``Checkpoint``'s model as an ONNX graph (opset 17, dynamic batch axis, input ``image``) carrying
+    its model card."""
     import onnx
     import torch
 
     from lungseg.models import model_from_checkpoint
 
     model = model_from_checkpoint(checkpoint, source)
-    size = int(checkpoint["preprocessing"]["image_size"])
+    size = checkpoint.card.plan.image_size
     example = torch.zeros(1, model_in_channels(model), size, size)
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation; it still works
@@ -122,12 +120,11 @@ def onnx_bytes(checkpoint: dict, source: str | Path | None = None) -> bytes:
                           dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
                           dynamo=False)
     graph = onnx.load_from_string(buffer.getvalue())
-    metadata = {key: value for key, value in checkpoint.items() if key not in NOT_METADATA}
-    onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(metadata, default=str)})
+    onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(checkpoint.card.to_dict(), default=str)})
     return graph.SerializeToString()
 
 
-def export_onnx(checkpoint: dict, path: str | Path, source: str | Path | None = None) -> Path:
+def export_onnx(checkpoint, path: str | Path, source: str | Path | None = None) -> Path:
     """Write the checkpoint's model to ``path`` as ONNX (atomically; the graph is built before the file
     is touched)."""
     graph = onnx_bytes(checkpoint, source)
@@ -151,7 +148,7 @@ def onnx_available() -> bool:
     return True
 
 
-def make_backend(checkpoint: dict, backend: str = "auto", onnx_file: str | Path | None = None,
+def make_backend(checkpoint, backend: str = "auto", onnx_file: str | Path | None = None,
                  source: str | Path | None = None):
     """``"torch"``, ``"onnx"`` (from ``onnx_file`` or exported in memory) or ``"auto"`` (ONNX when
     onnxruntime is installed, else PyTorch). ``source`` names the checkpoint in errors."""

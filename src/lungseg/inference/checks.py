@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import Finding, InputError
+from lungseg import findings as catalogue
+from lungseg.errors import InputError
+from lungseg.findings import Finding, Level
+from lungseg.inference.measure import Measurements, RegionMeasurement
+from lungseg.labels import PAIRED_LUNGS
 from lungseg.preprocessing import fill_nonfinite, nonfinite_count
 
 XRAY_MODALITIES = {"CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography",
@@ -37,10 +41,9 @@ AIR_FILL_HU = -1024.0
 def check_modality(modality: str | None) -> list[Finding]:
     modality = (modality or "").upper()
     if modality in XRAY_MODALITIES:
-        return [Finding("refuse", "xray-modality", f"DICOM modality {modality} ({XRAY_MODALITIES[modality]}) is a "
-                                                   "projection X-ray; this model segments CT slices")]
+        return [catalogue.XRAY_MODALITY(modality=modality, kind=XRAY_MODALITIES[modality])]
     if modality and modality != "CT":
-        return [Finding("refuse", "not-ct", f"DICOM modality {modality} is not CT; this model segments CT")]
+        return [catalogue.NOT_CT(modality=modality)]
     return []
 
 
@@ -52,11 +55,9 @@ def check_finite(array: np.ndarray, expects_hu: bool) -> tuple[np.ndarray, list[
         return array, []
     share = bad / array.size
     if share > MAX_NONFINITE_FRACTION:
-        return array, [Finding("refuse", "non-finite", f"{bad} of {array.size} values ({100 * share:.0f}%) are NaN or "
-                                                       "infinite: too little image to segment")]
+        return array, [catalogue.NON_FINITE_MOSTLY(bad=bad, size=array.size, percent=100 * share)]
     filled = fill_nonfinite(array, AIR_FILL_HU if expects_hu else 0.0)
-    return filled, [Finding("warn", "non-finite", f"{bad} NaN/infinite value(s) ({100 * share:.2g}%) were filled "
-                                                  "from the nearest finite pixel; results there are unreliable")]
+    return filled, [catalogue.NON_FINITE_FILLED(bad=bad, percent=100 * share)]
 
 
 def check_intensity(array: np.ndarray, expects_hu: bool, is_volume: bool) -> list[Finding]:
@@ -67,13 +68,9 @@ def check_intensity(array: np.ndarray, expects_hu: bool, is_volume: bool) -> lis
     integral = np.issubdtype(array.dtype, np.integer) or high > 1.0
     if array.dtype == np.uint8 or (low >= 0 and high <= 255 and integral):
         picture = "an X-ray or screenshot" if not is_volume else "a screenshot or windowed export"
-        return [Finding("refuse", "not-hu", f"pixel values lie within 0..255, so this is an 8-bit picture "
-                                            f"({picture}), not CT in Hounsfield units; give the original "
-                                            "DICOM/NIfTI/int16 TIFF")]
+        return [catalogue.NOT_HU_8BIT(picture=picture)]
     if low > AIR_HU:
-        return [Finding("refuse", "not-hu", f"no values below {AIR_HU:g} (range {low:g}..{high:g}): no air in the "
-                                            "image, so the pixels are not CT in Hounsfield units (an X-ray, or "
-                                            "stored values without RescaleSlope/Intercept)")]
+        return [catalogue.NOT_HU_NO_AIR(air=AIR_HU, low=low, high=high)]
     return []
 
 
@@ -82,8 +79,7 @@ def check_xray_like(image: np.ndarray) -> list[Finding]:
     ``check_intensity``; here a tall, large portrait frame typical of chest films."""
     height, width = image.shape[:2]
     if height > 1.15 * width and max(height, width) > 1024:
-        return [Finding("warn", "xray-like", f"{width}x{height} portrait frame looks like a chest radiograph, "
-                                             "not an axial CT slice")]
+        return [catalogue.XRAY_LIKE(width=width, height=height)]
     return []
 
 
@@ -93,53 +89,46 @@ def check_orientation(direction: tuple[float, ...]) -> list[Finding]:
     normal = matrix[:, 2]
     findings = []
     if np.max(np.abs(matrix), axis=0).min() < 0.99:
-        findings.append(Finding("warn", "oblique", "image axes are oblique to the patient axes; the scan is "
-                                                   "resampled to an axial grid for inference"))
+        findings.append(catalogue.OBLIQUE())
     axis = int(np.argmax(np.abs(normal)))
     if axis != 2:
         plane = "sagittal" if axis == 0 else "coronal"
-        findings.append(Finding("warn", "non-axial", f"slices are {plane}; the volume is reformatted to axial "
-                                                     "slices for inference"))
+        findings.append(catalogue.NON_AXIAL(plane=plane))
     return findings
 
 
-def check_result(labels: np.ndarray, measurements: dict, is_volume: bool,
+def check_result(labels: np.ndarray, measurements: Measurements, is_volume: bool,
                  spacing: tuple[float, float, float] | None = None, midline_x: float | None = None) -> list[Finding]:
     """Plausibility of the segmented lungs. ``labels`` is (Z, Y, X) canonical, inferior slice first;
     ``midline_x`` is the body's centre column; ``spacing`` is None when unknown."""
-    total = measurements["total"]
-    if not total["voxels"]:
-        return [Finding("refuse", "no-lungs", "no lung found: the image does not seem to show the chest")]
+    total = measurements.total
+    if not total.voxels:
+        return [catalogue.NO_LUNGS()]
     if not is_volume or spacing is None:
         refusal = _fraction_check(total, labels.size)
         if refusal or not is_volume:
             return refusal
         return _coverage(labels, None, midline_x)
     extent = len(labels) * spacing[2]
-    total_ml = total["volume_ml"]
+    total_ml = total.volume_ml
     least_ml = MIN_LUNG_ML * min(1.0, extent / FULL_EXTENT_MM)
     if total_ml < least_ml:
-        return [Finding("refuse", "no-lungs", f"only {total_ml:g} mL of lung found in {extent:g} mm of scan: the scan "
-                                              "does not cover the chest")]
-    air_like = total.get("percent_below_-950_hu", 0.0)
+        return [catalogue.NO_LUNGS_SHORT(ml=total_ml, extent=extent)]
+    air_like = total.percent_below_950_hu or 0.0
     if total_ml < AIR_CHECK_ML and air_like > AIR_LIKE_PERCENT and extent >= FULL_EXTENT_MM:
-        return [Finding("refuse", "no-lungs", f"the {total_ml:g} mL found is air-like ({air_like:g}% below -950 HU: "
-                                              "bowel gas or outside air, not lung tissue): the scan does not "
-                                              "cover the chest")]
+        return [catalogue.NO_LUNGS_AIR(ml=total_ml, air=air_like)]
     if extent < FULL_EXTENT_MM or len(labels) < 3:
-        return [Finding("warn", "partial-coverage", f"the scan covers only {extent:g} mm ({len(labels)} slice(s)), "
-                                                    "less than the lungs: volumes are partial")]
+        return [catalogue.PARTIAL_SHORT(extent=extent, slices=len(labels))]
     return _coverage(labels, spacing, midline_x) + _volumes(measurements)
 
 
-def _fraction_check(total: dict, voxels: int) -> list[Finding]:
+def _fraction_check(total: RegionMeasurement, voxels: int) -> list[Finding]:
     """Without lengths (a 2D slice, unknown spacing): a few pixels, or a little air-valued "lung" (bowel
     gas), is not a chest image."""
-    fraction = total["voxels"] / voxels
-    air_like = total.get("percent_below_-950_hu", 0.0)
+    fraction = total.voxels / voxels
+    air_like = total.percent_below_950_hu or 0.0
     if fraction < MIN_SLICE_FRACTION or (fraction < 10 * MIN_SLICE_FRACTION and air_like > AIR_LIKE_PERCENT):
-        return [Finding("refuse", "no-lungs", f"only {total['voxels']} lung pixels found ({air_like:g}% below "
-                                              "-950 HU): the image does not seem to show the chest")]
+        return [catalogue.NO_LUNGS_FEW_PIXELS(pixels=total.voxels, air=air_like)]
     return []
 
 
@@ -157,30 +146,29 @@ def _coverage(labels: np.ndarray, spacing: tuple[float, float, float] | None, mi
                 if np.count_nonzero(plane[:, lateral]) * pixel_mm2 >= END_SLICE_LUNG_MM2]
     if not touching:
         return []
-    return [Finding("warn", "partial-coverage", f"lungs reach the {' and '.join(touching)} slice of the scan: "
-                                                "part of the lungs is outside it and volumes are partial")]
+    return [catalogue.PARTIAL_ENDS(ends=" and ".join(touching))]
 
 
-def _volumes(measurements: dict) -> list[Finding]:
+def _volumes(measurements: Measurements) -> list[Finding]:
+    """Each lung of a right/left pair within one adult lung's range, and the total within two."""
     findings = []
-    for side in ("right_lung", "left_lung"):
-        volume = measurements[side].get("volume_ml")
-        if volume is None:
+    for label, region in measurements.regions:
+        if label not in PAIRED_LUNGS or region.volume_ml is None:
             continue
-        if measurements[side]["voxels"] == 0:
-            findings.append(Finding("warn", "missing-lung", f"no {side.replace('_', ' ')} found"))
-        elif not PLAUSIBLE_LUNG_ML[0] <= volume <= PLAUSIBLE_LUNG_ML[1]:
-            findings.append(Finding("warn", "implausible-volume", f"{side.replace('_', ' ')} volume {volume:g} mL is "
-                                    f"outside {PLAUSIBLE_LUNG_ML[0]:g}-{PLAUSIBLE_LUNG_ML[1]:g} mL"))
-    total = measurements["total"].get("volume_ml")
+        if region.voxels == 0:
+            findings.append(catalogue.MISSING_LUNG(structure=label.name))
+        elif not PLAUSIBLE_LUNG_ML[0] <= region.volume_ml <= PLAUSIBLE_LUNG_ML[1]:
+            findings.append(catalogue.IMPLAUSIBLE_VOLUME(structure=label.name, ml=region.volume_ml,
+                                                         low=PLAUSIBLE_LUNG_ML[0], high=PLAUSIBLE_LUNG_ML[1]))
+    total = measurements.total.volume_ml
     if total is not None and not PLAUSIBLE_TOTAL_ML[0] <= total <= PLAUSIBLE_TOTAL_ML[1]:
-        findings.append(Finding("warn", "implausible-volume", f"total lung volume {total:g} mL is outside "
-                                f"{PLAUSIBLE_TOTAL_ML[0]:g}-{PLAUSIBLE_TOTAL_ML[1]:g} mL"))
+        findings.append(catalogue.IMPLAUSIBLE_VOLUME(structure="total lung", ml=total, low=PLAUSIBLE_TOTAL_ML[0],
+                                                     high=PLAUSIBLE_TOTAL_ML[1]))
     return findings
 
 
 def raise_refusals(findings: list[Finding], source: str | Path | None) -> None:
     """Raise ``InputError`` for the first refusal (its message names the file)."""
     for finding in findings:
-        if finding.level == "refuse":
+        if finding.level == Level.REFUSE:
             raise InputError(source, finding.message)

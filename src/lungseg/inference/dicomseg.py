@@ -1,5 +1,6 @@
-"""DICOM Segmentation output (highdicom): a binary SEG with one segment per lung that references the
-source CT series, so a PACS or viewer places it on the original slices."""
+"""DICOM Segmentation output (highdicom): a binary SEG with one segment per label class present (coded
+with the class's SNOMED CT concept) that references the source CT series, so a PACS or viewer places it
+on the original slices."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import numpy as np
 
 from lungseg import __version__
 from lungseg.errors import InputError
-from lungseg.inference.postprocess import LEFT_LUNG, RIGHT_LUNG
 from lungseg.io import atomic_path
+from lungseg.labels import LabelClass
 
-LUNG_CODES = {RIGHT_LUNG: ("3341006", "Right lung"), LEFT_LUNG: ("44029006", "Left lung")}
 
-
-def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Path], model_name: str) -> Path:
-    """``labels``: (Z, Y, X) uint8 on the source grid, slice k belonging to ``source_files[k]``."""
+def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Path], model_name: str,
+                    classes: tuple[LabelClass, ...]) -> Path:
+    """``labels``: (Z, Y, X) uint8 on the source grid, slice k belonging to ``source_files[k]``;
+    ``classes``: the label classes, each with a SNOMED CT code."""
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -28,14 +29,16 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Pat
     sources = [pydicom.dcmread(file, stop_before_pixels=True) for file in source_files]
     algorithm = hd.AlgorithmIdentificationSequence(name="lungseg", version=__version__,
                                                    family=codes.cid7162.ArtificialIntelligence)
-    present = [label for label in LUNG_CODES if np.any(labels == label)]
+    present = [label for label in classes if np.any(labels == label.value)]
     if not present:
         raise InputError(path, "the mask is empty; a DICOM SEG needs at least one segment")
     segment_numbers = np.zeros(256, np.uint8)  # segments are numbered 1..N: renumber when a lung is absent
     descriptions = []
     for number, label in enumerate(present, start=1):
-        code, name = LUNG_CODES[label]
-        segment_numbers[label] = number
+        if label.snomed is None:
+            raise InputError(path, f"label class {label.name!r} has no SNOMED CT code for a DICOM SEG")
+        code, name = label.snomed
+        segment_numbers[label.value] = number
         descriptions.append(hd.seg.SegmentDescription(
             segment_number=number, segment_label=name,
             segmented_property_category=codes.SCT.AnatomicalStructure,

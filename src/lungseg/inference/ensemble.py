@@ -14,6 +14,7 @@ import numpy as np
 
 from lungseg.errors import InputError, describe
 from lungseg.inference.backends import make_backend
+from lungseg.model_card import ModelCard
 
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -37,22 +38,21 @@ def is_ensemble(reference) -> bool:
     return Path(reference).is_dir() and (Path(reference) / ENSEMBLE_FILE).is_file()
 
 
-def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[dict, EnsembleBackend]:
-    """Read ``folder/ensemble.json`` -> (metadata checkpoint of the first member, its split removed,
-    with ``ensemble`` = member paths; the averaging backend). All members must share one plan."""
+def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[ModelCard, EnsembleBackend]:
+    """Read ``folder/ensemble.json`` -> (the members' shared card without a split, listing the member
+    paths; the averaging backend). All members must share one preprocessing plan and class names."""
     from lungseg.models import load_checkpoint
 
     folder = Path(folder)
     members_list = read_members(folder / ENSEMBLE_FILE)
     checkpoints = [load_checkpoint(folder / member) for member in members_list]
-    plans = {json.dumps(c["preprocessing"], sort_keys=True) for c in checkpoints}
-    if len(plans) > 1:
+    if len({c.card.plan for c in checkpoints}) > 1:
         raise InputError(folder, "the ensemble's members use different preprocessing plans")
+    if len({c.card.class_names for c in checkpoints}) > 1:
+        raise InputError(folder, "the ensemble's members segment different classes")
     members = [make_backend(checkpoint, backend, source=folder / member)
                for member, checkpoint in zip(members_list, checkpoints)]
-    metadata = {key: value for key, value in checkpoints[0].items() if key not in ("state_dict", "split")}
-    metadata["ensemble"] = members_list
-    return metadata, EnsembleBackend(members)
+    return checkpoints[0].card.as_ensemble(members_list), EnsembleBackend(members)
 
 
 def read_members(path: Path) -> list[str]:

@@ -17,33 +17,33 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
-from lungseg.data.splits import Split
 from lungseg.errors import InputError
 from lungseg.inference.predictor import Predictor
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
+from lungseg.model_card import ModelCard
 from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 
 PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
 
 
-def default_split(checkpoint: dict, data, images, split: str | None) -> str | None:
+def default_split(card: ModelCard, data, images, split: str | None) -> str | None:
     """``split`` as given; else ``"test"`` when scoring the checkpoint's own data folder (``--data``) and
     the checkpoint stores a split, and every pair (None) for explicit ``--images``/``--masks`` folders."""
-    if split is None and data is not None and images is None and checkpoint.get("split"):
+    if split is None and data is not None and images is None and card.split is not None:
         return "test"
     return split
 
 
-def select_pairs(checkpoint: dict, data: str | Path | None, images: str | Path | None,
+def select_pairs(card: ModelCard, data: str | Path | None, images: str | Path | None,
                  masks: str | Path | None, split: str | None) -> list[Pair]:
     """All pairs in the folders, or only those of ``split`` (train/val/test/all) of the checkpoint's run."""
     pairs = find_pairs(*resolve_folders(data, images, masks))
     if split is None:
         return pairs
-    if checkpoint.get("split") is None:
+    if card.split is None:
         raise InputError(data or images, f"this model has no stored split (an ensemble?), so --split {split} "
                                          "cannot be used; give the folders to score instead")
-    names = set(Split.from_dict(checkpoint["split"]).subset(split))
+    names = set(card.split.subset(split))
     chosen = [pair for pair in pairs if pair.name in names]
     if not chosen:
         raise InputError(data or images, f"none of the {len(names)} '{split}' samples of this checkpoint's "
@@ -83,7 +83,7 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
         summary = accumulator.summary()
         summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
                         "checkpoint": str(predictor.source) if predictor.source else None,
-                        "model": predictor.checkpoint["model"],
+                        "model": predictor.card.spec.to_dict(),
                         "mask_labels": list(mask_labels) if mask_labels else None})
         stage.write_text(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
         stage.write_text(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))

@@ -1,40 +1,74 @@
-"""Lung measurements from a label map and the CT in HU: volume (mL), mean HU, % of voxels below -950 HU.
+"""Measurements of each labelled structure and of all of them together, from a label map and the CT in HU.
 
-The -950 HU fraction is the usual emphysema index (LAA-950). A 2D slice gives areas instead of volumes
-(cm^2 when the pixel spacing is known, else pixel counts).
+Per structure: voxel count, volume (mL, a volume with known spacing) or area (cm^2, a slice with known
+pixel spacing), mean HU and the percent of voxels below -950 HU (the usual emphysema index, LAA-950).
+Structures are keyed by their ``lungseg.labels`` class, so lungs, lesion classes and an X-ray's lungs
+share one type. Adding a measurement is one field of ``RegionMeasurement`` and one line of ``_measure``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
 import numpy as np
 
-from lungseg.inference.postprocess import LABEL_NAMES
+from lungseg.labels import LabelClass
 
 EMPHYSEMA_HU = -950.0
 
 
-def lung_measurements(labels: np.ndarray, hu: np.ndarray | None, spacing: tuple[float, ...] | None,
-                      is_volume: bool) -> dict:
-    """Per-lung and total measurements. ``spacing`` is (x, y[, z]) in mm or None if unknown."""
+@dataclass(frozen=True)
+class RegionMeasurement:
+    """One structure (or the union of all). ``None`` means not measurable: no spacing, or no HU/voxels.
+    A field's report key is its name unless its metadata gives one."""
+
+    voxels: int
+    volume_ml: float | None = None
+    area_cm2: float | None = None
+    mean_hu: float | None = None
+    percent_below_950_hu: float | None = field(default=None, metadata={"key": "percent_below_-950_hu"})
+
+    def to_dict(self) -> dict:
+        return {f.metadata.get("key", f.name): getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RegionMeasurement:
+        return cls(**{f.name: values.get(f.metadata.get("key", f.name)) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """``regions``: (label class, its measurement) for every class of the label set, in its order;
+    ``total``: all labelled voxels together."""
+
+    regions: tuple[tuple[LabelClass, RegionMeasurement], ...]
+    total: RegionMeasurement
+
+    def of(self, label: LabelClass) -> RegionMeasurement | None:
+        return next((region for known, region in self.regions if known == label), None)
+
+    def to_dict(self) -> dict:
+        """``{"right_lung": {...}, "left_lung": {...}, "total": {...}}`` (keys from the label names)."""
+        return {**{label.key: region.to_dict() for label, region in self.regions}, "total": self.total.to_dict()}
+
+
+def measure(labels: np.ndarray, classes: Sequence[LabelClass], hu: np.ndarray | None,
+            spacing: tuple[float, ...] | None, is_volume: bool) -> Measurements:
+    """``labels``: (Z, Y, X) label map; ``hu``: the CT in HU on the same grid (or None); ``spacing``:
+    (x, y[, z]) in mm or None when unknown; ``is_volume``: volumes in mL, else areas in cm^2."""
     voxel = float(np.prod(spacing)) if spacing else None
-    lungs = {}
-    for label, name in LABEL_NAMES.items():
-        region = labels == label
-        lungs[name.replace(" ", "_")] = _region_stats(region, hu, voxel, is_volume)
-    lungs["total"] = _region_stats(labels > 0, hu, voxel, is_volume)
-    return lungs
+    regions = tuple((label, _measure(labels == label.value, hu, voxel, is_volume)) for label in classes)
+    return Measurements(regions, _measure(labels > 0, hu, voxel, is_volume))
 
 
-def _region_stats(region: np.ndarray, hu: np.ndarray | None, voxel: float | None, is_volume: bool) -> dict:
+def _measure(region: np.ndarray, hu: np.ndarray | None, voxel: float | None, is_volume: bool) -> RegionMeasurement:
     count = int(region.sum())
-    stats: dict = {"voxels": count}
-    if voxel is not None:
-        if is_volume:
-            stats["volume_ml"] = round(count * voxel / 1000.0, 1)
-        else:
-            stats["area_cm2"] = round(count * voxel / 100.0, 2)
-    if hu is not None and count:
-        values = hu[region]
-        stats["mean_hu"] = round(float(values.mean(dtype=np.float64)), 1)
-        stats["percent_below_-950_hu"] = round(100.0 * float((values < EMPHYSEMA_HU).mean()), 2)
-    return stats
+    values = hu[region] if hu is not None and count else None
+    return RegionMeasurement(
+        voxels=count,
+        volume_ml=round(count * voxel / 1000.0, 1) if voxel is not None and is_volume else None,
+        area_cm2=round(count * voxel / 100.0, 2) if voxel is not None and not is_volume else None,
+        mean_hu=round(float(values.mean(dtype=np.float64)), 1) if values is not None else None,
+        percent_below_950_hu=round(100.0 * float((values < EMPHYSEMA_HU).mean()), 2) if values is not None else None)

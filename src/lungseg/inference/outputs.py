@@ -18,7 +18,9 @@ from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.segmenter import SegmentationResult
 from lungseg.io import write_mask_png, write_png, write_volume
+from lungseg.findings import Level
 from lungseg.io.atomic import StagedWrites
+from lungseg.labels import legend
 from lungseg.preprocessing.display import label_overlay, to_display
 
 
@@ -45,7 +47,7 @@ def _write_mask(result: SegmentationResult, target, model_name: str, stage: Stag
         write_mask_png(path, np.asarray(labels) > 0)
     elif target.format == "dicom-seg":
         array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]
-        write_dicom_seg(path, array, result.study.dicom_files, model_name)
+        write_dicom_seg(path, array, result.study.dicom_files, model_name, result.classes)
     else:
         image = labels if result.study.is_volume else sitk.GetImageFromArray(np.asarray(labels))
         write_volume(path, sitk.Cast(image, sitk.sitkUInt8))
@@ -58,9 +60,10 @@ def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> 
         path = target.sibling("_overlay.png")
         image = result.canonical_hu[0]
         thickness = max(1, round(max(image.shape) / 256))
-        write_png(stage.path(path), label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness))
+        write_png(stage.path(path), label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness,
+                                                  classes=result.classes))
         return [path]
-    flagged = result.quality["flagged_slices"]
+    flagged = list(result.quality.flagged_slices)
     axial, coronal = target.sibling("_axial.png"), target.sibling("_coronal.png")
     write_png(stage.path(axial), axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner))
     write_png(stage.path(coronal), coronal_montage(result.canonical_hu, result.canonical_labels,
@@ -69,9 +72,9 @@ def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> 
 
 
 def _banner(result: SegmentationResult) -> str | None:
-    reasons = [f.code for f in result.findings if f.level == "warn"]
-    if result.quality["flagged"]:
-        reasons.insert(0, f"low quality {result.quality['score']:.2f}")
+    reasons = [str(f.code) for f in result.findings if f.level == Level.WARN]
+    if result.quality.flagged:
+        reasons.insert(0, f"low quality {result.quality.score:.2f}")
     return "CHECK: " + ", ".join(reasons) if reasons else None
 
 
@@ -90,9 +93,9 @@ def build_report(result: SegmentationResult, target, written: list[Path], fields
     else:
         report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
     report["outputs"] = [str(p) for p in written]
-    report["labels"] = {"0": "background", "1": "right lung", "2": "left lung"}
-    report["measurements"] = result.measurements
+    report["labels"] = legend(result.classes)
+    report["measurements"] = result.measurements.to_dict()
     report["findings"] = [f.to_dict() for f in result.findings]
-    report["quality"] = result.quality
+    report["quality"] = result.quality.to_dict()
     report["status"] = "flagged" if result.flagged else "ok"
     return report

@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-RIGHT_LUNG, LEFT_LUNG = 1, 2
-LABEL_NAMES = {RIGHT_LUNG: "right lung", LEFT_LUNG: "left lung"}
+from lungseg.labels import LEFT_LUNG as LEFT_LUNG_CLASS
+from lungseg.labels import RIGHT_LUNG as RIGHT_LUNG_CLASS
+
+RIGHT_LUNG, LEFT_LUNG = RIGHT_LUNG_CLASS.value, LEFT_LUNG_CLASS.value  # the values split_lungs writes
 
 
 @dataclass(frozen=True)

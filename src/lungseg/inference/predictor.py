@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,25 +21,32 @@ from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, make_backend, onnx_available
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
-from lungseg.metrics.functional import dice
 from lungseg.io.shipped import resolve_model, shipped_models
-from lungseg.preprocessing import PreprocessPlan
+from lungseg.metrics.functional import dice
+from lungseg.model_card import ModelCard
+
+if TYPE_CHECKING:
+    from lungseg.models import Checkpoint
 
 
 class Predictor:
-    """Inference object for 2D slices. ``threshold`` applies to sigmoid probabilities; ``backend`` is
-    ``"auto"``, ``"torch"``, ``"onnx"`` or a ready backend object (a callable on (N, 1, S, S) arrays)."""
+    """Inference object for 2D slices. ``card`` describes the model (a ``ModelCard``; a ``Checkpoint``
+    also gives the weights a string ``backend`` needs); ``threshold`` applies to sigmoid probabilities;
+    ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or a ready backend object (a callable on
+    (N, 1, S, S) arrays)."""
 
-    def __init__(self, checkpoint: dict, threshold: float = 0.5, batch_size: int = 8,
+    def __init__(self, model: ModelCard | Checkpoint, threshold: float = 0.5, batch_size: int = 8,
                  source: str | Path | None = None, backend="auto", onnx_file: str | Path | None = None):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.checkpoint = checkpoint
+        self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
+        if isinstance(backend, str) and isinstance(model, ModelCard):
+            raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source
-        self.backend = make_backend(checkpoint, backend, onnx_file, source) if isinstance(backend, str) else backend
-        self.plan = PreprocessPlan.from_dict(checkpoint["preprocessing"])
+        self.backend = make_backend(model, backend, onnx_file, source) if isinstance(backend, str) else backend
+        self.plan = self.card.plan
         self.threshold = threshold
         self.batch_size = batch_size
 
@@ -48,8 +56,8 @@ class Predictor:
         ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
         use_onnx = backend == "onnx" or (backend == "auto" and onnx_available())
         if is_ensemble(reference):
-            metadata, members = load_ensemble(reference, backend)
-            return cls(metadata, source=reference, backend=members, **kwargs)
+            card, members = load_ensemble(reference, backend)
+            return cls(card, source=reference, backend=members, **kwargs)
         if Path(reference).is_dir():
             raise InputError(reference, "is a folder without ensemble.json; give a checkpoint (.pt), an exported "
                                         "model (.onnx), a `lungseg cv` folder or a shipped model name")
@@ -68,7 +76,7 @@ class Predictor:
     def from_onnx(cls, path: str | Path, source: str | Path | None = None, **kwargs) -> Predictor:
         """An ONNX file written by ``lungseg export`` (its metadata holds the preprocessing plan)."""
         backend = OnnxBackend(Path(path), source=path)
-        return cls(backend.checkpoint_metadata(), source=source or path, backend=backend, **kwargs)
+        return cls(backend.card(), source=source or path, backend=backend, **kwargs)
 
     def grid_probabilities(self, batch: np.ndarray, tta: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S) prepared slices in [0, 1] -> (N, S, S) float32 probabilities on the model grid, and

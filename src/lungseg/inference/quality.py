@@ -9,29 +9,58 @@ flagged in the report and on the overlay.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
+
 import numpy as np
 
-from lungseg.errors import Finding
+from lungseg.findings import IMPLAUSIBLE_ANATOMY, Finding
 
 QUALITY_FLAG = 0.90
-IMPLAUSIBLE_CODES = {"missing-lung", "implausible-volume", "lungs-joined"}
 
 
-def quality_scores(mask: np.ndarray, agreement: np.ndarray, confidence: np.ndarray) -> dict:
+@dataclass(frozen=True)
+class SliceQuality:
+    slice: int
+    lung_pixels: int
+    flip_agreement: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    """``flip_agreement``: lung-area weighted flip Dice; ``score``: the same, halved when the anatomy is
+    implausible; ``flagged``: score below ``threshold``; ``flagged_slices``: large slices whose own
+    agreement is below it."""
+
+    flip_agreement: float
+    score: float
+    plausible: bool
+    flagged: bool
+    flagged_slices: tuple[int, ...]
+    threshold: float
+    per_slice: tuple[SliceQuality, ...]
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["flagged_slices"] = list(self.flagged_slices)
+        values["per_slice"] = [asdict(row) for row in self.per_slice]
+        return values
+
+
+def quality_scores(mask: np.ndarray, agreement: np.ndarray, confidence: np.ndarray) -> Quality:
     """``mask``: (Z, Y, X) final lungs; ``agreement``: (Z,) flip Dice per slice; ``confidence``: (Z,)."""
     area = mask.reshape(len(mask), -1).sum(axis=1).astype(np.float64)
     score = float(np.average(agreement, weights=area)) if area.sum() else 0.0
-    per_slice = [{"slice": z, "lung_pixels": int(area[z]), "flip_agreement": round(float(agreement[z]), 4),
-                  "confidence": round(float(confidence[z]), 4)} for z in range(len(mask))]
+    per_slice = tuple(SliceQuality(z, int(area[z]), round(float(agreement[z]), 4), round(float(confidence[z]), 4))
+                      for z in range(len(mask)))
     large = area >= 0.05 * area.max() if area.any() else area > 0  # tiny apex/trachea slices are noisy
-    flagged_slices = [z for z in range(len(mask)) if large[z] and agreement[z] < QUALITY_FLAG]
-    return {"flip_agreement": round(score, 4), "score": round(score, 4), "plausible": True,
-            "flagged": score < QUALITY_FLAG, "flagged_slices": flagged_slices, "threshold": QUALITY_FLAG,
-            "per_slice": per_slice}
+    flagged_slices = tuple(z for z in range(len(mask)) if large[z] and agreement[z] < QUALITY_FLAG)
+    return Quality(round(score, 4), round(score, 4), True, score < QUALITY_FLAG, flagged_slices, QUALITY_FLAG,
+                   per_slice)
 
 
-def apply_plausibility(quality: dict, findings: list[Finding]) -> dict:
+def apply_plausibility(quality: Quality, findings: list[Finding]) -> Quality:
     """Halve the score when a finding says the anatomy is implausible."""
-    plausible = not any(finding.code in IMPLAUSIBLE_CODES for finding in findings)
-    score = quality["flip_agreement"] * (1.0 if plausible else 0.5)
-    return {**quality, "plausible": plausible, "score": round(score, 4), "flagged": score < QUALITY_FLAG}
+    plausible = not any(finding.code in IMPLAUSIBLE_ANATOMY for finding in findings)
+    score = quality.flip_agreement * (1.0 if plausible else 0.5)
+    return replace(quality, plausible=plausible, score=round(score, 4), flagged=score < QUALITY_FLAG)

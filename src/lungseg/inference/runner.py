@@ -24,8 +24,10 @@ import numpy as np
 
 from lungseg import __version__
 from lungseg.errors import InputError, LungsegError, describe
+from lungseg.findings import Level
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
+from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
 from lungseg.io import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -206,17 +208,20 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
 
 def _report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
     predictor = segmenter.predictor
-    return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.checkpoint["model"],
+    return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.card.spec.to_dict(),
             "backend": predictor.backend.name, "threshold": predictor.threshold, "tta": segmenter.tta,
             "postprocess": segmenter.options.to_dict(), "started": start, "disclaimer": DISCLAIMER}
 
 
 def _row(target: Target, result: SegmentationResult, written: list[Path], seconds: float) -> dict:
     measurements = result.measurements
-    warnings = [f.message for f in result.findings if f.level == "warn"]
+    warnings = [f.message for f in result.findings if f.level == Level.WARN]
     return {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
-            "right_ml": measurements["right_lung"].get("volume_ml"),
-            "left_ml": measurements["left_lung"].get("volume_ml"),
-            "quality": result.quality["score"], "message": "; ".join(warnings),
+            "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
+            "quality": result.quality.score, "message": "; ".join(warnings),
             "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
             "slices": int(np.asarray(result.canonical_labels).shape[0])}
+
+
+def _volume(region) -> float | None:
+    return region.volume_ml if region is not None else None

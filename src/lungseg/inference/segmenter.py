@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import Finding
+from lungseg import findings as catalogue
+from lungseg.findings import Finding, Level
 from lungseg.inference.checks import (
     check_finite,
     check_intensity,
@@ -30,12 +31,13 @@ from lungseg.inference.checks import (
     check_xray_like,
     raise_refusals,
 )
-from lungseg.inference.measure import lung_measurements
+from lungseg.inference.measure import Measurements, measure
 from lungseg.inference.postprocess import PostprocessOptions, postprocess, split_lungs
 from lungseg.inference.predictor import Predictor
-from lungseg.inference.quality import QUALITY_FLAG, apply_plausibility, quality_scores
+from lungseg.inference.quality import QUALITY_FLAG, Quality, apply_plausibility, quality_scores
 from lungseg.inference.reorient import from_canonical, to_canonical
 from lungseg.inference.study import Study, as_study
+from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -44,20 +46,22 @@ if TYPE_CHECKING:
 @dataclass
 class SegmentationResult:
     """``labels``: SimpleITK image on the input grid (volume) or (H, W) uint8 array (slice);
-    ``canonical_labels``/``canonical_hu``: (Z, Y, X) arrays in LPS used for overlays and measurements."""
+    ``canonical_labels``/``canonical_hu``: (Z, Y, X) arrays in LPS used for overlays and measurements;
+    ``classes``: the label classes of the label map (``lungseg.labels``)."""
 
     study: Study
     labels: object
     canonical_labels: np.ndarray
     canonical_hu: np.ndarray
     canonical_spacing: tuple[float, float, float] | None
-    measurements: dict
-    quality: dict
+    classes: tuple[LabelClass, ...]
+    measurements: Measurements
+    quality: Quality
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
-        return self.quality["flagged"] or any(f.level == "warn" for f in self.findings)
+        return self.quality.flagged or any(f.level == Level.WARN for f in self.findings)
 
 
 class Segmenter:
@@ -107,15 +111,16 @@ class Segmenter:
         spacing = canonical.GetSpacing() if canonical is not None and study.spacing_known else None
         midline = _body_midline(hu)
         labels, quality, split_ok = self._labels(hu, midline)
-        measurements = lung_measurements(labels, hu, spacing, is_volume=study.is_volume)
+        classes = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
+        measurements = measure(labels, classes, hu, spacing, is_volume=study.is_volume)
         findings += self._split_finding(split_ok)
         findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
         quality = apply_plausibility(quality, findings)
-        return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing,
+        return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing, classes,
                                   measurements, quality, findings)
 
-    def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, dict, bool]:
+    def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
         raw, agreement, confidence = self._raw_mask(hu)
         mask = postprocess(raw, self.options, hu)
         del raw
@@ -145,8 +150,7 @@ class Segmenter:
     def _split_finding(split_ok: bool) -> list[Finding]:
         if split_ok:
             return []
-        return [Finding("warn", "lungs-joined", "right and left lung could not be separated by erosion; they "
-                                                "were split at the body's midline")]
+        return [catalogue.LUNGS_JOINED()]
 
 
 def _on_input_grid(labels: np.ndarray, canonical, study: Study):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import Finding, InputError
+from lungseg.errors import InputError
+from lungseg.findings import Finding
 from lungseg.io import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,

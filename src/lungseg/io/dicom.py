@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.errors import Finding, InputError, describe
+from lungseg import findings as catalogue
+from lungseg.errors import InputError, describe
+from lungseg.findings import Finding
 from lungseg.io.dicom_select import choose_series
 from lungseg.io.limits import check_size
 from lungseg.io.spacing import check_spacing
@@ -178,7 +180,7 @@ def _pick_series(headers, folder: Path):
         raise InputError(folder, "only localizer or non-image DICOM files found")
     _, series, findings = choose_series(groups, _sample_pixels)
     if skipped:
-        findings.insert(0, Finding("info", "localizers-skipped", f"skipped {skipped} localizer/non-image file(s)"))
+        findings.insert(0, catalogue.LOCALIZERS_SKIPPED(count=skipped))
     return series, findings
 
 
@@ -225,15 +227,12 @@ def _check_positions(series: list, normal: np.ndarray) -> tuple[list, list[Findi
     positions = np.array([np.dot(_position(ds, path), normal) for path, ds in series])
     keep = np.concatenate([[True], np.abs(np.diff(positions)) >= 1e-3])
     if not keep.all():
-        findings.append(Finding("warn", "duplicate-slices", f"{int((~keep).sum())} duplicate slice position(s); "
-                                                            "kept the first file of each"))
+        findings.append(catalogue.DUPLICATE_SLICES(count=int((~keep).sum())))
         series, positions = [item for item, k in zip(series, keep) if k], positions[keep]
     gaps = np.diff(positions)
     spacing = float(np.median(gaps)) if len(gaps) else 0.0
     if spacing > 0 and np.any(gaps > 1.5 * spacing):
-        findings.append(Finding("warn", "missing-slices",
-                                f"{int(np.sum(gaps > 1.5 * spacing))} gap(s) larger than 1.5x the slice spacing "
-                                f"of {spacing:g} mm (missing slices?); volumes are underestimated"))
+        findings.append(catalogue.MISSING_SLICES(count=int(np.sum(gaps > 1.5 * spacing)), spacing=spacing))
     return series, findings
 
 
@@ -248,5 +247,4 @@ def _check_tilt(series: list, normal: np.ndarray) -> list[Finding]:
             angle = float(np.degrees(np.arccos(min(1.0, cosine))))
     if max(abs(tilt_tag), angle) < 0.5:
         return []
-    return [Finding("warn", "gantry-tilt", f"gantry tilt of {max(abs(tilt_tag), angle):.1f} degrees; slices are "
-                                           "treated as stacked along their normal, so geometry is approximate")]
+    return [catalogue.GANTRY_TILT(degrees=max(abs(tilt_tag), angle))]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.errors import Finding
+from lungseg import findings as catalogue
+from lungseg.findings import Finding
 
 CHEST_AIR_FRACTION = 0.03   # POPI chest slices: 7-12 %; the abdomen series: under 1 % (bowel gas)
 
@@ -27,12 +28,9 @@ def choose_series(groups: dict[str, list], read_pixels) -> tuple[str, list, list
     chosen = ranked[0]
     largest = max(groups, key=lambda uid: len(groups[uid]))
     reason = _describe(chosen, groups, facts)
-    if chosen == largest:
-        message = f"folder holds {len(groups)} series; using the largest, {reason}"
-    else:
-        message = (f"folder holds {len(groups)} series; using {reason}, rather than the largest, "
-                   f"{_describe(largest, groups, facts)}")
-    return chosen, groups[chosen], [Finding("warn", "mixed-series", message)]
+    finding = catalogue.MIXED_SERIES_LARGEST(count=len(groups), chosen=reason) if chosen == largest else \
+        catalogue.MIXED_SERIES_PREFERRED(count=len(groups), chosen=reason, largest=_describe(largest, groups, facts))
+    return chosen, groups[chosen], [finding]
 
 
 def lung_air_fraction(hu: np.ndarray) -> float:

@@ -16,7 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lungseg.errors import Finding
+from lungseg import findings as catalogue
+from lungseg.findings import Finding
 
 IN_PLANE_MM = (0.05, 5.0)
 SLICE_MM = (0.05, 50.0)
@@ -37,16 +38,13 @@ def check_spacing(stored: Sequence[float], slice_hint: float | None = None) -> C
         return CheckedSpacing(values, True)
     metres = tuple(v * 1000.0 for v in values)
     if _plausible(metres):
-        return CheckedSpacing(metres, True, (Finding(
-            "warn", "spacing-units", f"header spacing {_shown(values)} is implausibly small for CT in mm; it was "
-                                     f"read as metres: {_shown(metres)} mm"),))
+        return CheckedSpacing(metres, True, (catalogue.SPACING_UNITS(stored=_shown(values), metres=_shown(metres)),))
     x, y, z = values
     in_plane = next((v for v in (x, y) if _within(v, IN_PLANE_MM)), ASSUMED_IN_PLANE_MM)
     fixed = (x if _within(x, IN_PLANE_MM) else in_plane, y if _within(y, IN_PLANE_MM) else in_plane,
              z if _within(z, SLICE_MM) else slice_hint if slice_hint and _within(slice_hint, SLICE_MM) else in_plane)
-    return CheckedSpacing(fixed, False, (Finding(
-        "warn", "spacing-invalid", f"header spacing {_shown(values)} mm is invalid for CT ({_why(values)}); "
-                                   f"assumed {_shown(fixed)} mm, so volumes in mL are not reported"),))
+    return CheckedSpacing(fixed, False, (catalogue.SPACING_INVALID(stored=_shown(values), why=_why(values),
+                                                                   assumed=_shown(fixed)),))
 
 
 def _plausible(values: tuple[float, float, float]) -> bool:

@@ -1,4 +1,4 @@
-"""Segmentation networks (all return logits), their registry and checkpoint format.
+"""Segmentation networks (all return logits), their registry and checkpoints (a model card plus weights).
 
 Contract for every registered model: ``forward`` takes (N, in_channels, H, W) float tensors and
 returns (N, out_channels, H, W) logits; constructor kwargs are plain JSON-able values so a checkpoint
@@ -9,8 +9,9 @@ from lungseg.models import pretrained as _pretrained  # noqa: F401  (registers t
 from lungseg.models import unet as _unet  # noqa: F401  (registers "unet", "attention-unet")
 from lungseg.models import unetpp as _unetpp  # noqa: F401  (registers "unet++")
 from lungseg.models.checkpoint import (
+    Checkpoint,
+    build_from_spec,
     load_checkpoint,
-    make_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
@@ -20,6 +21,6 @@ from lungseg.models.unet import UNet
 from lungseg.models.unetpp import UNetPlusPlus
 
 __all__ = [
-    "EncoderUNet", "UNet", "UNetPlusPlus", "load_encoder_weights", "available_models", "build_model", "load_checkpoint", "make_checkpoint",
+    "EncoderUNet", "UNet", "UNetPlusPlus", "load_encoder_weights", "available_models", "build_model", "load_checkpoint", "Checkpoint", "build_from_spec",
     "model_arguments", "model_from_checkpoint", "resolve_kwargs", "register_model", "save_checkpoint",
 ]

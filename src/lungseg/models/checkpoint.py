@@ -1,39 +1,50 @@
-"""Checkpoint files: weights plus everything needed to rebuild and use the model.
+"""Checkpoint files: a model card plus the weights (and, for resuming, the training state).
 
-A checkpoint is a dict saved with ``torch.save`` and loaded with ``weights_only=True`` (no pickled
-code runs on load). Keys: ``format``, ``lungseg_version``, ``model`` ({name, kwargs}),
-``state_dict``, ``preprocessing`` (the plan), ``config``, ``split``, ``metrics``, ``epoch`` and, for
-resuming, ``training_state``.
+On disk a checkpoint is the card's dict (``ModelCard.to_dict``) with ``state_dict`` and, in a run's
+``last.pt``, ``training_state`` added, saved with ``torch.save`` and loaded with ``weights_only=True``
+(no pickled code runs on load). In memory it is a ``Checkpoint``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lungseg import __version__
 from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
+from lungseg.model_card import ModelCard, ModelSpec
 from lungseg.models.registry import build_model
-from lungseg.preprocessing import PreprocessPlan
-
-CHECKPOINT_FORMAT = 1
-REQUIRED_KEYS = ("format", "model", "state_dict", "preprocessing")
 
 
-def make_checkpoint(model_name: str, model_kwargs: dict, model: torch.nn.Module, **fields: Any) -> dict:
-    """Assemble a checkpoint dict; ``fields`` adds preprocessing, config, split, metrics, epoch, ..."""
-    return {"format": CHECKPOINT_FORMAT, "lungseg_version": __version__,
-            "model": {"name": model_name, "kwargs": dict(model_kwargs)},
-            "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, **fields}
+@dataclass(frozen=True)
+class Checkpoint:
+    """``card``: spec, plan, class names, split, metrics, provenance; ``state_dict``: the weights;
+    ``training_state``: optimizer, scheduler, EMA and loop history of a run's last epoch (else None)."""
+
+    card: ModelCard
+    state_dict: Mapping[str, torch.Tensor]
+    training_state: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict:
+        stored = {**self.card.to_dict(), "state_dict": dict(self.state_dict)}
+        if self.training_state is not None:
+            stored["training_state"] = dict(self.training_state)
+        return stored
+
+    @classmethod
+    def of_model(cls, card: ModelCard, model: torch.nn.Module, training_state: Mapping | None = None) -> Checkpoint:
+        """A snapshot of ``model``'s current weights (copied, so later training does not change it)."""
+        return cls(card, {k: v.detach().clone() for k, v in model.state_dict().items()}, training_state)
 
 
-def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
     """Write atomically: a reader never sees a half-written file, and the old file survives a crash."""
     with atomic_path(path) as temporary:
-        torch.save(checkpoint, temporary)
+        torch.save(checkpoint.to_dict(), temporary)
 
 
 def read_torch_file(path: str | Path, missing: str, unreadable: str):
@@ -48,43 +59,37 @@ def read_torch_file(path: str | Path, missing: str, unreadable: str):
         raise InputError(path, f"{unreadable} ({describe(exc)})") from exc
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Load and validate a checkpoint's structure (keys, model spec, weights, preprocessing plan); an
-    unreadable, foreign or incomplete file raises ``InputError`` saying what is missing. Whether the
-    weights fit the model is checked when it is rebuilt (``model_from_checkpoint``)."""
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and check a checkpoint (card, weights); an unreadable, foreign or incomplete file raises
+    ``InputError`` saying what is missing. Whether the weights fit the model is checked when it is
+    rebuilt (``model_from_checkpoint``)."""
     path = Path(path)
-    checkpoint = read_torch_file(path, "checkpoint not found", "not a readable lungseg checkpoint")
-    if not isinstance(checkpoint, dict):
-        raise InputError(path, f"not a lungseg checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
-    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
-    if missing:
-        raise InputError(path, f"not a complete lungseg checkpoint: missing {', '.join(missing)}")
-    if not isinstance(checkpoint["format"], int) or checkpoint["format"] > CHECKPOINT_FORMAT:
-        raise InputError(path, f"checkpoint format {checkpoint['format']!r} is not one this lungseg ({__version__}) "
-                               "understands; upgrade lungseg")
-    spec = checkpoint["model"]
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
-        raise InputError(path, "checkpoint's model spec must be {name: str, kwargs: dict}")
-    weights = checkpoint["state_dict"]
+    stored = read_torch_file(path, "checkpoint not found", "not a readable lungseg checkpoint")
+    card = ModelCard.from_stored(stored, path, "checkpoint")
+    weights = stored.get("state_dict")
     if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise InputError(path, "checkpoint holds no weight tensors (state_dict is empty or not tensors)")
-    PreprocessPlan.from_stored(checkpoint["preprocessing"], path)
-    return checkpoint
+    return Checkpoint(card, weights, stored.get("training_state"))
 
 
-def model_from_checkpoint(checkpoint: dict, source: str | Path | None = None) -> torch.nn.Module:
-    """Rebuild the model from its registry name and kwargs and load the weights (in eval mode). A spec
-    that does not build, or weights that do not fit it, raise ``InputError`` naming ``source``."""
-    spec = checkpoint["model"]
-    kwargs = dict(spec["kwargs"])
-    if "encoder_weights" in kwargs:  # the checkpoint holds the trained encoder: never fetch weights again
+def build_from_spec(spec: ModelSpec, source: str | Path | None = None) -> torch.nn.Module:
+    """The network of ``spec`` with fresh weights; a pretrained encoder is never fetched (the
+    checkpoint holds its trained weights). ``InputError`` naming ``source`` if the spec does not build."""
+    kwargs = dict(spec.kwargs)
+    if "encoder_weights" in kwargs:
         kwargs["encoder_weights"] = "none"
     try:
-        model = build_model(spec["name"], **kwargs)
+        return build_model(spec.name, **kwargs)
     except (TypeError, ValueError) as exc:
         raise InputError(source, f"cannot rebuild the checkpoint's model ({exc})") from exc
-    _check_weights(model, checkpoint["state_dict"], spec["name"], source)
-    model.load_state_dict(checkpoint["state_dict"])
+
+
+def model_from_checkpoint(checkpoint: Checkpoint, source: str | Path | None = None) -> torch.nn.Module:
+    """Rebuild the model from its card's spec and load the weights (in eval mode). A spec that does not
+    build, or weights that do not fit it, raise ``InputError`` naming ``source``."""
+    model = build_from_spec(checkpoint.card.spec, source)
+    _check_weights(model, checkpoint.state_dict, checkpoint.card.spec.name, source)
+    model.load_state_dict(checkpoint.state_dict)
     return model.eval()
 
 

@@ -1,7 +1,8 @@
 """Pictures for people: one place for window presets, label colours and outline rendering.
 
 Every overlay lungseg draws (prediction overlays and montages, report example grids, TensorBoard
-images) uses these functions, so a label has one colour everywhere and a CT is shown in one window.
+images) uses these functions, so a label has one colour everywhere (its ``lungseg.labels`` class) and
+a CT is shown in one window.
 
 - ``to_display``: stored image -> uint8 gray by one intensity-kind rule (HU in the lung window,
   8-bit pictures as they are).
@@ -12,32 +13,14 @@ images) uses these functions, so a label has one colour everywhere and a CT is s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from lungseg.labels import SPLIT_LUNGS, LabelClass, label_class
 from lungseg.preprocessing.intensity import HU, WINDOWS, apply_window, intensity_kind
 
-
-@dataclass(frozen=True)
-class LabelStyle:
-    name: str
-    colour: tuple[int, int, int]
-
-
-LABEL_STYLES: dict[int, LabelStyle] = {
-    1: LabelStyle("right lung", (255, 64, 64)),
-    2: LabelStyle("left lung", (64, 160, 255)),
-    3: LabelStyle("label 3", (255, 200, 0)),
-}
 TRUTH_COLOUR = (0, 255, 0)
 PREDICTION_COLOUR = (255, 0, 0)
 OVERLAP_COLOUR = (255, 255, 0)
-
-
-def style_of(label: int) -> LabelStyle:
-    """The style of ``label``; labels past the table share its last colour."""
-    return LABEL_STYLES.get(int(label), LABEL_STYLES[max(LABEL_STYLES)])
 
 
 def to_display(image: np.ndarray, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
@@ -55,14 +38,16 @@ def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, iterations=max(1, thickness), border_value=0)
 
 
-def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.35, thickness: int = 1) -> np.ndarray:
-    """(H, W) uint8 gray + (H, W) labels (0 background) -> (H, W, 3) uint8 RGB; ``alpha`` 0 draws outlines only."""
+def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.35, thickness: int = 1,
+                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
+    """(H, W) uint8 gray + (H, W) labels (0 background) -> (H, W, 3) uint8 RGB, each label in its class's
+    colour (``lungseg.labels``); ``alpha`` 0 draws outlines only."""
     rgb = np.repeat(np.asarray(gray, np.float32)[..., None], 3, axis=2)
     labels = np.asarray(labels)
     for label in np.unique(labels):
         if label == 0:
             continue
-        colour = np.array(style_of(label).colour, np.float32)
+        colour = np.array(label_class(label, classes).colour, np.float32)
         region = labels == label
         if alpha:
             rgb[region] = (1 - alpha) * rgb[region] + alpha * colour

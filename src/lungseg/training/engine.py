@@ -23,7 +23,8 @@ from lungseg.config import RunConfig
 from lungseg.data import SliceDataset, Split
 from lungseg.errors import TrainingDiverged
 from lungseg.losses import build_loss
-from lungseg.models import build_model, make_checkpoint, resolve_kwargs
+from lungseg.model_card import ModelCard, ModelSpec, Provenance
+from lungseg.models import Checkpoint, build_model, resolve_kwargs
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.loop import StepOptions, train_epoch, validate
@@ -53,7 +54,7 @@ class RunResult:
 class Engine:
     """Model, optimizer, scheduler, EMA and early-stopping state of one run."""
 
-    def __init__(self, config: RunConfig, train_set: SliceDataset, val_set: SliceDataset, state: dict | None,
+    def __init__(self, config: RunConfig, train_set: SliceDataset, val_set: SliceDataset, state: Checkpoint | None,
                  distributed: Distributed | None = None):
         self.config = config
         self.train_set, self.val_set = train_set, val_set
@@ -104,9 +105,9 @@ class Engine:
             parameter.requires_grad_(not frozen)
         return self.encoder if frozen else None
 
-    def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["state_dict"])
-        training = state["training_state"]
+    def _restore(self, state: Checkpoint) -> None:
+        self.model.load_state_dict(state.state_dict)
+        training = state.training_state
         self.optimizer.load_state_dict(training["optimizer"])
         if self.scheduler is not None and training["scheduler"] is not None:
             self.scheduler.load_state_dict(training["scheduler"])
@@ -222,10 +223,10 @@ class Engine:
         """Hand the epoch's tables and checkpoints to the run folder (which writes on rank 0 only)."""
         if not folder.writes:
             return
-        common = {"preprocessing": plan.to_dict(), "config": self.config.to_dict(), "split": split.to_dict(),
-                  "epoch": epoch, "metrics": dict(row)}
-        model_name = self.config.model.name
-        best = make_checkpoint(model_name, self.model_kwargs, self.evaluated_model, **common) if improved else None
+        card = ModelCard(ModelSpec(self.config.model.name, dict(self.model_kwargs)), plan,
+                         tuple(self.config.model.class_names), split, dict(row),
+                         Provenance(epoch=epoch, config=self.config.to_dict()))
+        best = Checkpoint.of_model(card, self.evaluated_model) if improved else None
         training_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -233,7 +234,7 @@ class Engine:
             "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
             "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "stopped": self.stopped}
-        last = make_checkpoint(model_name, self.model_kwargs, self.model, **common, training_state=training_state)
+        last = Checkpoint.of_model(card, self.model, training_state)
         folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 
-from lungseg.config import OptimConfig
+from lungseg.config import OptimConfig, OptimizerName, SchedulerName
 
 
 def build_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
@@ -16,7 +18,7 @@ def build_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; available: adam, sgd")
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; available: {', '.join(get_args(OptimizerName))}")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, epochs: int):
@@ -29,7 +31,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, epoch
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=config.min_lr)
     if config.scheduler == "none":
         return None
-    raise ValueError(f"unknown scheduler {config.scheduler!r}; available: plateau, cosine, none")
+    raise ValueError(f"unknown scheduler {config.scheduler!r}; available: {', '.join(get_args(SchedulerName))}")
 
 
 def step_scheduler(scheduler, monitored_loss: float) -> None:

@@ -13,7 +13,7 @@ only rank 0 writes the folder and logs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ from lungseg.data import (
 )
 from lungseg.data.audit import audit_split
 from lungseg.errors import InputError
-from lungseg.models import load_checkpoint
+from lungseg.models import Checkpoint, load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.engine import Engine, Logger, RunResult
@@ -100,10 +100,12 @@ def _check_config(config: RunConfig | None, folder: RunFolder, resume: bool, epo
     state = None
     if resume:
         state = load_checkpoint(folder.last)
-        config = RunConfig.from_dict(state["config"])
+        if state.training_state is None or state.card.provenance.config is None:
+            raise InputError(folder.last, "holds no training state to resume from (a best.pt or shipped model?)")
+        config = RunConfig.from_dict(state.card.provenance.config)
         if epochs is not None:  # a new limit: continue even a run that had stopped early
             config.train.epochs = epochs
-            state["training_state"]["stopped"] = None
+            state = replace(state, training_state={**state.training_state, "stopped": None})
     elif config is None:
         raise ValueError("train_run: config is required unless resuming")
     else:
@@ -126,13 +128,13 @@ def _check_model(config: RunConfig) -> None:
                          f"{config.model.name!r}")
 
 
-def _prepare_inputs(config: RunConfig, folder: RunFolder, state: dict | None, log: Logger) -> RunInputs:
+def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | None, log: Logger) -> RunInputs:
     """Stage 2: pairs, split, loaded images and masks, preprocessing plan and the leak audit."""
     images_dir, masks_dir = resolve_folders(config.data.data, config.data.images, config.data.masks)
     pair_list = find_pairs(images_dir, masks_dir)
     folder.check_apart_from([p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
     pairs = {pair.name: pair for pair in pair_list}
-    split = Split.from_dict(state["split"]) if state else make_split(
+    split = state.card.split if state else make_split(
         list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern)
     missing = [name for name in split.train + split.val if name not in pairs]
     if missing:
@@ -141,13 +143,13 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: dict | None, lo
     train_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.train]
     val_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.val]
     _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
-    plan = PreprocessPlan.from_dict(state["preprocessing"]) if state else PreprocessPlan.fit(
+    plan = state.card.plan if state else PreprocessPlan.fit(
         config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
     audit = None if state else _check_leaks(config, split, pairs, folder.path, log)
     return RunInputs(split, train_pairs, val_pairs, plan, audit)
 
 
-def _fit_setup(config: RunConfig, inputs: RunInputs, state: dict | None, distributed) -> Engine:
+def _fit_setup(config: RunConfig, inputs: RunInputs, state: Checkpoint | None, distributed) -> Engine:
     """Stage 3: datasets on the model grid and the engine (loss, optimizer and EMA are checked here)."""
     border = (config.train.border_w0, config.train.border_sigma) if config.train.border_weights else None
     augmentation = build_augmentation(config.augment, config.train.seed)

@@ -13,7 +13,7 @@ from pathlib import Path
 from lungseg.config import RunConfig, dump_config
 from lungseg.errors import InputError
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_text_atomic
-from lungseg.models import save_checkpoint
+from lungseg.models import Checkpoint, save_checkpoint
 from lungseg.training.records import HISTORY_COLUMNS, csv_text
 
 
@@ -54,7 +54,7 @@ class RunFolder:
         write_text_atomic(self.path / "config.yaml", dump_config(config))
         split.save(self.path / "split.json")
 
-    def record_epoch(self, history: list[dict], batch_rows: list[tuple], best: dict | None, last: dict) -> None:
+    def record_epoch(self, history: list[dict], batch_rows: list[tuple], best: Checkpoint | None, last: Checkpoint) -> None:
         """After an epoch: the tables, ``best.pt`` when the epoch improved (``best`` not None), ``last.pt``."""
         if not self.writes:
             return

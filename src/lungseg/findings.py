@@ -1,0 +1,130 @@
+"""Every finding lungseg can report, with its code, level and message, in one catalogue.
+
+A ``Finding`` is something a check noticed about an input or a result: ``level`` "refuse" (the input
+is unsuitable; the caller raises ``InputError`` with the message), "warn" (results need care) or
+"info"; ``code`` is a stable short name for programs (reports, the web app, tests). Checks create
+findings only from the catalogue below: ``NOT_CT(modality="MR")``. A code may have several messages
+(``no-lungs`` says why no lungs were found), but each message has exactly one code and level.
+Adding a finding is one entry here plus the check that raises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    REFUSE = "refuse"
+    WARN = "warn"
+    INFO = "info"
+
+
+class Code(StrEnum):
+    XRAY_MODALITY = "xray-modality"
+    NOT_CT = "not-ct"
+    NON_FINITE = "non-finite"
+    NOT_HU = "not-hu"
+    XRAY_LIKE = "xray-like"
+    OBLIQUE = "oblique"
+    NON_AXIAL = "non-axial"
+    NO_LUNGS = "no-lungs"
+    PARTIAL_COVERAGE = "partial-coverage"
+    MISSING_LUNG = "missing-lung"
+    IMPLAUSIBLE_VOLUME = "implausible-volume"
+    LUNGS_JOINED = "lungs-joined"
+    SPACING_UNITS = "spacing-units"
+    SPACING_INVALID = "spacing-invalid"
+    MIXED_SERIES = "mixed-series"
+    LOCALIZERS_SKIPPED = "localizers-skipped"
+    DUPLICATE_SLICES = "duplicate-slices"
+    MISSING_SLICES = "missing-slices"
+    GANTRY_TILT = "gantry-tilt"
+
+
+# The anatomy is implausible: the quality score is halved (``inference.quality``).
+IMPLAUSIBLE_ANATOMY = frozenset({Code.MISSING_LUNG, Code.IMPLAUSIBLE_VOLUME, Code.LUNGS_JOINED})
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    code: Code
+    message: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "level", Level(self.level))  # ValueError for a level outside Level
+        object.__setattr__(self, "code", Code(self.code))
+
+    def to_dict(self) -> dict:
+        return {"level": str(self.level), "code": str(self.code), "message": self.message}
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """One catalogue entry; calling it with the template's fields makes the ``Finding``."""
+
+    code: Code
+    level: Level
+    template: str
+
+    def __call__(self, **values) -> Finding:
+        return Finding(self.level, self.code, self.template.format(**values))
+
+
+R, W = Level.REFUSE, Level.WARN
+
+# Modality and pixel values (before inference)
+XRAY_MODALITY = FindingKind(Code.XRAY_MODALITY, R, "DICOM modality {modality} ({kind}) is a projection X-ray; "
+                                                  "this model segments CT slices")
+NOT_CT = FindingKind(Code.NOT_CT, R, "DICOM modality {modality} is not CT; this model segments CT")
+NON_FINITE_MOSTLY = FindingKind(Code.NON_FINITE, R, "{bad} of {size} values ({percent:.0f}%) are NaN or infinite: "
+                                                    "too little image to segment")
+NON_FINITE_FILLED = FindingKind(Code.NON_FINITE, W, "{bad} NaN/infinite value(s) ({percent:.2g}%) were filled from "
+                                                    "the nearest finite pixel; results there are unreliable")
+NOT_HU_8BIT = FindingKind(Code.NOT_HU, R, "pixel values lie within 0..255, so this is an 8-bit picture ({picture}), "
+                                          "not CT in Hounsfield units; give the original DICOM/NIfTI/int16 TIFF")
+NOT_HU_NO_AIR = FindingKind(Code.NOT_HU, R, "no values below {air:g} (range {low:g}..{high:g}): no air in the image, "
+                                            "so the pixels are not CT in Hounsfield units (an X-ray, or stored values "
+                                            "without RescaleSlope/Intercept)")
+XRAY_LIKE = FindingKind(Code.XRAY_LIKE, W, "{width}x{height} portrait frame looks like a chest radiograph, not an "
+                                           "axial CT slice")
+
+# Geometry
+OBLIQUE = FindingKind(Code.OBLIQUE, W, "image axes are oblique to the patient axes; the scan is resampled to an "
+                                       "axial grid for inference")
+NON_AXIAL = FindingKind(Code.NON_AXIAL, W, "slices are {plane}; the volume is reformatted to axial slices for inference")
+SPACING_UNITS = FindingKind(Code.SPACING_UNITS, W, "header spacing {stored} is implausibly small for CT in mm; it was "
+                                                   "read as metres: {metres} mm")
+SPACING_INVALID = FindingKind(Code.SPACING_INVALID, W, "header spacing {stored} mm is invalid for CT ({why}); assumed "
+                                                       "{assumed} mm, so volumes in mL are not reported")
+GANTRY_TILT = FindingKind(Code.GANTRY_TILT, W, "gantry tilt of {degrees:.1f} degrees; slices are treated as stacked "
+                                               "along their normal, so geometry is approximate")
+
+# DICOM series
+MIXED_SERIES_LARGEST = FindingKind(Code.MIXED_SERIES, W, "folder holds {count} series; using the largest, {chosen}")
+MIXED_SERIES_PREFERRED = FindingKind(Code.MIXED_SERIES, W, "folder holds {count} series; using {chosen}, rather than "
+                                                           "the largest, {largest}")
+LOCALIZERS_SKIPPED = FindingKind(Code.LOCALIZERS_SKIPPED, Level.INFO, "skipped {count} localizer/non-image file(s)")
+DUPLICATE_SLICES = FindingKind(Code.DUPLICATE_SLICES, W, "{count} duplicate slice position(s); kept the first file "
+                                                         "of each")
+MISSING_SLICES = FindingKind(Code.MISSING_SLICES, W, "{count} gap(s) larger than 1.5x the slice spacing of "
+                                                     "{spacing:g} mm (missing slices?); volumes are underestimated")
+
+# The segmented lungs (after inference)
+NO_LUNGS = FindingKind(Code.NO_LUNGS, R, "no lung found: the image does not seem to show the chest")
+NO_LUNGS_SHORT = FindingKind(Code.NO_LUNGS, R, "only {ml:g} mL of lung found in {extent:g} mm of scan: the scan "
+                                               "does not cover the chest")
+NO_LUNGS_AIR = FindingKind(Code.NO_LUNGS, R, "the {ml:g} mL found is air-like ({air:g}% below -950 HU: bowel gas or "
+                                             "outside air, not lung tissue): the scan does not cover the chest")
+NO_LUNGS_FEW_PIXELS = FindingKind(Code.NO_LUNGS, R, "only {pixels} lung pixels found ({air:g}% below -950 HU): the "
+                                                    "image does not seem to show the chest")
+PARTIAL_SHORT = FindingKind(Code.PARTIAL_COVERAGE, W, "the scan covers only {extent:g} mm ({slices} slice(s)), less "
+                                                      "than the lungs: volumes are partial")
+PARTIAL_ENDS = FindingKind(Code.PARTIAL_COVERAGE, W, "lungs reach the {ends} slice of the scan: part of the lungs is "
+                                                     "outside it and volumes are partial")
+MISSING_LUNG = FindingKind(Code.MISSING_LUNG, W, "no {structure} found")
+IMPLAUSIBLE_VOLUME = FindingKind(Code.IMPLAUSIBLE_VOLUME, W, "{structure} volume {ml:g} mL is outside "
+                                                             "{low:g}-{high:g} mL")
+LUNGS_JOINED = FindingKind(Code.LUNGS_JOINED, W, "right and left lung could not be separated by erosion; they were "
+                                                 "split at the body's midline")

@@ -1,0 +1,54 @@
+"""The label classes of lungseg's label maps: value, name, overlay colour and DICOM-SEG code, in one table.
+
+A label map stores each structure as an integer; everything that shows or reports a label map (report
+keys and the report's legend, measurements, overlay colours, DICOM-SEG segment descriptions) reads it
+from a ``LabelClass`` here, so adding a structure is one entry in this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+UNKNOWN_COLOUR = (255, 200, 0)
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """``value``: the integer in the label map (0 is background, never a class); ``name``: for people
+    ("right lung"); ``colour``: RGB in overlays; ``snomed``: (SNOMED CT code, meaning) for DICOM-SEG."""
+
+    value: int
+    name: str
+    colour: tuple[int, int, int] = UNKNOWN_COLOUR
+    snomed: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        if not 0 < self.value < 256:
+            raise ValueError(f"a label value must be in 1..255, got {self.value}")
+
+    @property
+    def key(self) -> str:
+        """The name as a JSON key in reports: ``"right lung"`` -> ``"right_lung"``."""
+        return self.name.replace(" ", "_")
+
+
+RIGHT_LUNG = LabelClass(1, "right lung", (255, 64, 64), ("3341006", "Right lung"))
+LEFT_LUNG = LabelClass(2, "left lung", (64, 160, 255), ("44029006", "Left lung"))
+LUNG = LabelClass(1, "lung", (255, 64, 64), ("39607008", "Lung"))
+
+SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)   # the lung model's labels with the right/left split (the default)
+BOTH_LUNGS = (LUNG,)                    # ... without it (``PostprocessOptions(split_lungs=False)``)
+PAIRED_LUNGS = frozenset(SPLIT_LUNGS)   # one adult lung each: the per-lung volume bounds apply
+
+
+def label_class(value: int, classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> LabelClass:
+    """The class of ``value`` in ``classes``; a value outside them gets a generic name and colour."""
+    for label in classes:
+        if label.value == int(value):
+            return label
+    return LabelClass(int(value), f"label {int(value)}")
+
+
+def legend(classes: tuple[LabelClass, ...]) -> dict[str, str]:
+    """``{"0": "background", "1": "right lung", ...}`` for a report."""
+    return {"0": "background", **{str(label.value): label.name for label in classes}}

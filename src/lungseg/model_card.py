@@ -1,0 +1,111 @@
+"""``ModelCard``: everything about a trained model except its weights, in one typed record.
+
+One card travels with every form of a model: a ``.pt`` checkpoint (card + weights), an exported ONNX
+file (the card as JSON metadata, the weights in the graph), a ``lungseg cv`` ensemble (the members'
+shared card, no split, the member paths) and the shipped weights. ``to_dict`` writes the on-disk
+layout that lungseg has always used (keys ``format``, ``lungseg_version``, ``model`` {name, kwargs},
+``preprocessing``, ``class_names``, ``config``, ``split``, ``metrics``, ``epoch``, ``ensemble``), and
+``from_stored`` reads any file in that layout, including those written before ``class_names``
+existed, raising ``InputError`` naming the file for anything missing or malformed. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lungseg import __version__
+from lungseg.errors import InputError
+from lungseg.io.split_record import Split
+from lungseg.preprocessing import PreprocessPlan
+
+CARD_FORMAT = 1
+DEFAULT_CLASS_NAMES = ("lung",)  # what a card written before class names existed segments
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry name and the resolved constructor kwargs that rebuild the network."""
+
+    name: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kwargs": dict(self.kwargs)}
+
+    @classmethod
+    def from_stored(cls, value, source: str | Path | None = None) -> ModelSpec:
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not isinstance(
+                value.get("kwargs"), dict):
+            raise InputError(source, "the model spec must be {name: str, kwargs: dict}")
+        return cls(value["name"], dict(value["kwargs"]))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model came from: the lungseg version and run config that trained it, the epoch its
+    weights are from, and for an ensemble the member files (relative to its folder)."""
+
+    lungseg_version: str = __version__
+    epoch: int | None = None
+    config: Mapping[str, Any] | None = None
+    ensemble: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """``class_names``: one name per output channel of the network (``("lung",)`` for the binary lung
+    models); ``metrics``: the validation row of the epoch the weights are from; ``split`` is None for
+    an ensemble (its members were trained on different splits)."""
+
+    spec: ModelSpec
+    plan: PreprocessPlan
+    class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES
+    split: Split | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self):
+        if not self.class_names or not all(isinstance(name, str) and name for name in self.class_names):
+            raise ValueError(f"class_names must be non-empty names, got {self.class_names!r}")
+
+    def to_dict(self) -> dict:
+        stored = {"format": CARD_FORMAT, "lungseg_version": self.provenance.lungseg_version,
+                  "model": self.spec.to_dict(), "preprocessing": self.plan.to_dict(),
+                  "class_names": list(self.class_names),
+                  "config": dict(self.provenance.config) if self.provenance.config is not None else None,
+                  "split": self.split.to_dict() if self.split is not None else None,
+                  "metrics": dict(self.metrics), "epoch": self.provenance.epoch}
+        if self.provenance.ensemble:
+            stored["ensemble"] = list(self.provenance.ensemble)
+        return stored
+
+    @classmethod
+    def from_stored(cls, stored, source: str | Path | None = None, kind: str = "model") -> ModelCard:
+        """Read and check a stored card (``kind`` "checkpoint": a checkpoint dict; "model": ONNX metadata)."""
+        if not isinstance(stored, dict):
+            raise InputError(source, f"not a lungseg {kind} (holds a {type(stored).__name__}, not a dict)")
+        missing = [f"{key}{meaning}" for key, meaning in (("format", ""), ("model", " (model spec)"), (
+            "preprocessing", " (preprocessing plan)")) if key not in stored]
+        if missing:
+            raise InputError(source, f"not a complete lungseg {kind}: missing {', '.join(missing)}")
+        if not isinstance(stored["format"], int) or stored["format"] > CARD_FORMAT:
+            raise InputError(source, f"{kind} format {stored['format']!r} is not one this lungseg ({__version__}) "
+                                     "understands; upgrade lungseg")
+        names = stored.get("class_names") or DEFAULT_CLASS_NAMES
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+            raise InputError(source, f"class_names must be a list of names, got {names!r}")
+        try:
+            split = Split.from_dict(stored["split"]) if stored.get("split") else None
+        except TypeError as exc:
+            raise InputError(source, f"stored split is malformed ({exc})") from exc
+        provenance = Provenance(str(stored.get("lungseg_version", "unknown")), stored.get("epoch"),
+                                stored.get("config"), tuple(stored.get("ensemble") or ()))
+        return cls(ModelSpec.from_stored(stored["model"], source), PreprocessPlan.from_stored(
+            stored["preprocessing"], source), tuple(names), split, dict(stored.get("metrics") or {}), provenance)
+
+    def as_ensemble(self, members: list[str]) -> ModelCard:
+        """The card of an ensemble of models sharing this one's spec and plan: no split, member paths."""
+        return replace(self, split=None, provenance=replace(self.provenance, ensemble=tuple(members)))
