@@ -54,11 +54,13 @@ def test_measurements_use_spacing_and_hu():
     labels = split_lungs(_two_lungs())[0]
     hu = np.full(labels.shape, -800, np.int16)
     hu[labels == 2] = -960
+    hu[2][labels[2] == 1] = -400  # one of the right lung's 8 slices in the high-attenuation range
     result = measure(labels, SPLIT_LUNGS, hu, (0.5, 0.5, 2.0), is_volume=True)
     right_voxels = 8 * 40 * 20
     assert result.of(RIGHT_LUNG).voxels == right_voxels
     assert result.of(RIGHT_LUNG).volume_ml == round(right_voxels * 0.5 / 1000, 1)
-    assert result.of(RIGHT_LUNG).mean_hu == -800 and result.of(LEFT_LUNG).percent_below_950_hu == 100
+    assert result.of(RIGHT_LUNG).mean_hu == -750 and result.of(LEFT_LUNG).percent_below_950_hu == 100
+    assert result.of(RIGHT_LUNG).percent_600_to_250_hu == 12.5 and result.of(LEFT_LUNG).percent_600_to_250_hu == 0
     assert result.total.voxels == (labels > 0).sum()
     stored = result.to_dict()  # the report's keys, and back
     assert list(stored) == ["right_lung", "left_lung", "total"] and stored["left_lung"]["percent_below_-950_hu"] == 100

@@ -1,7 +1,8 @@
 """Measurements of each labelled structure and of all of them together, from a label map and the CT in HU.
 
 Per structure: voxel count, volume (mL, a volume with known spacing) or area (cm^2, a slice with known
-pixel spacing), mean HU and the percent of voxels below -950 HU (the usual emphysema index, LAA-950).
+pixel spacing), mean HU, the percent of voxels below -950 HU (the usual emphysema index, LAA-950) and
+the percent from -600 to -250 HU (high-attenuation area, HAA, an index of interstitial change).
 Structures are keyed by their ``lungseg.labels`` class, so lungs, lesion classes and an X-ray's lungs
 share one type. Adding a measurement is one field of ``RegionMeasurement`` and one line of ``_measure``.
 """
@@ -16,6 +17,7 @@ import numpy as np
 from lungseg.labels import LabelClass
 
 EMPHYSEMA_HU = -950.0
+HIGH_ATTENUATION_HU = (-600.0, -250.0)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RegionMeasurement:
     area_cm2: float | None = None
     mean_hu: float | None = None
     percent_below_950_hu: float | None = field(default=None, metadata={"key": "percent_below_-950_hu"})
+    percent_600_to_250_hu: float | None = field(default=None, metadata={"key": "percent_-600_to_-250_hu"})
 
     def to_dict(self) -> dict:
         return {f.metadata.get("key", f.name): getattr(self, f.name) for f in fields(self)
@@ -71,4 +74,6 @@ def _measure(region: np.ndarray, hu: np.ndarray | None, voxel: float | None, is_
         volume_ml=round(count * voxel / 1000.0, 1) if voxel is not None and is_volume else None,
         area_cm2=round(count * voxel / 100.0, 2) if voxel is not None and not is_volume else None,
         mean_hu=round(float(values.mean(dtype=np.float64)), 1) if values is not None else None,
-        percent_below_950_hu=round(100.0 * float((values < EMPHYSEMA_HU).mean()), 2) if values is not None else None)
+        percent_below_950_hu=round(100.0 * float((values < EMPHYSEMA_HU).mean()), 2) if values is not None else None,
+        percent_600_to_250_hu=round(100.0 * float(((values >= HIGH_ATTENUATION_HU[0]) & (
+            values <= HIGH_ATTENUATION_HU[1])).mean()), 2) if values is not None else None)
