@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import run_cli, tiny_config
 
 from lungseg.config import RunConfig, load_config
 from lungseg.data import Split
@@ -116,3 +116,18 @@ def test_sgd_with_plateau_schedule_trains_and_lowers_the_rate(tmp_path, kmader_s
         assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if improved else 0.5)), (rates, losses)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training_state"]  # the on-disk layout
     assert any("momentum_buffer" in entry for entry in state["optimizer"]["state"].values())
+
+
+def test_adamw_is_reached_through_set_without_a_cli_option(tmp_path, kmader_subset):
+    """A new enumerated value (optim.optimizer=adamw) works from the command line with no CLI edit, and a
+    misspelt one is refused before the run folder is created."""
+    out = tmp_path / "run"
+    result = run_cli("train", "--data", kmader_subset, "--out", out, "--epochs", "2", "--image-size", "32",
+                     "--model-arg", "base_filters=4", "--model-arg", "depth=2", "--set", "optim.optimizer=adamw",
+                     "--set", "optim.weight_decay=0.01")
+    assert result.returncode == 0, result.stderr
+    state = torch.load(out / "last.pt", weights_only=True)["training_state"]
+    assert state["optimizer"]["param_groups"][0]["weight_decay"] == 0.01
+    assert any("exp_avg" in entry for entry in state["optimizer"]["state"].values())
+    bad = run_cli("train", "--data", kmader_subset, "--out", tmp_path / "bad", "--set", "optim.optimizer=adamv")
+    assert bad.returncode == 2 and "adam, adamw, sgd" in bad.stderr and not (tmp_path / "bad").exists()

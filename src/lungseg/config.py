@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 Intensity = Literal["auto", "hu", "8bit"]
 LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky"]
-OptimizerName = Literal["adam", "sgd"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
 SchedulerName = Literal["plateau", "cosine", "none"]
 
 

@@ -10,11 +10,14 @@ from lungseg.config import OptimConfig, OptimizerName, SchedulerName
 
 
 def build_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum (Nesterov off); ``parameters`` may be torch parameter groups."""
+    """Adam, AdamW (decoupled weight decay) or SGD with momentum (Nesterov off); ``parameters`` may be
+    torch parameter groups."""
     if config.lr <= 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
