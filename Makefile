@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 RUN ?= runs/ct
 
-.PHONY: test test-fast demo lint bench weights clean
+.PHONY: test test-fast serve demo lint bench weights clean
+
+include Makefile.services
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +18,20 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 # the edit loop: everything except the tests marked slow (training runs, one-CLI-call-per-case modules)
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-deps
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -m "not slow"
+
+# the web service on SQLite with the shipped weights: open the printed address, register, upload a scan
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: $(STAMP)
+	$(BIN)/lungseg serve --host $(HOST) --port $(PORT) --data-dir lungseg-data
 
 demo: $(STAMP)
 	$(BIN)/lungseg train --data $(SHARED)/ct-lung-kmader --out $(RUN)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from services import free_port, mariadb_url, redis_url  # noqa: F401  (session fixtures: real servers)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LUNGSEG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -27,6 +27,17 @@ BACKENDS = ("auto", "torch", "onnx")
 METADATA_KEY = "lungseg.checkpoint"
 
 
+def thread_count() -> int:
+    """Threads one model may use: ``LUNGSEG_THREADS`` when set (a web worker caps its jobs this way so
+    the server stays responsive), else every CPU core."""
+    value = os.environ.get("LUNGSEG_THREADS", "")
+    if value.strip():
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"LUNGSEG_THREADS must be a positive whole number, got {value!r}")
+        return int(value)
+    return os.cpu_count() or 1
+
+
 class TorchBackend:
     name = "torch"
 
@@ -35,7 +46,7 @@ class TorchBackend:
 
         from lungseg.models import model_from_checkpoint
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(thread_count())
         self.model = model_from_checkpoint(checkpoint, source).to(memory_format=torch.channels_last)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -53,7 +64,7 @@ class OnnxBackend:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = thread_count()
         options.log_severity_level = 3
         try:
             self.session = onnxruntime.InferenceSession(

@@ -184,7 +184,7 @@ def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, ov
             result = segmenter.segment(load_study(target.source))
             with staged_writes() as stage:
                 written = write_outputs(result, target, overlay, report, model_name,
-                                        _report_fields(segmenter, model_name, start), stage)
+                                        report_fields(segmenter, model_name, start), stage)
             rows.append(_row(target, result, written, time.perf_counter() - start))
         except LungsegError as exc:
             rows.append(_failure(target, "refused" if isinstance(exc, InputError) else "error", str(exc), start))
@@ -206,7 +206,7 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
+def report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
     predictor = segmenter.predictor
     return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.card.spec.to_dict(),
             "backend": predictor.backend.name, "threshold": predictor.threshold, "tta": segmenter.tta,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +119,17 @@ class Segmenter:
         quality = apply_plausibility(quality, findings)
         return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing, classes,
                                   measurements, quality, findings)
+
+    def screen(self, image, source: str | Path | None = None, max_slices: int = 24) -> SegmentationResult:
+        """A quick look before a long run (the web app's upload check): the same checks and model on
+        every k-th slice of a volume (at most ``max_slices``, spacing scaled by k) without TTA. Raises
+        ``InputError`` where ``segment`` would refuse (no lungs, X-ray, not HU, ...); its volumes are
+        estimates and its quality means nothing."""
+        study = as_study(image, source)
+        if study.is_volume and study.image.GetSize()[2] > max_slices:
+            step = -(-study.image.GetSize()[2] // max_slices)
+            study = replace(study, image=study.image[:, :, ::step])
+        return Segmenter(self.predictor, self.options, tta=False).segment(study)
 
     def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
         raw, agreement, confidence = self._raw_mask(hu)

@@ -1,0 +1,90 @@
+"""Zip archives from users, checked as a whole before any entry is unpacked.
+
+Refused before extraction: absolute paths, drive letters and ``..`` components (zip slip), symbolic
+links, encrypted entries, compression methods Python cannot read, more entries than ``max_files``, a
+declared total over ``max_uncompressed_bytes``, and entries of at least 1 MiB that expand more than
+``max_ratio`` times (decompression bombs; small entries may compress very well and are harmless, as the
+total is bounded anyway). The declared sizes only screen: the caller counts the bytes actually read, and
+zipfile stops at the declared size and checks the CRC. Directories are flattened (entry names are never
+used as paths) and junk (``uploads.is_junk``: ``__MACOSX/``, ``.DS_Store``, DICOMDIR...) is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from lungseg.web.uploads import UploadLimits, UploadRefused, format_size, is_junk, shown_name
+
+RATIO_FROM = 1 << 20
+READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
+
+
+def zip_members(path: Path, limits: UploadLimits) -> Iterator[tuple[str, BinaryIO]]:
+    """(entry name, stream) for every non-junk file entry of the zip at ``path``, after ``check_zip``.
+
+    Streams turn read errors (bad CRC, truncated data) into ``UploadRefused``.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (*DAMAGED, OSError) as error:
+        raise UploadRefused("the .zip file is damaged or not a zip archive") from error
+    with archive:
+        for info in check_zip(archive.infolist(), limits):
+            try:
+                stream = archive.open(info)
+            except DAMAGED as error:
+                raise UploadRefused(f"'{shown_name(info.filename)}' in the .zip cannot be read") from error
+            with stream:
+                yield info.filename, _Checked(stream, info.filename)
+
+
+def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits) -> list[zipfile.ZipInfo]:
+    """The entries to unpack (files that are not junk), once every entry passed the checks above."""
+    for info in infos:
+        shown = shown_name(info.filename)
+        if _unsafe_path(info.filename):
+            raise UploadRefused(f"the .zip holds an unsafe path ('{shown}': absolute, drive letter or '..')")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UploadRefused(f"the .zip holds a symbolic link ('{shown}'); zip the files themselves")
+        if info.flag_bits & 0x1:
+            raise UploadRefused(f"the .zip is password-protected ('{shown}'); upload it without encryption")
+        if info.compress_type not in READABLE:
+            raise UploadRefused(f"the .zip uses an unsupported compression method ('{shown}'); "
+                                "re-create it with standard (Deflate) compression", 415)
+    entries = [info for info in infos if not info.is_dir() and not is_junk(info.filename)]
+    if len(entries) > limits.max_files:
+        raise UploadRefused(f"the .zip holds {len(entries)} files; at most {limits.max_files} are accepted", 413)
+    declared = sum(info.file_size for info in entries)
+    if declared > limits.max_uncompressed_bytes:
+        raise UploadRefused(f"the .zip unpacks to {format_size(declared)}, over the limit of "
+                            f"{format_size(limits.max_uncompressed_bytes)}", 413)
+    for info in entries:
+        if info.file_size >= RATIO_FROM and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise UploadRefused(f"the .zip looks like a decompression bomb: '{shown_name(info.filename)}' "
+                                f"expands more than {limits.max_ratio:g} times", 413)
+    return entries
+
+
+def _unsafe_path(name: str) -> bool:
+    return (name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) is not None
+            or ".." in re.split(r"[\\/]", name))
+
+
+class _Checked:
+    """A zip entry stream whose read errors become ``UploadRefused`` (400) for the user."""
+
+    def __init__(self, stream: BinaryIO, name: str):
+        self._stream, self._name = stream, name
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except DAMAGED as error:
+            raise UploadRefused(f"the .zip is damaged: '{shown_name(self._name)}' cannot be unpacked") from error

@@ -1,0 +1,127 @@
+"""Request dependencies in one place: settings, database session, the signed-in user (session cookie
+for pages, personal access token for the API), CSRF, and the 404 ownership rule.
+
+Sessions: the cookie holds a random token; the database holds its SHA-256, the user and a CSRF token.
+A session ends after ``session_idle_minutes`` without a request or ``session_absolute_hours`` after
+login, at logout and at a password change. CSRF: every state-changing form carries the session's
+token (or, before login, the value of a random ``lungseg_csrf`` cookie), and the request's Origin (or
+Referer) must be this site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lungseg.web.models import AccessToken, Analysis, User, UserSession, utcnow
+from lungseg.web.security import new_token, same_secret, token_hash
+from lungseg.web.settings import Settings
+
+SESSION_COOKIE = "lungseg_session"
+CSRF_COOKIE = "lungseg_csrf"
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user: the app answers with a redirect to the login page."""
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as db:
+        yield db
+
+
+def current_session(request: Request, db: Session = Depends(get_db)) -> UserSession | None:
+    """The live session of the cookie (its user enabled), else None; expired sessions are deleted."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    session = db.get(UserSession, token_hash(token))
+    if session is None:
+        return None
+    settings, now = get_settings(request), utcnow()
+    user = db.get(User, session.user_id)
+    if (user is None or user.is_disabled or now - session.last_seen > timedelta(minutes=settings.session_idle_minutes)
+            or now - session.created_at > timedelta(hours=settings.session_absolute_hours)):
+        db.delete(session)
+        db.commit()
+        return None
+    if now - session.last_seen > timedelta(seconds=30):
+        session.last_seen = now
+        db.commit()
+    request.state.session = session
+    return session
+
+
+def optional_user(session: UserSession | None = Depends(current_session), db: Session = Depends(get_db)) -> User | None:
+    return db.get(User, session.user_id) if session is not None else None
+
+
+def page_user(user: User | None = Depends(optional_user)) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def admin_user(user: User = Depends(page_user)) -> User:
+    if not user.is_admin:
+        raise HTTPException(404)
+    return user
+
+
+def api_user(request: Request, db: Session = Depends(get_db)) -> User:
+    """The owner of the ``Authorization: Bearer <token>`` personal access token (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "a personal access token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    access = db.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token.strip())))
+    user = db.get(User, access.user_id) if access is not None else None
+    if user is None or user.is_disabled:
+        raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    access.last_used = utcnow()
+    db.commit()
+    return user
+
+
+def owned_analysis(analysis_id: str, user: User, db: Session) -> Analysis:
+    """The user's analysis, else 404 (whether it exists for someone else is not revealed)."""
+    analysis = db.get(Analysis, analysis_id)
+    if analysis is None or analysis.user_id != user.id:
+        raise HTTPException(404)
+    return analysis
+
+
+def csrf_token_for(request: Request) -> str:
+    """The token forms on this page must carry: the session's, or the pre-login cookie's (set if new)."""
+    session = getattr(request.state, "session", None)
+    if session is not None:
+        return session.csrf_token
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if token is None:
+        token = request.state.new_csrf = new_token()
+    return token
+
+
+async def check_csrf(request: Request, session: UserSession | None = Depends(current_session)) -> None:
+    """Refuse (403) a state-changing request without this site's Origin and the matching token."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    if not origin or "{0.scheme}://{0.netloc}".format(urlsplit(origin)) != expected:
+        raise HTTPException(403, "cross-site request refused (Origin does not match this site)")
+    form = await request.form()
+    sent = form.get("csrf_token") or request.headers.get("x-csrf-token")
+    wanted = session.csrf_token if session is not None else request.cookies.get(CSRF_COOKIE)
+    if not same_secret(str(sent) if sent else None, wanted):
+        raise HTTPException(403, "the form has expired or is not from this site; reload the page and try again")

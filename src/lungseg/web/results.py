@@ -1,0 +1,135 @@
+"""One analysis's files on disk, and running the segmentation that fills them.
+
+Layout under ``DATA_DIR/analyses/<user id>/<analysis id>/``: ``input/`` (the de-identified upload) and
+``result/`` (everything below), which appears only complete: the files are written to a temporary
+folder that is renamed to ``result`` at the end, so a crash never leaves a half-written result.
+The CLI's own code makes every file (``lungseg.inference``): the label map, DICOM-SEG, overlay
+montages and the JSON report are those of ``lungseg predict``; ``ct.nii.gz`` is the input as int16
+NIfTI on the label map's grid, for the viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.inference.runner import DISCLAIMER, Target, report_fields
+
+RESULT = "result"
+
+
+@dataclass(frozen=True)
+class Download:
+    name: str        # URL name
+    filename: str    # in the result folder
+    media_type: str
+    label: str
+
+
+DOWNLOADS = (
+    Download("labels-nifti", "labels.nii.gz", "application/gzip", "Label map (NIfTI)"),
+    Download("labels-png", "labels.png", "image/png", "Label map (PNG)"),
+    Download("dicom-seg", "labels_seg.dcm", "application/dicom", "DICOM SEG"),
+    Download("axial", "labels_axial.png", "image/png", "Axial overlay montage"),
+    Download("coronal", "labels_coronal.png", "image/png", "Coronal overlay montage"),
+    Download("overlay", "labels_overlay.png", "image/png", "Overlay"),
+    Download("report", "labels_report.json", "application/json", "Report (JSON)"),
+    Download("ct", "ct.nii.gz", "application/gzip", "CT (NIfTI, de-identified)"),
+)
+REPORT = "labels_report.json"
+Progress = Callable[[float, str], None]
+
+
+def analysis_dir(results_dir: Path, user_id: str, analysis_id: str) -> Path:
+    return results_dir / user_id / analysis_id
+
+
+def available(folder: Path) -> list[Download]:
+    result = folder / RESULT
+    return [d for d in DOWNLOADS if (result / d.filename).is_file()]
+
+
+_cache: dict[str, object] = {}
+_cache_lock = threading.Lock()
+
+
+def segmenter_for(model: str):
+    """One ``Segmenter`` per model and process (loading ONNX takes about a second)."""
+    from lungseg.inference import Segmenter
+
+    with _cache_lock:
+        if model not in _cache:
+            _cache[model] = Segmenter.from_pretrained(model)
+        return _cache[model]
+
+
+def screen_input(path: Path, model: str) -> None:
+    """Refuse, with ``InputError``, what the model would refuse, before a job is queued (seconds)."""
+    from lungseg.inference.study import load_study
+
+    segmenter_for(model).screen(load_study(path))
+
+
+def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress) -> dict:
+    """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database."""
+    from lungseg.inference.outputs import write_outputs
+    from lungseg.inference.study import load_study
+    from lungseg.io import staged_writes
+
+    start = time.perf_counter()
+    progress(0.05, "reading the scan")
+    study = load_study(input_path)
+    segmenter = segmenter_for(model)
+    progress(0.15, "segmenting the lungs")
+    result = segmenter.segment(study)
+    progress(0.85, "writing the results")
+    staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
+        if study.dicom_files and study.is_volume:
+            formats.append(("dicom-seg", "labels_seg.dcm"))
+        fields = report_fields(segmenter, model, start)
+        with staged_writes() as stage:
+            for index, (fmt, name) in enumerate(formats):
+                first = index == 0
+                write_outputs(result, Target(input_path, staging / name, fmt), overlay=first, report=first,
+                              model_name=model, report_fields=fields, stage=stage)
+        _write_viewer_ct(result, staging)
+        if (folder / RESULT).exists():  # a re-run after an interrupted attempt that had finished writing
+            shutil.rmtree(folder / RESULT)
+        staging.rename(folder / RESULT)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress(1.0, "done")
+    return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
+
+
+def _write_viewer_ct(result, folder: Path) -> None:
+    """The input as int16 HU NIfTI on the label map's grid (volumes; a slice is shown from PNGs)."""
+    import SimpleITK as sitk
+
+    if not result.study.is_volume:
+        np.save(folder / "slice.npy", np.asarray(result.canonical_hu[0], np.float32))
+        return
+    image = sitk.Cast(sitk.Clamp(result.study.image, sitk.sitkFloat32, -32768, 32767), sitk.sitkInt16)
+    sitk.WriteImage(image, str(folder / "ct.nii.gz"), useCompression=True)
+
+
+def summary_of(report: dict) -> dict:
+    """What the history list and result page need without reading files."""
+    measurements = report.get("measurements", {})
+    return {"measurements": measurements, "quality": {k: report["quality"][k] for k in
+                                                      ("score", "flip_agreement", "plausible", "flagged")},
+            "findings": report.get("findings", []), "status": report.get("status"),
+            "seconds": report.get("seconds"), "labels": report.get("labels", {}),
+            "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER}

@@ -1,0 +1,110 @@
+"""Pages for analyses: upload, history, the result page with its viewer, job status, downloads, slice
+images for the fallback viewer, delete. Every route checks ownership (404 for anyone else)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from lungseg.labels import SPLIT_LUNGS
+from lungseg.web import results
+from lungseg.web.deps import check_csrf, get_db, get_settings, owned_analysis, page_user
+from lungseg.web.models import User
+from lungseg.web.service import create_analysis, delete_analysis, history, shipped_model_names
+from lungseg.web.settings import Settings
+from lungseg.web.templating import render
+from lungseg.web.uploads import UploadRefused
+from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_count
+
+router = APIRouter(prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+@router.get("")
+def history_page(request: Request, page: int = 1, user: User = Depends(page_user), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    return render(request, "history.html", user=user, page=history(db, user, page, settings.page_size))
+
+
+@router.get("/new")
+def upload_form(request: Request, user: User = Depends(page_user)):
+    return render(request, "upload.html", user=user, models=shipped_model_names())
+
+
+@router.post("")
+async def upload(request: Request, files: Annotated[list[UploadFile], File()], model: Annotated[str, Form()] = "ct-lung",
+                 user: User = Depends(page_user), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    from lungseg.web.app import notify_workers
+
+    try:
+        analysis = await run_in_threadpool(create_analysis, db, settings, user,
+                                           [(f.filename or "upload", f.file) for f in files], model)
+    except UploadRefused as exc:
+        return render(request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(),
+                      errors=[exc.reason])
+    notify_workers(request.app, analysis.job.id)
+    return RedirectResponse(f"/analyses/{analysis.id}", status_code=303)
+
+
+@router.get("/{analysis_id}")
+def result_page(request: Request, analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
+                settings: Settings = Depends(get_settings)):
+    analysis = owned_analysis(analysis_id, user, db)
+    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    done = analysis.job.state == "done"
+    legend = [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
+    return render(request, "result.html", user=user, analysis=analysis, job=job_status(analysis.job),
+                  downloads=results.available(folder) if done else [], legend=legend,
+                  slices=slice_count(folder) if done else 0, steps=next_steps(analysis))
+
+
+@router.get("/{analysis_id}/status")
+def status(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db)):
+    return job_status(owned_analysis(analysis_id, user, db).job)
+
+
+@router.get("/{analysis_id}/files/{name}")
+def download(analysis_id: str, name: str, user: User = Depends(page_user), db: Session = Depends(get_db),
+             settings: Settings = Depends(get_settings)):
+    return file_response(owned_analysis(analysis_id, user, db), name, settings)
+
+
+@router.get("/{analysis_id}/slice.png")
+def slice_png(analysis_id: str, plane: str = "axial", index: int = -1, opacity: float = 0.35,
+              user: User = Depends(page_user), db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    analysis = owned_analysis(analysis_id, user, db)
+    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    return Response(render_slice(folder, plane, index, opacity), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/{analysis_id}/agreement.png")
+def agreement(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
+              settings: Settings = Depends(get_settings)):
+    analysis = owned_analysis(analysis_id, user, db)
+    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    return Response(agreement_chart(folder), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/{analysis_id}/delete")
+def delete(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
+           settings: Settings = Depends(get_settings)):
+    delete_analysis(db, settings, owned_analysis(analysis_id, user, db))
+    return RedirectResponse("/analyses", status_code=303)
+
+
+def file_response(analysis, name: str, settings: Settings) -> FileResponse:
+    """A result file by its download name (never a path from the URL); 404 when absent."""
+    from fastapi import HTTPException
+
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    match = next((d for d in results.available(folder) if d.name == name), None)
+    if match is None or analysis.job.state != "done":
+        raise HTTPException(404)
+    short = analysis.id.split("-")[0]
+    return FileResponse(folder / results.RESULT / match.filename, media_type=match.media_type,
+                        filename=f"lungseg-{short}-{match.filename}", headers={"Cache-Control": "private, no-store"})

@@ -1,0 +1,79 @@
+"""JSON API under /api/v1 with personal access tokens (``Authorization: Bearer <token>``, created on the
+account page): upload, job status, result, downloads, history, delete. Same ownership rules as the
+pages (404 for anyone else's analysis). Documented at /api/docs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from lungseg.web import results
+from lungseg.web.deps import api_user, get_db, get_settings, owned_analysis
+from lungseg.web.models import Analysis, User
+from lungseg.web.routers.analyses import file_response
+from lungseg.web.schemas import AnalysisList, AnalysisOut
+from lungseg.web.service import create_analysis, delete_analysis, history
+from lungseg.web.settings import Settings
+from lungseg.web.uploads import UploadRefused
+from lungseg.web.views import job_status
+
+router = APIRouter(prefix="/api/v1", tags=["analyses"])
+
+
+def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    done = analysis.job.state == "done"
+    downloads = {d.name: f"/api/v1/analyses/{analysis.id}/files/{d.name}" for d in results.available(folder)} \
+        if done else {}
+    return AnalysisOut(id=analysis.id, created_at=analysis.created_at, input_name=analysis.input_name,
+                       input_kind=analysis.input_kind, model=analysis.model, job=job_status(analysis.job),
+                       summary=analysis.summary if done else None, downloads=downloads)
+
+
+@router.post("/analyses", status_code=202, response_model=AnalysisOut)
+async def create(request: Request, files: Annotated[list[UploadFile], File()], model: Annotated[str, Form()] = "ct-lung",
+                 user: User = Depends(api_user), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""
+    from lungseg.web.app import notify_workers
+
+    try:
+        analysis = await run_in_threadpool(create_analysis, db, settings, user,
+                                           [(f.filename or "upload", f.file) for f in files], model)
+    except UploadRefused as exc:
+        raise HTTPException(exc.status, exc.reason) from exc
+    notify_workers(request.app, analysis.job.id)
+    return _out(analysis, settings)
+
+
+@router.get("/analyses", response_model=AnalysisList)
+def list_analyses(page: int = 1, user: User = Depends(api_user), db: Session = Depends(get_db),
+                  settings: Settings = Depends(get_settings)):
+    """The user's analyses, newest first."""
+    found = history(db, user, page, settings.page_size)
+    return AnalysisList(items=[_out(a, settings) for a in found.items], page=found.number, pages=found.pages,
+                        total=found.total)
+
+
+@router.get("/analyses/{analysis_id}", response_model=AnalysisOut)
+def get_analysis(analysis_id: str, user: User = Depends(api_user), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    """Job status, and when done the summary (volumes, quality, findings) and download links."""
+    return _out(owned_analysis(analysis_id, user, db), settings)
+
+
+@router.get("/analyses/{analysis_id}/files/{name}")
+def get_file(analysis_id: str, name: str, user: User = Depends(api_user), db: Session = Depends(get_db),
+             settings: Settings = Depends(get_settings)):
+    """A result file: labels-nifti, labels-png, dicom-seg, axial, coronal, overlay, report, ct."""
+    return file_response(owned_analysis(analysis_id, user, db), name, settings)
+
+
+@router.delete("/analyses/{analysis_id}", status_code=204)
+def remove(analysis_id: str, user: User = Depends(api_user), db: Session = Depends(get_db),
+           settings: Settings = Depends(get_settings)):
+    """Delete the analysis and its files."""
+    delete_analysis(db, settings, owned_analysis(analysis_id, user, db))

@@ -1,0 +1,77 @@
+"""Request and response schemas (pydantic), separate from the database models."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+GENDERS = ("female", "male", "other", "prefer not to say")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Registration(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254)
+    password: str
+    age: int = Field(ge=0, le=130)
+    gender: str
+    mobile: str
+
+    @field_validator("full_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("enter your full name")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not EMAIL.match(value):
+            raise ValueError("enter a valid email address")
+        return value
+
+    @field_validator("gender")
+    @classmethod
+    def _gender(cls, value: str) -> str:
+        if value not in GENDERS:
+            raise ValueError(f"choose one of {', '.join(GENDERS)}")
+        return value
+
+    @field_validator("mobile")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        digits = re.sub(r"[\s().-]", "", value)
+        if not re.fullmatch(r"\+?\d{7,15}", digits):
+            raise ValueError("enter a mobile number of 7 to 15 digits, optionally starting with +")
+        return digits
+
+
+class JobStatus(BaseModel):
+    state: str
+    progress: float
+    stage: str
+    attempts: int
+    error: str | None
+
+
+class AnalysisOut(BaseModel):
+    id: str
+    created_at: datetime
+    input_name: str
+    input_kind: str
+    model: str
+    job: JobStatus
+    summary: dict | None = None
+    downloads: dict[str, str] = {}
+
+
+class AnalysisList(BaseModel):
+    items: list[AnalysisOut]
+    page: int
+    pages: int
+    total: int

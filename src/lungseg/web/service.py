@@ -1,0 +1,96 @@
+"""What the pages and the API both do with analyses: create one from an upload (stage, de-identify,
+screen, queue), list a user's history, delete one (files too), and account deletion's clean-up."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lungseg.errors import InputError
+from lungseg.web import results
+from lungseg.web.models import Analysis, Job, User, new_id
+from lungseg.web.settings import MB, Settings
+from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
+
+log = logging.getLogger("lungseg.web")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Analysis]
+    number: int
+    pages: int
+    total: int
+
+
+def shipped_model_names() -> list[str]:
+    from lungseg.io.shipped import shipped_models
+
+    return sorted(shipped_models())
+
+
+def limits_of(settings: Settings) -> UploadLimits:
+    return UploadLimits(max_total_bytes=settings.max_upload_mb * MB, max_files=settings.max_upload_files,
+                        max_uncompressed_bytes=settings.max_uncompressed_mb * MB)
+
+
+def create_analysis(db: Session, settings: Settings, user: User, files: Iterable[tuple[str, BinaryIO]],
+                    model: str) -> Analysis:
+    """Stage the upload under a new analysis folder, de-identify DICOM, screen it with the model's own
+    checks and queue a job. Raises ``UploadRefused`` (nothing is kept and no job is created)."""
+    from lungseg.web.deid import deidentify_dicom_folder
+
+    if model not in shipped_model_names():
+        raise UploadRefused(f"unknown model {model!r}; choose one of {', '.join(shipped_model_names())}")
+    analysis_id = new_id()
+    folder = results.analysis_dir(settings.results_dir, user.id, analysis_id)
+    try:
+        staged = stage_upload(files, folder / "input", limits_of(settings))
+        if staged.kind == "dicom-series":
+            deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
+        try:
+            results.screen_input(staged.path, model)
+        except InputError as exc:
+            raise UploadRefused(exc.reason, 422) from exc
+        analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
+                            input_kind=staged.kind, model=model,
+                            options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files})
+        analysis.job = Job()
+        db.add(analysis)
+        db.commit()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
+    return analysis
+
+
+def history(db: Session, user: User, number: int, size: int) -> Page:
+    total = db.scalar(select(func.count()).select_from(Analysis).where(Analysis.user_id == user.id)) or 0
+    pages = max(1, -(-total // size))
+    number = min(max(1, number), pages)
+    items = list(db.scalars(select(Analysis).where(Analysis.user_id == user.id)
+                            .order_by(Analysis.created_at.desc(), Analysis.id).offset((number - 1) * size).limit(size)))
+    return Page(items, number, pages, total)
+
+
+def delete_analysis(db: Session, settings: Settings, analysis: Analysis) -> None:
+    """Remove the analysis, its job and its files (a running job finds its row gone and stops quietly)."""
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    db.delete(analysis)
+    db.commit()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def delete_user(db: Session, settings: Settings, user: User) -> None:
+    """The account and everything of it: sessions, tokens, analyses, jobs (cascades) and every file."""
+    folder = settings.results_dir / user.id
+    db.delete(user)
+    db.commit()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,130 @@
+"""What the result page shows beyond the files: job status, plain-language next steps, and slice images
+for the fallback viewer (and 2D uploads), drawn by the same display module as the CLI's overlays."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from fastapi import HTTPException
+
+from lungseg.web import results
+from lungseg.web.models import Analysis, Job
+from lungseg.web.schemas import JobStatus
+
+PLANES = ("axial", "coronal", "sagittal")
+
+
+def job_status(job: Job) -> JobStatus:
+    return JobStatus(state=job.state, progress=round(job.progress, 3), stage=job.stage, attempts=job.attempts,
+                     error=job.error)
+
+
+def next_steps(analysis: Analysis) -> list[str]:
+    """Plain-language suggestions tied to what was found; never a diagnosis."""
+    job, summary = analysis.job, analysis.summary or {}
+    if job.state == "failed":
+        return ["The analysis could not be completed. Check the message above; if the scan is a chest CT, "
+                "try again or contact the site administrator."]
+    if job.state != "done":
+        return []
+    steps = []
+    quality = summary.get("quality", {})
+    warnings = [f for f in summary.get("findings", []) if f.get("level") == "warn"]
+    if quality.get("flagged") or not quality.get("plausible", True):
+        steps.append("The automatic segmentation has low confidence. Have it reviewed manually before using the "
+                     "volumes, and consider whether the scan should be repeated.")
+    if warnings:
+        steps.append("The input check raised warnings (listed above). Review them; volumes may be partial or "
+                     "approximate.")
+    if not steps:
+        steps.append("The segmentation passed the automatic checks. A radiologist should still review the overlay "
+                     "before the volumes are used.")
+    steps.append("This is screening support only, not a diagnosis: discuss any concern with a physician.")
+    return steps
+
+
+@lru_cache(maxsize=8)
+def _volumes(folder: str, stamp: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """(Z, Y, X) CT in HU, labels and (z, y, x) spacing of a finished volume analysis (cached)."""
+    import SimpleITK as sitk
+
+    result = Path(folder) / results.RESULT
+    image = sitk.ReadImage(str(result / "ct.nii.gz"))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(result / "labels.nii.gz")))
+    return sitk.GetArrayFromImage(image), labels, tuple(reversed(image.GetSpacing()))
+
+
+def _arrays(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    result = folder / results.RESULT
+    if (result / "slice.npy").is_file():
+        from lungseg.io import read_mask
+
+        labels = read_mask(result / "labels.png").astype(np.uint8) if (result / "labels.png").is_file() else None
+        ct = np.load(result / "slice.npy")
+        return ct[None], (labels if labels is not None else np.zeros(ct.shape, np.uint8))[None], (1.0, 1.0, 1.0)
+    if not (result / "ct.nii.gz").is_file():
+        raise HTTPException(404)
+    return _volumes(str(folder), (result / "ct.nii.gz").stat().st_mtime)
+
+
+def slice_count(folder: Path) -> int:
+    try:
+        return int(_arrays(folder)[0].shape[0])  # axial slices
+    except HTTPException:
+        return 0
+
+
+def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
+    """One slice of the CT with the label overlay as PNG bytes; ``index`` -1 is the middle slice.
+    Arrays are in the file's own (Z, Y, X) order; coronal and sagittal are flipped so superior is up."""
+    from PIL import Image
+
+    from lungseg.preprocessing.display import label_overlay, to_display
+
+    if plane not in PLANES:
+        raise HTTPException(422, f"plane must be one of {', '.join(PLANES)}")
+    ct, labels, spacing = _arrays(folder)
+    axis = PLANES.index(plane) if ct.shape[0] > 1 else 0
+    size = ct.shape[axis]
+    index = size // 2 if index < 0 else min(index, size - 1)
+    take = [slice(None)] * 3
+    take[axis] = index
+    image, label = ct[tuple(take)], labels[tuple(take)]
+    if axis != 0:
+        image, label = image[::-1], label[::-1]
+    rgb = Image.fromarray(label_overlay(to_display(image), label, alpha=float(np.clip(opacity, 0, 1))))
+    rows_mm, columns_mm = [spacing[a] for a in range(3) if a != axis]
+    if abs(rows_mm - columns_mm) > 1e-3:  # square pixels on screen: stretch rows to their true height
+        rgb = rgb.resize((rgb.width, max(1, round(rgb.height * rows_mm / columns_mm))), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def agreement_chart(folder: Path) -> bytes:
+    """Per-slice flip agreement (the quality signal) against slice number, as a small PNG."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    report = folder / results.RESULT / results.REPORT
+    if not report.is_file():
+        raise HTTPException(404)
+    rows = [r for r in json.loads(report.read_text())["quality"]["per_slice"] if r["lung_pixels"]]
+    figure = Figure(figsize=(7, 2.2), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot([r["slice"] for r in rows], [r["flip_agreement"] for r in rows], ".-", color="#1f5fa8", lw=1, ms=3)
+    axes.axhline(0.9, color="#b35c00", lw=1, ls="--", label="flag threshold 0.90")
+    axes.set(xlabel="axial slice (inferior → superior)", ylabel="agreement", ylim=(min(0.5, *[r["flip_agreement"]
+             for r in rows] or [0.5]) - 0.02, 1.01))
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

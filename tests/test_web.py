@@ -1,0 +1,134 @@
+"""The web service end to end with the real app (TestClient), its inline worker and the shipped model,
+on SQLite and on a real MariaDB server (``tests/services.py``): register, log in, upload real scans,
+wait for the job, read the result page, download, history, delete, log out."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from conftest import shared
+from webclient import PASSWORD, WebClient
+
+from lungseg.web.app import create_app
+from lungseg.web.settings import Settings
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def web(request, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", workers=1, secret_key="test-secret")
+    if request.param == "mariadb":
+        url = request.getfixturevalue("mariadb_url")
+        settings = Settings(data_dir=tmp_path / "data", workers=1, secret_key="test-secret", database_url=url)
+        _empty_database(url)
+    with WebClient(create_app(settings)) as client:
+        client.settings = settings
+        yield client
+
+
+def _empty_database(url: str) -> None:
+    """The MariaDB server lives for the session: each test starts from an empty schema."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in ("jobs", "analyses", "access_tokens", "sessions", "users", "alembic_version"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+def kmader_slice(index: int = 3) -> Path:
+    return sorted(shared("ct-lung-kmader", "images").iterdir())[index]
+
+
+def test_slice_analysis_from_registration_to_deletion(web):
+    assert web.register("Ada@Example.org", full_name="Ada Lovelace").status_code == 200
+    assert web.login("ada@example.org").status_code == 303
+    response = web.upload(kmader_slice())
+    assert response.status_code == 303, response.text
+    url = response.headers["location"]
+    assert web.wait(url)["state"] == "done"
+    page = web.get(url).text
+    assert "Screening support only" in page and 'data-mode="png"' in page and "lung" in page
+    report = web.get(f"{url}/files/report").json()
+    assert report["measurements"]["total"]["voxels"] > 1000 and report["disclaimer"]
+    mask = web.get(f"{url}/files/labels-png")
+    assert mask.status_code == 200 and mask.headers["content-type"] == "image/png"
+    assert web.get(f"{url}/slice.png").content[:8] == b"\x89PNG\r\n\x1a\n"
+    history = web.get("/analyses").text
+    assert kmader_slice().name in history and url.split("/")[-1] in history
+    folder = next((web.settings.data_dir / "analyses").glob(f"*/{url.split('/')[-1]}"))
+    assert (folder / "result" / "labels.png").is_file()
+    assert web.post(f"{url}/delete").status_code == 303
+    assert web.get(url).status_code == 404 and not folder.exists()
+    assert web.post("/logout").status_code == 303
+    assert web.get("/analyses", follow_redirects=False).status_code == 303  # signed out
+
+
+@pytest.mark.slow
+def test_popi_dicom_zip_gives_the_cli_volumes_a_dicom_seg_and_a_deidentified_copy(tmp_path):
+    """The real POPI series as a zip (how a clinician exports a study): the web result equals the CLI's
+    (3039.0 / 2436.6 mL), the DICOM-SEG downloads, and the stored copy lost the identifying values."""
+    settings = Settings(data_dir=tmp_path / "data", workers=1, secret_key="k")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for index, path in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())):
+            dataset = pydicom.dcmread(path)
+            dataset.PatientName, dataset.PatientID, dataset.InstitutionName = "Doe^Jane", "PID-73311", "St Example"
+            buffer = io.BytesIO()
+            dataset.save_as(buffer)
+            bundle.writestr(f"STUDY/SERIES/IM{index:04d}", buffer.getvalue())
+    with WebClient(create_app(settings)) as web:
+        web.register("clin@example.org")
+        web.login("clin@example.org")
+        response = web.upload(files=[("files", ("study.zip", archive.getvalue(), "application/zip"))])
+        assert response.status_code == 303, response.text
+        url = response.headers["location"]
+        assert web.wait(url)["state"] == "done"
+        report = web.get(f"{url}/files/report").json()
+        assert report["measurements"]["right_lung"]["volume_ml"] == 3039.0
+        assert report["measurements"]["left_lung"]["volume_ml"] == 2436.6
+        page = web.get(url).text
+        assert 'data-mode="volume"' in page and "3039.0" in page and "DICOM SEG" in page
+        seg = web.get(f"{url}/files/dicom-seg")
+        assert seg.status_code == 200 and pydicom.dcmread(io.BytesIO(seg.content)).Modality == "SEG"
+        assert web.get(f"{url}/files/ct").content[:2] == b"\x1f\x8b"  # gzip NIfTI for the viewer
+        for plane in ("axial", "coronal", "sagittal"):
+            assert web.get(f"{url}/slice.png?plane={plane}").status_code == 200
+    stored = list((settings.data_dir / "analyses").rglob("input/*.dcm"))
+    assert len(stored) == 71
+    for path in stored:
+        raw = path.read_bytes()
+        assert b"Doe^Jane" not in raw and b"PID-73311" not in raw and b"St Example" not in raw
+
+
+def test_api_with_a_personal_access_token(web):
+    web.register("api@example.org")
+    web.login("api@example.org")
+    page = web.post("/account/tokens", {"name": "script"}).text
+    token = page.split('id="new-token">')[1].split("<")[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert web.http.get("/api/v1/analyses").status_code == 401
+    image = kmader_slice(5)
+    created = web.http.post("/api/v1/analyses", headers=headers, data={"model": "ct-lung"},
+                            files=[("files", (image.name, image.read_bytes(), "image/tiff"))])
+    assert created.status_code == 202, created.text
+    analysis = created.json()["id"]
+    web.wait(f"/analyses/{analysis}")
+    result = web.http.get(f"/api/v1/analyses/{analysis}", headers=headers).json()
+    assert result["job"]["state"] == "done" and result["summary"]["measurements"]["total"]["voxels"] > 0
+    assert web.http.get(result["downloads"]["report"], headers=headers).json()["disclaimer"]
+    listing = web.http.get("/api/v1/analyses", headers=headers).json()
+    assert listing["total"] == 1 and listing["items"][0]["id"] == analysis
+    assert "/api/v1/analyses" in web.http.get("/api/openapi.json").json()["paths"]
+    refused = web.http.post("/api/v1/analyses", headers=headers, data={"model": "ct-lung"},
+                            files=[("files", ("notes.txt", b"hello", "text/plain"))])
+    assert refused.status_code == 415 and "notes.txt" in refused.json()["detail"] or refused.status_code == 415
+    assert web.http.delete(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 204
+    assert web.http.get(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 404
