@@ -70,11 +70,13 @@ def _arrays(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, f
     return _volumes(str(folder), (result / "ct.nii.gz").stat().st_mtime)
 
 
-def slice_count(folder: Path) -> int:
+def slice_counts(folder: Path) -> dict[str, int]:
+    """Slices per plane of the stored (Z, Y, X) arrays (the fallback viewer's slider ranges)."""
     try:
-        return int(_arrays(folder)[0].shape[0])  # axial slices
+        shape = _arrays(folder)[0].shape
     except HTTPException:
-        return 0
+        return {plane: 0 for plane in PLANES}
+    return dict(zip(PLANES, (int(n) for n in shape)))
 
 
 def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:

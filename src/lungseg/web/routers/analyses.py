@@ -18,7 +18,7 @@ from lungseg.web.service import create_analysis, delete_analysis, history, shipp
 from lungseg.web.settings import Settings
 from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
-from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_count
+from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts
 
 router = APIRouter(prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -59,7 +59,7 @@ def result_page(request: Request, analysis_id: str, user: User = Depends(page_us
     legend = [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
     return render(request, "result.html", user=user, analysis=analysis, job=job_status(analysis.job),
                   downloads=results.available(folder) if done else [], legend=legend,
-                  slices=slice_count(folder) if done else 0, steps=next_steps(analysis))
+                  slices=slice_counts(folder) if done else 0, steps=next_steps(analysis))
 
 
 @router.get("/{analysis_id}/status")

@@ -27,8 +27,10 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _limited(request: Request, email: str) -> None:
-    if not request.app.state.limiter.allowed(f"ip:{client_address(request)}", f"account:{email.lower()}"):
+def _limited(request: Request, action: str, email: str) -> None:
+    """429 after too many attempts of ``action`` (login, register) from this address or for this email."""
+    if not request.app.state.limiter.allowed(f"{action}:ip:{client_address(request)}",
+                                             f"{action}:account:{email.strip().lower()}"):
         raise HTTPException(429, "Too many attempts; wait a few minutes and try again.")
 
 
@@ -43,7 +45,7 @@ def register(request: Request, full_name: Annotated[str, Form()] = "", email: An
              gender: Annotated[str, Form()] = "", mobile: Annotated[str, Form()] = "",
              db: Session = Depends(get_db)):
     form = {"full_name": full_name, "email": email, "age": age, "gender": gender, "mobile": mobile}
-    _limited(request, f"register:{email}")
+    _limited(request, "register", email)
     try:
         data = Registration(full_name=full_name, email=email, password=password, age=age, gender=gender, mobile=mobile)
     except ValidationError as exc:
@@ -75,14 +77,14 @@ def login_form(request: Request, next: str = "/analyses"):
 def login(request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/analyses", db: Session = Depends(get_db)):
     email = email.strip().lower()
-    _limited(request, email)
+    _limited(request, "login", email)
     user = db.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password) or user.is_disabled:
         return render(request, "login.html", status_code=401, form={"email": email}, errors=[WRONG],
                       next=_safe_next(next))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    request.app.state.limiter.clear(f"account:{email}")
+    request.app.state.limiter.clear(f"login:account:{email}")
     response = RedirectResponse(_safe_next(next), status_code=303)
     start_session(request, response, db, user)
     return response

@@ -1,0 +1,536 @@
+/*
+ * lungseg segmentation viewer.
+ *
+ * Plain script (no modules, no bundler, no eval): runs under
+ * `script-src 'self'`. Expects /static/vendor/niivue/niivue.umd.js to be
+ * loaded first (it defines the global `niivue`).
+ *
+ * Element contract (rendered by templates/_viewer.html):
+ *   <section class="lungseg-viewer"
+ *            data-mode="volume|png"
+ *            data-ct-url="..."        CT NIfTI, int16 HU (.nii.gz)
+ *            data-labels-url="..."    label NIfTI, uint8, same grid
+ *            data-slice-url="..."     PNG slices: ?plane=&index=&opacity=
+ *            data-slices="N"          or '{"axial":N,"coronal":N,"sagittal":N}'
+ *            data-legend='[{"value":1,"name":"right lung","colour":[r,g,b]}]'>
+ *     <canvas>, controls marked with data-lv-plane / data-lv-window /
+ *     data-lv-control="opacity|plane|slice", .lv-fallback > img[data-lv-image]
+ *
+ * State written back on the element after every change (for tests):
+ *   data-state          loading | ready | error
+ *   data-renderer       niivue | png
+ *   data-fallback-reason png-mode | webgl2-unavailable | niivue-unavailable | niivue-error
+ *   data-plane          axial | coronal | sagittal | multiplanar (niivue only)
+ *   data-opacity        label opacity, "0.00".."1.00"
+ *   data-window         lung | mediastinum | custom            (niivue only)
+ *   data-cal-min, data-cal-max  CT display range in HU         (niivue only)
+ *   data-slice          slice index shown along the current plane
+ *   data-voxel          "i,j,k" crosshair voxel                 (niivue only)
+ *   data-revision       integer, incremented after each applied change
+ */
+(function () {
+  "use strict";
+
+  var WINDOWS = {
+    lung: { width: 1500, level: -600 },
+    mediastinum: { width: 350, level: 40 }
+  };
+  var DEFAULT_WINDOW = "lung";
+  var FALLBACK_PLANES = ["axial", "coronal", "sagittal"];
+  var REASON_TEXT = {
+    "png-mode": "",
+    "webgl2-unavailable": "3D viewer unavailable (this browser has no WebGL2); showing 2D slices.",
+    "niivue-unavailable": "3D viewer could not be loaded; showing 2D slices.",
+    "niivue-error": "3D viewer failed to display the volume; showing 2D slices."
+  };
+
+  function parseJSON(text, fallback) {
+    if (!text) return fallback;
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  function hasWebGL2() {
+    try {
+      if (!window.WebGL2RenderingContext) return false;
+      var probe = document.createElement("canvas");
+      var gl = probe.getContext("webgl2");
+      if (!gl) return false;
+      var lose = gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function clamp(v, lo, hi) {
+    return Math.min(hi, Math.max(lo, v));
+  }
+
+  /* Discrete label colour map: value 0 (background) transparent, each legend
+     value exactly its colour, opaque (the overlay opacity is applied by NiiVue). */
+  function legendToColormap(legend) {
+    var items = legend
+      .filter(function (it) {
+        return it && Number(it.value) > 0 && Array.isArray(it.colour);
+      })
+      .map(function (it) {
+        return { value: Math.round(Number(it.value)), name: String(it.name || ""), colour: it.colour };
+      })
+      .sort(function (a, b) {
+        return a.value - b.value;
+      });
+    var cm = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: [""] };
+    items.forEach(function (it) {
+      cm.R.push(clamp(Math.round(it.colour[0]), 0, 255));
+      cm.G.push(clamp(Math.round(it.colour[1]), 0, 255));
+      cm.B.push(clamp(Math.round(it.colour[2]), 0, 255));
+      cm.A.push(255);
+      cm.I.push(it.value);
+      cm.labels.push(it.name);
+    });
+    return cm;
+  }
+
+  function parseSlices(text) {
+    var parsed = parseJSON(text, null);
+    var out = {};
+    FALLBACK_PLANES.forEach(function (p) {
+      var n;
+      if (parsed !== null && typeof parsed === "object") {
+        n = parsed[p] !== undefined ? parsed[p] : parsed.axial;
+      } else {
+        n = parsed;
+      }
+      n = Math.floor(Number(n));
+      out[p] = isFinite(n) && n > 0 ? n : 1;
+    });
+    return out;
+  }
+
+  function Viewer(root) {
+    this.root = root;
+    this.mode = root.getAttribute("data-mode") === "png" ? "png" : "volume";
+    this.ctUrl = root.getAttribute("data-ct-url") || "";
+    this.labelsUrl = root.getAttribute("data-labels-url") || "";
+    this.sliceUrl = root.getAttribute("data-slice-url") || "";
+    this.slices = parseSlices(root.getAttribute("data-slices"));
+    this.legend = parseJSON(root.getAttribute("data-legend"), []);
+    if (!Array.isArray(this.legend)) this.legend = [];
+
+    this.canvas = root.querySelector("canvas");
+    this.fallbackBox = root.querySelector(".lv-fallback");
+    this.image = root.querySelector("[data-lv-image]");
+    this.status = root.querySelector("[data-lv-status]");
+    this.opacityInput = root.querySelector('[data-lv-control="opacity"]');
+    this.opacityOutput = root.querySelector('[data-lv-output="opacity"]');
+    this.planeSelect = root.querySelector('[data-lv-control="plane"]');
+    this.sliceInput = root.querySelector('[data-lv-control="slice"]');
+    this.sliceOutput = root.querySelector('[data-lv-output="slice"]');
+    this.planeButtons = Array.prototype.slice.call(root.querySelectorAll("[data-lv-plane]"));
+    this.windowButtons = Array.prototype.slice.call(root.querySelectorAll("[data-lv-window]"));
+
+    this.nv = null;
+    this.renderer = null;
+    this.revision = 0;
+    this.plane = "axial";
+    this.opacity = this.opacityInput ? clamp(Number(this.opacityInput.value) || 0, 0, 1) : 0.5;
+    this.windowName = DEFAULT_WINDOW;
+    this.fallbackPlane = "axial";
+    this.fallbackIndex = 0;
+    this.imageTimer = null;
+  }
+
+  Viewer.prototype.set = function (name, value) {
+    this.root.setAttribute("data-" + name, String(value));
+  };
+
+  Viewer.prototype.bump = function (state) {
+    this.revision += 1;
+    this.set("revision", this.revision);
+    if (state) this.set("state", state);
+  };
+
+  Viewer.prototype.say = function (text) {
+    if (this.status) this.status.textContent = text || "";
+  };
+
+  Viewer.prototype.start = function () {
+    var self = this;
+    this.set("state", "loading");
+    this.set("opacity", this.opacity.toFixed(2));
+    this.showOpacity();
+    this.bindCommon();
+    if (this.mode === "png") return this.startFallback("png-mode");
+    if (!this.canvas || !this.ctUrl) return this.startFallback("niivue-error");
+    if (!hasWebGL2()) return this.startFallback("webgl2-unavailable");
+    if (!window.niivue || typeof window.niivue.Niivue !== "function") {
+      return this.startFallback("niivue-unavailable");
+    }
+    this.startNiivue().catch(function (err) {
+      if (window.console) console.error("lungseg viewer: NiiVue failed", err);
+      self.teardownNiivue();
+      self.startFallback("niivue-error");
+    });
+  };
+
+  /* ---------------------------------------------------------------- NiiVue */
+
+  Viewer.prototype.startNiivue = async function () {
+    var NV = window.niivue;
+    var self = this;
+    this.renderer = "niivue";
+    this.set("renderer", "niivue");
+    this.say("Loading volume\u2026");
+    var opts = {
+      backColor: [0, 0, 0, 1],
+      crosshairColor: [0.25, 0.75, 1.0, 0.8],
+      crosshairWidth: 1,
+      show3Dcrosshair: false,
+      isColorbar: false,
+      isRadiologicalConvention: true,
+      dragAndDropEnabled: false,
+      loadingText: "Loading...",
+      logLevel: "warn"
+    };
+    if (NV.SHOW_RENDER) opts.multiplanarShowRender = NV.SHOW_RENDER.NEVER;
+    var nv = new NV.Niivue(opts);
+    this.nv = nv;
+    await nv.attachToCanvas(this.canvas);
+    if (!nv.gl) throw new Error("no WebGL2 context"); /* the getter throws too */
+
+    var win = WINDOWS[DEFAULT_WINDOW];
+    var list = [
+      {
+        url: this.ctUrl,
+        name: "ct.nii.gz",
+        colormap: "gray",
+        opacity: 1,
+        cal_min: win.level - win.width / 2,
+        cal_max: win.level + win.width / 2
+      }
+    ];
+    if (this.labelsUrl) {
+      list.push({ url: this.labelsUrl, name: "labels.nii.gz", colormap: "gray", opacity: this.opacity });
+    }
+    await nv.loadVolumes(list);
+    if (!nv.volumes || nv.volumes.length < list.length) throw new Error("volumes did not load");
+
+    if (nv.volumes.length > 1) {
+      nv.volumes[1].setColormapLabel(legendToColormap(this.legend));
+      nv.setOpacity(1, this.opacity);
+    }
+
+    nv.onLocationChange = function (data) {
+      self.onLocation(data);
+    };
+    nv.onIntensityChange = function (vol) {
+      if (vol === nv.volumes[0]) self.onUserContrast();
+    };
+
+    this.bindNiivue();
+    this.applyWindow(DEFAULT_WINDOW, true);
+    this.applyPlane("axial", true);
+    nv.updateGLVolume();
+    this.onLocation(null);
+    this.say("");
+    this.bump("ready");
+  };
+
+  Viewer.prototype.teardownNiivue = function () {
+    this.nv = null;
+  };
+
+  Viewer.prototype.currentVoxel = function () {
+    try {
+      var nv = this.nv;
+      var mm = nv.frac2mm(nv.scene.crosshairPos);
+      var v = nv.volumes[0].mm2vox(mm);
+      return [Math.round(v[0]), Math.round(v[1]), Math.round(v[2])];
+    } catch (e) {
+      return null;
+    }
+  };
+
+  /* voxel axis scrolled by the current view (multiplanar: axial) */
+  Viewer.prototype.sliceAxis = function () {
+    if (this.plane === "sagittal") return 0;
+    if (this.plane === "coronal") return 1;
+    return 2;
+  };
+
+  Viewer.prototype.onLocation = function (data) {
+    var vox = data && data.vox ? data.vox : this.currentVoxel();
+    if (!vox || vox.length < 3) return;
+    var v = [Math.round(vox[0]), Math.round(vox[1]), Math.round(vox[2])];
+    this.set("voxel", v.join(","));
+    this.set("slice", v[this.sliceAxis()]);
+  };
+
+  Viewer.prototype.onUserContrast = function () {
+    var ct = this.nv.volumes[0];
+    this.windowName = "custom";
+    this.set("window", "custom");
+    this.set("cal-min", Math.round(ct.cal_min));
+    this.set("cal-max", Math.round(ct.cal_max));
+    this.windowButtons.forEach(function (b) {
+      b.setAttribute("aria-pressed", "false");
+    });
+    this.bump();
+  };
+
+  Viewer.prototype.applyPlane = function (plane, quiet) {
+    var nv = this.nv;
+    var types = {
+      axial: nv.sliceTypeAxial,
+      coronal: nv.sliceTypeCoronal,
+      sagittal: nv.sliceTypeSagittal,
+      multiplanar: nv.sliceTypeMultiplanar
+    };
+    if (types[plane] === undefined) return;
+    this.plane = plane;
+    nv.setSliceType(types[plane]);
+    this.planeButtons.forEach(function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-lv-plane") === plane ? "true" : "false");
+    });
+    this.set("plane", plane);
+    this.onLocation(null);
+    if (!quiet) this.bump("ready");
+  };
+
+  Viewer.prototype.applyWindow = function (name, quiet) {
+    var w = WINDOWS[name];
+    if (!w) return;
+    var btn = this.windowButtons.filter(function (b) {
+      return b.getAttribute("data-lv-window") === name;
+    })[0];
+    var width = btn && isFinite(Number(btn.getAttribute("data-width"))) ? Number(btn.getAttribute("data-width")) : w.width;
+    var level = btn && isFinite(Number(btn.getAttribute("data-level"))) ? Number(btn.getAttribute("data-level")) : w.level;
+    var ct = this.nv.volumes[0];
+    ct.cal_min = level - width / 2;
+    ct.cal_max = level + width / 2;
+    this.nv.updateGLVolume();
+    this.windowName = name;
+    this.windowButtons.forEach(function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-lv-window") === name ? "true" : "false");
+    });
+    this.set("window", name);
+    this.set("cal-min", ct.cal_min);
+    this.set("cal-max", ct.cal_max);
+    if (!quiet) this.bump("ready");
+  };
+
+  Viewer.prototype.stepSlice = function (delta) {
+    var nv = this.nv;
+    if (!nv || typeof nv.moveCrosshairInVox !== "function") return;
+    var axis = this.sliceAxis();
+    nv.moveCrosshairInVox(axis === 0 ? delta : 0, axis === 1 ? delta : 0, axis === 2 ? delta : 0);
+    this.onLocation(null);
+    this.bump("ready");
+  };
+
+  Viewer.prototype.bindNiivue = function () {
+    var self = this;
+    this.planeButtons.forEach(function (b) {
+      b.addEventListener("click", function () {
+        if (self.renderer === "niivue") self.applyPlane(b.getAttribute("data-lv-plane"));
+      });
+    });
+    this.windowButtons.forEach(function (b) {
+      b.addEventListener("click", function () {
+        if (self.renderer === "niivue") self.applyWindow(b.getAttribute("data-lv-window"));
+      });
+    });
+    /* NiiVue's own wheel handler scrolls slices; keep the crosshair voxel in
+       sync and give keyboard users PageUp/PageDown/ArrowUp/ArrowDown. */
+    this.canvas.addEventListener(
+      "wheel",
+      function () {
+        window.setTimeout(function () {
+          if (self.renderer !== "niivue") return;
+          self.onLocation(null);
+          self.bump();
+        }, 0);
+      },
+      { passive: true }
+    );
+    this.canvas.addEventListener("keydown", function (e) {
+      if (self.renderer !== "niivue") return;
+      var d = { PageUp: 1, ArrowUp: 1, PageDown: -1, ArrowDown: -1 }[e.key];
+      if (!d) return;
+      e.preventDefault();
+      self.stepSlice(d);
+    });
+  };
+
+  /* ------------------------------------------------------------ common UI */
+
+  Viewer.prototype.showOpacity = function () {
+    if (this.opacityOutput) this.opacityOutput.textContent = Math.round(this.opacity * 100) + "%";
+  };
+
+  Viewer.prototype.bindCommon = function () {
+    var self = this;
+    if (!this.opacityInput) return;
+    this.opacityInput.addEventListener("input", function () {
+      self.opacity = clamp(Number(self.opacityInput.value) || 0, 0, 1);
+      self.showOpacity();
+      self.set("opacity", self.opacity.toFixed(2));
+      if (self.renderer === "niivue" && self.nv && self.nv.volumes.length > 1) {
+        self.nv.setOpacity(1, self.opacity);
+        self.bump("ready");
+      } else if (self.renderer === "png") {
+        self.loadImage(false);
+      }
+    });
+    this.opacityInput.addEventListener("change", function () {
+      if (self.renderer === "png") self.loadImage(true);
+    });
+  };
+
+  /* -------------------------------------------------------------- fallback */
+
+  Viewer.prototype.startFallback = function (reason) {
+    var self = this;
+    this.renderer = "png";
+    this.set("renderer", "png");
+    this.set("fallback-reason", reason);
+    this.root.removeAttribute("data-window");
+    this.root.removeAttribute("data-cal-min");
+    this.root.removeAttribute("data-cal-max");
+    this.root.removeAttribute("data-voxel");
+    this.root.classList.add("lv-is-fallback");
+    if (this.canvas) this.canvas.hidden = true;
+    if (this.fallbackBox) this.fallbackBox.hidden = false;
+    Array.prototype.forEach.call(this.root.querySelectorAll(".lv-volume-only"), function (el) {
+      el.hidden = true;
+    });
+    Array.prototype.forEach.call(this.root.querySelectorAll(".lv-fallback-only"), function (el) {
+      el.hidden = false;
+    });
+    this.say(REASON_TEXT[reason] || "");
+    if (!this.sliceUrl || !this.image) {
+      this.say("No 2D slice view is available for this result.");
+      this.set("state", "error");
+      return;
+    }
+
+    var planes = this.mode === "png" ? ["axial"] : FALLBACK_PLANES;
+    if (this.mode === "png") {
+      Array.prototype.forEach.call(this.root.querySelectorAll(".lv-plane-control"), function (el) {
+        el.hidden = true;
+      });
+    }
+    if (this.planeSelect) {
+      Array.prototype.forEach.call(this.planeSelect.options, function (o) {
+        o.hidden = planes.indexOf(o.value) < 0;
+        o.disabled = planes.indexOf(o.value) < 0;
+      });
+      this.planeSelect.value = "axial";
+      this.planeSelect.addEventListener("change", function () {
+        self.setFallbackPlane(self.planeSelect.value);
+      });
+    }
+    if (this.sliceInput) {
+      this.sliceInput.addEventListener("input", function () {
+        self.fallbackIndex = clamp(Math.round(Number(self.sliceInput.value) || 0), 0, self.slices[self.fallbackPlane] - 1);
+        self.showSlice();
+        self.loadImage(false);
+      });
+      this.sliceInput.addEventListener("change", function () {
+        self.loadImage(true);
+      });
+    }
+    this.image.addEventListener("load", function () {
+      if (self.image.getAttribute("src") === self.pendingSrc) self.set("state", "ready");
+    });
+    this.image.addEventListener("error", function () {
+      if (self.image.getAttribute("src") !== self.pendingSrc) return;
+      self.set("state", "error");
+      self.say("Could not load the slice image.");
+    });
+    var initial = this.sliceInput ? Number(this.sliceInput.value) : NaN;
+    this.setFallbackPlane("axial", isFinite(initial) ? initial : null);
+  };
+
+  Viewer.prototype.setFallbackPlane = function (plane, index) {
+    if (FALLBACK_PLANES.indexOf(plane) < 0) plane = "axial";
+    this.fallbackPlane = plane;
+    var n = this.slices[plane];
+    var k = index === null || index === undefined ? Math.floor(n / 2) : index;
+    this.fallbackIndex = clamp(Math.round(k), 0, n - 1);
+    if (this.sliceInput) {
+      this.sliceInput.max = String(n - 1);
+      this.sliceInput.value = String(this.fallbackIndex);
+      var single = n <= 1;
+      Array.prototype.forEach.call(this.root.querySelectorAll(".lv-slice-control"), function (el) {
+        el.hidden = single;
+      });
+      /* a 2D upload has one plane and one slice: nothing to choose */
+      var group = this.sliceInput.closest(".lv-fallback-only");
+      if (group) group.hidden = single && this.mode === "png";
+    }
+    this.set("plane", plane);
+    this.showSlice();
+    this.loadImage(true);
+  };
+
+  Viewer.prototype.showSlice = function () {
+    var n = this.slices[this.fallbackPlane];
+    if (this.sliceOutput) this.sliceOutput.textContent = this.fallbackIndex + 1 + " / " + n;
+    if (this.sliceInput) {
+      this.sliceInput.setAttribute("aria-valuetext", "slice " + (this.fallbackIndex + 1) + " of " + n);
+    }
+    this.set("slice", this.fallbackIndex);
+  };
+
+  Viewer.prototype.imageSrc = function () {
+    var params = new URLSearchParams();
+    params.set("plane", this.fallbackPlane);
+    params.set("index", String(this.fallbackIndex));
+    params.set("opacity", this.opacity.toFixed(2));
+    return this.sliceUrl + (this.sliceUrl.indexOf("?") >= 0 ? "&" : "?") + params.toString();
+  };
+
+  /* Debounced while a slider is dragged; immediate on change/plane switch. */
+  Viewer.prototype.loadImage = function (now) {
+    var self = this;
+    if (this.imageTimer) {
+      window.clearTimeout(this.imageTimer);
+      this.imageTimer = null;
+    }
+    var go = function () {
+      self.imageTimer = null;
+      var src = self.imageSrc();
+      if (src === self.pendingSrc && self.image.complete) return;
+      self.pendingSrc = src;
+      self.set("state", "loading");
+      self.image.alt =
+        "CT " + self.fallbackPlane + " slice " + (self.fallbackIndex + 1) + " with segmentation overlay";
+      self.image.setAttribute("src", src);
+      self.bump();
+    };
+    if (now) go();
+    else this.imageTimer = window.setTimeout(go, 120);
+  };
+
+  /* ----------------------------------------------------------------- boot */
+
+  function boot() {
+    Array.prototype.forEach.call(document.querySelectorAll(".lungseg-viewer"), function (root) {
+      if (root.getAttribute("data-lv-bound") === "1") return;
+      root.setAttribute("data-lv-bound", "1");
+      new Viewer(root).start();
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
+  }
+})();
