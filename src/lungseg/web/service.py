@@ -57,7 +57,7 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
         try:
             results.screen_input(staged.path, model)
         except InputError as exc:
-            raise UploadRefused(exc.reason, 422) from exc
+            raise UploadRefused(_named(exc, folder / "input", staged.files), 422) from exc
         analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
                             input_kind=staged.kind, model=model,
                             options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files})
@@ -69,6 +69,18 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
         raise
     log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
     return analysis
+
+
+def _named(error: InputError, inputs, files: int) -> str:
+    """The reason, naming the stored file (``0004.dcm`` is the 4th file sent) when one file of several is
+    at fault; never the server's path."""
+    try:
+        name = error.path.relative_to(inputs) if error.path is not None else None
+    except ValueError:
+        name = None
+    if files < 2 or name is None or name.name in ("", "."):
+        return error.reason
+    return f"file {name.as_posix()} of the upload: {error.reason}"
 
 
 def history(db: Session, user: User, number: int, size: int) -> Page:

@@ -49,12 +49,12 @@ def run_worker(settings: Settings, threads: int = 1) -> None:
         workers.shutdown()
 
 
-@lru_cache(maxsize=1)
-def celery_app():
+@lru_cache(maxsize=4)
+def celery_app(broker_url: str | None = None):
+    """The Celery app on ``broker_url`` (default: the settings' ``LUNGSEG_BROKER_URL``)."""
     from celery import Celery
 
-    settings = Settings()
-    celery = Celery("lungseg", broker=settings.broker_url)
+    celery = Celery("lungseg", broker=broker_url or Settings().broker_url)
     celery.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=True,
                        task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
 
@@ -66,7 +66,7 @@ def celery_app():
 
 
 def send_job(settings: Settings, job_id: str) -> None:
-    celery_app().send_task("lungseg.run_job", args=[job_id])
+    celery_app(settings.broker_url).send_task("lungseg.run_job", args=[job_id])
 
 
 def __getattr__(name: str):
