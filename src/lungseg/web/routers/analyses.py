@@ -38,16 +38,24 @@ def upload_form(request: Request, user: User = Depends(page_user)):
 async def upload(request: Request, files: Annotated[list[UploadFile], File()], model: Annotated[str, Form()] = "ct-lung",
                  user: User = Depends(page_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
-    from lungseg.web.app import notify_workers
-
     try:
-        analysis = await run_in_threadpool(create_analysis, db, settings, user,
-                                           [(f.filename or "upload", f.file) for f in files], model)
+        analysis = await queue_upload(request, files, model, user, db, settings)
     except UploadRefused as exc:
         return render(request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(),
                       errors=[exc.reason])
-    notify_workers(request.app, analysis.job.id)
     return RedirectResponse(f"/analyses/{analysis.id}", status_code=303)
+
+
+async def queue_upload(request: Request, files: list[UploadFile], model: str, user: User, db: Session,
+                       settings: Settings):
+    """Create the analysis (off the event loop: staging, de-identification and the model's screen take
+    seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
+    from lungseg.web.app import notify_workers
+
+    analysis = await run_in_threadpool(create_analysis, db, settings, user,
+                                       [(f.filename or "upload", f.file) for f in files], model)
+    notify_workers(request.app, analysis.job.id)
+    return analysis
 
 
 @router.get("/{analysis_id}")

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from lungseg.web import results
 from lungseg.web.deps import api_user, get_db, get_settings, owned_analysis
 from lungseg.web.models import Analysis, User
-from lungseg.web.routers.analyses import file_response
+from lungseg.web.routers.analyses import file_response, queue_upload
 from lungseg.web.schemas import AnalysisList, AnalysisOut
-from lungseg.web.service import create_analysis, delete_analysis, history
+from lungseg.web.service import delete_analysis, history
 from lungseg.web.settings import Settings
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import job_status
@@ -38,14 +37,10 @@ async def create(request: Request, files: Annotated[list[UploadFile], File()], m
                  user: User = Depends(api_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
     """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""
-    from lungseg.web.app import notify_workers
-
     try:
-        analysis = await run_in_threadpool(create_analysis, db, settings, user,
-                                           [(f.filename or "upload", f.file) for f in files], model)
+        analysis = await queue_upload(request, files, model, user, db, settings)
     except UploadRefused as exc:
         raise HTTPException(exc.status, exc.reason) from exc
-    notify_workers(request.app, analysis.job.id)
     return _out(analysis, settings)
 
 
