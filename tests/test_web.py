@@ -132,3 +132,22 @@ def test_api_with_a_personal_access_token(web):
     assert refused.status_code == 415 and "notes.txt" in refused.json()["detail"] or refused.status_code == 415
     assert web.http.delete(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 204
     assert web.http.get(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 404
+
+
+def test_deleting_the_account_removes_every_analysis_and_file(web):
+    web.register("leaving@example.org")
+    web.login("leaving@example.org")
+    url = web.upload(kmader_slice(6)).headers["location"]
+    web.wait(url)
+    folders = list((web.settings.data_dir / "analyses").iterdir())
+    assert len(folders) == 1 and any(folders[0].rglob("*.png"))
+    web.get("/account")
+    assert web.post("/account/delete", {"password": "not it"}).status_code == 400
+    assert web.post("/account/delete", {"password": PASSWORD}).status_code == 303
+    assert not folders[0].exists()
+    assert web.login("leaving@example.org").status_code == 401
+    with web.http.app.state.sessions() as db:
+        from sqlalchemy import func, select
+
+        from lungseg.web.models import Analysis, Job, User
+        assert all(db.scalar(select(func.count()).select_from(table)) == 0 for table in (User, Analysis, Job))

@@ -191,3 +191,20 @@ def test_hostile_zips_are_refused_before_extraction(app, tmp_path, archive, stat
         assert response.status_code == status and words in response.text.lower(), response.text[-600:]
         assert not any(p.is_file() for p in (tmp_path / "data" / "analyses").rglob("*"))
         assert not (tmp_path / "evil.dcm").exists() and client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_administrator_sees_other_users_images_only_when_the_site_allows(tmp_path, allowed):
+    app = create_app(Settings(data_dir=tmp_path / "data", workers=1, secret_key="s", admin_sees_images=allowed))
+    with WebClient(app) as admin, WebClient(app) as user:
+        admin.register("admin@example.org")  # the first account is the administrator
+        admin.login("admin@example.org")
+        user.register("user@example.org")
+        user.login("user@example.org")
+        url = user.upload(sorted(shared("ct-lung-kmader", "images").iterdir())[4]).headers["location"]
+        user.wait(url)
+        assert admin.get("/admin").status_code == 200 and user.get("/admin").status_code == 404
+        assert "user@example.org" in admin.get("/admin").text
+        assert admin.get(url).status_code == (200 if allowed else 404)
+        assert admin.get(f"{url}/slice.png").status_code == (200 if allowed else 404)
+        assert admin.post(f"{url}/delete").status_code == 404  # never deletes someone else's analysis

@@ -93,10 +93,12 @@ def api_user(request: Request, db: Session = Depends(get_db)) -> User:
     return user
 
 
-def owned_analysis(analysis_id: str, user: User, db: Session) -> Analysis:
-    """The user's analysis, else 404 (whether it exists for someone else is not revealed)."""
+def owned_analysis(analysis_id: str, user: User, db: Session, admin_may_view: bool = False) -> Analysis:
+    """The user's analysis, else 404 (whether it exists for someone else is not revealed). With
+    ``admin_may_view`` (read-only routes, when the site setting ``admin_sees_images`` is on) an
+    administrator may open anyone's."""
     analysis = db.get(Analysis, analysis_id)
-    if analysis is None or analysis.user_id != user.id:
+    if analysis is None or (analysis.user_id != user.id and not (admin_may_view and user.is_admin)):
         raise HTTPException(404)
     return analysis
 

@@ -61,8 +61,8 @@ async def queue_upload(request: Request, files: list[UploadFile], model: str, us
 @router.get("/{analysis_id}")
 def result_page(request: Request, analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
                 settings: Settings = Depends(get_settings)):
-    analysis = owned_analysis(analysis_id, user, db)
-    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     done = analysis.job.state == "done"
     legend = [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
     return render(request, "result.html", user=user, analysis=analysis, job=job_status(analysis.job),
@@ -71,21 +71,22 @@ def result_page(request: Request, analysis_id: str, user: User = Depends(page_us
 
 
 @router.get("/{analysis_id}/status")
-def status(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db)):
-    return job_status(owned_analysis(analysis_id, user, db).job)
+def status(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
+           settings: Settings = Depends(get_settings)):
+    return job_status(owned_analysis(analysis_id, user, db, settings.admin_sees_images).job)
 
 
 @router.get("/{analysis_id}/files/{name}")
 def download(analysis_id: str, name: str, user: User = Depends(page_user), db: Session = Depends(get_db),
              settings: Settings = Depends(get_settings)):
-    return file_response(owned_analysis(analysis_id, user, db), name, settings)
+    return file_response(owned_analysis(analysis_id, user, db, settings.admin_sees_images), name, settings)
 
 
 @router.get("/{analysis_id}/slice.png")
 def slice_png(analysis_id: str, plane: str = "axial", index: int = -1, opacity: float = 0.35,
               user: User = Depends(page_user), db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
-    analysis = owned_analysis(analysis_id, user, db)
-    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     return Response(render_slice(folder, plane, index, opacity), media_type="image/png",
                     headers={"Cache-Control": "private, max-age=300"})
 
@@ -93,8 +94,8 @@ def slice_png(analysis_id: str, plane: str = "axial", index: int = -1, opacity: 
 @router.get("/{analysis_id}/agreement.png")
 def agreement(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
               settings: Settings = Depends(get_settings)):
-    analysis = owned_analysis(analysis_id, user, db)
-    folder = results.analysis_dir(settings.results_dir, user.id, analysis.id)
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     return Response(agreement_chart(folder), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
