@@ -1,16 +1,18 @@
 """Database engine and sessions (SQLAlchemy 2). SQLite runs in WAL mode with a busy timeout so the web
-server and worker processes can share one file; other databases are used as configured."""
+server and worker processes can share one file, and opens a connection per use (no pool to run dry:
+opening one costs microseconds); other databases get a pool sized for many concurrent requests."""
 
 from __future__ import annotations
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record):
@@ -21,7 +23,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=20, max_overflow=40)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

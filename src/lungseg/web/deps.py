@@ -56,13 +56,15 @@ def current_session(request: Request, db: Session = Depends(get_db)) -> UserSess
         return None
     if now - session.last_seen > timedelta(seconds=30):
         session.last_seen = now
-        db.commit()
+    db.commit()  # end the read transaction: a long request (an upload's screen) holds no connection
     request.state.session = session
     return session
 
 
 def optional_user(session: UserSession | None = Depends(current_session), db: Session = Depends(get_db)) -> User | None:
-    return db.get(User, session.user_id) if session is not None else None
+    user = db.get(User, session.user_id) if session is not None else None
+    db.commit()
+    return user
 
 
 def page_user(user: User | None = Depends(optional_user)) -> User:

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -103,7 +104,7 @@ class JobQueue:
         summary, error = None, None
         try:
             summary = results.run_analysis(folder, input_path, model,
-                                           lambda p, s: self.heartbeat(job_id, worker, p, s))
+                                           lambda p, s: self._progress(job_id, worker, p, s))
         except LungsegError as exc:
             error = str(exc).replace(str(input_path), "the upload")
         except MemoryError:
@@ -114,13 +115,29 @@ class JobQueue:
         finally:
             stop.set()
             beat.join()
-        self.finish(job_id, worker, summary, error)
+        for attempt in range(5):  # the result is on disk: record it even if the database is briefly busy
+            try:
+                self.finish(job_id, worker, summary, error)
+                break
+            except Exception:
+                log.warning("job %s: could not record the outcome (attempt %d)", job_id, attempt + 1)
+                time.sleep(2 ** attempt)
         return "failed" if error else "done"
+
+    def _progress(self, job_id: str, worker: str, progress: float, stage: str) -> None:
+        """Record progress; a database hiccup must not fail the job (the next beat retries)."""
+        try:
+            self.heartbeat(job_id, worker, progress, stage)
+        except Exception:
+            log.warning("job %s: progress not recorded (database busy)", job_id)
 
     def _beat(self, job_id: str, worker: str, stop: threading.Event) -> None:
         while not stop.wait(self.lease.total_seconds() / 3):
-            if not self.heartbeat(job_id, worker):
-                return
+            try:
+                if not self.heartbeat(job_id, worker):
+                    return
+            except Exception:  # retried at the next beat, well within the lease
+                log.warning("job %s: heartbeat not recorded (database busy)", job_id)
 
 
 class InlineWorkers:

@@ -54,10 +54,11 @@ def register(request: Request, full_name: Annotated[str, Form()] = "", email: An
     problem = password_problem(data.password, data.email, data.full_name)
     if problem:
         return render(request, "register.html", status_code=422, form=form, errors=[problem])
+    hashed = hash_password(data.password)  # before touching the database: no connection held while hashing
     exists = db.scalar(select(User.id).where(User.email == data.email))
     if exists is None:
         first = db.scalar(select(func.count()).select_from(User)) == 0
-        db.add(User(email=data.email, full_name=data.full_name, password_hash=hash_password(data.password),
+        db.add(User(email=data.email, full_name=data.full_name, password_hash=hashed,
                     age=data.age, gender=data.gender, mobile=data.mobile, is_admin=first))
         try:
             db.commit()
@@ -79,6 +80,7 @@ def login(request: Request, email: Annotated[str, Form()] = "", password: Annota
     email = email.strip().lower()
     _limited(request, "login", email)
     user = db.scalar(select(User).where(User.email == email))
+    db.commit()  # release the connection while argon2 runs
     if not verify_password(user.password_hash if user else None, password) or user.is_disabled:
         return render(request, "login.html", status_code=401, form={"email": email}, errors=[WRONG],
                       next=_safe_next(next))
