@@ -11,7 +11,8 @@
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (s) {
         document.getElementById("job-state").textContent = s.state;
-        document.getElementById("job-stage").textContent = s.stage;
+        var stage = document.getElementById("job-stage");
+        if (stage) { stage.textContent = s.stage; }
         var bar = document.getElementById("job-progress");
         if (bar) { bar.value = s.progress; }
         job.setAttribute("data-state", s.state);

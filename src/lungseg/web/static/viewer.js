@@ -222,7 +222,7 @@
 
     if (nv.volumes.length > 1) {
       nv.volumes[1].setColormapLabel(legendToColormap(this.legend));
-      nv.setOpacity(1, this.opacity);
+      nv.volumes[1].opacity = this.opacity;  // applied by the single updateGLVolume below
     }
 
     nv.onLocationChange = function (data) {
@@ -313,7 +313,7 @@
     var ct = this.nv.volumes[0];
     ct.cal_min = level - width / 2;
     ct.cal_max = level + width / 2;
-    this.nv.updateGLVolume();
+    if (!quiet) this.nv.updateGLVolume();  // quiet: the caller updates once for all its changes
     this.windowName = name;
     this.windowButtons.forEach(function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-lv-window") === name ? "true" : "false");
@@ -381,8 +381,13 @@
       self.showOpacity();
       self.set("opacity", self.opacity.toFixed(2));
       if (self.renderer === "niivue" && self.nv && self.nv.volumes.length > 1) {
-        self.nv.setOpacity(1, self.opacity);
-        self.bump("ready");
+        if (!self.opacityFrame) {  // at most one rebuild per animation frame while the slider moves
+          self.opacityFrame = window.requestAnimationFrame(function () {
+            self.opacityFrame = null;
+            self.nv.setOpacity(1, self.opacity);
+            self.bump("ready");
+          });
+        }
       } else if (self.renderer === "png") {
         self.loadImage(false);
       }
