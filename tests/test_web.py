@@ -151,3 +151,25 @@ def test_deleting_the_account_removes_every_analysis_and_file(web):
 
         from lungseg.web.models import Analysis, Job, User
         assert all(db.scalar(select(func.count()).select_from(table)) == 0 for table in (User, Analysis, Job))
+
+
+def test_upload_options_reach_the_segmenter(web):
+    """The form's post-processing and TTA choices (CLI defaults when absent) are what the job runs with."""
+    web.register("opts@example.org")
+    web.login("opts@example.org")
+    image = kmader_slice(8)
+    default = web.upload(image).headers["location"]
+    web.get("/analyses/new")
+    chosen = web.post("/analyses", {"model": "ct-lung", "tta": "false", "smooth": "1", "fill_holes_2d": "true"},
+                      files=[("files", (image.name, image.read_bytes(), "image/tiff"))]).headers["location"]
+    reports = []
+    for url in (default, chosen):
+        assert web.wait(url)["state"] == "done"
+        reports.append(web.get(f"{url}/files/report").json())
+    assert reports[0]["tta"] is True and reports[0]["postprocess"]["smooth_radius"] == 0
+    assert reports[1]["tta"] is False and reports[1]["postprocess"]["smooth_radius"] == 1
+    assert reports[1]["postprocess"]["fill_holes_2d"] is True and reports[0]["postprocess"]["fill_holes_2d"] is False
+    web.get("/analyses/new")
+    bad = web.post("/analyses", {"model": "ct-lung", "smooth": "99"},
+                   files=[("files", (image.name, image.read_bytes(), "image/tiff"))])
+    assert bad.status_code == 422 and "smooth" in bad.text

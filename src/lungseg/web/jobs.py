@@ -97,14 +97,14 @@ class JobQueue:
             analysis: Analysis = job.analysis
             folder = results.analysis_dir(self.results_dir, analysis.user_id, analysis.id)
             input_path = folder / "input" / analysis.options["input"]
-            model = analysis.model
+            model, options = analysis.model, dict(analysis.options.get("postprocess") or {})
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job_id, worker, stop), daemon=True)
         beat.start()
         summary, error = None, None
         try:
             summary = results.run_analysis(folder, input_path, model,
-                                           lambda p, s: self._progress(job_id, worker, p, s))
+                                           lambda p, s: self._progress(job_id, worker, p, s), options)
         except LungsegError as exc:
             error = str(exc).replace(str(input_path), "the upload")
         except MemoryError:

@@ -60,14 +60,23 @@ _cache: dict[str, object] = {}
 _cache_lock = threading.Lock()
 
 
-def segmenter_for(model: str):
-    """One ``Segmenter`` per model and process (loading ONNX takes about a second)."""
+def segmenter_for(model: str, options: dict | None = None):
+    """A ``Segmenter`` for ``model`` with the analysis's ``options`` (``schemas.AnalysisOptions`` fields);
+    the model itself is loaded once per process (loading ONNX takes about a second)."""
     from lungseg.inference import Segmenter
+    from lungseg.inference.postprocess import PostprocessOptions
 
     with _cache_lock:
         if model not in _cache:
             _cache[model] = Segmenter.from_pretrained(model)
-        return _cache[model]
+        default = _cache[model]
+    if not options:
+        return default
+    postprocess = PostprocessOptions(keep_largest=options.get("keep_largest", True),
+                                     fill_holes_3d=options.get("fill_holes", True),
+                                     fill_holes_2d=options.get("fill_holes_2d", False),
+                                     smooth_radius=int(options.get("smooth", 0)))
+    return Segmenter(default.predictor, postprocess, tta=options.get("tta", True))
 
 
 def screen_input(path: Path, model: str) -> None:
@@ -77,7 +86,7 @@ def screen_input(path: Path, model: str) -> None:
     segmenter_for(model).screen(load_study(path))
 
 
-def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress) -> dict:
+def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress, options: dict | None = None) -> dict:
     """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database."""
     from lungseg.inference.outputs import write_outputs
     from lungseg.inference.study import load_study
@@ -86,7 +95,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress)
     start = time.perf_counter()
     progress(0.05, "reading the scan")
     study = load_study(input_path)
-    segmenter = segmenter_for(model)
+    segmenter = segmenter_for(model, options)
     progress(0.15, "segmenting the lungs")
     result = segmenter.segment(study)
     progress(0.85, "writing the results")

@@ -51,6 +51,16 @@ class Registration(BaseModel):
         return digits
 
 
+class AnalysisOptions(BaseModel):
+    """Post-processing and test-time augmentation, with the CLI's defaults (``lungseg predict``)."""
+
+    tta: bool = True
+    keep_largest: bool = True
+    fill_holes: bool = True
+    fill_holes_2d: bool = False
+    smooth: int = Field(0, ge=0, le=20)
+
+
 class JobStatus(BaseModel):
     state: str
     progress: float

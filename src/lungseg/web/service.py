@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from lungseg.errors import InputError
 from lungseg.web import results
 from lungseg.web.models import Analysis, Job, User, new_id
+from lungseg.web.schemas import AnalysisOptions
 from lungseg.web.settings import MB, Settings
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
 
@@ -41,7 +42,7 @@ def limits_of(settings: Settings) -> UploadLimits:
 
 
 def create_analysis(db: Session, settings: Settings, user: User, files: Iterable[tuple[str, BinaryIO]],
-                    model: str) -> Analysis:
+                    model: str, options: AnalysisOptions | None = None) -> Analysis:
     """Stage the upload under a new analysis folder, de-identify DICOM, screen it with the model's own
     checks and queue a job. Raises ``UploadRefused`` (nothing is kept and no job is created)."""
     from lungseg.web.deid import deidentify_dicom_folder
@@ -60,7 +61,8 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
             raise UploadRefused(_named(exc, folder / "input", staged.files), 422) from exc
         analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
                             input_kind=staged.kind, model=model,
-                            options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files})
+                            options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files,
+                                     "postprocess": (options or AnalysisOptions()).model_dump()})
         analysis.job = Job()
         db.add(analysis)
         db.commit()

@@ -14,6 +14,7 @@ from lungseg.labels import SPLIT_LUNGS
 from lungseg.web import results
 from lungseg.web.deps import check_csrf, get_db, get_settings, owned_analysis, page_user
 from lungseg.web.models import User
+from lungseg.web.schemas import AnalysisOptions
 from lungseg.web.service import create_analysis, delete_analysis, history, shipped_model_names
 from lungseg.web.settings import Settings
 from lungseg.web.templating import render
@@ -35,25 +36,26 @@ def upload_form(request: Request, user: User = Depends(page_user)):
 
 
 @router.post("")
-async def upload(request: Request, files: Annotated[list[UploadFile], File()], model: Annotated[str, Form()] = "ct-lung",
+async def upload(request: Request, files: Annotated[list[UploadFile], File()],
+                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "ct-lung",
                  user: User = Depends(page_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
     try:
-        analysis = await queue_upload(request, files, model, user, db, settings)
+        analysis = await queue_upload(request, files, model, options, user, db, settings)
     except UploadRefused as exc:
         return render(request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(),
                       errors=[exc.reason])
     return RedirectResponse(f"/analyses/{analysis.id}", status_code=303)
 
 
-async def queue_upload(request: Request, files: list[UploadFile], model: str, user: User, db: Session,
-                       settings: Settings):
+async def queue_upload(request: Request, files: list[UploadFile], model: str, options: AnalysisOptions,
+                       user: User, db: Session, settings: Settings):
     """Create the analysis (off the event loop: staging, de-identification and the model's screen take
     seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
     from lungseg.web.app import notify_workers
 
     analysis = await run_in_threadpool(create_analysis, db, settings, user,
-                                       [(f.filename or "upload", f.file) for f in files], model)
+                                       [(f.filename or "upload", f.file) for f in files], model, options)
     notify_workers(request.app, analysis.job.id)
     return analysis
 

@@ -13,7 +13,7 @@ from lungseg.web import results
 from lungseg.web.deps import api_user, get_db, get_settings, owned_analysis
 from lungseg.web.models import Analysis, User
 from lungseg.web.routers.analyses import file_response, queue_upload
-from lungseg.web.schemas import AnalysisList, AnalysisOut
+from lungseg.web.schemas import AnalysisList, AnalysisOptions, AnalysisOut
 from lungseg.web.service import delete_analysis, history
 from lungseg.web.settings import Settings
 from lungseg.web.uploads import UploadRefused
@@ -33,12 +33,13 @@ def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
 
 
 @router.post("/analyses", status_code=202, response_model=AnalysisOut)
-async def create(request: Request, files: Annotated[list[UploadFile], File()], model: Annotated[str, Form()] = "ct-lung",
+async def create(request: Request, files: Annotated[list[UploadFile], File()],
+                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "ct-lung",
                  user: User = Depends(api_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
     """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""
     try:
-        analysis = await queue_upload(request, files, model, user, db, settings)
+        analysis = await queue_upload(request, files, model, options, user, db, settings)
     except UploadRefused as exc:
         raise HTTPException(exc.status, exc.reason) from exc
     return _out(analysis, settings)
