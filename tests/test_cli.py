@@ -146,6 +146,7 @@ def test_one_bad_file_does_not_stop_a_folder(broken_data, small_run, tmp_path):
     assert len(list((tmp_path / "pred").glob("*.png"))) == 23
 
 
+@pytest.mark.slow
 def test_any_setting_through_set(tmp_path, kmader_subset):
     import yaml
 

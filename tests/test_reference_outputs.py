@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from conftest import REPO, SHARED
 
 
@@ -17,6 +18,7 @@ def _digest_module():
     return module
 
 
+@pytest.mark.slow
 def test_outputs_match_the_reference():
     reference = json.loads((Path(__file__).parent / "reference_outputs.json").read_text())
     current = _digest_module().digest(SHARED)

@@ -19,7 +19,7 @@ from lungseg.web.app import create_app
 from lungseg.web.settings import Settings
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.slow)])
 def web(request, tmp_path):
     settings = Settings(data_dir=tmp_path / "data", workers=1, secret_key="test-secret")
     if request.param == "mariadb":
