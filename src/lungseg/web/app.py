@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
             reaper.stop.set()
         engine.dispose()
 
-    app = FastAPI(title="lungseg", version=__version__, lifespan=lifespan, docs_url="/api/docs",
+    app = FastAPI(title="lungseg", version=__version__, lifespan=lifespan, docs_url=None,  # pages.api_docs
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.settings, app.state.engine, app.state.sessions, app.state.queue = settings, engine, sessions, queue
     app.state.limiter = LoginLimiter(settings.login_rate)

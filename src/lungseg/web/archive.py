@@ -31,6 +31,7 @@ def zip_members(path: Path, limits: UploadLimits) -> Iterator[tuple[str, BinaryI
 
     Streams turn read errors (bad CRC, truncated data) into ``UploadRefused``.
     """
+    _check_directory_size(path, limits)
     try:
         archive = zipfile.ZipFile(path)
     except (*DAMAGED, OSError) as error:
@@ -43,6 +44,33 @@ def zip_members(path: Path, limits: UploadLimits) -> Iterator[tuple[str, BinaryI
                 raise UploadRefused(f"'{shown_name(info.filename)}' in the .zip cannot be read") from error
             with stream:
                 yield info.filename, _Checked(stream, info.filename)
+
+
+MAX_DIRECTORY_BYTES = 64 << 20  # a central directory larger than this is not a scan export
+
+
+def _check_directory_size(path: Path, limits: UploadLimits) -> None:
+    """Read the end-of-central-directory record (and its zip64 form) before ``zipfile`` parses every
+    entry: refuse more entries (directories and junk included) than ``2 * max_files`` or a directory
+    over ``MAX_DIRECTORY_BYTES``, so a million empty entries cannot cost gigabytes of memory."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - (22 + 65535)))
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0:
+            raise UploadRefused("the .zip file is damaged or not a zip archive")
+        entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        locator = tail.rfind(b"PK\x06\x07", 0, at)
+        if entries == 0xFFFF or directory == 0xFFFFFFFF and locator >= 0:
+            handle.seek(struct.unpack("<Q", tail[locator + 8:locator + 16])[0])
+            record = handle.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries, directory = struct.unpack("<QQ", record[32:48])
+    if entries > 2 * limits.max_files or directory > MAX_DIRECTORY_BYTES:
+        raise UploadRefused(f"the .zip lists {entries} entries; at most {limits.max_files} files are accepted", 413)
 
 
 def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits) -> list[zipfile.ZipInfo]:

@@ -31,7 +31,10 @@ def _settings(data_dir: Path | None):
 @user_errors
 def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(min=1, max=65535)] = 8000, data_dir: DataDir = None,
-          workers: Annotated[Optional[int], typer.Option(help="Inline job worker threads (LUNGSEG_WORKERS).")] = None):
+          workers: Annotated[Optional[int], typer.Option(help="Inline job worker threads (LUNGSEG_WORKERS).")] = None,
+          forwarded_allow_ips: Annotated[str, typer.Option(
+              help="Addresses of the TLS-terminating proxy whose X-Forwarded-Proto/For headers are trusted "
+                   "(comma-separated); never '*' when clients can reach the server directly.")] = "127.0.0.1"):
     """Run the web service (uvicorn); open the printed address, register and upload a scan."""
     import uvicorn
 
@@ -44,7 +47,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     web = create_app(settings)
     console().print(f"lungseg web service on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
                     f"database: {settings.resolved_database_url.split('@')[-1]}, jobs: {settings.jobs})")
-    uvicorn.run(web, host=host, port=port, proxy_headers=True, log_level="info")
+    uvicorn.run(web, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
+                log_level="info")
 
 
 @app.command()

@@ -30,6 +30,16 @@ REMOVED = (
     "PerformedProcedureStepDescription", "ProtocolName", "ReasonForTheRequestedProcedure",
     "RequestAttributesSequence", "RequestedProcedureDescription", "SeriesDescription", "StudyComments",
     "StudyDescription",
+    # further PS3.15 Table E.1-1 attributes that carry free text or identifiers (found by review)
+    "AcquisitionComments", "FrameComments", "VisitComments", "ReasonForStudy", "AdmissionID", "SpecialNeeds",
+    "PatientTransportArrangements", "PatientInstitutionResidence", "ScheduledProcedureStepDescription",
+    "InterpretationText", "ServiceEpisodeDescription", "SmokingStatus", "PerformedStationName",
+    "ReferringPhysicianTelephoneNumbers", "ClinicalTrialSubjectID", "ClinicalTrialSponsorName", "DetectorID",
+    "GantryID", "SourceSerialNumber", "TimezoneOffsetFromUTC", "TextValue", "ContentSequence",
+    "PatientTelephoneNumbers", "PatientAddress", "MilitaryRank", "BranchOfService", "Occupation",
+    "PregnancyStatus", "LastMenstrualDate", "ResponsibleOrganization", "ResponsiblePerson",
+    "PatientReligiousPreference", "CountryOfResidence", "RegionOfResidence", "PatientMotherBirthName",
+    "ConfidentialityConstraintOnPatientDataDescription", "ImagePresentationComments", "IconImageSequence",
 )
 EMPTIED = ("PatientBirthDate", "PatientSex")
 _REMOVED_TAGS = frozenset(tag_for_keyword(keyword) for keyword in REMOVED)
@@ -51,6 +61,7 @@ def deidentify_dicom_folder(folder: Path, salt: str) -> int:
     anonymizer = Anonymizer(seed=salt)
     changed = 0
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        _refuse_deflated(path)
         original = path.read_bytes()
         try:
             dataset = pydicom.dcmread(io.BytesIO(original), force=True)
@@ -70,6 +81,18 @@ def deidentify_dicom_folder(folder: Path, salt: str) -> int:
             os.replace(temporary, path)
             changed += 1
     return changed
+
+
+def _refuse_deflated(path: Path) -> None:
+    """Deflated transfer syntax inflates without bound when read (a 300 KB file became 900 MB): refuse it
+    from the file meta alone, before the dataset is read."""
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # no readable file meta: the full read below decides
+        return
+    if str(getattr(meta, "TransferSyntaxUID", "")) == str(pydicom.uid.DeflatedExplicitVRLittleEndian):
+        raise UploadRefused(f"'{path.name}' uses the deflated DICOM transfer syntax, which is not accepted; "
+                            "export it uncompressed or with JPEG/JPEG 2000 compression", 415)
 
 
 def _strip_private(dataset: pydicom.Dataset) -> None:

@@ -124,7 +124,8 @@ async def check_csrf(request: Request, session: UserSession | None = Depends(cur
     expected = f"{request.url.scheme}://{request.url.netloc}"
     if not origin or "{0.scheme}://{0.netloc}".format(urlsplit(origin)) != expected:
         raise HTTPException(403, "cross-site request refused (Origin does not match this site)")
-    form = await request.form()
+    settings = get_settings(request)
+    form = await request.form(max_files=settings.max_upload_files + 1, max_fields=50, max_part_size=64 << 10)
     sent = form.get("csrf_token") or request.headers.get("x-csrf-token")
     wanted = session.csrf_token if session is not None else request.cookies.get(CSRF_COOKIE)
     if not same_secret(str(sent) if sent else None, wanted):

@@ -106,12 +106,12 @@ class JobQueue:
             summary = results.run_analysis(folder, input_path, model,
                                            lambda p, s: self._progress(job_id, worker, p, s), options)
         except LungsegError as exc:
-            error = str(exc).replace(str(input_path), "the upload")
+            error = results.scrub(str(exc), folder)
         except MemoryError:
             error = "not enough memory for this scan"
         except Exception as exc:  # a job must end in a state, never vanish; the log has the details
             log.exception("job %s failed", job_id)
-            error = f"internal error ({type(exc).__name__}: {describe(exc)})"
+            error = results.scrub(f"internal error ({type(exc).__name__}: {describe(exc)})", folder)
         finally:
             stop.set()
             beat.join()

@@ -79,11 +79,15 @@ def segmenter_for(model: str, options: dict | None = None):
     return Segmenter(default.predictor, postprocess, tta=options.get("tta", True))
 
 
+_screens = threading.BoundedSemaphore(2)  # uploads share the request threads: at most two screens at once
+
+
 def screen_input(path: Path, model: str) -> None:
     """Refuse, with ``InputError``, what the model would refuse, before a job is queued (seconds)."""
     from lungseg.inference.study import load_study
 
-    segmenter_for(model).screen(load_study(path))
+    with _screens:
+        segmenter_for(model).screen(load_study(path))
 
 
 def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress, options: dict | None = None) -> dict:
@@ -101,7 +105,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     progress(0.85, "writing the results")
     staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging.mkdir()  # never parents: an analysis deleted while its job ran must not come back
     try:
         formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
         if study.dicom_files and study.is_volume:
@@ -113,6 +117,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
                 write_outputs(result, Target(input_path, staging / name, fmt), overlay=first, report=first,
                               model_name=model, report_fields=fields, stage=stage)
         _write_viewer_ct(result, staging)
+        _without_server_paths(staging / REPORT)
         if (folder / RESULT).exists():  # a re-run after an interrupted attempt that had finished writing
             shutil.rmtree(folder / RESULT)
         staging.rename(folder / RESULT)
@@ -121,6 +126,21 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
         raise
     progress(1.0, "done")
     return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
+
+
+def scrub(message: str, folder: Path) -> str:
+    """``message`` without the server's paths: the analysis folder's input becomes "the upload"."""
+    for root in {folder, folder.resolve()}:
+        message = message.replace(str(root / "input"), "the upload").replace(str(root), "the analysis")
+    return message
+
+
+def _without_server_paths(report: Path) -> None:
+    """The downloadable report names files, not where the server keeps them."""
+    values = json.loads(report.read_text())
+    values["input"]["path"] = "upload"
+    values["outputs"] = [Path(path).name for path in values.get("outputs", [])]
+    report.write_text(json.dumps(values, indent=2))
 
 
 def _write_viewer_ct(result, folder: Path) -> None:

@@ -58,7 +58,7 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
         try:
             results.screen_input(staged.path, model)
         except InputError as exc:
-            raise UploadRefused(_named(exc, folder / "input", staged.files), 422) from exc
+            raise UploadRefused(results.scrub(_named(exc, folder / "input", staged.files), folder), 422) from exc
         analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
                             input_kind=staged.kind, model=model,
                             options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files,

@@ -200,7 +200,7 @@ def _classify(name: str, head: bytes) -> str | None:
     """"dicom", "zip", "volume", "slice" or None: by whitelisted suffix first, then by content (DICOM
     preamble, zip signature, or an unsuffixed file that starts like a preamble-less DICOM)."""
     lower = shown_name(name).lower()
-    if lower.endswith(".dcm"):
+    if lower.endswith(".dcm") or head[128:132] == b"DICM":  # content wins: a DICOM named .mha is DICOM
         return "dicom"
     if lower.endswith(".zip"):
         return "zip"

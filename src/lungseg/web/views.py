@@ -46,7 +46,7 @@ def next_steps(analysis: Analysis) -> list[str]:
     return steps
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)
 def _volumes(folder: str, stamp: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """(Z, Y, X) CT in HU, labels and (z, y, x) spacing of a finished volume analysis (cached)."""
     import SimpleITK as sitk

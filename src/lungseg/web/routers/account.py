@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lungseg.web.deps import SESSION_COOKIE, check_csrf, get_db, get_settings, page_user
@@ -18,6 +18,13 @@ from lungseg.web.settings import Settings
 from lungseg.web.templating import render
 
 router = APIRouter(prefix="/account", dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def _limited(request: Request, user: User) -> None:
+    """The login limit also applies to password checks of a signed-in session (a stolen cookie must
+    not allow unlimited guessing)."""
+    if not request.app.state.limiter.allowed(f"password:user:{user.id}"):
+        raise HTTPException(429, "Too many attempts; wait a few minutes and try again.")
 
 
 def _page(request: Request, db: Session, user: User, status_code: int = 200, **context):
@@ -33,6 +40,7 @@ def account(request: Request, user: User = Depends(page_user), db: Session = Dep
 @router.post("/password")
 def change_password(request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "",
                     user: User = Depends(page_user), db: Session = Depends(get_db)):
+    _limited(request, user)
     if not verify_password(user.password_hash, current):
         return _page(request, db, user, 400, errors=["The current password is wrong."])
     problem = password_problem(new, user.email, user.full_name)
@@ -40,6 +48,7 @@ def change_password(request: Request, current: Annotated[str, Form()] = "", new:
         return _page(request, db, user, 422, errors=[problem])
     user.password_hash = hash_password(new)
     end_sessions(db, user)  # every other device is signed out; this one gets a fresh session
+    db.execute(delete(AccessToken).where(AccessToken.user_id == user.id))  # and scripts need new tokens
     response = RedirectResponse("/account?changed=1", status_code=303)
     start_session(request, response, db, user)
     return response
@@ -67,6 +76,7 @@ def revoke_token(token_id: str, user: User = Depends(page_user), db: Session = D
 @router.post("/delete")
 def delete_account(request: Request, password: Annotated[str, Form()] = "", user: User = Depends(page_user),
                    db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    _limited(request, user)
     if not verify_password(user.password_hash, password):
         return _page(request, db, user, 400, errors=["Enter your password to delete the account."])
     delete_user(db, settings, user)

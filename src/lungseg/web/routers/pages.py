@@ -19,6 +19,14 @@ def home(request: Request, user: User | None = Depends(optional_user)):
     return render(request, "home.html", user=user, models=shipped_model_names())
 
 
+@router.get("/api/docs", include_in_schema=False)
+def api_docs(request: Request):
+    """Swagger UI from the vendored files (FastAPI's default page loads a CDN and an inline script)."""
+    from lungseg.web.templating import templates
+
+    return templates.TemplateResponse(request, "api_docs.html", {})
+
+
 @router.get("/healthz", include_in_schema=False)
 def health(db: Session = Depends(get_db)):
     db.execute(text("SELECT 1"))
