@@ -4,7 +4,9 @@ Only named standard tags are read, so a malformed private tag (common in real ar
 loading. Series are grouped by SeriesInstanceUID, localizers are skipped, a chest CT is preferred
 among several series (``dicom_select``; a finding says which and why), and slices are sorted by
 ImagePositionPatient projected on the slice normal. Rows x Columns (x frames x slices) is checked
-against the limits before any pixel data is decoded, and the spacing is checked (``spacing``).
+against the limits before any pixel data is decoded, and the spacing is checked (``spacing``). Every
+file is checked for a deflated transfer syntax before pydicom reads past its file meta information
+(``check_transfer_syntax``): pydicom inflates such a dataset whole and without a bound.
 """
 
 from __future__ import annotations
@@ -133,10 +135,31 @@ def _compact(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"   # Deflated Explicit VR Little Endian
+
+
+def check_transfer_syntax(path: str | Path) -> None:
+    """Refuse a DICOM file in the Deflated Explicit VR Little Endian transfer syntax.
+
+    pydicom inflates everything after the file meta information in one ``zlib.decompress`` with no
+    limit, so a 300 kB file can take gigabytes of memory before any size check runs. Only the file meta
+    information (preamble and group 0002) is read here; files pydicom cannot read that far pass, and
+    ``dcmread`` then says why (or that they are not DICOM)."""
+    from pydicom.filereader import read_file_meta_info
+
+    try:
+        syntax = str(read_file_meta_info(path).get("TransferSyntaxUID", "") or "")
+    except Exception:  # no DICM prefix, truncated or damaged meta: dcmread decides and reports
+        return
+    if syntax.strip(" \0") == DEFLATED_SYNTAX:
+        raise InputError(path, "deflated DICOM is not supported; export uncompressed or JPEG/JPEG 2000")
+
+
 def _read_header(path: Path, with_pixels: bool = False):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    check_transfer_syntax(path)
     try:
         return pydicom.dcmread(path, stop_before_pixels=not with_pixels)
     except InvalidDicomError:

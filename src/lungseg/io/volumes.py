@@ -5,6 +5,11 @@ Before any voxel is read, the size in the header is checked against ``limits.MAX
 a NIfTI file is also checked for truncation (ITK would read it without a word) and its stored spacing
 is kept, since ITK silently turns a zero or NaN spacing into 1 mm. ITK's own console warnings are
 silenced during the read: what matters is reported as findings and errors instead.
+
+A file is only ever read by the ITK reader its suffix names (ITK would otherwise try every reader it
+has, so the checks made for one format could be bypassed by another), and only if its voxels are inside
+it: a MetaImage or NRRD header may point ITK at any file on the server (``text_headers.check_attached``),
+so detached headers and data file fields are refused before ITK runs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
 from lungseg.io.limits import check_size
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")   # .nhdr/.mhd: recognised, refused
+READABLE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
+IMAGE_IO = {".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO", ".nrrd": "NrrdImageIO", ".mha": "MetaImageIO"}
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,13 @@ def read_volume_file(path: str | Path) -> VolumeFile:
 
     path = Path(path)
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
-        raise InputError(path, f"not a supported volume type; supported: {', '.join(VOLUME_SUFFIXES)} "
+        raise InputError(path, f"not a supported volume type; supported: {', '.join(READABLE_SUFFIXES)} "
                                "or a DICOM folder")
     if not path.is_file():
         raise InputError(path, "file not found")
+    from lungseg.io.text_headers import check_attached
+
+    check_attached(path)
     nifti, nonfinite = None, 0
     if path.name.lower().endswith((".nii", ".nii.gz")):
         from lungseg.io.nifti import check_nifti_data, read_nifti_header
@@ -81,11 +91,23 @@ def read_volume_file(path: str | Path) -> VolumeFile:
 
 
 def _read_itk(path: Path, shown: Path | None = None):
-    """Read with ITK after checking the header's size; ITK's ``RuntimeError`` passes through."""
+    """Read with the ITK reader of the suffix after checking that the data is in the file and the header's
+    size; ITK's ``RuntimeError`` passes through."""
     import SimpleITK as sitk
 
+    from lungseg.io.text_headers import check_attached
+
+    check_attached(path, shown)
+    name = path.name.lower()
+    suffix = next((s for s in sorted(IMAGE_IO, key=len, reverse=True) if name.endswith(s)), None)
+    if suffix is None:
+        raise InputError(shown or path, f"not a supported volume type; supported: {', '.join(READABLE_SUFFIXES)}")
+    if suffix == ".nii.gz" and path.with_name(path.name[:-3]).exists():
+        # NIfTI's reader opens "x.nii" instead of "x.nii.gz" when both exist: the checks would miss it
+        raise InputError(shown or path, f"{path.name[:-3]} beside it would be read instead; move one of them")
     with quiet_itk():
         reader = sitk.ImageFileReader()
+        reader.SetImageIO(IMAGE_IO[suffix])
         reader.SetFileName(str(path))
         reader.ReadImageInformation()
         check_size(reader.GetSize(), shown or path, "volume")
