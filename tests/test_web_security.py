@@ -282,3 +282,20 @@ def test_reports_name_no_server_paths_and_api_docs_work_offline(app, owner_and_a
     docs = owner.get("/api/docs")
     assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
     assert "cdn" not in docs.text and owner.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_an_uploaded_header_cannot_read_a_server_file(app, tmp_path):
+    """The review's proof: a MetaImage header whose data file is a server file (here the service's own
+    database) is refused before anything is read, and the answer carries none of its bytes."""
+    secret = tmp_path / "data" / "lungseg.db"
+    assert secret.is_file()
+    key = secret.read_bytes()[:2].decode("latin-1")  # "SQ": what a 1-voxel read would have shown as a value
+    header = (f"ObjectType = Image\nNDims = 3\nDimSize = 2 1 1\nElementType = MET_SHORT\n"
+              f"ElementDataFile = {secret}\n").encode()
+    with WebClient(app) as client:
+        client.register("probe@example.org")
+        client.login("probe@example.org")
+        response = client.upload(files=[("files", ("probe.mha", header, "application/octet-stream"))])
+        assert response.status_code in (400, 415, 422) and "detached" in response.text
+        assert str(secret) not in response.text and "range" not in response.text
+        assert str(int.from_bytes(key.encode("latin-1"), "little", signed=True)) not in response.text
