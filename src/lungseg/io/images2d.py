@@ -60,7 +60,10 @@ def check_suffix(path: Path, allowed: tuple[str, ...], kind: str) -> None:
         raise InputError(path, "file not found")
 
 
-def read_raster(path: Path) -> np.ndarray:
+def read_raster(path: Path, palette_indices: bool = False) -> np.ndarray:
+    """The stored pixels; a palette image becomes RGB, or its indices with ``palette_indices`` (label
+    maps saved as indexed PNG keep their class numbers that way)."""
+    path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):
         return _read_tiff(path)
     from PIL import Image, UnidentifiedImageError
@@ -72,6 +75,8 @@ def read_raster(path: Path) -> np.ndarray:
         with image:
             check_size(image.size[::-1], path)
             image.load()
+            if palette_indices and image.mode == "P":
+                return np.asarray(image)
             if image.mode in ("P", "PA", "LA", "1", "CMYK", "YCbCr", "HSV"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
             return np.asarray(image)

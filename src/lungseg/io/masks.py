@@ -43,9 +43,9 @@ def read_mask_with_rule(path: str | Path, labels: Sequence[int] | None = None) -
     check_suffix(path, MASK_SUFFIXES, "mask")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        array = _load_npy(path)
+        array = load_npy(path)
     elif suffix == ".npz":
-        array = _load_npz(path)
+        array = load_npz(path)
     else:
         array = read_raster(path)
     array = np.squeeze(array)
@@ -96,7 +96,7 @@ def parse_mask_labels(text: str | None) -> tuple[int, ...] | None:
     return labels
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def load_npy(path: Path) -> np.ndarray:
     try:
         header = np.load(path, mmap_mode="r", allow_pickle=False)
         check_size(header.shape[:2] if header.ndim >= 2 else header.shape, path)
@@ -105,7 +105,7 @@ def _load_npy(path: Path) -> np.ndarray:
         raise InputError(path, f"cannot read NPY ({describe(exc)})") from exc
 
 
-def _load_npz(path: Path) -> np.ndarray:
+def load_npz(path: Path) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.keys())

@@ -10,8 +10,9 @@ from lungseg.metrics.functional import (
     iou,
     segmentation_metrics,
 )
+from lungseg.metrics.multiclass import MultiClassAccumulator, per_class_metrics
 
 __all__ = [
-    "METRIC_NAMES", "MetricAccumulator", "confusion_counts", "dice", "hd95", "iou", "segmentation_metrics",
-    "summarize",
+    "METRIC_NAMES", "MetricAccumulator", "MultiClassAccumulator", "confusion_counts", "dice", "hd95", "iou", "segmentation_metrics",
+    "per_class_metrics", "summarize",
 ]
