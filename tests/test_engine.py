@@ -28,8 +28,8 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
     real_build_loss = engine.build_loss
     calls = {"train": 0}
 
-    def poisoned(name, alpha):
-        loss_fn = real_build_loss(name, alpha)
+    def poisoned(name, alpha, *more):
+        loss_fn = real_build_loss(name, alpha, *more)
 
         def wrapped(logits, target, weight=None):
             loss = loss_fn(logits, target, weight)

@@ -42,6 +42,7 @@ class DataConfig:
     split_seed: int = 0
     allow_leaks: bool = False
     mask_labels: list[int] | None = None
+    mask_mapping: str | None = None  # multi-class masks stored as pictures: "0:0,128:1,255:2"
 
 
 @dataclass
@@ -80,12 +81,18 @@ class AugmentConfig:
 class ModelConfig:
     """Registry name plus constructor keyword arguments; unset arguments take the model's defaults
     (for ``unet``: 16 base filters, depth 4, batch-norm, dropout 0.1). The checkpoint stores all of
-    them, resolved, to rebuild the model. ``class_names``: what each output channel segments, stored
-    in the model card."""
+    them, resolved, to rebuild the model. ``class_names``: the foreground classes, stored in the model
+    card; one name trains a binary (sigmoid) model, K names a K-class softmax model whose masks hold
+    0 (background) .. K (read by ``lungseg.io.label_maps``)."""
 
     name: str = "unet"
     kwargs: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: ["lung"])
+
+    @property
+    def channels(self) -> int:
+        """Output channels: 1 (sigmoid) for one class, K + 1 (softmax, background first) for K."""
+        return 1 if len(self.class_names) == 1 else len(self.class_names) + 1
 
 
 @dataclass
@@ -130,6 +137,7 @@ class TrainConfig:
     threads: int | None = None
     ema_decay: float | None = None
     grad_clip: float | None = None
+    class_weights: list[float] | None = None  # multi-class: one cross-entropy weight per channel
     tensorboard: bool = False
     target_val_dice: float | None = None
 
@@ -186,9 +194,16 @@ class RunConfig:
         if self.data.mask_labels is not None and (not self.data.mask_labels or min(self.data.mask_labels) < 1):
             raise ValueError(f"config data.mask_labels must be positive labels, got {self.data.mask_labels!r}")
         names = self.model.class_names
-        if len(names) != 1 or not all(isinstance(name, str) and name.strip() for name in names):
-            raise ValueError(f"config model.class_names must be one name (a binary model has one output channel), "
-                             f"got {names!r}")
+        if not names or len(names) > 254 or len(set(names)) != len(names) or not all(
+                isinstance(name, str) and name.strip() for name in names):
+            raise ValueError(f"config model.class_names must be 1..254 different names, got {names!r}")
+        weights = self.train.class_weights
+        if weights is not None and (len(weights) != self.model.channels or min(weights) < 0 or len(names) == 1):
+            raise ValueError(f"config train.class_weights needs one non-negative weight per output channel "
+                             f"({self.model.channels}, background first) of a multi-class model, got {weights!r}")
+        if self.data.mask_mapping and not re.fullmatch(r"\s*\d+:\d+(\s*,\s*\d+:\d+)*\s*", self.data.mask_mapping):
+            raise ValueError(f"config data.mask_mapping must be STORED:CLASS pairs like 0:0,128:1,255:2, got "
+                             f"{self.data.mask_mapping!r}")
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

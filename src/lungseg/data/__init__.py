@@ -1,12 +1,12 @@
 """Datasets: pairing image and mask files, splits, augmentation and in-memory slice datasets."""
 
 from lungseg.data.augment import augment_pair, build_augmentation
-from lungseg.data.dataset import LoadedPair, SliceDataset, load_pair
+from lungseg.data.dataset import LoadedPair, MaskRule, SliceDataset, load_pair
 from lungseg.data.pairs import Pair, find_pairs, list_files, resolve_folders
 from lungseg.data.splits import Split, group_of, make_split, parse_fractions, split_has_validation
 
 __all__ = [
-    "LoadedPair", "Pair", "SliceDataset", "Split", "augment_pair", "build_augmentation", "find_pairs",
+    "LoadedPair", "MaskRule", "Pair", "SliceDataset", "Split", "augment_pair", "build_augmentation", "find_pairs",
     "group_of", "list_files", "load_pair", "make_split", "parse_fractions", "resolve_folders",
     "split_has_validation",
 ]

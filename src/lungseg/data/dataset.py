@@ -1,7 +1,8 @@
 """In-memory datasets of preprocessed slices for training and validation.
 
 All pairs are read and preprocessed once (fast epochs on a CPU, and bad files fail before training
-starts). Items are dicts of (1, S, S) float32 tensors: ``image`` in [0, 1], ``mask`` in {0, 1}, and,
+starts). Items are dicts of (1, S, S) float32 tensors: ``image`` in [0, 1], ``mask`` in {0, 1} (binary)
+or the class index 0..K (multi-class), and,
 with border weights, ``weight`` (the U-Net weight map, computed once per mask on the model grid).
 """
 
@@ -26,17 +27,36 @@ from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid, nonfinite_
 class LoadedPair:
     name: str
     image: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray  # bool foreground (binary) or uint8 classes 0..K (multi-class)
 
 
-def load_pair(pair: Pair, mask_labels: Sequence[int] | None = None) -> LoadedPair:
-    """Read one image and its mask (foreground by ``lungseg.io.masks``' rule, or ``mask_labels``); an
-    image with NaN/inf pixels or a size mismatch raises ``InputError`` naming the file."""
+@dataclass(frozen=True)
+class MaskRule:
+    """How masks are read: ``channels`` 1 -> bool foreground by ``lungseg.io.masks``' rule (or exactly
+    ``labels``); ``channels`` K + 1 -> a class map 0..K (``lungseg.io.label_maps``, ``mapping`` for
+    pictures of the classes such as "0:0,128:1,255:2")."""
+
+    labels: Sequence[int] | None = None
+    channels: int = 1
+    mapping: str | None = None
+
+    def read(self, path) -> np.ndarray:
+        if self.channels == 1:
+            return read_mask(path, self.labels)
+        from lungseg.io.label_maps import parse_mask_mapping, read_label_map
+
+        return read_label_map(path, self.channels, parse_mask_mapping(self.mapping, self.channels))
+
+
+def load_pair(pair: Pair, masks: MaskRule | Sequence[int] | None = None) -> LoadedPair:
+    """Read one image and its mask (``masks``: a ``MaskRule``, or binary ``mask_labels``); an image
+    with NaN/inf pixels or a size mismatch raises ``InputError`` naming the file."""
     image = read_image(pair.image)
     bad = nonfinite_count(image)
     if bad:
         raise InputError(pair.image, f"{bad} NaN/infinite pixel(s); training and scoring need finite images")
-    mask = read_mask(pair.mask, mask_labels)
+    rule = masks if isinstance(masks, MaskRule) else MaskRule(masks)
+    mask = rule.read(pair.mask)
     if image.shape != mask.shape:
         raise InputError(pair.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
                                     f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}")

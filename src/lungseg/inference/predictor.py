@@ -42,6 +42,10 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
+        if len(self.card.class_names) > 1:
+            raise InputError(source, f"a {len(self.card.class_names)}-class model ({', '.join(self.card.class_names)}): "
+                                     "training and per-class validation work, but predict/evaluate of class maps "
+                                     "are not in this version yet")
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source

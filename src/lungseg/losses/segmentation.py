@@ -151,9 +151,19 @@ LOSSES = {  # the names are config.LossName's (checked when a config is built; t
 }
 
 
-def build_loss(name: str, alpha: float = 0.5) -> nn.Module:
-    """Loss by name (see ``LOSSES``); ``alpha`` weighs BCE in the combined losses. The result accepts
-    a list of deep-supervision outputs as well as a single tensor."""
+def build_loss(name: str, alpha: float = 0.5, channels: int = 1,
+               class_weights: list[float] | None = None) -> nn.Module:
+    """Loss by name (see ``LOSSES``); ``alpha`` weighs (B)CE in the combined losses. ``channels`` > 1:
+    the K-class softmax form of the same loss (``losses.multiclass``), with optional ``class_weights``
+    (one per channel). The result accepts a list of deep-supervision outputs as well as a single tensor."""
+    from lungseg.losses.multiclass import MULTICLASS_LOSSES
+
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if channels > 1:
+        return DeepSupervisionLoss(MULTICLASS_LOSSES[name](alpha, class_weights))
+    if class_weights is not None:
+        raise ValueError("class_weights need a multi-class model (more than one class name)")
     return DeepSupervisionLoss(LOSSES[name](alpha))

@@ -59,7 +59,7 @@ class Engine:
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.distributed = distributed or Distributed()
-        self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": 1,
+        self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
                                                                **config.model.kwargs})
         torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
         self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
@@ -72,7 +72,8 @@ class Engine:
         self.ema = _make_ema(self.model, config.train.ema_decay)
         self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
-        self.loss_fn = build_loss(config.train.loss, config.train.alpha)
+        self.loss_fn = build_loss(config.train.loss, config.train.alpha, config.model.channels,
+                                  config.train.class_weights)
         self.history: list[dict] = []
         self.batch_rows: list[tuple] = []
         self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lungseg.errors import TrainingDiverged
-from lungseg.metrics import MetricAccumulator, segmentation_metrics
+from lungseg.metrics import MetricAccumulator, MultiClassAccumulator, per_class_metrics, segmentation_metrics
 
 
 @dataclass
@@ -97,9 +97,10 @@ def _unwrapped(model):
 
 @torch.no_grad()
 def validate(model, loader, loss_fn, threshold: float = 0.5) -> EpochResult:
-    """Loss and per-sample metrics (on the model grid, without HD95) over ``loader``."""
+    """Loss and per-sample metrics (on the model grid, without HD95) over ``loader``; for a K-class
+    model (more than one output channel) each metric is the mean over the foreground classes."""
     model.eval()
-    accumulator = MetricAccumulator()
+    accumulator, classes = MetricAccumulator(), None
     batch_losses, total, count = [], 0.0, 0
     for batch in loader:
         images, masks = batch["image"], batch["mask"]
@@ -107,9 +108,18 @@ def validate(model, loader, loss_fn, threshold: float = 0.5) -> EpochResult:
         batch_losses.append(float(loss_fn(logits, masks, batch.get("weight")).item()))
         total += batch_losses[-1] * len(images)
         count += len(images)
+        if logits.shape[1] > 1:
+            classes = classes or MultiClassAccumulator({c: str(c) for c in range(1, logits.shape[1])})
+            for prediction, truth in zip(logits.argmax(1).numpy(), masks[:, 0].numpy().round()):
+                classes.add(str(len(classes)), per_class_metrics(prediction, truth, list(classes.class_names),
+                                                                 with_hd95=False))
+            continue
         predictions = (torch.sigmoid(logits) > threshold).numpy()
         for prediction, truth in zip(predictions, masks.numpy() > 0.5):
             accumulator.add(str(len(accumulator)), segmentation_metrics(prediction[0], truth[0], with_hd95=False))
+    if classes is not None:
+        mean = classes.summary()["mean_foreground"]
+        return EpochResult(total / max(count, 1), batch_losses, {name: mean[name] for name in ("dice", "iou", "accuracy")})
     summary = accumulator.summary()
     metrics = {name: summary[name]["mean"] for name in ("dice", "iou", "accuracy")}
     return EpochResult(total / max(count, 1), batch_losses, metrics)

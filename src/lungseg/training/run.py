@@ -20,6 +20,7 @@ import torch
 
 from lungseg.config import RunConfig
 from lungseg.data import (
+    MaskRule,
     SliceDataset,
     Split,
     build_augmentation,
@@ -119,7 +120,8 @@ def _check_model(config: RunConfig) -> None:
     """The model spec builds and takes the configured input size; before any data is read."""
     from lungseg.models import build_model, resolve_kwargs
 
-    kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": 1, **config.model.kwargs})
+    kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
+                                                **config.model.kwargs})
     if "encoder_weights" in kwargs:  # the check needs the architecture only, never a download
         kwargs["encoder_weights"] = "none"
     divisor = getattr(build_model(config.model.name, **kwargs), "divisor", 1)
@@ -140,8 +142,9 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | No
     if missing:
         raise InputError(images_dir, f"{len(missing)} sample(s) of the saved split are missing, e.g. {missing[0]}")
     check_split_sizes(split, images_dir, log)
-    train_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.train]
-    val_pairs = [load_pair(pairs[name], config.data.mask_labels) for name in split.val]
+    masks = MaskRule(config.data.mask_labels, config.model.channels, config.data.mask_mapping)
+    train_pairs = [load_pair(pairs[name], masks) for name in split.train]
+    val_pairs = [load_pair(pairs[name], masks) for name in split.val]
     _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
     plan = state.card.plan if state else PreprocessPlan.fit(
         config.preprocess, [(pair.name, pair.image) for pair in train_pairs])

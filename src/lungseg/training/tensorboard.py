@@ -44,7 +44,10 @@ class TensorBoardMonitor:
         items = [val_set[int(i)] for i in indices]
         model.eval()
         logits = model(torch.stack([item["image"] for item in items]))
-        predictions = (torch.sigmoid(logits) > self.threshold).numpy()[:, 0]
+        if logits.shape[1] > 1:  # K classes: any foreground class against any foreground truth
+            predictions = (logits.argmax(1) > 0).numpy()
+        else:
+            predictions = (torch.sigmoid(logits) > self.threshold).numpy()[:, 0]
         return np.stack([_overlay(item["image"].numpy()[0], item["mask"].numpy()[0] > 0.5, prediction)
                          for item, prediction in zip(items, predictions)])
 

@@ -1,0 +1,86 @@
+"""K-class (softmax) training on the real COVID-19 infection class maps: the losses, a short run
+through train_run, and what the checkpoint records."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+from conftest import shared
+
+from lungseg.config import RunConfig
+from lungseg.errors import InputError
+from lungseg.losses import build_loss
+from lungseg.models import load_checkpoint
+from lungseg.training import train_run
+
+NAMES = ["ground-glass opacity", "consolidation"]
+
+
+def _target(classes: list[list[int]]) -> torch.Tensor:
+    return torch.tensor(classes, dtype=torch.float32)[None, None]
+
+
+def test_multiclass_losses_follow_the_empty_mask_policy_per_class():
+    target = _target([[0, 1], [1, 0]])  # no consolidation anywhere
+    perfect = torch.full((1, 3, 2, 2), -20.0)
+    perfect[0, 0][target[0, 0] == 0] = 20.0
+    perfect[0, 1][target[0, 0] == 1] = 20.0
+    for name in ("dice", "bce_dice", "bce_iou", "tversky", "focal", "bce"):
+        loss = build_loss(name, 0.5, channels=3)
+        assert float(loss(perfect, target)) < 1e-3, name
+    wrong = perfect.clone()
+    wrong[0, 2, 0, 0], wrong[0, 0, 0, 0] = 30.0, -20.0  # a consolidation pixel where there is none
+    assert float(build_loss("dice", channels=3)(wrong, target)) > 0.2
+    weighted = build_loss("bce", channels=3, class_weights=[5.0, 1.0, 1.0])  # the wrong pixel is background
+    assert float(weighted(wrong, target)) > float(build_loss("bce", channels=3)(wrong, target))
+    with pytest.raises(ValueError, match="3 class weights for 3|2 class weights for 3"):
+        build_loss("bce", channels=3, class_weights=[1.0, 1.0])(wrong, target)
+    with pytest.raises(ValueError, match="classes 0..5"):
+        build_loss("bce", channels=3)(wrong, _target([[0, 5], [1, 0]]))
+
+
+def _config(tmp_path) -> RunConfig:
+    root = shared("covid-infection", "train")
+    config = RunConfig()
+    config.data.images, config.data.masks = str(root / "images"), str(root / "masks_multiclass")
+    config.data.split = "80/20/0"
+    config.model.class_names = list(NAMES)
+    config.model.kwargs = {"base_filters": 8, "depth": 3}
+    config.preprocess.image_size = 64
+    config.train.epochs, config.train.max_minutes, config.train.batch_size = 3, None, 8
+    config.train.class_weights = [0.5, 1.0, 1.0]
+    return config
+
+
+@pytest.mark.slow
+def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
+    run = tmp_path / "run"
+    result = train_run(_config(tmp_path), run, log=lambda line: None)
+    assert result.epochs_run == 3
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    dice = [float(row["val_dice"]) for row in rows]
+    assert all(math.isfinite(v) and 0 <= v <= 1 for v in dice)
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    card = load_checkpoint(run / "best.pt").card
+    assert card.class_names == tuple(NAMES) and card.spec.kwargs["out_channels"] == 3
+    weights = load_checkpoint(run / "best.pt").state_dict
+    assert next(v for k, v in weights.items() if k.endswith("weight") and v.ndim == 4 and v.shape[0] == 3) is not None
+    with pytest.raises(InputError, match="3-class|2-class"):
+        from lungseg.inference import Predictor
+
+        Predictor.load(run / "best.pt")
+
+
+def test_multiclass_config_is_checked_before_any_data_is_read(tmp_path):
+    config = _config(tmp_path)
+    config.train.class_weights = [1.0, 1.0]
+    with pytest.raises(ValueError, match="class_weights needs one non-negative weight per output channel \\(3"):
+        train_run(config, tmp_path / "bad", log=lambda line: None)
+    config = _config(tmp_path)
+    config.model.class_names = ["a", "a"]
+    with pytest.raises(ValueError, match="different names"):
+        train_run(config, tmp_path / "bad2", log=lambda line: None)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
