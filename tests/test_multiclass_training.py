@@ -4,14 +4,16 @@ through train_run, and what the checkpoint records."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
-from conftest import shared
+from conftest import run_cli, shared
+from PIL import Image
 
 from lungseg.config import RunConfig
-from lungseg.errors import InputError
 from lungseg.losses import build_loss
 from lungseg.models import load_checkpoint
 from lungseg.training import train_run
@@ -68,10 +70,23 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
     assert card.class_names == tuple(NAMES) and card.spec.kwargs["out_channels"] == 3
     weights = load_checkpoint(run / "best.pt").state_dict
     assert next(v for k, v in weights.items() if k.endswith("weight") and v.ndim == 4 and v.shape[0] == 3) is not None
-    with pytest.raises(InputError, match="3-class|2-class"):
-        from lungseg.inference import Predictor
-
-        Predictor.load(run / "best.pt")
+    root = shared("covid-infection", "train")
+    scored = run_cli("evaluate", "--model", run / "best.pt", "--images", root / "images", "--masks",
+                     root / "masks_multiclass", "--split", "val", "--out", tmp_path / "eval", "--backend", "torch")
+    assert scored.returncode == 0, scored.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert list(metrics["classes"]) == NAMES and metrics["n"] == len(card.split.val)
+    for name in NAMES:
+        section = metrics["classes"][name]
+        assert section["n"] == metrics["n"] and 0 <= section["dice"]["mean"] <= 1
+    assert metrics["mean_foreground"]["dice"] == pytest.approx(
+        sum(metrics["classes"][n]["dice"]["mean"] for n in NAMES) / 2)
+    rows = list(csv.DictReader((tmp_path / "eval" / "per_sample.csv").open()))
+    assert len(rows) == 2 * metrics["n"] and {row["class"] for row in rows} == set(NAMES)
+    predicted = Image.open(rows[0]["prediction"])
+    assert predicted.mode == "P" and set(np.unique(np.asarray(predicted))) <= {0, 1, 2}
+    refused = run_cli("predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt")
+    assert refused.returncode == 2 and "class maps" in refused.stderr
 
 
 def test_multiclass_config_is_checked_before_any_data_is_read(tmp_path):

@@ -36,8 +36,10 @@ def evaluate(
     threshold: ThresholdOption = 0.5,
     backend: BackendOption = "auto",
     mask_labels: MaskLabelsOption = None,
+    mask_mapping: Annotated[Optional[str], typer.Option(
+        help="Multi-class models: stored mask value -> class, e.g. 0:0,128:1,255:2 (masks saved as pictures).")] = None,
 ):
-    """Score a checkpoint on ground-truth masks (on each image's original grid)."""
+    """Score a checkpoint on ground-truth masks (on each image's original grid; per class for a K-class model)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
     from lungseg.inference.evaluation import default_split
     from lungseg.io import parse_mask_labels
@@ -46,7 +48,7 @@ def evaluate(
     predictor = Predictor.load(model, threshold=threshold, backend=backend)
     split = default_split(predictor.card, data, images, split)
     pairs = select_pairs(predictor.card, data, images, masks, split)
-    evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels)
+    evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels, mask_mapping=mask_mapping)
     scope = f"the '{split}' split" if split else "every pair in the folders"
     console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
                      f"{out / 'per_sample.csv'}")

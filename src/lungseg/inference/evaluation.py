@@ -62,11 +62,17 @@ def check_evaluation_output(out: str | Path, pairs: list[Pair]) -> Path:
 
 
 def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
-                   log: Callable[[str], None] = print, mask_labels: Sequence[int] | None = None) -> dict:
+                   log: Callable[[str], None] = print, mask_labels: Sequence[int] | None = None,
+                   mask_mapping: str | None = None) -> dict:
     """Predict and score every pair; write ``out/per_sample.csv``, ``out/metrics.json`` and each predicted
     mask as ``out/predictions/<name>.png`` (for the report's example grids). Every file is staged and
-    renamed into place only once all pairs are scored, so a bad pair leaves an earlier evaluation intact."""
+    renamed into place only once all pairs are scored, so a bad pair leaves an earlier evaluation intact.
+    A K-class model is scored per class (``evaluation_classes``; ``mask_mapping`` for pictures of classes)."""
     out = check_evaluation_output(out, pairs)
+    if predictor.channels > 1:
+        from lungseg.inference.evaluation_classes import evaluate_classes
+
+        return evaluate_classes(predictor, pairs, out, log, mask_mapping)
     accumulator = MetricAccumulator()
     step = predictor.batch_size
     with staged_writes() as stage:

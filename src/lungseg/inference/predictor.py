@@ -42,10 +42,7 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
-        if len(self.card.class_names) > 1:
-            raise InputError(source, f"a {len(self.card.class_names)}-class model ({', '.join(self.card.class_names)}): "
-                                     "training and per-class validation work, but predict/evaluate of class maps "
-                                     "are not in this version yet")
+        self.channels = 1 if len(self.card.class_names) == 1 else len(self.card.class_names) + 1
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source
@@ -93,11 +90,37 @@ class Predictor:
             return probabilities, None
         return probabilities[:len(batch)], probabilities[len(batch):, :, ::-1]
 
+    def classes(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
+                tta: bool = False) -> list[np.ndarray]:
+        """K-class models: (H, W) uint8 class maps (0 background .. K) on each image's own grid, the
+        argmax of the softmax probabilities resized back per class (with ``tta``, averaged with the
+        left-right flipped pass)."""
+        if self.channels == 1:
+            raise ValueError("classes() is for multi-class models; this model is binary (use predict())")
+        maps = []
+        for start in range(0, len(images), self.batch_size):
+            stop = min(start + self.batch_size, len(images))
+            chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)
+                     for i in range(start, stop)]
+            inputs = np.stack([x for x, _ in chunk])[:, None].astype(np.float32, copy=False)
+            logits = self.backend(np.concatenate([inputs, inputs[..., ::-1]]) if tta else inputs)
+            probabilities = _softmax(logits)
+            if tta:
+                probabilities = (probabilities[:len(chunk)] + probabilities[len(chunk):, :, :, ::-1]) / 2
+            for grid, (_, box) in zip(probabilities, chunk):
+                maps.append(np.argmax([self.plan.restore(channel, box) for channel in grid], axis=0).astype(np.uint8))
+        return maps
+
     def batches(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
                 tta: bool = False) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
         """Run ``images`` batch by batch; yield (index of the batch's first image, float32 probability maps
         in [0, 1] on each image's own (H, W) grid, flip agreement per image: Dice of the plain and flipped
-        masks at the predictor's threshold on the model grid, 1.0 without ``tta``). Only one batch is held in memory at a time."""
+        masks at the predictor's threshold on the model grid, 1.0 without ``tta``). Only one batch is held in memory at a time.
+        Binary models only (multi-class: ``classes``)."""
+        if self.channels > 1:
+            raise InputError(self.source, f"a {self.channels - 1}-class model ({', '.join(self.card.class_names)}) "
+                                          "gives class maps: use it with `lungseg evaluate` (or Predictor.classes); "
+                                          "lung and lesion label maps from one scan come with the lesion pipeline")
         for start in range(0, len(images), self.batch_size):
             stop = min(start + self.batch_size, len(images))
             chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)
@@ -124,3 +147,8 @@ class Predictor:
         if isinstance(image, (str, Path)):
             source, image = image, read_image(image)
         return self.predict([np.asarray(image)], [source])[0]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
