@@ -99,3 +99,22 @@ def test_multiclass_config_is_checked_before_any_data_is_read(tmp_path):
     with pytest.raises(ValueError, match="different names"):
         train_run(config, tmp_path / "bad2", log=lambda line: None)
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
+
+
+@pytest.mark.slow
+def test_cross_validation_of_a_three_class_model_reports_each_class(tmp_path):
+    """Two folds of the 3-class COVID recipe (tiny and short: this checks the plumbing, not the Dice)."""
+    root = shared("covid-infection", "train")
+    result = run_cli("cv", "--images", root / "images", "--masks", root / "masks_multiclass", "--out", tmp_path / "cv",
+                     "--folds", "2", "--epochs", "2", "--image-size", "64", "--model-arg", "base_filters=8",
+                     "--model-arg", "depth=3", "--set", 'model.class_names=["ground-glass opacity", "consolidation"]')
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "cv" / "cv_summary.json").read_text())
+    assert summary["folds"] == 2 and set(summary["per_class"]) == set(NAMES)
+    assert len(summary["per_class"]["consolidation"]["dice"]["folds"]) == 2
+    assert "consolidation: dice" in result.stdout
+    from lungseg.inference import Predictor
+
+    ensemble = Predictor.load(tmp_path / "cv", backend="torch")
+    image = np.asarray(Image.open(root / "images" / "0.jpg"))
+    assert ensemble.channels == 3 and set(np.unique(ensemble.classes([image])[0])) <= {0, 1, 2}

@@ -67,19 +67,32 @@ def _run_fold(config: RunConfig, fold_out: Path, folds: int, fold: int, pairs: d
     predictor = Predictor.load(fold_out / "best.pt")
     names = predictor.card.split.val
     return evaluate_pairs(predictor, [pairs[name] for name in names], fold_out / "eval-val", log=log,
-                          mask_labels=config.data.mask_labels)
+                          mask_labels=config.data.mask_labels, mask_mapping=config.data.mask_mapping)
 
 
 def summarize_folds(results: list[dict]) -> dict:
-    """Per metric: the fold means, their mean and sd (population) across folds."""
-    across = {}
-    for name in METRIC_NAMES:
-        means = [r[name]["mean"] for r in results if r[name]["mean"] is not None]
-        stats = summarize(means)
-        across[name] = {"mean": stats["mean"], "sd": stats["std"], "folds": means}
-    return {"folds": len(results), "n_per_fold": [r["n"] for r in results],
-            "n_empty_gt_per_fold": [r["n_empty_gt"] for r in results], "across_folds": across,
-            "per_fold": results}
+    """Per metric: the fold means, their mean and sd (population) across folds. For K-class models the
+    metric is the mean over foreground classes, and ``per_class`` gives each class's fold means."""
+    multiclass = bool(results) and "classes" in results[0]
+    across = {name: _across([_fold_mean(r, name) for r in results]) for name in METRIC_NAMES}
+    summary = {"folds": len(results), "n_per_fold": [r["n"] for r in results], "across_folds": across,
+               "per_fold": results}
+    if multiclass:
+        summary["per_class"] = {cls: {name: _across([r["classes"][cls][name]["mean"] for r in results])
+                                      for name in METRIC_NAMES} for cls in results[0]["classes"]}
+    else:
+        summary["n_empty_gt_per_fold"] = [r["n_empty_gt"] for r in results]
+    return summary
+
+
+def _fold_mean(result: dict, name: str) -> float | None:
+    return result["mean_foreground"][name] if "classes" in result else result[name]["mean"]
+
+
+def _across(means: list) -> dict:
+    means = [m for m in means if m is not None]
+    stats = summarize(means)
+    return {"mean": stats["mean"], "sd": stats["std"], "folds": means}
 
 
 def format_cv(summary: dict) -> str:
@@ -89,5 +102,10 @@ def format_cv(summary: dict) -> str:
         if stats["mean"] is not None:
             lines.append(f"{name:12s} {stats['mean']:.4f} ± {stats['sd']:.4f}   folds: "
                          + " ".join(f"{v:.4f}" for v in stats["folds"]))
+    for cls, metrics in summary.get("per_class", {}).items():
+        dice = metrics["dice"]
+        if dice["mean"] is not None:
+            lines.append(f"  {cls}: dice {dice['mean']:.4f} ± {dice['sd']:.4f}   folds: "
+                         + " ".join(f"{v:.4f}" for v in dice["folds"]))
     return "\n".join(lines)
 

@@ -1,8 +1,9 @@
 """An ensemble of models with one preprocessing plan (e.g. the fold models of ``lungseg cv``).
 
 ``OUT/ensemble.json`` (written by ``lungseg cv``) lists the member checkpoints relative to OUT;
-``Predictor.load(OUT)`` runs them all and averages their sigmoid probabilities. The backend returns the
-logit of that mean, so everything downstream (threshold, TTA, quality) works unchanged.
+``Predictor.load(OUT)`` runs them all and averages their sigmoid probabilities (softmax for K-class
+models). The backend returns the logit of that mean, so everything downstream (threshold, TTA, quality)
+works unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ class EnsembleBackend:
         self.name = f"ensemble of {len(members)} ({members[0].name})"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        probability = np.mean([1.0 / (1.0 + np.exp(-member(batch))) for member in self.members], axis=0)
+        outputs = [member(batch) for member in self.members]
+        if outputs[0].shape[1] > 1:  # K classes: mean softmax; its log is a logit vector with that softmax
+            shifted = [np.exp(o - o.max(axis=1, keepdims=True)) for o in outputs]
+            probability = np.mean([s / s.sum(axis=1, keepdims=True) for s in shifted], axis=0)
+            return np.log(np.clip(probability, 1e-7, 1.0)).astype(np.float32)
+        probability = np.mean([1.0 / (1.0 + np.exp(-o)) for o in outputs], axis=0)
         probability = np.clip(probability, 1e-7, 1 - 1e-7)
         return np.log(probability / (1 - probability)).astype(np.float32)
 
