@@ -85,6 +85,11 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
     assert len(rows) == 2 * metrics["n"] and {row["class"] for row in rows} == set(NAMES)
     predicted = Image.open(rows[0]["prediction"])
     assert predicted.mode == "P" and set(np.unique(np.asarray(predicted))) <= {0, 1, 2}
+    report = run_cli("report", run, "--eval", tmp_path / "eval", "--out", tmp_path / "report")
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Evaluation (per class)" in page and "consolidation" in page and "mean over classes" in page
+    assert (tmp_path / "report" / "dice_hist.png").is_file()
     refused = run_cli("predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt")
     assert refused.returncode == 2 and "class maps" in refused.stderr
 

@@ -64,6 +64,11 @@ def _training_section(tables: RunTables, out: Path) -> str:
 
 def _evaluation_section(evaluation: EvalTables, out: Path) -> str:
     samples = evaluation.samples
+    if "classes" in evaluation.metrics:
+        from lungseg.reports.classes import class_section
+
+        table, images = class_section(evaluation.metrics, samples, out)
+        return "<h2>Evaluation (per class)</h2>" + table + _figures_html(images, out)
     images = [figures.histograms([("Dice", _values(samples, "dice"))], "Dice", "Per-sample Dice",
                                  out / "dice_hist.png"),
               figures.histograms([("IoU", _values(samples, "iou"))], "IoU", "Per-sample IoU", out / "iou_hist.png")]

@@ -61,7 +61,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-TEXT_COLUMNS = ("name", "image", "mask", "prediction", "phase")
+TEXT_COLUMNS = ("name", "class", "image", "mask", "prediction", "phase")
 
 
 def _numbers(row: dict) -> dict:
