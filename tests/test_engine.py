@@ -70,21 +70,21 @@ def _history(run) -> list[dict]:
 
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmader_subset):
-    args = ["train", "--data", str(kmader_subset), "--epochs", "4", "--ema-decay", "0.9", *FAST]
+    args = ["train", "--data", str(kmader_subset), "--epochs", "6", "--ema-decay", "0.9", *FAST]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     done = subprocess.run([sys.executable, "-m", "lungseg", *args, "--out", str(straight)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    epoch_seconds = float(_history(straight)[1]["seconds"])
+    epoch_seconds = min(float(row["seconds"]) for row in _history(straight))  # load on the machine varies
     process = subprocess.Popen([sys.executable, "-m", "lungseg", *args, "--out", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not ((killed / "history.csv").exists() and len(_history(killed)) >= 2):
         time.sleep(0.05)
-    time.sleep(0.4 * epoch_seconds)  # inside epoch 3
+    time.sleep(0.4 * epoch_seconds)  # inside epoch 3 (6 epochs leave room when this machine is busy)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert len(_history(killed)) < 4, "the run finished before it could be killed"
+    assert len(_history(killed)) < 6, "the run finished before it could be killed"
     resumed = subprocess.run([sys.executable, "-m", "lungseg", "train", "--out", str(killed), "--resume"],
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
