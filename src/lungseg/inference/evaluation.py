@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.errors import InputError
+from lungseg.inference.json_values import json_safe
 from lungseg.inference.predictor import Predictor
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
 from lungseg.model_card import ModelCard
@@ -92,7 +93,7 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
                         "model": predictor.card.spec.to_dict(),
                         "mask_labels": list(mask_labels) if mask_labels else None})
         stage.write_text(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
-        stage.write_text(out / "metrics.json", json.dumps(_json_safe(summary), indent=1))
+        stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))
     log(format_summary(summary))
     return summary
 
@@ -114,13 +115,3 @@ def _per_sample_csv(rows: list[dict]) -> str:
         writer.writerow({key: ("" if isinstance(value, float) and math.isnan(value) else value)
                          for key, value in row.items()})
     return buffer.getvalue()
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value

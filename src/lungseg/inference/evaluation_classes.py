@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.data import MaskRule, Pair, load_pair
+from lungseg.inference.json_values import json_safe
 from lungseg.io import staged_writes
 from lungseg.labels import UNKNOWN_COLOUR
 from lungseg.metrics import METRIC_NAMES, MultiClassAccumulator, per_class_metrics
@@ -44,7 +45,7 @@ def evaluate_classes(predictor, pairs: list[Pair], out: Path, log: Callable[[str
                    "checkpoint": str(predictor.source) if predictor.source else None,
                    "model": predictor.card.spec.to_dict(), "mask_mapping": mask_mapping}
         stage.write_text(out / "per_sample.csv", _csv(rows))
-        stage.write_text(out / "metrics.json", json.dumps(_finite(summary), indent=1))
+        stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))
     log(format_classes(summary))
     return summary
 
@@ -79,13 +80,3 @@ def _csv(rows: list[dict]) -> str:
     for row in rows:
         writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
     return buffer.getvalue()
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value

@@ -15,22 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.io.images2d import check_suffix, read_raster, require_2d
-from lungseg.io.masks import MASK_SUFFIXES, load_npy, load_npz
+from lungseg.io.images2d import require_2d
+from lungseg.io.masks import read_mask_array
 
 
 def read_label_map(path: str | Path, classes: int, mapping: Mapping[int, int] | None = None) -> np.ndarray:
     """(H, W) uint8 class map with values in 0..``classes``-1 (``classes`` counts the background)."""
     path = Path(path)
-    check_suffix(path, MASK_SUFFIXES, "mask")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        array = load_npy(path)
-    elif suffix == ".npz":
-        array = load_npz(path)
-    else:
-        array = read_raster(path, palette_indices=True)
-    array = np.squeeze(array)
+    array = read_mask_array(path, palette_indices=True)
     if array.ndim == 3:
         raise InputError(path, "a class map must be one channel (indexed PNG or gray values), not a colour "
                                "picture; save the classes as an indexed PNG or give --mask-mapping")

@@ -40,18 +40,22 @@ def read_mask(path: str | Path, labels: Sequence[int] | None = None) -> np.ndarr
 def read_mask_with_rule(path: str | Path, labels: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
     """The foreground and a short description of the rule that made it (for ``data check``)."""
     path = Path(path)
-    check_suffix(path, MASK_SUFFIXES, "mask")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        array = load_npy(path)
-    elif suffix == ".npz":
-        array = load_npz(path)
-    else:
-        array = read_raster(path)
-    array = np.squeeze(array)
+    array = read_mask_array(path)
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].max(axis=-1)
     return foreground_of(require_2d(array, path), path, labels)
+
+
+def read_mask_array(path: Path, palette_indices: bool = False) -> np.ndarray:
+    """The stored values of a mask file (NPY, NPZ or a raster), squeezed; ``palette_indices`` keeps an
+    indexed PNG's indices (class maps)."""
+    check_suffix(path, MASK_SUFFIXES, "mask")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.squeeze(load_npy(path))
+    if suffix == ".npz":
+        return np.squeeze(load_npz(path))
+    return np.squeeze(read_raster(path, palette_indices=palette_indices))
 
 
 def foreground_of(array: np.ndarray, source: str | Path | None = None,
