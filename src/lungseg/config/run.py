@@ -1,18 +1,13 @@
-"""Typed run configuration: one dataclass per concern, read from YAML/JSON and written into every run.
-
-Unknown keys and values of the wrong kind raise ``ValueError`` naming the key, so a typo in a config
-file never silently falls back to a default.
-"""
+"""The run configuration's dataclasses, one per concern, and the whole-config value checks."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import types
 import typing
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
+
+from lungseg.config.typed import _build, _choice
 
 Intensity = Literal["auto", "hu", "8bit"]
 LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky"]
@@ -204,120 +199,3 @@ class RunConfig:
         if self.data.mask_mapping and not re.fullmatch(r"\s*\d+:\d+(\s*,\s*\d+:\d+)*\s*", self.data.mask_mapping):
             raise ValueError(f"config data.mask_mapping must be STORED:CLASS pairs like 0:0,128:1,255:2, got "
                              f"{self.data.mask_mapping!r}")
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
-    built = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in values.items()}
-    return cls(**built)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return _choice(value, typing.get_args(hint), where)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, where)
-            except ValueError:
-                continue
-        raise ValueError(f"{where}: {value!r} is not a valid {hint}")
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_coerce(item, entry, f"{where}[{index}]") for index, entry in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{where}: expected true/false, got {value!r}")
-    if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        if hint is int and float(value) != int(value):
-            raise ValueError(f"{where}: expected a whole number, got {value!r}")
-        return hint(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def _choice(value: Any, choices: tuple, where: str) -> Any:
-    if value not in choices:
-        raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
-    return value
-
-
-def load_config(path: str | Path) -> RunConfig:
-    """Read a YAML or JSON config file; missing sections and keys keep their defaults."""
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read config ({exc.strerror})") from exc
-    try:
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: not valid YAML/JSON ({exc})") from exc
-    try:
-        return RunConfig.from_dict(values or {})
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-
-
-def parse_assignment(text: str, option: str) -> tuple[str, Any]:
-    """``"KEY=VALUE"`` -> (KEY, VALUE read as JSON where it parses: numbers, true/false, null, lists; else
-    the text). ``option`` names the command-line option in the error."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"{option} expects KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), json.loads(raw)
-    except json.JSONDecodeError:
-        return key.strip(), raw
-
-
-def merge_config(config_file: str | Path | None, settings: dict[str, Any],
-                 model_kwargs: dict[str, Any] | None = None) -> RunConfig:
-    """The config file (or the defaults), then ``settings`` (``"section.key"`` -> value; None means not
-    given), then ``model_kwargs`` added to ``model.kwargs``; the result is validated as a whole."""
-    values = (load_config(config_file) if config_file else RunConfig()).to_dict()
-    for dotted, value in settings.items():
-        if value is None:
-            continue
-        section, _, key = dotted.partition(".")
-        if not isinstance(values.get(section), dict) or not key or section == "model" and key == "kwargs":
-            raise ValueError(f"unknown setting {dotted!r}: settings are SECTION.KEY with a section of "
-                             f"{', '.join(name for name in values if name != 'model')} or model.name")
-        values[section][key] = str(value) if isinstance(value, Path) else value
-    values["model"]["kwargs"].update(model_kwargs or {})
-    return RunConfig.from_dict(values)
-
-
-def dump_config(config: RunConfig) -> str:
-    """The config as YAML text (what ``RUN/config.yaml`` holds)."""
-    import yaml
-
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
