@@ -75,6 +75,7 @@ def broken_data(tmp_path, kmader_subset):
     return root
 
 
+@pytest.mark.slow
 def test_corrupt_tiff(broken_data, small_run, tmp_path):
     victim = sorted((broken_data / "images").iterdir())[3]
     victim.write_bytes(victim.read_bytes()[:2000])
@@ -117,6 +118,7 @@ def test_empty_folder(tmp_path, small_run):
     _one_line_error(result, "nothing", "no image files found")
 
 
+@pytest.mark.slow
 def test_non_image_file(broken_data, small_run, tmp_path):
     (broken_data / "images" / "notes.txt").write_text("radiologist notes")
     result = run_cli("train", "--data", broken_data, "--out", tmp_path / "run")
@@ -127,6 +129,7 @@ def test_non_image_file(broken_data, small_run, tmp_path):
     _one_line_error(result, "fake.png", "cannot read image")
 
 
+@pytest.mark.slow
 def test_wrong_kind_of_image_and_checkpoint(tmp_path, small_run):
     from conftest import shared
 
@@ -137,6 +140,7 @@ def test_wrong_kind_of_image_and_checkpoint(tmp_path, small_run):
     _one_line_error(result, "1.jpg", "not a readable lungseg checkpoint")
 
 
+@pytest.mark.slow
 def test_one_bad_file_does_not_stop_a_folder(broken_data, small_run, tmp_path):
     victim = sorted((broken_data / "images").iterdir())[2]
     victim.write_bytes(b"garbage")

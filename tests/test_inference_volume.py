@@ -72,6 +72,7 @@ def test_popi_report_volumes_and_overlays(popi_outputs):
         assert both >= 1
 
 
+@pytest.mark.slow
 def test_dicom_seg_references_the_source_and_matches_the_mask(tmp_path, popi_outputs, popi):
     seg_path = tmp_path / "popi-seg.dcm"
     result = run_cli("predict", popi, seg_path, "--no-tta")
