@@ -94,6 +94,8 @@ class JobQueue:
             return None
         with self.sessions() as db:
             job = db.get(Job, job_id)
+            if job is None:  # the analysis was deleted between the claim and now
+                return None
             analysis: Analysis = job.analysis
             folder = results.analysis_dir(self.results_dir, analysis.user_id, analysis.id)
             input_path = folder / "input" / analysis.options["input"]
