@@ -9,16 +9,13 @@ NaN (e.g. HD95 of an empty mask) is written as null and left out of the statisti
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.errors import InputError
-from lungseg.inference.json_values import json_safe
+from lungseg.inference.evaluation_files import json_safe, per_sample_csv
 from lungseg.inference.predictor import Predictor
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
 from lungseg.model_card import ModelCard
@@ -92,7 +89,7 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
                         "checkpoint": str(predictor.source) if predictor.source else None,
                         "model": predictor.card.spec.to_dict(),
                         "mask_labels": list(mask_labels) if mask_labels else None})
-        stage.write_text(out / "per_sample.csv", _per_sample_csv(accumulator.rows))
+        stage.write_text(out / "per_sample.csv", per_sample_csv(accumulator.rows, PER_SAMPLE_COLUMNS))
         stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))
     log(format_summary(summary))
     return summary
@@ -105,13 +102,3 @@ def format_summary(summary: dict) -> str:
         if stats["mean"] is not None:
             parts.append(f"{name} {stats['mean']:.4f} ± {stats['std']:.4f} (median {stats['median']:.4f})")
     return "\n".join(parts)
-
-
-def _per_sample_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=PER_SAMPLE_COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: ("" if isinstance(value, float) and math.isnan(value) else value)
-                         for key, value in row.items()})
-    return buffer.getvalue()

@@ -5,21 +5,19 @@ holds the class colours (the indices are the classes)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from lungseg.data import MaskRule, Pair, load_pair
-from lungseg.inference.json_values import json_safe
+from lungseg.inference.evaluation_files import json_safe, per_sample_csv
 from lungseg.io import staged_writes
 from lungseg.labels import UNKNOWN_COLOUR
 from lungseg.metrics import METRIC_NAMES, MultiClassAccumulator, per_class_metrics
 
+CLASS_COLUMNS = ("name", "class", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
 COLOURS = [(0, 0, 0), (255, 200, 0), (255, 64, 160), (0, 200, 120), (120, 120, 255), (255, 128, 0)]
 
 
@@ -44,7 +42,7 @@ def evaluate_classes(predictor, pairs: list[Pair], out: Path, log: Callable[[str
         summary = {**accumulator.summary(), "hd95_unit": "pixel", "class_names": names,
                    "checkpoint": str(predictor.source) if predictor.source else None,
                    "model": predictor.card.spec.to_dict(), "mask_mapping": mask_mapping}
-        stage.write_text(out / "per_sample.csv", _csv(rows))
+        stage.write_text(out / "per_sample.csv", per_sample_csv(rows, CLASS_COLUMNS))
         stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))
     log(format_classes(summary))
     return summary
@@ -70,13 +68,3 @@ def _write_class_png(path: Path, classes: np.ndarray) -> None:
     palette = [value for index in range(256) for value in (COLOURS[index] if index < len(COLOURS) else UNKNOWN_COLOUR)]
     image.putpalette(palette)
     image.save(path, format="PNG")
-
-
-def _csv(rows: list[dict]) -> str:
-    columns = ("name", "class", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    return buffer.getvalue()
