@@ -16,7 +16,9 @@ import json
 from pathlib import Path
 
 from lungseg.config import RunConfig
-from lungseg.data import find_pairs, group_of, resolve_folders
+from lungseg.data import find_pairs, resolve_folders
+from lungseg.data.audit import duplicate_links
+from lungseg.data.splits import linked_groups
 from lungseg.errors import InputError
 from lungseg.inference import Predictor, evaluate_pairs
 from lungseg.inference.ensemble import ENSEMBLE_FILE
@@ -35,7 +37,8 @@ def cross_validate(config: RunConfig, out: str | Path, folds: int, log: Logger =
     images_dir, masks_dir = resolve_folders(config.data.data, config.data.images, config.data.masks)
     pair_list = find_pairs(images_dir, masks_dir)
     refuse_overwriting_inputs([out], [p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
-    groups = {group_of(pair.name, config.data.group_pattern) for pair in pair_list}
+    linked = duplicate_links(pair_list) if config.data.group_duplicates else []
+    groups = set(linked_groups([pair.name for pair in pair_list], config.data.group_pattern, linked).values())
     if len(groups) < folds:
         raise InputError(images_dir, f"{folds} folds need at least {folds} samples (or patient groups); found "
                                      f"{len(groups)}")

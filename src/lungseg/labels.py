@@ -10,17 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 UNKNOWN_COLOUR = (255, 200, 0)
+ANATOMY = ("91723000", "Anatomical Structure")              # DICOM-SEG segment categories (SNOMED CT)
+ABNORMAL = ("49755003", "Morphologically Abnormal Structure")
 
 
 @dataclass(frozen=True)
 class LabelClass:
     """``value``: the integer in the label map (0 is background, never a class); ``name``: for people
-    ("right lung"); ``colour``: RGB in overlays; ``snomed``: (SNOMED CT code, meaning) for DICOM-SEG."""
+    ("right lung"); ``colour``: RGB in overlays; ``snomed``: (SNOMED CT code, meaning) for DICOM-SEG,
+    in ``category`` (anatomy, or an abnormal structure for lesions)."""
 
     value: int
     name: str
     colour: tuple[int, int, int] = UNKNOWN_COLOUR
     snomed: tuple[str, str] | None = None
+    category: tuple[str, str] = ANATOMY
 
     def __post_init__(self):
         if not 0 < self.value < 256:
@@ -36,6 +40,16 @@ RIGHT_LUNG = LabelClass(1, "right lung", (255, 64, 64), ("3341006", "Right lung"
 LEFT_LUNG = LabelClass(2, "left lung", (64, 160, 255), ("44029006", "Left lung"))
 LUNG = LabelClass(1, "lung", (255, 64, 64), ("39607008", "Lung"))
 
+# Lesions, in one label map with the lungs (``lungseg predict --lesions``): the label table is
+# 0 background, 1 right lung, 2 left lung, 3 infection, 4 ground-glass opacity, 5 consolidation,
+# 6 tumour (a lesion model's class names pick its values; unknown names take 7, 8, ...).
+INFECTION = LabelClass(3, "infection", (255, 150, 0), ("52988006", "Lesion"), ABNORMAL)
+GROUND_GLASS = LabelClass(4, "ground-glass opacity", (255, 240, 0), ("52988006", "Lesion"), ABNORMAL)
+CONSOLIDATION = LabelClass(5, "consolidation", (235, 0, 235), ("52988006", "Lesion"), ABNORMAL)
+TUMOUR = LabelClass(6, "tumour", (0, 230, 110), ("108369006", "Neoplasm"), ABNORMAL)
+LESIONS = (INFECTION, GROUND_GLASS, CONSOLIDATION, TUMOUR)
+FIRST_FREE_VALUE = 7
+
 SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)   # the lung model's labels with the right/left split (the default)
 BOTH_LUNGS = (LUNG,)                    # ... without it (``PostprocessOptions(split_lungs=False)``)
 PAIRED_LUNGS = frozenset(SPLIT_LUNGS)   # one adult lung each: the per-lung volume bounds apply
@@ -47,6 +61,21 @@ def label_class(value: int, classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> La
         if label.value == int(value):
             return label
     return LabelClass(int(value), f"label {int(value)}")
+
+
+def lesion_classes(names, taken: tuple[LabelClass, ...] = ()) -> tuple[LabelClass, ...]:
+    """The label classes of a lesion model's class names (its foreground channels, in order): the
+    table's class of that name, else a new value after every value in the table and in ``taken``."""
+    known = {label.name: label for label in LESIONS}
+    free = max([FIRST_FREE_VALUE - 1, *(label.value for label in taken)]) + 1
+    classes = []
+    for name in names:
+        if name in known:
+            classes.append(known[name])
+        else:
+            classes.append(LabelClass(free, name, UNKNOWN_COLOUR, ("52988006", "Lesion"), ABNORMAL))
+            free += 1
+    return tuple(classes)
 
 
 def legend(classes: tuple[LabelClass, ...]) -> dict[str, str]:

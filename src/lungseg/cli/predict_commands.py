@@ -74,16 +74,22 @@ def predict(
     smooth: Annotated[int, typer.Option(min=0, max=20, help="Morphological smoothing radius in voxels (0 = off).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, max=512, help="Slices per model batch (small batches are as fast "
                                                                  "on CPU and use less memory).")] = 4,
+    lesions: Annotated[Optional[str], typer.Option(help="Lesion models to run inside the lungs, comma-separated "
+                                                        "(e.g. covid-infection,lung-tumor): one label map, "
+                                                        "burden per lung in the report.")] = None,
 ):
-    """Segment the lungs (1 = right, 2 = left) in CT volumes or slices; outputs keep the input geometry."""
+    """Segment the lungs (1 = right, 2 = left) in CT volumes or slices, and with a lesion model (--model
+    covid-infection, or --lesions) the lesions inside them (3 infection, 4 ground-glass opacity,
+    5 consolidation, 6 tumour); outputs keep the input geometry."""
     from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
     from lungseg.inference.runner import finish_batch
 
     targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
                                  fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
+    lesion_names = [name.strip() for name in (lesions or "").split(",") if name.strip()]
     segmenter = Segmenter.from_pretrained(str(model), backend=backend, threshold=threshold,
-                                          batch_size=batch_size, postprocess=options, tta=tta)
+                                          batch_size=batch_size, postprocess=options, tta=tta, lesions=lesion_names)
     stderr = console()
     for note in notes:
         stderr.print(f"note: {note}")
@@ -104,6 +110,8 @@ def _print_predictions(rows: list[dict], output: Path) -> None:
     if len(rows) > 1:
         _summary_table(rows)
     for row in rows:
+        if row.get("lesion_summary") is not None:
+            console().print(f"{Path(row['study']).name}: {row['lesion_summary'] or 'no lesion found'}")
         if row["status"] == "flagged":
             print(f"warning: {row['study']}: {row['message'] or 'low quality score'}", file=sys.stderr)
     if len(rows) > 1 or not failed:

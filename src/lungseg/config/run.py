@@ -26,7 +26,9 @@ class DataConfig:
     check finds the same (or a near-identical) image in two subsets of the split. ``mask_labels``: the
     mask values that count as foreground (e.g. ``[2]`` for the left lung of a label map); None applies
     the mask rule of ``lungseg.io.masks`` (non-zero for binary and label masks, half the value range
-    for soft masks).
+    for soft masks). ``group_duplicates``: put images the data audit finds identical or near-identical
+    (neighbouring slices of one patient in sets without patient IDs) in one group, so they never land
+    in different splits.
     """
 
     data: str | None = None
@@ -36,6 +38,7 @@ class DataConfig:
     group_pattern: str | None = None
     split_seed: int = 0
     allow_leaks: bool = False
+    group_duplicates: bool = False  # near-identical images (the data audit's pairs) share a split
     mask_labels: list[int] | None = None
     mask_mapping: str | None = None  # multi-class masks stored as pictures: "0:0,128:1,255:2"
 
@@ -52,6 +55,9 @@ class PreprocessConfig:
     window_center: float = -600.0
     window_width: float = 1500.0
     image_size: int = 256
+    export_center: float | None = None  # 8-bit models: the HU window that made the exports, so HU
+    export_width: float | None = None   # input is mapped to look like them (benchmarks/export_window.py)
+    field_of_view: Literal["full", "lungs"] = "full"  # "lungs": training images were cropped to the lungs
 
 
 @dataclass
@@ -114,7 +120,9 @@ class TrainConfig:
     ``ema_decay`` (e.g. 0.99) keeps an exponential moving average of the weights, which is validated
     and saved as best; ``grad_clip`` clips gradients to that total L2 norm; ``tensorboard`` writes
     scalars and example overlays per epoch to ``RUN/tensorboard``. ``target_val_dice`` stops the run
-    after the first epoch whose validation Dice (model grid) reaches it.
+    after the first epoch whose validation Dice (model grid) reaches it. ``init_from`` starts from the
+    weights of a checkpoint or shipped model (every tensor whose name and shape match, e.g. a lesion
+    model from the CT lung model) instead of random ones.
     """
 
     epochs: int = 20
@@ -135,6 +143,7 @@ class TrainConfig:
     class_weights: list[float] | None = None  # multi-class: one cross-entropy weight per channel
     tensorboard: bool = False
     target_val_dice: float | None = None
+    init_from: str | None = None  # checkpoint or shipped model name whose matching tensors start the run
 
 
 @dataclass

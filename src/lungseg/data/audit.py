@@ -128,6 +128,14 @@ def audit_split(subsets: dict[str, list], mask_labels=None) -> AuditReport:
     return AuditReport(records, find_duplicates(records))
 
 
+def duplicate_links(pairs: list) -> list[tuple[str, str]]:
+    """Names (``pair.name``) of every identical or near-identical pair among image/mask pairs; for
+    ``make_split(linked=...)``."""
+    name_of = {str(pair.image): pair.name for pair in pairs}
+    records = [inspect_image(pair.image, "all") for pair in pairs]
+    return [(name_of[d.first], name_of[d.second]) for d in find_duplicates(records)]
+
+
 def inspect_image(path: Path, split: str, label: str | None = None, mask: Path | None = None,
                   mask_labels=None) -> ImageRecord:
     """Read one image (and its mask): hashes, shape, intensity kind and range, or the problem (unreadable,

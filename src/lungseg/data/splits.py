@@ -44,11 +44,13 @@ def split_has_validation(spec: str) -> bool:
 
 
 def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
-               group_pattern: str | None = None) -> Split:
-    """Split sample names; all samples of one group go to the same subset."""
+               group_pattern: str | None = None, linked: list[tuple[str, str]] = ()) -> Split:
+    """Split sample names; all samples of one group go to the same subset. ``linked`` pairs of names
+    (e.g. near-identical images found by the data audit) join their groups."""
+    key_of = linked_groups(names, group_pattern, linked)
     groups: dict[str, list[str]] = {}
     for name in sorted(names):
-        groups.setdefault(group_of(name, group_pattern), []).append(name)
+        groups.setdefault(key_of[name], []).append(name)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
     if spec.startswith("kfold"):
@@ -57,6 +59,24 @@ def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
         subsets = _fraction_subsets(keys, groups, parse_fractions(spec), len(names))
     train, val, test = (sorted(name for key in subset for name in groups[key]) for subset in subsets)
     return Split(train, val, test, spec=spec, seed=seed, group_pattern=group_pattern)
+
+
+def linked_groups(names: list[str], group_pattern: str | None, linked: list[tuple[str, str]]) -> dict[str, str]:
+    """Each name's group key: the pattern's group, with groups joined through ``linked`` pairs (union-find;
+    a joined group is named by its smallest key)."""
+    parent = {group_of(name, group_pattern): group_of(name, group_pattern) for name in names}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for first, second in linked:
+        a, b = root(group_of(first, group_pattern)), root(group_of(second, group_pattern))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {name: root(group_of(name, group_pattern)) for name in names}
 
 
 def _fraction_subsets(keys, groups, fractions, total):

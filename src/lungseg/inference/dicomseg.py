@@ -41,7 +41,7 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Pat
         segment_numbers[label.value] = number
         descriptions.append(hd.seg.SegmentDescription(
             segment_number=number, segment_label=name,
-            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_category=hd.sr.CodedConcept(label.category[0], "SCT", label.category[1]),
             segmented_property_type=hd.sr.CodedConcept(code, "SCT", name),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm))
     segmentation = hd.seg.Segmentation(
@@ -49,7 +49,7 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, source_files: list[Pat
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(), series_number=9001, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="lungseg", manufacturer_model_name=model_name, software_versions=__version__,
-        device_serial_number="none", series_description=f"lungseg {model_name} lungs", omit_empty_frames=True)
+        device_serial_number="none", series_description=f"lungseg {model_name}", omit_empty_frames=True)
     with atomic_path(path) as temporary:
         segmentation.save_as(temporary)
     return Path(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lungseg.preprocessing import WINDOWS
+from lungseg.labels import SPLIT_LUNGS, LabelClass
 from lungseg.preprocessing.display import label_overlay, to_display
 
 TILE = 256
@@ -17,7 +18,8 @@ YELLOW = (255, 220, 0)
 
 
 def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int], banner: str | None,
-                  tiles: int = 12, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
+                  tiles: int = 12, window: tuple[float, float] = WINDOWS["lung"],
+                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
     """(Z, Y, X) canonical HU and labels -> RGB montage of up to ``tiles`` axial slices through the lungs,
     superior first."""
     rows = np.nonzero(labels.reshape(len(labels), -1).any(axis=1))[0]
@@ -25,7 +27,7 @@ def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int],
     chosen = np.unique(np.linspace(span[1], span[0], min(tiles, span[1] - span[0] + 1)).round().astype(int))[::-1]
     pictures = []
     for z in chosen:
-        picture = _outlined(hu[z], labels[z], window, (TILE, TILE))
+        picture = _outlined(hu[z], labels[z], window, (TILE, TILE), classes)
         _caption(picture, f"slice {z}")
         if z in flagged_slices:
             _frame(picture, YELLOW)
@@ -34,7 +36,8 @@ def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int],
 
 
 def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float] | None,
-                    banner: str | None, planes: int = 3, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
+                    banner: str | None, planes: int = 3, window: tuple[float, float] = WINDOWS["lung"],
+                    classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
     """Coronal planes at 30/50/70 % of the lungs' anterior-posterior extent, head up."""
     columns = np.nonzero(labels.any(axis=(0, 2)))[0]
     low, high = (columns[0], columns[-1]) if len(columns) else (0, labels.shape[1] - 1)
@@ -43,18 +46,19 @@ def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, fl
     pictures = []
     for fraction in np.linspace(0.3, 0.7, planes):
         y = int(round(low + fraction * (high - low)))
-        picture = _outlined(hu[::-1, y, :], labels[::-1, y, :], window, (TILE, height))
+        picture = _outlined(hu[::-1, y, :], labels[::-1, y, :], window, (TILE, height), classes)
         _caption(picture, f"coronal {y}")
         pictures.append(picture)
     return _with_banner(_grid(pictures, columns=planes), banner)
 
 
-def _outlined(plane: np.ndarray, labels: np.ndarray, window: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
+def _outlined(plane: np.ndarray, labels: np.ndarray, window: tuple[float, float], size: tuple[int, int],
+              classes: tuple[LabelClass, ...]) -> np.ndarray:
     import cv2
 
     gray = cv2.resize(to_display(plane, window), size, interpolation=cv2.INTER_AREA)
     small = cv2.resize(labels.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    picture = label_overlay(gray, small, alpha=0.0)
+    picture = label_overlay(gray, small, alpha=0.0, classes=classes)
     cv2.putText(picture, "R", (4, size[1] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return picture
 

@@ -2,8 +2,10 @@
 
 Names derive from the mask path: ``<base>.nii.gz`` (or .nrrd/.png/.dcm), ``<base>_axial.png`` and
 ``<base>_coronal.png`` for volumes, ``<base>_overlay.png`` for 2D slices, ``<base>_report.json``.
-Label values: 0 background, 1 right lung, 2 left lung. A 2D PNG mask keeps the 0/255 lung mask format
-of the training data (the overlay and report carry the sides).
+Label values: 0 background, 1 right lung, 2 left lung, and with lesion models the lesion labels of the
+``lungseg.labels`` table (3 infection, 4 ground-glass opacity, 5 consolidation, 6 tumour). A 2D PNG
+lung mask keeps the 0/255 format of the training data (the overlay and report carry the sides); with
+lesions it is an indexed PNG whose pixel values are the labels and whose palette holds their colours.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.segmenter import SegmentationResult
 from lungseg.io import write_mask_png, write_png, write_volume
+from lungseg.io.images2d import write_label_png
 from lungseg.findings import Level
 from lungseg.io.atomic import StagedWrites
 from lungseg.labels import legend
-from lungseg.preprocessing.display import label_overlay, to_display
+from lungseg.preprocessing.display import label_overlay, to_display, with_legend
 
 
 def write_outputs(result: SegmentationResult, target, overlay: bool, report: bool, model_name: str,
@@ -43,7 +46,9 @@ def _write_mask(result: SegmentationResult, target, model_name: str, stage: Stag
 
     labels = result.labels
     path = stage.path(target.mask)
-    if target.format == "png":  # the runner refused png for volumes before inference
+    if target.format == "png" and result.lesions is not None:
+        write_label_png(path, np.asarray(labels, np.uint8), {label.value: label.colour for label in result.classes})
+    elif target.format == "png":  # the runner refused png for volumes before inference
         write_mask_png(path, np.asarray(labels) > 0)
     elif target.format == "dicom-seg":
         array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]
@@ -60,15 +65,23 @@ def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> 
         path = target.sibling("_overlay.png")
         image = result.canonical_hu[0]
         thickness = max(1, round(max(image.shape) / 256))
-        write_png(stage.path(path), label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness,
-                                                  classes=result.classes))
+        picture = label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness,
+                                classes=result.classes)
+        write_png(stage.path(path), _legend(picture, result))
         return [path]
     flagged = list(result.quality.flagged_slices)
     axial, coronal = target.sibling("_axial.png"), target.sibling("_coronal.png")
-    write_png(stage.path(axial), axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner))
-    write_png(stage.path(coronal), coronal_montage(result.canonical_hu, result.canonical_labels,
-                                                   result.canonical_spacing, banner))
+    write_png(stage.path(axial), _legend(axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner,
+                                                       classes=result.classes), result))
+    write_png(stage.path(coronal), _legend(coronal_montage(result.canonical_hu, result.canonical_labels,
+                                                           result.canonical_spacing, banner, classes=result.classes),
+                                           result))
     return [axial, coronal]
+
+
+def _legend(picture: np.ndarray, result: SegmentationResult) -> np.ndarray:
+    """Lung + lesion overlays carry a legend strip (lung-only overlays keep the input's size)."""
+    return with_legend(picture, result.classes) if result.lesions is not None else picture
 
 
 def _banner(result: SegmentationResult) -> str | None:
@@ -94,7 +107,11 @@ def build_report(result: SegmentationResult, target, written: list[Path], fields
         report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
     report["outputs"] = [str(p) for p in written]
     report["labels"] = legend(result.classes)
+    if result.models:
+        report["models"] = list(result.models)
     report["measurements"] = result.measurements.to_dict()
+    if result.lesions is not None:
+        report["lesions"] = result.lesions.to_dict()
     report["findings"] = [f.to_dict() for f in result.findings]
     report["quality"] = result.quality.to_dict()
     report["status"] = "flagged" if result.flagged else "ok"

@@ -216,11 +216,32 @@ def report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
 def _row(target: Target, result: SegmentationResult, written: list[Path], seconds: float) -> dict:
     measurements = result.measurements
     warnings = [f.message for f in result.findings if f.level == Level.WARN]
-    return {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
-            "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
-            "quality": result.quality.score, "message": "; ".join(warnings),
-            "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
-            "slices": int(np.asarray(result.canonical_labels).shape[0])}
+    row = {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
+           "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
+           "quality": result.quality.score, "message": "; ".join(warnings),
+           "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
+           "slices": int(np.asarray(result.canonical_labels).shape[0])}
+    if result.lesions is not None:
+        row["lesion_percent"] = {lung: percent for lung, (percent, _) in result.lesions.lungs.items()}
+        row["lesion_summary"] = lesion_summary(result)
+    return row
+
+
+def lesion_summary(result: SegmentationResult) -> str:
+    """One line: per lesion class its size, and per lung the share affected with its severity band."""
+    parts = []
+    for label, size, _ in result.lesions.classes:
+        amount = (f"{size.volume_ml:g} mL" if size.volume_ml is not None else
+                  f"{size.area_mm2:g} mm2" if size.area_mm2 is not None else f"{size.voxels} px")
+        parts.append(f"{label.name} {amount}")
+    for lung, (percent, band) in result.lesions.lungs.items():
+        parts.append(f"{lung.replace('_', ' ')} {percent:g} % affected (band {band})")
+    for label, components in result.lesions.components:
+        if components:
+            largest = components[0]
+            parts.append(f"{len(components)} {label.name} component(s), largest {largest.longest_diameter:.1f} "
+                         f"{largest.diameter_unit} across")
+    return "; ".join(parts)
 
 
 def _volume(region) -> float | None:

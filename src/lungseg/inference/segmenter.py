@@ -13,6 +13,7 @@ through the same steps as a volume of one slice and its labels come back as an (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dataclasses import dataclass, field, replace
@@ -31,13 +32,17 @@ from lungseg.inference.checks import (
     check_xray_like,
     raise_refusals,
 )
+from lungseg.inference.lesion_burden import LesionBurden, lesion_burden
+from lungseg.inference.lesions import LesionModel, LesionOptions, merge_lesions
 from lungseg.inference.measure import Measurements, measure
+from lungseg.inference.model_set import load_models
 from lungseg.inference.postprocess import PostprocessOptions, postprocess, split_lungs
 from lungseg.inference.predictor import Predictor
 from lungseg.inference.quality import QUALITY_FLAG, Quality, apply_plausibility, quality_scores
 from lungseg.inference.reorient import from_canonical, to_canonical
 from lungseg.inference.study import Study, as_study
 from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
+from lungseg.preprocessing import intensity_kind
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -58,6 +63,8 @@ class SegmentationResult:
     measurements: Measurements
     quality: Quality
     findings: list[Finding] = field(default_factory=list)
+    lesions: LesionBurden | None = None  # with lesion models: burden per class and lung, tumour components
+    models: tuple[str, ...] = ()          # the models that made the label map (lung model first)
 
     @property
     def flagged(self) -> bool:
@@ -65,19 +72,31 @@ class SegmentationResult:
 
 
 class Segmenter:
-    """Lung segmentation of CT volumes and slices. ``tta`` averages a left-right flipped pass and
-    scores their disagreement; ``postprocess`` sets the clean-up steps."""
+    """Lung segmentation of CT volumes and slices, optionally with lesions inside the lungs. ``tta``
+    averages a left-right flipped pass and scores their disagreement; ``postprocess`` sets the clean-up
+    steps; ``lesions``: lesion models run inside the lung field (``lungseg.inference.lesions``);
+    ``eight_bit``: the lung model for 8-bit exports when ``predictor`` takes HU only."""
 
-    def __init__(self, predictor: Predictor, postprocess: PostprocessOptions | None = None, tta: bool = True):
+    def __init__(self, predictor: Predictor, postprocess: PostprocessOptions | None = None, tta: bool = True,
+                 lesions: Sequence[LesionModel] = (), lesion_options: LesionOptions | None = None,
+                 eight_bit: Predictor | None = None, names: tuple[str | None, str | None] | None = None):
         self.predictor = predictor
         self.options = postprocess or PostprocessOptions()
         self.tta = tta
+        self.lesions = tuple(lesions)
+        self.lesion_options = lesion_options or LesionOptions()
+        self.eight_bit = eight_bit
+        self.names = names
 
     @classmethod
     def from_pretrained(cls, name: str = "ct-lung", backend: str = "auto", threshold: float = 0.5,
-                        batch_size: int = 4, **kwargs) -> Segmenter:
-        """A shipped model name, a checkpoint, an exported ``.onnx`` file or a ``lungseg cv`` folder."""
-        return cls(Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size), **kwargs)
+                        batch_size: int = 4, lesions: Sequence[str] = (), **kwargs) -> Segmenter:
+        """A shipped model name, a checkpoint, an exported ``.onnx`` file or a ``lungseg cv`` folder.
+        A lesion model given as ``name`` runs on top of the shipped ``ct-lung`` lungs, as ``lesions`` do;
+        a shipped lung model with an 8-bit variant (``ct-lung`` -> ``ct-lung-8bit``) takes exports too."""
+        models = load_models(name, lesions, backend, threshold, batch_size)
+        return cls(models.lungs, lesions=models.lesions, eight_bit=models.eight_bit,
+                   names=(models.lung_name, models.eight_bit_name), **kwargs)
 
     def apply(self, image) -> sitk.Image | np.ndarray:
         """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung): a
@@ -100,7 +119,8 @@ class Segmenter:
         else:
             picture = np.asarray(study.image)
             stored = (picture[..., 0] if picture.ndim == 3 else picture)[None]  # RGB: refused below with the reason
-        expects_hu = self.predictor.plan.intensity == "hu"
+        lung_model = self._lung_model(stored)
+        expects_hu = lung_model.plan.intensity == "hu"
         hu, finite_findings = check_finite(stored, expects_hu)
         findings += finite_findings
         raise_refusals(findings, study.source)
@@ -109,16 +129,37 @@ class Segmenter:
         raise_refusals(findings, study.source)
 
         spacing = canonical.GetSpacing() if canonical is not None and study.spacing_known else None
-        midline = _body_midline(hu)
-        labels, quality, split_ok = self._labels(hu, midline)
+        midline = _body_midline(hu) if expects_hu else None
+        labels, quality, split_ok = self._labels(lung_model, hu, midline)
         classes = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
-        measurements = measure(labels, classes, hu, spacing, is_volume=study.is_volume)
+        in_hu = hu if expects_hu else None  # mean HU and density indices mean nothing on an export
+        measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
         findings += self._split_finding(split_ok)
         findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
         quality = apply_plausibility(quality, findings)
+        burden = None
+        if self.lesions:
+            lung_classes = classes
+            labels, classes = self._add_lesions(hu, labels, spacing, classes)
+            measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
+            burden = lesion_burden(labels, lung_classes, classes[len(lung_classes):], spacing, study.is_volume)
+        lung_name = (self.names[1] if lung_model is self.eight_bit else self.names[0]) if self.names else None
+        names = tuple(name for name in (lung_name, *(model.name for model in self.lesions)) if name)
         return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing, classes,
-                                  measurements, quality, findings)
+                                  measurements, quality, findings, burden, names)
+
+    def _lung_model(self, stored: np.ndarray) -> Predictor:
+        """The HU lung model, or its 8-bit variant for an 8-bit export (when there is one)."""
+        if self.eight_bit is not None and self.predictor.plan.intensity == "hu" and intensity_kind(stored) == "8bit":
+            return self.eight_bit
+        return self.predictor
+
+    def _add_lesions(self, stored: np.ndarray, lungs: np.ndarray, spacing, classes):
+        """Run every lesion model inside the lungs; the merged label map and all its classes."""
+        found = [model.find(stored, lungs, spacing, self.lesion_options, self.tta) for model in self.lesions]
+        lesion_classes = tuple(dict.fromkeys(label for model in self.lesions for label in model.classes))
+        return merge_lesions(lungs, found), (*classes, *lesion_classes)
 
     def screen(self, image, source: str | Path | None = None, max_slices: int = 24) -> SegmentationResult:
         """A quick look before a long run (the web app's upload check): the same checks and model on
@@ -129,10 +170,11 @@ class Segmenter:
         if study.is_volume and study.image.GetSize()[2] > max_slices:
             step = -(-study.image.GetSize()[2] // max_slices)
             study = replace(study, image=study.image[:, :, ::step])
-        return Segmenter(self.predictor, self.options, tta=False).segment(study)
+        return Segmenter(self.predictor, self.options, tta=False, lesions=self.lesions,
+                         lesion_options=self.lesion_options, eight_bit=self.eight_bit, names=self.names).segment(study)
 
-    def _labels(self, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
-        raw, agreement, confidence = self._raw_mask(hu)
+    def _labels(self, model: Predictor, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
+        raw, agreement, confidence = self._raw_mask(model, hu)
         mask = postprocess(raw, self.options, hu)
         del raw
         quality = quality_scores(mask, agreement, confidence)
@@ -141,15 +183,15 @@ class Segmenter:
         labels, split_ok = split_lungs(mask, midline)
         return labels, quality, split_ok
 
-    def _raw_mask(self, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _raw_mask(self, model: Predictor, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Z, Y, X) HU -> bool mask on the input grid, per-slice flip agreement (Dice on the model grid)
         and per-slice confidence (mean |2p - 1| over the pixels called lung). No probability volume is
         kept, so memory stays at a few bytes per voxel."""
-        threshold = self.predictor.threshold
+        threshold = model.threshold
         mask = np.empty(hu.shape, bool)
         agreement = np.ones(len(hu), np.float32)
         confidence = np.ones(len(hu), np.float32)
-        for start, probabilities, batch_agreement in self.predictor.batches(hu, tta=self.tta):
+        for start, probabilities, batch_agreement in model.batches(hu, tta=self.tta):
             agreement[start:start + len(probabilities)] = batch_agreement
             for index, probability in enumerate(probabilities, start):
                 mask[index] = probability > threshold

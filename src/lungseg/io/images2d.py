@@ -52,6 +52,24 @@ def write_mask_png(path: str | Path, mask: np.ndarray) -> None:
         write_png(path, mask.astype(np.uint8))
 
 
+def write_label_png(path: str | Path, labels: np.ndarray, colours: dict[int, tuple[int, int, int]]) -> None:
+    """Write an (H, W) label map as an indexed (palette) PNG: pixel values are the labels, and viewers
+    show each label in its colour (``colours``: label -> RGB; 0 is black). Read back with
+    ``lungseg.io.label_maps`` (palette indices kept)."""
+    from PIL import Image
+
+    labels = np.asarray(labels)
+    if labels.dtype != np.uint8:
+        raise ValueError(f"write_label_png: expected uint8 labels, got {labels.dtype}")
+    palette = np.zeros((256, 3), np.uint8)
+    for value, colour in colours.items():
+        palette[value] = colour
+    image = Image.fromarray(labels, mode="P")
+    image.putpalette(palette.ravel().tolist())
+    with atomic_path(path) as temporary:
+        image.save(temporary, format="PNG")
+
+
 def check_suffix(path: Path, allowed: tuple[str, ...], kind: str) -> None:
     if path.suffix.lower() not in allowed:
         raise InputError(path, f"not a supported {kind} file type ({path.suffix or 'no suffix'}); "

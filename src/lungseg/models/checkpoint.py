@@ -103,3 +103,21 @@ def _check_weights(model: torch.nn.Module, weights: dict, name: str, source) -> 
                                     ("tensors of the wrong shape", wrong)) if keys]
     if problems:
         raise InputError(source, f"weights do not fit model {name!r}: {'; '.join(problems)}")
+
+
+def initialise_from(model: torch.nn.Module, reference: str | Path) -> tuple[int, int]:
+    """Copy into ``model`` every tensor of a checkpoint (a path or a shipped model name) whose name and
+    shape match (e.g. all but the output layer of a lung model for a 3-class lesion model); returns
+    (tensors copied, tensors in the model). ``InputError`` when nothing fits."""
+    from lungseg.io.shipped import resolve_model
+
+    path = resolve_model(reference)
+    weights = load_checkpoint(path).state_dict
+    own = model.state_dict()
+    fitting = {name: tensor for name, tensor in weights.items()
+               if name in own and own[name].shape == tensor.shape}
+    if not fitting:
+        raise InputError(path, "no tensor of this checkpoint fits the model being trained (train.init_from "
+                               "needs the same architecture)")
+    model.load_state_dict(fitting, strict=False)
+    return len(fitting), len(own)

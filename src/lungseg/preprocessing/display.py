@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.labels import SPLIT_LUNGS, LabelClass, label_class
+from lungseg.labels import ABNORMAL, SPLIT_LUNGS, LabelClass, label_class
 from lungseg.preprocessing.intensity import HU, WINDOWS, apply_window, intensity_kind
 
 TRUTH_COLOUR = (0, 255, 0)
@@ -39,20 +39,41 @@ def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
 
 
 def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.35, thickness: int = 1,
-                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
+                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS, lesion_alpha: float = 0.5) -> np.ndarray:
     """(H, W) uint8 gray + (H, W) labels (0 background) -> (H, W, 3) uint8 RGB, each label in its class's
-    colour (``lungseg.labels``); ``alpha`` 0 draws outlines only."""
+    colour (``lungseg.labels``); ``alpha`` 0 draws outlines only; lesion classes are always tinted
+    (``lesion_alpha``), so small lesions show inside outlined lungs."""
     rgb = np.repeat(np.asarray(gray, np.float32)[..., None], 3, axis=2)
     labels = np.asarray(labels)
     for label in np.unique(labels):
         if label == 0:
             continue
-        colour = np.array(label_class(label, classes).colour, np.float32)
+        known = label_class(label, classes)
+        colour = np.array(known.colour, np.float32)
         region = labels == label
-        if alpha:
-            rgb[region] = (1 - alpha) * rgb[region] + alpha * colour
+        tint = lesion_alpha if known.category == ABNORMAL else alpha
+        if tint:
+            rgb[region] = (1 - tint) * rgb[region] + tint * colour
         rgb[outline(region, thickness)] = colour
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def with_legend(picture: np.ndarray, classes: tuple[LabelClass, ...]) -> np.ndarray:
+    """(H, W, 3) uint8 overlay -> the same with a strip below naming each class next to its colour."""
+    import cv2
+
+    height, width = 20, picture.shape[1]
+    strip = np.zeros((height, width, 3), np.uint8)
+    x = 6
+    for label in classes:
+        text = label.name
+        size = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0]
+        if x + 16 + size > width:
+            break
+        strip[5:15, x:x + 10] = label.colour
+        cv2.putText(strip, text, (x + 14, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        x += 26 + size
+    return np.vstack([picture, strip])
 
 
 def comparison_overlay(gray: np.ndarray, truth: np.ndarray, prediction: np.ndarray, thickness: int = 1) -> np.ndarray:

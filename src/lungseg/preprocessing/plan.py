@@ -7,7 +7,7 @@ evaluation and prediction, so inference repeats exactly what training did.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +21,40 @@ from lungseg.preprocessing.intensity import EIGHT_BIT, HU, apply_window, intensi
 @dataclass(frozen=True)
 class PreprocessPlan:
     """``intensity`` is ``"hu"`` (window ``window_center``/``window_width`` to [0, 1]) or ``"8bit"``
-    (divide by 255); images are then padded to a square and resized to ``image_size``."""
+    (divide by 255); images are then padded to a square and resized to ``image_size``.
+
+    An 8-bit model with an export window (``export_center``/``export_width``, the HU window that made
+    its training exports, measured by ``benchmarks/export_window.py``) also takes HU input: it is
+    windowed and quantised to 256 levels as the exports were. ``field_of_view`` is ``"full"`` (whole
+    slices) or ``"lungs"`` (the training images were cropped to the lungs; the lesion pipeline crops
+    each slice to its lung field before this model sees it)."""
 
     intensity: str
     window_center: float
     window_width: float
     image_size: int
+    export_center: float | None = None
+    export_width: float | None = None
+    field_of_view: str = "full"
 
     def __post_init__(self):
         if self.intensity not in (HU, EIGHT_BIT):
             raise ValueError(f"intensity must be 'hu' or '8bit', got {self.intensity!r}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
+        if (self.export_center is None) != (self.export_width is None) or (
+                self.export_width is not None and self.export_width <= 0):
+            raise ValueError("export_center and export_width are set together, with a positive width; got "
+                             f"{self.export_center!r} / {self.export_width!r}")
+        if self.export_center is not None and self.intensity != EIGHT_BIT:
+            raise ValueError("an export window is for 8-bit models (intensity '8bit')")
+        if self.field_of_view not in ("full", "lungs"):
+            raise ValueError(f"field_of_view must be 'full' or 'lungs', got {self.field_of_view!r}")
+
+    @property
+    def takes_hu(self) -> bool:
+        """Whether HU input is accepted (HU models, and 8-bit models with an export window)."""
+        return self.intensity == HU or self.export_center is not None
 
     @classmethod
     def fit(cls, config: PreprocessConfig, images: Iterable[tuple[str | Path, np.ndarray]]) -> PreprocessPlan:
@@ -46,12 +68,18 @@ class PreprocessPlan:
                 raise InputError(example[EIGHT_BIT], f"training images mix 8-bit pictures with HU CT "
                                                      f"(e.g. {example[HU]}); use one kind")
             mode = found.pop() if found else HU
-        return cls(mode, float(config.window_center), float(config.window_width), int(config.image_size))
+        export = (None, None) if config.export_center is None else (float(config.export_center),
+                                                                     float(config.export_width))
+        if export[0] is not None and mode != EIGHT_BIT:
+            raise ValueError(f"preprocess.export_center/export_width are for 8-bit training images, but the "
+                             f"training images are {mode}")
+        return cls(mode, float(config.window_center), float(config.window_width), int(config.image_size),
+                   *export, config.field_of_view)
 
     def check(self, image: np.ndarray, source: str | Path | None = None) -> None:
         """Refuse input whose intensity kind differs from what the model was trained on."""
         kind = intensity_kind(image)
-        if kind == self.intensity:
+        if kind == self.intensity or (kind == HU and self.takes_hu):
             return
         if self.intensity == HU:
             raise InputError(source, "pixel values lie within 0..255, so this looks like an 8-bit picture, "
@@ -64,6 +92,9 @@ class PreprocessPlan:
         """Stored values to float32 [0, 1]."""
         if self.intensity == HU:
             return apply_window(image, self.window_center, self.window_width)
+        if self.export_center is not None and intensity_kind(image) == HU:
+            exported = apply_window(image, self.export_center, self.export_width)
+            return np.rint(exported * 255.0) / np.float32(255.0)  # the export's 256 gray levels
         return scale_8bit(image)
 
     def prepare(self, image: np.ndarray, source: str | Path | None = None) -> tuple[np.ndarray, Letterbox]:
@@ -87,7 +118,7 @@ class PreprocessPlan:
         """The plan stored in a model file; ``InputError`` naming ``source`` says what is missing or wrong."""
         if not isinstance(values, dict):
             raise InputError(source, "preprocessing plan is missing (not a mapping)")
-        missing = [f.name for f in fields(cls) if f.name not in values]
+        missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
         if missing:
             raise InputError(source, f"preprocessing plan is incomplete: missing {', '.join(missing)}")
         try:

@@ -25,6 +25,7 @@ from lungseg.errors import TrainingDiverged
 from lungseg.losses import build_loss
 from lungseg.model_card import ModelCard, ModelSpec, Provenance
 from lungseg.models import Checkpoint, build_model, resolve_kwargs
+from lungseg.models.checkpoint import initialise_from
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.loop import StepOptions, train_epoch, validate
@@ -63,6 +64,9 @@ class Engine:
                                                                **config.model.kwargs})
         torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
         self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
+        self.initialised = None  # (tensors copied, tensors) from train.init_from
+        if config.train.init_from and state is None:
+            self.initialised = initialise_from(self.model, config.train.init_from)
         self.encoder = getattr(self.model, "encoder", None)
         if config.train.freeze_encoder_epochs and self.encoder is None:
             raise ValueError(f"freeze_encoder_epochs: model {config.model.name!r} has no pretrained encoder")

@@ -30,7 +30,7 @@ from lungseg.data import (
     resolve_folders,
     split_has_validation,
 )
-from lungseg.data.audit import audit_split
+from lungseg.data.audit import audit_split, duplicate_links
 from lungseg.errors import InputError
 from lungseg.models import Checkpoint, load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
@@ -85,6 +85,8 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
         f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}"
         + (f"; {distributed.world_size} processes" if distributed.enabled else ""))
+    if engine.initialised:
+        log(f"weights: {engine.initialised[0]} of {engine.initialised[1]} tensors from {config.train.init_from}")
     if config.train.tensorboard and folder.writes:
         from lungseg.training.tensorboard import TensorBoardMonitor
 
@@ -136,8 +138,9 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | No
     pair_list = find_pairs(images_dir, masks_dir)
     folder.check_apart_from([p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
     pairs = {pair.name: pair for pair in pair_list}
+    linked = duplicate_links(pair_list) if config.data.group_duplicates and not state else []
     split = state.card.split if state else make_split(
-        list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern)
+        list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern, linked)
     missing = [name for name in split.train + split.val if name not in pairs]
     if missing:
         raise InputError(images_dir, f"{len(missing)} sample(s) of the saved split are missing, e.g. {missing[0]}")
