@@ -53,9 +53,10 @@ FIRST_FREE_VALUE = 7
 SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)   # the lung model's labels with the right/left split (the default)
 BOTH_LUNGS = (LUNG,)                    # ... without it (``PostprocessOptions(split_lungs=False)``)
 PAIRED_LUNGS = frozenset(SPLIT_LUNGS)   # one adult lung each: the per-lung volume bounds apply
+TABLE = (*SPLIT_LUNGS, *LESIONS)        # the label table of a lung + lesion label map
 
 
-def label_class(value: int, classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> LabelClass:
+def label_class(value: int, classes: tuple[LabelClass, ...] = TABLE) -> LabelClass:
     """The class of ``value`` in ``classes``; a value outside them gets a generic name and colour."""
     for label in classes:
         if label.value == int(value):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.labels import ABNORMAL, SPLIT_LUNGS, LabelClass, label_class
+from lungseg.labels import ABNORMAL, TABLE, LabelClass, label_class
 from lungseg.preprocessing.intensity import HU, WINDOWS, apply_window, intensity_kind
 
 TRUTH_COLOUR = (0, 255, 0)
@@ -39,7 +39,7 @@ def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
 
 
 def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.35, thickness: int = 1,
-                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS, lesion_alpha: float = 0.5) -> np.ndarray:
+                  classes: tuple[LabelClass, ...] = TABLE, lesion_alpha: float = 0.5) -> np.ndarray:
     """(H, W) uint8 gray + (H, W) labels (0 background) -> (H, W, 3) uint8 RGB, each label in its class's
     colour (``lungseg.labels``); ``alpha`` 0 draws outlines only; lesion classes are always tinted
     (``lesion_alpha``), so small lesions show inside outlined lungs."""

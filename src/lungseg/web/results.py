@@ -76,7 +76,8 @@ def segmenter_for(model: str, options: dict | None = None):
                                      fill_holes_3d=options.get("fill_holes", True),
                                      fill_holes_2d=options.get("fill_holes_2d", False),
                                      smooth_radius=int(options.get("smooth", 0)))
-    return Segmenter(default.predictor, postprocess, tta=options.get("tta", True))
+    return Segmenter(default.predictor, postprocess, tta=options.get("tta", True), lesions=default.lesions,
+                     lesion_options=default.lesion_options, eight_bit=default.eight_bit, names=default.names)
 
 
 _screens = threading.BoundedSemaphore(2)  # uploads share the request threads: at most two screens at once
@@ -100,7 +101,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     progress(0.05, "reading the scan")
     study = load_study(input_path)
     segmenter = segmenter_for(model, options)
-    progress(0.15, "segmenting the lungs")
+    progress(0.15, "segmenting the lungs" + (" and lesions" if segmenter.lesions else ""))
     result = segmenter.segment(study)
     progress(0.85, "writing the results")
     staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
@@ -161,4 +162,5 @@ def summary_of(report: dict) -> dict:
                                                       ("score", "flip_agreement", "plausible", "flagged")},
             "findings": report.get("findings", []), "status": report.get("status"),
             "seconds": report.get("seconds"), "labels": report.get("labels", {}),
-            "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER}
+            "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER,
+            "models": report.get("models", []), "lesions": report.get("lesions")}

@@ -33,7 +33,9 @@ class Page:
 def shipped_model_names() -> list[str]:
     from lungseg.io.shipped import shipped_models
 
-    return sorted(shipped_models())
+    models = shipped_models()
+    variants = {entry.get("eight_bit_variant") for entry in models.values()}
+    return sorted(name for name in models if name not in variants)  # a variant is picked by the input
 
 
 def limits_of(settings: Settings) -> UploadLimits:

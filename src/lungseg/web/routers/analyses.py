@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from lungseg.labels import SPLIT_LUNGS
+from lungseg.labels import SPLIT_LUNGS, label_class
 from lungseg.web import results
 from lungseg.web.deps import check_csrf, get_db, get_settings, owned_analysis, page_user
 from lungseg.web.models import User
@@ -66,7 +66,7 @@ def result_page(request: Request, analysis_id: str, user: User = Depends(page_us
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     done = analysis.job.state == "done"
-    legend = [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
+    legend = viewer_legend((analysis.summary or {}).get("labels") if done else None)
     return render(request, "result.html", user=user, analysis=analysis, job=job_status(analysis.job),
                   downloads=results.available(folder) if done else [], legend=legend,
                   slices=slice_counts(folder) if done else 0, steps=next_steps(analysis))
@@ -119,3 +119,12 @@ def file_response(analysis, name: str, settings: Settings) -> FileResponse:
     short = analysis.id.split("-")[0]
     return FileResponse(folder / results.RESULT / match.filename, media_type=match.media_type,
                         filename=f"lungseg-{short}-{match.filename}", headers={"Cache-Control": "private, no-store"})
+
+
+def viewer_legend(labels: dict | None) -> list[dict]:
+    """The viewer's legend from a report's label table ({"1": "right lung", ...}): each value in its
+    class's colour (``lungseg.labels``); the lungs before a result exists."""
+    if not labels:
+        return [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
+    return [{"value": int(value), "name": name, "colour": list(label_class(int(value)).colour)}
+            for value, name in labels.items() if int(value) > 0]
