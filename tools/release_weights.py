@@ -1,9 +1,19 @@
-"""Build the shipped ``ct-lung`` model: train it with lungseg's own command, score it, export ONNX and
-write src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file).
+"""Build the shipped models: train each with lungseg's own commands, score it, export ONNX and write
+src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file).
 
-    .venv/bin/python tools/release_weights.py [--run runs/ct-lung] [--data ../shared/data/ct-lung-kmader]
+    .venv/bin/python tools/release_weights.py                       # every model (make weights)
+    .venv/bin/python tools/release_weights.py --only covid-infection,lung-tumor
 
-With an existing ``RUN/best.pt`` (trained by exactly the command below) the training step is skipped.
+- ``ct-lung``: trained and scored on the seeded 70/20/10 split of ct-lung-kmader (test metrics).
+- ``ct-lung-8bit``: the same slices rendered as 8-bit exports (tools/render_8bit.py), started from
+  ``ct-lung``'s weights; test metrics on the renderings of the test split. ``ct-lung`` names it as its
+  ``eight_bit_variant``, so ``--model ct-lung`` takes 8-bit exports too.
+- lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
+  cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
+  model is trained with the same recipe on all the training slices.
+
+A step whose output exists (``RUN/best.pt``, ``CV/cv_summary.json``, the rendered folder) is skipped, so
+an interrupted release resumes; the other models' manifest entries are kept.
 """
 
 from __future__ import annotations
@@ -14,10 +24,80 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "src" / "lungseg" / "weights"
+SHARED = "../shared/data"
+COVID = f"{SHARED}/covid-infection/train"
+METRICS = ("dice", "iou", "precision", "recall", "specificity", "hd95")
+
+
+@dataclass(frozen=True)
+class Release:
+    description: str
+    data: str
+    train: list[str]
+    run: str
+    split: str
+    prepare: list[str] = field(default_factory=list)     # a python command run first (tools/...)
+    prepared: str | None = None                          # ... skipped when this folder exists
+    evaluate: list[str] = field(default_factory=list)    # test-split scoring (split models)
+    cv: list[str] = field(default_factory=list)          # cross-validation (lesion models)
+    cv_out: str | None = None
+    extra: dict = field(default_factory=dict)            # more manifest keys
+
+
+RELEASES = {
+    "ct-lung": Release(
+        "U-Net (base 16, depth 4) for lungs in axial chest CT slices in HU, 256x256 input, lung window L-600/W1500",
+        "ct-lung-kmader (Kaggle 'Finding and Measuring Lungs in CT Data', K. Mader; see its SOURCE.txt)",
+        ["train", "--data", f"{SHARED}/ct-lung-kmader", "--out", "runs/ct-lung"], "runs/ct-lung",
+        "70/20/10 by seed 0 (train/val/test), stored in the checkpoint",
+        evaluate=["--data", f"{SHARED}/ct-lung-kmader", "--split", "test"],
+        extra={"eight_bit_variant": "ct-lung-8bit"}),
+    "ct-lung-8bit": Release(
+        "U-Net (base 16, depth 4) for lungs in 8-bit CT exports (PNG/JPG through any window, whole or cropped to "
+        "the lungs), 256x256 input; started from ct-lung",
+        "ct-lung-kmader rendered by `python tools/render_8bit.py ../shared/data/ct-lung-kmader runs/kmader-8bit` "
+        "(2 renderings per slice, seed 0)",
+        ["train", "--data", "runs/kmader-8bit", "--group-pattern", r"^(ID_\d+)", "--set", "train.init_from=ct-lung",
+         "--set", "preprocess.intensity=8bit", "--epochs", "12", "--max-minutes", "16", "--out", "runs/ct-lung-8bit"],
+        "runs/ct-lung-8bit", "70/20/10 by seed 0 grouped by slice (both renderings of a slice in one subset)",
+        prepare=["tools/render_8bit.py", f"{SHARED}/ct-lung-kmader", "runs/kmader-8bit"], prepared="runs/kmader-8bit",
+        evaluate=["--data", "runs/kmader-8bit", "--split", "test"]),
+    "covid-infection": Release(
+        "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit CT slices cropped to the lungs "
+        "(HU input through the measured export window L-380/W1170), 256x256 input",
+        "covid-infection/train (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
+        ["train", "--config", "recipes/covid-infection.yaml", "--images", f"{COVID}/images", "--masks",
+         f"{COVID}/masks_infection", "--split", "100/0/0", "--out", "runs/covid-infection"],
+        "runs/covid-infection", "all 50 training slices (no held-out part: see the cross-validation)",
+        cv=["cv", "--folds", "5", "--config", "recipes/covid-infection.yaml", "--images", f"{COVID}/images",
+            "--masks", f"{COVID}/masks_infection", "--out", "runs/cv-covid-infection"],
+        cv_out="runs/cv-covid-infection"),
+    "covid-infection-types": Release(
+        "U-Net (base 16, depth 4, from ct-lung), softmax over background / ground-glass opacity / consolidation, "
+        "8-bit CT slices cropped to the lungs (HU input through L-380/W1170), 256x256 input",
+        "covid-infection/train masks_multiclass (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
+        ["train", "--config", "recipes/covid-infection-types.yaml", "--images", f"{COVID}/images", "--masks",
+         f"{COVID}/masks_multiclass", "--split", "100/0/0", "--out", "runs/covid-infection-types"],
+        "runs/covid-infection-types", "all 50 training slices (no held-out part: see the cross-validation)",
+        cv=["cv", "--folds", "5", "--config", "recipes/covid-infection-types.yaml", "--images", f"{COVID}/images",
+            "--masks", f"{COVID}/masks_multiclass", "--out", "runs/cv-covid-infection-types"],
+        cv_out="runs/cv-covid-infection-types"),
+    "lung-tumor": Release(
+        "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
+        "(HU input through the measured export window L110/W230), 384x384 input",
+        "lung-tumor-msd (MSD Task06 Lung sample, 18 slices of 8 cases; see its SOURCE.txt)",
+        ["train", "--config", "recipes/lung-tumor.yaml", "--data", f"{SHARED}/lung-tumor-msd", "--split", "100/0/0",
+         "--out", "runs/lung-tumor"],
+        "runs/lung-tumor", "all 18 slices (no held-out part: see the cross-validation, grouped by case)",
+        cv=["cv", "--folds", "4", "--config", "recipes/lung-tumor.yaml", "--data", f"{SHARED}/lung-tumor-msd",
+            "--out", "runs/cv-lung-tumor"],
+        cv_out="runs/cv-lung-tumor"),
+}
 
 
 def lungseg(*args: str) -> None:
@@ -29,7 +109,7 @@ def sha256(path: Path) -> str:
 
 
 def slim_checkpoint(source: Path, target: Path) -> None:
-    """Keep what inference and provenance need; drop nothing else (best.pt has no optimizer state)."""
+    """Keep what inference and provenance need (best.pt has no optimizer state; drop any training state)."""
     import torch
 
     checkpoint = torch.load(source, map_location="cpu", weights_only=True)
@@ -37,39 +117,62 @@ def slim_checkpoint(source: Path, target: Path) -> None:
     torch.save(checkpoint, target)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="runs/ct-lung")
-    parser.add_argument("--data", default="../shared/data/ct-lung-kmader")
-    args = parser.parse_args()
-    run = Path(args.run)
-    train_command = ["train", "--data", args.data, "--out", str(run)]
+def release(name: str, spec: Release) -> dict:
+    run = Path(spec.run)
+    if spec.prepare and not Path(spec.prepared).is_dir():
+        subprocess.run([sys.executable, *spec.prepare], check=True)
+    entry = {"description": spec.description, "command": "lungseg " + " ".join(spec.train), "data": spec.data,
+             "split": spec.split}
+    if spec.cv:
+        if not (Path(spec.cv_out) / "cv_summary.json").is_file():
+            lungseg(*spec.cv)
+        summary = json.loads((Path(spec.cv_out) / "cv_summary.json").read_text())
+        entry["cv_command"] = "lungseg " + " ".join(spec.cv)
+        entry["cv_metrics"] = {key: {"mean": summary["across_folds"][key]["mean"], "sd": summary["across_folds"][key]["sd"]}
+                               for key in METRICS}
+        if "per_class" in summary:
+            entry["cv_metrics_per_class"] = {cls: {key: {"mean": v[key]["mean"], "sd": v[key]["sd"]} for key in METRICS}
+                                             for cls, v in summary["per_class"].items()}
+        entry["cv_n_per_fold"] = summary["n_per_fold"]
+    if prepare := spec.prepare:
+        entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
-        lungseg(*train_command)
-    lungseg("evaluate", "--model", str(run / "best.pt"), "--data", args.data, "--split", "test",
-            "--out", str(run / "eval-test"), "--backend", "torch")
-    metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
-
-    WEIGHTS.mkdir(parents=True, exist_ok=True)
-    checkpoint, onnx = WEIGHTS / "ct-lung.pt", WEIGHTS / "ct-lung.onnx"
+        lungseg(*spec.train)
+    if spec.evaluate:
+        lungseg("evaluate", "--model", str(run / "best.pt"), *spec.evaluate, "--out", str(run / "eval-test"),
+                "--backend", "torch")
+        metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
+        entry["test_metrics"] = {key: metrics[key] for key in METRICS}
+        entry["test_n"] = metrics["n"]
+    checkpoint, onnx = WEIGHTS / f"{name}.pt", WEIGHTS / f"{name}.onnx"
     slim_checkpoint(run / "best.pt", checkpoint)
     lungseg("export", str(onnx), "--model", str(checkpoint))
-    shutil.copy(run / "config.yaml", WEIGHTS / "ct-lung.config.yaml")
-    manifest = {"models": {"ct-lung": {
-        "description": "U-Net (base 16, depth 4) for lungs in axial chest CT slices in HU, 256x256 input, "
-                       "lung window L-600/W1500",
-        "command": "lungseg " + " ".join(train_command),
-        "data": "ct-lung-kmader (Kaggle 'Finding and Measuring Lungs in CT Data', K. Mader; see its SOURCE.txt)",
-        "split": "70/20/10 by seed 0 (train/val/test), stored in the checkpoint",
-        "test_metrics": {key: metrics[key] for key in ("dice", "iou", "precision", "recall", "specificity", "hd95")},
-        "test_n": metrics["n"],
-        "files": {
-            "checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
-            "onnx": {"name": onnx.name, "sha256": sha256(onnx), "url": None},
-        },
-    }}}
-    (WEIGHTS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(json.dumps(manifest["models"]["ct-lung"]["test_metrics"]["dice"]))
+    shutil.copy(run / "config.yaml", WEIGHTS / f"{name}.config.yaml")
+    entry.update(spec.extra)
+    entry["files"] = {"checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
+                      "onnx": {"name": onnx.name, "sha256": sha256(onnx), "url": None}}
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(RELEASES), help="comma-separated model names")
+    args = parser.parse_args()
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RELEASES]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(RELEASES)}")
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    manifest_path = WEIGHTS / "manifest.json"
+    for name in names:
+        entry = release(name, RELEASES[name])
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+        manifest["models"][name] = entry
+        manifest["models"] = {key: manifest["models"][key] for key in RELEASES if key in manifest["models"]}
+        temporary = manifest_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+        temporary.replace(manifest_path)
+        print(name, json.dumps(entry.get("test_metrics", entry.get("cv_metrics", {})).get("dice")))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ def load_models(name: str, lesions: Sequence[str] = (), backend: str = "auto", t
         preloaded = {str(name): first}
     else:
         lung_name, lungs, preloaded = str(name), first, {}
-    variant = shipped_models().get(lung_name, {}).get("eight_bit_variant")
+    shipped = shipped_models()
+    variant = shipped.get(lung_name, {}).get("eight_bit_variant")
+    variant = variant if variant in shipped else None  # a manifest without the variant's own entry
     eight_bit = load(variant) if variant else None
     models: list[LesionModel] = []
     for lesion in lesion_names:
