@@ -90,8 +90,16 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Evaluation (per class)" in page and "consolidation" in page and "mean over classes" in page
     assert (tmp_path / "report" / "dice_hist.png").is_file()
-    refused = run_cli("predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt")
-    assert refused.returncode == 2 and "class maps" in refused.stderr
+    # predict: a K-class model is a lesion model on top of the lungs (ct-lung-8bit for this 8-bit slice)
+    predicted = run_cli("predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt",
+                        "--report")
+    assert predicted.returncode == 0, predicted.stderr
+    report = json.loads((tmp_path / "p_report.json").read_text())
+    assert report["labels"] == {"0": "background", "1": "right lung", "2": "left lung",
+                                "4": "ground-glass opacity", "5": "consolidation"}
+    assert report["models"] == ["ct-lung-8bit", str(run / "best.pt")]
+    assert set(report["lesions"]["classes"]) == {"ground-glass_opacity", "consolidation"}
+    assert Image.open(tmp_path / "p.png").mode == "P"
 
 
 def test_multiclass_config_is_checked_before_any_data_is_read(tmp_path):

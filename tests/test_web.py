@@ -173,3 +173,22 @@ def test_upload_options_reach_the_segmenter(web):
     bad = web.post("/analyses", {"model": "ct-lung", "smooth": "99"},
                    files=[("files", (image.name, image.read_bytes(), "image/tiff"))])
     assert bad.status_code == 422 and "smooth" in bad.text
+
+
+def test_a_lesion_model_on_an_8bit_covid_slice(web):
+    """The upload form offers the shipped lesion models (not the 8-bit lung variant, which the input
+    picks); the result shows lesion labels in their colours and the burden per lung."""
+    web.register("les@example.org")
+    web.login("les@example.org")
+    form = web.get("/analyses/new").text
+    assert 'value="covid-infection"' in form and 'value="lung-tumor"' in form and "ct-lung-8bit" not in form
+    response = web.upload(shared("covid-infection", "train", "images", "2.jpg"), model="covid-infection")
+    assert response.status_code == 303, response.text
+    url = response.headers["location"]
+    assert web.wait(url)["state"] == "done"
+    report = web.get(f"{url}/files/report").json()
+    assert report["models"] == ["ct-lung-8bit", "covid-infection"] and report["labels"]["3"] == "infection"
+    assert report["lesions"]["per_lung"]["right_lung"]["severity_band"]
+    page = web.get(url).text
+    assert 'id="lesion-burden"' in page and "% affected" in page
+    assert '"name": "infection", "colour": [255, 150, 0]' in page.replace("&#34;", '"')

@@ -49,6 +49,15 @@ class Release:
     extra: dict = field(default_factory=dict)            # more manifest keys
 
 
+def covid_release(name: str, masks: str, description: str) -> Release:
+    """A model of the COVID-19 slices: 5-fold CV with its recipe, then the same recipe on all 50 slices."""
+    data = ["--config", f"recipes/{name}.yaml", "--images", f"{COVID}/images", "--masks", f"{COVID}/{masks}"]
+    return Release(description, f"covid-infection/train {masks} (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
+                   ["train", *data, "--split", "100/0/0", "--out", f"runs/{name}"], f"runs/{name}",
+                   "all 50 training slices (no held-out part: see the cross-validation)",
+                   cv=["cv", "--folds", "5", *data, "--out", f"runs/cv-{name}"], cv_out=f"runs/cv-{name}")
+
+
 RELEASES = {
     "ct-lung": Release(
         "U-Net (base 16, depth 4) for lungs in axial chest CT slices in HU, 256x256 input, lung window L-600/W1500",
@@ -67,26 +76,13 @@ RELEASES = {
         "runs/ct-lung-8bit", "70/20/10 by seed 0 grouped by slice (both renderings of a slice in one subset)",
         prepare=["tools/render_8bit.py", f"{SHARED}/ct-lung-kmader", "runs/kmader-8bit"], prepared="runs/kmader-8bit",
         evaluate=["--data", "runs/kmader-8bit", "--split", "test"]),
-    "covid-infection": Release(
-        "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit CT slices cropped to the lungs "
-        "(HU input through the measured export window L-380/W1170), 256x256 input",
-        "covid-infection/train (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
-        ["train", "--config", "recipes/covid-infection.yaml", "--images", f"{COVID}/images", "--masks",
-         f"{COVID}/masks_infection", "--split", "100/0/0", "--out", "runs/covid-infection"],
-        "runs/covid-infection", "all 50 training slices (no held-out part: see the cross-validation)",
-        cv=["cv", "--folds", "5", "--config", "recipes/covid-infection.yaml", "--images", f"{COVID}/images",
-            "--masks", f"{COVID}/masks_infection", "--out", "runs/cv-covid-infection"],
-        cv_out="runs/cv-covid-infection"),
-    "covid-infection-types": Release(
-        "U-Net (base 16, depth 4, from ct-lung), softmax over background / ground-glass opacity / consolidation, "
-        "8-bit CT slices cropped to the lungs (HU input through L-380/W1170), 256x256 input",
-        "covid-infection/train masks_multiclass (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
-        ["train", "--config", "recipes/covid-infection-types.yaml", "--images", f"{COVID}/images", "--masks",
-         f"{COVID}/masks_multiclass", "--split", "100/0/0", "--out", "runs/covid-infection-types"],
-        "runs/covid-infection-types", "all 50 training slices (no held-out part: see the cross-validation)",
-        cv=["cv", "--folds", "5", "--config", "recipes/covid-infection-types.yaml", "--images", f"{COVID}/images",
-            "--masks", f"{COVID}/masks_multiclass", "--out", "runs/cv-covid-infection-types"],
-        cv_out="runs/cv-covid-infection-types"),
+    "covid-infection": covid_release(
+        "covid-infection", "masks_infection", "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit "
+        "CT slices cropped to the lungs (HU input through the measured export window L-380/W1170), 256x256 input"),
+    "covid-infection-types": covid_release(
+        "covid-infection-types", "masks_multiclass", "U-Net (base 16, depth 4, from ct-lung), softmax over "
+        "background / ground-glass opacity / consolidation, 8-bit CT slices cropped to the lungs (HU input through "
+        "L-380/W1170), 256x256 input"),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",

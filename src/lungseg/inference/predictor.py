@@ -119,8 +119,8 @@ class Predictor:
         Binary models only (multi-class: ``classes``)."""
         if self.channels > 1:
             raise InputError(self.source, f"a {self.channels - 1}-class model ({', '.join(self.card.class_names)}) "
-                                          "gives class maps: use it with `lungseg evaluate` (or Predictor.classes); "
-                                          "lung and lesion label maps from one scan come with the lesion pipeline")
+                                          "gives class maps: use Predictor.classes, `lungseg evaluate`, or "
+                                          "`lungseg predict --model NAME` (lungs + lesions in one label map)")
         for start in range(0, len(images), self.batch_size):
             stop = min(start + self.batch_size, len(images))
             chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)

@@ -165,13 +165,13 @@ class Segmenter:
         """A quick look before a long run (the web app's upload check): the same checks and model on
         every k-th slice of a volume (at most ``max_slices``, spacing scaled by k) without TTA. Raises
         ``InputError`` where ``segment`` would refuse (no lungs, X-ray, not HU, ...); its volumes are
-        estimates and its quality means nothing."""
+        estimates and its quality means nothing. Lesion models are not run."""
         study = as_study(image, source)
         if study.is_volume and study.image.GetSize()[2] > max_slices:
             step = -(-study.image.GetSize()[2] // max_slices)
             study = replace(study, image=study.image[:, :, ::step])
-        return Segmenter(self.predictor, self.options, tta=False, lesions=self.lesions,
-                         lesion_options=self.lesion_options, eight_bit=self.eight_bit, names=self.names).segment(study)
+        return Segmenter(self.predictor, self.options, tta=False, eight_bit=self.eight_bit,
+                         names=self.names).segment(study)  # the lung checks only: lesions are not screened
 
     def _labels(self, model: Predictor, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
         raw, agreement, confidence = self._raw_mask(model, hu)

@@ -35,7 +35,8 @@ def shipped_model_names() -> list[str]:
 
     models = shipped_models()
     variants = {entry.get("eight_bit_variant") for entry in models.values()}
-    return sorted(name for name in models if name not in variants)  # a variant is picked by the input
+    names = [name for name in models if name not in variants]  # a variant is picked by the input
+    return sorted(names, key=lambda name: (name != "ct-lung", name))  # the lung model first: the default
 
 
 def limits_of(settings: Settings) -> UploadLimits:
