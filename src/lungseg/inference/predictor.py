@@ -93,8 +93,13 @@ class Predictor:
     def classes(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
                 tta: bool = False) -> list[np.ndarray]:
         """K-class models: (H, W) uint8 class maps (0 background .. K) on each image's own grid, the
-        argmax of the softmax probabilities resized back per class (with ``tta``, averaged with the
-        left-right flipped pass)."""
+        argmax of ``class_probabilities``."""
+        return [np.argmax(p, axis=0).astype(np.uint8) for p in self.class_probabilities(images, sources, tta)]
+
+    def class_probabilities(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
+                            tta: bool = False) -> list[np.ndarray]:
+        """K-class models: (C, H, W) float32 softmax probabilities (background first) on each image's own
+        grid, resized back per class (with ``tta``, averaged with the left-right flipped pass)."""
         if self.channels == 1:
             raise ValueError("classes() is for multi-class models; this model is binary (use predict())")
         maps = []
@@ -108,7 +113,7 @@ class Predictor:
             if tta:
                 probabilities = (probabilities[:len(chunk)] + probabilities[len(chunk):, :, :, ::-1]) / 2
             for grid, (_, box) in zip(probabilities, chunk):
-                maps.append(np.argmax([self.plan.restore(channel, box) for channel in grid], axis=0).astype(np.uint8))
+                maps.append(np.stack([self.plan.restore(channel, box) for channel in grid]).astype(np.float32))
         return maps
 
     def batches(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
