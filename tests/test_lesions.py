@@ -197,3 +197,52 @@ def test_init_from_copies_every_fitting_tensor():
     model = build_model("unet", in_channels=1, out_channels=3)
     copied, total = initialise_from(model, "ct-lung")
     assert copied == total - 2  # all but the 1 -> 3 channel output convolution (weight and bias)
+
+
+def test_ct_lung_takes_an_8bit_export_of_a_real_slice(tmp_path):
+    """A kmader slice saved as a lung-window PNG: `--model ct-lung` is no longer refused; its 8-bit
+    variant segments it, and the lungs match the slice's own mask."""
+    import json
+    import sys
+
+    from PIL import Image
+
+    from conftest import REPO, run_cli
+    from lungseg.metrics import dice
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from render_8bit import window_8bit
+
+    hu, _ = real_lungs()
+    export = tmp_path / "export.png"
+    Image.fromarray(window_8bit(hu[0], -600.0, 1500.0)).save(export)
+    result = run_cli("predict", export, tmp_path / "out.png", "--model", "ct-lung", "--report")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out_report.json").read_text())
+    assert report["models"] == ["ct-lung-8bit"] and "mean_hu" not in report["measurements"]["right_lung"]
+    truth = read_mask_array(shared("ct-lung-kmader", "masks", KMADER_SLICE)) > 0
+    predicted = np.asarray(Image.open(tmp_path / "out.png")) > 0
+    assert dice(predicted, truth) > 0.95
+
+
+def test_covid_infection_on_a_real_covid_slice_through_the_cli(tmp_path):
+    """An 8-bit COVID slice (training data of the shipped model, so this checks the plumbing, not the
+    accuracy): one indexed PNG with lungs and infection, the label table and burden in the report."""
+    import json
+
+    from PIL import Image
+
+    from conftest import run_cli
+
+    source = shared("covid-infection", "train", "images", "2.jpg")
+    result = run_cli("predict", source, tmp_path / "out.png", "--model", "covid-infection", "--report", "--overlay")
+    assert result.returncode == 0, result.stderr
+    assert "% affected" in result.stdout + result.stderr
+    report = json.loads((tmp_path / "out_report.json").read_text())
+    assert report["labels"] == {"0": "background", "1": "right lung", "2": "left lung", "3": "infection"}
+    labels = Image.open(tmp_path / "out.png")
+    assert labels.mode == "P" and set(np.unique(np.asarray(labels))) <= {0, 1, 2, 3}
+    infection = int((np.asarray(labels) == 3).sum())
+    assert report["lesions"]["classes"]["infection"]["voxels"] == infection > 0
+    overlay = Image.open(tmp_path / "out_overlay.png")
+    assert overlay.size[1] == labels.size[1] + 20  # the legend strip

@@ -76,8 +76,29 @@ def test_download_from_url_verifies_and_caches(private_manifest, tmp_path):
 
 
 def test_unknown_model_name_lists_the_shipped_ones():
-    with pytest.raises(InputError, match=r"not a shipped model name \(shipped: ct-lung\)"):
+    from lungseg.io.shipped import shipped_models
+
+    names = ", ".join(sorted(shipped_models()))
+    assert "ct-lung" in names and "covid-infection" in names
+    with pytest.raises(InputError, match=rf"not a shipped model name \(shipped: {names}\)"):
         resolve_model("ct-lungs")
+
+
+def test_every_shipped_model_loads_offline_checksum_verified_with_its_onnx_twin():
+    """Each manifest entry: both files verify, the card's class names and plan are the same in the .pt
+    and in the ONNX metadata, and the lesion models carry their cross-validation and command."""
+    from lungseg.inference import Predictor
+    from lungseg.io.shipped import shipped_models
+
+    for name, entry in shipped_models().items():
+        torch_model = Predictor.load(name, backend="torch")
+        onnx_model = Predictor.load(name, backend="onnx")
+        assert torch_model.card.class_names == onnx_model.card.class_names
+        assert torch_model.card.plan == onnx_model.card.plan
+        assert entry["command"].startswith("lungseg train")
+        assert "cv_metrics" in entry or "test_metrics" in entry
+        if torch_model.card.class_names != ("lung",):
+            assert torch_model.card.plan.export_center is not None and "cv_command" in entry
 
 
 def test_onnx_export_matches_pytorch(tmp_path, kmader):
