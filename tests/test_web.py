@@ -191,4 +191,4 @@ def test_a_lesion_model_on_an_8bit_covid_slice(web):
     assert report["lesions"]["per_lung"]["right_lung"]["severity_band"]
     page = web.get(url).text
     assert 'id="lesion-burden"' in page and "% affected" in page
-    assert '"name": "infection", "colour": [255, 150, 0]' in page.replace("&#34;", '"')
+    assert 'fill="rgb(255, 150, 0)"' in page and '<span class="lv-legend-name">infection</span>' in page
