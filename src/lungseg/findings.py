@@ -87,6 +87,10 @@ NOT_HU_8BIT = FindingKind(Code.NOT_HU, R, "pixel values lie within 0..255, so th
 NOT_HU_NO_AIR = FindingKind(Code.NOT_HU, R, "no values below {air:g} (range {low:g}..{high:g}): no air in the image, "
                                             "so the pixels are not CT in Hounsfield units (an X-ray, or stored values "
                                             "without RescaleSlope/Intercept)")
+RADIOGRAPH_PICTURE = FindingKind(Code.XRAY_LIKE, R, "this 8-bit picture looks like a radiograph, not an export of CT "
+                                                   "in Hounsfield units: its lung fields are nearly as bright as the "
+                                                   "tissue around them (ratio {ratio:.2f}; CT exports stay below "
+                                                   "{limit:.2f}); X-rays need an X-ray model")
 XRAY_LIKE = FindingKind(Code.XRAY_LIKE, W, "{width}x{height} portrait frame looks like a chest radiograph, not an "
                                            "axial CT slice")
 

@@ -105,8 +105,8 @@ class OnnxBackend:
             shape = list(node.shape)
             fixed = [None if not isinstance(v, int) else v for v in shape]
             if len(shape) != 4 or fixed[1] not in (None, wanted) or any(v not in (None, size) for v in fixed[2:]):
-                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the model card and "
-                                              f"preprocessing plan need (N, {wanted}, {size}, {size})")
+                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the preprocessing plan "
+                                              f"needs (N, {wanted}, {size}, {size})")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         try:

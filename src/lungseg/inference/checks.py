@@ -83,6 +83,25 @@ def check_xray_like(image: np.ndarray) -> list[Finding]:
     return []
 
 
+RADIOGRAPH_RATIO = 0.72  # lung/surrounding median gray: CT exports <= 0.61 in any window, X-rays >= 0.80
+
+
+def check_radiograph_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Finding]:
+    """An 8-bit slice whose segmented lungs are nearly as bright as a 15-pixel ring of tissue around them
+    is a radiograph, not a CT export: in CT the lungs are far darker than soft tissue in every window
+    (measured: ratio <= 0.61 for kmader through windows up to W2000, <= 0.53 for the COVID exports;
+    0.80..0.95 for the Montgomery chest X-rays)."""
+    from scipy import ndimage
+
+    if lungs.sum() < 100:
+        return []
+    ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
+    ratio = float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
+    if ratio > RADIOGRAPH_RATIO:
+        return [catalogue.RADIOGRAPH_PICTURE(ratio=ratio, limit=RADIOGRAPH_RATIO)]
+    return []
+
+
 def check_orientation(direction: tuple[float, ...]) -> list[Finding]:
     """Direction cosines of a volume (row-major 3x3): oblique axes or a non-axial slice normal."""
     matrix = np.array(direction, dtype=float).reshape(3, 3)

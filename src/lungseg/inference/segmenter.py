@@ -28,6 +28,7 @@ from lungseg.inference.checks import (
     check_intensity,
     check_modality,
     check_orientation,
+    check_radiograph_picture,
     check_result,
     check_xray_like,
     raise_refusals,
@@ -134,6 +135,9 @@ class Segmenter:
         classes = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
         in_hu = hu if expects_hu else None  # mean HU and density indices mean nothing on an export
         measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
+        if not expects_hu and not study.is_volume:
+            findings += check_radiograph_picture(hu[0], labels[0] > 0)
+            raise_refusals(findings, study.source)
         findings += self._split_finding(split_ok)
         findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
