@@ -29,8 +29,10 @@ MEASURED = {"lung": (-600.0, 1500.0), "cropped": (-380.0, 1170.0), "soft": (110.
 
 
 def window_8bit(hu: np.ndarray, center: float, width: float) -> np.ndarray:
-    low = center - width / 2.0
-    return np.clip(np.rint((hu.astype(np.float32) - low) / width * 255.0), 0, 255).astype(np.uint8)
+    """HU -> uint8 through the window, with lungseg's own formula (as the 8-bit plans and overlays)."""
+    from lungseg.preprocessing import apply_window
+
+    return np.rint(apply_window(hu, center, width) * 255.0).astype(np.uint8)
 
 
 def render(hu: np.ndarray, mask: np.ndarray, style: str, rng: random.Random):

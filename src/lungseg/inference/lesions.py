@@ -53,17 +53,20 @@ class LesionModel:
         values = np.array([0, *(label.value for label in self.classes)], np.uint8)
         found = np.zeros(stored.shape, np.uint8)
         crop = self.predictor.plan.field_of_view == "lungs"
-        for z in range(len(stored)):
-            box = _lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None))
-            if box is None:
-                continue  # no lung on this slice: nothing to look in
-            found[z][box] = values[self._labels(stored[z][box], tta)]
+        boxes = {z: _lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None))
+                 for z in range(len(stored))}
+        boxes = {z: box for z, box in boxes.items() if box is not None}  # no lung on a slice: nothing to look in
+        crops = [stored[z][box] for z, box in boxes.items()]
+        for (z, box), labels in zip(boxes.items(), self._labels(crops, tta)):  # the predictor batches them
+            found[z][box] = values[labels]
         return clean_lesions(found, lungs > 0, spacing, options)
 
-    def _labels(self, image: np.ndarray, tta: bool) -> np.ndarray:
+    def _labels(self, images: list[np.ndarray], tta: bool) -> list[np.ndarray]:
+        if not images:
+            return []
         if self.predictor.channels > 1:
-            return self.predictor.classes([image], tta=tta)[0]
-        return self.predictor.predict([image], tta=tta)[0].astype(np.uint8)
+            return self.predictor.classes(images, tta=tta)
+        return [mask.astype(np.uint8) for mask in self.predictor.predict(images, tta=tta)]
 
 
 def _lung_box(lungs: np.ndarray, margin: float) -> tuple[slice, slice] | None:

@@ -99,6 +99,14 @@ class Segmenter:
         return cls(models.lungs, lesions=models.lesions, eight_bit=models.eight_bit,
                    names=(models.lung_name, models.eight_bit_name), **kwargs)
 
+    def replace(self, **changes) -> Segmenter:
+        """A copy sharing the loaded models, with some constructor arguments changed (``tta``,
+        ``postprocess``, ``lesions``, ...)."""
+        arguments = {"predictor": self.predictor, "postprocess": self.options, "tta": self.tta,
+                     "lesions": self.lesions, "lesion_options": self.lesion_options, "eight_bit": self.eight_bit,
+                     "names": self.names}
+        return Segmenter(**{**arguments, **changes})
+
     def apply(self, image) -> sitk.Image | np.ndarray:
         """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung): a
         SimpleITK image for a volume, an (H, W) uint8 array for a 2D slice."""
@@ -174,8 +182,7 @@ class Segmenter:
         if study.is_volume and study.image.GetSize()[2] > max_slices:
             step = -(-study.image.GetSize()[2] // max_slices)
             study = replace(study, image=study.image[:, :, ::step])
-        return Segmenter(self.predictor, self.options, tta=False, eight_bit=self.eight_bit,
-                         names=self.names).segment(study)  # the lung checks only: lesions are not screened
+        return self.replace(tta=False, lesions=()).segment(study)  # the lung checks only: lesions are not screened
 
     def _labels(self, model: Predictor, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, bool]:
         raw, agreement, confidence = self._raw_mask(model, hu)

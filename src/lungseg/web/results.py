@@ -76,8 +76,7 @@ def segmenter_for(model: str, options: dict | None = None):
                                      fill_holes_3d=options.get("fill_holes", True),
                                      fill_holes_2d=options.get("fill_holes_2d", False),
                                      smooth_radius=int(options.get("smooth", 0)))
-    return Segmenter(default.predictor, postprocess, tta=options.get("tta", True), lesions=default.lesions,
-                     lesion_options=default.lesion_options, eight_bit=default.eight_bit, names=default.names)
+    return default.replace(postprocess=postprocess, tta=options.get("tta", True))
 
 
 _screens = threading.BoundedSemaphore(2)  # uploads share the request threads: at most two screens at once
