@@ -63,6 +63,8 @@ def _print_report(report) -> None:
         stderr.print(f"problem: {record.path}: {record.problem}")
     for problem in report.set_problems():
         stderr.print(f"problem: {problem}")
+    for line in report.info:
+        stderr.print(f"note: {line}")
     stderr.print(f"{len(report.leaks)} leak(s) across splits, {len(report.duplicates) - len(report.leaks)} "
                  f"duplicate(s) within splits, {len(report.problems)} problem file(s)")
 

@@ -50,15 +50,18 @@ class Duplicate:
     second: str
     first_split: str
     second_split: str
-    kind: str  # "identical" (same bytes) or "near-identical" (phash distance <= NEAR_DISTANCE)
-    distance: int
+    kind: str  # "identical" (same bytes), "near-identical" (phash distance <= NEAR_DISTANCE), or from local
+    distance: int  # features (class-folder sets): "same slice" / "neighbour" with distance = RANSAC inliers
 
     @property
     def leak(self) -> bool:
         return self.first_split != self.second_split
 
     def describe(self) -> str:
-        how = "identical" if self.kind == "identical" else f"near-identical (phash distance {self.distance})"
+        how = {"identical": "identical", "same slice": f"the same slice, cropped/rescaled/re-encoded or annotated "
+                                                      f"({self.distance} matched features)",
+               "neighbour": f"neighbouring slices of one scan ({self.distance} matched features)"}.get(
+            self.kind, f"near-identical (phash distance {self.distance})")
         return f"{self.first} [{self.first_split}] and {self.second} [{self.second_split}] are {how}"
 
 
@@ -67,6 +70,7 @@ class AuditReport:
     records: list[ImageRecord]
     duplicates: list[Duplicate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # set-level problems found by the caller (an empty split)
+    info: list[str] = field(default_factory=list)    # set-level facts that are not problems (distinct slices)
 
     @property
     def leaks(self) -> list[Duplicate]:
@@ -114,7 +118,7 @@ class AuditReport:
                 "leaks": [asdict(d) for d in self.leaks],
                 "duplicates_within_splits": [asdict(d) for d in self.duplicates if not d.leak],
                 "problems": [{"path": r.path, "split": r.split, "problem": r.problem} for r in self.problems],
-                "set_problems": self.set_problems(),
+                "set_problems": self.set_problems(), "info": list(self.info),
                 "images": [asdict(r) for r in self.records]}
 
     def to_json(self) -> str:

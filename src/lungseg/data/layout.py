@@ -4,7 +4,8 @@ Layouts understood (split folders are named train/training, val/valid/validation
 - ``DIR/images`` + ``DIR/masks``: one segmentation set; with ``split`` (e.g. ``70/20/10``) it is split
   exactly as ``lungseg train`` would split it, else audited as a whole;
 - ``DIR/<split>/images`` + ``DIR/<split>/masks``: segmentation sets per split;
-- ``DIR/<split>/<class>/*``: a classification set per split (class counts are reported);
+- ``DIR/<split>/<class>/*``: a classification set per split (class counts are reported; copies of one
+  slice that a hash misses, label conflicts and coloured marks are found by ``data.slice_groups``);
 - ``DIR/<class>/*`` or images directly in ``DIR``: one set without splits.
 Files that are not supported images are reported as problems, never skipped silently.
 """
@@ -48,7 +49,42 @@ def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
             records = _set_records(root, "all", mask_labels)
     if not records:
         raise InputError(root, "no image files found")
-    return AuditReport(records, find_duplicates(records), notes)
+    duplicates, info = find_duplicates(records), []
+    if any(r.label for r in records):
+        duplicates, notes, info = _add_slice_matches(root, records, duplicates, notes)
+    return AuditReport(records, duplicates, notes, info)
+
+
+def _add_slice_matches(root: Path, records: list[ImageRecord], duplicates: list, notes: list[str]):
+    """Class-folder sets: copies of one slice the hash misses (crops, rescales, annotated copies, found by
+    local features), label conflicts and coloured marks (``data.slice_groups``)."""
+    from lungseg.data.audit import Duplicate
+    from lungseg.data.class_folders import LabelledImage, read_picture
+    from lungseg.data.slice_groups import group_slices
+
+    readable = [r for r in records if r.label and not r.problem]
+    images = [LabelledImage(Path(r.path).relative_to(root).as_posix(), Path(r.path), r.label, r.split)
+              for r in readable]
+    read = [read_picture(item.path) for item in images]
+    groups = group_slices(images, [r.gray for r in read], {i.name: r.marked_fraction for i, r in zip(images, read)})
+    record_of = {item.name: record for item, record in zip(images, readable)}
+    known = {frozenset((d.first, d.second)) for d in duplicates}
+    for link in groups.links:
+        first, second = record_of[link.first], record_of[link.second]
+        if link.kind != "identical" and frozenset((first.path, second.path)) not in known:
+            duplicates.append(Duplicate(first.path, second.path, first.split, second.split, link.kind, link.inliers))
+    notes, info = list(notes), []
+    for conflict in groups.conflicts():
+        labels = sorted({groups.labels[name] for name in conflict})
+        notes.append(f"label conflict: {', '.join(conflict)} are one slice filed under {', '.join(labels)}")
+    counts = groups.class_counts()
+    marked = {label: c["marked"] for label, c in counts.items() if c["marked"]}
+    if marked:
+        info.append("coloured marks (painted out before classification): " + ", ".join(
+            f"{label} {n} of {counts[label]['files']} files" for label, n in marked.items()))
+    info.append("distinct slices per class: " + ", ".join(f"{label} {c['groups']} of {c['files']} files"
+                                                          for label, c in counts.items()))
+    return duplicates, notes, info
 
 
 def _set_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
 from lungseg.io.split_record import Split
 
@@ -44,19 +45,35 @@ def split_has_validation(spec: str) -> bool:
 
 
 def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
-               group_pattern: str | None = None, linked: list[tuple[str, str]] = ()) -> Split:
+               group_pattern: str | None = None, linked: list[tuple[str, str]] = (),
+               strata: dict[str, str] | None = None) -> Split:
     """Split sample names; all samples of one group go to the same subset. ``linked`` pairs of names
-    (e.g. near-identical images found by the data audit) join their groups."""
+    (e.g. near-identical images found by the data audit) join their groups. ``strata`` (name -> class)
+    splits each class's groups separately, so every subset holds each class in proportion (a group
+    takes the most common class of its members)."""
     key_of = linked_groups(names, group_pattern, linked)
     groups: dict[str, list[str]] = {}
     for name in sorted(names):
         groups.setdefault(key_of[name], []).append(name)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
-    if spec.startswith("kfold"):
-        subsets = _kfold_subsets(keys, groups, spec)
-    else:
-        subsets = _fraction_subsets(keys, groups, parse_fractions(spec), len(names))
+    layers = [keys]
+    if strata is not None:
+        stratum_of = {key: Counter(strata[name] for name in groups[key]).most_common(1)[0][0] for key in keys}
+        layers = [[key for key in keys if stratum_of[key] == stratum] for stratum in sorted(set(stratum_of.values()))]
+    subsets: tuple[list, list, list] = ([], [], [])
+    offset = 0
+    for layer in layers:
+        if spec.startswith("kfold"):
+            parts = _kfold_subsets(layer, groups, spec, offset, minimum=len(keys))
+            offset += len(layer)
+        else:
+            parts = _fraction_subsets(layer, groups, parse_fractions(spec), sum(len(groups[k]) for k in layer),
+                                      require_train=strata is None)
+        for subset, part in zip(subsets, parts):
+            subset.extend(part)
+    if not subsets[0]:
+        raise ValueError("split leaves no training samples")
     train, val, test = (sorted(name for key in subset for name in groups[key]) for subset in subsets)
     return Split(train, val, test, spec=spec, seed=seed, group_pattern=group_pattern)
 
@@ -79,7 +96,7 @@ def linked_groups(names: list[str], group_pattern: str | None, linked: list[tupl
     return {name: root(group_of(name, group_pattern)) for name in names}
 
 
-def _fraction_subsets(keys, groups, fractions, total):
+def _fraction_subsets(keys, groups, fractions, total, require_train=True):
     targets = [round(fractions[1] * total), round(fractions[2] * total)]
     val, test, train = [], [], []
     counts = [0, 0]
@@ -94,21 +111,21 @@ def _fraction_subsets(keys, groups, fractions, total):
             counts[0] += size
         else:
             train.append(key)
-    if not train:
+    if require_train and not train:
         raise ValueError("split leaves no training samples")
     return train, val, test
 
 
-def _kfold_subsets(keys, groups, spec):
+def _kfold_subsets(keys, groups, spec, offset: int = 0, minimum: int | None = None):
     match = re.fullmatch(r"kfold:(\d+):(\d+)", spec)
     if not match:
         raise ValueError(f"split {spec!r}: k-fold spec is 'kfold:K:I', e.g. 'kfold:5:0'")
     folds, index = int(match.group(1)), int(match.group(2))
     if folds < 2 or not 0 <= index < folds:
         raise ValueError(f"split {spec!r}: need K >= 2 and 0 <= I < K")
-    if len(keys) < folds:
+    if (len(keys) if minimum is None else minimum) < folds:
         raise ValueError(f"split {spec!r}: only {len(keys)} groups for {folds} folds")
-    fold_of = {key: position % folds for position, key in enumerate(keys)}
+    fold_of = {key: (offset + position) % folds for position, key in enumerate(keys)}
     val = [key for key in keys if fold_of[key] == index]
     train = [key for key in keys if fold_of[key] != index]
     return train, val, []

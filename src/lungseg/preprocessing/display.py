@@ -85,3 +85,16 @@ def comparison_overlay(gray: np.ndarray, truth: np.ndarray, prediction: np.ndarr
     for mask, colour in ((truth, TRUTH_COLOUR), (prediction, PREDICTION_COLOUR)):
         rgb[outline(mask, thickness)] = colour
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def heat_overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """(H, W) uint8 picture and (H, W) heat map in [0, 1] -> (H, W, 3) uint8: the picture in gray with
+    the heat in the 'jet' colours blended over it where the heat is above 0.1 (blue low, red high)."""
+    import cv2
+
+    if gray.shape != heat.shape:
+        raise ValueError(f"heat_overlay: picture {gray.shape} and heat map {heat.shape} differ in shape")
+    base = np.repeat(np.asarray(gray, np.uint8)[..., None], 3, axis=-1).astype(np.float32)
+    colours = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    weight = (alpha * np.clip((heat - 0.1) / 0.9, 0, 1))[..., None]
+    return np.clip(base * (1 - weight) + colours.astype(np.float32) * weight, 0, 255).astype(np.uint8)

@@ -1,0 +1,85 @@
+"""Classification sets stored as class folders, read as the classifier sees them.
+
+Layouts: ``DIR/<split>/<class>/<image>`` (split folders train/valid/... are pooled: the classifier makes
+its own duplicate-aware split, see ``slice_groups``) or ``DIR/<class>/<image>``. A sample's name is its
+path relative to ``DIR`` (``train/normal/17 - Copy.png``), unique and stable across machines.
+
+Pictures are read by ``read_picture``: 8-bit colour exports become gray with coloured marks painted out
+(``preprocessing.marks``), so colour and marks carry no label; gray and HU images keep their values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.data.layout import SPLIT_FOLDERS
+from lungseg.data.pairs import IGNORED_NAMES
+from lungseg.errors import InputError
+from lungseg.io import IMAGE_SUFFIXES, read_image
+from lungseg.preprocessing import Unmarked, paint_out_marks
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """``name``: path relative to the set's folder; ``label``: the class folder; ``folder``: the split
+    folder it was stored in ("" without split folders)."""
+
+    name: str
+    path: Path
+    label: str
+    folder: str = ""
+
+
+def find_labelled_images(root: str | Path) -> list[LabelledImage]:
+    """Every image of a class-folder set, sorted by name. A file that is not a supported image, a class
+    folder without images or fewer than two classes raise ``InputError`` naming the place."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "data folder not found")
+    folders = _visible(root, dirs=True)
+    split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
+    parents = [(f, f.name) for f in split_folders] if split_folders else [(root, "")]
+    found = []
+    for parent, split in parents:
+        stray = _visible(parent)
+        if stray:
+            raise InputError(stray[0], "file outside the class folders (expected DIR/<class>/<image>)")
+        for class_folder in _visible(parent, dirs=True):
+            files = _visible(class_folder)
+            if not files:
+                raise InputError(class_folder, "class folder holds no images")
+            for path in files:
+                if path.suffix.lower() not in IMAGE_SUFFIXES:
+                    raise InputError(path, f"not a supported image file ({path.suffix or 'no suffix'}); "
+                                           f"supported: {', '.join(IMAGE_SUFFIXES)}")
+                found.append(LabelledImage(path.relative_to(root).as_posix(), path, class_folder.name, split))
+    classes = sorted({item.label for item in found})
+    if len(classes) < 2:
+        raise InputError(root, f"a classification set needs at least two class folders, found {classes or 'none'}")
+    return sorted(found, key=lambda item: item.name)
+
+
+def class_names_of(images: list[LabelledImage]) -> list[str]:
+    return sorted({item.label for item in images})
+
+
+def read_picture(path: str | Path) -> Unmarked:
+    """A picture as the classifier reads it: (H, W) gray (uint8 for 8-bit files, stored values for HU
+    or 16-bit ones) with coloured marks of 8-bit colour exports painted out."""
+    path = Path(path)
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        from lungseg.io.images2d import read_raster, require_2d
+
+        raster = read_raster(path)
+        if raster.dtype == np.uint8:
+            unmarked = paint_out_marks(raster)
+            return Unmarked(require_2d(unmarked.gray, path), unmarked.marked_fraction)
+    return Unmarked(read_image(path), 0.0)
+
+
+def _visible(folder: Path, dirs: bool = False) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
+                  and p.is_dir() == dirs)
