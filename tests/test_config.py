@@ -73,7 +73,10 @@ def test_enumerations_are_checked_when_the_config_is_built():
     from lungseg.config import LossName, RunConfig
     from lungseg.losses.segmentation import LOSSES
 
-    assert set(LOSSES) == set(typing.get_args(LossName))  # one list of loss names, and each is implemented
+    # one list of loss names, and each is implemented (cross_entropy: losses.ClassificationLoss, classifiers)
+    assert set(LOSSES) | {"cross_entropy"} == set(typing.get_args(LossName))
+    with pytest.raises(ValueError, match="does not fit model.task"):
+        RunConfig.from_dict({"train": {"loss": "cross_entropy"}})
     with pytest.raises(ValueError, match="config.train.loss: 'dcie' is not one of bce, dice"):
         RunConfig.from_dict({"train": {"loss": "dcie"}})
     with pytest.raises(ValueError, match="config.optim.scheduler: 'step' is not one of plateau, cosine, none"):

@@ -58,7 +58,8 @@ class Provenance:
 class ModelCard:
     """``class_names``: one name per output channel of the network (``("lung",)`` for the binary lung
     models); ``metrics``: the validation row of the epoch the weights are from; ``split`` is None for
-    an ensemble (its members were trained on different splits)."""
+    an ensemble (its members were trained on different splits); ``calibration`` (classifiers): the
+    softmax temperature fitted on the validation set and the calibration error before and after."""
 
     spec: ModelSpec
     plan: PreprocessPlan
@@ -66,6 +67,7 @@ class ModelCard:
     split: Split | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
+    calibration: Mapping[str, Any] = field(default_factory=dict)  # classifiers: temperature, ECE before/after
 
     def __post_init__(self):
         if not self.class_names or not all(isinstance(name, str) and name for name in self.class_names):
@@ -80,6 +82,8 @@ class ModelCard:
                   "metrics": dict(self.metrics), "epoch": self.provenance.epoch}
         if self.provenance.ensemble:
             stored["ensemble"] = list(self.provenance.ensemble)
+        if self.calibration:
+            stored["calibration"] = dict(self.calibration)
         return stored
 
     @classmethod
@@ -104,7 +108,8 @@ class ModelCard:
         provenance = Provenance(str(stored.get("lungseg_version", "unknown")), stored.get("epoch"),
                                 stored.get("config"), tuple(stored.get("ensemble") or ()))
         return cls(ModelSpec.from_stored(stored["model"], source), PreprocessPlan.from_stored(
-            stored["preprocessing"], source), tuple(names), split, dict(stored.get("metrics") or {}), provenance)
+            stored["preprocessing"], source), tuple(names), split, dict(stored.get("metrics") or {}), provenance,
+            dict(stored.get("calibration") or {}))
 
     def as_ensemble(self, members: list[str]) -> ModelCard:
         """The card of an ensemble of models sharing this one's spec and plan: no split, member paths."""

@@ -4,6 +4,7 @@ Unknown keys and values of the wrong kind raise ``ValueError`` naming the key, s
 file never silently falls back to a default.
 """
 
+from lungseg.config.classifier import classifier_defaults
 from lungseg.config.files import dump_config, load_config, merge_config, parse_assignment
 from lungseg.config.run import (
     AugmentConfig,
@@ -21,6 +22,6 @@ from lungseg.config.run import (
 
 __all__ = [
     "AugmentConfig", "DataConfig", "Intensity", "LossName", "ModelConfig", "OptimConfig", "OptimizerName",
-    "PreprocessConfig", "RunConfig", "SchedulerName", "TrainConfig", "dump_config", "load_config", "merge_config",
+    "PreprocessConfig", "RunConfig", "SchedulerName", "TrainConfig", "classifier_defaults", "dump_config", "load_config", "merge_config",
     "parse_assignment",
 ]

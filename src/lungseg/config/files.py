@@ -42,10 +42,11 @@ def parse_assignment(text: str, option: str) -> tuple[str, Any]:
 
 
 def merge_config(config_file: str | Path | None, settings: dict[str, Any],
-                 model_kwargs: dict[str, Any] | None = None) -> RunConfig:
-    """The config file (or the defaults), then ``settings`` (``"section.key"`` -> value; None means not
-    given), then ``model_kwargs`` added to ``model.kwargs``; the result is validated as a whole."""
-    values = (load_config(config_file) if config_file else RunConfig()).to_dict()
+                 model_kwargs: dict[str, Any] | None = None, defaults: RunConfig | None = None) -> RunConfig:
+    """The config file (or ``defaults``, else the segmentation defaults), then ``settings``
+    (``"section.key"`` -> value; None means not given), then ``model_kwargs`` added to ``model.kwargs``;
+    the result is validated as a whole."""
+    values = (load_config(config_file) if config_file else defaults or RunConfig()).to_dict()
     for dotted, value in settings.items():
         if value is None:
             continue

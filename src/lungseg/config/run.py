@@ -10,7 +10,9 @@ from typing import Any, Literal
 from lungseg.config.typed import _build, _choice
 
 Intensity = Literal["auto", "hu", "8bit"]
-LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky"]
+LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky", "cross_entropy"]
+Task = Literal["segmentation", "classification"]
+ClassBalance = Literal["none", "sampler", "loss"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 SchedulerName = Literal["plateau", "cosine", "none"]
 
@@ -84,15 +86,20 @@ class ModelConfig:
     (for ``unet``: 16 base filters, depth 4, batch-norm, dropout 0.1). The checkpoint stores all of
     them, resolved, to rebuild the model. ``class_names``: the foreground classes, stored in the model
     card; one name trains a binary (sigmoid) model, K names a K-class softmax model whose masks hold
-    0 (background) .. K (read by ``lungseg.io.label_maps``)."""
+    0 (background) .. K (read by ``lungseg.io.label_maps``). ``task`` "classification": an image
+    classifier (``lungseg classify``) with one logit per class name, trained on class folders."""
 
     name: str = "unet"
+    task: Task = "segmentation"
     kwargs: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: ["lung"])
 
     @property
     def channels(self) -> int:
-        """Output channels: 1 (sigmoid) for one class, K + 1 (softmax, background first) for K."""
+        """Output channels: 1 (sigmoid) for one class, K + 1 (softmax, background first) for K; a
+        classifier has one logit per class."""
+        if self.task == "classification":
+            return len(self.class_names)
         return 1 if len(self.class_names) == 1 else len(self.class_names) + 1
 
 
@@ -122,7 +129,10 @@ class TrainConfig:
     scalars and example overlays per epoch to ``RUN/tensorboard``. ``target_val_dice`` stops the run
     after the first epoch whose validation Dice (model grid) reaches it. ``init_from`` starts from the
     weights of a checkpoint or shipped model (every tensor whose name and shape match, e.g. a lesion
-    model from the CT lung model) instead of random ones.
+    model from the CT lung model) instead of random ones. Classification only: ``label_smoothing`` and
+    ``class_balance`` ("sampler": each class drawn equally often; "loss": cross-entropy weighed inversely
+    to the class's distinct-slice count; "none"). Classification samples are always drawn with weight
+    1 / (copies of their slice), so a slice stored ten times counts once.
     """
 
     epochs: int = 20
@@ -144,6 +154,8 @@ class TrainConfig:
     tensorboard: bool = False
     target_val_dice: float | None = None
     init_from: str | None = None  # checkpoint or shipped model name whose matching tensors start the run
+    label_smoothing: float = 0.0  # classification: cross-entropy label smoothing
+    class_balance: ClassBalance = "none"  # classification: "sampler" draws classes evenly, "loss" weighs them
 
 
 @dataclass
@@ -186,6 +198,11 @@ class RunConfig:
         for key, value in positive.items():
             if not value > 0:
                 raise ValueError(f"config {key} must be positive, got {value!r}")
+        if not 0 <= self.train.label_smoothing < 1:
+            raise ValueError(f"config train.label_smoothing must be within [0, 1), got {self.train.label_smoothing!r}")
+        if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):
+            raise ValueError(f"config train.loss {self.train.loss!r} does not fit model.task {self.model.task!r} "
+                             "(classifiers train with cross_entropy, segmentation models with the others)")
         for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold}.items():
             if not 0 <= value <= 1:
                 raise ValueError(f"config {key} must be within 0..1, got {value!r}")

@@ -76,8 +76,9 @@ def build_from_spec(spec: ModelSpec, source: str | Path | None = None) -> torch.
     """The network of ``spec`` with fresh weights; a pretrained encoder is never fetched (the
     checkpoint holds its trained weights). ``InputError`` naming ``source`` if the spec does not build."""
     kwargs = dict(spec.kwargs)
-    if "encoder_weights" in kwargs:
-        kwargs["encoder_weights"] = "none"
+    for key in ("encoder_weights", "pretrained"):
+        if key in kwargs:
+            kwargs[key] = "none"
     try:
         return build_model(spec.name, **kwargs)
     except (TypeError, ValueError) as exc:

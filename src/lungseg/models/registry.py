@@ -25,6 +25,12 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def model_task(name: str) -> str:
+    """"segmentation" (per-pixel logits) or "classification" (per-image logits), as the model declares."""
+    _check_name(name)
+    return getattr(_REGISTRY[name], "task", "segmentation")
+
+
 def _check_name(name: str) -> None:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available_models())}")

@@ -22,13 +22,12 @@ from torch.utils.data import DataLoader
 from lungseg.config import RunConfig
 from lungseg.data import SliceDataset, Split
 from lungseg.errors import TrainingDiverged
-from lungseg.losses import build_loss
 from lungseg.model_card import ModelCard, ModelSpec, Provenance
 from lungseg.models import Checkpoint, build_model, resolve_kwargs
 from lungseg.models.checkpoint import initialise_from
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
-from lungseg.training.loop import StepOptions, train_epoch, validate
+from lungseg.training.loop import StepOptions, train_epoch
 from lungseg.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -36,6 +35,7 @@ from lungseg.training.optim import (
     step_scheduler,
 )
 from lungseg.training.records import format_row
+from lungseg.training.tasks import task_of
 from lungseg.training.run_folder import RunFolder
 
 Logger = Callable[[str], None]
@@ -76,8 +76,8 @@ class Engine:
         self.ema = _make_ema(self.model, config.train.ema_decay)
         self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
-        self.loss_fn = build_loss(config.train.loss, config.train.alpha, config.model.channels,
-                                  config.train.class_weights)
+        self.task = task_of(config)
+        self.loss_fn = self.task.loss(config, train_set)
         self.history: list[dict] = []
         self.batch_rows: list[tuple] = []
         self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0
@@ -131,6 +131,12 @@ class Engine:
             sampler.set_epoch(epoch)
             return DataLoader(dataset, batch_size=batch, sampler=sampler)
         generator = torch.Generator().manual_seed(seed)
+        weights = getattr(dataset, "sample_weights", None)
+        if shuffle and weights is not None:  # classification: each distinct slice (and class) as often as set
+            from torch.utils.data import WeightedRandomSampler
+
+            draws = WeightedRandomSampler(weights, dataset.epoch_size, replacement=True, generator=generator)
+            return DataLoader(dataset, batch_size=batch, sampler=draws, drop_last=dataset.epoch_size % batch == 1)
         return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator,
                           drop_last=shuffle and len(dataset) % batch == 1)
 
@@ -160,7 +166,7 @@ class Engine:
             self._record(folder, split, plan, epoch, row, improved)
             if self.monitor is not None:  # set on rank 0 only
                 self.monitor(epoch, row, self.evaluated_model, self.val_set)
-            log(format_row(row, improved))
+            log(format_row(row, improved, self.task.metric_names))
             if self.stopped:
                 log(f"stopping: {self.stopped}")
                 stopped_early = True
@@ -171,7 +177,7 @@ class Engine:
     def _stop_reason(self, row: dict, started: float) -> str:
         """Why to stop after this epoch ('' to go on): the Dice target, early stopping or the budget."""
         train_cfg = self.config.train
-        if train_cfg.target_val_dice is not None and row["val_dice"] >= train_cfg.target_val_dice:
+        if train_cfg.target_val_dice is not None and row.get("val_dice", -1.0) >= train_cfg.target_val_dice:
             return f"validation Dice {row['val_dice']:.4f} reached the target {train_cfg.target_val_dice}"
         if self.bad_epochs >= train_cfg.early_stopping_patience:
             return f"early stopping, no improvement for {self.bad_epochs} epochs"
@@ -204,8 +210,8 @@ class Engine:
         lr = current_lr(self.optimizer)
         self.distributed.sync_state(self.evaluated_model)  # rank 0's batch-norm statistics everywhere
         val_start = time.perf_counter()
-        validated = validate(self.evaluated_model, self._loader(self.val_set, epoch, shuffle=False), self.loss_fn,
-                             self.config.train.threshold) if len(self.val_set) else None
+        validated = self.task.validate(self.evaluated_model, self._loader(self.val_set, epoch, shuffle=False),
+                                       self.loss_fn, self.config) if len(self.val_set) else None
         if validated is not None and not torch.isfinite(torch.tensor(validated.loss)):
             raise TrainingDiverged(f"validation loss became {validated.loss}")
         nan = float("nan")
@@ -214,9 +220,7 @@ class Engine:
             self.batch_rows += [(epoch, "val", i, v) for i, v in enumerate(validated.batch_losses)]
         row = {"epoch": epoch, "train_loss": self.distributed.mean(trained.loss * trained.samples, trained.samples),
                "val_loss": validated.loss if validated else nan,
-               "val_dice": validated.metrics["dice"] if validated else nan,
-               "val_iou": validated.metrics["iou"] if validated else nan,
-               "val_accuracy": validated.metrics["accuracy"] if validated else nan,
+               **{f"val_{name}": validated.metrics[name] if validated else nan for name in self.task.metric_names},
                "lr": lr, "seconds": time.perf_counter() - start,
                **{f"{phase}_seconds": value for phase, value in trained.seconds.items()},
                "val_seconds": time.perf_counter() - val_start}
@@ -240,7 +244,7 @@ class Engine:
             "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "stopped": self.stopped}
         last = Checkpoint.of_model(card, self.model, training_state)
-        folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last)
+        folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last, self.task.history_columns)
 
 
 def _make_ema(model: torch.nn.Module, decay: float | None):

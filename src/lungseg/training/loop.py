@@ -56,7 +56,7 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
         seconds["data"] += time.perf_counter() - clock
         clock = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), batch["mask"], batch.get("weight"))
+        loss = loss_fn(model(images), batch["label"] if "label" in batch else batch["mask"], batch.get("weight"))
         seconds["forward"] += time.perf_counter() - clock
         clock = time.perf_counter()
         loss.backward()  # before the checks: under DDP every process must join the gradient all-reduce

@@ -7,6 +7,8 @@ import io
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy", "lr", "seconds",
                    "data_seconds", "forward_seconds", "backward_seconds", "val_seconds")
+CLASSIFICATION_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1",
+                          "lr", "seconds", "data_seconds", "forward_seconds", "backward_seconds", "val_seconds")
 
 
 def csv_text(columns, rows) -> str:
@@ -17,7 +19,7 @@ def csv_text(columns, rows) -> str:
     return buffer.getvalue()
 
 
-def format_row(row: dict, improved: bool) -> str:
+def format_row(row: dict, improved: bool, metric_names=("dice", "iou")) -> str:
+    metrics = "  ".join(f"val_{name} {row[f'val_{name}']:.4f}" for name in metric_names)
     return (f"epoch {row['epoch']:3d}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-            f"val_dice {row['val_dice']:.4f}  val_iou {row['val_iou']:.4f}  lr {row['lr']:.2e}  "
-            f"{row['seconds']:.1f}s{'  *best' if improved else ''}")
+            f"{metrics}  lr {row['lr']:.2e}  {row['seconds']:.1f}s{'  *best' if improved else ''}")

@@ -118,14 +118,18 @@ def _check_config(config: RunConfig | None, folder: RunFolder, resume: bool, epo
     return config, state
 
 
+check_run_config = _check_config
+
+
 def _check_model(config: RunConfig) -> None:
     """The model spec builds and takes the configured input size; before any data is read."""
     from lungseg.models import build_model, resolve_kwargs
 
     kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
                                                 **config.model.kwargs})
-    if "encoder_weights" in kwargs:  # the check needs the architecture only, never a download
-        kwargs["encoder_weights"] = "none"
+    for key in ("encoder_weights", "pretrained"):  # the check needs the architecture only, never a download
+        if key in kwargs:
+            kwargs[key] = "none"
     divisor = getattr(build_model(config.model.name, **kwargs), "divisor", 1)
     if config.preprocess.image_size % divisor:
         raise ValueError(f"image_size {config.preprocess.image_size} must be divisible by {divisor} for model "

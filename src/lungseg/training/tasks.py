@@ -1,0 +1,64 @@
+"""What differs between training a segmentation model and an image classifier: the loss, the validation
+metrics and the history columns. The engine (``engine.Engine``) is shared and asks its task."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lungseg.config import RunConfig
+from lungseg.training.loop import EpochResult, validate
+from lungseg.training.records import CLASSIFICATION_COLUMNS, HISTORY_COLUMNS
+
+
+class SegmentationTask:
+    """Per-pixel logits against masks: Dice/IoU/accuracy on the model grid."""
+
+    history_columns = HISTORY_COLUMNS
+    metric_names = ("dice", "iou", "accuracy")
+
+    def loss(self, config: RunConfig, train_set) -> torch.nn.Module:
+        from lungseg.losses import build_loss
+
+        return build_loss(config.train.loss, config.train.alpha, config.model.channels, config.train.class_weights)
+
+    def validate(self, model, loader, loss_fn, config: RunConfig) -> EpochResult:
+        return validate(model, loader, loss_fn, config.train.threshold)
+
+
+class ClassificationTask:
+    """Per-image logits against class indices: accuracy, balanced accuracy and macro-F1."""
+
+    history_columns = CLASSIFICATION_COLUMNS
+    metric_names = ("accuracy", "balanced_accuracy", "macro_f1")
+
+    def loss(self, config: RunConfig, train_set) -> torch.nn.Module:
+        from lungseg.losses import ClassificationLoss
+
+        weights = config.train.class_weights
+        if weights is None and config.train.class_balance == "loss":
+            weights = train_set.balancing_weights()
+        return ClassificationLoss(config.train.label_smoothing, weights)
+
+    @torch.no_grad()
+    def validate(self, model, loader, loss_fn, config: RunConfig) -> EpochResult:
+        from lungseg.metrics import classification_metrics
+
+        model.eval()
+        batch_losses, total, count, truth, predicted = [], 0.0, 0, [], []
+        for batch in loader:
+            logits = model(batch["image"].contiguous(memory_format=torch.channels_last))
+            batch_losses.append(float(loss_fn(logits, batch["label"], batch.get("weight")).item()))
+            total += batch_losses[-1] * len(logits)
+            count += len(logits)
+            truth.append(batch["label"].numpy())
+            predicted.append(logits.argmax(1).numpy())
+        names = [str(c) for c in range(len(config.model.class_names))]
+        scores = classification_metrics(np.concatenate(truth), np.concatenate(predicted), names)
+        metrics = {"accuracy": scores.accuracy, "balanced_accuracy": scores.balanced_accuracy,
+                   "macro_f1": scores.macro_f1}
+        return EpochResult(total / max(count, 1), batch_losses, metrics)
+
+
+def task_of(config: RunConfig):
+    return ClassificationTask() if config.model.task == "classification" else SegmentationTask()
