@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, shared
 
 from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, TorchBackend
@@ -91,6 +91,9 @@ def test_every_shipped_model_loads_offline_checksum_verified_with_its_onnx_twin(
     from lungseg.io.shipped import shipped_models
 
     for name, entry in shipped_models().items():
+        if entry.get("task") == "classification":
+            _check_shipped_classifier(name, entry)
+            continue
         torch_model = Predictor.load(name, backend="torch")
         onnx_model = Predictor.load(name, backend="onnx")
         assert torch_model.card.class_names == onnx_model.card.class_names
@@ -99,6 +102,31 @@ def test_every_shipped_model_loads_offline_checksum_verified_with_its_onnx_twin(
         assert "cv_metrics" in entry or "test_metrics" in entry
         if torch_model.card.class_names != ("lung",):
             assert torch_model.card.plan.export_center is not None and "cv_command" in entry
+
+
+def _check_shipped_classifier(name: str, entry: dict) -> None:
+    """A shipped classifier: checkpoint and ONNX carry the same card, the ONNX graph gives the checkpoint's
+    logits, the temperature is stored, and segmentation entry points refuse it with the reason."""
+    import onnx
+    import onnxruntime
+
+    from lungseg.errors import InputError
+    from lungseg.inference import Predictor
+    from lungseg.inference.backends import METADATA_KEY
+    from lungseg.inference.classify import ImageClassifier
+
+    classifier = ImageClassifier.load(name, check_inputs=False)
+    onnx_path = resolve_model(name, "onnx")
+    stored = json.loads({p.key: p.value for p in onnx.load(onnx_path).metadata_props}[METADATA_KEY])
+    assert stored["class_names"] == list(classifier.class_names) and stored["preprocessing"] == classifier.card.plan.to_dict()
+    assert classifier.card.calibration["temperature"] > 0 and entry["command"].startswith("lungseg classify train")
+    assert {"accuracy", "balanced_accuracy", "macro_f1"} <= set(entry["cv_metrics"])
+    picture = classifier.read(sorted(shared("chest-ct-cancer", "valid", "normal").iterdir())[0]).gray
+    prepared = classifier.card.plan.prepare(classifier.field(picture)[0])[0][None, None]
+    session = onnxruntime.InferenceSession(str(onnx_path))
+    np.testing.assert_allclose(session.run(None, {"image": prepared})[0], classifier.logits([picture]), atol=1e-4)
+    with pytest.raises(InputError, match="classifier"):
+        Predictor.load(name, backend="torch")
 
 
 def test_onnx_export_matches_pytorch(tmp_path, kmader):

@@ -192,3 +192,27 @@ def test_a_lesion_model_on_an_8bit_covid_slice(web):
     page = web.get(url).text
     assert 'id="lesion-burden"' in page and "% affected" in page
     assert 'fill="rgb(255, 150, 0)"' in page and '<span class="lv-legend-name">infection</span>' in page
+
+
+def test_cancer_type_classification_of_an_uploaded_slice(web):
+    """An uploaded CT slice picture is classified by the shipped ct-cancer-type model: probabilities,
+    calibrated confidence, the Grad-CAM heat map and the disclaimer on the result page; a CT volume is
+    refused for this model with the reason."""
+    web.register("cls@example.org")
+    web.login("cls@example.org")
+    assert 'value="ct-cancer-type"' in web.get("/analyses/new").text
+    folder = shared("chest-ct-cancer", "valid", "squamous_cell_carcinoma")
+    response = web.upload(sorted(folder.iterdir())[0], model="ct-cancer-type")
+    assert response.status_code == 303, response.text
+    url = response.headers["location"]
+    assert web.wait(url)["state"] == "done"
+    page = web.get(url).text
+    assert 'id="class-probabilities"' in page and "calibrated confidence" in page and 'id="heat-map"' in page
+    assert "Screening support only" in page and "histology" in page
+    result = web.get(f"{url}/files/classification").json()
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert result["predicted"] in result["class_names"] and result["source"] == "upload"
+    heat = web.get(f"{url}/files/heat-map")
+    assert heat.status_code == 200 and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
+    refused = web.upload(shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"), model="ct-cancer-type")
+    assert refused.status_code == 422 and "single axial slice" in refused.text

@@ -40,6 +40,8 @@ class Code(StrEnum):
     DUPLICATE_SLICES = "duplicate-slices"
     MISSING_SLICES = "missing-slices"
     GANTRY_TILT = "gantry-tilt"
+    NOT_CHEST_CT = "not-chest-ct"
+    MARKS_PAINTED = "marks-painted"
 
 
 # The anatomy is implausible: the quality score is halved (``inference.quality``).
@@ -114,6 +116,12 @@ DUPLICATE_SLICES = FindingKind(Code.DUPLICATE_SLICES, W, "{count} duplicate slic
                                                          "of each")
 MISSING_SLICES = FindingKind(Code.MISSING_SLICES, W, "{count} gap(s) larger than 1.5x the slice spacing of "
                                                      "{spacing:g} mm (missing slices?); volumes are underestimated")
+
+# Classifier input (an 8-bit picture of one axial chest CT slice)
+NOT_CHEST_CT = FindingKind(Code.NOT_CHEST_CT, W, "this picture does not look like an axial chest CT slice ({why}); "
+                                                 "a cancer-type label means nothing for it")
+MARKS_PAINTED = FindingKind(Code.MARKS_PAINTED, Level.INFO, "coloured marks on {percent:.2g}% of the pixels were "
+                                                            "painted out before classification")
 
 # The segmented lungs (after inference)
 NO_LUNGS = FindingKind(Code.NO_LUNGS, R, "no lung found: the image does not seem to show the chest")

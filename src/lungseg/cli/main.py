@@ -3,7 +3,13 @@ printed as one line (``error: <file>: <reason>``) with exit code 2, never a trac
 
 from __future__ import annotations
 
-from lungseg.cli import data_commands, predict_commands, report_commands, train_commands  # noqa: F401 (commands)
+from lungseg.cli import (  # noqa: F401 (commands)
+    classify_commands,
+    data_commands,
+    predict_commands,
+    report_commands,
+    train_commands,
+)
 from lungseg.cli.common import app
 
 __all__ = ["app", "main"]

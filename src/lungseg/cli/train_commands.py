@@ -88,8 +88,9 @@ def with_run_options(exclude: tuple[str, ...] = ()):
     return decorate
 
 
-def build_config(options: dict[str, Any]):
-    """Parse the options into settings and let the config layer merge and validate them."""
+def build_config(options: dict[str, Any], defaults=None):
+    """Parse the options into settings and let the config layer merge and validate them (on ``defaults``,
+    a ``RunConfig``, when no config file is given)."""
     from lungseg.config import merge_config, parse_assignment
     from lungseg.io import parse_mask_labels
 
@@ -101,7 +102,7 @@ def build_config(options: dict[str, Any]):
     model_kwargs = dict(parse_assignment(text, "--model-arg") for text in options.get("model_arg") or [])
     if options.get("encoder_weights") is not None:
         model_kwargs["encoder_weights"] = options["encoder_weights"]
-    return merge_config(options.get("config"), settings, model_kwargs)
+    return merge_config(options.get("config"), settings, model_kwargs, defaults)
 
 
 def _unset(name: str, value: Any) -> bool:

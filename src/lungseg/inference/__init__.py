@@ -1,5 +1,6 @@
 """Inference: ``Predictor`` (slices), ``Segmenter`` (CT volumes and slices: labelled lungs, measurements,
-checks, quality), file outputs, ONNX export and evaluation reports.
+checks, quality), ``ImageClassifier`` (cancer type of a CT slice picture), file outputs, ONNX export and
+evaluation reports.
 
 Names load on first use, so ``lungseg predict`` with ONNX Runtime never imports PyTorch (evaluation and
 export do)."""
@@ -7,6 +8,7 @@ export do)."""
 from importlib import import_module
 
 _EXPORTS = {
+    "ImageClassifier": "classify", "evaluate_classifier": "classify_evaluation",
     "PostprocessOptions": "postprocess", "Predictor": "predictor", "SegmentationResult": "segmenter",
     "Segmenter": "segmenter", "evaluate_pairs": "evaluation", "export_onnx": "backends",
     "format_summary": "evaluation", "make_backend": "backends", "plan_targets": "runner",

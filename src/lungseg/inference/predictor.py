@@ -42,6 +42,9 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
+        if (self.card.provenance.config or {}).get("model", {}).get("task") == "classification":
+            raise InputError(source, "is an image classifier, not a segmentation model: use `lungseg classify "
+                                     "predict` (Python: lungseg.inference.classify.ImageClassifier)")
         self.channels = 1 if len(self.card.class_names) == 1 else len(self.card.class_names) + 1
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")

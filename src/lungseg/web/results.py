@@ -42,6 +42,9 @@ DOWNLOADS = (
     Download("overlay", "labels_overlay.png", "image/png", "Overlay"),
     Download("report", "labels_report.json", "application/json", "Report (JSON)"),
     Download("ct", "ct.nii.gz", "application/gzip", "CT (NIfTI, de-identified)"),
+    Download("heat-map", "heat_map.png", "image/png", "Grad-CAM heat map"),
+    Download("picture", "picture.png", "image/png", "Picture as classified"),
+    Download("classification", "classification.json", "application/json", "Classification (JSON)"),
 )
 REPORT = "labels_report.json"
 Progress = Callable[[float, str], None]
@@ -82,11 +85,15 @@ def segmenter_for(model: str, options: dict | None = None):
 _screens = threading.BoundedSemaphore(2)  # uploads share the request threads: at most two screens at once
 
 
-def screen_input(path: Path, model: str) -> None:
+def screen_input(path: Path, model: str, kind: str = "slice") -> None:
     """Refuse, with ``InputError``, what the model would refuse, before a job is queued (seconds)."""
     from lungseg.inference.study import load_study
+    from lungseg.web import classification
 
     with _screens:
+        if classification.is_classifier(model):
+            classification.screen(path, kind, model)
+            return
         segmenter_for(model).screen(load_study(path))
 
 
@@ -95,7 +102,10 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     from lungseg.inference.outputs import write_outputs
     from lungseg.inference.study import load_study
     from lungseg.io import staged_writes
+    from lungseg.web import classification
 
+    if classification.is_classifier(model):
+        return classification.run(folder, input_path, model, progress, RESULT)
     start = time.perf_counter()
     progress(0.05, "reading the scan")
     study = load_study(input_path)

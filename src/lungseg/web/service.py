@@ -59,7 +59,7 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
         if staged.kind == "dicom-series":
             deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
         try:
-            results.screen_input(staged.path, model)
+            results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
             raise UploadRefused(results.scrub(_named(exc, folder / "input", staged.files), folder), 422) from exc
         analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],

@@ -30,6 +30,8 @@ def next_steps(analysis: Analysis) -> list[str]:
                 "try again or contact the site administrator."]
     if job.state != "done":
         return []
+    if "classification" in summary:
+        return classification_steps(summary)
     steps = []
     quality = summary.get("quality", {})
     warnings = [f for f in summary.get("findings", []) if f.get("level") == "warn"]
@@ -43,6 +45,20 @@ def next_steps(analysis: Analysis) -> list[str]:
         steps.append("The segmentation passed the automatic checks. A radiologist should still review the overlay "
                      "before the volumes are used.")
     steps.append("This is screening support only, not a diagnosis: discuss any concern with a physician.")
+    return steps
+
+
+def classification_steps(summary: dict) -> list[str]:
+    result = summary["classification"]
+    steps = []
+    if result.get("flagged_not_chest_ct"):
+        steps.append("The picture did not look like an axial chest CT slice (see the checks above): the cancer-type "
+                     "label is not meaningful for it.")
+    elif result.get("confidence", 0) < 0.6:
+        steps.append("The model is unsure (calibrated confidence below 60 %). Do not rely on the label; have the "
+                     "images reviewed by a radiologist.")
+    steps.append("A cancer type can only be established by histology. This label from a single slice is "
+                 "screening support for research, not a diagnosis: discuss any concern with a physician.")
     return steps
 
 

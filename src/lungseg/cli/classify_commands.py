@@ -1,0 +1,147 @@
+"""``lungseg classify train | evaluate | predict``: options -> the classifier library.
+
+``train`` takes the segmentation run options (``train_commands.RUN_OPTIONS``, less the mask and
+segmentation-only ones) on the classifier defaults (``config.classifier_defaults``), plus the
+classification settings below; any other setting is reachable with ``--set SECTION.KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lungseg.cli.common import app, console, progress, user_errors
+from lungseg.cli.train_commands import build_config, with_run_options
+
+classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
+app.add_typer(classify_app, name="classify")
+
+SEGMENTATION_ONLY = ("images", "masks", "mask_labels", "border_weights", "target_val_dice", "group_pattern",
+                     "encoder_weights", "allow_leaks", "tensorboard")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+
+
+@classify_app.command("train")
+@user_errors
+@with_run_options(exclude=SEGMENTATION_ONLY)
+def train(
+    out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history, audit and calibration.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config.")] = False,
+    pretrained: Annotated[Optional[str], typer.Option(
+        help="Initial weights of timm networks: imagenet (timm's download), a local state-dict PATH, or none.")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing in [0, 1).")] = None,
+    class_balance: Annotated[Optional[str], typer.Option(
+        help="sampler (draw classes evenly) | loss (weigh them) | none.")] = None,
+    init_from: Annotated[Optional[str], typer.Option(
+        help="Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung).")] = None,
+    *,
+    options: dict,
+):
+    """Train an image classifier on DIR/<class>/* or DIR/<split>/<class>/* (split folders are pooled and
+    re-split with copies of one slice kept together); writes OUT/best.pt with its temperature."""
+    from lungseg.config import classifier_defaults
+    from lungseg.training.classify_run import train_classifier
+
+    if resume:
+        result = train_classifier(None, out, resume=True, log=console().print, progress_factory=progress,
+                                  epochs=options.get("epochs"))
+    else:
+        options["set"] = list(options.get("set") or []) + [
+            f"{key}={json.dumps(value)}" for key, value in (("train.label_smoothing", label_smoothing), (
+                "train.class_balance", class_balance), ("train.init_from", init_from)) if value is not None]
+        if pretrained is not None:
+            options["model_arg"] = list(options.get("model_arg") or []) + [f"pretrained={pretrained}"]
+        config = build_config(options, defaults=classifier_defaults())
+        result = train_classifier(config, out, log=console().print, progress_factory=progress)
+    console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
+                    f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
+
+
+@classify_app.command("evaluate")
+@user_errors
+def evaluate(
+    model: Annotated[str, typer.Option("--model", help="Classifier checkpoint (RUN/best.pt) or shipped name.")],
+    data: Annotated[Path, typer.Option(help="Class-folder set (DIR/<class>/* or DIR/<split>/<class>/*).")],
+    out: Annotated[Path, typer.Option(help="Report folder (index.html, metrics.json, figures).")],
+    split: Annotated[str, typer.Option(help="test/val/train of the model's own split of DIR, or all (a "
+                                            "held-out set).")] = "test",
+    examples: Annotated[int, typer.Option(help="Best and worst examples shown with heat maps.")] = 3,
+):
+    """Score a classifier: accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, confusion
+    matrix, calibration (ECE, reliability diagram) and best/worst examples with Grad-CAM, one picture per
+    distinct slice."""
+    from lungseg.inference.classify_evaluation import evaluate_classifier
+    from lungseg.reports.classification_report import write_classification_report
+
+    evaluation = evaluate_classifier(model, data, split, examples, log=console().print)
+    page = write_classification_report(evaluation, out)
+    scores = evaluation.scores
+    console().print(f"accuracy {scores.accuracy:.4f}, balanced accuracy {scores.balanced_accuracy:.4f}, macro-F1 "
+                    f"{scores.macro_f1:.4f}, ECE {evaluation.calibration['ece_uncalibrated']:.4f} -> "
+                    f"{evaluation.calibration['ece_calibrated']:.4f} (calibrated); wrote {page}")
+
+
+@classify_app.command("predict")
+@user_errors
+def predict(
+    input: Annotated[Path, typer.Argument(help="A CT slice picture (PNG/JPG) or a folder of them.")],
+    model: Annotated[str, typer.Option("--model", help="Shipped model name or classifier checkpoint.")] = "ct-cancer-type",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for predictions.json (and heat maps with --cam).")] = None,
+    cam: Annotated[bool, typer.Option("--cam", help="Write a Grad-CAM heat map PNG per picture (needs --out).")] = False,
+):
+    """Class probabilities (calibrated), the predicted class and its confidence per picture; pictures that
+    do not look like chest CT slices are flagged. Prints one line per picture."""
+    from lungseg.errors import InputError
+    from lungseg.inference.classify import ImageClassifier
+    from lungseg.io import check_folder_target, write_text_atomic
+
+    if cam and out is None:
+        raise ValueError("--cam writes heat map PNGs: give --out FOLDER")
+    files = _pictures(input)
+    if out is not None:
+        out = check_folder_target(out)
+    classifier = ImageClassifier.load(model)
+    results = []
+    for path in files:
+        prediction = classifier.apply(path)
+        results.append(prediction.to_dict())
+        flag = "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]" \
+            if prediction.flagged else ""
+        print(f"{path}: {prediction.predicted} (confidence {prediction.confidence:.2f}; "
+              + ", ".join(f"{k} {v:.2f}" for k, v in prediction.probabilities.items()) + f"){flag}")
+        if cam:
+            results[-1]["heat_map"] = _write_cam(classifier, path, out, len(results))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "predictions.json", json.dumps({"model": str(model), "disclaimer": (
+            "research and screening support only; not a diagnosis"), "predictions": results}, indent=1))
+        console().print(f"wrote {out / 'predictions.json'}")
+    if not files:
+        raise InputError(input, "no pictures found")
+
+
+def _pictures(input: Path) -> list[Path]:
+    from lungseg.errors import InputError
+
+    if input.is_dir() and not any(input.glob("*.dcm")):
+        files = sorted(p for p in input.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
+                       and not p.name.startswith("."))
+        if not files:
+            raise InputError(input, f"holds no pictures ({', '.join(PICTURE_SUFFIXES)})")
+        return files
+    return [input]
+
+
+def _write_cam(classifier, path: Path, out: Path, index: int) -> str:
+    import numpy as np
+
+    from lungseg.io import write_png
+    from lungseg.preprocessing.display import heat_overlay
+
+    picture = classifier.read(path).gray
+    target = out / f"{index:04d}_{path.stem}_cam.png"
+    write_png(target, heat_overlay(np.asarray(picture, np.uint8), classifier.heat_map(picture)))
+    return target.name

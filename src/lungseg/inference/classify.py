@@ -1,0 +1,204 @@
+"""``ImageClassifier``: a trained classifier with its plan and temperature, applied to CT slice pictures.
+
+``ImageClassifier.load("ct-cancer-type")`` (a shipped model) or ``.load("RUN/best.pt")``;
+``.apply(path_or_picture)`` returns a ``ClassPrediction``: the calibrated probabilities of every class
+(softmax of logits / T, T fitted on validation data at training time), the predicted class, its
+calibrated confidence, the uncalibrated probabilities, and findings. ``.heat_map(picture, class)``
+gives the Grad-CAM map on the picture's own grid.
+
+Input checks: a CT volume is refused (the model saw single slices); HU or 16-bit pixels are refused
+by the plan (it was trained on 8-bit exports); a picture that does not look like an axial chest CT
+slice is *flagged* (``not-chest-ct``), judged with the CT lung model's 8-bit variant: lung fields
+(components touching the picture's edge are air around the body, not lungs) must cover at least
+``MIN_LUNG_FRACTION`` of the picture, be far darker than the tissue around them
+(``checks.check_radiograph_picture``: radiographs; ``MAX_DARKNESS_RATIO``: soft tissue such as an
+abdominal slice's bowel and bladder, which the 8-bit lung model can take for lung) and be smooth fields rather than a texture cut into
+pieces (``raggedness``: EM sections and other textures). Flag rates per set are measured by
+``benchmarks/classifier_input_check.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lungseg import findings as catalogue
+from lungseg.errors import InputError
+from lungseg.findings import Finding
+from lungseg.io import VOLUME_SUFFIXES
+from lungseg.io.shipped import resolve_model
+
+MIN_LUNG_FRACTION = 0.03   # chest CT slices in the cancer set: lungs on >= 4 % of the picture (benchmarks)
+MAX_RAGGEDNESS = 0.45      # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
+MAX_DARKNESS_RATIO = 0.6   # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
+LUNG_CHECK_MODEL = "ct-lung-8bit"
+
+
+@dataclass(frozen=True)
+class ClassPrediction:
+    """One picture's result; ``probabilities`` are calibrated (class name -> probability)."""
+
+    source: str
+    probabilities: dict[str, float]
+    predicted: str
+    confidence: float
+    uncalibrated: dict[str, float]
+    temperature: float
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def flagged(self) -> bool:
+        return any(f.code == catalogue.Code.NOT_CHEST_CT for f in self.findings)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "predicted": self.predicted, "confidence": round(self.confidence, 4),
+                "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+                "uncalibrated_probabilities": {k: round(v, 4) for k, v in self.uncalibrated.items()},
+                "temperature": self.temperature, "flagged_not_chest_ct": self.flagged,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+class ImageClassifier:
+    """A classifier checkpoint ready to run on CPU; ``check_inputs`` runs the chest-CT check."""
+
+    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True):
+        import torch
+
+        from lungseg.models import model_from_checkpoint, model_task
+
+        if model_task(checkpoint.card.spec.name) != "classification":
+            raise InputError(source, f"model {checkpoint.card.spec.name!r} is a segmentation model, not a classifier")
+        self.card, self.source = checkpoint.card, source
+        self.model = model_from_checkpoint(checkpoint, source)
+        self.class_names = tuple(self.card.class_names)
+        self.temperature = float(self.card.calibration.get("temperature", 1.0))
+        self.check_inputs = check_inputs
+        self._lungs = None
+        self._torch = torch
+
+    @classmethod
+    def load(cls, reference: str | Path, **kwargs) -> ImageClassifier:
+        from lungseg.models import load_checkpoint
+
+        return cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
+
+    def read(self, path: str | Path):
+        """A picture file as the classifier reads it (``data.class_folders.read_picture``); a volume or a
+        DICOM series folder is refused."""
+        from lungseg.data.class_folders import read_picture
+
+        path = Path(path)
+        if path.is_dir() or path.name.lower().endswith(VOLUME_SUFFIXES):
+            raise InputError(path, "is a CT volume; this classifier was trained on single axial slice pictures "
+                                   "(PNG/JPG exports), so it cannot label a whole scan: export the slice to classify")
+        return read_picture(path)
+
+    def field(self, picture: np.ndarray):
+        """The part of a picture the model sees: the lung-field box for models trained on lung crops
+        (``data.lung_crop``), else the whole picture. Returns (that part, its box or None)."""
+        if self.card.plan.field_of_view != "lungs" or np.asarray(picture).dtype != np.uint8:
+            return np.asarray(picture), None
+        from lungseg.data.lung_crop import lung_box
+
+        box = lung_box(np.asarray(picture))
+        return box.crop(np.asarray(picture)), box
+
+    def logits(self, pictures: list[np.ndarray], sources: list | None = None) -> np.ndarray:
+        """(N, K) logits of gray pictures (cropped to the lungs when the model was trained so, then
+        preprocessed by the checkpoint's plan)."""
+        prepared = [self.card.plan.prepare(self.field(p)[0], (sources or [None] * len(pictures))[i])[0]
+                    for i, p in enumerate(pictures)]
+        with self._torch.no_grad():
+            batch = self._torch.from_numpy(np.stack(prepared))[:, None]
+            return self.model(batch).numpy()
+
+    def apply(self, picture: np.ndarray | str | Path, source: str | None = None) -> ClassPrediction:
+        from lungseg.metrics import softmax
+
+        findings = []
+        if isinstance(picture, (str, Path)):
+            source = str(picture)
+            read = self.read(picture)
+            picture = read.gray
+            if read.marked_fraction > 0:
+                findings.append(catalogue.MARKS_PAINTED(percent=100 * read.marked_fraction))
+        logits = self.logits([picture], [source])
+        calibrated, raw = softmax(logits, self.temperature)[0], softmax(logits)[0]
+        best = int(np.argmax(calibrated))
+        if self.check_inputs:
+            findings += self.check_picture(np.asarray(picture))
+        return ClassPrediction(source or "<array>", dict(zip(self.class_names, map(float, calibrated))),
+                               self.class_names[best], float(calibrated[best]),
+                               dict(zip(self.class_names, map(float, raw))), self.temperature, tuple(findings))
+
+    def check_picture(self, picture: np.ndarray) -> list[Finding]:
+        """Whether a gray 8-bit picture shows an axial chest CT slice (see the module docstring)."""
+        from lungseg.inference.checks import check_radiograph_picture
+        from lungseg.inference.predictor import Predictor
+
+        if picture.dtype != np.uint8:
+            return []  # HU input is refused by the plan before this
+        if self._lungs is None:
+            self._lungs = Predictor.load(LUNG_CHECK_MODEL)
+        lungs = enclosed(self._lungs.apply(picture))
+        fraction = float(lungs.mean())
+        if fraction < MIN_LUNG_FRACTION:
+            return [catalogue.NOT_CHEST_CT(why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
+                                               f"at least {100 * MIN_LUNG_FRACTION:.0f}%")]
+        if check_radiograph_picture(picture, lungs):
+            return [catalogue.NOT_CHEST_CT(why="its lung fields are nearly as bright as the tissue around them, "
+                                               "as in a radiograph")]
+        ratio = darkness_ratio(picture, lungs)
+        if ratio > MAX_DARKNESS_RATIO:
+            return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is not much darker than the tissue "
+                                               f"around it (ratio {ratio:.2f}; chest CT lung fields under "
+                                               f"{MAX_DARKNESS_RATIO:.2f}): soft tissue, as in an abdominal slice")]
+        ragged = raggedness(lungs)
+        if ragged > MAX_RAGGEDNESS:
+            return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is a ragged texture ({100 * ragged:.0f}% "
+                                               f"of it is boundary; chest CT lung fields under "
+                                               f"{100 * MAX_RAGGEDNESS:.0f}%)")]
+        return []
+
+    def heat_map(self, picture: np.ndarray, class_name: str | None = None) -> np.ndarray:
+        """Grad-CAM heat map (H, W) float32 in [0, 1] on the picture's own grid for ``class_name`` (the
+        predicted class when None)."""
+        from lungseg.inference.gradcam import grad_cam
+
+        part, field = self.field(picture)
+        prepared, letterbox = self.card.plan.prepare(part)
+        index = int(np.argmax(self.logits([picture])[0])) if class_name is None else self.class_names.index(class_name)
+        heat = self.card.plan.restore(grad_cam(self.model, prepared, index), letterbox).astype(np.float32)
+        return heat if field is None else field.paste(heat, np.asarray(picture).shape)
+
+
+def enclosed(mask: np.ndarray) -> np.ndarray:
+    """The mask without components that touch the picture's edge: lungs lie inside the body, while dark
+    air around a body (or a scan upside down) reaches the edge."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask & ~np.isin(labels, edge[edge > 0])
+
+
+def darkness_ratio(picture: np.ndarray, lungs: np.ndarray) -> float:
+    """Median gray of the lung fields over the median of a 15-pixel ring of tissue around them."""
+    from scipy import ndimage
+
+    ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
+    return float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
+
+
+def raggedness(mask: np.ndarray) -> float:
+    """Share of a mask's pixels within its boundary band (2 px at a 256-px scale): small for two smooth
+    lung fields, large for many small pieces of a texture."""
+    from scipy import ndimage
+
+    area = int(mask.sum())
+    if not area:
+        return 0.0
+    width = max(1, round(2 * np.sqrt(mask.size) / 256))
+    return float((mask & ~ndimage.binary_erosion(mask, iterations=width)).sum() / area)

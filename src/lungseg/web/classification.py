@@ -1,0 +1,95 @@
+"""Cancer-type classification of one uploaded CT slice picture: screening, running and the result files.
+
+The classifier (``inference.classify.ImageClassifier``) takes single axial slice pictures only: an
+uploaded volume or DICOM series is refused with the reason before a job is queued. The result folder
+holds ``picture.png`` (the de-identified gray picture the model saw, marks painted out),
+``heat_map.png`` (Grad-CAM of the predicted class over it) and ``classification.json`` (calibrated
+probabilities, prediction, confidence, findings, model, disclaimer), written to a staging folder that
+is renamed into place at the end, as segmentation results are.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError
+
+REPORT = "classification.json"
+_cache: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def is_classifier(model: str) -> bool:
+    from lungseg.io.shipped import shipped_models
+
+    return shipped_models().get(model, {}).get("task") == "classification"
+
+
+def classifier_for(model: str):
+    from lungseg.inference.classify import ImageClassifier
+
+    with _lock:
+        if model not in _cache:
+            _cache[model] = ImageClassifier.load(model)
+        return _cache[model]
+
+
+def screen(path: Path, kind: str, model: str) -> None:
+    """Refuse (``InputError``) what the classifier cannot take: anything but one slice picture, or pixels
+    that are not an 8-bit picture."""
+    if kind != "slice":
+        raise InputError(path, f"this is a CT {'series' if kind == 'dicom-series' else 'volume'}; the {model} "
+                               "model was trained on single axial slice pictures and cannot label a whole scan: "
+                               "upload one exported slice (PNG/JPG)")
+    classifier = classifier_for(model)
+    classifier.card.plan.check(classifier.read(path).gray, path)
+
+
+def run(folder: Path, input_path: Path, model: str, progress, result_name: str) -> dict:
+    """Classify the picture, write the result folder; returns the summary kept in the database."""
+    from lungseg.inference.runner import DISCLAIMER
+    from lungseg.io import write_png
+    from lungseg.preprocessing.display import heat_overlay
+
+    start = time.perf_counter()
+    progress(0.1, "reading the picture")
+    classifier = classifier_for(model)
+    picture = classifier.read(input_path).gray
+    progress(0.3, "classifying")
+    prediction = classifier.apply(input_path)
+    progress(0.6, "computing the heat map")
+    heat = classifier.heat_map(picture, prediction.predicted)
+    staging = folder / f".{result_name}-{int(time.time() * 1000)}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        write_png(staging / "picture.png", np.asarray(picture, np.uint8))
+        write_png(staging / "heat_map.png", heat_overlay(np.asarray(picture, np.uint8), heat))
+        report = {**prediction.to_dict(), "source": "upload", "model": model, "disclaimer": DISCLAIMER,
+                  "calibration": dict(classifier.card.calibration), "seconds": round(time.perf_counter() - start, 2),
+                  "class_names": list(classifier.class_names)}
+        (staging / REPORT).write_text(json.dumps(report, indent=2))
+        if (folder / result_name).exists():
+            shutil.rmtree(folder / result_name)
+        staging.rename(folder / result_name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress(1.0, "done")
+    return summary_of(report)
+
+
+def summary_of(report: dict) -> dict:
+    from lungseg import __version__
+
+    return {"classification": {key: report[key] for key in (
+        "predicted", "confidence", "probabilities", "uncalibrated_probabilities", "temperature",
+        "flagged_not_chest_ct", "class_names")},
+            "findings": report["findings"], "seconds": report["seconds"], "disclaimer": report["disclaimer"],
+            "models": [report["model"]], "lungseg_version": __version__, "status": "done"}
