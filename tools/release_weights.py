@@ -8,6 +8,10 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
 - ``ct-lung-8bit``: the same slices rendered as 8-bit exports (tools/render_8bit.py), started from
   ``ct-lung``'s weights; test metrics on the renderings of the test split. ``ct-lung`` names it as its
   ``eight_bit_variant``, so ``--model ct-lung`` takes 8-bit exports too.
+- ``ct-cancer-type``: ``recipes/ct-cancer-type.yaml``, the candidate of ``benchmarks/classifier_cv.py``
+  that the cross-validation chose (the manifest's metrics are its fold means ± sd; a test keeps recipe
+  and candidate equal), then trained on 85 % of the distinct slices (15 % for early stopping and the
+  temperature).
 - lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
   cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
   model is trained with the same recipe on all the training slices.
@@ -47,6 +51,7 @@ class Release:
     cv: list[str] = field(default_factory=list)          # cross-validation (lesion models)
     cv_out: str | None = None
     extra: dict = field(default_factory=dict)            # more manifest keys
+    classifier_cv: str | None = None                     # classifiers: the candidate of benchmarks/classifier_cv.py
 
 
 def covid_release(name: str, masks: str, description: str) -> Release:
@@ -83,6 +88,17 @@ RELEASES = {
         "covid-infection-types", "masks_multiclass", "U-Net (base 16, depth 4, from ct-lung), softmax over "
         "background / ground-glass opacity / consolidation, 8-bit CT slices cropped to the lungs (HU input through "
         "L-380/W1170), 256x256 input"),
+    "ct-cancer-type": Release(
+        "ResNet-18 (timm, from random weights, 128 px) classifying an axial chest CT slice picture as "
+        "adenocarcinoma, large cell carcinoma, squamous cell carcinoma or normal; calibrated confidence "
+        "(temperature scaling), Grad-CAM",
+        "chest-ct-cancer train+valid (Kaggle 'Chest CT-Scan images'; 685 files, 485 distinct slices after the "
+        "duplicate audit; see its SOURCE.txt)",
+        ["classify", "train", "--config", "recipes/ct-cancer-type.yaml", "--data", f"{SHARED}/chest-ct-cancer",
+         "--split", "85/15/0", "--out", "runs/ct-cancer-type"],
+        "runs/ct-cancer-type", "85/15 by seed 0, stratified by class, copies of one slice kept together (validation: "
+                               "early stopping and the temperature); no test part: see the cross-validation",
+        classifier_cv="resnet18-128", extra={"task": "classification"}),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",
@@ -130,6 +146,16 @@ def release(name: str, spec: Release) -> dict:
             entry["cv_metrics_per_class"] = {cls: {key: {"mean": v[key]["mean"], "sd": v[key]["sd"]} for key in METRICS}
                                              for cls, v in summary["per_class"].items()}
         entry["cv_n_per_fold"] = summary["n_per_fold"]
+    if spec.classifier_cv:
+        results = REPO / "benchmarks" / "results" / "classifier_cv.json"
+        found = json.loads(results.read_text()).get(spec.classifier_cv) if results.is_file() else None
+        if found is None:
+            subprocess.run([sys.executable, "benchmarks/classifier_cv.py", "--only", spec.classifier_cv], check=True)
+            found = json.loads(results.read_text())[spec.classifier_cv]
+        entry["cv_command"] = f"python benchmarks/classifier_cv.py --only {spec.classifier_cv}"
+        entry["cv_metrics"] = {key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items()
+                               if key != "minutes"}
+        entry["cv_folds"] = found["folds_k"]
     if prepare := spec.prepare:
         entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
