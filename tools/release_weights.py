@@ -194,7 +194,8 @@ def main() -> None:
         temporary = manifest_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         temporary.replace(manifest_path)
-        print(name, json.dumps(entry.get("test_metrics", entry.get("cv_metrics", {})).get("dice")))
+        metrics = entry.get("test_metrics", entry.get("cv_metrics", {}))
+        print(name, json.dumps(metrics.get("dice", metrics.get("accuracy"))))
 
 
 if __name__ == "__main__":
