@@ -76,7 +76,8 @@ def evaluate(
     from lungseg.inference.classify_evaluation import evaluate_classifier
     from lungseg.reports.classification_report import write_classification_report
 
-    evaluation = evaluate_classifier(model, data, split, examples, log=console().print)
+    evaluation = evaluate_classifier(model, data, split, examples,
+                                     log=lambda line: console().print(line, markup=False))  # "[test]" is text
     page = write_classification_report(evaluation, out)
     scores = evaluation.scores
     console().print(f"accuracy {scores.accuracy:.4f}, balanced accuracy {scores.balanced_accuracy:.4f}, macro-F1 "
