@@ -169,14 +169,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=list(CANDIDATES))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--runs", type=Path, default=Path("runs/classifier-cv"))
-    parser.add_argument("--fold", type=int, default=None, help="run only this fold (a pilot; not merged)")
+    parser.add_argument("--fold", type=int, default=None, help="run only this fold (a pilot, recorded apart)")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in args.only:
         result = {"folds_k": args.folds, **run_candidate(name, args.folds, args.epochs, args.runs, args.fold)}
-        if args.fold is not None:
-            continue  # a pilot fold is printed, not recorded
-        results[name] = result
+        # a pilot (one fold) is recorded under its own key, never as the candidate's cross-validation
+        results[name if args.fold is None else f"{name} (pilot: fold {args.fold} only)"] = result
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     print(f"\n{'candidate':28s} {'accuracy':>15s} {'balanced acc':>15s} {'macro-F1':>15s} {'ECE raw->T':>15s}")
