@@ -23,9 +23,9 @@ FAST = ["--image-size", "64", "--model-arg", "base_filters=8", "--model-arg", "d
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_subset, monkeypatch):
     """The loss turns NaN in epoch 2: the run stops with a message naming the epoch and the checkpoint,
     and last.pt/best.pt still hold epoch 1."""
-    import lungseg.training.engine as engine
+    import lungseg.training.tasks as tasks  # the segmentation task builds the engine's loss
 
-    real_build_loss = engine.build_loss
+    real_build_loss = tasks.build_loss
     calls = {"train": 0}
 
     def poisoned(name, alpha, *more):
@@ -41,7 +41,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
 
         return wrapped
 
-    monkeypatch.setattr(engine, "build_loss", poisoned)
+    monkeypatch.setattr(tasks, "build_loss", poisoned)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"loss became nan.* in epoch 2; stopped\. The last good checkpoint "
                                                r"is .*last\.pt \(epoch 1\)"):

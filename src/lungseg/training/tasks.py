@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from lungseg.config import RunConfig
+from lungseg.losses import ClassificationLoss, build_loss
 from lungseg.training.loop import EpochResult, validate
 from lungseg.training.records import CLASSIFICATION_COLUMNS, HISTORY_COLUMNS
 
@@ -18,8 +19,6 @@ class SegmentationTask:
     metric_names = ("dice", "iou", "accuracy")
 
     def loss(self, config: RunConfig, train_set) -> torch.nn.Module:
-        from lungseg.losses import build_loss
-
         return build_loss(config.train.loss, config.train.alpha, config.model.channels, config.train.class_weights)
 
     def validate(self, model, loader, loss_fn, config: RunConfig) -> EpochResult:
@@ -33,8 +32,6 @@ class ClassificationTask:
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1")
 
     def loss(self, config: RunConfig, train_set) -> torch.nn.Module:
-        from lungseg.losses import ClassificationLoss
-
         weights = config.train.class_weights
         if weights is None and config.train.class_balance == "loss":
             weights = train_set.balancing_weights()
