@@ -165,6 +165,7 @@ def test_duplicate_groups_conflicts_and_grouped_split(cancer_subset, cache, monk
         assert {groups.labels[n] for n in split.val} == set(CLASSES)   # stratified: every class in every fold
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_training_run_writes_a_calibrated_checkpoint(class_run):
     from lungseg.models import load_checkpoint
 
@@ -183,6 +184,7 @@ def test_training_run_writes_a_calibrated_checkpoint(class_run):
     assert "train/large_cell_carcinoma/l4.png" not in split["train"] + split["val"] + split["test"]
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_resume_continues_a_classifier_run(class_run, tmp_path):
     from lungseg.training.classify_run import train_classifier
 
@@ -193,6 +195,7 @@ def test_resume_continues_a_classifier_run(class_run, tmp_path):
     assert len((copy / "history.csv").read_text().splitlines()) == 4
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_grad_cam_shape_and_range(class_run, cancer):
     from lungseg.inference.classify import ImageClassifier
 
@@ -206,6 +209,7 @@ def test_grad_cam_shape_and_range(class_run, cancer):
     assert classifier.heat_map(picture).max() == pytest.approx(1.0, abs=1e-3) or classifier.heat_map(picture).max() == 0
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_evaluation_report_and_figures(class_run, cancer_subset, tmp_path, cache, monkeypatch):
     from PIL import Image
 
@@ -226,6 +230,7 @@ def test_evaluation_report_and_figures(class_run, cancer_subset, tmp_path, cache
     assert "Worst examples" in text and "screening" in text and "Temperature" in text
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_onnx_export_matches_pytorch(class_run, cancer):
     import onnxruntime
 
@@ -244,6 +249,7 @@ def test_onnx_export_matches_pytorch(class_run, cancer):
     np.testing.assert_allclose(onnx_logits, torch_logits, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_volume_refused_and_xray_flagged(class_run, cancer):
     from lungseg.errors import InputError
     from lungseg.inference.classify import ImageClassifier
@@ -297,6 +303,7 @@ def test_cli_train_evaluate_predict(cancer_subset, tmp_path, cache):
             os.environ["LUNGSEG_CACHE"] = env_cache
 
 
+@pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_data_check_finds_crops_and_label_conflicts(cancer_subset, cache, monkeypatch):
     from lungseg.data.layout import audit_folder
 

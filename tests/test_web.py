@@ -212,6 +212,7 @@ def test_cancer_type_classification_of_an_uploaded_slice(web):
     result = web.get(f"{url}/files/classification").json()
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert result["predicted"] in result["class_names"] and result["source"] == "upload"
+    assert result["predicted"].replace("_", " ") in web.get("/analyses").text  # the history shows the class
     heat = web.get(f"{url}/files/heat-map")
     assert heat.status_code == 200 and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
     refused = web.upload(shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"), model="ct-cancer-type")
