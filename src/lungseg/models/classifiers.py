@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lungseg.errors import InputError
 from lungseg.models.blocks import ConvBlock
-from lungseg.models.checkpoint import read_torch_file
+from lungseg.models.pretrained import fitting_state
 from lungseg.models.registry import register_model
 
 TIMM_BACKBONES = {"resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50",
@@ -116,24 +115,9 @@ def _check_input(x: torch.Tensor, name: str, divisor: int = 32) -> None:
 
 def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
     """Load a local state dict into a timm network, all but its classification head."""
-    path = Path(path)
-    state = read_torch_file(path, "pretrained weights file not found (give imagenet, none or a state-dict file)",
-                            "cannot read pretrained weights")
-    state = state.get("state_dict", state) if isinstance(state, dict) else None
-    if not isinstance(state, dict):
-        raise InputError(path, "pretrained weights must be a state dict")
-    head_names = {f"{name}." for name, module in net.named_children() if module is net.get_classifier()}
-    own = {key: value for key, value in net.state_dict().items() if not key.startswith(tuple(head_names))}
-    state = {key: value for key, value in state.items() if not key.startswith(tuple(head_names))}
-    for key, value in state.items():
-        if key in own and value.ndim == 4 and own[key].shape[1] != value.shape[1]:
-            if own[key].shape[1] != 1:
-                raise InputError(path, f"{key}: {value.shape[1]} input channels, model has {own[key].shape[1]}")
-            state[key] = value.sum(dim=1, keepdim=True)
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise InputError(path, f"does not fit this network: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    net.load_state_dict(state, strict=False)
+    head = tuple(f"{name}." for name, module in net.named_children() if module is net.get_classifier())
+    own = {key: value for key, value in net.state_dict().items() if not key.startswith(head)}
+    net.load_state_dict(fitting_state(own, path, head, "network"), strict=False)
 
 
 def _factory(backbone: str):

@@ -56,24 +56,29 @@ class EncoderUNet(nn.Module):
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     """Load a local encoder state dict (a classifier head is ignored; 3->1 channel first conv adapted)."""
+    encoder.load_state_dict(fitting_state(encoder.state_dict(), path, DROPPED_HEAD_PREFIXES, "encoder"))
+
+
+def fitting_state(own: dict, path: str | Path, skipped: tuple[str, ...], what: str) -> dict:
+    """A local state-dict file read to fit ``own`` (a module's state dict, or the part of it to load):
+    keys starting with ``skipped`` prefixes are dropped, a 3-channel first convolution is summed to the
+    one gray channel, and anything missing or extra raises ``InputError`` naming the file."""
     path = Path(path)
-    state = read_torch_file(path, "encoder weights file not found (give imagenet, none or a state-dict file)",
-                            "cannot read encoder weights")
+    state = read_torch_file(path, f"{what} weights file not found (give imagenet, none or a state-dict file)",
+                            f"cannot read {what} weights")
     state = state.get("state_dict", state) if isinstance(state, dict) else None
     if not isinstance(state, dict):
-        raise InputError(path, "encoder weights must be a state dict")
-    own = encoder.state_dict()
-    state = {key: value for key, value in state.items() if not key.startswith(DROPPED_HEAD_PREFIXES)}
+        raise InputError(path, f"{what} weights must be a state dict")
+    state = {key: value for key, value in state.items() if not key.startswith(skipped)}
     for key, value in state.items():
         if key in own and value.ndim == 4 and own[key].shape[1] != value.shape[1]:
             if own[key].shape[1] != 1:
                 raise InputError(path, f"{key}: {value.shape[1]} input channels, model has {own[key].shape[1]}")
             state[key] = value.sum(dim=1, keepdim=True)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise InputError(path, f"does not fit this encoder: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    encoder.load_state_dict(state)
+        raise InputError(path, f"does not fit this {what}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return state
 
 
 def _factory(architecture: str, encoder: str):

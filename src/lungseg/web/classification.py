@@ -11,7 +11,6 @@ is renamed into place at the end, as segmentation results are.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -51,11 +50,12 @@ def screen(path: Path, kind: str, model: str) -> None:
     classifier.card.plan.check(classifier.read(path).gray, path)
 
 
-def run(folder: Path, input_path: Path, model: str, progress, result_name: str) -> dict:
+def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     """Classify the picture, write the result folder; returns the summary kept in the database."""
     from lungseg.inference.runner import DISCLAIMER
     from lungseg.io import write_png
     from lungseg.preprocessing.display import heat_overlay
+    from lungseg.web.results import result_staging
 
     start = time.perf_counter()
     progress(0.1, "reading the picture")
@@ -65,22 +65,13 @@ def run(folder: Path, input_path: Path, model: str, progress, result_name: str) 
     prediction = classifier.apply(input_path)
     progress(0.6, "computing the heat map")
     heat = classifier.heat_map(picture, prediction.predicted)
-    staging = folder / f".{result_name}-{int(time.time() * 1000)}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with result_staging(folder) as staging:
         write_png(staging / "picture.png", np.asarray(picture, np.uint8))
         write_png(staging / "heat_map.png", heat_overlay(np.asarray(picture, np.uint8), heat))
         report = {**prediction.to_dict(), "source": "upload", "model": model, "disclaimer": DISCLAIMER,
                   "calibration": dict(classifier.card.calibration), "seconds": round(time.perf_counter() - start, 2),
                   "class_names": list(classifier.class_names)}
         (staging / REPORT).write_text(json.dumps(report, indent=2))
-        if (folder / result_name).exists():
-            shutil.rmtree(folder / result_name)
-        staging.rename(folder / result_name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     progress(1.0, "done")
     return summary_of(report)
 

@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     from lungseg.web import classification
 
     if classification.is_classifier(model):
-        return classification.run(folder, input_path, model, progress, RESULT)
+        return classification.run(folder, input_path, model, progress)
     start = time.perf_counter()
     progress(0.05, "reading the scan")
     study = load_study(input_path)
@@ -113,10 +114,7 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     progress(0.15, "segmenting the lungs" + (" and lesions" if segmenter.lesions else ""))
     result = segmenter.segment(study)
     progress(0.85, "writing the results")
-    staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()  # never parents: an analysis deleted while its job ran must not come back
-    try:
+    with result_staging(folder) as staging:
         formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
         if study.dicom_files and study.is_volume:
             formats.append(("dicom-seg", "labels_seg.dcm"))
@@ -128,14 +126,26 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
                               model_name=model, report_fields=fields, stage=stage)
         _write_viewer_ct(result, staging)
         _without_server_paths(staging / REPORT)
-        if (folder / RESULT).exists():  # a re-run after an interrupted attempt that had finished writing
+    progress(1.0, "done")
+    return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
+
+
+@contextmanager
+def result_staging(folder: Path):
+    """A new staging folder for the result files, renamed to ``folder/result`` when the block succeeds
+    (replacing the result of an interrupted attempt that had finished writing) and removed when it fails,
+    so a result folder is always complete."""
+    staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()  # never parents: an analysis deleted while its job ran must not come back
+    try:
+        yield staging
+        if (folder / RESULT).exists():
             shutil.rmtree(folder / RESULT)
         staging.rename(folder / RESULT)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    progress(1.0, "done")
-    return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
 
 
 def scrub(message: str, folder: Path) -> str:
