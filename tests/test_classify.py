@@ -385,3 +385,24 @@ def test_pretrained_weights_from_a_local_file(tmp_path):
         build_model("resnet18-classifier", pretrained=str(wrong))
     with pytest.raises(ValueError, match="unknown model 'resnet19-classifier'.*resnet18-classifier"):
         build_model("resnet19-classifier")
+
+
+def test_evaluate_reads_the_sources_own_class_folder_names(cancer, tmp_path):
+    """A held-out set laid out as the Kaggle source names its folders is scored with the model's classes;
+    a folder that fits no class is refused naming it."""
+    from lungseg.errors import InputError
+    from lungseg.inference.classify_evaluation import evaluate_classifier
+
+    original = {"adenocarcinoma": "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib",
+                "large_cell_carcinoma": "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa",
+                "squamous_cell_carcinoma": "squamous.cell.carcinoma_left.hilum_T1_N2_M0_IIIa", "normal": "normal"}
+    for ours, theirs in original.items():
+        (tmp_path / "test" / theirs).mkdir(parents=True)
+        for path in sorted((cancer / "valid" / ours).iterdir())[:2]:
+            shutil.copy(path, tmp_path / "test" / theirs / path.name)
+    evaluation = evaluate_classifier("ct-cancer-type", tmp_path, "all", examples=0, log=lambda line: None)
+    assert set(evaluation.scores.per_class) == set(CLASSES) and len(evaluation.names) >= 4
+    (tmp_path / "test" / "mesothelioma").mkdir()
+    shutil.copy(next((cancer / "valid" / "normal").iterdir()), tmp_path / "test" / "mesothelioma" / "x.png")
+    with pytest.raises(InputError, match="mesothelioma"):
+        evaluate_classifier("ct-cancer-type", tmp_path, "all", examples=0, log=lambda line: None)

@@ -66,6 +66,34 @@ def class_names_of(images: list[LabelledImage]) -> list[str]:
     return sorted({item.label for item in images})
 
 
+def match_class(folder: str, class_names) -> str | None:
+    """The model class a class folder stands for: the folder name itself, or the class whose name begins
+    it once both are lower-cased with punctuation as "_" (the Kaggle set's original folder
+    "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa" is "large_cell_carcinoma"); the longest such class
+    wins; None when no class fits."""
+    import re
+
+    def key(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+    if folder in class_names:
+        return folder
+    found = [name for name in class_names if key(folder) == key(name) or key(folder).startswith(key(name) + "_")]
+    return max(found, key=len) if found else None
+
+
+def relabelled(images: list[LabelledImage], class_names, root) -> list[LabelledImage]:
+    """``images`` with each class folder mapped to a model class (``match_class``); a folder that fits no
+    class raises ``InputError`` naming it and the classes."""
+    from dataclasses import replace
+
+    mapping = {label: match_class(label, class_names) for label in {item.label for item in images}}
+    unknown = sorted(label for label, name in mapping.items() if name is None)
+    if unknown:
+        raise InputError(root, f"class folder(s) {unknown} are not classes of the model {tuple(class_names)}")
+    return [replace(item, label=mapping[item.label]) for item in images]
+
+
 def read_picture(path: str | Path) -> Unmarked:
     """A picture as the classifier reads it: (H, W) gray (uint8 for 8-bit files, stored values for HU
     or 16-bit ones) with coloured marks of 8-bit colour exports painted out."""

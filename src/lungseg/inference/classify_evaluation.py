@@ -1,6 +1,7 @@
 """Scoring a classifier on a class-folder set: one picture per distinct slice, calibrated and not.
 
-``evaluate_classifier`` reads the set, groups copies of one slice (``data.slice_groups``) and scores one
+``evaluate_classifier`` reads the set (class folders named as the model's classes, or beginning with
+them: the source's own "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib" counts as "adenocarcinoma"), groups copies of one slice (``data.slice_groups``) and scores one
 representative per group, so a slice stored ten times counts once. ``subset`` "test"/"val"/"train"
 takes the checkpoint's own split of that set (the set it was trained on); "all" every picture (a
 held-out set). It returns a ``ClassEvaluation``: per-slice predictions, the scores (accuracy, balanced
@@ -61,7 +62,7 @@ class ClassEvaluation:
 def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, subset: str = "test",
                         examples: int = 3, log=print) -> ClassEvaluation:
     from lungseg.data.class_dataset import representatives
-    from lungseg.data.class_folders import find_labelled_images, read_picture
+    from lungseg.data.class_folders import find_labelled_images, read_picture, relabelled
     from lungseg.data.slice_groups import group_slices
     from lungseg.metrics import (
         classification_metrics,
@@ -72,10 +73,7 @@ def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, s
     )
 
     classifier = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, check_inputs=False)
-    images = {item.name: item for item in find_labelled_images(data)}
-    unknown = sorted({item.label for item in images.values()} - set(classifier.class_names))
-    if unknown:
-        raise InputError(data, f"class folder(s) {unknown} are not classes of the model {classifier.class_names}")
+    images = {item.name: item for item in relabelled(find_labelled_images(data), classifier.class_names, data)}
     names = _subset_names(classifier, images, subset, data)
     read = {name: read_picture(images[name].path) for name in names}
     groups = group_slices([images[n] for n in names], [read[n].gray for n in names])
