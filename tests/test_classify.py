@@ -400,7 +400,7 @@ def test_evaluate_reads_the_sources_own_class_folder_names(cancer, tmp_path):
         (tmp_path / "test" / theirs).mkdir(parents=True)
         for path in sorted((cancer / "valid" / ours).iterdir())[:2]:
             shutil.copy(path, tmp_path / "test" / theirs / path.name)
-    evaluation = evaluate_classifier("ct-cancer-type", tmp_path, "all", examples=0, log=lambda line: None)
+    evaluation = evaluate_classifier("ct-cancer-type", tmp_path, examples=0, log=lambda line: None)  # all: held out
     assert set(evaluation.scores.per_class) == set(CLASSES) and len(evaluation.names) >= 4
     (tmp_path / "test" / "mesothelioma").mkdir()
     shutil.copy(next((cancer / "valid" / "normal").iterdir()), tmp_path / "test" / "mesothelioma" / "x.png")

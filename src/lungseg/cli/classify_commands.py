@@ -66,8 +66,9 @@ def evaluate(
     model: Annotated[str, typer.Option("--model", help="Classifier checkpoint (RUN/best.pt) or shipped name.")],
     data: Annotated[Path, typer.Option(help="Class-folder set (DIR/<class>/* or DIR/<split>/<class>/*).")],
     out: Annotated[Path, typer.Option(help="Report folder (index.html, metrics.json, figures).")],
-    split: Annotated[str, typer.Option(help="test/val/train of the model's own split of DIR, or all (a "
-                                            "held-out set).")] = "test",
+    split: Annotated[Optional[str], typer.Option(help="test/val/train of the model's own split of DIR, or all; "
+                                                      "default: test for the set the model was trained on, all "
+                                                      "for any other (a held-out set).")] = None,
     examples: Annotated[int, typer.Option(help="Best and worst examples shown with heat maps.")] = 3,
 ):
     """Score a classifier: accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, confusion

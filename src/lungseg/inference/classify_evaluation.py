@@ -4,7 +4,7 @@
 them: the source's own "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib" counts as "adenocarcinoma"), groups copies of one slice (``data.slice_groups``) and scores one
 representative per group, so a slice stored ten times counts once. ``subset`` "test"/"val"/"train"
 takes the checkpoint's own split of that set (the set it was trained on); "all" every picture (a
-held-out set). It returns a ``ClassEvaluation``: per-slice predictions, the scores (accuracy, balanced
+held-out set); None (the default) "test" for the set the model was trained on, "all" for any other. It returns a ``ClassEvaluation``: per-slice predictions, the scores (accuracy, balanced
 accuracy, per-class precision/recall/F1, macro-F1, confusion), calibration (ECE and NLL with and
 without the stored temperature, reliability bins) and the best and worst examples with their Grad-CAM
 maps. The report layer draws the figures and the page.
@@ -59,7 +59,7 @@ class ClassEvaluation:
                 for i, (name, t, p) in enumerate(zip(self.names, self.truth, predicted))]
 
 
-def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, subset: str = "test",
+def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, subset: str | None = None,
                         examples: int = 3, log=print) -> ClassEvaluation:
     from lungseg.data.class_dataset import representatives
     from lungseg.data.class_folders import find_labelled_images, read_picture, relabelled
@@ -97,10 +97,13 @@ def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, s
                            chosen, str(classifier.source))
 
 
-def _subset_names(classifier: ImageClassifier, images: dict, subset: str, data) -> list[str]:
+def _subset_names(classifier: ImageClassifier, images: dict, subset: str | None, data) -> list[str]:
+    split = classifier.card.split
+    if subset is None:  # the set the model was trained on: its test part; any other set: all of it
+        trained_on = split is not None and any(name in images for name in split.train)
+        subset = "test" if trained_on else "all"
     if subset == "all":
         return sorted(images)
-    split = classifier.card.split
     if split is None:
         raise InputError(classifier.source, f"the model stores no split, so subset {subset!r} is unknown; use "
                                             "--split all on a held-out set")
