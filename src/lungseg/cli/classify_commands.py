@@ -108,14 +108,15 @@ def predict(
     classifier = ImageClassifier.load(model)
     results = []
     for path in files:
-        prediction = classifier.apply(path)
+        read = classifier.read(path)
+        prediction = classifier.apply(read, source=str(path))
         results.append(prediction.to_dict())
         flag = "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]" \
             if prediction.flagged else ""
         print(f"{path}: {prediction.predicted} (confidence {prediction.confidence:.2f}; "
               + ", ".join(f"{k} {v:.2f}" for k, v in prediction.probabilities.items()) + f"){flag}")
         if cam:
-            results[-1]["heat_map"] = _write_cam(classifier, path, out, len(results))
+            results[-1]["heat_map"] = _write_cam(classifier, read.gray, prediction.predicted, path, out, len(results))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "predictions.json", json.dumps({"model": str(model), "disclaimer": (
@@ -137,13 +138,12 @@ def _pictures(input: Path) -> list[Path]:
     return [input]
 
 
-def _write_cam(classifier, path: Path, out: Path, index: int) -> str:
+def _write_cam(classifier, picture, predicted: str, path: Path, out: Path, index: int) -> str:
     import numpy as np
 
     from lungseg.io import write_png
     from lungseg.preprocessing.display import heat_overlay
 
-    picture = classifier.read(path).gray
     target = out / f"{index:04d}_{path.stem}_cam.png"
-    write_png(target, heat_overlay(np.asarray(picture, np.uint8), classifier.heat_map(picture)))
+    write_png(target, heat_overlay(np.asarray(picture, np.uint8), classifier.heat_map(picture, predicted)))
     return target.name

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.data.layout import SPLIT_FOLDERS
-from lungseg.data.pairs import IGNORED_NAMES
+from lungseg.data.layout import SPLIT_FOLDERS, visible_entries
+from lungseg.data.pairs import list_files
 from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, read_image
 from lungseg.preprocessing import Unmarked, paint_out_marks
@@ -39,23 +39,17 @@ def find_labelled_images(root: str | Path) -> list[LabelledImage]:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "data folder not found")
-    folders = _visible(root, dirs=True)
+    folders = visible_entries(root, dirs=True)
     split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
     parents = [(f, f.name) for f in split_folders] if split_folders else [(root, "")]
     found = []
     for parent, split in parents:
-        stray = _visible(parent)
+        stray = visible_entries(parent)
         if stray:
             raise InputError(stray[0], "file outside the class folders (expected DIR/<class>/<image>)")
-        for class_folder in _visible(parent, dirs=True):
-            files = _visible(class_folder)
-            if not files:
-                raise InputError(class_folder, "class folder holds no images")
-            for path in files:
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
-                    raise InputError(path, f"not a supported image file ({path.suffix or 'no suffix'}); "
-                                           f"supported: {', '.join(IMAGE_SUFFIXES)}")
-                found.append(LabelledImage(path.relative_to(root).as_posix(), path, class_folder.name, split))
+        for class_folder in visible_entries(parent, dirs=True):
+            found += [LabelledImage(path.relative_to(root).as_posix(), path, class_folder.name, split)
+                      for path in list_files(class_folder, IMAGE_SUFFIXES, "image")]
     classes = sorted({item.label for item in found})
     if len(classes) < 2:
         raise InputError(root, f"a classification set needs at least two class folders, found {classes or 'none'}")
@@ -107,7 +101,3 @@ def read_picture(path: str | Path) -> Unmarked:
             return Unmarked(require_2d(unmarked.gray, path), unmarked.marked_fraction)
     return Unmarked(read_image(path), 0.0)
 
-
-def _visible(folder: Path, dirs: bool = False) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
-                  and p.is_dir() == dirs)

@@ -38,13 +38,13 @@ def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
                 notes.append(f"split {split!r} of {len(records)} images leaves the validation set empty "
                              "(`lungseg train` refuses it)")
     else:
-        folders = _visible(root, dirs=True)
+        folders = visible_entries(root, dirs=True)
         split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
         if split_folders:
             records = [r for folder in split_folders for r in _set_records(folder, folder.name, mask_labels)]
             records += [_problem(f, "all", "folder is not a split (train/val/test) folder") for f in folders
                         if f not in split_folders]
-            records += [_problem(f, "all", "file outside the split folders") for f in _visible(root)]
+            records += [_problem(f, "all", "file outside the split folders") for f in visible_entries(root)]
         else:
             records = _set_records(root, "all", mask_labels)
     if not records:
@@ -91,16 +91,16 @@ def _set_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord
     """A split folder: segmentation (images/ + masks/), classification (class sub-folders) or images."""
     if (folder / "images").is_dir():
         return _segmentation_records(folder, split, mask_labels)
-    records = [record for class_folder in _visible(folder, dirs=True)
-               for record in _image_records(_visible(class_folder), split, class_folder.name)]
-    return records + _image_records(_visible(folder), split, None)
+    records = [record for class_folder in visible_entries(folder, dirs=True)
+               for record in _image_records(visible_entries(class_folder), split, class_folder.name)]
+    return records + _image_records(visible_entries(folder), split, None)
 
 
 def _segmentation_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord]:
     masks_dir = folder / "masks"
-    masks = {p.stem: p for p in _visible(masks_dir) if p.suffix.lower() in MASK_SUFFIXES} if masks_dir.is_dir() else {}
+    masks = {p.stem: p for p in visible_entries(masks_dir) if p.suffix.lower() in MASK_SUFFIXES} if masks_dir.is_dir() else {}
     records = []
-    for path in _visible(folder / "images"):
+    for path in visible_entries(folder / "images"):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             records.append(_problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})"))
             continue
@@ -128,6 +128,7 @@ def _problem(path: Path, split: str, reason: str) -> ImageRecord:
     return ImageRecord(str(path), split, problem=reason)
 
 
-def _visible(folder: Path, dirs: bool = False) -> list[Path]:
+def visible_entries(folder: Path, dirs: bool = False) -> list[Path]:
+    """The sub-folders (``dirs``) or files of ``folder``, sorted, without hidden and system files."""
     return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
                   and p.is_dir() == dirs)

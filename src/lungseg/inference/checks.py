@@ -91,15 +91,20 @@ def check_radiograph_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Fin
     is a radiograph, not a CT export: in CT the lungs are far darker than soft tissue in every window
     (measured: ratio <= 0.61 for kmader through windows up to W2000, <= 0.53 for the COVID exports;
     0.80..0.95 for the Montgomery chest X-rays)."""
-    from scipy import ndimage
-
     if lungs.sum() < 100:
         return []
-    ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
-    ratio = float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
+    ratio = lung_ring_ratio(picture, lungs)
     if ratio > RADIOGRAPH_RATIO:
         return [catalogue.RADIOGRAPH_PICTURE(ratio=ratio, limit=RADIOGRAPH_RATIO)]
     return []
+
+
+def lung_ring_ratio(picture: np.ndarray, lungs: np.ndarray) -> float:
+    """Median gray of the lung fields over the median of a 15-pixel ring of tissue around them."""
+    from scipy import ndimage
+
+    ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
+    return float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
 
 
 def check_orientation(direction: tuple[float, ...]) -> list[Finding]:

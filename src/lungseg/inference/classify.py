@@ -8,12 +8,14 @@ gives the Grad-CAM map on the picture's own grid.
 
 Input checks: a CT volume is refused (the model saw single slices); HU or 16-bit pixels are refused
 by the plan (it was trained on 8-bit exports); a picture that does not look like an axial chest CT
-slice is *flagged* (``not-chest-ct``), judged with the CT lung model's 8-bit variant: lung fields
-(components touching the picture's edge are air around the body, not lungs) must cover at least
-``MIN_LUNG_FRACTION`` of the picture, be far darker than the tissue around them
-(``checks.check_radiograph_picture``: radiographs; ``MAX_DARKNESS_RATIO``: soft tissue such as an
-abdominal slice's bowel and bladder, which the 8-bit lung model can take for lung) and be smooth fields rather than a texture cut into
-pieces (``raggedness``: EM sections and other textures). Flag rates per set are measured by
+slice is *flagged* (``not-chest-ct``), judged with the CT lung model's 8-bit variant
+(``data.lung_crop.lung_mask``, the lungs the lung-field crop uses too): lung fields (components
+touching the picture's edge are air around the body, not lungs) must cover at least
+``MIN_LUNG_FRACTION`` of the picture; they must be far darker than a ring of tissue around them
+(``checks.lung_ring_ratio``: over ``checks.RADIOGRAPH_RATIO`` a radiograph, over
+``MAX_DARKNESS_RATIO`` soft tissue such as an abdominal slice's bowel and bladder, which the 8-bit lung
+model can take for lung); and they must be smooth fields rather than a texture cut into pieces
+(``raggedness``: EM sections and other textures). Flag rates per set are measured by
 ``benchmarks/classifier_input_check.py``.
 """
 
@@ -29,11 +31,11 @@ from lungseg.errors import InputError
 from lungseg.findings import Finding
 from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
+from lungseg.preprocessing import Unmarked
 
 MIN_LUNG_FRACTION = 0.03   # chest CT slices in the cancer set: lungs on >= 4 % of the picture (benchmarks)
 MAX_RAGGEDNESS = 0.45      # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
 MAX_DARKNESS_RATIO = 0.6   # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
-LUNG_CHECK_MODEL = "ct-lung-8bit"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,6 @@ class ImageClassifier:
         self.class_names = tuple(self.card.class_names)
         self.temperature = float(self.card.calibration.get("temperature", 1.0))
         self.check_inputs = check_inputs
-        self._lungs = None
         self._torch = torch
 
     @classmethod
@@ -84,7 +85,7 @@ class ImageClassifier:
 
         return cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
 
-    def read(self, path: str | Path):
+    def read(self, path: str | Path) -> Unmarked:
         """A picture file as the classifier reads it (``data.class_folders.read_picture``); a volume or a
         DICOM series folder is refused."""
         from lungseg.data.class_folders import read_picture
@@ -110,20 +111,25 @@ class ImageClassifier:
         preprocessed by the checkpoint's plan)."""
         prepared = [self.card.plan.prepare(self.field(p)[0], (sources or [None] * len(pictures))[i])[0]
                     for i, p in enumerate(pictures)]
-        with self._torch.no_grad():
-            batch = self._torch.from_numpy(np.stack(prepared))[:, None]
-            return self.model(batch).numpy()
+        return self._model_logits(np.stack(prepared))
 
-    def apply(self, picture: np.ndarray | str | Path, source: str | None = None) -> ClassPrediction:
+    def _model_logits(self, prepared: np.ndarray) -> np.ndarray:
+        """(N, S, S) model inputs -> (N, K) logits."""
+        with self._torch.no_grad():
+            return self.model(self._torch.from_numpy(prepared)[:, None]).numpy()
+
+    def apply(self, picture: np.ndarray | Unmarked | str | Path, source: str | None = None) -> ClassPrediction:
+        """One picture: a file (read by ``read``), a picture already read by ``read`` (an ``Unmarked``,
+        with ``source`` naming it) or a gray array."""
         from lungseg.metrics import softmax
 
         findings = []
         if isinstance(picture, (str, Path)):
-            source = str(picture)
-            read = self.read(picture)
-            picture = read.gray
-            if read.marked_fraction > 0:
-                findings.append(catalogue.MARKS_PAINTED(percent=100 * read.marked_fraction))
+            source, picture = str(picture), self.read(picture)
+        if isinstance(picture, Unmarked):
+            if picture.marked_fraction > 0:
+                findings.append(catalogue.MARKS_PAINTED(percent=100 * picture.marked_fraction))
+            picture = picture.gray
         logits = self.logits([picture], [source])
         calibrated, raw = softmax(logits, self.temperature)[0], softmax(logits)[0]
         best = int(np.argmax(calibrated))
@@ -135,14 +141,12 @@ class ImageClassifier:
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
         """Whether a gray 8-bit picture shows an axial chest CT slice (see the module docstring)."""
-        from lungseg.inference.checks import check_radiograph_picture
-        from lungseg.inference.predictor import Predictor
+        from lungseg.data.lung_crop import lung_mask
+        from lungseg.inference.checks import check_radiograph_picture, lung_ring_ratio
 
         if picture.dtype != np.uint8:
             return []  # HU input is refused by the plan before this
-        if self._lungs is None:
-            self._lungs = Predictor.load(LUNG_CHECK_MODEL)
-        lungs = enclosed(self._lungs.apply(picture))
+        lungs = enclosed(lung_mask(picture))
         fraction = float(lungs.mean())
         if fraction < MIN_LUNG_FRACTION:
             return [catalogue.NOT_CHEST_CT(why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
@@ -150,7 +154,7 @@ class ImageClassifier:
         if check_radiograph_picture(picture, lungs):
             return [catalogue.NOT_CHEST_CT(why="its lung fields are nearly as bright as the tissue around them, "
                                                "as in a radiograph")]
-        ratio = darkness_ratio(picture, lungs)
+        ratio = lung_ring_ratio(picture, lungs)
         if ratio > MAX_DARKNESS_RATIO:
             return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is not much darker than the tissue "
                                                f"around it (ratio {ratio:.2f}; chest CT lung fields under "
@@ -169,7 +173,8 @@ class ImageClassifier:
 
         part, field = self.field(picture)
         prepared, letterbox = self.card.plan.prepare(part)
-        index = int(np.argmax(self.logits([picture])[0])) if class_name is None else self.class_names.index(class_name)
+        index = int(np.argmax(self._model_logits(prepared[None])[0])) if class_name is None else \
+            self.class_names.index(class_name)
         heat = self.card.plan.restore(grad_cam(self.model, prepared, index), letterbox).astype(np.float32)
         return heat if field is None else field.paste(heat, np.asarray(picture).shape)
 
@@ -182,14 +187,6 @@ def enclosed(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     return mask & ~np.isin(labels, edge[edge > 0])
-
-
-def darkness_ratio(picture: np.ndarray, lungs: np.ndarray) -> float:
-    """Median gray of the lung fields over the median of a 15-pixel ring of tissue around them."""
-    from scipy import ndimage
-
-    ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
-    return float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
 
 
 def raggedness(mask: np.ndarray) -> float:

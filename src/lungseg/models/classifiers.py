@@ -22,6 +22,7 @@ from torch import nn
 from lungseg.models.blocks import ConvBlock
 from lungseg.models.pretrained import fitting_state
 from lungseg.models.registry import register_model
+from lungseg.models.unet import check_input
 
 TIMM_BACKBONES = {"resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50",
                   **{f"efficientnet-b{i}": f"efficientnet_b{i}" for i in range(5)}}
@@ -69,7 +70,7 @@ class TimmClassifier(nn.Module):
         raise ValueError(f"no Grad-CAM layer known for {type(self.net).__name__}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, type(self).__name__)
+        check_input(x, self.divisor, type(self).__name__)
         return self.net(x)
 
 
@@ -99,18 +100,12 @@ class UNetEncoderClassifier(nn.Module):
         return self.bottleneck
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, type(self).__name__, self.divisor)
+        check_input(x, self.divisor, type(self).__name__)
         for encoder in self.encoders:
             x = nn.functional.max_pool2d(encoder(x), 2)
         x = self.bottleneck(x)
         pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
         return self.classifier(self.dropout(pooled))
-
-
-def _check_input(x: torch.Tensor, name: str, divisor: int = 32) -> None:
-    if x.ndim != 4 or x.shape[-1] % divisor or x.shape[-2] % divisor:
-        raise ValueError(f"{name} input must be (N, C, H, W) with H and W divisible by {divisor}; "
-                         f"got shape {tuple(x.shape)}")
 
 
 def load_backbone_weights(net: nn.Module, path: str | Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from lungseg.io import check_folder_target, write_png, write_text_atomic
 from lungseg.preprocessing.display import heat_overlay
 from lungseg.reports.classification_figures import confusion_matrix_png, reliability_png
-from lungseg.reports.page import _HEAD, _figures_html
+from lungseg.reports.page import _HEAD, _figures_html, _fmt
 from lungseg.training.records import csv_text
 
 DISCLAIMER = ("For research and screening support only: not a diagnosis. Trained on a small public set of CT "
@@ -78,6 +77,3 @@ def _examples_html(kind: str, examples: list, out: Path) -> str:
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     return "<p>Picture | Grad-CAM of the predicted class.</p>" + "".join(cells)
 
-
-def _fmt(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.4f}"

@@ -83,17 +83,14 @@ def train_classifier(config: RunConfig | None, out, resume: bool = False, log: L
 
 
 def _with_class_names(config: RunConfig) -> RunConfig:
-    """The config with ``model.class_names`` from the class folders (sorted) when it names none."""
+    """The config with ``model.class_names`` from the class folders (sorted) when it names none (the
+    default ``["lung"]``)."""
     if config.data.data is None:
         raise ValueError("config data.data (the class-folder set) is required for a classifier run")
+    if config.model.class_names != ["lung"]:
+        return config  # named classes: prepare_class_inputs checks the folders against them
     found = class_names_of(find_labelled_images(config.data.data))
-    names = list(config.model.class_names)
-    if names in (["lung"], found):
-        return replace(config, model=replace(config.model, class_names=found))
-    unknown = sorted(set(found) - set(names))
-    if unknown:
-        raise InputError(config.data.data, f"class folder(s) {unknown} are not among model.class_names {names}")
-    return config
+    return replace(config, model=replace(config.model, class_names=found))
 
 
 def prepare_class_inputs(config: RunConfig, split: Split | None, log: Logger) -> ClassInputs:

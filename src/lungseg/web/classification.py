@@ -60,9 +60,10 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     start = time.perf_counter()
     progress(0.1, "reading the picture")
     classifier = classifier_for(model)
-    picture = classifier.read(input_path).gray
+    read = classifier.read(input_path)
+    picture = read.gray
     progress(0.3, "classifying")
-    prediction = classifier.apply(input_path)
+    prediction = classifier.apply(read, source=str(input_path))
     progress(0.6, "computing the heat map")
     heat = classifier.heat_map(picture, prediction.predicted)
     with result_staging(folder) as staging:
