@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from lungseg.config.typed import _build, _choice
 
-Intensity = Literal["auto", "hu", "8bit"]
+Intensity = Literal["auto", "hu", "8bit", "xray"]
 LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky", "cross_entropy"]
 Task = Literal["segmentation", "classification"]
 ClassBalance = Literal["none", "sampler", "loss"]
@@ -49,8 +49,11 @@ class DataConfig:
 class PreprocessConfig:
     """Intensity handling and model input size.
 
-    ``intensity``: ``"auto"`` decides per training set (HU if values leave 0..255), ``"hu"`` or ``"8bit"``.
-    HU input is clipped to the window ``[center - width/2, center + width/2]`` and scaled to [0, 1].
+    ``intensity``: ``"auto"`` decides per training set (HU if values leave 0..255), ``"hu"``, ``"8bit"``
+    or ``"xray"`` (radiographs: never chosen by ``auto``, since 8-bit X-ray exports look like CT exports).
+    HU input is clipped to the window ``[center - width/2, center + width/2]`` and scaled to [0, 1];
+    radiographs are scaled from their ``percentile_low``..``percentile_high`` range to [0, 1], then
+    equalised with CLAHE at ``clahe_clip`` (0 = off).
     """
 
     intensity: Intensity = "auto"
@@ -60,6 +63,9 @@ class PreprocessConfig:
     export_center: float | None = None  # 8-bit models: the HU window that made the exports, so HU
     export_width: float | None = None   # input is mapped to look like them (benchmarks/export_window.py)
     field_of_view: Literal["full", "lungs"] = "full"  # "lungs": training images were cropped to the lungs
+    percentile_low: float = 0.5    # "xray": these percentiles of each image map to 0 and 1
+    percentile_high: float = 99.5
+    clahe_clip: float = 0.0        # "xray": CLAHE clip limit, 0 = no CLAHE
 
 
 @dataclass
@@ -78,6 +84,8 @@ class AugmentConfig:
     elastic_p: float = 0.0
     noise_p: float = 0.0
     noise_std: float = 0.02
+    gamma_p: float = 0.0      # random gamma 0.7..1.5 (exposure of radiographs)
+    blur_p: float = 0.0       # Gaussian blur, sigma 0.5..1.5 model-grid pixels (sharpness of the film/detector)
 
 
 @dataclass
@@ -156,6 +164,7 @@ class TrainConfig:
     init_from: str | None = None  # checkpoint or shipped model name whose matching tensors start the run
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing
     class_balance: ClassBalance = "none"  # classification: "sampler" draws classes evenly, "loss" weighs them
+    epoch_repeats: int = 1  # passes over the training set per epoch (tiny sets such as 4 X-rays)
 
 
 @dataclass
@@ -189,6 +198,7 @@ class RunConfig:
                 if typing.get_origin(hint) is Literal:
                     _choice(getattr(part, name), typing.get_args(hint), f"config {section.name}.{name}")
         positive = {"train.epochs": self.train.epochs, "train.batch_size": self.train.batch_size,
+                    "train.epoch_repeats": self.train.epoch_repeats,
                     "preprocess.image_size": self.preprocess.image_size, "preprocess.window_width":
                     self.preprocess.window_width, "optim.lr": self.optim.lr}
         if self.train.max_minutes is not None:
@@ -198,6 +208,10 @@ class RunConfig:
         for key, value in positive.items():
             if not value > 0:
                 raise ValueError(f"config {key} must be positive, got {value!r}")
+        pre = self.preprocess
+        if not 0 <= pre.percentile_low < pre.percentile_high <= 100 or pre.clahe_clip < 0:
+            raise ValueError(f"config preprocess.percentile_low/percentile_high must satisfy 0 <= low < high <= 100 "
+                             f"and clahe_clip >= 0, got {pre.percentile_low}/{pre.percentile_high}, {pre.clahe_clip}")
         if not 0 <= self.train.label_smoothing < 1:
             raise ValueError(f"config train.label_smoothing must be within [0, 1), got {self.train.label_smoothing!r}")
         if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):

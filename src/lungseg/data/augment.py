@@ -41,6 +41,10 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None):
         transforms.append(A.RandomBrightnessContrast(
             brightness_limit=config.brightness_contrast, contrast_limit=config.brightness_contrast,
             p=config.brightness_contrast_p))
+    if config.gamma_p > 0:
+        transforms.append(A.RandomGamma(gamma_limit=(70, 150), p=config.gamma_p))
+    if config.blur_p > 0:
+        transforms.append(A.GaussianBlur(sigma_limit=(0.5, 1.5), p=config.blur_p))
     if config.noise_p > 0:
         transforms.append(A.GaussNoise(std_range=(config.noise_std / 2, config.noise_std), p=config.noise_p))
     if not transforms:

@@ -1,7 +1,8 @@
 """Reading 2D images and masks, and writing PNGs.
 
 Images keep their stored values (int16 HU stays int16, 8-bit stays uint8); colour images become
-gray. The size in the file's header is checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel
+gray; a DICOM radiograph (CR/DX) comes through its VOI LUT with MONOCHROME1 inverted
+(``io.radiograph``). The size in the file's header is checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel
 is decoded. Masks are read by ``lungseg.io.masks``.
 """
 
@@ -24,8 +25,12 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     check_suffix(path, IMAGE_SUFFIXES, "image")
     if path.suffix.lower() == ".dcm":
-        from lungseg.io.dicom import read_dicom_slice
+        from lungseg.io.dicom import read_dicom_header, read_dicom_slice
+        from lungseg.io.radiograph import is_radiograph_header, read_radiograph_dicom
 
+        header = read_dicom_header(path)
+        if header is not None and is_radiograph_header(header):
+            return read_radiograph_dicom(path).pixels  # VOI LUT applied, MONOCHROME1 inverted
         return read_dicom_slice(path)
     array = read_raster(path)
     if array.ndim == 3:

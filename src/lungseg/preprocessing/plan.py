@@ -16,12 +16,18 @@ from lungseg.config import PreprocessConfig
 from lungseg.errors import InputError
 from lungseg.preprocessing.geometry import Letterbox, restore_probability, to_model_grid
 from lungseg.preprocessing.intensity import EIGHT_BIT, HU, apply_window, intensity_kind, scale_8bit
+from lungseg.preprocessing.radiograph import XRAY, looks_like_hu, normalize_radiograph
+
+INTENSITIES = (HU, EIGHT_BIT, XRAY)
 
 
 @dataclass(frozen=True)
 class PreprocessPlan:
-    """``intensity`` is ``"hu"`` (window ``window_center``/``window_width`` to [0, 1]) or ``"8bit"``
-    (divide by 255); images are then padded to a square and resized to ``image_size``.
+    """``intensity`` is ``"hu"`` (window ``window_center``/``window_width`` to [0, 1]), ``"8bit"``
+    (divide by 255) or ``"xray"`` (radiographs of any bit depth: percentiles ``percentile_low`` /
+    ``percentile_high`` to [0, 1], then CLAHE with clip limit ``clahe_clip`` unless it is 0; see
+    ``preprocessing.radiograph``); images are then padded to a square (aspect kept) and resized to
+    ``image_size``.
 
     An 8-bit model with an export window (``export_center``/``export_width``, the HU window that made
     its training exports, measured by ``benchmarks/export_window.py``) also takes HU input: it is
@@ -36,10 +42,18 @@ class PreprocessPlan:
     export_center: float | None = None
     export_width: float | None = None
     field_of_view: str = "full"
+    percentile_low: float = 0.5
+    percentile_high: float = 99.5
+    clahe_clip: float = 0.0
 
     def __post_init__(self):
-        if self.intensity not in (HU, EIGHT_BIT):
-            raise ValueError(f"intensity must be 'hu' or '8bit', got {self.intensity!r}")
+        if self.intensity not in INTENSITIES:
+            raise ValueError(f"intensity must be one of {', '.join(INTENSITIES)}, got {self.intensity!r}")
+        if not 0.0 <= self.percentile_low < self.percentile_high <= 100.0:
+            raise ValueError(f"percentile_low/percentile_high must satisfy 0 <= low < high <= 100, got "
+                             f"{self.percentile_low}/{self.percentile_high}")
+        if self.clahe_clip < 0:
+            raise ValueError(f"clahe_clip must be >= 0, got {self.clahe_clip}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
         if (self.export_center is None) != (self.export_width is None) or (
@@ -74,10 +88,17 @@ class PreprocessPlan:
             raise ValueError(f"preprocess.export_center/export_width are for 8-bit training images, but the "
                              f"training images are {mode}")
         return cls(mode, float(config.window_center), float(config.window_width), int(config.image_size),
-                   *export, config.field_of_view)
+                   *export, config.field_of_view, float(config.percentile_low), float(config.percentile_high),
+                   float(config.clahe_clip))
 
     def check(self, image: np.ndarray, source: str | Path | None = None) -> None:
         """Refuse input whose intensity kind differs from what the model was trained on."""
+        if self.intensity == XRAY:
+            if looks_like_hu(image):
+                raise InputError(source, f"pixel values go down to {float(np.min(image)):.0f} (CT in Hounsfield "
+                                         "units), but this model segments chest radiographs; use a CT model "
+                                         "(ct-lung) or --model auto")
+            return
         kind = intensity_kind(image)
         if kind == self.intensity or (kind == HU and self.takes_hu):
             return
@@ -90,6 +111,8 @@ class PreprocessPlan:
 
     def normalize(self, image: np.ndarray) -> np.ndarray:
         """Stored values to float32 [0, 1]."""
+        if self.intensity == XRAY:
+            return normalize_radiograph(image, self.percentile_low, self.percentile_high, self.clahe_clip)
         if self.intensity == HU:
             return apply_window(image, self.window_center, self.window_width)
         if self.export_center is not None and intensity_kind(image) == HU:

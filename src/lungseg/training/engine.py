@@ -137,6 +137,13 @@ class Engine:
 
             draws = WeightedRandomSampler(weights, dataset.epoch_size, replacement=True, generator=generator)
             return DataLoader(dataset, batch_size=batch, sampler=draws, drop_last=dataset.epoch_size % batch == 1)
+        repeats = self.config.train.epoch_repeats
+        if shuffle and repeats > 1:  # a tiny set: several shuffled passes per epoch
+            from torch.utils.data import RandomSampler
+
+            passes = RandomSampler(dataset, num_samples=len(dataset) * repeats, generator=generator)
+            return DataLoader(dataset, batch_size=batch, sampler=passes,
+                              drop_last=len(dataset) * repeats % batch == 1)
         return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator,
                           drop_last=shuffle and len(dataset) % batch == 1)
 
