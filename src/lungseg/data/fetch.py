@@ -1,0 +1,324 @@
+"""``lungseg data fetch``: download a public lung-mask set and extract it into ``DEST/images/<stem>.png``
+and ``DEST/masks/<stem>-mask.png`` (0/255, both lungs), the layout ``lungseg train --data DEST`` reads.
+
+Nothing half-done reaches ``images/`` or ``masks/``: an archive is downloaded to
+``DEST/.downloads/<file>.part`` (a partial one is resumed with an HTTP Range request) and renamed only
+when complete; its sha256 is checked against the published one (``fetch_sources``) or the one recorded
+in ``DEST/FETCH.json`` by an earlier fetch, else recorded there. Pairs are extracted into
+``DEST/.staging-<name>``, and its ``images``/``masks`` folders are renamed into place at the end.
+Existing files in ``DEST/images`` or ``DEST/masks`` that an unfinished fetch did not put there are
+never touched. ``DEST/SOURCE.txt`` gets the set's citation and licence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lungseg import __version__
+from lungseg.data.fetch_sources import CHUNK_BYTES, Archive, DataSource, Progress, extract_pairs
+from lungseg.errors import InputError, describe
+from lungseg.io import write_text_atomic
+
+RECORD_NAME = "FETCH.json"
+DOWNLOADS = ".downloads"
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """An archive as used: ``checksum`` is "published", "recorded" (matched FETCH.json) or "new"."""
+
+    file: str
+    url: str
+    sha256: str
+    size: int
+    date: str
+    checksum: str
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a fetch left in ``dest``; ``already_fetched`` when an earlier fetch had done it all."""
+
+    name: str
+    dest: Path
+    images: int
+    masks: int
+    archives: tuple[ArchiveRecord, ...]
+    notes: tuple[str, ...] = ()
+    already_fetched: bool = False
+
+
+class DownloadFailed(Exception):
+    """A URL could not be downloaded (network, HTTP status); the next mirror may still work."""
+
+
+def fetch_set(source: DataSource, dest: str | Path, archive: Sequence[str | Path] = (), url: Sequence[str] = (),
+              timeout: float = 60.0, log: Callable[[str], None] = lambda line: None,
+              progress: Progress = lambda what, done, total: None) -> FetchResult:
+    """Download (or take from ``archive``: local copies, one per archive of the set, in order; or from
+    ``url`` overrides, also ``file://``), verify and extract ``source`` into ``dest``; returns what it wrote."""
+    for given, option in ((archive, "archive"), (url, "url")):
+        if given and len(given) != len(source.archives):
+            names = " then ".join(a.filename for a in source.archives)
+            raise ValueError(f"{option}: {source.name} has {len(source.archives)} archive(s) ({names}); "
+                             f"got {len(given)}")
+    if archive and url:
+        raise ValueError("archive: give local archives or URLs, not both")
+    dest = Path(dest)
+    record = read_record(dest)
+    if record is not None and record.get("name") != source.name:
+        raise InputError(dest / RECORD_NAME, f"this folder holds the {record.get('name')!r} set; fetch "
+                                             f"{source.name} into another folder")
+    complete = record is not None and record.get("state") == "complete"
+    if complete and _counts(dest) == (record["images"], record["masks"]):
+        return FetchResult(source.name, dest, record["images"], record["masks"],
+                           tuple(ArchiveRecord(**entry) for entry in record["archives"].values()),
+                           tuple(record.get("notes", ())), already_fetched=True)
+    _check_targets(dest, record, log)
+    dest.mkdir(parents=True, exist_ok=True)
+    record = record or {"name": source.name, "archives": {}}
+    archive_paths, downloaded = [], []
+    for index, item in enumerate(source.archives):
+        path, entry = _obtain(item, dest, record["archives"].get(item.filename),
+                              archive[index] if archive else None, url[index] if url else None,
+                              timeout, log, progress)
+        record["archives"][item.filename] = asdict(entry)
+        record["state"] = "downloaded"
+        write_record(dest, record)
+        archive_paths.append(path)
+        if not archive:
+            downloaded.append(path)
+    staging = dest / f".staging-{source.name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        count, notes = extract_pairs(source, archive_paths, staging, progress)
+        record.update(state="committing", images=count, masks=count, notes=notes)
+        write_record(dest, record)
+        for folder in ("images", "masks"):
+            if (dest / folder).is_dir():
+                (dest / folder).rmdir()  # empty: _check_targets refused any other
+            os.replace(staging / folder, dest / folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    archives = tuple(ArchiveRecord(**entry) for entry in record["archives"].values())
+    write_text_atomic(dest / "SOURCE.txt", _source_text(source, archives))
+    record["state"] = "complete"
+    write_record(dest, record)
+    for path in downloaded:
+        path.unlink()
+        log(f"removed the downloaded {path.name} (its sha256 stays in {dest / RECORD_NAME})")
+    _remove_if_empty(dest / DOWNLOADS)
+    return FetchResult(source.name, dest, count, count, archives, tuple(notes))
+
+
+def read_record(dest: Path) -> dict | None:
+    """The fetch record in ``dest`` (``FETCH.json``), or None when there is none."""
+    path = Path(dest) / RECORD_NAME
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a fetch record ({describe(exc)}); remove it or choose another folder") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("archives"), dict):
+        raise InputError(path, "not a fetch record written by lungseg data fetch; choose another folder")
+    return record
+
+
+def write_record(dest: Path, record: dict) -> None:
+    write_text_atomic(Path(dest) / RECORD_NAME, json.dumps(record, indent=2) + "\n")
+
+
+def _counts(dest: Path) -> tuple[int, int]:
+    return tuple(sum(1 for p in (dest / sub).iterdir() if not p.name.startswith(".")) if (dest / sub).is_dir()
+                 else -1 for sub in ("images", "masks"))
+
+
+def _check_targets(dest: Path, record: dict | None, log: Callable[[str], None]) -> None:
+    """Refuse files in ``DEST/images``/``masks`` that fetch did not write; clear an interrupted commit's."""
+    if dest.exists() and not dest.is_dir():
+        raise InputError(dest, "is a file; give a folder to fetch into")
+    state = None if record is None else record.get("state")
+    if record is None and (dest / "SOURCE.txt").exists():
+        raise InputError(dest / "SOURCE.txt", "exists and was not written by lungseg data fetch; choose "
+                                              "another folder (lungseg never overwrites your files)")
+    for folder in (dest / "images", dest / "masks"):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(folder, "is a file, but fetch writes a folder here; choose another folder")
+        if folder.is_dir() and any(folder.iterdir()):
+            if state == "committing":
+                log(f"removing {folder}, left by an interrupted fetch")
+                shutil.rmtree(folder)
+                continue
+            whose = ("differs from the fetch recorded in FETCH.json" if state == "complete"
+                     else "already holds files that lungseg data fetch did not write")
+            raise InputError(folder, f"{whose}; they are never overwritten: fetch into an empty or new folder")
+
+
+def _obtain(archive: Archive, dest: Path, recorded: dict | None, local: str | Path | None, url: str | None,
+            timeout: float, log, progress) -> tuple[Path, ArchiveRecord]:
+    """The verified local path of ``archive`` and its record: ``local``, an earlier download, or a new one."""
+    if local is not None:
+        local = Path(local)
+        if not local.is_file():
+            raise InputError(local, "archive not found")
+        return local, _verify(local, local.name, local.resolve().as_uri(), archive, recorded, False, log)
+    final = dest / DOWNLOADS / archive.filename
+    if final.is_file():
+        log(f"using the earlier download {final}")
+        return final, _verify(final, final.name, (recorded or {}).get("url", ""), archive, recorded, True, log)
+    part = final.with_name(final.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for candidate in [url] if url else [source.url for source in archive.sources]:
+        expected_size = (recorded or {}).get("size") or getattr(archive.listed_source(candidate), "size", None)
+        try:
+            if not (expected_size and part.is_file() and part.stat().st_size == expected_size):
+                download(candidate, part, timeout, log, progress)
+        except DownloadFailed as exc:
+            log(f"{candidate}: {exc}")
+            failures.append(f"{candidate}: {exc}")
+            continue
+        entry = _verify(part, final.name, candidate, archive, recorded, True, log)
+        os.replace(part, final)
+        return final, entry
+    raise InputError(archive.filename, f"cannot download it ({'; '.join(failures)}); download it yourself "
+                                       "and give it with --archive FILE")
+
+
+def download(url: str, part: Path, timeout: float = 60.0, log: Callable[[str], None] = lambda line: None,
+             progress: Progress = lambda what, done, total: None, attempts: int = 3) -> None:
+    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request (from zero
+    when the server answers 200 or 416, or its range or total size does not fit); ``DownloadFailed``
+    when it cannot (a partial ``part`` is kept, to resume later)."""
+    for _ in range(attempts):
+        offset = part.stat().st_size if part.is_file() else 0
+        request = urllib.request.Request(url, headers={"User-Agent": f"lungseg/{__version__}"})
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
+        log(f"resuming {part.name} at {offset} bytes from {url}" if offset else f"downloading {url}")
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset:
+                log("the server cannot resume this download (HTTP 416); starting again from zero")
+                part.unlink()
+                continue
+            raise DownloadFailed(f"HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DownloadFailed(describe(getattr(exc, "reason", exc))) from exc
+        with response:
+            if offset and getattr(response, "status", None) == 206:
+                start, total = _content_range(response.headers.get("Content-Range"))
+                if start != offset:
+                    log("the server resumed at another byte than asked; starting again from zero")
+                    part.unlink()
+                    continue
+            else:
+                if offset:
+                    log("the server does not resume downloads (it sent the whole file); starting again from zero")
+                start, total = 0, _int(response.headers.get("Content-Length"))
+            try:
+                _stream(response, part, start, total, progress)
+            except (OSError, http.client.HTTPException) as exc:
+                log(f"download interrupted at {part.stat().st_size} bytes ({describe(exc)})")
+                continue
+        size = part.stat().st_size
+        if total is not None and size < total:
+            log(f"download interrupted at {size} of {total} bytes")
+            continue
+        if total is not None and size > total:
+            log(f"{part.name}: {size} bytes, more than the {total} announced; starting again from zero")
+            part.unlink()
+            continue
+        return
+    raise DownloadFailed(f"incomplete after {attempts} attempts (the partial download is kept: run the command "
+                         "again to resume)")
+
+
+def _content_range(value: str | None) -> tuple[int, int | None]:
+    """(first byte, total size or None) of a ``Content-Range: bytes FIRST-LAST/TOTAL`` header; (-1, None)
+    when it cannot be read."""
+    try:
+        first, rest = (value or "").split(" ", 1)[1].split("-", 1)
+        return int(first), _int(rest.split("/", 1)[1])
+    except (IndexError, ValueError):
+        return -1, None
+
+
+def _stream(response, part: Path, start: int, total: int | None, progress: Progress) -> None:
+    done = start
+    with open(part, "ab" if start else "wb") as out:
+        while chunk := response.read(CHUNK_BYTES):
+            out.write(chunk)
+            done += len(chunk)
+            progress(f"download {part.name[:-5]}", done, total)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _verify(path: Path, shown: str, url: str, archive: Archive, recorded: dict | None, delete_bad: bool,
+            log) -> ArchiveRecord:
+    """Check ``path`` against the recorded (else published) size and sha256; the bad file is deleted
+    when ``delete_bad`` (a download, never a user's copy). Returns the archive's record."""
+    listed = archive.listed_source(url or shown)
+    if recorded is not None:
+        sha, size, origin, kind = recorded["sha256"], recorded["size"], f"recorded in {RECORD_NAME}", "recorded"
+    elif listed is not None:
+        sha, size, origin, kind = listed.sha256, listed.size, f"listed for {listed.url}", "published"
+    else:
+        sha, size, origin, kind = None, None, "", "new"
+    digest, actual = sha256_of(path), path.stat().st_size
+    problem = None
+    if sha is not None and digest != sha:
+        problem = f"sha256 mismatch: expected {sha} ({origin}), got {digest}"
+    elif size is not None and actual != size:
+        problem = f"size mismatch: expected {size} bytes ({origin}), got {actual}"
+    elif not zipfile.is_zipfile(path):
+        problem = "not a zip archive (the server may have sent an error page instead)"
+    if problem:
+        if delete_bad:
+            path.unlink()
+        raise InputError(path.parent / shown, problem + ("; the bad download was deleted" if delete_bad else ""))
+    log(f"{shown}: sha256 {digest}, {actual} bytes: " + (f"matches the checksum {origin}" if sha else
+        f"no checksum published, recorded in {RECORD_NAME} to verify later fetches"))
+    return ArchiveRecord(shown, url, digest, actual, datetime.now(timezone.utc).isoformat(timespec="seconds"), kind)
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_text(source: DataSource, archives: Sequence[ArchiveRecord]) -> str:
+    lines = [f"{source.title}", f"Fetched by lungseg {__version__} (lungseg data fetch {source.name}).", "",
+             source.citation]
+    lines += [f"{a.file}: {a.url}\n  sha256 {a.sha256}, {a.size} bytes, {a.date}" for a in archives]
+    return "\n".join(lines) + "\n"
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
