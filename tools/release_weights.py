@@ -12,6 +12,8 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   that the cross-validation chose (the manifest's metrics are its fold means ± sd; a test keeps recipe
   and candidate equal), then trained on 85 % of the distinct slices (15 % for early stopping and the
   temperature).
+- ``xray-lung``: ``recipes/xray-lung.yaml``; leave-one-out Dice over the 4 Montgomery X-rays by
+  ``benchmarks/xray_loo.py`` (the manifest's metrics), then trained on all 4.
 - lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
   cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
   model is trained with the same recipe on all the training slices.
@@ -52,6 +54,7 @@ class Release:
     cv_out: str | None = None
     extra: dict = field(default_factory=dict)            # more manifest keys
     classifier_cv: str | None = None                     # classifiers: the candidate of benchmarks/classifier_cv.py
+    loo: str | None = None                               # X-ray: the tag of benchmarks/xray_loo.py (leave-one-out)
 
 
 def covid_release(name: str, masks: str, description: str) -> Release:
@@ -99,6 +102,13 @@ RELEASES = {
         "runs/ct-cancer-type", "85/15 by seed 0, stratified by class, copies of one slice kept together (validation: "
                                "early stopping and the temperature); no test part: see the cross-validation",
         classifier_cv="resnet18-128", extra={"task": "classification"}),
+    "xray-lung": Release(
+        "U-Net (base 16, depth 4) for both lung fields in frontal chest radiographs (8/16-bit pictures or "
+        "DICOM CR/DX through their VOI LUT; percentiles 0.5..99.5 to [0, 1]), 256x256 input; right/left by field",
+        "xray-lung-montgomery (4 Montgomery County chest X-rays, 512x512 8-bit, with lung masks; see its SOURCE.txt)",
+        ["train", "--config", "recipes/xray-lung.yaml", "--data", f"{SHARED}/xray-lung-montgomery",
+         "--out", "runs/xray-lung"],
+        "runs/xray-lung", "all 4 X-rays (no held-out part: see the leave-one-out Dice)", loo="recipe"),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",
@@ -156,6 +166,15 @@ def release(name: str, spec: Release) -> dict:
         entry["cv_metrics"] = {key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items()
                                if key != "minutes"}
         entry["cv_folds"] = found["folds_k"]
+    if spec.loo:
+        results = REPO / "benchmarks" / "results" / "xray_loo.json"
+        found = json.loads(results.read_text()).get(spec.loo) if results.is_file() else None
+        if found is None:
+            subprocess.run([sys.executable, "benchmarks/xray_loo.py", "--tag", spec.loo], check=True)
+            found = json.loads(results.read_text())[spec.loo]
+        entry["loo_command"] = f"python benchmarks/xray_loo.py --tag {spec.loo}"
+        entry["loo_metrics"] = {"dice": {"mean": found["dice_mean"], "sd": found["dice_sd"]},
+                                "per_fold": {row["name"]: row["dice"] for row in found["folds"]}}
     if prepare := spec.prepare:
         entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
@@ -194,7 +213,7 @@ def main() -> None:
         temporary = manifest_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         temporary.replace(manifest_path)
-        metrics = entry.get("test_metrics", entry.get("cv_metrics", {}))
+        metrics = entry.get("test_metrics", entry.get("cv_metrics", entry.get("loo_metrics", {})))
         print(name, json.dumps(metrics.get("dice", metrics.get("accuracy"))))
 
 

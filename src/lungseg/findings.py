@@ -42,10 +42,17 @@ class Code(StrEnum):
     GANTRY_TILT = "gantry-tilt"
     NOT_CHEST_CT = "not-chest-ct"
     MARKS_PAINTED = "marks-painted"
+    NOT_RADIOGRAPH = "not-radiograph"
+    LATERAL_VIEW = "lateral-view"
+    NOT_CHEST_XRAY = "not-chest-xray"
+    SIDES = "sides"
+    AREA_SCALE = "area-scale"
+    MODEL_CHOSEN = "model-chosen"
 
 
 # The anatomy is implausible: the quality score is halved (``inference.quality``).
-IMPLAUSIBLE_ANATOMY = frozenset({Code.MISSING_LUNG, Code.IMPLAUSIBLE_VOLUME, Code.LUNGS_JOINED})
+IMPLAUSIBLE_ANATOMY = frozenset({Code.MISSING_LUNG, Code.IMPLAUSIBLE_VOLUME, Code.LUNGS_JOINED, Code.NOT_CHEST_XRAY,
+                                 Code.LATERAL_VIEW})
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ R, W = Level.REFUSE, Level.WARN
 
 # Modality and pixel values (before inference)
 XRAY_MODALITY = FindingKind(Code.XRAY_MODALITY, R, "DICOM modality {modality} ({kind}) is a projection X-ray; "
-                                                  "this model segments CT slices")
+                                                  "this model segments CT slices: use --model xray-lung (or auto)")
 NOT_CT = FindingKind(Code.NOT_CT, R, "DICOM modality {modality} is not CT; this model segments CT")
 NON_FINITE_MOSTLY = FindingKind(Code.NON_FINITE, R, "{bad} of {size} values ({percent:.0f}%) are NaN or infinite: "
                                                     "too little image to segment")
@@ -92,7 +99,7 @@ NOT_HU_NO_AIR = FindingKind(Code.NOT_HU, R, "no values below {air:g} (range {low
 RADIOGRAPH_PICTURE = FindingKind(Code.XRAY_LIKE, R, "this 8-bit picture looks like a radiograph, not an export of CT "
                                                    "in Hounsfield units: its lung fields are nearly as bright as the "
                                                    "tissue around them (ratio {ratio:.2f}; CT exports stay below "
-                                                   "{limit:.2f}); X-rays need an X-ray model")
+                                                   "{limit:.2f}); use --model xray-lung (or auto)")
 XRAY_LIKE = FindingKind(Code.XRAY_LIKE, W, "{width}x{height} portrait frame looks like a chest radiograph, not an "
                                            "axial CT slice")
 
@@ -122,6 +129,33 @@ NOT_CHEST_CT = FindingKind(Code.NOT_CHEST_CT, W, "this picture does not look lik
                                                  "a cancer-type label means nothing for it")
 MARKS_PAINTED = FindingKind(Code.MARKS_PAINTED, Level.INFO, "coloured marks on {percent:.2g}% of the pixels were "
                                                             "painted out before classification")
+
+# Radiograph input (the X-ray lung model)
+VOLUME_FOR_XRAY = FindingKind(Code.NOT_RADIOGRAPH, R, "a 3D volume ({slices} slices) is not a radiograph; this model "
+                                                      "segments chest X-rays: use a CT model (ct-lung) or --model auto")
+MODALITY_FOR_XRAY = FindingKind(Code.NOT_RADIOGRAPH, R, "DICOM modality {modality} is not a projection radiograph "
+                                                        "(CR/DX); this model segments chest X-rays: use --model auto")
+HU_FOR_XRAY = FindingKind(Code.NOT_RADIOGRAPH, R, "pixel values go down to {low:.0f}, so this is CT in Hounsfield "
+                                                  "units, not a radiograph; use a CT model (ct-lung) or --model auto")
+LATERAL_HEADER = FindingKind(Code.LATERAL_VIEW, W, "ViewPosition {view}: a lateral view; this model was trained on "
+                                                   "frontal (PA/AP) films, where the lungs do not overlap")
+LUNG_FRACTION = FindingKind(Code.NOT_CHEST_XRAY, W, "the lung fields cover {percent:.1f}% of the image (frontal chest "
+                                                    "films: {low:g}-{high:g}%): not a frontal chest radiograph, or "
+                                                    "the lungs are not fully in the frame")
+LUNG_ASYMMETRY = FindingKind(Code.NOT_CHEST_XRAY, W, "one lung field is {ratio:.2f} times the other's area (frontal "
+                                                     "films: above {limit:g}): a lateral or rotated view, an opaque "
+                                                     "or collapsed lung, or not a chest radiograph")
+SIDES_STANDARD = FindingKind(Code.SIDES, Level.INFO, "right/left are the patient's sides for a frontal film in the "
+                                                     "standard display (patient's right on the image's left, as "
+                                                     "PA and AP films are shown); a mirrored image swaps them")
+SIDES_FROM_HEADER = FindingKind(Code.SIDES, Level.INFO, "right/left are the patient's sides from PatientOrientation "
+                                                        "(columns run towards the patient's {towards})")
+AREA_AT_DETECTOR = FindingKind(Code.AREA_SCALE, Level.INFO, "areas use ImagerPixelSpacing, measured at the detector: "
+                                                            "without a magnification factor they overstate the "
+                                                            "patient's by about 20 % (10 % per axis, PA film)")
+AREA_UNKNOWN = FindingKind(Code.AREA_SCALE, Level.INFO, "no pixel spacing in the input: lung areas are given in "
+                                                        "pixels only")
+MODEL_CHOSEN = FindingKind(Code.MODEL_CHOSEN, Level.INFO, "model {model} chosen for this input: {why}")
 
 # The segmented lungs (after inference)
 NO_LUNGS = FindingKind(Code.NO_LUNGS, R, "no lung found: the image does not seem to show the chest")

@@ -60,7 +60,8 @@ def predict(
     input: Annotated[Path, typer.Argument(help="DICOM folder or file, NIfTI/NRRD/MHA, PNG/JPG/TIFF, or a folder "
                                                 "of studies (batch mode).")],
     output: Annotated[Path, typer.Argument(help="Mask file (suffix sets the format) or a folder.")],
-    model: ModelOption = "ct-lung",
+    model: Annotated[str, typer.Option(help="auto (CT -> ct-lung, chest X-ray -> xray-lung, said per input), a "
+                                            "shipped model name, a checkpoint, an exported .onnx or a cv folder.")] = "auto",
     format: Annotated[str, typer.Option("--format", help="auto | nifti | nrrd | png | dicom-seg "
                                                           "(auto: nifti for volumes, png for 2D).")] = "auto",
     overlay: Annotated[bool, typer.Option("--overlay", help="Overlay PNGs (axial and coronal montages).")] = False,
@@ -78,18 +79,20 @@ def predict(
                                                         "(e.g. covid-infection,lung-tumor): one label map, "
                                                         "burden per lung in the report.")] = None,
 ):
-    """Segment the lungs (1 = right, 2 = left) in CT volumes or slices, and with a lesion model (--model
-    covid-infection, or --lesions) the lesions inside them (3 infection, 4 ground-glass opacity,
-    5 consolidation, 6 tumour); outputs keep the input geometry."""
-    from lungseg.inference import PostprocessOptions, Segmenter, plan_targets, run_targets
+    """Segment the lungs (1 = right, 2 = left, patient sides) in CT volumes or slices and in frontal chest
+    X-rays (the model is chosen from the input unless --model names one), and with a lesion model
+    (--model covid-infection, or --lesions) the lesions inside CT lungs (3 infection, 4 ground-glass
+    opacity, 5 consolidation, 6 tumour); outputs keep the input geometry."""
+    from lungseg.inference import PostprocessOptions, plan_targets, run_targets
+    from lungseg.inference.routing import load_segmenter
     from lungseg.inference.runner import finish_batch
 
     targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
                                  fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
     lesion_names = [name.strip() for name in (lesions or "").split(",") if name.strip()]
-    segmenter = Segmenter.from_pretrained(str(model), backend=backend, threshold=threshold,
-                                          batch_size=batch_size, postprocess=options, tta=tta, lesions=lesion_names)
+    segmenter = load_segmenter(str(model), backend=backend, threshold=threshold, batch_size=batch_size,
+                               postprocess=options, tta=tta, lesions=lesion_names)
     stderr = console()
     for note in notes:
         stderr.print(f"note: {note}")
@@ -110,6 +113,11 @@ def _print_predictions(rows: list[dict], output: Path) -> None:
     if len(rows) > 1:
         _summary_table(rows)
     for row in rows:
+        if row.get("model_reason"):
+            console().print(f"{Path(row['study']).name}: model {row['model']} ({row['model_reason']})")
+        if row.get("right_cm2") is not None:
+            console().print(f"{Path(row['study']).name}: right lung {row['right_cm2']:g} cm2, left lung "
+                            f"{row['left_cm2']:g} cm2")
         if row.get("lesion_summary") is not None:
             console().print(f"{Path(row['study']).name}: {row['lesion_summary'] or 'no lesion found'}")
         if row["status"] == "flagged":

@@ -105,6 +105,12 @@ def build_report(result: SegmentationResult, target, written: list[Path], fields
                                 "spacing_known": study.spacing_known})
     else:
         report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
+    if study.radiograph is not None:
+        facts = study.radiograph
+        report["input"]["radiograph"] = {
+            "view_position": facts.view, "pixel_spacing_mm": list(facts.pixel_spacing_mm or []) or None,
+            "spacing_source": facts.spacing_source, "photometric": facts.photometric, "voi": facts.voi,
+            "patient_orientation_columns": facts.row_direction}
     report["outputs"] = [str(p) for p in written]
     report["labels"] = legend(result.classes)
     if result.models:

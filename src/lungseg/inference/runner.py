@@ -25,6 +25,7 @@ import numpy as np
 from lungseg import __version__
 from lungseg.errors import InputError, LungsegError, describe
 from lungseg.findings import Level
+from lungseg.inference.routing import with_choice
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
 from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
@@ -171,9 +172,11 @@ def _is_2d(path: Path) -> bool:
     return path.is_file() and file_kind(path) != "volume"
 
 
-def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, overlay: bool = False,
+def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool = False,
                 report: bool = False, advance: Callable[[], None] | None = None) -> list[dict]:
-    """Segment every target and write its outputs; returns one summary row per study. An error in one
+    """Segment every target with ``segmenter`` (a ``Segmenter``, ``RadiographSegmenter`` or
+    ``AutoSegmenter``, which picks CT or X-ray per study) and write its outputs; returns one summary row
+    per study. An error in one
     study (refused input, unreadable file, a failed write, anything else) becomes its row's message."""
     from lungseg.inference.outputs import write_outputs
 
@@ -181,11 +184,18 @@ def run_targets(segmenter: Segmenter, targets: list[Target], model_name: str, ov
     for target in targets:
         start = time.perf_counter()
         try:
-            result = segmenter.segment(load_study(target.source))
+            study = load_study(target.source)
+            choice = segmenter.choose(study)
+            result = with_choice(choice.segmenter.segment(study), choice)
+            name = choice.model or model_name
             with staged_writes() as stage:
-                written = write_outputs(result, target, overlay, report, model_name,
-                                        report_fields(segmenter, model_name, start), stage)
-            rows.append(_row(target, result, written, time.perf_counter() - start))
+                written = write_outputs(result, target, overlay, report, name,
+                                        report_fields(choice.segmenter, name, start), stage)
+            row = _row(target, result, written, time.perf_counter() - start)
+            row["model"] = name
+            if choice.reason is not None:
+                row["model_reason"] = choice.reason
+            rows.append(row)
         except LungsegError as exc:
             rows.append(_failure(target, "refused" if isinstance(exc, InputError) else "error", str(exc), start))
         except OSError as exc:
@@ -206,7 +216,7 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def report_fields(segmenter: Segmenter, model_name: str, start: float) -> dict:
+def report_fields(segmenter, model_name: str, start: float) -> dict:
     predictor = segmenter.predictor
     return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.card.spec.to_dict(),
             "backend": predictor.backend.name, "threshold": predictor.threshold, "tta": segmenter.tta,
@@ -218,6 +228,7 @@ def _row(target: Target, result: SegmentationResult, written: list[Path], second
     warnings = [f.message for f in result.findings if f.level == Level.WARN]
     row = {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
            "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
+           "right_cm2": _area(measurements.of(RIGHT_LUNG)), "left_cm2": _area(measurements.of(LEFT_LUNG)),
            "quality": result.quality.score, "message": "; ".join(warnings),
            "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
            "slices": int(np.asarray(result.canonical_labels).shape[0])}
@@ -246,3 +257,7 @@ def lesion_summary(result: SegmentationResult) -> str:
 
 def _volume(region) -> float | None:
     return region.volume_ml if region is not None else None
+
+
+def _area(region) -> float | None:
+    return region.area_cm2 if region is not None else None

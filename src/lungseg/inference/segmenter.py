@@ -72,6 +72,16 @@ class SegmentationResult:
         return self.quality.flagged or any(f.level == Level.WARN for f in self.findings)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The segmenter that runs a study; ``model`` and ``reason`` when it was chosen from the input
+    (``--model auto``), else None."""
+
+    segmenter: object
+    model: str | None = None
+    reason: str | None = None
+
+
 class Segmenter:
     """Lung segmentation of CT volumes and slices, optionally with lesions inside the lungs. ``tta``
     averages a left-right flipped pass and scores their disagreement; ``postprocess`` sets the clean-up
@@ -106,6 +116,10 @@ class Segmenter:
                      "lesions": self.lesions, "lesion_options": self.lesion_options, "eight_bit": self.eight_bit,
                      "names": self.names}
         return Segmenter(**{**arguments, **changes})
+
+    def choose(self, study: Study) -> Choice:
+        """This segmenter for every study (``routing.AutoSegmenter`` chooses between CT and X-ray)."""
+        return Choice(self)
 
     def apply(self, image) -> sitk.Image | np.ndarray:
         """Path, SimpleITK image or array -> label map in the input's geometry (1 right, 2 left lung): a
@@ -236,4 +250,4 @@ def _body_midline(hu: np.ndarray) -> float | None:
     return float(np.nonzero(body)[-1].mean() * 4)
 
 
-__all__ = ["QUALITY_FLAG", "SegmentationResult", "Segmenter"]
+__all__ = ["QUALITY_FLAG", "Choice", "SegmentationResult", "Segmenter"]

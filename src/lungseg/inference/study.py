@@ -19,6 +19,7 @@ from lungseg.io import (
     read_dicom_slice,
     read_image,
 )
+from lungseg.io.radiograph import Radiograph, is_radiograph_header, read_radiograph_dicom
 from lungseg.io.spacing import check_spacing
 from lungseg.io.volumes import read_volume_file
 
@@ -35,6 +36,7 @@ class Study:
     findings: list[Finding] = field(default_factory=list)
     dicom_files: list[Path] = field(default_factory=list)
     spacing_known: bool = True
+    radiograph: Radiograph | None = None  # a DICOM radiograph's header facts (view, pixel spacing, sides)
 
     @property
     def name(self) -> str:
@@ -56,6 +58,9 @@ def load_study(path: str | Path) -> Study:
     if not path.exists():
         raise InputError(path, "input not found")
     if path.is_dir():
+        radiograph = _single_radiograph(path)
+        if radiograph is not None:
+            return load_study(radiograph)
         series = read_dicom_series(path)
         return Study(path, series.image, True, series.modality, list(series.findings), series.files,
                      series.spacing_known)
@@ -67,7 +72,28 @@ def load_study(path: str | Path) -> Study:
     header = read_dicom_header(path) if kind == "dicom" else None
     if header is None:
         raise InputError(path, "not a DICOM file, volume or supported image")
+    if is_radiograph_header(header):
+        radiograph = read_radiograph_dicom(path)
+        return Study(path, radiograph.pixels, False, radiograph.modality, dicom_files=[path],
+                     spacing_known=radiograph.pixel_spacing_mm is not None, radiograph=radiograph)
     return Study(path, read_dicom_slice(path), False, str(getattr(header, "Modality", "")), dicom_files=[path])
+
+
+def _single_radiograph(folder: Path, most: int = 8) -> Path | None:
+    """The one DICOM radiograph (CR/DX) a small folder holds (an upload of one film), else None; several
+    radiographs (a PA and a lateral view) are refused, since each is its own study."""
+    files = []
+    for child in folder.rglob("*"):
+        if child.is_file() and not child.name.startswith("."):
+            files.append(child)
+            if len(files) > most:
+                return None  # a CT series: read_dicom_series decides
+    headers = [(child, read_dicom_header(child)) for child in sorted(files)]
+    films = [child for child, header in headers if header is not None and is_radiograph_header(header)]
+    if len(films) > 1:
+        raise InputError(folder, f"holds {len(films)} radiographs ({', '.join(f.name for f in films[:4])}); "
+                                 "each film is its own study: give one file")
+    return films[0] if films else None
 
 
 def _volume_study(path: Path) -> Study:

@@ -65,14 +65,15 @@ _cache_lock = threading.Lock()
 
 
 def segmenter_for(model: str, options: dict | None = None):
-    """A ``Segmenter`` for ``model`` with the analysis's ``options`` (``schemas.AnalysisOptions`` fields);
-    the model itself is loaded once per process (loading ONNX takes about a second)."""
-    from lungseg.inference import Segmenter
+    """The segmenter for ``model`` (``auto``: CT or X-ray per upload; ``inference.routing``) with the
+    analysis's ``options`` (``schemas.AnalysisOptions`` fields); the models are loaded once per process
+    (loading ONNX takes about a second)."""
     from lungseg.inference.postprocess import PostprocessOptions
+    from lungseg.inference.routing import load_segmenter
 
     with _cache_lock:
         if model not in _cache:
-            _cache[model] = Segmenter.from_pretrained(model)
+            _cache[model] = load_segmenter(model)
         default = _cache[model]
     if not options:
         return default
@@ -101,6 +102,7 @@ def screen_input(path: Path, model: str, kind: str = "slice") -> None:
 def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress, options: dict | None = None) -> dict:
     """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database."""
     from lungseg.inference.outputs import write_outputs
+    from lungseg.inference.routing import with_choice
     from lungseg.inference.study import load_study
     from lungseg.io import staged_writes
     from lungseg.web import classification
@@ -110,15 +112,16 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     start = time.perf_counter()
     progress(0.05, "reading the scan")
     study = load_study(input_path)
-    segmenter = segmenter_for(model, options)
-    progress(0.15, "segmenting the lungs" + (" and lesions" if segmenter.lesions else ""))
-    result = segmenter.segment(study)
+    choice = segmenter_for(model, options).choose(study)  # auto: CT or X-ray model, with the reason
+    chosen, model = choice.segmenter, choice.model or model
+    progress(0.15, f"segmenting the lungs with {model}" + (" and lesions" if getattr(chosen, "lesions", ()) else ""))
+    result = with_choice(chosen.segment(study), choice)
     progress(0.85, "writing the results")
     with result_staging(folder) as staging:
         formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
         if study.dicom_files and study.is_volume:
             formats.append(("dicom-seg", "labels_seg.dcm"))
-        fields = report_fields(segmenter, model, start)
+        fields = report_fields(chosen, model, start)
         with staged_writes() as stage:
             for index, (fmt, name) in enumerate(formats):
                 first = index == 0

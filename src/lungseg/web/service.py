@@ -31,12 +31,15 @@ class Page:
 
 
 def shipped_model_names() -> list[str]:
+    """``auto`` (CT or chest X-ray lung model, chosen from the upload) first, as the default, then the
+    shipped models (an 8-bit variant is picked by the input, so it is not listed)."""
+    from lungseg.inference.routing import AUTO
     from lungseg.io.shipped import shipped_models
 
     models = shipped_models()
     variants = {entry.get("eight_bit_variant") for entry in models.values()}
-    names = [name for name in models if name not in variants]  # a variant is picked by the input
-    return sorted(names, key=lambda name: (name != "ct-lung", name))  # the lung model first: the default
+    names = [name for name in models if name not in variants]
+    return [AUTO, *sorted(names, key=lambda name: (name != "ct-lung", name))]
 
 
 def limits_of(settings: Settings) -> UploadLimits:

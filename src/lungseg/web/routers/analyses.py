@@ -37,7 +37,7 @@ def upload_form(request: Request, user: User = Depends(page_user)):
 
 @router.post("")
 async def upload(request: Request, files: Annotated[list[UploadFile], File()],
-                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "ct-lung",
+                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "auto",
                  user: User = Depends(page_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
     try:

@@ -34,7 +34,7 @@ def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
 
 @router.post("/analyses", status_code=202, response_model=AnalysisOut)
 async def create(request: Request, files: Annotated[list[UploadFile], File()],
-                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "ct-lung",
+                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "auto",
                  user: User = Depends(api_user), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
     """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""

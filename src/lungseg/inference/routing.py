@@ -1,0 +1,170 @@
+"""Which lung model an input needs, CT or chest X-ray, decided from the input itself (``--model auto``).
+
+- a 3D volume, DICOM modality CT, or pixel values in Hounsfield units (air below -500) -> ``ct-lung``;
+- DICOM modality CR/DX (a projection radiograph), or 12/16-bit pixel data without HU air -> ``xray-lung``;
+- an 8-bit picture is either a CT slice export or a radiograph export, and both lung models look at it:
+  the 8-bit CT model (``ct-lung-8bit``) outlines its lungs, and their median gray over that of a
+  15-pixel ring around them (``checks.lung_ring_ratio``) is low in CT exports (dark lungs in brighter
+  tissue, <= 0.61 measured in every window) and high in chest films (>= 0.80); the X-ray model finds
+  lung fields on 18-35 % of a chest film and on under 5 % of CT exports. The model that sees its own
+  anatomy gets the picture; when both or neither do, the ratio decides.
+
+``load_segmenter(name)`` gives the segmenter for a model name: ``"auto"`` -> ``AutoSegmenter``, a model
+with a radiograph plan -> ``RadiographSegmenter``, any other -> the CT ``Segmenter``. Each has
+``choose(study)`` -> a ``Choice`` (the segmenter that runs it, and the model name and reason when chosen
+from the input), so a batch can mix CT and X-rays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lungseg import findings as catalogue
+from lungseg.errors import InputError
+from lungseg.inference.checks import RADIOGRAPH_RATIO, lung_ring_ratio
+from lungseg.inference.predictor import Predictor
+from lungseg.inference.radiograph import LUNG_PERCENT, RadiographSegmenter
+from lungseg.inference.segmenter import Choice, SegmentationResult, Segmenter
+from lungseg.inference.study import Study, as_study
+from lungseg.io.radiograph import RADIOGRAPH_MODALITIES
+from lungseg.preprocessing import intensity_kind
+from lungseg.preprocessing.radiograph import looks_like_hu
+
+AUTO = "auto"
+CT_MODEL, XRAY_MODEL = "ct-lung", "xray-lung"
+MIN_CT_LUNG_FRACTION = 0.02  # an axial chest CT export shows more lung than this
+
+
+@dataclass(frozen=True)
+class Route:
+    model: str
+    reason: str
+
+
+def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Predictor | None = None) -> Route:
+    """The lung model for ``study`` and why (module docstring). 8-bit pictures are judged by both lung
+    models (without them they go to the CT model, whose own checks refuse radiographs)."""
+    modality = (study.modality or "").upper()
+    if study.is_volume:
+        return Route(CT_MODEL, "a 3D volume")
+    if modality in RADIOGRAPH_MODALITIES:
+        return Route(XRAY_MODEL, f"DICOM modality {modality} (a projection radiograph)")
+    if modality == "CT":
+        return Route(CT_MODEL, "DICOM modality CT")
+    picture = np.asarray(study.image)
+    picture = picture[..., 0] if picture.ndim == 3 else picture
+    if looks_like_hu(picture):
+        return Route(CT_MODEL, "pixel values in Hounsfield units")
+    if intensity_kind(picture) == "hu":
+        return Route(XRAY_MODEL, f"{picture.dtype} pixel values up to {float(picture.max()):.0f} with no air in "
+                                 "Hounsfield units: radiograph data")
+    if ct_lungs_8bit is None or xray_lungs is None:
+        return Route(CT_MODEL, "an 8-bit picture")
+    return _eight_bit_route(picture, ct_lungs_8bit, xray_lungs)
+
+
+def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predictor) -> Route:
+    """A CT export has dark lungs (ratio <= ``RADIOGRAPH_RATIO``) on at least ``MIN_CT_LUNG_FRACTION`` of
+    the picture by the CT model; a chest film has lung fields on a plausible share of the picture by the
+    X-ray model. When exactly one model sees its anatomy, it gets the picture; otherwise the lung/ring
+    ratio decides."""
+    ct_mask = ct_lungs.predict([picture])[0]
+    ratio = lung_ring_ratio(picture, ct_mask) if ct_mask.sum() >= 100 else float("nan")
+    ct_ok = ct_mask.mean() >= MIN_CT_LUNG_FRACTION and ratio <= RADIOGRAPH_RATIO
+    field_percent = 100.0 * float(xray_lungs.predict([picture])[0].mean())
+    xray_ok = LUNG_PERCENT[0] <= field_percent <= LUNG_PERCENT[1]
+    ct_sees = (f"the CT model finds {100 * ct_mask.mean():.1f}% lung, "
+               + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio"))
+    xray_sees = f"the X-ray model finds {field_percent:.1f}% lung fields"
+    if xray_ok and not ct_ok:
+        return Route(XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})")
+    if ct_ok and not xray_ok:
+        return Route(CT_MODEL, f"an 8-bit picture that looks like a CT slice export ({ct_sees}; {xray_sees})")
+    model = XRAY_MODEL if ratio > RADIOGRAPH_RATIO else CT_MODEL
+    return Route(model, f"an 8-bit picture that both or neither model find their anatomy in ({ct_sees}; "
+                        f"{xray_sees}): the ratio {'above' if model == XRAY_MODEL else 'at or below'} "
+                        f"{RADIOGRAPH_RATIO} decides")
+
+
+class AutoSegmenter:
+    """CT or X-ray lung segmentation, chosen per input (``route``); the models load when first needed.
+    ``ct``/``xray``: ready segmenters, or None to load the shipped ``ct-lung``/``xray-lung`` with
+    ``settings`` (backend, threshold, batch_size, tta, postprocess, lesions)."""
+
+    def __init__(self, ct: Segmenter | None = None, xray: RadiographSegmenter | None = None, **settings):
+        self._ct, self._xray, self.settings = ct, xray, settings
+
+    @property
+    def ct(self) -> Segmenter:
+        if self._ct is None:
+            self._ct = Segmenter.from_pretrained(CT_MODEL, **_ct_settings(self.settings))
+        return self._ct
+
+    @property
+    def xray(self) -> RadiographSegmenter:
+        if self._xray is None:
+            keys = ("backend", "threshold", "batch_size", "tta")
+            self._xray = RadiographSegmenter.from_pretrained(
+                XRAY_MODEL, **{key: self.settings[key] for key in keys if key in self.settings})
+        return self._xray
+
+    @property
+    def tta(self) -> bool:
+        return self.settings.get("tta", True)
+
+    def replace(self, **changes) -> AutoSegmenter:
+        """A copy with other settings (``tta``, ``postprocess``) sharing the loaded models."""
+        return AutoSegmenter(self.ct.replace(**changes), self.xray.replace(**changes), **{**self.settings, **changes})
+
+    def choose(self, study: Study) -> Choice:
+        """The segmenter for ``study``, its model name and why; ``InputError`` when lesion models were
+        asked for and the input is a radiograph."""
+        found = route(study, self.ct.eight_bit, self.xray.predictor)
+        if found.model == XRAY_MODEL:
+            if self.settings.get("lesions"):
+                raise InputError(study.source, f"is a radiograph ({found.reason}); the lesion models segment CT")
+            return Choice(self.xray, XRAY_MODEL, found.reason)
+        return Choice(self.ct, CT_MODEL, found.reason)
+
+    def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
+        study = as_study(image, source)
+        choice = self.choose(study)
+        return with_choice(choice.segmenter.segment(study), choice)
+
+    def screen(self, image, source: str | Path | None = None) -> SegmentationResult:
+        study = as_study(image, source)
+        return self.choose(study).segmenter.screen(study)
+
+    def apply(self, image):
+        return self.segment(image).labels
+
+
+def with_choice(result: SegmentationResult, choice: Choice) -> SegmentationResult:
+    """The result with an info finding saying which model was chosen and why (when it was chosen)."""
+    if choice.model is not None:
+        result.findings.insert(0, catalogue.MODEL_CHOSEN(model=choice.model, why=choice.reason))
+    return result
+
+
+def load_segmenter(name: str = AUTO, backend: str = "auto", threshold: float = 0.5, batch_size: int = 4,
+                   tta: bool = True, postprocess=None, lesions=()):
+    """The segmenter for a model name, checkpoint or ONNX file (module docstring)."""
+    settings = {"backend": backend, "threshold": threshold, "batch_size": batch_size, "tta": tta}
+    if str(name) == AUTO:
+        return AutoSegmenter(**settings, postprocess=postprocess, lesions=tuple(lesions))
+    predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size)
+    if predictor.plan.intensity == "xray":
+        if lesions:
+            raise ValueError(f"--lesions: the lesion models segment CT, but {name} is a chest X-ray model")
+        return RadiographSegmenter(predictor, tta=tta, name=str(name))
+    return Segmenter.from_pretrained(str(name), **_ct_settings({**settings, "postprocess": postprocess,
+                                                                "lesions": tuple(lesions)}))
+
+
+def _ct_settings(settings: dict) -> dict:
+    values = {key: settings[key] for key in ("backend", "threshold", "batch_size", "lesions") if key in settings}
+    extra = {key: settings[key] for key in ("tta", "postprocess") if settings.get(key) is not None}
+    return {**values, **extra}
