@@ -39,6 +39,7 @@ demo: $(STAMP)
 	$(BIN)/lungseg report $(RUN) --eval $(RUN)/eval-test --out $(RUN)/report
 	$(BIN)/lungseg predict $(SHARED)/ct-lung-kmader/images $(RUN)/predictions --model $(RUN)/best.pt --overlay
 	$(BIN)/lungseg predict $(SHARED)/ct-volume-popi/dicom $(RUN)/popi --model ct-lung --overlay --report
+	$(BIN)/lungseg predict $(SHARED)/xray-lung-montgomery/images $(RUN)/xray --overlay --report
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

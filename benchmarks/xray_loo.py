@@ -83,6 +83,12 @@ def shifted_films(image: np.ndarray) -> dict[str, np.ndarray]:
             "portrait border": portrait}
 
 
+def _finished(run: Path, epochs: int) -> bool:
+    """Whether the fold's run trained all its epochs (then it is only scored again)."""
+    history = run / "history.csv"
+    return (run / "best.pt").is_file() and history.is_file() and len(history.read_text().splitlines()) - 1 >= epochs
+
+
 def _train_seconds(run: Path) -> int:
     """Training time from the run's own history (so rescoring a finished run keeps it)."""
     import csv
@@ -112,7 +118,8 @@ def main() -> None:
         config = merge_config(args.recipe, settings)
         run = args.out / args.tag / f"fold-{fold}"
         started = time.perf_counter()
-        train_run(config, run, resume=(run / "last.pt").exists(), log=lambda line: None)  # a finished run returns
+        if not _finished(run, config.train.epochs):
+            train_run(config, run, resume=(run / "last.pt").exists(), log=lambda line: None)
         seconds[fold] = round(time.perf_counter() - started)
         print(f"fold {fold}: trained in {seconds[fold]} s", flush=True)
     rows = []

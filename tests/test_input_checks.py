@@ -59,8 +59,8 @@ def _rewrite(path, **tags):
 def test_xray_jpeg_is_refused(tmp_path):
     xray = shared("xray-lung-montgomery", "images", "1.jpg")
     # ct-lung takes 8-bit CT exports through its 8-bit variant, but a radiograph is still refused
-    _error(run_cli("predict", xray, tmp_path / "o.png"), "1.jpg", "8-bit picture", "radiograph",
-           "not an export of CT in Hounsfield units")
+    _error(run_cli("predict", xray, tmp_path / "o.png", "--model", "ct-lung"), "1.jpg", "8-bit picture",
+           "radiograph", "not an export of CT in Hounsfield units", "use --model xray-lung")
 
 
 def test_xray_modality_dicom_is_refused(tmp_path):
@@ -68,7 +68,10 @@ def test_xray_modality_dicom_is_refused(tmp_path):
     victim = tmp_path / "chest-film.dcm"
     shutil.copy(source, victim)
     _rewrite(victim, Modality="CR")
-    _error(run_cli("predict", victim, tmp_path / "o.png"), "chest-film.dcm", "modality CR", "projection X-ray")
+    _error(run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"), "chest-film.dcm", "modality CR",
+           "projection X-ray")
+    # --model auto sends a CR file to the X-ray model, which sees HU values in it and refuses them
+    _error(run_cli("predict", victim, tmp_path / "o.png"), "chest-film.dcm", "Hounsfield units, not a radiograph")
 
 
 def test_16bit_radiograph_without_air_is_refused(tmp_path):
@@ -76,7 +79,8 @@ def test_16bit_radiograph_without_air_is_refused(tmp_path):
         shared("xray-lung-montgomery", "images", "2.jpg")).convert("L"), dtype=np.uint16) * 16
     victim = tmp_path / "film16.tif"
     tifffile.imwrite(victim, picture[::4, ::4].astype(np.int16))
-    _error(run_cli("predict", victim, tmp_path / "o.png"), "film16.tif", "no values below -500", "not CT")
+    _error(run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"), "film16.tif",
+           "no values below -500", "not CT")
 
 
 def test_values_without_rescale_intercept_are_refused(tmp_path, segmenter):

@@ -99,7 +99,9 @@ def test_every_shipped_model_loads_offline_checksum_verified_with_its_onnx_twin(
         assert torch_model.card.class_names == onnx_model.card.class_names
         assert torch_model.card.plan == onnx_model.card.plan
         assert entry["command"].startswith("lungseg train")
-        assert "cv_metrics" in entry or "test_metrics" in entry
+        assert "cv_metrics" in entry or "test_metrics" in entry or "loo_metrics" in entry
+        if torch_model.card.plan.intensity == "xray":  # four films: leave-one-out Dice from its benchmark
+            assert entry["loo_metrics"]["dice"]["mean"] > 0.9 and "xray_loo.py" in entry["loo_command"]
         if torch_model.card.class_names != ("lung",):
             assert torch_model.card.plan.export_center is not None and "cv_command" in entry
 
@@ -114,11 +116,12 @@ def _check_shipped_classifier(name: str, entry: dict) -> None:
     from lungseg.inference import Predictor
     from lungseg.inference.backends import METADATA_KEY
     from lungseg.inference.classify import ImageClassifier
+    from lungseg.preprocessing import PreprocessPlan
 
     classifier = ImageClassifier.load(name, check_inputs=False)
     onnx_path = resolve_model(name, "onnx")
     stored = json.loads({p.key: p.value for p in onnx.load(onnx_path).metadata_props}[METADATA_KEY])
-    assert stored["class_names"] == list(classifier.class_names) and stored["preprocessing"] == classifier.card.plan.to_dict()
+    assert stored["class_names"] == list(classifier.class_names) and PreprocessPlan.from_dict(stored["preprocessing"]) == classifier.card.plan
     assert classifier.card.calibration["temperature"] > 0 and entry["command"].startswith("lungseg classify train")
     assert {"accuracy", "balanced_accuracy", "macro_f1"} <= set(entry["cv_metrics"])
     picture = classifier.read(sorted(shared("chest-ct-cancer", "valid", "normal").iterdir())[0]).gray

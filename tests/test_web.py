@@ -217,3 +217,33 @@ def test_cancer_type_classification_of_an_uploaded_slice(web):
     assert heat.status_code == 200 and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
     refused = web.upload(shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"), model="ct-cancer-type")
     assert refused.status_code == 422 and "single axial slice" in refused.text
+
+
+def test_auto_model_sends_a_chest_xray_to_the_xray_model(web, tmp_path):
+    """The form's default model is "auto": an uploaded DICOM chest X-ray (MONOCHROME1, made from a real
+    Montgomery film) goes to xray-lung, the page says so and shows lung areas in cm²; the history names
+    the model used; a CT slice uploaded the same way goes to ct-lung."""
+    from radiographs import write_dx
+
+    from lungseg.io import read_image
+
+    web.register("xr@example.org")
+    web.login("xr@example.org")
+    form = web.get("/analyses/new").text
+    assert form.index('value="auto"') < form.index('value="ct-lung"')
+    film = write_dx(tmp_path / "film.dcm", read_image(shared("xray-lung-montgomery", "images", "3.jpg")),
+                    monochrome1=True, pixel_spacing=0.7)
+    response = web.upload(film, model="auto")
+    assert response.status_code == 303, response.text
+    url = response.headers["location"]
+    assert web.wait(url)["state"] == "done"
+    report = web.get(f"{url}/files/report").json()
+    assert report["model"] == "xray-lung" and report["findings"][0]["code"] == "model-chosen"
+    assert report["measurements"]["right_lung"]["area_cm2"] > 20 and report["disclaimer"]
+    assert "Test^Radiograph" not in json.dumps(report)
+    page = web.get(url).text
+    assert "model xray-lung chosen" in page and "cm²" in page
+    assert "auto → xray-lung" in web.get("/analyses").text
+    ct = web.upload(kmader_slice(), model="auto")
+    assert web.wait(ct.headers["location"])["state"] == "done"
+    assert web.get(f"{ct.headers['location']}/files/report").json()["model"] == "ct-lung"
