@@ -167,11 +167,13 @@ def _without_server_paths(report: Path) -> None:
 
 
 def _write_viewer_ct(result, folder: Path) -> None:
-    """The input as int16 HU NIfTI on the label map's grid (volumes; a slice is shown from PNGs)."""
+    """The input as int16 HU NIfTI on the label map's grid (volumes); a slice or radiograph as arrays for
+    the server-drawn view."""
     import SimpleITK as sitk
 
-    if not result.study.is_volume:
+    if not result.study.is_volume:  # the picture, and the label map with its sides (labels.png is 0/255)
         np.save(folder / "slice.npy", np.asarray(result.canonical_hu[0], np.float32))
+        np.save(folder / "labels.npy", np.asarray(result.canonical_labels[0], np.uint8))
         return
     image = sitk.Cast(sitk.Clamp(result.study.image, sitk.sitkFloat32, -32768, 32767), sitk.sitkInt16)
     sitk.WriteImage(image, str(folder / "ct.nii.gz"), useCompression=True)
@@ -185,4 +187,5 @@ def summary_of(report: dict) -> dict:
             "findings": report.get("findings", []), "status": report.get("status"),
             "seconds": report.get("seconds"), "labels": report.get("labels", {}),
             "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER,
-            "models": report.get("models", []), "lesions": report.get("lesions")}
+            "models": report.get("models", []), "lesions": report.get("lesions"),
+            "kind": report.get("input", {}).get("kind")}

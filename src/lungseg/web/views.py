@@ -39,11 +39,11 @@ def next_steps(analysis: Analysis) -> list[str]:
         steps.append("The automatic segmentation has low confidence. Have it reviewed manually before using the "
                      "volumes, and consider whether the scan should be repeated.")
     if warnings:
-        steps.append("The input check raised warnings (listed above). Review them; volumes may be partial or "
+        steps.append("The input check raised warnings (listed above). Review them; measurements may be partial or "
                      "approximate.")
     if not steps:
         steps.append("The segmentation passed the automatic checks. A radiologist should still review the overlay "
-                     "before the volumes are used.")
+                     "before the measurements are used.")
     steps.append("This is screening support only, not a diagnosis: discuss any concern with a physician.")
     return steps
 
@@ -78,7 +78,10 @@ def _arrays(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, f
     if (result / "slice.npy").is_file():
         from lungseg.io import read_mask
 
-        labels = read_mask(result / "labels.png").astype(np.uint8) if (result / "labels.png").is_file() else None
+        if (result / "labels.npy").is_file():
+            labels = np.load(result / "labels.npy")
+        else:  # an analysis stored before labels.npy: the 0/255 mask, without sides
+            labels = read_mask(result / "labels.png").astype(np.uint8) if (result / "labels.png").is_file() else None
         ct = np.load(result / "slice.npy")
         return ct[None], (labels if labels is not None else np.zeros(ct.shape, np.uint8))[None], (1.0, 1.0, 1.0)
     if not (result / "ct.nii.gz").is_file():
