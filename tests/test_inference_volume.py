@@ -53,7 +53,9 @@ def test_popi_report_volumes_and_overlays(popi_outputs):
     assert 1500 < right["volume_ml"] < 4500 and 1200 < left["volume_ml"] < 4000  # an adult's lungs
     assert right["volume_ml"] > left["volume_ml"]  # the right lung is the larger one
     assert -900 < right["mean_hu"] < -650 and 0 <= right["percent_below_-950_hu"] < 10
-    assert report["status"] == "ok" and report["findings"] == []
+    chosen, *others = report["findings"]  # --model auto (the default) says which model it chose
+    assert chosen["code"] == "model-chosen" and "ct-lung" in chosen["message"] and "3D volume" in chosen["message"]
+    assert report["status"] == "ok" and others == []
     assert report["quality"]["score"] > 0.95 and len(report["quality"]["per_slice"]) == 71
     assert "not a medical device" in report["disclaimer"]
     for name in ("popi_axial.png", "popi_coronal.png"):

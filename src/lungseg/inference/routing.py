@@ -56,6 +56,13 @@ def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Pred
         return Route(CT_MODEL, "DICOM modality CT")
     picture = np.asarray(study.image)
     picture = picture[..., 0] if picture.ndim == 3 else picture
+    if np.issubdtype(picture.dtype, np.floating) and not np.isfinite(picture).all():  # NaN/inf: judge the rest
+        finite = picture[np.isfinite(picture)]
+        picture = finite.reshape(1, -1) if finite.size else np.zeros((1, 1), picture.dtype)
+        if looks_like_hu(picture):
+            return Route(CT_MODEL, "pixel values in Hounsfield units")
+        return Route(XRAY_MODEL if intensity_kind(picture) == "hu" else CT_MODEL,
+                     "a float image with NaN/inf values, judged by its finite values")
     if looks_like_hu(picture):
         return Route(CT_MODEL, "pixel values in Hounsfield units")
     if intensity_kind(picture) == "hu":
