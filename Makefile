@@ -8,13 +8,16 @@ RUN ?= runs/ct
 
 .PHONY: test test-fast serve demo lint bench weights clean
 
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
 include Makefile.services
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	# torch + torchvision first, the pair on this machine's disk that works together (timm needs
-	# torchvision); left to itself pip would download another multi-GB build
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	# torchvision); left to itself pip would download another multi-GB build. On a GPU machine set
+	# TORCH to the CUDA build, e.g. make TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cu128" test
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

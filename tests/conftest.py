@@ -99,3 +99,15 @@ def popi_small_report(tmp_path_factory, popi_small) -> dict:
     result = run_cli("predict", popi_small, out, "--report", "--no-tta")
     assert result.returncode == 0, result.stderr
     return json.loads(out.with_name("clean_report.json").read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA GPU: skipped (with the reason) where PyTorch sees none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (PyTorch sees none)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lungseg.cli.common import app, console, progress, user_errors
+from lungseg.cli.common import DeviceOption, app, console, progress, user_errors
 from lungseg.cli.train_commands import build_config, with_run_options
 
 classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
@@ -70,6 +70,7 @@ def evaluate(
                                                       "default: test for the set the model was trained on, all "
                                                       "for any other (a held-out set).")] = None,
     examples: Annotated[int, typer.Option(help="Best and worst examples shown with heat maps.")] = 3,
+    device: DeviceOption = "auto",
 ):
     """Score a classifier: accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, confusion
     matrix, calibration (ECE, reliability diagram) and best/worst examples with Grad-CAM, one picture per
@@ -77,7 +78,10 @@ def evaluate(
     from lungseg.inference.classify_evaluation import evaluate_classifier
     from lungseg.reports.classification_report import write_classification_report
 
-    evaluation = evaluate_classifier(model, data, split, examples,
+    from lungseg.inference.classify import ImageClassifier
+
+    classifier = ImageClassifier.load(model, check_inputs=False, device=device)
+    evaluation = evaluate_classifier(classifier, data, split, examples,
                                      log=lambda line: console().print(line, markup=False))  # "[test]" is text
     page = write_classification_report(evaluation, out)
     scores = evaluation.scores
@@ -93,6 +97,7 @@ def predict(
     model: Annotated[str, typer.Option("--model", help="Shipped model name or classifier checkpoint.")] = "ct-cancer-type",
     out: Annotated[Optional[Path], typer.Option(help="Folder for predictions.json (and heat maps with --cam).")] = None,
     cam: Annotated[bool, typer.Option("--cam", help="Write a Grad-CAM heat map PNG per picture (needs --out).")] = False,
+    device: DeviceOption = "auto",
 ):
     """Class probabilities (calibrated), the predicted class and its confidence per picture; pictures that
     do not look like chest CT slices are flagged. Prints one line per picture."""
@@ -105,7 +110,7 @@ def predict(
     files = _pictures(input)
     if out is not None:
         out = check_folder_target(out)
-    classifier = ImageClassifier.load(model)
+    classifier = ImageClassifier.load(model, device=device)
     results = []
     for path in files:
         read = classifier.read(path)

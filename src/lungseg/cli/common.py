@@ -20,7 +20,12 @@ ImagesOption = Annotated[Optional[Path], typer.Option(help="Images folder (with 
 MasksOption = Annotated[Optional[Path], typer.Option(help="Masks folder (with --images).")]
 ModelOption = Annotated[str, typer.Option("--model", help="Shipped model name (e.g. ct-lung), a checkpoint, an "
                                                          "exported .onnx file or a `lungseg cv` folder (ensemble).")]
-BackendOption = Annotated[str, typer.Option(help="auto | torch | onnx (auto: ONNX Runtime when installed).")]
+BackendOption = Annotated[str, typer.Option(help="auto | torch | onnx (auto: PyTorch on a CUDA GPU when one is "
+                                                 "present, else ONNX Runtime when installed).")]
+DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps for the PyTorch backend (auto: "
+                                                "CUDA when PyTorch sees a GPU).")]
+PrecisionOption = Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16 for the PyTorch backend (auto: bf16 "
+                                                   "on a CUDA GPU, fp32 elsewhere).")]
 ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground, in (0, 1).")]
 MaskLabelsOption = Annotated[Optional[str], typer.Option(
     help="Comma-separated mask values that count as foreground (e.g. 1,2); default: the mask rule in the "

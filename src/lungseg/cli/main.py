@@ -6,6 +6,7 @@ from __future__ import annotations
 from lungseg.cli import (  # noqa: F401 (commands)
     classify_commands,
     data_commands,
+    info_commands,
     predict_commands,
     report_commands,
     train_commands,

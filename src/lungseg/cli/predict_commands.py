@@ -11,6 +11,8 @@ import typer
 from lungseg.cli.common import (
     BackendOption,
     DataOption,
+    DeviceOption,
+    PrecisionOption,
     ImagesOption,
     MaskLabelsOption,
     MasksOption,
@@ -38,6 +40,8 @@ def evaluate(
     mask_labels: MaskLabelsOption = None,
     mask_mapping: Annotated[Optional[str], typer.Option(
         help="Multi-class models: stored mask value -> class, e.g. 0:0,128:1,255:2 (masks saved as pictures).")] = None,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid; per class for a K-class model)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
@@ -45,7 +49,7 @@ def evaluate(
     from lungseg.io import parse_mask_labels
 
     labels = parse_mask_labels(mask_labels)
-    predictor = Predictor.load(model, threshold=threshold, backend=backend)
+    predictor = Predictor.load(model, threshold=threshold, backend=backend, device=device, precision=precision)
     split = default_split(predictor.card, data, images, split)
     pairs = select_pairs(predictor.card, data, images, masks, split)
     evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels, mask_mapping=mask_mapping)
@@ -73,8 +77,10 @@ def predict(
     fill_holes: Annotated[bool, typer.Option("--fill-holes/--no-fill-holes", help="Fill holes enclosed in 3D.")] = True,
     fill_holes_2d: Annotated[bool, typer.Option("--fill-holes-2d", help="Also fill every hole per slice.")] = False,
     smooth: Annotated[int, typer.Option(min=0, max=20, help="Morphological smoothing radius in voxels (0 = off).")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, max=512, help="Slices per model batch (small batches are as fast "
-                                                                 "on CPU and use less memory).")] = 4,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=4096, help="Slices per model batch (default 4 on "
+                                                                         "the CPU, 64 on a GPU).")] = None,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     lesions: Annotated[Optional[str], typer.Option(help="Lesion models to run inside the lungs, comma-separated "
                                                         "(e.g. covid-infection,lung-tumor): one label map, "
                                                         "burden per lung in the report.")] = None,
@@ -92,7 +98,7 @@ def predict(
                                  fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
     lesion_names = [name.strip() for name in (lesions or "").split(",") if name.strip()]
     segmenter = load_segmenter(str(model), backend=backend, threshold=threshold, batch_size=batch_size,
-                               postprocess=options, tta=tta, lesions=lesion_names)
+                               postprocess=options, tta=tta, lesions=lesion_names, device=device, precision=precision)
     stderr = console()
     for note in notes:
         stderr.print(f"note: {note}")

@@ -63,6 +63,14 @@ RUN_OPTIONS: dict[str, tuple[str | None, Any, Any]] = {
     "target_val_dice": ("train.target_val_dice", _option(
         float, "Stop after the first epoch whose validation Dice reaches this."), None),
     "mask_labels": ("data.mask_labels", MaskLabelsOption, None),
+    "device": ("train.device", _option(str, "auto | cpu | cuda | cuda:N | mps (auto: CUDA when PyTorch sees a "
+                                            "GPU, else the CPU)."), None),
+    "precision": ("train.precision", _option(str, "auto | fp32 | bf16 | fp16 (auto: bf16 autocast on a CUDA GPU, "
+                                                  "fp16 with a gradient scaler on older GPUs, fp32 elsewhere)."), None),
+    "compile": ("train.compile", Annotated[bool, typer.Option(
+        "--compile", help="torch.compile the model (falls back with a warning where unsupported).")], False),
+    "workers": ("train.workers", _option(int, "DataLoader worker processes (default: 0 on the CPU, up to 8 "
+                                              "with a GPU)."), None),
     "set": (None, Annotated[list[str], typer.Option(
         "--set", help="Any config setting SECTION.KEY=VALUE (repeatable), e.g. --set optim.optimizer=sgd.")], []),
 }
@@ -106,7 +114,7 @@ def build_config(options: dict[str, Any], defaults=None):
 
 
 def _unset(name: str, value: Any) -> bool:
-    """Not given: None, or an off flag whose default is off (``--allow-leaks``, ``--tensorboard``)."""
+    """Not given: None, or an off flag whose default is off (``--allow-leaks``, ``--tensorboard``, ``--compile``)."""
     return value is None or (value is False and RUN_OPTIONS[name][2] is False)
 
 

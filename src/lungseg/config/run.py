@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -10,6 +11,8 @@ from typing import Any, Literal
 from lungseg.config.typed import _build, _choice
 
 Intensity = Literal["auto", "hu", "8bit", "xray"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # --device values (resolved by models.device)
 LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky", "cross_entropy"]
 Task = Literal["segmentation", "classification"]
 ClassBalance = Literal["none", "sampler", "loss"]
@@ -165,6 +168,10 @@ class TrainConfig:
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing
     class_balance: ClassBalance = "none"  # classification: "sampler" draws classes evenly, "loss" weighs them
     epoch_repeats: int = 1  # passes over the training set per epoch (tiny sets such as 4 X-rays)
+    device: str = "auto"      # auto | cpu | cuda | cuda:N | mps (models.device)
+    precision: Precision = "auto"  # auto (bf16 on a CUDA GPU, fp16 on older GPUs, fp32 elsewhere) | fp32 | bf16 | fp16
+    compile: bool = False     # torch.compile the model (falls back with a warning where unsupported)
+    workers: int | None = None  # DataLoader worker processes; None: 0 on the CPU, up to 8 with a GPU
 
 
 @dataclass
@@ -212,6 +219,10 @@ class RunConfig:
         if not 0 <= pre.percentile_low < pre.percentile_high <= 100 or pre.clahe_clip < 0:
             raise ValueError(f"config preprocess.percentile_low/percentile_high must satisfy 0 <= low < high <= 100 "
                              f"and clahe_clip >= 0, got {pre.percentile_low}/{pre.percentile_high}, {pre.clahe_clip}")
+        if not DEVICE_PATTERN.fullmatch(str(self.train.device).lower()):
+            raise ValueError(f"config train.device must be auto, cpu, cuda, cuda:N or mps, got {self.train.device!r}")
+        if self.train.workers is not None and self.train.workers < 0:
+            raise ValueError(f"config train.workers must be >= 0, got {self.train.workers!r}")
         if not 0 <= self.train.label_smoothing < 1:
             raise ValueError(f"config train.label_smoothing must be within [0, 1), got {self.train.label_smoothing!r}")
         if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):

@@ -65,3 +65,15 @@ def augment_pair(transform, image: np.ndarray, mask: np.ndarray, weight: np.ndar
     result = transform(image=image, masks=[mask, weight])
     mask, weight = result["masks"]
     return np.clip(result["image"], 0.0, 1.0).astype(np.float32, copy=False), mask, weight
+
+
+def seeded_item(key, transform) -> int:
+    """A dataset key -> the sample index: an int, or ``(index, seed)`` from the training sampler, which
+    also seeds ``transform`` so the sample's augmentation depends only on that seed (not on the worker
+    process that loads it)."""
+    if isinstance(key, tuple):
+        index, seed = key
+        if transform is not None:
+            transform.set_random_seed(int(seed))
+        return int(index)
+    return int(key)

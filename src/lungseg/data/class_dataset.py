@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lungseg.data.augment import seeded_item
 from lungseg.preprocessing import PreprocessPlan
 
 
@@ -59,7 +60,9 @@ class ClassDataset(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        """``key``: an index, or (index, augmentation seed) from the training sampler."""
+        index = seeded_item(key, self.transform)
         image = self.images[index]
         if self.transform is not None:
             image = np.clip(self.transform(image=image)["image"], 0.0, 1.0).astype(np.float32, copy=False)

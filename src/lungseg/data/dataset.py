@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lungseg.data.augment import augment_pair
+from lungseg.data.augment import augment_pair, seeded_item
 from lungseg.data.pairs import Pair
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
@@ -86,7 +86,9 @@ class SliceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        """``key``: an index, or (index, augmentation seed) from the training sampler."""
+        index = seeded_item(key, self.transform)
         weight = None if self.weights is None else self.weights[index]
         image, mask, weight = augment_pair(self.transform, self.images[index], self.masks[index], weight)
         item = {"image": _tensor(image), "mask": _tensor(mask)}

@@ -6,7 +6,8 @@ axis and its model card (spec, preprocessing plan, class names, split, metrics, 
 are in the graph) as JSON under the metadata key ``lungseg.checkpoint``, so an exported file is a
 complete model: inference from it needs neither the ``.pt`` file nor PyTorch. ONNX Runtime was
 measured faster than PyTorch on CPU for the shipped U-Net (benchmarks/README.md), so ``"auto"`` picks it
-when ``onnxruntime`` is installed. PyTorch is imported only by the functions that need it.
+when ``onnxruntime`` is installed and there is no CUDA GPU; with a GPU ``"auto"`` is PyTorch on it, in
+bf16 autocast. PyTorch is imported only by the functions that need it.
 """
 
 from __future__ import annotations
@@ -38,27 +39,56 @@ def thread_count() -> int:
     return os.cpu_count() or 1
 
 
+def gpu_present() -> bool:
+    """Whether a CUDA GPU is usable, checked without importing PyTorch where there is no NVIDIA driver
+    (so the ONNX path on a laptop stays free of torch)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if not Path("/proc/driver/nvidia/version").exists() and not os.environ.get("LUNGSEG_PROBE_CUDA"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class TorchBackend:
+    """PyTorch on ``device`` (``models.device``: auto = a CUDA GPU when present) in ``precision``
+    (autocast; auto = bf16 on a GPU); batches go to the device from pinned memory and the logits come
+    back as float32 NumPy arrays, so post-processing and measurements stay on the CPU."""
+
     name = "torch"
 
-    def __init__(self, checkpoint, source: str | Path | None = None):
+    def __init__(self, checkpoint, source: str | Path | None = None, device: str = "auto", precision: str = "auto"):
         import torch
 
         from lungseg.models import model_from_checkpoint
+        from lungseg.models.device import resolve_device, resolve_precision
 
         torch.set_num_threads(thread_count())
-        self.model = model_from_checkpoint(checkpoint, source).to(memory_format=torch.channels_last)
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model = model_from_checkpoint(checkpoint, source).to(self.device, memory_format=torch.channels_last)
+
+    @property
+    def description(self) -> str:
+        return f"torch on {self.device} ({self.precision.name})"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.no_grad():
-            tensor = torch.from_numpy(np.ascontiguousarray(batch)).contiguous(memory_format=torch.channels_last)
-            return self.model(tensor).float().numpy()
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+            if self.device.type == "cuda":
+                tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+            with self.precision.autocast(self.device):
+                logits = self.model(tensor)
+            return logits.float().cpu().numpy()
 
 
 class OnnxBackend:
     name = "onnx"
+    description = "onnxruntime on cpu"
 
     def __init__(self, model: bytes | str | Path, source: str | Path | None = None):
         import onnxruntime
@@ -162,14 +192,27 @@ def onnx_available() -> bool:
     return True
 
 
+def prefers_torch(backend: str, device: str = "auto") -> bool:
+    """Whether ``backend`` "auto" means PyTorch: on a CUDA GPU (``device`` auto/cuda with one present, or
+    any device other than the CPU named), or when ONNX Runtime is missing."""
+    if backend != "auto":
+        return backend == "torch"
+    device = str(device).lower()
+    if device != "cpu" and (device != "auto" or gpu_present()):
+        return True
+    return not onnx_available()
+
+
 def make_backend(checkpoint, backend: str = "auto", onnx_file: str | Path | None = None,
-                 source: str | Path | None = None):
-    """``"torch"``, ``"onnx"`` (from ``onnx_file`` or exported in memory) or ``"auto"`` (ONNX when
-    onnxruntime is installed, else PyTorch). ``source`` names the checkpoint in errors."""
+                 source: str | Path | None = None, device: str = "auto", precision: str = "auto"):
+    """``"torch"`` (on ``device`` in ``precision``), ``"onnx"`` (from ``onnx_file`` or exported in memory,
+    CPU) or ``"auto"`` (``prefers_torch``). ``source`` names the checkpoint in errors."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "torch" or (backend == "auto" and not onnx_available()):
-        return TorchBackend(checkpoint, source)
+    if prefers_torch(backend, device):
+        return TorchBackend(checkpoint, source, device, precision)
+    if str(device).lower() not in ("auto", "cpu"):
+        raise ValueError(f"--device {device} needs the PyTorch backend; ONNX Runtime runs on the CPU here")
     if onnx_file is not None:
         return OnnxBackend(Path(onnx_file), source=onnx_file)
     return OnnxBackend(onnx_bytes(checkpoint, source), source=source)

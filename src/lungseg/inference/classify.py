@@ -63,17 +63,20 @@ class ClassPrediction:
 
 
 class ImageClassifier:
-    """A classifier checkpoint ready to run on CPU; ``check_inputs`` runs the chest-CT check."""
+    """A classifier checkpoint ready to run on ``device`` (auto: a CUDA GPU when present, else the CPU);
+    ``check_inputs`` runs the chest-CT check."""
 
-    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True):
+    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto"):
         import torch
 
         from lungseg.models import model_from_checkpoint, model_task
+        from lungseg.models.device import resolve_device
 
         if model_task(checkpoint.card.spec.name) != "classification":
             raise InputError(source, f"model {checkpoint.card.spec.name!r} is a segmentation model, not a classifier")
         self.card, self.source = checkpoint.card, source
-        self.model = model_from_checkpoint(checkpoint, source)
+        self.device = resolve_device(device)
+        self.model = model_from_checkpoint(checkpoint, source).to(self.device)
         self.class_names = tuple(self.card.class_names)
         self.temperature = float(self.card.calibration.get("temperature", 1.0))
         self.check_inputs = check_inputs
@@ -116,7 +119,7 @@ class ImageClassifier:
     def _model_logits(self, prepared: np.ndarray) -> np.ndarray:
         """(N, S, S) model inputs -> (N, K) logits."""
         with self._torch.no_grad():
-            return self.model(self._torch.from_numpy(prepared)[:, None]).numpy()
+            return self.model(self._torch.from_numpy(prepared)[:, None].to(self.device)).float().cpu().numpy()
 
     def apply(self, picture: np.ndarray | Unmarked | str | Path, source: str | None = None) -> ClassPrediction:
         """One picture: a file (read by ``read``), a picture already read by ``read`` (an ``Unmarked``,

@@ -44,7 +44,8 @@ def is_ensemble(reference) -> bool:
     return Path(reference).is_dir() and (Path(reference) / ENSEMBLE_FILE).is_file()
 
 
-def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[ModelCard, EnsembleBackend]:
+def load_ensemble(folder: str | Path, backend: str = "auto", device: str = "auto",
+                  precision: str = "auto") -> tuple[ModelCard, EnsembleBackend]:
     """Read ``folder/ensemble.json`` -> (the members' shared card without a split, listing the member
     paths; the averaging backend). All members must share one preprocessing plan and class names."""
     from lungseg.models import load_checkpoint
@@ -56,7 +57,7 @@ def load_ensemble(folder: str | Path, backend: str = "auto") -> tuple[ModelCard,
         raise InputError(folder, "the ensemble's members use different preprocessing plans")
     if len({c.card.class_names for c in checkpoints}) > 1:
         raise InputError(folder, "the ensemble's members segment different classes")
-    members = [make_backend(checkpoint, backend, source=folder / member)
+    members = [make_backend(checkpoint, backend, source=folder / member, device=device, precision=precision)
                for member, checkpoint in zip(members_list, checkpoints)]
     return checkpoints[0].card.as_ensemble(members_list), EnsembleBackend(members)
 

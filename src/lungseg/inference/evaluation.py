@@ -87,7 +87,7 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
         summary = accumulator.summary()
         summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
                         "checkpoint": str(predictor.source) if predictor.source else None,
-                        "model": predictor.card.spec.to_dict(),
+                        "model": predictor.card.spec.to_dict(), "runs_on": predictor.runs_on,
                         "mask_labels": list(mask_labels) if mask_labels else None})
         stage.write_text(out / "per_sample.csv", per_sample_csv(accumulator.rows, PER_SAMPLE_COLUMNS))
         stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))

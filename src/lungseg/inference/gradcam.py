@@ -24,7 +24,8 @@ def grad_cam(model: torch.nn.Module, image: np.ndarray, class_index: int) -> np.
     model.eval()
     try:
         with torch.enable_grad():
-            logits = model(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None])
+            device = next(model.parameters()).device
+            logits = model(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(device))
             if not 0 <= class_index < logits.shape[1]:
                 raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}, got {class_index}")
             activations = captured["a"]
@@ -35,4 +36,4 @@ def grad_cam(model: torch.nn.Module, image: np.ndarray, class_index: int) -> np.
     cam = torch.relu((weights * activations).sum(dim=1, keepdim=True)).detach()
     cam = torch.nn.functional.interpolate(cam, size=image.shape, mode="bilinear", align_corners=False)[0, 0]
     peak = float(cam.max())
-    return (cam / peak).numpy().astype(np.float32) if peak > 0 else np.zeros(image.shape, np.float32)
+    return (cam / peak).cpu().numpy().astype(np.float32) if peak > 0 else np.zeros(image.shape, np.float32)

@@ -33,11 +33,13 @@ def is_lung_model(predictor: Predictor) -> bool:
 
 
 def load_models(name: str, lesions: Sequence[str] = (), backend: str = "auto", threshold: float = 0.5,
-                batch_size: int = 4) -> ModelSet:
+                batch_size: int | None = None, device: str = "auto", precision: str = "auto") -> ModelSet:
     """Load the lung model ``name`` (or ``ct-lung`` when ``name`` is a lesion model), its 8-bit
-    variant when the manifest names one, and the lesion models."""
+    variant when the manifest names one, and the lesion models (all on ``device`` in ``precision`` when
+    they run on PyTorch)."""
     def load(reference: str) -> Predictor:
-        return Predictor.load(reference, backend=backend, threshold=threshold, batch_size=batch_size)
+        return Predictor.load(reference, backend=backend, threshold=threshold, batch_size=batch_size,
+                              device=device, precision=precision)
 
     first = load(name)
     lesion_names = list(lesions)

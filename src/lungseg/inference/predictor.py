@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.inference.backends import OnnxBackend, make_backend, onnx_available
+from lungseg.inference.backends import OnnxBackend, make_backend, prefers_torch
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
@@ -28,6 +28,15 @@ from lungseg.model_card import ModelCard
 if TYPE_CHECKING:
     from lungseg.models import Checkpoint
 
+CPU_BATCH, GPU_BATCH = 4, 64  # slices per batch by default: small on a CPU (as fast, less memory), large on a GPU
+
+
+def on_gpu(backend) -> bool:
+    device = getattr(backend, "device", None)
+    if device is None and hasattr(backend, "members"):
+        device = getattr(backend.members[0], "device", None)
+    return getattr(device, "type", None) == "cuda"
+
 
 class Predictor:
     """Inference object for 2D slices. ``card`` describes the model (a ``ModelCard``; a ``Checkpoint``
@@ -35,11 +44,12 @@ class Predictor:
     ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or a ready backend object (a callable on
     (N, 1, S, S) arrays)."""
 
-    def __init__(self, model: ModelCard | Checkpoint, threshold: float = 0.5, batch_size: int = 8,
-                 source: str | Path | None = None, backend="auto", onnx_file: str | Path | None = None):
+    def __init__(self, model: ModelCard | Checkpoint, threshold: float = 0.5, batch_size: int | None = None,
+                 source: str | Path | None = None, backend="auto", onnx_file: str | Path | None = None,
+                 device: str = "auto", precision: str = "auto"):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
         if (self.card.provenance.config or {}).get("model", {}).get("task") == "classification":
@@ -49,18 +59,26 @@ class Predictor:
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source
-        self.backend = make_backend(model, backend, onnx_file, source) if isinstance(backend, str) else backend
+        self.backend = make_backend(model, backend, onnx_file, source, device, precision) if isinstance(
+            backend, str) else backend
         self.plan = self.card.plan
         self.threshold = threshold
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (GPU_BATCH if on_gpu(self.backend) else CPU_BATCH)
+
+    @property
+    def runs_on(self) -> str:
+        """Where the network runs, for reports: "onnxruntime on cpu", "torch on cuda:0 (bf16)", ..."""
+        return getattr(self.backend, "description", self.backend.name)
 
     @classmethod
     def load(cls, reference: str | Path, backend: str = "auto", **kwargs) -> Predictor:
         """A shipped model name (see ``lungseg.io.shipped``), an exported ``.onnx`` file, a checkpoint or a
         ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
-        use_onnx = backend == "onnx" or (backend == "auto" and onnx_available())
+        device, precision = kwargs.get("device", "auto"), kwargs.get("precision", "auto")
+        use_onnx = not prefers_torch(backend, device)
         if is_ensemble(reference):
-            card, members = load_ensemble(reference, backend)
+            card, members = load_ensemble(reference, backend, device, precision)
+            kwargs = {key: value for key, value in kwargs.items() if key not in ("device", "precision")}
             return cls(card, source=reference, backend=members, **kwargs)
         if Path(reference).is_dir():
             raise InputError(reference, "is a folder without ensemble.json; give a checkpoint (.pt), an exported "
@@ -78,7 +96,11 @@ class Predictor:
 
     @classmethod
     def from_onnx(cls, path: str | Path, source: str | Path | None = None, **kwargs) -> Predictor:
-        """An ONNX file written by ``lungseg export`` (its metadata holds the preprocessing plan)."""
+        """An ONNX file written by ``lungseg export`` (its metadata holds the preprocessing plan); ONNX
+        Runtime runs it on the CPU."""
+        if str(kwargs.pop("device", "auto")).lower() not in ("auto", "cpu"):
+            raise ValueError("an .onnx model file runs on the CPU (ONNX Runtime); for a GPU give the checkpoint")
+        kwargs.pop("precision", None)
         backend = OnnxBackend(Path(path), source=path)
         return cls(backend.card(), source=source or path, backend=backend, **kwargs)
 

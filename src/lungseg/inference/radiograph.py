@@ -58,8 +58,10 @@ class RadiographSegmenter:
 
     @classmethod
     def from_pretrained(cls, name: str = "xray-lung", backend: str = "auto", threshold: float = 0.5,
-                        batch_size: int = 4, tta: bool = True) -> RadiographSegmenter:
-        predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size)
+                        batch_size: int | None = None, tta: bool = True, device: str = "auto",
+                        precision: str = "auto") -> RadiographSegmenter:
+        predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size,
+                                   device=device, precision=precision)
         return cls(predictor, tta=tta, name=str(name))
 
     def replace(self, tta: bool | None = None, **ignored) -> RadiographSegmenter:

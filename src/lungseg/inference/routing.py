@@ -113,7 +113,7 @@ class AutoSegmenter:
     @property
     def xray(self) -> RadiographSegmenter:
         if self._xray is None:
-            keys = ("backend", "threshold", "batch_size", "tta")
+            keys = ("backend", "threshold", "batch_size", "tta", "device", "precision")
             self._xray = RadiographSegmenter.from_pretrained(
                 XRAY_MODEL, **{key: self.settings[key] for key in keys if key in self.settings})
         return self._xray
@@ -156,13 +156,16 @@ def with_choice(result: SegmentationResult, choice: Choice) -> SegmentationResul
     return result
 
 
-def load_segmenter(name: str = AUTO, backend: str = "auto", threshold: float = 0.5, batch_size: int = 4,
-                   tta: bool = True, postprocess=None, lesions=()):
-    """The segmenter for a model name, checkpoint or ONNX file (module docstring)."""
-    settings = {"backend": backend, "threshold": threshold, "batch_size": batch_size, "tta": tta}
+def load_segmenter(name: str = AUTO, backend: str = "auto", threshold: float = 0.5, batch_size: int | None = None,
+                   tta: bool = True, postprocess=None, lesions=(), device: str = "auto", precision: str = "auto"):
+    """The segmenter for a model name, checkpoint or ONNX file (module docstring), its networks on
+    ``device`` in ``precision`` when they run on PyTorch."""
+    settings = {"backend": backend, "threshold": threshold, "batch_size": batch_size, "tta": tta, "device": device,
+                "precision": precision}
     if str(name) == AUTO:
         return AutoSegmenter(**settings, postprocess=postprocess, lesions=tuple(lesions))
-    predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size)
+    predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size, device=device,
+                               precision=precision)
     if predictor.plan.intensity == "xray":
         if lesions:
             raise ValueError(f"--lesions: the lesion models segment CT, but {name} is a chest X-ray model")
@@ -172,6 +175,7 @@ def load_segmenter(name: str = AUTO, backend: str = "auto", threshold: float = 0
 
 
 def _ct_settings(settings: dict) -> dict:
-    values = {key: settings[key] for key in ("backend", "threshold", "batch_size", "lesions") if key in settings}
+    values = {key: settings[key] for key in ("backend", "threshold", "batch_size", "lesions", "device", "precision")
+              if key in settings}
     extra = {key: settings[key] for key in ("tta", "postprocess") if settings.get(key) is not None}
     return {**values, **extra}

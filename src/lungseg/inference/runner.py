@@ -219,7 +219,7 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
 def report_fields(segmenter, model_name: str, start: float) -> dict:
     predictor = segmenter.predictor
     return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.card.spec.to_dict(),
-            "backend": predictor.backend.name, "threshold": predictor.threshold, "tta": segmenter.tta,
+            "backend": predictor.backend.name, "runs_on": predictor.runs_on, "threshold": predictor.threshold, "tta": segmenter.tta,
             "postprocess": segmenter.options.to_dict(), "started": start, "disclaimer": DISCLAIMER}
 
 

@@ -101,11 +101,12 @@ class Segmenter:
 
     @classmethod
     def from_pretrained(cls, name: str = "ct-lung", backend: str = "auto", threshold: float = 0.5,
-                        batch_size: int = 4, lesions: Sequence[str] = (), **kwargs) -> Segmenter:
+                        batch_size: int | None = None, lesions: Sequence[str] = (), device: str = "auto",
+                        precision: str = "auto", **kwargs) -> Segmenter:
         """A shipped model name, a checkpoint, an exported ``.onnx`` file or a ``lungseg cv`` folder.
         A lesion model given as ``name`` runs on top of the shipped ``ct-lung`` lungs, as ``lesions`` do;
         a shipped lung model with an 8-bit variant (``ct-lung`` -> ``ct-lung-8bit``) takes exports too."""
-        models = load_models(name, lesions, backend, threshold, batch_size)
+        models = load_models(name, lesions, backend, threshold, batch_size, device, precision)
         return cls(models.lungs, lesions=models.lesions, eight_bit=models.eight_bit,
                    names=(models.lung_name, models.eight_bit_name), **kwargs)
 

@@ -37,8 +37,9 @@ class Checkpoint:
 
     @classmethod
     def of_model(cls, card: ModelCard, model: torch.nn.Module, training_state: Mapping | None = None) -> Checkpoint:
-        """A snapshot of ``model``'s current weights (copied, so later training does not change it)."""
-        return cls(card, {k: v.detach().clone() for k, v in model.state_dict().items()}, training_state)
+        """A snapshot of ``model``'s current weights, copied to the CPU (so later training does not change
+        it, and a checkpoint made on a GPU loads anywhere)."""
+        return cls(card, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, training_state)
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:

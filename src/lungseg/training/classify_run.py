@@ -135,8 +135,10 @@ def _dataset(config: RunConfig, inputs: ClassInputs, names: list[str], transform
 def dataset_logits(model: torch.nn.Module, dataset: ClassDataset, batch: int = 32) -> np.ndarray:
     """(N, K) logits of every item of ``dataset`` (no augmentation: its transform is not applied here)."""
     model.eval()
+    device = next(model.parameters()).device
     images = torch.from_numpy(dataset.images)[:, None]
-    return np.concatenate([model(images[i:i + batch]).numpy() for i in range(0, len(images), batch)]) \
+    return np.concatenate([model(images[i:i + batch].to(device)).float().cpu().numpy()
+                           for i in range(0, len(images), batch)]) \
         if len(images) else np.zeros((0, dataset.classes), np.float32)
 
 

@@ -4,8 +4,12 @@
 those are the ones validated); ``last.pt`` holds the raw weights plus everything resuming needs
 (optimizer, scheduler, EMA, history, early-stopping state). Both are written atomically at the end of
 each epoch only, so a crash or ``kill -9`` mid-epoch leaves the previous epoch's files intact and
-``--resume`` repeats exactly what an uninterrupted run would have done (each epoch reseeds shuffling,
-augmentation and dropout from the run seed). A NaN/inf loss or gradient stops the run with
+``--resume`` repeats exactly what an uninterrupted run would have done on the CPU (each epoch reseeds the
+sampler and dropout from the run seed, and each sample's augmentation is seeded by the sampler,
+whatever the number of DataLoader workers). On a GPU the run is seeded the same way but not
+bit-identical: cuDNN autotuning and atomic additions in the backward pass change the last bits, so a
+resumed or repeated GPU run follows the same course but its losses differ in the last digits
+(``tests/test_devices.py`` compares with a tolerance where a GPU is present). A NaN/inf loss or gradient stops the run with
 ``TrainingDiverged`` before any file is written for that epoch.
 """
 
@@ -27,7 +31,9 @@ from lungseg.models import Checkpoint, build_model, resolve_kwargs
 from lungseg.models.checkpoint import initialise_from
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
+from lungseg.models.device import default_workers, resolve_device, resolve_precision
 from lungseg.training.loop import StepOptions, train_epoch
+from lungseg.training.sampling import EpochSampler
 from lungseg.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -62,11 +68,16 @@ class Engine:
         self.distributed = distributed or Distributed()
         self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
                                                                **config.model.kwargs})
+        self.device = self.distributed.device or resolve_device(config.train.device)
+        self.precision = resolve_precision(config.train.precision, self.device)
+        if self.device.type == "cuda":  # autotuned convolutions: fast, but not bit-identical run to run
+            torch.backends.cudnn.benchmark = True
         torch.manual_seed(config.train.seed)  # weight initialisation is part of the seeded run
         self.model = build_model(config.model.name, **self.model_kwargs).to(memory_format=torch.channels_last)
         self.initialised = None  # (tensors copied, tensors) from train.init_from
         if config.train.init_from and state is None:
             self.initialised = initialise_from(self.model, config.train.init_from)
+        self.model.to(self.device)
         self.encoder = getattr(self.model, "encoder", None)
         if config.train.freeze_encoder_epochs and self.encoder is None:
             raise ValueError(f"freeze_encoder_epochs: model {config.model.name!r} has no pretrained encoder")
@@ -82,9 +93,16 @@ class Engine:
         self.batch_rows: list[tuple] = []
         self.best_loss, self.best_epoch, self.bad_epochs = float("inf"), 0, 0
         self.stopped: str | None = None  # why an earlier session of this run stopped before its epoch limit
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaled else None
         if state is not None:
             self._restore(state)
-        self.trained_model = self.distributed.wrap(self.model)
+        size = config.preprocess.image_size
+        example = torch.zeros(1, 1, size, size, device=self.device).contiguous(memory_format=torch.channels_last)
+        self.trained_model = compiled(self.distributed.wrap(self.model), config.train.compile, example)
+        self.workers = config.train.workers if config.train.workers is not None else default_workers(self.device)
+        self.step_options = StepOptions(config.train.grad_clip, self.ema, self.device, self.precision, self.scaler)
+        self.train_loader = self._make_loader(train_set, shuffle=True)
+        self.val_loader = self._make_loader(val_set, shuffle=False) if len(val_set) else None
         self.monitor = None  # optional per-epoch hook (TensorBoard): monitor(epoch, row, model, val_set)
 
     @property
@@ -118,34 +136,31 @@ class Engine:
             self.scheduler.load_state_dict(training["scheduler"])
         if self.ema is not None and training.get("ema") is not None:
             self.ema.load_state_dict(training["ema"])
+        if self.scaler is not None and training.get("scaler"):
+            self.scaler.load_state_dict(training["scaler"])
         self.history = list(training["history"])
         self.batch_rows = [tuple(row) for row in training["batch_losses"]]
         self.best_loss, self.best_epoch = training["best_loss"], training["best_epoch"]
         self.bad_epochs = training["bad_epochs"]
         self.stopped = training.get("stopped")
 
-    def _loader(self, dataset: SliceDataset, epoch: int, shuffle: bool) -> DataLoader:
-        batch, seed = self.config.train.batch_size, self.config.train.seed * 1000 + epoch
-        sampler = self.distributed.sampler(dataset, self.config.train.seed * 1000) if shuffle else None
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-            return DataLoader(dataset, batch_size=batch, sampler=sampler)
-        generator = torch.Generator().manual_seed(seed)
+    def _make_loader(self, dataset, shuffle: bool) -> DataLoader:
+        """One loader for the run. Training draws ``EpochSampler`` keys (order and augmentation seeds from
+        the run seed and the epoch, whatever the worker count); classification draws each distinct slice
+        by its weight. Worker processes persist across epochs; batches are pinned for a GPU."""
+        train = self.config.train
+        batch = train.batch_size
+        extra = {"num_workers": self.workers, "pin_memory": self.device.type == "cuda",
+                 "persistent_workers": self.workers > 0,
+                 # its own generator: starting workers must not draw from the global RNG (dropout's)
+                 "generator": torch.Generator().manual_seed(train.seed)}
+        if not shuffle:
+            return DataLoader(dataset, batch_size=batch, shuffle=False, **extra)
         weights = getattr(dataset, "sample_weights", None)
-        if shuffle and weights is not None:  # classification: each distinct slice (and class) as often as set
-            from torch.utils.data import WeightedRandomSampler
-
-            draws = WeightedRandomSampler(weights, dataset.epoch_size, replacement=True, generator=generator)
-            return DataLoader(dataset, batch_size=batch, sampler=draws, drop_last=dataset.epoch_size % batch == 1)
-        repeats = self.config.train.epoch_repeats
-        if shuffle and repeats > 1:  # a tiny set: several shuffled passes per epoch
-            from torch.utils.data import RandomSampler
-
-            passes = RandomSampler(dataset, num_samples=len(dataset) * repeats, generator=generator)
-            return DataLoader(dataset, batch_size=batch, sampler=passes,
-                              drop_last=len(dataset) * repeats % batch == 1)
-        return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=generator,
-                          drop_last=shuffle and len(dataset) % batch == 1)
+        sampler = EpochSampler(len(dataset), train.seed, train.epoch_repeats, weights,
+                               getattr(dataset, "epoch_size", None) if weights is not None else None,
+                               self.distributed.rank, self.distributed.world_size)
+        return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(sampler) % batch == 1, **extra)
 
     def fit(self, folder: RunFolder, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
         out = folder.path
@@ -202,12 +217,11 @@ class Engine:
     def _run_epoch(self, epoch: int, progress_factory) -> dict:
         start = time.perf_counter()
         seed = self.config.train.seed * 1000 + epoch + 100_003 * self.distributed.rank  # rank 0: as one process
-        torch.manual_seed(seed)
-        if self.train_set.transform is not None:
-            self.train_set.transform.set_random_seed(seed)
-        loader = self._loader(self.train_set, epoch, shuffle=True)
+        torch.manual_seed(seed)  # dropout; the augmentation is seeded per sample by the sampler
+        loader = self.train_loader
+        loader.sampler.set_epoch(epoch)
         frozen = self._frozen_encoder(epoch)
-        options = StepOptions(self.config.train.grad_clip, self.ema)
+        options = self.step_options
         if progress_factory is not None and self.distributed.is_main:
             with progress_factory(f"epoch {epoch}/{self.config.train.epochs}", len(loader)) as advance:
                 trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, advance, frozen, options)
@@ -217,8 +231,8 @@ class Engine:
         lr = current_lr(self.optimizer)
         self.distributed.sync_state(self.evaluated_model)  # rank 0's batch-norm statistics everywhere
         val_start = time.perf_counter()
-        validated = self.task.validate(self.evaluated_model, self._loader(self.val_set, epoch, shuffle=False),
-                                       self.loss_fn, self.config) if len(self.val_set) else None
+        validated = self.task.validate(self.evaluated_model, self.val_loader, self.loss_fn, self.config,
+                                       options) if self.val_loader is not None else None
         if validated is not None and not torch.isfinite(torch.tensor(validated.loss)):
             raise TrainingDiverged(f"validation loss became {validated.loss}")
         nan = float("nan")
@@ -230,7 +244,8 @@ class Engine:
                **{f"val_{name}": validated.metrics[name] if validated else nan for name in self.task.metric_names},
                "lr": lr, "seconds": time.perf_counter() - start,
                **{f"{phase}_seconds": value for phase, value in trained.seconds.items()},
-               "val_seconds": time.perf_counter() - val_start}
+               "val_seconds": time.perf_counter() - val_start, "device": str(self.device),
+               "precision": self.precision.name}
         self.history.append(row)
         return row
 
@@ -247,6 +262,7 @@ class Engine:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
             "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "stopped": self.stopped}
@@ -263,3 +279,25 @@ def _make_ema(model: torch.nn.Module, decay: float | None):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def compiled(model: torch.nn.Module, wanted: bool, example: torch.Tensor) -> torch.nn.Module:
+    """``torch.compile(model)`` when asked and it works here (tried on ``example``, in eval mode so the
+    batch-norm statistics are untouched); otherwise the model, with a warning saying why."""
+    if not wanted:
+        return model
+    import warnings
+
+    training = model.training
+    try:
+        candidate = torch.compile(model)
+        model.eval()
+        with torch.no_grad():
+            candidate(example)
+        return candidate
+    except Exception as exc:  # no compiler toolchain, unsupported platform or Python version
+        warnings.warn(f"--compile: torch.compile is not available here ({type(exc).__name__}: {exc}); training "
+                      "without it", RuntimeWarning, stacklevel=2)
+        return model
+    finally:
+        model.train(training)

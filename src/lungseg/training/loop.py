@@ -31,10 +31,31 @@ class EpochResult:
 
 @dataclass
 class StepOptions:
-    """Per-step extras: gradient clipping (max total L2 norm, None = off) and an EMA model to update."""
+    """Per-step extras: gradient clipping (max total L2 norm, None = off), an EMA model to update, the
+    device batches go to, the autocast precision (``models.device.Precision``, None = fp32) and, for fp16,
+    the gradient scaler."""
 
     grad_clip: float | None = None
     ema: torch.nn.Module | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: object = None
+    scaler: object = None
+
+
+MAX_SKIPPED_STEPS = 20  # fp16: consecutive overflowing steps the scaler may skip before the run is stopped
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch's tensors on ``device`` (non-blocking from pinned memory); images channels-last."""
+    moved = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    moved["image"] = moved["image"].contiguous(memory_format=torch.channels_last)
+    return moved
+
+
+def autocast(options: StepOptions):
+    from contextlib import nullcontext
+
+    return options.precision.autocast(options.device) if options.precision is not None else nullcontext()
 
 
 def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] | None = None,
@@ -48,27 +69,44 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
     model.train()
     if frozen is not None:
         frozen.eval()
-    batch_losses, total, count = [], 0.0, 0
+    batch_losses, total, count, skipped = [], 0.0, 0, 0
     seconds = {"data": 0.0, "forward": 0.0, "backward": 0.0}
     clock = time.perf_counter()
     for index, batch in enumerate(loader):
-        images = batch["image"].contiguous(memory_format=torch.channels_last)
+        batch = to_device(batch, options.device)
+        images = batch["image"]
         seconds["data"] += time.perf_counter() - clock
         clock = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), batch["label"] if "label" in batch else batch["mask"], batch.get("weight"))
+        with autocast(options):
+            logits = model(images)
+        loss = loss_fn(logits.float(), batch["label"] if "label" in batch else batch["mask"], batch.get("weight"))
         seconds["forward"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        loss.backward()  # before the checks: under DDP every process must join the gradient all-reduce
-        norm = _clip(model, options.grad_clip)
-        _check_finite("loss", loss.item(), index)
-        _check_finite("gradient norm", norm, index)
-        optimizer.step()
+        value = float(loss.item())  # also waits for the GPU, so the phase times are true
+        if options.scaler is not None:  # fp16: overflowing steps are skipped and the scale lowered
+            options.scaler.scale(loss).backward()
+            options.scaler.unscale_(optimizer)
+            norm = _clip(model, options.grad_clip)
+            _check_finite("loss", value, index)
+            skipped = skipped + 1 if not math.isfinite(norm) else 0
+            if skipped > MAX_SKIPPED_STEPS:
+                _check_finite("gradient norm", norm, index)
+            options.scaler.step(optimizer)
+            options.scaler.update()
+        else:
+            loss.backward()  # before the checks: under DDP every process must join the gradient all-reduce
+            norm = _clip(model, options.grad_clip)
+            _check_finite("loss", value, index)
+            _check_finite("gradient norm", norm, index)
+            optimizer.step()
         if options.ema is not None:
             options.ema.update_parameters(_unwrapped(model))
+        if options.device.type == "cuda":
+            torch.cuda.synchronize(options.device)
         seconds["backward"] += time.perf_counter() - clock
-        batch_losses.append(float(loss.item()))
-        total += batch_losses[-1] * len(images)
+        batch_losses.append(value)
+        total += value * len(images)
         count += len(images)
         if on_batch is not None:
             on_batch()
@@ -96,16 +134,22 @@ def _unwrapped(model):
 
 
 @torch.no_grad()
-def validate(model, loader, loss_fn, threshold: float = 0.5) -> EpochResult:
+def validate(model, loader, loss_fn, threshold: float = 0.5, options: StepOptions | None = None) -> EpochResult:
     """Loss and per-sample metrics (on the model grid, without HD95) over ``loader``; for a K-class
-    model (more than one output channel) each metric is the mean over the foreground classes."""
+    model (more than one output channel) each metric is the mean over the foreground classes. The model
+    runs on ``options.device`` in its precision; metrics are computed on the CPU."""
+    options = options or StepOptions()
     model.eval()
     accumulator, classes = MetricAccumulator(), None
     batch_losses, total, count = [], 0.0, 0
     for batch in loader:
-        images, masks = batch["image"], batch["mask"]
-        logits = model(images.contiguous(memory_format=torch.channels_last))
-        batch_losses.append(float(loss_fn(logits, masks, batch.get("weight")).item()))
+        batch = to_device(batch, options.device)
+        images = batch["image"]
+        with autocast(options):
+            logits = model(images)
+        logits = logits.float()
+        batch_losses.append(float(loss_fn(logits, batch["mask"], batch.get("weight")).item()))
+        logits, masks = logits.cpu(), batch["mask"].cpu()
         total += batch_losses[-1] * len(images)
         count += len(images)
         if logits.shape[1] > 1:

@@ -1,4 +1,5 @@
-"""The run folder's tables: ``history.csv`` (one row per epoch) and ``batch_losses.csv``."""
+"""The run folder's tables: ``history.csv`` (one row per epoch, with the seconds spent loading data, in
+forward and in backward, and the device and precision it ran on) and ``batch_losses.csv``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import csv
 import io
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy", "lr", "seconds",
-                   "data_seconds", "forward_seconds", "backward_seconds", "val_seconds")
+                   "data_seconds", "forward_seconds", "backward_seconds", "val_seconds", "device", "precision")
 CLASSIFICATION_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1",
-                          "lr", "seconds", "data_seconds", "forward_seconds", "backward_seconds", "val_seconds")
+                          "lr", "seconds", "data_seconds", "forward_seconds", "backward_seconds", "val_seconds",
+                          "device", "precision")
 
 
 def csv_text(columns, rows) -> str:

@@ -51,7 +51,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, l
     raises or lowers the epoch limit of a resumed run. A split whose subsets share identical or
     near-identical images raises ``InputError`` unless ``config.data.allow_leaks``.
     """
-    distributed = Distributed.from_environment()
+    distributed = Distributed.from_environment(config.train.device if config is not None else "auto")
     try:
         return _train(config, Path(out), resume, log if distributed.is_main else _quiet, progress_factory,
                       epochs, distributed)

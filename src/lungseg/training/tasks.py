@@ -8,7 +8,7 @@ import torch
 
 from lungseg.config import RunConfig
 from lungseg.losses import ClassificationLoss, build_loss
-from lungseg.training.loop import EpochResult, validate
+from lungseg.training.loop import EpochResult, StepOptions, autocast, to_device, validate
 from lungseg.training.records import CLASSIFICATION_COLUMNS, HISTORY_COLUMNS
 
 
@@ -21,8 +21,8 @@ class SegmentationTask:
     def loss(self, config: RunConfig, train_set) -> torch.nn.Module:
         return build_loss(config.train.loss, config.train.alpha, config.model.channels, config.train.class_weights)
 
-    def validate(self, model, loader, loss_fn, config: RunConfig) -> EpochResult:
-        return validate(model, loader, loss_fn, config.train.threshold)
+    def validate(self, model, loader, loss_fn, config: RunConfig, options: StepOptions | None = None) -> EpochResult:
+        return validate(model, loader, loss_fn, config.train.threshold, options)
 
 
 class ClassificationTask:
@@ -38,18 +38,22 @@ class ClassificationTask:
         return ClassificationLoss(config.train.label_smoothing, weights)
 
     @torch.no_grad()
-    def validate(self, model, loader, loss_fn, config: RunConfig) -> EpochResult:
+    def validate(self, model, loader, loss_fn, config: RunConfig, options: StepOptions | None = None) -> EpochResult:
         from lungseg.metrics import classification_metrics
 
+        options = options or StepOptions()
         model.eval()
         batch_losses, total, count, truth, predicted = [], 0.0, 0, [], []
         for batch in loader:
-            logits = model(batch["image"].contiguous(memory_format=torch.channels_last))
+            batch = to_device(batch, options.device)
+            with autocast(options):
+                logits = model(batch["image"])
+            logits = logits.float()
             batch_losses.append(float(loss_fn(logits, batch["label"], batch.get("weight")).item()))
             total += batch_losses[-1] * len(logits)
             count += len(logits)
-            truth.append(batch["label"].numpy())
-            predicted.append(logits.argmax(1).numpy())
+            truth.append(batch["label"].cpu().numpy())
+            predicted.append(logits.argmax(1).cpu().numpy())
         names = [str(c) for c in range(len(config.model.class_names))]
         scores = classification_metrics(np.concatenate(truth), np.concatenate(predicted), names)
         metrics = {"accuracy": scores.accuracy, "balanced_accuracy": scores.balanced_accuracy,

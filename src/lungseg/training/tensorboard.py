@@ -43,7 +43,8 @@ class TensorBoardMonitor:
         indices = np.linspace(0, len(val_set) - 1, min(EXAMPLES, len(val_set))).round().astype(int)
         items = [val_set[int(i)] for i in indices]
         model.eval()
-        logits = model(torch.stack([item["image"] for item in items]))
+        device = next(model.parameters()).device
+        logits = model(torch.stack([item["image"] for item in items]).to(device)).float().cpu()
         if logits.shape[1] > 1:  # K classes: any foreground class against any foreground truth
             predictions = (logits.argmax(1) > 0).numpy()
         else:

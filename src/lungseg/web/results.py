@@ -99,8 +99,30 @@ def screen_input(path: Path, model: str, kind: str = "slice") -> None:
         segmenter_for(model).screen(load_study(path))
 
 
+_gpu_slots: threading.BoundedSemaphore | None = None
+
+
+def gpu_slot():
+    """One job per GPU at a time: a semaphore sized to the GPUs when the models run on CUDA (the rest of a
+    job, reading and writing, does not need it, but its segmentation does), else no limit here."""
+    from contextlib import nullcontext
+
+    from lungseg.inference.backends import gpu_present
+
+    global _gpu_slots
+    if not gpu_present():
+        return nullcontext()
+    with _cache_lock:
+        if _gpu_slots is None:
+            import torch
+
+            _gpu_slots = threading.BoundedSemaphore(max(1, torch.cuda.device_count()))
+    return _gpu_slots
+
+
 def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress, options: dict | None = None) -> dict:
-    """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database."""
+    """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database. On a
+    GPU machine the models run on the GPU (``--backend auto``), one job per GPU at a time."""
     from lungseg.inference.outputs import write_outputs
     from lungseg.inference.routing import with_choice
     from lungseg.inference.study import load_study
@@ -115,7 +137,8 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     choice = segmenter_for(model, options).choose(study)  # auto: CT or X-ray model, with the reason
     chosen, model = choice.segmenter, choice.model or model
     progress(0.15, f"segmenting the lungs with {model}" + (" and lesions" if getattr(chosen, "lesions", ()) else ""))
-    result = with_choice(chosen.segment(study), choice)
+    with gpu_slot():
+        result = with_choice(chosen.segment(study), choice)
     progress(0.85, "writing the results")
     with result_staging(folder) as staging:
         formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
