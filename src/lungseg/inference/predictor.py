@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.inference.backends import OnnxBackend, make_backend, prefers_torch
+from lungseg.inference.backends import BACKENDS, OnnxBackend, make_backend, prefers_torch
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
@@ -74,6 +74,8 @@ class Predictor:
     def load(cls, reference: str | Path, backend: str = "auto", **kwargs) -> Predictor:
         """A shipped model name (see ``lungseg.io.shipped``), an exported ``.onnx`` file, a checkpoint or a
         ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         device, precision = kwargs.get("device", "auto"), kwargs.get("precision", "auto")
         use_onnx = not prefers_torch(backend, device)
         if is_ensemble(reference):

@@ -80,7 +80,7 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
         optimizer.zero_grad(set_to_none=True)
         with autocast(options):
             logits = model(images)
-        loss = loss_fn(logits.float(), batch["label"] if "label" in batch else batch["mask"], batch.get("weight"))
+        loss = loss_fn(_float(logits), batch["label"] if "label" in batch else batch["mask"], batch.get("weight"))
         seconds["forward"] += time.perf_counter() - clock
         clock = time.perf_counter()
         value = float(loss.item())  # also waits for the GPU, so the phase times are true
@@ -112,6 +112,11 @@ def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] 
             on_batch()
         clock = time.perf_counter()
     return EpochResult(total / max(count, 1), batch_losses, seconds=seconds, samples=count)
+
+
+def _float(logits):
+    """fp32 logits for the loss: one tensor, or the list of a deep-supervision model's heads."""
+    return [head.float() for head in logits] if isinstance(logits, (list, tuple)) else logits.float()
 
 
 def _clip(model, max_norm: float | None) -> float:
