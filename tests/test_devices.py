@@ -40,6 +40,7 @@ def test_device_and_precision_options_are_parsed_and_refused_with_reasons():
     assert default_workers(torch.device("cuda", 0), cpu_count=2) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cuda_on_a_cpu_machine_is_one_line_error(tmp_path, kmader_subset):
     result = run_cli("train", "--data", kmader_subset, "--out", tmp_path / "run", "--device", "cuda", "--epochs", "1")
@@ -108,6 +109,7 @@ def test_nan_guard_under_bf16_autocast(tmp_path, kmader_subset, monkeypatch):
         train_run(tiny_config(kmader_subset, epochs=1, precision="bf16"), tmp_path / "run", log=lambda line: None)
 
 
+@pytest.mark.slow
 def test_compile_falls_back_or_works(tmp_path, kmader_subset):
     """--compile: trains either way (compiled where the toolchain works, else with a warning)."""
     import warnings
@@ -118,6 +120,7 @@ def test_compile_falls_back_or_works(tmp_path, kmader_subset):
     assert len(_history(tmp_path / "run")) == 1
 
 
+@pytest.mark.slow
 def test_info_lists_versions_devices_and_backends():
     result = run_cli("info", "--json")
     assert result.returncode == 0, result.stderr
