@@ -270,3 +270,23 @@ def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):
     assert predictor.plan.intensity == "xray"
     held_out = predictor.predict([picture(xrays, "4")])[0]
     assert dice(held_out, read_mask(xrays / "masks" / "4-mask.png")) > 0.75
+
+
+def test_shipped_manifest_quotes_the_committed_leave_one_out_results():
+    """The xray-lung manifest's leave-one-out Dice is benchmarks/results/xray_loo.json's entry for the
+    release's tag, read through the release tool (which reruns the benchmark only when it is missing)."""
+    import importlib.util
+    import sys
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("release_weights", REPO / "tools" / "release_weights.py")
+    tool = sys.modules["release_weights"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tag = tool.RELEASES["xray-lung"].loo
+    found = tool.benchmark_result("xray_loo", tag, "--tag")
+    entry = json.loads((REPO / "src" / "lungseg" / "weights" / "manifest.json").read_text())["models"]["xray-lung"]
+    assert entry["loo_command"] == f"python benchmarks/xray_loo.py --tag {tag}"
+    assert entry["loo_metrics"]["dice"] == {"mean": found["dice_mean"], "sd": found["dice_sd"]}
+    assert entry["loo_metrics"]["per_fold"] == {row["name"]: row["dice"] for row in found["folds"]}
+    assert len(found["folds"]) == 4 and found["dice_mean"] >= 0.93
