@@ -55,6 +55,18 @@ def small_run(tmp_path_factory, kmader_subset) -> Path:
     return out
 
 
+def load_script(relative: str):
+    """A repository script (``tools/x.py``, ``benchmarks/x.py``) imported as module ``x``; registered in
+    ``sys.modules`` first, since dataclasses look their module up there."""
+    import importlib.util
+
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = sys.modules[path.stem] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m lungseg ARGS`` in a subprocess (as a user would)."""
     return subprocess.run([sys.executable, "-m", "lungseg", *map(str, args)], capture_output=True, text=True,

@@ -342,19 +342,10 @@ def test_shipped_recipe_is_the_cross_validated_candidate():
     """tools/release_weights.py trains ct-cancer-type from recipes/ct-cancer-type.yaml; the manifest's
     cross-validated figures are those of benchmarks/classifier_cv.py's candidate it names, so the two
     configs must be the same run settings."""
-    import importlib.util
-    import sys
+    from conftest import load_script
 
-    from conftest import REPO
-
-    def load(name: str, path: Path):
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
-        spec.loader.exec_module(module)
-        return module
-
-    module = load("classifier_cv", REPO / "benchmarks" / "classifier_cv.py")
-    tool = load("release_weights", REPO / "tools" / "release_weights.py")
+    module = load_script("benchmarks/classifier_cv.py")
+    tool = load_script("tools/release_weights.py")
     candidate = tool.RELEASES["ct-cancer-type"].classifier_cv
     recipe, chosen = module.config_for("recipe", 0, 4, None), module.config_for(candidate, 0, 4, None)
     assert recipe.to_dict() == chosen.to_dict()

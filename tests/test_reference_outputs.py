@@ -3,24 +3,16 @@ contracts refactors): POPI label map and lung volumes, and every kmader test-spl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED
-
-
-def _digest_module():
-    spec = importlib.util.spec_from_file_location("output_digest", REPO / "tools" / "output_digest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import SHARED, load_script
 
 
 @pytest.mark.slow
 def test_outputs_match_the_reference():
     reference = json.loads((Path(__file__).parent / "reference_outputs.json").read_text())
-    current = _digest_module().digest(SHARED)
+    current = load_script("tools/output_digest.py").digest(SHARED)
     assert current["popi"] == reference["popi"]
     assert current["kmader_test"] == reference["kmader_test"] and len(current["kmader_test"]) == 20

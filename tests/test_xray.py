@@ -275,14 +275,9 @@ def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):
 def test_shipped_manifest_quotes_the_committed_leave_one_out_results():
     """The xray-lung manifest's leave-one-out Dice is benchmarks/results/xray_loo.json's entry for the
     release's tag, read through the release tool (which reruns the benchmark only when it is missing)."""
-    import importlib.util
-    import sys
+    from conftest import REPO, load_script
 
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("release_weights", REPO / "tools" / "release_weights.py")
-    tool = sys.modules["release_weights"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/release_weights.py")
     tag = tool.RELEASES["xray-lung"].loo
     found = tool.benchmark_result("xray_loo", tag, "--tag")
     entry = json.loads((REPO / "src" / "lungseg" / "weights" / "manifest.json").read_text())["models"]["xray-lung"]
