@@ -130,15 +130,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def benchmark_result(script: str, key: str, option: str) -> dict:
-    """Entry ``key`` of benchmarks/results/<script>.json, running benchmarks/<script>.py <option> <key>
-    first when the committed results lack it (the manifest quotes the same numbers as benchmarks/README)."""
+def benchmark_result(script: str, key: str, option: str) -> tuple[dict, str]:
+    """Entry ``key`` of benchmarks/results/<script>.json and the command that makes it
+    (``python benchmarks/<script>.py <option> <key>``), run first when the committed results lack it (the
+    manifest quotes the same numbers as benchmarks/README)."""
     results = REPO / "benchmarks" / "results" / f"{script}.json"
+    command = ["python", f"benchmarks/{script}.py", option, key]
     found = json.loads(results.read_text()).get(key) if results.is_file() else None
     if found is None:
-        subprocess.run([sys.executable, f"benchmarks/{script}.py", option, key], check=True)
+        subprocess.run([sys.executable, *command[1:]], check=True)
         found = json.loads(results.read_text())[key]
-    return found
+    return found, " ".join(command)
 
 
 def slim_checkpoint(source: Path, target: Path) -> None:
@@ -168,14 +170,12 @@ def release(name: str, spec: Release) -> dict:
                                              for cls, v in summary["per_class"].items()}
         entry["cv_n_per_fold"] = summary["n_per_fold"]
     if spec.classifier_cv:
-        found = benchmark_result("classifier_cv", spec.classifier_cv, "--only")
-        entry["cv_command"] = f"python benchmarks/classifier_cv.py --only {spec.classifier_cv}"
+        found, entry["cv_command"] = benchmark_result("classifier_cv", spec.classifier_cv, "--only")
         entry["cv_metrics"] = {key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items()
                                if key != "minutes"}
         entry["cv_folds"] = found["folds_k"]
     if spec.loo:
-        found = benchmark_result("xray_loo", spec.loo, "--tag")
-        entry["loo_command"] = f"python benchmarks/xray_loo.py --tag {spec.loo}"
+        found, entry["loo_command"] = benchmark_result("xray_loo", spec.loo, "--tag")
         entry["loo_metrics"] = {"dice": {"mean": found["dice_mean"], "sd": found["dice_sd"]},
                                 "per_fold": {row["name"]: row["dice"] for row in found["folds"]}}
     if prepare := spec.prepare:
