@@ -10,15 +10,17 @@ Pictures are read by ``read_picture``: 8-bit colour exports become gray with col
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from lungseg.data.layout import SPLIT_FOLDERS, visible_entries
+from lungseg.data.folders import SPLIT_FOLDERS, visible_entries
 from lungseg.data.pairs import list_files
 from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, read_image
+from lungseg.io.images2d import read_raster, require_2d
 from lungseg.preprocessing import Unmarked, paint_out_marks
 
 
@@ -65,8 +67,6 @@ def match_class(folder: str, class_names) -> str | None:
     it once both are lower-cased with punctuation as "_" (the Kaggle set's original folder
     "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa" is "large_cell_carcinoma"); the longest such class
     wins; None when no class fits."""
-    import re
-
     def key(text: str) -> str:
         return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -79,8 +79,6 @@ def match_class(folder: str, class_names) -> str | None:
 def relabelled(images: list[LabelledImage], class_names, root) -> list[LabelledImage]:
     """``images`` with each class folder mapped to a model class (``match_class``); a folder that fits no
     class raises ``InputError`` naming it and the classes."""
-    from dataclasses import replace
-
     mapping = {label: match_class(label, class_names) for label in {item.label for item in images}}
     unknown = sorted(label for label, name in mapping.items() if name is None)
     if unknown:
@@ -93,8 +91,6 @@ def read_picture(path: str | Path) -> Unmarked:
     or 16-bit ones) with coloured marks of 8-bit colour exports painted out."""
     path = Path(path)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
-        from lungseg.io.images2d import read_raster, require_2d
-
         raster = read_raster(path)
         if raster.dtype == np.uint8:
             unmarked = paint_out_marks(raster)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lungseg.data.audit import AuditReport, ImageRecord, find_duplicates, inspect_image
-from lungseg.data.pairs import IGNORED_NAMES, mask_for
+from lungseg.data.audit import AuditReport, Duplicate, ImageRecord, find_duplicates, inspect_image
+from lungseg.data.class_folders import LabelledImage, read_picture
+from lungseg.data.folders import SPLIT_FOLDERS, visible_entries
+from lungseg.data.pairs import mask_for
+from lungseg.data.slice_groups import group_slices
 from lungseg.data.splits import make_split, split_has_validation
 from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES
-
-SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing")
 
 
 def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
@@ -58,10 +59,6 @@ def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
 def _add_slice_matches(root: Path, records: list[ImageRecord], duplicates: list, notes: list[str]):
     """Class-folder sets: copies of one slice the hash misses (crops, rescales, annotated copies, found by
     local features), label conflicts and coloured marks (``data.slice_groups``)."""
-    from lungseg.data.audit import Duplicate
-    from lungseg.data.class_folders import LabelledImage, read_picture
-    from lungseg.data.slice_groups import group_slices
-
     readable = [r for r in records if r.label and not r.problem]
     images = [LabelledImage(Path(r.path).relative_to(root).as_posix(), Path(r.path), r.label, r.split)
               for r in readable]
@@ -126,9 +123,3 @@ def _assign_split(records: list[ImageRecord], split) -> None:
 
 def _problem(path: Path, split: str, reason: str) -> ImageRecord:
     return ImageRecord(str(path), split, problem=reason)
-
-
-def visible_entries(folder: Path, dirs: bool = False) -> list[Path]:
-    """The sub-folders (``dirs``) or files of ``folder``, sorted, without hidden and system files."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
-                  and p.is_dir() == dirs)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lungseg.data.folders import IGNORED_NAMES
 from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES
 
 MASK_STEM_SUFFIXES = ("", "_mask", "-mask", "_seg", "_label", "_labels")
-IGNORED_NAMES = {"Thumbs.db", "desktop.ini", "SOURCE.txt", "README.md", "README.txt"}
 
 
 @dataclass(frozen=True)

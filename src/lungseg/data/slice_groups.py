@@ -20,6 +20,8 @@ import numpy as np
 from lungseg.data import slice_match
 from lungseg.data.class_folders import LabelledImage
 from lungseg.data.splits import linked_groups
+from lungseg.io import write_text_atomic
+from lungseg.io.shipped import cache_dir
 
 CACHE_VERSION = 1
 
@@ -117,9 +119,6 @@ def group_slices(images: list[LabelledImage], pictures: list[np.ndarray], marked
 
 def _matches(pictures: list[np.ndarray], digests: list[str], use_cache: bool) -> list[dict]:
     """The verified slice matches as dicts (indices into ``pictures``), from the cache when it has them."""
-    from lungseg.io.shipped import cache_dir
-    from lungseg.io import write_text_atomic
-
     settings = (CACHE_VERSION, slice_match.MAX_FEATURES, slice_match.WORK_HEIGHT, slice_match.RATIO,
                 slice_match.NEIGHBOURS, slice_match.MIN_VOTES, slice_match.MIN_INLIERS)
     key = hashlib.sha256(json.dumps([settings, digests]).encode()).hexdigest()[:32]
