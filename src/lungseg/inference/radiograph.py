@@ -33,7 +33,7 @@ from lungseg.inference.predictor import Predictor
 from lungseg.inference.quality import apply_plausibility, quality_scores
 from lungseg.inference.segmenter import Choice, SegmentationResult
 from lungseg.inference.study import Study, as_study
-from lungseg.io.radiograph import RADIOGRAPH_MODALITIES
+from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.labels import SPLIT_LUNGS
 from lungseg.preprocessing.radiograph import looks_like_hu, radiograph_display
 

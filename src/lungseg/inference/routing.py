@@ -29,7 +29,7 @@ from lungseg.inference.predictor import Predictor
 from lungseg.inference.radiograph import LUNG_PERCENT, RadiographSegmenter
 from lungseg.inference.segmenter import Choice, SegmentationResult, Segmenter
 from lungseg.inference.study import Study, as_study
-from lungseg.io.radiograph import RADIOGRAPH_MODALITIES
+from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.preprocessing import intensity_kind
 from lungseg.preprocessing.radiograph import looks_like_hu
 

@@ -19,7 +19,7 @@ from lungseg.io import (
     read_dicom_slice,
     read_image,
 )
-from lungseg.io.radiograph import Radiograph, is_radiograph_header, read_radiograph_dicom
+from lungseg.io.dicom_radiograph import Radiograph, is_radiograph_header, read_radiograph_dicom
 from lungseg.io.spacing import check_spacing
 from lungseg.io.volumes import read_volume_file
 

@@ -2,7 +2,7 @@
 
 Images keep their stored values (int16 HU stays int16, 8-bit stays uint8); colour images become
 gray; a DICOM radiograph (CR/DX) comes through its VOI LUT with MONOCHROME1 inverted
-(``io.radiograph``). The size in the file's header is checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel
+(``io.dicom_radiograph``). The size in the file's header is checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel
 is decoded. Masks are read by ``lungseg.io.masks``.
 """
 
@@ -15,6 +15,8 @@ import numpy as np
 
 from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
+from lungseg.io.dicom import read_dicom_header, read_dicom_slice
+from lungseg.io.dicom_radiograph import is_radiograph_header, read_radiograph_dicom
 from lungseg.io.limits import check_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
@@ -25,9 +27,6 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     check_suffix(path, IMAGE_SUFFIXES, "image")
     if path.suffix.lower() == ".dcm":
-        from lungseg.io.dicom import read_dicom_header, read_dicom_slice
-        from lungseg.io.radiograph import is_radiograph_header, read_radiograph_dicom
-
         header = read_dicom_header(path)
         if header is not None and is_radiograph_header(header):
             return read_radiograph_dicom(path).pixels  # VOI LUT applied, MONOCHROME1 inverted
