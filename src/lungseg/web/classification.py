@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError
+from lungseg.web.result_folder import result_staging
 
 REPORT = "classification.json"
 _cache: dict[str, object] = {}
@@ -55,7 +56,6 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     from lungseg.inference.runner import DISCLAIMER
     from lungseg.io import write_png
     from lungseg.preprocessing.display import heat_overlay
-    from lungseg.web.results import result_staging
 
     start = time.perf_counter()
     progress(0.1, "reading the picture")

@@ -2,7 +2,8 @@
 
 Layout under ``DATA_DIR/analyses/<user id>/<analysis id>/``: ``input/`` (the de-identified upload) and
 ``result/`` (everything below), which appears only complete: the files are written to a temporary
-folder that is renamed to ``result`` at the end, so a crash never leaves a half-written result.
+folder that is renamed to ``result`` at the end (``web.result_folder``), so a crash never leaves a
+half-written result.
 The CLI's own code makes every file (``lungseg.inference``): the label map, DICOM-SEG, overlay
 montages and the JSON report are those of ``lungseg predict``; ``ct.nii.gz`` is the input as int16
 NIfTI on the label map's grid, for the viewer.
@@ -11,19 +12,17 @@ NIfTI on the label map's grid, for the viewer.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lungseg.inference.runner import DISCLAIMER, Target, report_fields
-
-RESULT = "result"
+from lungseg.web import classification
+from lungseg.web.result_folder import RESULT, result_staging
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,6 @@ _screens = threading.BoundedSemaphore(2)  # uploads share the request threads: a
 def screen_input(path: Path, model: str, kind: str = "slice") -> None:
     """Refuse, with ``InputError``, what the model would refuse, before a job is queued (seconds)."""
     from lungseg.inference.study import load_study
-    from lungseg.web import classification
 
     with _screens:
         if classification.is_classifier(model):
@@ -127,7 +125,6 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     from lungseg.inference.routing import with_choice
     from lungseg.inference.study import load_study
     from lungseg.io import staged_writes
-    from lungseg.web import classification
 
     if classification.is_classifier(model):
         return classification.run(folder, input_path, model, progress)
@@ -154,24 +151,6 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
         _without_server_paths(staging / REPORT)
     progress(1.0, "done")
     return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
-
-
-@contextmanager
-def result_staging(folder: Path):
-    """A new staging folder for the result files, renamed to ``folder/result`` when the block succeeds
-    (replacing the result of an interrupted attempt that had finished writing) and removed when it fails,
-    so a result folder is always complete."""
-    staging = folder / f".{RESULT}-{int(time.time() * 1000)}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()  # never parents: an analysis deleted while its job ran must not come back
-    try:
-        yield staging
-        if (folder / RESULT).exists():
-            shutil.rmtree(folder / RESULT)
-        staging.rename(folder / RESULT)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def scrub(message: str, folder: Path) -> str:
