@@ -7,6 +7,9 @@ layout that lungseg has always used (keys ``format``, ``lungseg_version``, ``mod
 ``preprocessing``, ``class_names``, ``config``, ``split``, ``metrics``, ``epoch``, ``ensemble``), and
 ``from_stored`` reads any file in that layout, including those written before ``class_names``
 existed, raising ``InputError`` naming the file for anything missing or malformed. No torch here.
+
+``task`` and ``channels`` are the one answer to "classifier or segmentation model?" and "how many
+outputs?" for every form of a model; callers ask the card, never its stored run config.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from lungseg import __version__
+from lungseg.config.run import Task, output_channels
 from lungseg.errors import InputError
 from lungseg.io.split_record import Split
 from lungseg.preprocessing import PreprocessPlan
 
 CARD_FORMAT = 1
 DEFAULT_CLASS_NAMES = ("lung",)  # what a card written before class names existed segments
+TASKS = get_args(Task)  # "segmentation", "classification"
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,21 @@ class ModelCard:
         if not self.class_names or not all(isinstance(name, str) and name for name in self.class_names):
             raise ValueError(f"class_names must be non-empty names, got {self.class_names!r}")
 
+    @property
+    def task(self) -> str:
+        """"segmentation" (per-pixel logits) or "classification" (one logit per class and image): the
+        ``model.task`` of the run config that trained it; a card without one (written before classifiers
+        existed, or made in code without a config) is a segmentation model."""
+        config = self.provenance.config
+        model = config.get("model") if isinstance(config, Mapping) else None
+        return model.get("task", "segmentation") if isinstance(model, Mapping) else "segmentation"
+
+    @property
+    def channels(self) -> int:
+        """Output channels of the network: one logit per class for a classifier; 1 (sigmoid) for a one-class
+        segmentation model, K + 1 (softmax, background first) for K classes."""
+        return output_channels(self.task, len(self.class_names))
+
     def to_dict(self) -> dict:
         stored = {"format": CARD_FORMAT, "lungseg_version": self.provenance.lungseg_version,
                   "model": self.spec.to_dict(), "preprocessing": self.plan.to_dict(),
@@ -107,9 +127,12 @@ class ModelCard:
             raise InputError(source, f"stored split is malformed ({exc})") from exc
         provenance = Provenance(str(stored.get("lungseg_version", "unknown")), stored.get("epoch"),
                                 stored.get("config"), tuple(stored.get("ensemble") or ()))
-        return cls(ModelSpec.from_stored(stored["model"], source), PreprocessPlan.from_stored(
+        card = cls(ModelSpec.from_stored(stored["model"], source), PreprocessPlan.from_stored(
             stored["preprocessing"], source), tuple(names), split, dict(stored.get("metrics") or {}), provenance,
             dict(stored.get("calibration") or {}))
+        if card.task not in TASKS:
+            raise InputError(source, f"stored config model.task {card.task!r} is not one of {', '.join(TASKS)}")
+        return card
 
     def as_ensemble(self, members: list[str]) -> ModelCard:
         """The card of an ensemble of models sharing this one's spec and plan: no split, member paths."""

@@ -107,11 +107,20 @@ class ModelConfig:
 
     @property
     def channels(self) -> int:
-        """Output channels: 1 (sigmoid) for one class, K + 1 (softmax, background first) for K; a
-        classifier has one logit per class."""
-        if self.task == "classification":
-            return len(self.class_names)
-        return 1 if len(self.class_names) == 1 else len(self.class_names) + 1
+        """Output channels of the network (``output_channels``)."""
+        return output_channels(self.task, len(self.class_names))
+
+
+def output_channels(task: str, class_count: int) -> int:
+    """Output channels of a network for ``task`` with ``class_count`` class names: a classifier has one
+    logit per class; a segmentation model 1 (sigmoid) for one class, K + 1 (softmax, background first)
+    for K. The one place this rule is written (``ModelConfig`` and ``ModelCard`` use it)."""
+    _choice(task, typing.get_args(Task), "task")
+    if class_count < 1:
+        raise ValueError(f"class_count must be at least 1, got {class_count!r}")
+    if task == "classification":
+        return class_count
+    return 1 if class_count == 1 else class_count + 1
 
 
 @dataclass

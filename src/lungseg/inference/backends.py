@@ -123,20 +123,20 @@ class OnnxBackend:
         if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
             raise InputError(self.source, f"ONNX metadata '{METADATA_KEY}' lacks the model spec")
         card = ModelCard.from_stored(metadata, self.source)
-        channels = 1 if len(card.class_names) == 1 else len(card.class_names) + 1
-        self._check_shapes(card.plan.image_size, channels)
+        self._check_shapes(card.plan.image_size, card.channels, per_pixel=card.task == "segmentation")
         return card
 
-    def _check_shapes(self, size: int, channels: int = 1) -> None:
-        """Input (N, 1, size, size), output (N, channels, size, size): 1 for a binary model, K + 1 for K
-        classes; symbolic (dynamic) axes are accepted."""
-        for role, node, wanted in (("input", self.session.get_inputs()[0], 1),
-                                   ("output", self.session.get_outputs()[0], channels)):
+    def _check_shapes(self, size: int, channels: int = 1, per_pixel: bool = True) -> None:
+        """Input (N, 1, size, size), output (N, channels, size, size) for a segmentation model (``per_pixel``)
+        or (N, channels) for a classifier (``ModelCard.channels``); symbolic (dynamic) axes are accepted."""
+        for role, node, wanted, rank in (("input", self.session.get_inputs()[0], 1, 4),
+                                         ("output", self.session.get_outputs()[0], channels, 4 if per_pixel else 2)):
             shape = list(node.shape)
             fixed = [None if not isinstance(v, int) else v for v in shape]
-            if len(shape) != 4 or fixed[1] not in (None, wanted) or any(v not in (None, size) for v in fixed[2:]):
-                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the preprocessing plan "
-                                              f"needs (N, {wanted}, {size}, {size})")
+            if len(shape) != rank or fixed[1] not in (None, wanted) or any(v not in (None, size) for v in fixed[2:]):
+                needed = f"(N, {wanted}, {size}, {size})" if rank == 4 else f"(N, {wanted})"
+                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the model card needs "
+                                              f"{needed}")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         try:

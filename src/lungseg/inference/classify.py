@@ -69,10 +69,10 @@ class ImageClassifier:
     def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto"):
         import torch
 
-        from lungseg.models import model_from_checkpoint, model_task
+        from lungseg.models import model_from_checkpoint
         from lungseg.models.device import resolve_device
 
-        if model_task(checkpoint.card.spec.name) != "classification":
+        if checkpoint.card.task != "classification":
             raise InputError(source, f"model {checkpoint.card.spec.name!r} is a segmentation model, not a classifier")
         self.card, self.source = checkpoint.card, source
         self.device = resolve_device(device)

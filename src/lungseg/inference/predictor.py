@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.inference.backends import BACKENDS, OnnxBackend, make_backend, prefers_torch
+from lungseg.inference.backends import BACKENDS, OnnxBackend, make_backend, onnx_available, prefers_torch
 from lungseg.inference.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
@@ -38,6 +38,18 @@ def on_gpu(backend) -> bool:
     return getattr(device, "type", None) == "cuda"
 
 
+def read_card(reference: str | Path) -> ModelCard:
+    """The model card of a shipped model name, an exported ``.onnx`` file or a checkpoint, without
+    building the network: from the ONNX metadata where there is an ONNX file and ONNX Runtime (no
+    PyTorch), else from the checkpoint."""
+    shipped = shipped_models().get(str(reference))
+    if onnx_available() and (str(reference).endswith(".onnx") or (shipped and "onnx" in shipped["files"])):
+        return OnnxBackend(resolve_model(reference, "onnx" if shipped else "checkpoint"), source=reference).card()
+    from lungseg.models import load_checkpoint  # PyTorch
+
+    return load_checkpoint(resolve_model(reference)).card
+
+
 class Predictor:
     """Inference object for 2D slices. ``card`` describes the model (a ``ModelCard``; a ``Checkpoint``
     also gives the weights a string ``backend`` needs); ``threshold`` applies to sigmoid probabilities;
@@ -52,10 +64,10 @@ class Predictor:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
-        if (self.card.provenance.config or {}).get("model", {}).get("task") == "classification":
+        if self.card.task == "classification":
             raise InputError(source, "is an image classifier, not a segmentation model: use `lungseg classify "
                                      "predict` (Python: lungseg.inference.classify.ImageClassifier)")
-        self.channels = 1 if len(self.card.class_names) == 1 else len(self.card.class_names) + 1
+        self.channels = self.card.channels
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source

@@ -10,6 +10,7 @@ is renamed into place at the end, as segmentation results are.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError
+from lungseg.inference.predictor import read_card
+from lungseg.io.shipped import shipped_models
 from lungseg.web.result_folder import result_staging
 
 REPORT = "classification.json"
@@ -25,10 +28,11 @@ _cache: dict[str, object] = {}
 _lock = threading.Lock()
 
 
+@functools.cache
 def is_classifier(model: str) -> bool:
-    from lungseg.io.shipped import shipped_models
-
-    return shipped_models().get(model, {}).get("task") == "classification"
+    """Whether the shipped model ``model`` is an image classifier, as its model card says (read once per
+    process, from the ONNX metadata); ``auto`` is the CT or X-ray lung segmenter."""
+    return model in shipped_models() and read_card(model).task == "classification"
 
 
 def classifier_for(model: str):
