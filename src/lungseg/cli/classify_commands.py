@@ -15,6 +15,7 @@ import typer
 
 from lungseg.cli.common import DeviceOption, app, console, progress, user_errors
 from lungseg.cli.train_commands import build_config, with_run_options
+from lungseg.screening import DISCLAIMER
 
 classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
 app.add_typer(classify_app, name="classify")
@@ -124,8 +125,8 @@ def predict(
             results[-1]["heat_map"] = _write_cam(classifier, read.gray, prediction.predicted, path, out, len(results))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "predictions.json", json.dumps({"model": str(model), "disclaimer": (
-            "research and screening support only; not a diagnosis"), "predictions": results}, indent=1))
+        written = {"model": str(model), "disclaimer": DISCLAIMER, "predictions": results}
+        write_text_atomic(out / "predictions.json", json.dumps(written, indent=1))
         console().print(f"wrote {out / 'predictions.json'}")
     if not files:
         raise InputError(input, "no pictures found")

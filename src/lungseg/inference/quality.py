@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from lungseg.findings import IMPLAUSIBLE_ANATOMY, Finding
-
-QUALITY_FLAG = 0.90
+from lungseg.screening import QUALITY_FLAG
 
 
 @dataclass(frozen=True)

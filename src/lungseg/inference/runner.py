@@ -40,13 +40,12 @@ from lungseg.io import (
     staged_writes,
     write_text_atomic,
 )
+from lungseg.screening import DISCLAIMER
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
 NOT_OUTPUT_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".json", ".csv", ".npy", ".npz", ".txt")
                             if s not in FORMATS.values())
 FAILED = ("refused", "error")  # row statuses of studies without outputs
-DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
-              "result before any clinical use.")
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from lungseg.io import check_folder_target, write_png, write_text_atomic
 from lungseg.preprocessing.display import heat_overlay
 from lungseg.reports.classification_figures import confusion_matrix_png, reliability_png
 from lungseg.reports.page import _HEAD, _figures_html, _fmt
+from lungseg.screening import DISCLAIMER
 from lungseg.training.records import csv_text
 
-DISCLAIMER = ("For research and screening support only: not a diagnosis. Trained on a small public set of CT "
-              "slice exports without patient identifiers; see the model card for its cross-validated accuracy.")
+TRAINING_NOTE = ("Trained on a small public set of CT slice exports without patient identifiers; see the model "
+                 "card for its cross-validated accuracy.")
 
 
 def write_classification_report(evaluation, out: str | Path) -> Path:
@@ -37,7 +38,7 @@ def write_classification_report(evaluation, out: str | Path) -> Path:
               reliability_png(out / "reliability.png", evaluation.bins_before, evaluation.bins_after,
                               calibration["ece_uncalibrated"], calibration["ece_calibrated"])]
     sections = [f"<h1>Classifier evaluation: {html.escape(str(evaluation.source))}</h1>",
-                f"<p><b>{html.escape(DISCLAIMER)}</b></p>",
+                f"<p><b>{html.escape(DISCLAIMER)} {html.escape(TRAINING_NOTE)}</b></p>",
                 f"<p>{len(evaluation.names)} distinct slices (copies of one slice count once).</p>",
                 _scores_table(summary), _calibration_text(calibration), _figures_html(images, out)]
     for kind, examples in evaluation.examples.items():

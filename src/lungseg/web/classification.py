@@ -21,6 +21,7 @@ import numpy as np
 from lungseg.errors import InputError
 from lungseg.inference.predictor import read_card
 from lungseg.io.shipped import shipped_models
+from lungseg.screening import DISCLAIMER
 from lungseg.web.result_folder import result_staging
 
 REPORT = "classification.json"
@@ -57,7 +58,6 @@ def screen(path: Path, kind: str, model: str) -> None:
 
 def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     """Classify the picture, write the result folder; returns the summary kept in the database."""
-    from lungseg.inference.runner import DISCLAIMER
     from lungseg.io import write_png
     from lungseg.preprocessing.display import heat_overlay
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.inference.runner import DISCLAIMER, Target, report_fields
+from lungseg.inference.runner import Target, report_fields
+from lungseg.screening import DISCLAIMER
 from lungseg.web import classification
 from lungseg.web.result_folder import RESULT, result_staging
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from lungseg import __version__
-from lungseg.inference.runner import DISCLAIMER
+from lungseg.screening import DISCLAIMER
 from lungseg.web.deps import CSRF_COOKIE, csrf_token_for
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import HTTPException
 
+from lungseg.screening import QUALITY_FLAG
 from lungseg.web import results
 from lungseg.web.models import Analysis, Job
 from lungseg.web.schemas import JobStatus
@@ -137,11 +138,13 @@ def agreement_chart(folder: Path) -> bytes:
     report = folder / results.RESULT / results.REPORT
     if not report.is_file():
         raise HTTPException(404)
-    rows = [r for r in json.loads(report.read_text())["quality"]["per_slice"] if r["lung_pixels"]]
+    quality = json.loads(report.read_text())["quality"]
+    rows = [r for r in quality["per_slice"] if r["lung_pixels"]]
+    threshold = quality.get("threshold", QUALITY_FLAG)  # the one the analysis was flagged with
     figure = Figure(figsize=(7, 2.2), dpi=100)
     axes = figure.add_subplot()
     axes.plot([r["slice"] for r in rows], [r["flip_agreement"] for r in rows], ".-", color="#1f5fa8", lw=1, ms=3)
-    axes.axhline(0.9, color="#b35c00", lw=1, ls="--", label="flag threshold 0.90")
+    axes.axhline(threshold, color="#b35c00", lw=1, ls="--", label=f"flag threshold {threshold:.2f}")
     axes.set(xlabel="axial slice (inferior → superior)", ylabel="agreement", ylim=(min(0.5, *[r["flip_agreement"]
              for r in rows] or [0.5]) - 0.02, 1.01))
     axes.legend(loc="lower right", fontsize=8, frameon=False)
