@@ -14,11 +14,11 @@ import numpy as np
 from lungseg.data import MaskRule, Pair, load_pair
 from lungseg.inference.evaluation_files import json_safe, per_sample_csv
 from lungseg.io import staged_writes
-from lungseg.labels import UNKNOWN_COLOUR
+from lungseg.io.images2d import write_label_png
+from lungseg.labels import CLASS_MAP_COLOURS, UNKNOWN_COLOUR
 from lungseg.metrics import METRIC_NAMES, MultiClassAccumulator, per_class_metrics
 
 CLASS_COLUMNS = ("name", "class", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
-COLOURS = [(0, 0, 0), (255, 200, 0), (255, 64, 160), (0, 200, 120), (120, 120, 255), (255, 128, 0)]
 
 
 def evaluate_classes(predictor, pairs: list[Pair], out: Path, log: Callable[[str], None],
@@ -62,9 +62,6 @@ def format_classes(summary: dict) -> str:
 
 
 def _write_class_png(path: Path, classes: np.ndarray) -> None:
-    from PIL import Image
-
-    image = Image.fromarray(classes.astype(np.uint8), mode="P")
-    palette = [value for index in range(256) for value in (COLOURS[index] if index < len(COLOURS) else UNKNOWN_COLOUR)]
-    image.putpalette(palette)
-    image.save(path, format="PNG")
+    colours = {index: CLASS_MAP_COLOURS[index] if index < len(CLASS_MAP_COLOURS) else UNKNOWN_COLOUR
+               for index in range(256)}
+    write_label_png(path, classes.astype(np.uint8), colours)
