@@ -57,6 +57,30 @@ def test_report_without_evaluation_and_refusal_of_a_non_run(tmp_path, small_run)
         write_report(tmp_path, tmp_path / "again")
 
 
+def test_report_refuses_foreign_history_and_broken_metrics_naming_the_file(tmp_path, small_run):
+    """A history.csv of another tool, a text column where numbers belong, and an evaluation folder whose
+    metrics.json is not JSON: one line naming the file and the problem, exit code 2, no traceback."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    (run / "history.csv").write_text("step,loss,acc\n1,0.5,0.7\n")
+    done = run_cli("report", run, "--out", tmp_path / "r1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "history.csv" in done.stderr and "lacks the column(s) epoch, train_loss" in done.stderr
+    (run / "history.csv").write_text("epoch,train_loss\n1,0.5\n2,nan-ish\n")
+    done = run_cli("report", run, "--out", tmp_path / "r2")
+    assert done.returncode == 2 and "line 3: column train_loss is not a number" in done.stderr
+    shutil.copy(small_run / "history.csv", run / "history.csv")
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    (evaluation / "per_sample.csv").write_text("name,dice\nx,0.9\n")
+    (evaluation / "metrics.json").write_text("{'n': 1,")  # not JSON
+    done = run_cli("report", run, "--eval", evaluation, "--out", tmp_path / "r3")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "metrics.json" in done.stderr and "is not JSON" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r3").exists()
+
+
 @pytest.mark.slow
 def test_cv_grouped_folds_summary_and_ensemble(tmp_path, kmader_subset):
     out, pattern = tmp_path / "cv", r"^ID_(\d{3})"

@@ -28,10 +28,11 @@ def write_report(run: str | Path, out: str | Path, evaluation: str | Path | None
     """Write ``out/index.html`` and its PNG figures; returns the page's path."""
     out = check_folder_target(out)
     tables = read_run(run)
+    scores = read_evaluation(evaluation) if evaluation is not None else None  # both read before anything is written
     out.mkdir(parents=True, exist_ok=True)
     sections = [f"<h1>lungseg report: {html.escape(str(run))}</h1>", _training_section(tables, out)]
-    if evaluation is not None:
-        sections.append(_evaluation_section(read_evaluation(evaluation), out))
+    if scores is not None:
+        sections.append(_evaluation_section(scores, out))
     sections.append(f"<h2>Configuration</h2><pre>{html.escape(tables.config_text)}</pre>")
     page = out / "index.html"
     write_text_atomic(page, _HEAD + "\n".join(sections) + "</body></html>\n")
