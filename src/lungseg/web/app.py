@@ -1,5 +1,5 @@
 """``create_app`` builds the web service: database (migrated at start), routers, security headers,
-upload size limit, error pages and the background workers.
+upload size limit, error pages, the staging area (swept at start) and the background workers.
 
 Run it with ``lungseg serve`` (uvicorn). Result files are served only through the analyses routers,
 after the ownership check; ``/static`` holds only the app's own CSS/JS and the vendored viewer.
@@ -26,6 +26,7 @@ from lungseg.web.middleware import BodyLimit, SecurityHeaders
 from lungseg.web.routers import account, admin, analyses, api, auth, pages
 from lungseg.web.security import LoginLimiter
 from lungseg.web.settings import MB, Settings
+from lungseg.web.staging import StagingArea
 from lungseg.web.templating import render
 
 log = logging.getLogger("lungseg.web")
@@ -39,9 +40,13 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
     queue = JobQueue(sessions, settings.results_dir, settings.lease_seconds, settings.max_attempts)
+    staging = StagingArea(settings.staging_dir, settings.max_staging_mb * MB)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        swept = staging.sweep()  # raw files of uploads a crash interrupted
+        if swept:
+            log.warning("removed %d interrupted upload(s) from the staging folder", swept)
         queue.reap()
         workers = None
         if start_workers and settings.jobs == "inline" and settings.workers:
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     app = FastAPI(title="lungseg", version=__version__, lifespan=lifespan, docs_url=None,  # pages.api_docs
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.settings, app.state.engine, app.state.sessions, app.state.queue = settings, engine, sessions, queue
+    app.state.staging = staging
     app.state.limiter = LoginLimiter(settings.login_rate)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * MB + MB)

@@ -2,10 +2,12 @@
 
 Refused before extraction: absolute paths, drive letters and ``..`` components (zip slip), symbolic
 links, encrypted entries, compression methods Python cannot read, more entries than ``max_files``, a
-declared total over ``max_uncompressed_bytes``, and entries of at least 1 MiB that expand more than
-``max_ratio`` times (decompression bombs; small entries may compress very well and are harmless, as the
-total is bounded anyway). The declared sizes only screen: the caller counts the bytes actually read, and
-zipfile stops at the declared size and checks the CRC. Directories are flattened (entry names are never
+declared total over ``max_uncompressed_bytes``, and decompression bombs: an archive whose files
+together expand more than ``max_ratio`` times (their declared sizes against their compressed sizes,
+bounded by the archive's own size, from the central directory), or an entry of at least 1 MiB that
+does (small entries may compress very well and are harmless one by one; many of them are caught by the
+whole-archive ratio). The declared sizes bound what is written: zipfile stops at the declared size
+and checks the CRC, and the caller counts the bytes actually read. Directories are flattened (entry names are never
 used as paths) and junk (``uploads.is_junk``: ``__MACOSX/``, ``.DS_Store``, DICOMDIR...) is skipped.
 """
 
@@ -37,7 +39,7 @@ def zip_members(path: Path, limits: UploadLimits) -> Iterator[tuple[str, BinaryI
     except (*DAMAGED, OSError) as error:
         raise UploadRefused("the .zip file is damaged or not a zip archive") from error
     with archive:
-        for info in check_zip(archive.infolist(), limits):
+        for info in check_zip(archive.infolist(), limits, path.stat().st_size):
             try:
                 stream = archive.open(info)
             except DAMAGED as error:
@@ -73,8 +75,10 @@ def _check_directory_size(path: Path, limits: UploadLimits) -> None:
         raise UploadRefused(f"the .zip lists {entries} entries; at most {limits.max_files} files are accepted", 413)
 
 
-def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits) -> list[zipfile.ZipInfo]:
-    """The entries to unpack (files that are not junk), once every entry passed the checks above."""
+def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits,
+              archive_size: int | None = None) -> list[zipfile.ZipInfo]:
+    """The entries to unpack (files that are not junk), once every entry and the archive as a whole passed
+    the checks above (``archive_size``: the zip file's size, which bounds the compressed total)."""
     for info in infos:
         shown = shown_name(info.filename)
         if _unsafe_path(info.filename):
@@ -93,6 +97,12 @@ def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits) -> list[zipfil
     if declared > limits.max_uncompressed_bytes:
         raise UploadRefused(f"the .zip unpacks to {format_size(declared)}, over the limit of "
                             f"{format_size(limits.max_uncompressed_bytes)}", 413)
+    compressed = sum(info.compress_size for info in entries)
+    if archive_size is not None:
+        compressed = min(compressed, archive_size)
+    if declared >= RATIO_FROM and declared > limits.max_ratio * max(compressed, 1):
+        raise UploadRefused(f"the .zip looks like a decompression bomb: its {len(entries)} files expand "
+                            f"{declared / max(compressed, 1):.0f} times together, more than {limits.max_ratio:g}", 413)
     for info in entries:
         if info.file_size >= RATIO_FROM and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise UploadRefused(f"the .zip looks like a decompression bomb: '{shown_name(info.filename)}' "

@@ -17,6 +17,7 @@ from lungseg.web import results
 from lungseg.web.models import Analysis, Job, User, new_id
 from lungseg.web.schemas import AnalysisOptions
 from lungseg.web.settings import MB, Settings
+from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
 
 log = logging.getLogger("lungseg.web")
@@ -48,33 +49,45 @@ def limits_of(settings: Settings) -> UploadLimits:
 
 
 def create_analysis(db: Session, settings: Settings, user: User, files: Iterable[tuple[str, BinaryIO]],
-                    model: str, options: AnalysisOptions | None = None) -> Analysis:
-    """Stage the upload under a new analysis folder, de-identify DICOM, screen it with the model's own
-    checks and queue a job. Raises ``UploadRefused`` (nothing is kept and no job is created)."""
+                    model: str, options: AnalysisOptions | None = None,
+                    staging: StagingArea | None = None) -> Analysis:
+    """Stage the upload in the staging area, de-identify DICOM, screen it with the model's own checks, and
+    only then move it into a new analysis folder and queue a job. Raises ``UploadRefused`` (nothing is
+    kept and no job is created).
+
+    Raw files never enter the user's folder: a crash before the move leaves them in the staging area,
+    which the next start sweeps (``lungseg.web.staging``). ``staging``: the app's area, whose byte quota
+    all concurrent uploads share (a private one when None).
+    """
     from lungseg.web.deid import deidentify_dicom_folder
 
     if model not in shipped_model_names():
         raise UploadRefused(f"unknown model {model!r}; choose one of {', '.join(shipped_model_names())}")
+    staging = staging or StagingArea(settings.staging_dir, settings.max_staging_mb * MB)
     analysis_id = new_id()
     folder = results.analysis_dir(settings.results_dir, user.id, analysis_id)
-    try:
-        staged = stage_upload(files, folder / "input", limits_of(settings))
+    with staging.claim() as work:
+        inputs = work.path / "input"
+        staged = stage_upload(files, inputs, limits_of(settings), work.take)
         if staged.kind == "dicom-series":
             deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
         try:
             results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
-            raise UploadRefused(results.scrub(_named(exc, folder / "input", staged.files), folder), 422) from exc
-        analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
-                            input_kind=staged.kind, model=model,
-                            options={"input": str(staged.path.relative_to(folder / "input")), "files": staged.files,
-                                     "postprocess": (options or AnalysisOptions()).model_dump()})
-        analysis.job = Job()
-        db.add(analysis)
-        db.commit()
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+            raise UploadRefused(results.scrub(_named(exc, inputs, staged.files), work.path), 422) from exc
+        try:
+            folder.mkdir(parents=True)
+            shutil.move(inputs, folder / "input")  # de-identified and accepted: now it may enter the user's folder
+            analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
+                                input_kind=staged.kind, model=model,
+                                options={"input": str(staged.path.relative_to(inputs)), "files": staged.files,
+                                         "postprocess": (options or AnalysisOptions()).model_dump()})
+            analysis.job = Job()
+            db.add(analysis)
+            db.commit()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
     return analysis
 

@@ -1,8 +1,9 @@
 """One settings class for the web service, read from ``LUNGSEG_*`` environment variables (or a ``.env``).
 
 ``data_dir`` holds everything the service writes: the SQLite database (default), the generated secret
-key, and per-user, per-analysis result folders. ``database_url`` selects SQLite (default, WAL mode),
-MariaDB/MySQL (``mysql+pymysql://...``) or PostgreSQL (``postgresql+psycopg://...``).
+key, per-user, per-analysis result folders and the staging folder of uploads being checked.
+``database_url`` selects SQLite (default, WAL mode), MariaDB/MySQL (``mysql+pymysql://...``) or
+PostgreSQL (``postgresql+psycopg://...``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(1024, ge=1)
     max_upload_files: int = Field(2000, ge=1)
     max_uncompressed_mb: int = Field(2048, ge=1)
+    max_staging_mb: int = Field(4096, ge=1)                # all uploads being checked at once (one process)
     session_idle_minutes: int = Field(60, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
     login_rate: str = "20/15 minutes"                      # per client address and per account
@@ -66,3 +68,8 @@ class Settings(BaseSettings):
     @property
     def results_dir(self) -> Path:
         return self.data_dir / "analyses"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Raw uploads until they are de-identified and accepted (``lungseg.web.staging``)."""
+        return self.data_dir / "staging"

@@ -16,7 +16,7 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,12 +37,12 @@ class UploadLimits:
     max_total_bytes: int = 1 << 30        # all files of one upload together (also the zip's own size)
     max_files: int = 2000                  # files in one upload, or entries in a zip
     max_uncompressed_bytes: int = 2 << 30  # a zip's total uncompressed size
-    max_ratio: float = 200.0               # a zip entry's uncompressed/compressed ratio (decompression bombs)
+    max_ratio: float = 200.0               # a zip's (and a large entry's) uncompressed/compressed ratio
 
 
 class UploadRefused(Exception):
     """reason: one plain-language line for the user (never a traceback); status: HTTP status (400 default,
-    413 too large, 415 unsupported type)."""
+    413 too large, 415 unsupported type, 503 too many uploads at once)."""
 
     def __init__(self, reason: str, status: int = 400):
         super().__init__(reason)
@@ -58,11 +58,15 @@ class StagedUpload:
     original_name: str   # the user's file name (or zip name), for display only; never used as a path
 
 
-def stage_upload(files: Iterable[tuple[str, BinaryIO]], dest: Path, limits: UploadLimits) -> StagedUpload:
+def stage_upload(files: Iterable[tuple[str, BinaryIO]], dest: Path, limits: UploadLimits,
+                 reserve: Callable[[int], None] | None = None) -> StagedUpload:
     """Stream ``files`` (client name, binary stream) into the new folder ``dest`` under generated names.
 
     Work happens in a hidden folder beside ``dest`` that is renamed to ``dest`` at the end, so a refusal
-    (``UploadRefused``) or any other error leaves neither ``dest`` nor partial files behind.
+    (``UploadRefused``) or any other error leaves neither ``dest`` nor partial files behind. The web
+    service puts ``dest`` in its staging area (``lungseg.web.staging``), never in a user's folder, and
+    passes ``reserve``: called with every chunk's size before it is written (it may refuse the upload),
+    so that uploads staged at once share one byte quota.
     """
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -71,7 +75,7 @@ def stage_upload(files: Iterable[tuple[str, BinaryIO]], dest: Path, limits: Uplo
     staging = dest.parent / f".{dest.name}.staging-{secrets.token_hex(4)}"
     staging.mkdir()
     try:
-        stored, shown = _stage(files, staging, limits)
+        stored, shown = _stage(files, staging, limits, reserve)
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)
@@ -97,9 +101,10 @@ def is_junk(name: str) -> bool:
     return not parts or "__MACOSX" in parts or parts[-1].startswith(".") or parts[-1].lower() in _JUNK
 
 
-def _stage(files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadLimits) -> tuple[_Folder, str]:
+def _stage(files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadLimits,
+           reserve: Callable[[int], None] | None) -> tuple[_Folder, str]:
     folder = _Folder(staging)
-    budget = _Budget(limits.max_total_bytes, "the upload")
+    budget = _Budget(limits.max_total_bytes, "the upload", reserve)
     received, names = 0, []
     for name, stream in files:
         received += 1
@@ -118,7 +123,7 @@ def _stage(files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadL
 
     zip_path = staging / folder.names[0]
     inner = _Folder(staging)
-    unpacked = _Budget(limits.max_uncompressed_bytes, "the unpacked .zip")
+    unpacked = _Budget(limits.max_uncompressed_bytes, "the unpacked .zip", reserve)
     with contextlib.closing(zip_members(zip_path, limits)) as members:
         for member_name, stream in members:
             inner.store(member_name, stream, unpacked, in_zip=True)
@@ -129,15 +134,18 @@ def _stage(files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadL
 
 
 class _Budget:
-    """Bytes counted as they are read; the first chunk over ``limit`` refuses the upload (413)."""
+    """Bytes counted as they are read; the first chunk over ``limit`` refuses the upload (413), and every
+    chunk is also counted by ``reserve`` (the staging area's quota shared by concurrent uploads)."""
 
-    def __init__(self, limit: int, what: str):
-        self.limit, self.what, self.used = limit, what, 0
+    def __init__(self, limit: int, what: str, reserve: Callable[[int], None] | None = None):
+        self.limit, self.what, self.used, self.reserve = limit, what, 0, reserve
 
     def add(self, size: int) -> None:
         self.used += size
         if self.used > self.limit:
             raise UploadRefused(f"{self.what} is larger than the limit of {format_size(self.limit)}", 413)
+        if self.reserve is not None:
+            self.reserve(size)
 
 
 class _Folder:

@@ -55,7 +55,8 @@ async def queue_upload(request: Request, files: list[UploadFile], model: str, op
     from lungseg.web.app import notify_workers
 
     analysis = await run_in_threadpool(create_analysis, db, settings, user,
-                                       [(f.filename or "upload", f.file) for f in files], model, options)
+                                       [(f.filename or "upload", f.file) for f in files], model, options,
+                                       request.app.state.staging)
     notify_workers(request.app, analysis.job.id)
     return analysis
 

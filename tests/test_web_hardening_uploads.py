@@ -1,0 +1,192 @@
+"""Hardening of the upload path (issue 29, "Security and data"), each test a failure of the code before it:
+
+- a server killed while it stages or de-identifies an upload leaves no raw DICOM in the user's folder,
+  and the next start sweeps the staging folder, so no raw file survives a restart;
+- a zip of many entries just under 1 MiB is a decompression bomb as a whole, refused from the central
+  directory before any entry is unpacked; uploads staged at once share one byte quota.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+from conftest import shared
+from sqlalchemy import select
+from webclient import WebClient
+
+from lungseg.web.app import create_app
+from lungseg.web.models import Analysis
+from lungseg.web.settings import Settings
+from lungseg.web.staging import StagingArea
+from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
+
+TESTS = Path(__file__).resolve().parent
+PHI = b"Doe^Jane"
+
+
+def _phi_files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file() and PHI in path.read_bytes()]
+
+
+@pytest.fixture(scope="module")
+def identified_series(tmp_path_factory) -> list[Path]:
+    """Four POPI slices carrying a patient name, as a PACS export would."""
+    folder = tmp_path_factory.mktemp("identified")
+    paths = []
+    for index, source in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())[30:34]):
+        dataset = pydicom.dcmread(source)
+        for tag in [tag for tag in dataset.keys() if tag.is_private]:  # POPI's private (01F1,1026) is malformed
+            del dataset[tag]
+        dataset.PatientName = PHI.decode()
+        dataset.save_as(folder / f"slice{index}.dcm")
+        paths.append(folder / f"slice{index}.dcm")
+    return paths
+
+
+# --- 1. a crash while an upload is staged leaves no raw PHI in a user's folder --------------------------
+
+CRASHING_SERVER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from webclient import WebClient
+    import lungseg.web.deid, lungseg.web.results, lungseg.web.uploads
+    from lungseg.web.app import create_app
+    from lungseg.web.settings import Settings
+
+    point, data_dir, paths = sys.argv[2], sys.argv[3], [Path(p) for p in sys.argv[4:]]
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "staging":  # two files written, the third arriving
+        store = lungseg.web.uploads._Folder.store
+        def store_or_die(self, *args, **kwargs):
+            if len(self.names) == 2:
+                die()
+            return store(self, *args, **kwargs)
+        lungseg.web.uploads._Folder.store = store_or_die
+    elif point == "de-identification":
+        lungseg.web.deid.deidentify_dicom_folder = die
+    else:  # the model's screen, after de-identification
+        lungseg.web.results.screen_input = die
+    app = create_app(Settings(data_dir=data_dir, workers=0, secret_key="s"))
+    with WebClient(app) as client:
+        client.register("crash@example.org")
+        client.login("crash@example.org")
+        client.upload(*paths)
+    sys.exit(3)  # not reached: killed above
+""")
+
+
+@pytest.mark.parametrize("point", ["staging", "de-identification", "screen"])
+def test_a_server_killed_mid_upload_leaves_no_raw_dicom_after_restart(tmp_path, identified_series, point):
+    data_dir = tmp_path / "data"
+    killed = subprocess.run([sys.executable, "-c", CRASHING_SERVER, str(TESTS), point, str(data_dir),
+                             *map(str, identified_series)], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    user_folders = data_dir / "analyses"
+    assert not [path for path in user_folders.rglob("*") if path.is_file()], "nothing may enter a user's folder"
+    assert any(path.is_file() for path in (data_dir / "staging").rglob("*")), "the crash was not mid-upload"
+    if point != "screen":
+        assert _phi_files(data_dir / "staging"), "the raw files were still being staged"
+    with WebClient(create_app(Settings(data_dir=data_dir, workers=0, secret_key="s"))) as client:  # restart
+        assert client.get("/healthz").status_code == 200
+        assert not _phi_files(data_dir) and list((data_dir / "staging").iterdir()) == []
+        with client.http.app.state.sessions() as db:
+            assert db.scalar(select(Analysis)) is None
+
+
+def test_the_sweep_spares_uploads_in_progress(tmp_path):
+    """A folder whose lock a live upload holds survives a sweep (another server process may share the data
+    folder); a folder left by a dead process (lock file unlocked) or without a lock file goes."""
+    area = StagingArea(tmp_path / "staging", 1 << 20)
+    with area.claim() as live:
+        (live.path / "raw.dcm").write_bytes(PHI)
+        dead = area.root / "0123456789abcdef"
+        dead.mkdir()
+        (dead / "raw.dcm").write_bytes(PHI)
+        (area.root / "0123456789abcdef.lock").write_bytes(b"")
+        orphan = area.root / "fedcba9876543210"
+        orphan.mkdir()
+        (orphan / "raw.dcm").write_bytes(PHI)
+        assert area.sweep() == 2
+        assert sorted(p.name for p in area.root.iterdir()) == sorted([live.path.name, f"{live.path.name}.lock"])
+        assert (live.path / "raw.dcm").read_bytes() == PHI
+    assert list(area.root.iterdir()) == []
+
+
+def test_an_accepted_dicom_upload_enters_the_users_folder_de_identified(tmp_path, identified_series):
+    app = create_app(Settings(data_dir=tmp_path / "data", workers=0, secret_key="s"))
+    with WebClient(app) as client:
+        client.register("deid@example.org")
+        client.login("deid@example.org")
+        response = client.upload(*identified_series)
+        assert response.status_code in (303, 422), response.text[-500:]  # four slices may be refused by the screen
+    assert not _phi_files(tmp_path / "data")
+    assert list((tmp_path / "data" / "staging").iterdir()) == []
+
+
+# --- 6. decompression bombs of many entries; a byte quota for uploads staged at once -------------------
+
+
+def _many_entry_bomb(entries: int = 120) -> bytes:
+    """``entries`` entries of 1 MiB - 1 zero bytes each: each under the per-entry ratio's 1 MiB threshold,
+    about 1 KB compressed, 120 MiB unpacked from a zip of about 130 KB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for index in range(entries):
+            archive.writestr(f"series/{index:04d}.dcm", b"\0" * ((1 << 20) - 1))
+    return buffer.getvalue()
+
+
+def test_a_zip_of_many_small_bombs_is_refused_before_extraction(tmp_path, monkeypatch):
+    bomb = _many_entry_bomb()
+    assert len(bomb) < 200 << 10
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("an entry was opened for extraction")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_extraction)
+    with pytest.raises(UploadRefused) as refused:
+        stage_upload([("study.zip", io.BytesIO(bomb))], tmp_path / "uploads" / "dest", UploadLimits())
+    assert refused.value.status == 413 and "decompression bomb" in refused.value.reason
+    assert "120 files" in refused.value.reason
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_a_many_entry_bomb_upload_writes_nothing(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path / "data", workers=0, secret_key="s"))
+    with WebClient(app) as client:
+        client.register("bomb@example.org")
+        client.login("bomb@example.org")
+        response = client.upload(files=[("files", ("study.zip", _many_entry_bomb(), "application/zip"))])
+        assert response.status_code == 413 and "decompression bomb" in response.text
+    assert not [path for path in (tmp_path / "data").rglob("*.dcm")]
+
+
+def test_uploads_staged_at_once_share_a_byte_quota(tmp_path):
+    """Two uploads of 2 MiB with a 3 MiB quota: the second is refused (503) while the first is staged,
+    and accepted once the first is done."""
+    area = StagingArea(tmp_path / "staging", 3 << 20)
+    volume = [("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))]
+    with area.claim() as first:
+        stage_upload(volume, first.path / "input", UploadLimits(), first.take)
+        assert area.used == 2 << 20
+        with area.claim() as second, pytest.raises(UploadRefused) as refused:
+            stage_upload([("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], second.path / "input", UploadLimits(),
+                         second.take)
+        assert refused.value.status == 503 and "busy" in refused.value.reason
+    assert area.used == 0 and list(area.root.iterdir()) == []
+    with area.claim() as third:
+        assert stage_upload([("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], third.path / "input",
+                            UploadLimits(), third.take).files == 1
