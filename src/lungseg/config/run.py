@@ -89,6 +89,13 @@ class AugmentConfig:
     noise_std: float = 0.02
     gamma_p: float = 0.0      # random gamma 0.7..1.5 (exposure of radiographs)
     blur_p: float = 0.0       # Gaussian blur, sigma 0.5..1.5 model-grid pixels (sharpness of the film/detector)
+    # what changes between X-ray sites (each 0 = off):
+    aspect: float = 0.0       # width scaled by 1 +- aspect alone (films stored stretched; portrait vs landscape)
+    aspect_p: float = 0.0
+    border_p: float = 0.0     # field of view: each side cropped up to 8 % or padded up to 12 % with a black border
+    marker_p: float = 0.0     # burned-in markers: 1-3 small white boxes (side letters, labels); mask unchanged
+    tone_p: float = 0.0       # a random contrast (tone) curve
+    bit_depth_p: float = 0.0  # gray levels cut to 5..7 bits (old digitisers, exports)
 
 
 @dataclass
@@ -237,7 +244,11 @@ class RunConfig:
         if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):
             raise ValueError(f"config train.loss {self.train.loss!r} does not fit model.task {self.model.task!r} "
                              "(classifiers train with cross_entropy, segmentation models with the others)")
-        for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold}.items():
+        chances = {f"augment.{f.name}": getattr(self.augment, f.name) for f in dataclasses.fields(self.augment)
+                   if f.name.endswith("_p") or f.name in ("hflip", "vflip")}
+        if not 0 <= self.augment.aspect < 0.5:
+            raise ValueError(f"config augment.aspect must be within [0, 0.5), got {self.augment.aspect!r}")
+        for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold, **chances}.items():
             if not 0 <= value <= 1:
                 raise ValueError(f"config {key} must be within 0..1, got {value!r}")
         if self.data.group_pattern:

@@ -47,11 +47,57 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None):
         transforms.append(A.GaussianBlur(sigma_limit=(0.5, 1.5), p=config.blur_p))
     if config.noise_p > 0:
         transforms.append(A.GaussNoise(std_range=(config.noise_std / 2, config.noise_std), p=config.noise_p))
+    transforms += _site_transforms(config)
     if not transforms:
         return None
     with warnings.catch_warnings():  # albumentations may warn about its own update check
         warnings.simplefilter("ignore")
         return A.Compose(transforms, seed=seed)
+
+
+def _site_transforms(config: AugmentConfig) -> list:
+    """What changes between X-ray sites: aspect ratio (width alone scaled), field of view and borders,
+    burned-in markers, the contrast curve and the bit depth."""
+    import albumentations as A
+    import cv2
+
+    transforms = []
+    if config.aspect > 0 and config.aspect_p > 0:
+        transforms.append(A.Affine(scale={"x": (1 - config.aspect, 1 + config.aspect), "y": (1.0, 1.0)},
+                                   keep_ratio=False, interpolation=cv2.INTER_LINEAR,
+                                   mask_interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT,
+                                   fill=0, fill_mask=0, p=config.aspect_p))
+    if config.border_p > 0:
+        transforms.append(A.CropAndPad(percent=(-0.08, 0.12), keep_size=True, sample_independently=True,
+                                       fill=0, fill_mask=0, p=config.border_p))
+    if config.marker_p > 0:
+        transforms.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.02, 0.05),
+                                          hole_width_range=(0.02, 0.08), fill=1.0, fill_mask=None,
+                                          p=config.marker_p))
+    if config.tone_p > 0:
+        transforms.append(A.RandomToneCurve(scale=0.15, p=config.tone_p))
+    if config.bit_depth_p > 0:
+        transforms.append(_bit_depth_class()(p=config.bit_depth_p))
+    return transforms
+
+
+def _bit_depth_class():
+    """The bit-depth transform, defined on first use so importing this module does not load albumentations."""
+    import albumentations as A
+
+    class BitDepth(A.ImageOnlyTransform):
+        """Gray levels of a [0, 1] image cut to 2^5..2^7 (as an old digitiser or a careless export)."""
+
+        def get_params(self):
+            return {"levels": 2 ** self.py_random.randint(5, 7) - 1}
+
+        def apply(self, img, levels=255, **params):
+            return (np.round(img * levels) / levels).astype(img.dtype, copy=False)
+
+        def get_transform_init_args_names(self):
+            return ()
+
+    return BitDepth
 
 
 def augment_pair(transform, image: np.ndarray, mask: np.ndarray, weight: np.ndarray | None = None):
