@@ -2,12 +2,15 @@
 
 - a server killed while it stages or de-identifies an upload leaves no raw DICOM in the user's folder,
   and the next start sweeps the staging folder, so no raw file survives a restart;
+- an upload or API write with a bogus or expired credential is refused before its body is read;
+- the documented file limit (2,000) is the real one, not Starlette's default of 1,000;
 - a zip of many entries just under 1 MiB is a decompression bomb as a whole, refused from the central
   directory before any entry is unpacked; uploads staged at once share one byte quota.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -15,16 +18,17 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pydicom
 import pytest
 from conftest import shared
 from sqlalchemy import select
-from webclient import WebClient
+from webclient import BASE, WebClient
 
 from lungseg.web.app import create_app
-from lungseg.web.models import Analysis
+from lungseg.web.models import Analysis, UserSession, utcnow
 from lungseg.web.settings import Settings
 from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
@@ -134,6 +138,110 @@ def test_an_accepted_dicom_upload_enters_the_users_folder_de_identified(tmp_path
         assert response.status_code in (303, 422), response.text[-500:]  # four slices may be refused by the screen
     assert not _phi_files(tmp_path / "data")
     assert list((tmp_path / "data" / "staging").iterdir()) == []
+
+
+# --- 2. a bogus credential is refused before the body is read -------------------------------------------
+
+BOUNDARY = "lungsegboundary"
+BODY_BYTES = 40 << 20
+CHUNK = 64 << 10
+
+
+def _post_streamed(app, path: str, headers: dict[str, str]) -> tuple[int, int]:
+    """POST a 40 MiB multipart upload straight to the ASGI app, 64 KiB per receive(); returns the status
+    and how many body bytes the app pulled."""
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"scan.nii.gz\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    content = BODY_BYTES - len(head) - len(tail)
+    pieces = [head] + [b"\0" * CHUNK] * (content // CHUNK) + [b"\0" * (content % CHUNK), tail]
+    delivered, status = 0, None
+
+    async def receive():
+        nonlocal delivered
+        if not pieces:
+            return {"type": "http.disconnect"}
+        body = pieces.pop(0)
+        delivered += len(body)
+        return {"type": "http.request", "body": body, "more_body": bool(pieces)}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    all_headers = {"host": "testserver", "origin": BASE, "content-length": str(BODY_BYTES),
+                   "content-type": f"multipart/form-data; boundary={BOUNDARY}", **headers}
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "client": ("10.1.2.3", 50000), "server": ("testserver", 80),
+             "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()]}
+    asyncio.run(app(scope, receive, send))
+    return status, delivered
+
+
+@pytest.fixture
+def signed_in(tmp_path):
+    """An app (1 GiB upload limit, the default) and a signed-in client's session cookie."""
+    app = create_app(Settings(data_dir=tmp_path / "data", workers=0, secret_key="s"))
+    with WebClient(app) as client:
+        client.register("body@example.org")
+        client.login("body@example.org")
+        yield app, client.http.cookies["lungseg_session"]
+
+
+@pytest.mark.parametrize("path, credential", [
+    ("/analyses", "bogus cookie"),
+    ("/analyses", "expired session"),
+    ("/api/v1/analyses", "bogus token"),
+])
+def test_an_upload_with_a_bogus_credential_is_cut_off_before_its_body(signed_in, path, credential):
+    app, cookie = signed_in
+    headers = {"bogus cookie": {"cookie": "lungseg_session=forged-token"},
+               "expired session": {"cookie": f"lungseg_session={cookie}"},
+               "bogus token": {"authorization": "Bearer forged-token"}}[credential]
+    if credential == "expired session":
+        with app.state.sessions() as db:
+            for session in db.scalars(select(UserSession)):
+                session.last_seen = utcnow() - timedelta(days=1)
+            db.commit()
+    status, delivered = _post_streamed(app, path, headers)
+    assert status == 401 and delivered <= 4096, (status, delivered)
+
+
+def test_a_live_session_still_streams_its_upload(signed_in):
+    """The control: with a live cookie the whole body is read (here refused afterwards: no CSRF token)."""
+    app, cookie = signed_in
+    status, delivered = _post_streamed(app, "/analyses", {"cookie": f"lungseg_session={cookie}"})
+    assert delivered == BODY_BYTES and status == 403
+
+
+# --- 3. the documented file limit is the real one ---------------------------------------------------------
+
+
+def _tiny_files(count: int) -> list:
+    return [("files", (f"{index:05d}.dcm", b"not really DICOM", "application/dicom")) for index in range(count)]
+
+
+def test_the_documented_file_limit_is_the_form_parsers_limit(tmp_path):
+    """2,000 files (the default ``max_upload_files``) reach the upload checks (here: they are not DICOM);
+    2,001 are refused with the limit named, on the page and in the API."""
+    settings = Settings(data_dir=tmp_path / "data", workers=0, secret_key="s")
+    assert settings.max_upload_files == 2000
+    with WebClient(create_app(settings)) as client:
+        client.register("many@example.org")
+        client.login("many@example.org")
+        at_limit = client.upload(files=_tiny_files(2000))
+        assert at_limit.status_code == 400 and "could not be de-identified" in at_limit.text, at_limit.text[-800:]
+        over = client.upload(files=_tiny_files(2001))
+        assert over.status_code == 413 and "too many files: at most 2000 per upload" in over.text, over.text[-800:]
+        token = client.post("/account/tokens", {"name": "t"}).text.split('id="new-token">')[1].split("<")[0]
+        api = client.http.post("/api/v1/analyses", files=_tiny_files(2001), data={"model": "ct-lung"},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 413 and "at most 2000" in api.json()["detail"]
+        api = client.http.post("/api/v1/analyses", files=_tiny_files(2000), data={"model": "ct-lung"},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 400 and "could not be de-identified" in api.json()["detail"]
 
 
 # --- 6. decompression bombs of many entries; a byte quota for uploads staged at once -------------------

@@ -1,5 +1,6 @@
 """``create_app`` builds the web service: database (migrated at start), routers, security headers,
-upload size limit, error pages, the staging area (swept at start) and the background workers.
+upload size limit and credential check, error pages, the staging area (swept at start) and the
+background workers.
 
 Run it with ``lungseg serve`` (uvicorn). Result files are served only through the analyses routers,
 after the ownership check; ``/static`` holds only the app's own CSS/JS and the vendored viewer.
@@ -13,14 +14,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import HTTPConnection
 
 from lungseg import __version__
 from lungseg.web import migrate
 from lungseg.web.db import make_engine, make_session_factory
-from lungseg.web.deps import LoginRequired
+from lungseg.web.deps import SESSION_COOKIE, LoginRequired, credential_valid
 from lungseg.web.jobs import InlineWorkers, JobQueue
 from lungseg.web.middleware import BodyLimit, SecurityHeaders
 from lungseg.web.routers import account, admin, analyses, api, auth, pages
@@ -66,12 +69,24 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     app.state.staging = staging
     app.state.limiter = LoginLimiter(settings.login_rate)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * MB + MB)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * MB + MB,
+                       authenticate=_authenticator(sessions, settings))
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     for router in (pages.router, auth.router, account.router, analyses.router, admin.router, api.router):
         app.include_router(router)
     _error_pages(app)
     return app
+
+
+def _authenticator(sessions, settings: Settings):
+    """``BodyLimit``'s check of a request's credential, from its headers alone (off the event loop)."""
+
+    async def authenticate(scope, bearer: bool) -> bool:
+        connection = HTTPConnection(scope)
+        return await run_in_threadpool(credential_valid, sessions, settings, connection.cookies.get(SESSION_COOKIE),
+                                       connection.headers.get("authorization"), bearer)
+
+    return authenticate
 
 
 def notify_workers(app: FastAPI, job_id: str) -> None:

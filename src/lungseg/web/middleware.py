@@ -2,11 +2,14 @@
 reading (413) as soon as they are exceeded, so an oversize request never fills memory or the disk.
 
 Only the two upload routes (``POST /analyses``, ``POST /api/v1/analyses``) may send a large body, and
-only with a credential (a session cookie or an ``Authorization`` header; the route itself then checks
-it): an anonymous large upload is refused before a byte of it is read. Every other request may send
-``SMALL_BODY`` bytes (forms are a few hundred bytes)."""
+only with a live credential: the upload page's session cookie, or for the API (every write under
+``/api/``) an access token, checked against the database before a byte of the body is read, so a
+request with no, a bogus or an expired credential is refused with 401 whatever it sends. Every other
+request may send ``SMALL_BODY`` bytes (forms are a few hundred bytes)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +41,13 @@ class SecurityHeaders:
 
 
 UPLOAD_PATHS = ("/analyses", "/api/v1/analyses")
+API_WRITES = ("POST", "PUT", "PATCH", "DELETE")
 SMALL_BODY = 256 << 10
+SIGN_IN = b"sign in (or send an access token) before uploading"
+TOKEN_NEEDED = b'{"detail":"a valid personal access token is required (Authorization: Bearer ...)"}'
+
+Authenticate = Callable[[Scope, bool], Awaitable[bool]]
+"""(scope, bearer) -> whether the request's session cookie (or with bearer its access token) is live."""
 
 
 class TooLarge(HTTPException):
@@ -50,22 +59,24 @@ class TooLarge(HTTPException):
 
 class BodyLimit:
     """413 when Content-Length says more than the route's limit, or as soon as the streamed body does;
-    401 for a large upload without any credential."""
+    401, before any of the body is read, for an upload or an API write without a live credential."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_upload = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, authenticate: Authenticate):
+        self.app, self.max_upload, self.authenticate = app, max_bytes, authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers", []))
-        upload = scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOAD_PATHS
+        path, method = scope["path"].rstrip("/"), scope["method"]
+        upload = method == "POST" and path in UPLOAD_PATHS
+        api = path.startswith("/api/") and method in API_WRITES
+        if (upload or api) and not await self.authenticate(scope, path.startswith("/api/")):
+            if path.startswith("/api/"):
+                return await _refuse(send, 401, TOKEN_NEEDED, b"application/json", [(b"www-authenticate", b"Bearer")])
+            return await _refuse(send, 401, SIGN_IN)
         limit = self.max_upload if upload else SMALL_BODY
         length = headers.get(b"content-length")
-        if upload and b"lungseg_session=" not in headers.get(b"cookie", b"") and b"authorization" not in headers:
-            if length is None or not length.isdigit() or int(length) > SMALL_BODY:
-                return await _refuse(send, 401, b"sign in (or send an access token) before uploading")
-            limit = SMALL_BODY
         if length is not None and length.isdigit() and int(length) > limit:
             return await _too_large(send, limit)
         received = 0
@@ -97,8 +108,9 @@ async def _too_large(send: Send, limit: int) -> None:
                               else f"request too large: the limit is {limit // 1024} KB").encode())
 
 
-async def _refuse(send: Send, status: int, body: bytes) -> None:
+async def _refuse(send: Send, status: int, body: bytes, media_type: bytes = b"text/plain; charset=utf-8",
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
-                            (b"content-length", str(len(body)).encode())] + HEADERS})
+                "headers": [(b"content-type", media_type), (b"connection", b"close"),
+                            (b"content-length", str(len(body)).encode())] + (extra or []) + HEADERS})
     await send({"type": "http.response.body", "body": body})

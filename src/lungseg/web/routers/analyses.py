@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from lungseg.labels import SPLIT_LUNGS, label_class
 from lungseg.web import results
-from lungseg.web.deps import check_csrf, get_db, get_settings, owned_analysis, page_user
+from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, page_user
 from lungseg.web.models import User
 from lungseg.web.schemas import AnalysisOptions
 from lungseg.web.service import create_analysis, delete_analysis, history, shipped_model_names
@@ -21,7 +21,8 @@ from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts
 
-router = APIRouter(prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False,
+                   route_class=FormLimitedRoute)
 
 
 @router.get("")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from sqlalchemy.orm import Session
 
 from lungseg.web import results
-from lungseg.web.deps import api_user, get_db, get_settings, owned_analysis
+from lungseg.web.deps import FormLimitedRoute, api_user, get_db, get_settings, owned_analysis
 from lungseg.web.models import Analysis, User
 from lungseg.web.routers.analyses import file_response, queue_upload
 from lungseg.web.schemas import AnalysisList, AnalysisOptions, AnalysisOut
@@ -19,7 +19,7 @@ from lungseg.web.settings import Settings
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import job_status
 
-router = APIRouter(prefix="/api/v1", tags=["analyses"])
+router = APIRouter(prefix="/api/v1", tags=["analyses"], route_class=FormLimitedRoute)
 
 
 def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
