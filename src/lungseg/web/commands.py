@@ -81,12 +81,13 @@ def admin_create(email: str, data_dir: DataDir = None):
     from lungseg.web import migrate
     from lungseg.web.db import make_engine, make_session_factory
     from lungseg.web.models import User
+    from lungseg.web.schemas import normal_email
 
     settings = _settings(data_dir)
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     with make_session_factory(engine).begin() as db:
-        user = db.scalar(select(User).where(User.email == email.strip().lower()))
+        user = db.scalar(select(User).where(User.email == normal_email(email)))
         if user is None:
             raise ValueError(f"no registered user with email {email!r}; register first")
         user.is_admin = True

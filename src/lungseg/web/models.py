@@ -26,17 +26,23 @@ class Base(DeclarativeBase):
     pass
 
 
+FIRST_ADMIN = 1
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)  # stored lower-cased
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)  # schemas.normal_email
     full_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
     age: Mapped[int] = mapped_column(Integer)
     gender: Mapped[str] = mapped_column(String(32))
     mobile: Mapped[str] = mapped_column(String(32))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # FIRST_ADMIN on the site's first administrator, NULL on every other account: the unique index lets
+    # only one of simultaneous first registrations have it (service.register_user)
+    first_admin: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True, index=True)
     is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
 GENDERS = ("female", "male", "other", "prefer not to say")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254
+
+
+def normal_email(value: str) -> str:
+    """The one form an email address is stored and compared in: Unicode NFKC, then lower-case, without
+    surrounding spaces, so "é" typed composed or decomposed (or a full-width letter) is the same address."""
+    return unicodedata.normalize("NFKC", value).strip().lower()
 
 
 class Registration(BaseModel):
     full_name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=MAX_EMAIL)  # and again once normalised (NFKC may lengthen it)
     password: str
     age: int = Field(ge=0, le=130)
     gender: str
@@ -30,8 +38,8 @@ class Registration(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not EMAIL.match(value):
+        value = normal_email(value)
+        if not EMAIL.match(value) or len(value) > MAX_EMAIL:
             raise ValueError("enter a valid email address")
         return value
 

@@ -5,8 +5,10 @@
   Django's 19,640 common passwords (``data/common-passwords.txt.gz``, see ``data/NOTICE.txt``), not the
   user's email or name; no composition rules (NIST SP 800-63B).
 - Session and access tokens: 32 random bytes, URL-safe; only their SHA-256 is stored.
-- Login rate limits: a moving window per client address and per account (``limits``), so the 21st
-  wrong attempt inside the window is refused with 429 whoever makes it.
+- Login rate limits: a moving window (``limits``) over the failed logins of a client address and over
+  all login attempts of an account (cleared by a successful one), so the 21st wrong attempt inside the
+  window is refused with 429 whoever makes it, while successful logins of many people behind one
+  address (a hospital's NAT) never count against it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def same_secret(a: str | None, b: str | None) -> bool:
 
 
 class LoginLimiter:
-    """Moving-window limits on login and registration attempts, per client address and per account."""
+    """Moving-window limits on login and registration attempts, per client address and per account
+    (which attempts count is the caller's choice: ``allowed`` counts one, ``hit`` counts a failure)."""
 
     def __init__(self, rate: str):
         self.rate = parse(rate)
@@ -91,6 +94,16 @@ class LoginLimiter:
     def allowed(self, *keys: str) -> bool:
         """Count one attempt against every key; False when any of them is over the limit."""
         return all([self.limiter.hit(self.rate, key) for key in keys if key])  # list: hit every key
+
+    def within(self, *keys: str) -> bool:
+        """Whether every key may make one more attempt, counting none (``hit`` counts the failures)."""
+        return all(self.limiter.test(self.rate, key) for key in keys if key)
+
+    def hit(self, *keys: str) -> None:
+        """Count one attempt (a failure) against every key."""
+        for key in keys:
+            if key:
+                self.limiter.hit(self.rate, key)
 
     def clear(self, key: str) -> None:
         self.limiter.clear(self.rate, key)

@@ -1,5 +1,6 @@
 """What the pages and the API both do with analyses: create one from an upload (stage, de-identify,
-screen, queue), list a user's history, delete one (files too), and account deletion's clean-up."""
+screen, queue), list a user's history, delete one (files too); and with accounts: registration (the
+first account is the administrator) and account deletion's clean-up."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lungseg.errors import InputError
 from lungseg.web import results
-from lungseg.web.models import Analysis, Job, User, new_id
-from lungseg.web.schemas import AnalysisOptions
+from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
+from lungseg.web.schemas import AnalysisOptions, Registration
 from lungseg.web.settings import MB, Settings
 from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
@@ -90,6 +92,31 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
             raise
     log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
     return analysis
+
+
+def register_user(db: Session, data: Registration, password_hash: str) -> User | None:
+    """Create the account; None when its email is registered already (also by a request at the same moment).
+
+    The first account of a site is its administrator, decided by the database rather than by a count
+    another request may take at the same moment: it is inserted with ``first_admin`` set, which a unique
+    index allows on one account only, so of simultaneous first registrations one commits it and the
+    others are created again as plain users.
+    """
+    if db.scalar(select(User.id).where(User.email == data.email)) is not None:
+        return None
+    first = db.scalar(select(func.count()).select_from(User)) == 0
+    for admin in (True, False) if first else (False,):
+        user = User(email=data.email, full_name=data.full_name, password_hash=password_hash, age=data.age,
+                    gender=data.gender, mobile=data.mobile, is_admin=admin, first_admin=FIRST_ADMIN if admin else None)
+        db.add(user)
+        try:
+            db.commit()
+            return user
+        except IntegrityError:
+            db.rollback()
+            if db.scalar(select(User.id).where(User.email == data.email)) is not None:
+                return None
+    return None
 
 
 def _named(error: InputError, inputs, files: int) -> str:

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     max_staging_mb: int = Field(4096, ge=1)                # all uploads being checked at once (one process)
     session_idle_minutes: int = Field(60, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
-    login_rate: str = "20/15 minutes"                      # per client address and per account
+    login_rate: str = "20/15 minutes"                      # failures per address; attempts per account
     page_size: int = Field(20, ge=1, le=200)
     admin_sees_images: bool = False
     contact_name: str = "your radiology department"

@@ -8,19 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lungseg.web.deps import SESSION_COOKIE, check_csrf, current_session, get_db
 from lungseg.web.models import User, UserSession
-from lungseg.web.schemas import Registration
+from lungseg.web.schemas import Registration, normal_email
 from lungseg.web.security import hash_password, needs_rehash, new_token, password_problem, token_hash, verify_password
+from lungseg.web.service import register_user
 from lungseg.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 log = logging.getLogger("lungseg.web.auth")
 WRONG = "The email or password is wrong."
+TOO_MANY = "Too many attempts; wait a few minutes and try again."
 
 
 def client_address(request: Request) -> str:
@@ -28,10 +29,10 @@ def client_address(request: Request) -> str:
 
 
 def _limited(request: Request, action: str, email: str) -> None:
-    """429 after too many attempts of ``action`` (login, register) from this address or for this email."""
+    """429 after too many attempts of ``action`` (registration) from this address or for this email."""
     if not request.app.state.limiter.allowed(f"{action}:ip:{client_address(request)}",
-                                             f"{action}:account:{email.strip().lower()}"):
-        raise HTTPException(429, "Too many attempts; wait a few minutes and try again.")
+                                             f"{action}:account:{normal_email(email)}"):
+        raise HTTPException(429, TOO_MANY)
 
 
 @router.get("/register")
@@ -55,15 +56,7 @@ def register(request: Request, full_name: Annotated[str, Form()] = "", email: An
     if problem:
         return render(request, "register.html", status_code=422, form=form, errors=[problem])
     hashed = hash_password(data.password)  # before touching the database: no connection held while hashing
-    exists = db.scalar(select(User.id).where(User.email == data.email))
-    if exists is None:
-        first = db.scalar(select(func.count()).select_from(User)) == 0
-        db.add(User(email=data.email, full_name=data.full_name, password_hash=hashed,
-                    age=data.age, gender=data.gender, mobile=data.mobile, is_admin=first))
-        try:
-            db.commit()
-        except IntegrityError:  # registered at the same moment by another request
-            db.rollback()
+    register_user(db, data, hashed)
     # the same answer whether or not the email was already registered
     return render(request, "login.html", form={"email": data.email},
                   notice="Registration received. Sign in with your email and password.")
@@ -77,16 +70,22 @@ def login_form(request: Request, next: str = "/analyses"):
 @router.post("/login")
 def login(request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/analyses", db: Session = Depends(get_db)):
-    email = email.strip().lower()
-    _limited(request, "login", email)
+    email = normal_email(email)
+    limiter = request.app.state.limiter
+    address, account = f"login:ip:{client_address(request)}", f"login:account:{email}"
+    # an address is limited by its failures only (a clinic behind one NAT signs in all day); an account
+    # by all its attempts, until one succeeds
+    if not limiter.within(address) or not limiter.allowed(account):
+        raise HTTPException(429, TOO_MANY)
     user = db.scalar(select(User).where(User.email == email))
     db.commit()  # release the connection while argon2 runs
     if not verify_password(user.password_hash if user else None, password) or user.is_disabled:
+        limiter.hit(address)
         return render(request, "login.html", status_code=401, form={"email": email}, errors=[WRONG],
                       next=_safe_next(next))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    request.app.state.limiter.clear(f"login:account:{email}")
+    limiter.clear(account)
     response = RedirectResponse(_safe_next(next), status_code=303)
     start_session(request, response, db, user)
     return response
