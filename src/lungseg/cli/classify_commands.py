@@ -15,6 +15,8 @@ import typer
 
 from lungseg.cli.common import DeviceOption, app, console, progress, user_errors
 from lungseg.cli.train_commands import build_config, with_run_options
+from lungseg.config import classifier_defaults
+from lungseg.errors import InputError
 from lungseg.screening import DISCLAIMER
 
 classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
@@ -43,7 +45,6 @@ def train(
 ):
     """Train an image classifier on DIR/<class>/* or DIR/<split>/<class>/* (split folders are pooled and
     re-split with copies of one slice kept together); writes OUT/best.pt with its temperature."""
-    from lungseg.config import classifier_defaults
     from lungseg.training.classify_run import train_classifier
 
     if resume:
@@ -102,7 +103,6 @@ def predict(
 ):
     """Class probabilities (calibrated), the predicted class and its confidence per picture; pictures that
     do not look like chest CT slices are flagged. Prints one line per picture."""
-    from lungseg.errors import InputError
     from lungseg.inference.classify import ImageClassifier
     from lungseg.io import check_folder_target, write_text_atomic
 
@@ -133,8 +133,6 @@ def predict(
 
 
 def _pictures(input: Path) -> list[Path]:
-    from lungseg.errors import InputError
-
     if input.is_dir() and not any(input.glob("*.dcm")):
         files = sorted(p for p in input.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
                        and not p.name.startswith("."))

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from lungseg.errors import LungsegError, describe
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Lung segmentation in chest CT and X-ray with U-Net family networks.")
 
@@ -45,8 +47,6 @@ def user_errors(command):
 
     @wraps(command)
     def wrapper(*args, **kwargs):
-        from lungseg.errors import LungsegError, describe
-
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):

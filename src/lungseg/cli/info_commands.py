@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lungseg import __version__
 from lungseg.cli.common import app, user_errors
 
 
@@ -15,7 +16,6 @@ from lungseg.cli.common import app, user_errors
 def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False):
     """Print lungseg's version, PyTorch and CUDA versions, the GPUs (name, memory, bf16), what --device auto
     and --backend auto resolve to, and the ONNX Runtime version and providers."""
-    from lungseg import __version__
     from lungseg.inference.backends import onnx_available, prefers_torch
     from lungseg.models.device import describe_devices
 

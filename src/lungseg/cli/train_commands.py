@@ -24,7 +24,7 @@ from lungseg.cli.common import (
     progress,
     user_errors,
 )
-from lungseg.config import LossName
+from lungseg.config import LossName, merge_config, parse_assignment
 
 
 def _option(kind, help: str | None = None, *names: str):
@@ -99,7 +99,6 @@ def with_run_options(exclude: tuple[str, ...] = ()):
 def build_config(options: dict[str, Any], defaults=None):
     """Parse the options into settings and let the config layer merge and validate them (on ``defaults``,
     a ``RunConfig``, when no config file is given)."""
-    from lungseg.config import merge_config, parse_assignment
     from lungseg.io import parse_mask_labels
 
     settings = dict(parse_assignment(text, "--set") for text in options.get("set") or [])

@@ -19,6 +19,7 @@ from lungseg.data.augment import augment_pair, seeded_item
 from lungseg.data.pairs import Pair
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
+from lungseg.io.label_maps import parse_mask_mapping, read_label_map
 from lungseg.losses import border_weight_map
 from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid, nonfinite_count
 
@@ -43,8 +44,6 @@ class MaskRule:
     def read(self, path) -> np.ndarray:
         if self.channels == 1:
             return read_mask(path, self.labels)
-        from lungseg.io.label_maps import parse_mask_mapping, read_label_map
-
         return read_label_map(path, self.channels, parse_mask_mapping(self.mapping, self.channels))
 
 

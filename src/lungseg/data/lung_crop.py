@@ -14,6 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from lungseg.io.shipped import resolve_model
+from lungseg.models import load_checkpoint, model_from_checkpoint
+
 LUNG_MODEL = "ct-lung-8bit"
 MARGIN = 0.08
 MIN_LUNG_FRACTION = 0.01
@@ -41,9 +44,6 @@ class Box:
 @lru_cache(maxsize=1)
 def _lung_model():
     import torch
-
-    from lungseg.io.shipped import resolve_model
-    from lungseg.models import load_checkpoint, model_from_checkpoint
 
     checkpoint = load_checkpoint(resolve_model(LUNG_MODEL))
     return model_from_checkpoint(checkpoint, LUNG_MODEL), checkpoint.card.plan, torch

@@ -61,7 +61,7 @@ class TorchBackend:
     def __init__(self, checkpoint, source: str | Path | None = None, device: str = "auto", precision: str = "auto"):
         import torch
 
-        from lungseg.models import model_from_checkpoint
+        from lungseg.models import model_from_checkpoint  # imports PyTorch
         from lungseg.models.device import resolve_device, resolve_precision
 
         torch.set_num_threads(thread_count())
@@ -152,7 +152,7 @@ def onnx_bytes(checkpoint, source: str | Path | None = None) -> bytes:
     import onnx
     import torch
 
-    from lungseg.models import model_from_checkpoint
+    from lungseg.models import model_from_checkpoint  # imports PyTorch
 
     model = model_from_checkpoint(checkpoint, source)
     size = checkpoint.card.plan.image_size

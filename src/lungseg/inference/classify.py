@@ -29,8 +29,10 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding
+from lungseg.inference.checks import check_radiograph_picture, lung_ring_ratio
 from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
+from lungseg.metrics import softmax
 from lungseg.preprocessing import Unmarked
 
 MIN_LUNG_FRACTION = 0.03   # chest CT slices in the cancer set: lungs on >= 4 % of the picture (benchmarks)
@@ -69,7 +71,7 @@ class ImageClassifier:
     def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto"):
         import torch
 
-        from lungseg.models import model_from_checkpoint
+        from lungseg.models import model_from_checkpoint  # imports PyTorch
         from lungseg.models.device import resolve_device
 
         if checkpoint.card.task != "classification":
@@ -84,14 +86,14 @@ class ImageClassifier:
 
     @classmethod
     def load(cls, reference: str | Path, **kwargs) -> ImageClassifier:
-        from lungseg.models import load_checkpoint
+        from lungseg.models import load_checkpoint  # imports PyTorch
 
         return cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
 
     def read(self, path: str | Path) -> Unmarked:
         """A picture file as the classifier reads it (``data.class_folders.read_picture``); a volume or a
         DICOM series folder is refused."""
-        from lungseg.data.class_folders import read_picture
+        from lungseg.data.class_folders import read_picture  # lungseg.data imports PyTorch
 
         path = Path(path)
         if path.is_dir() or path.name.lower().endswith(VOLUME_SUFFIXES):
@@ -104,7 +106,7 @@ class ImageClassifier:
         (``data.lung_crop``), else the whole picture. Returns (that part, its box or None)."""
         if self.card.plan.field_of_view != "lungs" or np.asarray(picture).dtype != np.uint8:
             return np.asarray(picture), None
-        from lungseg.data.lung_crop import lung_box
+        from lungseg.data.lung_crop import lung_box  # lungseg.data imports PyTorch
 
         box = lung_box(np.asarray(picture))
         return box.crop(np.asarray(picture)), box
@@ -124,8 +126,6 @@ class ImageClassifier:
     def apply(self, picture: np.ndarray | Unmarked | str | Path, source: str | None = None) -> ClassPrediction:
         """One picture: a file (read by ``read``), a picture already read by ``read`` (an ``Unmarked``,
         with ``source`` naming it) or a gray array."""
-        from lungseg.metrics import softmax
-
         findings = []
         if isinstance(picture, (str, Path)):
             source, picture = str(picture), self.read(picture)
@@ -144,8 +144,7 @@ class ImageClassifier:
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
         """Whether a gray 8-bit picture shows an axial chest CT slice (see the module docstring)."""
-        from lungseg.data.lung_crop import lung_mask
-        from lungseg.inference.checks import check_radiograph_picture, lung_ring_ratio
+        from lungseg.data.lung_crop import lung_mask  # lungseg.data imports PyTorch
 
         if picture.dtype != np.uint8:
             return []  # HU input is refused by the plan before this
@@ -172,7 +171,7 @@ class ImageClassifier:
     def heat_map(self, picture: np.ndarray, class_name: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (H, W) float32 in [0, 1] on the picture's own grid for ``class_name`` (the
         predicted class when None)."""
-        from lungseg.inference.gradcam import grad_cam
+        from lungseg.inference.gradcam import grad_cam  # imports PyTorch
 
         part, field = self.field(picture)
         prepared, letterbox = self.card.plan.prepare(part)

@@ -19,6 +19,13 @@ import numpy as np
 
 from lungseg.errors import InputError
 from lungseg.inference.classify import ImageClassifier
+from lungseg.metrics import (
+    classification_metrics,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+    softmax,
+)
 
 
 @dataclass(frozen=True)
@@ -61,16 +68,9 @@ class ClassEvaluation:
 
 def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, subset: str | None = None,
                         examples: int = 3, log=print) -> ClassEvaluation:
-    from lungseg.data.class_dataset import representatives
+    from lungseg.data.class_dataset import representatives  # lungseg.data imports PyTorch
     from lungseg.data.class_folders import find_labelled_images, read_picture, relabelled
     from lungseg.data.slice_groups import group_slices
-    from lungseg.metrics import (
-        classification_metrics,
-        expected_calibration_error,
-        negative_log_likelihood,
-        reliability_bins,
-        softmax,
-    )
 
     classifier = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, check_inputs=False)
     images = {item.name: item for item in relabelled(find_labelled_images(data), classifier.class_names, data)}

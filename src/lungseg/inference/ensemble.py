@@ -48,7 +48,7 @@ def load_ensemble(folder: str | Path, backend: str = "auto", device: str = "auto
                   precision: str = "auto") -> tuple[ModelCard, EnsembleBackend]:
     """Read ``folder/ensemble.json`` -> (the members' shared card without a split, listing the member
     paths; the averaging backend). All members must share one preprocessing plan and class names."""
-    from lungseg.models import load_checkpoint
+    from lungseg.models import load_checkpoint  # imports PyTorch
 
     folder = Path(folder)
     members_list = read_members(folder / ENSEMBLE_FILE)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.errors import InputError
+from lungseg.inference.evaluation_classes import evaluate_classes
 from lungseg.inference.evaluation_files import json_safe, per_sample_csv
 from lungseg.inference.predictor import Predictor
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
@@ -68,8 +69,6 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
     A K-class model is scored per class (``evaluation_classes``; ``mask_mapping`` for pictures of classes)."""
     out = check_evaluation_output(out, pairs)
     if predictor.channels > 1:
-        from lungseg.inference.evaluation_classes import evaluate_classes
-
         return evaluate_classes(predictor, pairs, out, log, mask_mapping)
     accumulator = MetricAccumulator()
     step = predictor.batch_size

@@ -45,7 +45,7 @@ def read_card(reference: str | Path) -> ModelCard:
     shipped = shipped_models().get(str(reference))
     if onnx_available() and (str(reference).endswith(".onnx") or (shipped and "onnx" in shipped["files"])):
         return OnnxBackend(resolve_model(reference, "onnx" if shipped else "checkpoint"), source=reference).card()
-    from lungseg.models import load_checkpoint  # PyTorch
+    from lungseg.models import load_checkpoint  # imports PyTorch
 
     return load_checkpoint(resolve_model(reference)).card
 
@@ -103,7 +103,7 @@ class Predictor:
             return cls.from_onnx(resolve_model(reference), source=reference, **kwargs)
         if use_onnx and str(reference) in shipped_models():
             return cls.from_onnx(resolve_model(reference, "onnx"), source=reference, **kwargs)
-        from lungseg.models import load_checkpoint
+        from lungseg.models import load_checkpoint  # imports PyTorch
 
         return cls(load_checkpoint(resolve_model(reference)), source=reference, backend=backend, **kwargs)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lungseg.io.limits import check_size
+
 
 def to_canonical(image, source=None):
     """``source`` names the input in the error raised when resampling would need too large a grid."""
@@ -43,8 +45,6 @@ def _resample_axial(image, source=None):
     """Axis-aligned LPS grid covering the image, in-plane spacing = finest input spacing; a grid larger
     than ``MAX_VOLUME_VOXELS`` (extreme spacing ratios) is refused before it is allocated."""
     import SimpleITK as sitk
-
-    from lungseg.io.limits import check_size
 
     size = np.array(image.GetSize())
     corners = [image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])

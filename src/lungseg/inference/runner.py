@@ -25,6 +25,7 @@ import numpy as np
 from lungseg import __version__
 from lungseg.errors import InputError, LungsegError, describe
 from lungseg.findings import Level
+from lungseg.inference.outputs import write_outputs
 from lungseg.inference.routing import with_choice
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
@@ -177,8 +178,6 @@ def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool
     ``AutoSegmenter``, which picks CT or X-ray per study) and write its outputs; returns one summary row
     per study. An error in one
     study (refused input, unreadable file, a failed write, anything else) becomes its row's message."""
-    from lungseg.inference.outputs import write_outputs
-
     rows = []
     for target in targets:
         start = time.perf_counter()

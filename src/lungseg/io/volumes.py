@@ -21,7 +21,10 @@ from pathlib import Path
 
 from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
+from lungseg.io.dicom import read_dicom_series
 from lungseg.io.limits import check_size
+from lungseg.io.nifti import check_nifti_data, read_nifti_header, read_nifti_voxels
+from lungseg.io.text_headers import check_attached, readable_copy
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")   # .nhdr/.mhd: recognised, refused
 READABLE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
@@ -41,8 +44,6 @@ def read_volume(path: str | Path):
     """Read a volume as a SimpleITK image; a folder is read as a DICOM series (see ``read_dicom_series``)."""
     path = Path(path)
     if path.is_dir():
-        from lungseg.io.dicom import read_dicom_series
-
         return read_dicom_series(path).image
     return read_volume_file(path).image
 
@@ -57,13 +58,9 @@ def read_volume_file(path: str | Path) -> VolumeFile:
                                "or a DICOM folder")
     if not path.is_file():
         raise InputError(path, "file not found")
-    from lungseg.io.text_headers import check_attached
-
     check_attached(path)
     nifti, nonfinite = None, 0
     if path.name.lower().endswith((".nii", ".nii.gz")):
-        from lungseg.io.nifti import check_nifti_data, read_nifti_header
-
         nifti = read_nifti_header(path)
         check_size(nifti.dims[:3] or (0,), path, "volume")
         nonfinite = check_nifti_data(path, nifti)
@@ -72,15 +69,11 @@ def read_volume_file(path: str | Path) -> VolumeFile:
     except RuntimeError as exc:
         if "spacing" not in str(exc):
             raise InputError(path, f"cannot read volume: truncated or corrupt file ({_itk_reason(exc)})") from exc
-        from lungseg.io.text_headers import readable_copy
-
         with readable_copy(path) as (copy, stored):  # a zero spacing ITK will not read: assumed, with a warning
             if copy is None:
                 raise InputError(path, f"the header's voxel spacing is unusable ({_itk_reason(exc)})") from exc
             image = _read_itk(copy, shown=path)
     if nonfinite and len(nifti.dims) == 3:  # ITK read them as 0: put the stored NaN/inf back
-        from lungseg.io.nifti import read_nifti_voxels
-
         stored_image = sitk.GetImageFromArray(read_nifti_voxels(path, nifti))
         stored_image.CopyInformation(image)
         image = stored_image
@@ -94,8 +87,6 @@ def _read_itk(path: Path, shown: Path | None = None):
     """Read with the ITK reader of the suffix after checking that the data is in the file and the header's
     size; ITK's ``RuntimeError`` passes through."""
     import SimpleITK as sitk
-
-    from lungseg.io.text_headers import check_attached
 
     check_attached(path, shown)
     name = path.name.lower()

@@ -18,9 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lungseg import __version__
 from lungseg.errors import InputError
+from lungseg.inference.classify import ImageClassifier
 from lungseg.inference.predictor import read_card
+from lungseg.io import write_png
 from lungseg.io.shipped import shipped_models
+from lungseg.preprocessing.display import heat_overlay
 from lungseg.screening import DISCLAIMER
 from lungseg.web.result_folder import result_staging
 
@@ -37,8 +41,6 @@ def is_classifier(model: str) -> bool:
 
 
 def classifier_for(model: str):
-    from lungseg.inference.classify import ImageClassifier
-
     with _lock:
         if model not in _cache:
             _cache[model] = ImageClassifier.load(model)
@@ -58,9 +60,6 @@ def screen(path: Path, kind: str, model: str) -> None:
 
 def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     """Classify the picture, write the result folder; returns the summary kept in the database."""
-    from lungseg.io import write_png
-    from lungseg.preprocessing.display import heat_overlay
-
     start = time.perf_counter()
     progress(0.1, "reading the picture")
     classifier = classifier_for(model)
@@ -82,8 +81,6 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
 
 
 def summary_of(report: dict) -> dict:
-    from lungseg import __version__
-
     return {"classification": {key: report[key] for key in (
         "predicted", "confidence", "probabilities", "uncalibrated_probabilities", "temperature",
         "flagged_not_chest_ct", "class_names")},

@@ -20,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lungseg.inference.backends import gpu_present
+from lungseg.inference.outputs import write_outputs
+from lungseg.inference.postprocess import PostprocessOptions
+from lungseg.inference.routing import load_segmenter, with_choice
 from lungseg.inference.runner import Target, report_fields
+from lungseg.inference.study import load_study
+from lungseg.io import staged_writes
 from lungseg.screening import DISCLAIMER
 from lungseg.web import classification
 from lungseg.web.result_folder import RESULT, result_staging
@@ -68,9 +74,6 @@ def segmenter_for(model: str, options: dict | None = None):
     """The segmenter for ``model`` (``auto``: CT or X-ray per upload; ``inference.routing``) with the
     analysis's ``options`` (``schemas.AnalysisOptions`` fields); the models are loaded once per process
     (loading ONNX takes about a second)."""
-    from lungseg.inference.postprocess import PostprocessOptions
-    from lungseg.inference.routing import load_segmenter
-
     with _cache_lock:
         if model not in _cache:
             _cache[model] = load_segmenter(model)
@@ -89,8 +92,6 @@ _screens = threading.BoundedSemaphore(2)  # uploads share the request threads: a
 
 def screen_input(path: Path, model: str, kind: str = "slice") -> None:
     """Refuse, with ``InputError``, what the model would refuse, before a job is queued (seconds)."""
-    from lungseg.inference.study import load_study
-
     with _screens:
         if classification.is_classifier(model):
             classification.screen(path, kind, model)
@@ -106,8 +107,6 @@ def gpu_slot():
     job, reading and writing, does not need it, but its segmentation does), else no limit here."""
     from contextlib import nullcontext
 
-    from lungseg.inference.backends import gpu_present
-
     global _gpu_slots
     if not gpu_present():
         return nullcontext()
@@ -122,11 +121,6 @@ def gpu_slot():
 def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress, options: dict | None = None) -> dict:
     """Segment ``input_path`` and write ``folder/result``; returns the summary kept in the database. On a
     GPU machine the models run on the GPU (``--backend auto``), one job per GPU at a time."""
-    from lungseg.inference.outputs import write_outputs
-    from lungseg.inference.routing import with_choice
-    from lungseg.inference.study import load_study
-    from lungseg.io import staged_writes
-
     if classification.is_classifier(model):
         return classification.run(folder, input_path, model, progress)
     start = time.perf_counter()

@@ -4,12 +4,15 @@ for the fallback viewer (and 2D uploads), drawn by the same display module as th
 from __future__ import annotations
 
 import io
+import json
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from fastapi import HTTPException
 
+from lungseg.io import read_mask
+from lungseg.preprocessing.display import label_overlay, to_display
 from lungseg.screening import QUALITY_FLAG
 from lungseg.web import results
 from lungseg.web.models import Analysis, Job
@@ -77,8 +80,6 @@ def _volumes(folder: str, stamp: float) -> tuple[np.ndarray, np.ndarray, tuple[f
 def _arrays(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     result = folder / results.RESULT
     if (result / "slice.npy").is_file():
-        from lungseg.io import read_mask
-
         if (result / "labels.npy").is_file():
             labels = np.load(result / "labels.npy")
         else:  # an analysis stored before labels.npy: the 0/255 mask, without sides
@@ -104,8 +105,6 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
     Arrays are in the file's own (Z, Y, X) order; coronal and sagittal are flipped so superior is up."""
     from PIL import Image
 
-    from lungseg.preprocessing.display import label_overlay, to_display
-
     if plane not in PLANES:
         raise HTTPException(422, f"plane must be one of {', '.join(PLANES)}")
     ct, labels, spacing = _arrays(folder)
@@ -128,8 +127,6 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
 
 def agreement_chart(folder: Path) -> bytes:
     """Per-slice flip agreement (the quality signal) against slice number, as a small PNG."""
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")
