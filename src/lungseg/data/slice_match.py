@@ -78,9 +78,10 @@ def slice_features(gray: np.ndarray) -> SliceFeatures:
     return SliceFeatures(points, descriptors.astype(np.float32), image)
 
 
-def candidate_pairs(features: list[SliceFeatures]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+def candidate_pairs(features: list[SliceFeatures], min_votes: int = MIN_VOTES
+                    ) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """(i, j) with i < j -> matched keypoint index pairs (index in i, index in j), for image pairs with
-    at least ``MIN_VOTES`` ratio-test matches in either direction."""
+    at least ``min_votes`` ratio-test matches in either direction."""
     import cv2
 
     owners = np.concatenate([np.full(len(f.descriptors), i) for i, f in enumerate(features)]) if features else []
@@ -104,19 +105,19 @@ def candidate_pairs(features: list[SliceFeatures]) -> dict[tuple[int, int], list
             a, pair = int(owners[query]), (int(local[query]), int(local[match.trainIdx]))
             key, pair = ((a, other), pair) if a < other else ((other, a), pair[::-1])
             votes.setdefault(key, []).append(pair)
-    return {key: sorted(set(pairs)) for key, pairs in votes.items() if len(set(pairs)) >= MIN_VOTES}
+    return {key: sorted(set(pairs)) for key, pairs in votes.items() if len(set(pairs)) >= min_votes}
 
 
 def verify_pair(first: SliceFeatures, second: SliceFeatures, pairs: list[tuple[int, int]],
-                indices: tuple[int, int]) -> SliceMatch | None:
-    """Fit a similarity to the matched points; None when fewer than ``MIN_INLIERS`` agree."""
+                indices: tuple[int, int], min_inliers: int = MIN_INLIERS) -> SliceMatch | None:
+    """Fit a similarity to the matched points; None when fewer than ``min_inliers`` agree."""
     import cv2
 
     source = second.points[[j for _, j in pairs]]
     target = first.points[[i for i, _ in pairs]]
     transform, inlier_flags = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
                                                           ransacReprojThreshold=4.0, maxIters=4000)
-    if transform is None or int(inlier_flags.sum()) < MIN_INLIERS:
+    if transform is None or int(inlier_flags.sum()) < min_inliers:
         return None
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     return SliceMatch(indices[0], indices[1], int(inlier_flags.sum()),
@@ -146,12 +147,14 @@ def _aligned_correlation(first: np.ndarray, second: np.ndarray, transform: np.nd
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
-def match_slices(images: list[np.ndarray]) -> list[SliceMatch]:
-    """Every pair of ``images`` (gray arrays) that shows one scene, verified; see the module docstring."""
+def match_slices(images: list[np.ndarray], min_votes: int = MIN_VOTES, min_inliers: int = MIN_INLIERS
+                 ) -> list[SliceMatch]:
+    """Every pair of ``images`` (gray arrays) that shows one scene, verified; see the module docstring.
+    Lower ``min_votes``/``min_inliers`` find more neighbouring slices of one scan (``data.scan_groups``)."""
     features = [slice_features(image) for image in images]
     found = []
-    for (i, j), pairs in sorted(candidate_pairs(features).items()):
-        match = verify_pair(features[i], features[j], pairs, (i, j))
+    for (i, j), pairs in sorted(candidate_pairs(features, min_votes).items()):
+        match = verify_pair(features[i], features[j], pairs, (i, j), min_inliers)
         if match is not None:
             found.append(match)
     return found
