@@ -48,8 +48,10 @@ class ClassInputs:
 
 
 def train_classifier(config: RunConfig | None, out, resume: bool = False, log: Logger = print,
-                     progress_factory=None, epochs: int | None = None) -> RunResult:
-    """Train an image classifier on ``config.data.data`` (class folders) into the run folder ``out``."""
+                     progress_factory=None, epochs: int | None = None, split: Split | None = None) -> RunResult:
+    """Train an image classifier on ``config.data.data`` (class folders) into the run folder ``out``;
+    ``split`` (a new run only) replaces the split ``config.data.split`` would make (e.g. scan-disjoint
+    folds of ``benchmarks/classifier_scan_cv.py``)."""
     folder = RunFolder(out)
     if not resume:
         if config is None:
@@ -60,7 +62,9 @@ def train_classifier(config: RunConfig | None, out, resume: bool = False, log: L
         config = _with_class_names(config)
     config, state = check_run_config(config, folder, resume, epochs)
     torch.set_num_threads(config.train.threads or max(1, os.cpu_count() or 1))
-    inputs = prepare_class_inputs(config, state.card.split if state else None, log)
+    if split is not None and state is not None:
+        raise ValueError("train_classifier: split is for a new run; a resumed run keeps its own")
+    inputs = prepare_class_inputs(config, state.card.split if state else split, log)
     if state is None:
         folder.check_apart_from([], [config.data.data])
     transform = build_augmentation(config.augment, config.train.seed)
