@@ -112,6 +112,9 @@ def predict(
     if out is not None:
         out = check_folder_target(out)
     classifier = ImageClassifier.load(model, device=device)
+    print(classifier.new_scans.note() if classifier.new_scans else
+          f"{model}: not measured on unseen scans (no scan-disjoint cross-validation); its confidence holds for "
+          "scans like the training set's")
     results = []
     for path in files:
         read = classifier.read(path)
@@ -119,13 +122,13 @@ def predict(
         results.append(prediction.to_dict())
         flag = "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]" \
             if prediction.flagged else ""
-        print(f"{path}: {prediction.predicted} (confidence {prediction.confidence:.2f}; "
-              + ", ".join(f"{k} {v:.2f}" for k, v in prediction.probabilities.items()) + f"){flag}")
+        print(f"{path}: {prediction.line()}{flag}")
         if cam:
             results[-1]["heat_map"] = _write_cam(classifier, read.gray, prediction.predicted, path, out, len(results))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        written = {"model": str(model), "disclaimer": DISCLAIMER, "predictions": results}
+        written = {"model": str(model), "disclaimer": DISCLAIMER,
+                   "new_scans": vars(classifier.new_scans) if classifier.new_scans else None, "predictions": results}
         write_text_atomic(out / "predictions.json", json.dumps(written, indent=1))
         console().print(f"wrote {out / 'predictions.json'}")
     if not files:

@@ -2,8 +2,10 @@
 
 ``ImageClassifier.load("ct-cancer-type")`` (a shipped model) or ``.load("RUN/best.pt")``;
 ``.apply(path_or_picture)`` returns a ``ClassPrediction``: the calibrated probabilities of every class
-(softmax of logits / T, T fitted on validation data at training time), the predicted class, its
-calibrated confidence, the uncalibrated probabilities, and findings. ``.heat_map(picture, class)``
+(softmax of logits / T: for a shipped model measured on unseen scans the T of its scan-disjoint
+cross-validation, ``NewScans``; else the T fitted on validation data at training time), the predicted
+class, its calibrated confidence, the answer ("uncertain" below the abstention threshold), the
+uncalibrated probabilities, and findings. ``.heat_map(picture, class)``
 gives the Grad-CAM map on the picture's own grid.
 
 Input checks: a CT volume is refused (the model saw single slices); HU or 16-bit pixels are refused
@@ -41,8 +43,41 @@ MAX_DARKNESS_RATIO = 0.6   # lung median / median of a 15-px ring around them: c
 
 
 @dataclass(frozen=True)
+class NewScans:
+    """What a model is expected to do on scans it has never seen, from scan-disjoint cross-validation of
+    its recipe (``benchmarks/classifier_scan_cv.py``; the manifest's ``new_scans``): the temperature
+    and the abstention threshold fitted on the out-of-fold predictions, the expected accuracy and
+    balanced accuracy, and the accuracy and coverage of the answered pictures."""
+
+    temperature: float
+    threshold: float
+    accuracy: float
+    balanced_accuracy: float
+    answered_accuracy: float | None
+    coverage: float
+    command: str = ""
+
+    @classmethod
+    def from_manifest(cls, entry: dict | None) -> NewScans | None:
+        """The ``new_scans`` block of a manifest entry (None when it has none)."""
+        if not entry:
+            return None
+        return cls(float(entry["temperature"]), float(entry["threshold"]), float(entry["expected_accuracy"]),
+                   float(entry["expected_balanced_accuracy"]), entry.get("expected_answered_accuracy"),
+                   float(entry["expected_coverage"]), str(entry.get("command", "")))
+
+    def note(self) -> str:
+        return (f"expected accuracy on new scans: {100 * self.accuracy:.0f} % "
+                f"(balanced {100 * self.balanced_accuracy:.0f} %; "
+                f"scan-disjoint cross-validation); below a confidence of {100 * self.threshold:.0f} % the answer is "
+                f"'uncertain'")
+
+
+@dataclass(frozen=True)
 class ClassPrediction:
-    """One picture's result; ``probabilities`` are calibrated (class name -> probability)."""
+    """One picture's result; ``probabilities`` are calibrated (class name -> probability). With
+    ``new_scans`` (shipped models measured on unseen scans) a confidence below its threshold makes the
+    answer "uncertain"; the probabilities are still given."""
 
     source: str
     probabilities: dict[str, float]
@@ -51,24 +86,53 @@ class ClassPrediction:
     uncalibrated: dict[str, float]
     temperature: float
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    new_scans: NewScans | None = None
 
     @property
     def flagged(self) -> bool:
         return any(f.code == catalogue.Code.NOT_CHEST_CT for f in self.findings)
 
+    @property
+    def uncertain(self) -> bool:
+        return self.new_scans is not None and self.confidence < self.new_scans.threshold
+
+    @property
+    def answer(self) -> str:
+        """The predicted class, or "uncertain" when the model abstains."""
+        return "uncertain" if self.uncertain else self.predicted
+
     def to_dict(self) -> dict:
-        return {"source": self.source, "predicted": self.predicted, "confidence": round(self.confidence, 4),
+        from lungseg.metrics.abstention import shown_percent
+
+        scans = self.new_scans
+        return {"source": self.source, "answer": self.answer, "uncertain": self.uncertain,
+                "predicted": self.predicted, "confidence": round(self.confidence, 4),
+                "shown_confidence": shown_percent(self.confidence),
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+                "shown_probabilities": {k: shown_percent(v) for k, v in self.probabilities.items()},
                 "uncalibrated_probabilities": {k: round(v, 4) for k, v in self.uncalibrated.items()},
                 "temperature": self.temperature, "flagged_not_chest_ct": self.flagged,
+                "abstention_threshold": scans.threshold if scans else None,
+                "expected_accuracy_new_scans": scans.accuracy if scans else None,
+                "expected_balanced_accuracy_new_scans": scans.balanced_accuracy if scans else None,
+                "expected_note": scans.note() if scans else "not measured on unseen scans",
                 "findings": [f.to_dict() for f in self.findings]}
+
+    def line(self) -> str:
+        """One line for people: the answer, shown confidence (never 100 %) and the probabilities."""
+        from lungseg.metrics.abstention import shown_percent
+
+        answer = f"uncertain (most likely {self.predicted})" if self.uncertain else self.predicted
+        return (f"{answer}: confidence {shown_percent(self.confidence)}; "
+                + ", ".join(f"{k} {shown_percent(v)}" for k, v in self.probabilities.items()))
 
 
 class ImageClassifier:
     """A classifier checkpoint ready to run on ``device`` (auto: a CUDA GPU when present, else the CPU);
     ``check_inputs`` runs the chest-CT check."""
 
-    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto"):
+    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto",
+                 new_scans: NewScans | None = None):
         import torch
 
         from lungseg.models import model_from_checkpoint  # imports PyTorch
@@ -80,7 +144,8 @@ class ImageClassifier:
         self.device = resolve_device(device)
         self.model = model_from_checkpoint(checkpoint, source).to(self.device)
         self.class_names = tuple(self.card.class_names)
-        self.temperature = float(self.card.calibration.get("temperature", 1.0))
+        self.new_scans = new_scans
+        self.temperature = new_scans.temperature if new_scans else float(self.card.calibration.get("temperature", 1.0))
         self.check_inputs = check_inputs
         self._torch = torch
 
@@ -88,6 +153,11 @@ class ImageClassifier:
     def load(cls, reference: str | Path, **kwargs) -> ImageClassifier:
         from lungseg.models import load_checkpoint  # imports PyTorch
 
+        from lungseg.io.shipped import shipped_models
+
+        entry = shipped_models().get(str(reference), {}) if "new_scans" not in kwargs else {}
+        if entry.get("new_scans"):
+            kwargs["new_scans"] = NewScans.from_manifest(entry["new_scans"])
         return cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
 
     def read(self, path: str | Path) -> Unmarked:
@@ -140,7 +210,8 @@ class ImageClassifier:
             findings += self.check_picture(np.asarray(picture))
         return ClassPrediction(source or "<array>", dict(zip(self.class_names, map(float, calibrated))),
                                self.class_names[best], float(calibrated[best]),
-                               dict(zip(self.class_names, map(float, raw))), self.temperature, tuple(findings))
+                               dict(zip(self.class_names, map(float, raw))), self.temperature, tuple(findings),
+                               self.new_scans)
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
         """Whether a gray 8-bit picture shows an axial chest CT slice (see the module docstring)."""

@@ -4,8 +4,9 @@ The classifier (``inference.classify.ImageClassifier``) takes single axial slice
 uploaded volume or DICOM series is refused with the reason before a job is queued. The result folder
 holds ``picture.png`` (the de-identified gray picture the model saw, marks painted out),
 ``heat_map.png`` (Grad-CAM of the predicted class over it) and ``classification.json`` (calibrated
-probabilities, prediction, confidence, findings, model, disclaimer), written to a staging folder that
-is renamed into place at the end, as segmentation results are.
+probabilities, prediction, confidence, the answer, "uncertain" below the model's abstention threshold,
+the expected accuracy on new scans, findings, model, disclaimer; shown percentages never say 100 %),
+written to a staging folder that is renamed into place at the end, as segmentation results are.
 """
 
 from __future__ import annotations
@@ -81,8 +82,18 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
 
 
 def summary_of(report: dict) -> dict:
-    return {"classification": {key: report[key] for key in (
-        "predicted", "confidence", "probabilities", "uncalibrated_probabilities", "temperature",
-        "flagged_not_chest_ct", "class_names")},
+    from lungseg.metrics.abstention import shown_percent
+
+    found = {key: report[key] for key in ("predicted", "confidence", "probabilities", "uncalibrated_probabilities",
+                                          "temperature", "flagged_not_chest_ct", "class_names")}
+    # reports written before abstention: the answer is the prediction, the display still capped
+    found.update({"answer": report.get("answer", report["predicted"]), "uncertain": report.get("uncertain", False),
+                  "shown_confidence": shown_percent(report["confidence"]),
+                  "shown_probabilities": {k: shown_percent(v) for k, v in report["probabilities"].items()},
+                  "shown_uncalibrated": {k: shown_percent(v) for k, v in report["uncalibrated_probabilities"].items()},
+                  **{key: report.get(key) for key in ("abstention_threshold", "expected_accuracy_new_scans",
+                                                      "expected_balanced_accuracy_new_scans")},
+                  "expected_note": report.get("expected_note", "not measured on unseen scans")})
+    return {"classification": found,
             "findings": report["findings"], "seconds": report["seconds"], "disclaimer": report["disclaimer"],
             "models": [report["model"]], "lungseg_version": __version__, "status": "done"}
