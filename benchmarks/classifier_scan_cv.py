@@ -116,8 +116,9 @@ def encoder_features(pictures: dict, names: list[str]) -> dict[str, np.ndarray]:
     return found
 
 
-def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pictures, val: list[str]) -> np.ndarray:
-    """Train the shipped recipe on the fold's training files; logits of ``val``."""
+def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pictures, val: list[str],
+                   epochs: int | None = None) -> np.ndarray:
+    """Train the shipped recipe (one thread) on the fold's training files; logits of ``val``."""
     from lungseg.config import classifier_defaults, merge_config
     from lungseg.inference.classify import ImageClassifier
     from lungseg.training.classify_run import train_classifier
@@ -125,7 +126,7 @@ def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pic
     out = runs / f"recipe-{grouping}" / f"fold-{fold}"
     if not (out / "best.pt").is_file():
         config = merge_config(REPO / "recipes" / "ct-cancer-type.yaml",
-                              {"data.data": str(DATA.resolve()), "train.threads": 1}, None,
+                              {"data.data": str(DATA.resolve()), "train.threads": 1, "train.epochs": epochs}, None,
                               defaults=classifier_defaults())
         config.model.class_names = list(class_names)
         train_classifier(config, out, log=lambda line: None, split=split)
@@ -133,7 +134,8 @@ def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pic
     return np.concatenate([classifier.logits([pictures[n] for n in val[i:i + 32]]) for i in range(0, len(val), 32)])
 
 
-def cross_validate(name: str, splits, pictures, slices, class_names, grouping: str, runs: Path) -> dict:
+def cross_validate(name: str, splits, pictures, slices, class_names, grouping: str, runs: Path,
+                   epochs: int | None = None) -> dict:
     from lungseg.data.class_dataset import representatives
     from lungseg.data.radiomics import radiomics_features
 
@@ -159,7 +161,8 @@ def cross_validate(name: str, splits, pictures, slices, class_names, grouping: s
             logits = radiomics_logits(np.stack([features[n] for n in train]), train_y,
                                       np.stack([features[n] for n in val]), None, c=0.01)
         else:
-            logits = network_logits(split, fold, grouping, runs, class_names, pictures, val)
+            logits = network_logits(split, fold, grouping, runs / f"{len(splits)}-folds", class_names, pictures, val,
+                                    epochs)
         truth = np.array([class_names.index(slices.labels[n]) for n in val])
         oof.append((val, logits, truth))
         print(f"{name} [{grouping}] fold {fold}: {len(val)} slices, {time.perf_counter() - started:.0f} s", flush=True)
@@ -244,6 +247,8 @@ def main() -> None:
     parser.add_argument("--grouping", default="scan", choices=("scan", "slice"))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "classifier-scan-cv")
     parser.add_argument("--look", action="store_true")
+    parser.add_argument("--epochs", type=int, default=None, help="recipe: fewer epochs (a smoke test, recorded apart)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     from lungseg.data.scan_groups import STYLE_CUT
 
@@ -253,22 +258,25 @@ def main() -> None:
     print(scans.summary_line())
     if args.look:
         look(scans, slices, pictures)
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["scan_groups"] = {"cut": cut, **{k: v for k, v in scans.to_dict(slices).items() if k in
                                               ("summary", "classes", "style_recall")}}
     splits = folds_of(slices, scans, args.grouping, args.folds)
     for name in args.only:
-        key = f"{name} [{args.grouping}-disjoint, cut {cut}]" if args.grouping == "scan" else f"{name} [slice-grouped]"
+        key = f"{name} [{args.grouping}-disjoint, cut {cut}" if args.grouping == "scan" else f"{name} [slice-grouped"
+        key += (f", {args.folds} folds" if args.folds != 5 else "") + (f", {args.epochs} epochs" if args.epochs else "") + "]"
         results[key] = {"folds_k": args.folds, "grouping": args.grouping, "cut": cut,
                         "command": " ".join(["python benchmarks/classifier_scan_cv.py", "--only", name, "--folds",
-                                             str(args.folds), "--grouping", args.grouping, "--cut", str(cut)]),
-                        **cross_validate(name, splits, pictures, slices, class_names, args.grouping, args.runs)}
-        RESULTS.write_text(json.dumps(results, indent=1))
+                                             str(args.folds), "--grouping", args.grouping, "--cut", str(cut)]
+                                            + (["--epochs", str(args.epochs)] if args.epochs else [])),
+                        **cross_validate(name, splits, pictures, slices, class_names, args.grouping, args.runs,
+                                         args.epochs)}
+        args.results.write_text(json.dumps(results, indent=1))
         m = results[key]["mean_sd"]
         print(f"{key}: acc {m['accuracy'][0]:.3f} ± {m['accuracy'][1]:.3f}, bal {m['balanced_accuracy'][0]:.3f}, "
               f"F1 {m['macro_f1'][0]:.3f}, ECE {m['ece_uncalibrated'][0]:.3f} -> {m['ece_cross_fitted'][0]:.3f}, "
               f"answered {m['coverage'][0]:.2f} at acc {m['answered_accuracy'][0]}", flush=True)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":
