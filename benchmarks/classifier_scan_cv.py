@@ -12,7 +12,8 @@ ECE before and after temperature scaling *cross-fitted* on the folds (fold i's t
 the out-of-fold predictions of the other folds), and abstention: fold i's confidence threshold is
 chosen on the other folds (the lowest answering ``--target`` accuracy), then fold i's coverage and
 accuracy when answered. ``final`` holds the values for a model trained on all folds: the temperature
-and threshold fitted on every out-of-fold prediction, and the expected accuracy on new scans.
+and threshold fitted on every out-of-fold prediction, the highest confidence a display may state (the
+accuracy of the out-of-fold predictions >= 0.9 confident) and the expected accuracy on new scans.
 
 Candidates: ``1-nn-thumbnails`` (nearest training picture at 48x48; a class's score is minus the
 distance to its nearest picture), ``radiomics-logreg`` (``data.radiomics`` features, standardised,
@@ -172,7 +173,7 @@ def cross_validate(name: str, splits, pictures, slices, class_names, grouping: s
 def summarise(oof, class_names) -> dict:
     """Per-fold scores with cross-fitted temperature and threshold; the pooled curve and final values."""
     from lungseg.metrics import classification_metrics, expected_calibration_error, fit_temperature, softmax
-    from lungseg.metrics.abstention import accuracy_coverage, choose_threshold
+    from lungseg.metrics.abstention import accuracy_coverage, choose_threshold, display_cap
 
     rows, pooled = [], []
     for i, (val, logits, truth) in enumerate(oof):
@@ -211,6 +212,7 @@ def summarise(oof, class_names) -> dict:
                        "ece_cross_fitted": expected_calibration_error(probabilities, truth),
                        "accuracy_coverage": accuracy_coverage(probabilities.max(1), correct)},
             "final": {"temperature": final_t, "threshold": final_threshold, "target_accuracy": TARGET,
+                      "display_cap": display_cap(final_p.max(1), final_p.argmax(1) == truth),
                       "expected_accuracy": mean_sd["accuracy"][0],
                       "expected_balanced_accuracy": mean_sd["balanced_accuracy"][0],
                       "expected_answered_accuracy": mean_sd["answered_accuracy"][0],
@@ -259,8 +261,10 @@ def main() -> None:
     if args.look:
         look(scans, slices, pictures)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    results["scan_groups"] = {"cut": cut, **{k: v for k, v in scans.to_dict(slices).items() if k in
+    results.pop("scan_groups", None)   # the first layout: one block, whichever cut ran last
+    results[f"scan_groups [cut {cut}]"] = {"cut": cut, **{k: v for k, v in scans.to_dict(slices).items() if k in
                                               ("summary", "classes", "style_recall")}}
+    args.results.write_text(json.dumps(results, indent=1))
     splits = folds_of(slices, scans, args.grouping, args.folds)
     for name in args.only:
         key = f"{name} [{args.grouping}-disjoint, cut {cut}" if args.grouping == "scan" else f"{name} [slice-grouped"

@@ -115,7 +115,7 @@ def test_radiomics_features_on_a_real_slice():
 
 
 def test_abstention_threshold_and_capped_display():
-    from lungseg.metrics.abstention import accuracy_coverage, choose_threshold, shown_percent
+    from lungseg.metrics.abstention import accuracy_coverage, choose_threshold, display_cap, shown_percent
 
     confidence = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
     correct = np.array([0, 0, 1, 0, 1, 1, 1, 1], bool)
@@ -126,6 +126,12 @@ def test_abstention_threshold_and_capped_display():
     assert rows[0.45]["accuracy"] == pytest.approx(5 / 6)
     assert shown_percent(1.0) == ">99 %" and shown_percent(0.9999) == ">99 %" and shown_percent(0.0) == "<1 %"
     assert shown_percent(0.99) == "99 %" and shown_percent(0.734) == "73 %"
+    assert shown_percent(0.97, cap=0.85) == ">85 %" and shown_percent(0.005, cap=0.85) == "<1 %"
+    # the cap a display may state: the accuracy of the most confident held-out predictions
+    sure = np.linspace(0.9, 1.0, 30)
+    assert display_cap(sure, np.arange(30) % 10 != 0) == pytest.approx(0.9)     # 27 of 30 right
+    assert display_cap(sure[:5], np.ones(5, bool)) == 0.99                      # too few to say
+    assert display_cap(np.r_[sure, 0.5], np.r_[np.ones(30, bool), False]) == 0.99
     with pytest.raises(ValueError, match="target"):
         choose_threshold(confidence, correct, 0.0)
     with pytest.raises(ValueError, match="probability"):
@@ -146,6 +152,9 @@ def test_prediction_abstains_below_the_threshold_and_never_shows_100_percent():
     assert unsure.to_dict()["probabilities"] == {"normal": 0.55, "adenocarcinoma": 0.45}   # still given
     assert unsure.line().startswith("uncertain (most likely normal)")
     assert "55 %" in scans.note()
+    capped = ClassPrediction("d.png", {"normal": 0.97, "adenocarcinoma": 0.03}, "normal", 0.97, {}, 1.5, (),
+                             NewScans(1.5, 0.6, 0.55, 0.52, 0.8, 0.45, display_cap=0.85))
+    assert capped.to_dict()["shown_confidence"] == ">85 %" and capped.to_dict()["confidence"] == 0.97
     unmeasured = ClassPrediction("c.png", {"normal": 0.5, "adenocarcinoma": 0.5}, "normal", 0.5, {}, 1.0)
     assert unmeasured.answer == "normal" and unmeasured.to_dict()["expected_accuracy_new_scans"] is None
 
@@ -165,8 +174,25 @@ def test_shipped_new_scans_block_is_the_benchmark_result():
     results = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" /
                           "classifier_scan_cv.json").read_text())
     final = results[block["result"]]["final"]
-    for key in ("temperature", "threshold", "expected_accuracy", "expected_balanced_accuracy", "expected_coverage",
+    for key in ("temperature", "threshold", "display_cap", "expected_accuracy", "expected_balanced_accuracy", "expected_coverage",
                 "expected_answered_accuracy"):
         assert block[key] == final[key], key
     assert block["command"] == results[block["result"]]["command"]
     assert NewScans.from_manifest(block).threshold == final["threshold"]
+
+
+def test_radiomics_baseline_on_real_slices():
+    """The benchmark's radiomics baseline (standardised features, L2 logistic regression) fitted on a few
+    real slices per class gives finite scores for every class of a slice it has not seen."""
+    from lungseg.data.class_folders import read_picture
+    from lungseg.data.radiomics import radiomics_features
+
+    bench = load_script("benchmarks/classifier_scan_cv.py")
+    root = shared(CANCER)
+    classes = ("adenocarcinoma", "large_cell_carcinoma", "normal", "squamous_cell_carcinoma")
+    train = [(path, index) for index, label in enumerate(classes)
+             for path in sorted((root / "train" / label).iterdir())[:3]]
+    features = np.stack([radiomics_features(read_picture(path).gray) for path, _ in train])
+    unseen = radiomics_features(read_picture(root / NEIGHBOURS[1]).gray)[None]
+    logits = bench.radiomics_logits(features, np.array([index for _, index in train]), unseen, None)
+    assert logits.shape == (1, len(classes)) and np.all(np.isfinite(logits))

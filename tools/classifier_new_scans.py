@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "classifier_scan_cv.json"
 MANIFEST = REPO / "src" / "lungseg" / "weights" / "manifest.json"
-KEYS = ("temperature", "threshold", "target_accuracy", "expected_accuracy", "expected_balanced_accuracy",
+KEYS = ("temperature", "threshold", "display_cap", "target_accuracy", "expected_accuracy", "expected_balanced_accuracy",
         "expected_answered_accuracy", "expected_coverage")
 
 

@@ -47,7 +47,8 @@ class NewScans:
     """What a model is expected to do on scans it has never seen, from scan-disjoint cross-validation of
     its recipe (``benchmarks/classifier_scan_cv.py``; the manifest's ``new_scans``): the temperature
     and the abstention threshold fitted on the out-of-fold predictions, the expected accuracy and
-    balanced accuracy, and the accuracy and coverage of the answered pictures."""
+    balanced accuracy, the accuracy and coverage of the answered pictures, and ``display_cap``: the
+    highest confidence a display states (the accuracy of the most confident held-out predictions)."""
 
     temperature: float
     threshold: float
@@ -56,6 +57,7 @@ class NewScans:
     answered_accuracy: float | None
     coverage: float
     command: str = ""
+    display_cap: float = 0.99
 
     @classmethod
     def from_manifest(cls, entry: dict | None) -> NewScans | None:
@@ -64,7 +66,8 @@ class NewScans:
             return None
         return cls(float(entry["temperature"]), float(entry["threshold"]), float(entry["expected_accuracy"]),
                    float(entry["expected_balanced_accuracy"]), entry.get("expected_answered_accuracy"),
-                   float(entry["expected_coverage"]), str(entry.get("command", "")))
+                   float(entry["expected_coverage"]), str(entry.get("command", "")),
+                   float(entry.get("display_cap", 0.99)))
 
     def note(self) -> str:
         return (f"expected accuracy on new scans: {100 * self.accuracy:.0f} % "
@@ -102,14 +105,15 @@ class ClassPrediction:
         return "uncertain" if self.uncertain else self.predicted
 
     def to_dict(self) -> dict:
-        from lungseg.metrics.abstention import shown_percent
+        from lungseg.metrics.abstention import DISPLAY_CAP, shown_percent
 
         scans = self.new_scans
+        cap = scans.display_cap if scans else DISPLAY_CAP
         return {"source": self.source, "answer": self.answer, "uncertain": self.uncertain,
                 "predicted": self.predicted, "confidence": round(self.confidence, 4),
-                "shown_confidence": shown_percent(self.confidence),
+                "shown_confidence": shown_percent(self.confidence, cap),
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "shown_probabilities": {k: shown_percent(v) for k, v in self.probabilities.items()},
+                "shown_probabilities": {k: shown_percent(v, cap) for k, v in self.probabilities.items()},
                 "uncalibrated_probabilities": {k: round(v, 4) for k, v in self.uncalibrated.items()},
                 "temperature": self.temperature, "flagged_not_chest_ct": self.flagged,
                 "abstention_threshold": scans.threshold if scans else None,
@@ -120,11 +124,12 @@ class ClassPrediction:
 
     def line(self) -> str:
         """One line for people: the answer, shown confidence (never 100 %) and the probabilities."""
-        from lungseg.metrics.abstention import shown_percent
+        from lungseg.metrics.abstention import DISPLAY_CAP, shown_percent
 
+        cap = self.new_scans.display_cap if self.new_scans else DISPLAY_CAP
         answer = f"uncertain (most likely {self.predicted})" if self.uncertain else self.predicted
-        return (f"{answer}: confidence {shown_percent(self.confidence)}; "
-                + ", ".join(f"{k} {shown_percent(v)}" for k, v in self.probabilities.items()))
+        return (f"{answer}: confidence {shown_percent(self.confidence, cap)}; "
+                + ", ".join(f"{k} {shown_percent(v, cap)}" for k, v in self.probabilities.items()))
 
 
 class ImageClassifier:

@@ -2,8 +2,10 @@
 
 ``choose_threshold`` picks the lowest threshold at which the answered cases (confidence >= threshold)
 reach a target accuracy on held-out predictions; ``accuracy_coverage`` gives accuracy against
-coverage for a set of thresholds; ``shown_percent`` writes a probability for people, never as 100 %
-or 0 % (a calibrated model on a few hundred slices cannot support that).
+coverage for a set of thresholds; ``display_cap`` is the highest confidence those predictions support
+(the accuracy of the most confident ones); ``shown_percent`` writes a probability for people, never as
+100 % or 0 % (a calibrated model on a few hundred slices cannot support that), and above the cap as
+">cap %".
 """
 
 from __future__ import annotations
@@ -55,13 +57,29 @@ def choose_threshold(confidence, correct, target: float, thresholds=THRESHOLDS, 
     return max(rows, key=lambda row: (row["accuracy"], -row["threshold"]))["threshold"]
 
 
+def display_cap(confidence, correct, level: float = 0.9, minimum: int = 20, cap: float = DISPLAY_CAP) -> float:
+    """The highest confidence a display may state: the accuracy of held-out predictions at least
+    ``level`` confident (of the ``minimum`` most confident ones when fewer reach it), floored to a
+    percent and never above ``cap``; ``cap`` when there are fewer than ``minimum`` predictions."""
+    confidence, correct = _checked(confidence, correct)
+    if confidence.size < minimum:
+        return cap
+    chosen = confidence >= level
+    if chosen.sum() < minimum:
+        chosen = np.argsort(-confidence)[:minimum]
+    return float(min(cap, np.floor(100 * correct[chosen].mean()) / 100))
+
+
 def shown_percent(probability: float, cap: float = DISPLAY_CAP) -> str:
-    """A probability as people read it: "73 %", ">99 %" above ``cap``, "<1 %" below 1 - cap."""
+    """A probability as people read it: "73 %", ">99 %" above ``cap`` (">85 %" with a cap of 0.85),
+    "<1 %" below 1 - ``DISPLAY_CAP``."""
     value = float(probability)
     if not np.isfinite(value) or not 0 <= value <= 1:
         raise ValueError(f"probability must be in [0, 1], got {probability!r}")
+    if not 0 < cap <= DISPLAY_CAP:
+        raise ValueError(f"cap must be in (0, {DISPLAY_CAP}], got {cap!r}")
     if value > cap:
         return f">{100 * cap:.0f} %"
-    if value < 1 - cap:
-        return f"<{100 * (1 - cap):.0f} %"
+    if value < 1 - DISPLAY_CAP:
+        return f"<{100 * (1 - DISPLAY_CAP):.0f} %"
     return f"{100 * value:.0f} %"

@@ -88,8 +88,9 @@ def summary_of(report: dict) -> dict:
                                           "temperature", "flagged_not_chest_ct", "class_names")}
     # reports written before abstention: the answer is the prediction, the display still capped
     found.update({"answer": report.get("answer", report["predicted"]), "uncertain": report.get("uncertain", False),
-                  "shown_confidence": shown_percent(report["confidence"]),
-                  "shown_probabilities": {k: shown_percent(v) for k, v in report["probabilities"].items()},
+                  "shown_confidence": report.get("shown_confidence") or shown_percent(report["confidence"]),
+                  "shown_probabilities": report.get("shown_probabilities") or {
+                      k: shown_percent(v) for k, v in report["probabilities"].items()},
                   "shown_uncalibrated": {k: shown_percent(v) for k, v in report["uncalibrated_probabilities"].items()},
                   **{key: report.get(key) for key in ("abstention_threshold", "expected_accuracy_new_scans",
                                                       "expected_balanced_accuracy_new_scans")},
