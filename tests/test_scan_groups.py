@@ -196,3 +196,23 @@ def test_radiomics_baseline_on_real_slices():
     unseen = radiomics_features(read_picture(root / NEIGHBOURS[1]).gray)[None]
     logits = bench.radiomics_logits(features, np.array([index for _, index in train]), unseen, None)
     assert logits.shape == (1, len(classes)) and np.all(np.isfinite(logits))
+
+
+def test_new_scans_block_comes_only_from_the_recipes_result(tmp_path):
+    """tools/classifier_new_scans.py copies the recipe's ``final`` block with its command; another
+    candidate's result or a missing one is refused naming it."""
+    tool = load_script("tools/classifier_new_scans.py")
+    final = {"temperature": 1.4, "threshold": 0.6, "display_cap": 0.8, "target_accuracy": 0.8,
+             "expected_accuracy": 0.55, "expected_balanced_accuracy": 0.5, "expected_answered_accuracy": 0.8,
+             "expected_coverage": 0.3}
+    results = tmp_path / "classifier_scan_cv.json"
+    results.write_text(json.dumps({"recipe [scan-disjoint, cut 1.0]": {"command": "python x", "folds_k": 5,
+                                                                      "final": final},
+                                   "1-nn-thumbnails [scan-disjoint, cut 1.0]": {"command": "y", "folds_k": 5,
+                                                                               "final": final}}))
+    block = tool.new_scans_block("recipe [scan-disjoint, cut 1.0]", results)
+    assert block == {"result": "recipe [scan-disjoint, cut 1.0]", "command": "python x", "folds": 5, **final}
+    with pytest.raises(ValueError, match="1-nn-thumbnails"):
+        tool.new_scans_block("1-nn-thumbnails [scan-disjoint, cut 1.0]", results)
+    with pytest.raises(ValueError, match="recipe \\[slice"):
+        tool.new_scans_block("recipe [slice-grouped]", results)
