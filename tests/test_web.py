@@ -250,3 +250,25 @@ def test_auto_model_sends_a_chest_xray_to_the_xray_model(web, tmp_path):
     ct = web.upload(kmader_slice(), model="auto")
     assert web.wait(ct.headers["location"])["state"] == "done"
     assert web.get(f"{ct.headers['location']}/files/report").json()["model"] == "ct-lung"
+
+
+def test_an_msd_export_with_lungs_outside_the_body_shows_check_on_the_page_and_in_the_api(web):
+    """The 8-bit lung model paints lung beyond the chest wall of an MSD export: the verdict is check with
+    the reason and the slice, the page never says "no problems", and the page, the report and the API
+    JSON carry the same verdict."""
+    web.register("verdict@example.org")
+    web.login("verdict@example.org")
+    token = web.post("/account/tokens", {"name": "script"}).text.split('id="new-token">')[1].split("<")[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    response = web.upload(shared("lung-tumor-msd", "images", "10035_90.png"), model="ct-lung")
+    assert response.status_code == 303, response.text
+    url = response.headers["location"]
+    assert web.wait(url)["state"] == "done"
+    report = web.get(f"{url}/files/report").json()
+    assert report["verdict"]["status"] == "check"
+    assert "lung-outside-body" in {reason["code"] for reason in report["verdict"]["reasons"]}
+    page = web.get(url).text
+    assert 'id="verdict"' in page and "<strong>check</strong>" in page and "no problems" not in page.lower()
+    assert "lung drawn outside the body outline" in page
+    api = web.http.get(f"/api/v1/analyses/{url.split('/')[-1]}", headers=headers).json()
+    assert api["summary"]["verdict"] == report["verdict"]

@@ -48,6 +48,11 @@ class Code(StrEnum):
     SIDES = "sides"
     AREA_SCALE = "area-scale"
     MODEL_CHOSEN = "model-chosen"
+    LESION_AERATED = "lesion-aerated"
+    LESION_DENSITY_UNCHECKED = "lesion-density-unchecked"
+    LUNG_OUTSIDE_BODY = "lung-outside-body"
+    LUNG_SIDE_RATIO = "lung-side-ratio"
+    LUNG_NOT_DARK = "lung-not-dark"
 
 
 # The anatomy is implausible: the quality score is halved (``inference.quality``).
@@ -60,13 +65,16 @@ class Finding:
     level: Level
     code: Code
     message: str
+    slices: tuple[int, ...] = ()  # where: the slices it concerns (canonical, inferior first), when per slice
 
     def __post_init__(self):
         object.__setattr__(self, "level", Level(self.level))  # ValueError for a level outside Level
         object.__setattr__(self, "code", Code(self.code))
+        object.__setattr__(self, "slices", tuple(int(z) for z in self.slices))
 
     def to_dict(self) -> dict:
-        return {"level": str(self.level), "code": str(self.code), "message": self.message}
+        values = {"level": str(self.level), "code": str(self.code), "message": self.message}
+        return {**values, "slices": list(self.slices)} if self.slices else values
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,21 @@ class FindingKind:
     level: Level
     template: str
 
-    def __call__(self, **values) -> Finding:
-        return Finding(self.level, self.code, self.template.format(**values))
+    def __call__(self, at=(), **values) -> Finding:
+        """``at``: the slices the finding concerns (``Finding.slices``); ``values`` fill the template."""
+        return Finding(self.level, self.code, self.template.format(**values), tuple(at))
+
+
+def slice_ranges(slices) -> str:
+    """Slice numbers as short ranges for a message: ``3-7, 12``."""
+    slices = sorted({int(z) for z in slices})
+    runs, start = [], None
+    for index, z in enumerate(slices):
+        start = z if start is None else start
+        if index + 1 == len(slices) or slices[index + 1] != z + 1:
+            runs.append(f"{start}" if start == z else f"{start}-{z}")
+            start = None
+    return ", ".join(runs)
 
 
 R, W = Level.REFUSE, Level.WARN
@@ -174,3 +195,24 @@ IMPLAUSIBLE_VOLUME = FindingKind(Code.IMPLAUSIBLE_VOLUME, W, "{structure} volume
                                                              "{low:g}-{high:g} mL")
 LUNGS_JOINED = FindingKind(Code.LUNGS_JOINED, W, "right and left lung could not be separated by erosion; they were "
                                                  "split at the body's midline")
+
+# Anatomical plausibility of the segmented lungs, per slice (``inference.anatomy``)
+LUNG_OUTSIDE_BODY = FindingKind(Code.LUNG_OUTSIDE_BODY, W, "lung drawn outside the body outline on {count} "
+                                                           "slice(s) ({where}; up to {percent:.0f}% of that "
+                                                           "slice's lung): the model took air or tissue outside "
+                                                           "the chest wall for lung")
+LUNG_SIDE_RATIO = FindingKind(Code.LUNG_SIDE_RATIO, W, "one lung is under {limit:g} times the other's area on "
+                                                       "{count} slice(s) through the middle of the chest "
+                                                       "({where}; smallest ratio {ratio:.2f}): a lung missed, "
+                                                       "collapsed or mislabelled")
+LUNG_NOT_DARK = FindingKind(Code.LUNG_NOT_DARK, W, "what was drawn as lung is not much darker than the tissue "
+                                                   "around it on {count} slice(s) ({where}; {measure}): soft "
+                                                   "tissue or bowel taken for lung")
+
+# Lesion plausibility (``inference.lesion_density``)
+LESION_AERATED = FindingKind(Code.LESION_AERATED, W, "{count} {lesion} component(s) ({amount}, slices {where}) "
+                                                     "removed: their voxels are mostly aerated lung ({detail}), "
+                                                     "while a solid {lesion} is soft-tissue dense")
+LESION_DENSITY_UNCHECKED = FindingKind(Code.LESION_DENSITY_UNCHECKED, W, "whether the {lesion} found is "
+                                                                         "soft-tissue dense could not be checked "
+                                                                         "on slice(s) {where}: {why}")

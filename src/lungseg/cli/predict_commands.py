@@ -126,6 +126,8 @@ def _print_predictions(rows: list[dict], output: Path) -> None:
                             f"{row['left_cm2']:g} cm2")
         if row.get("lesion_summary") is not None:
             console().print(f"{Path(row['study']).name}: {row['lesion_summary'] or 'no lesion found'}")
+        if row.get("verdict_line") and row["status"] not in FAILED:
+            console().print(f"{Path(row['study']).name}: {row['verdict_line']}", markup=False)
         if row["status"] == "flagged":
             print(f"warning: {row['study']}: {row['message'] or 'low quality score'}", file=sys.stderr)
     if len(rows) > 1 or not failed:
@@ -135,9 +137,9 @@ def _print_predictions(rows: list[dict], output: Path) -> None:
 def _summary_table(rows: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table("study", "status", "right mL", "left mL", "quality", "s", "message")
+    table = Table("study", "status", "verdict", "right mL", "left mL", "quality", "s", "message")
     for row in rows:
-        table.add_row(Path(row["study"]).name, row["status"], _number(row.get("right_ml")),
+        table.add_row(Path(row["study"]).name, row["status"], row.get("verdict", ""), _number(row.get("right_ml")),
                       _number(row.get("left_ml")), _number(row.get("quality")), _number(row["seconds"]),
                       (row.get("message") or "")[:80])
     console().print(table)

@@ -29,6 +29,7 @@ MIN_LUNG_ML = 100.0          # less than this in a volume: no lungs in the scan
 PLAUSIBLE_LUNG_ML = (400.0, 5000.0)   # one adult lung at CT (breath-hold or free breathing)
 PLAUSIBLE_TOTAL_ML = (1500.0, 9000.0)
 AIR_HU = -500.0
+AERATED_HU = -300.0   # below this a voxel is aerated lung (solid lesions and soft tissue lie above it)
 MIN_SLICE_FRACTION = 0.001  # a chest CT slice shows lungs on far more than 0.1 % of its pixels
 AIR_CHECK_ML, AIR_LIKE_PERCENT = 1000.0, 50.0  # little "lung" that is mostly below -950 HU is gas, not lung
 TRACHEA_HALF_WIDTH_MM = 30.0   # lung on an end slice counts only this far from the midline
@@ -83,7 +84,10 @@ def check_xray_like(image: np.ndarray) -> list[Finding]:
     return []
 
 
+CT_LUNG_RATIO = 0.6       # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
 RADIOGRAPH_RATIO = 0.72  # lung/surrounding median gray: CT exports <= 0.61 in any window, X-rays >= 0.80
+MIN_PICTURE_LUNG = 0.03  # chest CT slices in the cancer set: enclosed lungs on >= 4 % of the picture
+MAX_RAGGEDNESS = 0.45    # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
 
 
 def check_radiograph_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Finding]:
@@ -99,12 +103,66 @@ def check_radiograph_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Fin
     return []
 
 
+def chest_ct_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Finding]:
+    """Whether a gray 8-bit picture shows an axial chest CT slice, judged on the lungs the 8-bit CT lung
+    model found in it: the one check (and thresholds) of the router (``--model auto``), the CT
+    segmenter's 8-bit slices and the cancer-type classifier. Lung fields (``enclosed``: components
+    touching the picture's edge are air around the body) must cover ``MIN_PICTURE_LUNG`` of the
+    picture; they must be far darker than a ring of tissue around them (``lung_ring_ratio`` over
+    ``RADIOGRAPH_RATIO``: a radiograph; over ``CT_LUNG_RATIO``: soft tissue, as in an abdominal slice,
+    or an EM section, 0.61-0.67); and they must be smooth fields rather than a texture cut into pieces
+    (``raggedness`` over ``MAX_RAGGEDNESS``: EM sections). [] when it looks like a chest CT slice."""
+    if picture.dtype != np.uint8:
+        return []  # HU input: its own checks (``check_intensity``) judge it
+    lungs = enclosed(np.asarray(lungs, bool))
+    fraction = float(lungs.mean())
+    if fraction < MIN_PICTURE_LUNG:
+        return [catalogue.NOT_CHEST_CT(why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
+                                           f"at least {100 * MIN_PICTURE_LUNG:.0f}%")]
+    ratio = lung_ring_ratio(picture, lungs)
+    if ratio > RADIOGRAPH_RATIO:
+        return [catalogue.NOT_CHEST_CT(why="its lung fields are nearly as bright as the tissue around them, "
+                                           "as in a radiograph")]
+    if ratio > CT_LUNG_RATIO:
+        return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is not much darker than the tissue "
+                                           f"around it (ratio {ratio:.2f}; chest CT lung fields under "
+                                           f"{CT_LUNG_RATIO:.2f}): soft tissue, as in an abdominal slice")]
+    ragged = raggedness(lungs)
+    if ragged > MAX_RAGGEDNESS:
+        return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is a ragged texture ({100 * ragged:.0f}% "
+                                           f"of it is boundary; chest CT lung fields under "
+                                           f"{100 * MAX_RAGGEDNESS:.0f}%)")]
+    return []
+
+
 def lung_ring_ratio(picture: np.ndarray, lungs: np.ndarray) -> float:
     """Median gray of the lung fields over the median of a 15-pixel ring of tissue around them."""
     from scipy import ndimage
 
     ring = ndimage.binary_dilation(lungs, iterations=15) & ~lungs
     return float(np.median(picture[lungs])) / max(float(np.median(picture[ring])), 1.0)
+
+
+def enclosed(mask: np.ndarray) -> np.ndarray:
+    """The mask without components that touch the picture's edge: lungs lie inside the body, while dark
+    air around a body (or a scan upside down) reaches the edge."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask & ~np.isin(labels, edge[edge > 0])
+
+
+def raggedness(mask: np.ndarray) -> float:
+    """Share of a mask's pixels within its boundary band (2 px at a 256-px scale): small for two smooth
+    lung fields, large for many small pieces of a texture."""
+    from scipy import ndimage
+
+    area = int(mask.sum())
+    if not area:
+        return 0.0
+    width = max(1, round(2 * np.sqrt(mask.size) / 256))
+    return float((mask & ~ndimage.binary_erosion(mask, iterations=width)).sum() / area)
 
 
 def check_orientation(direction: tuple[float, ...]) -> list[Finding]:

@@ -21,7 +21,6 @@ from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.segmenter import SegmentationResult
 from lungseg.io import write_mask_png, write_png, write_volume
 from lungseg.io.images2d import write_label_png
-from lungseg.findings import Level
 from lungseg.io.atomic import StagedWrites
 from lungseg.labels import legend
 from lungseg.preprocessing.display import label_overlay, to_display, with_legend
@@ -85,10 +84,11 @@ def _legend(picture: np.ndarray, result: SegmentationResult) -> np.ndarray:
 
 
 def _banner(result: SegmentationResult) -> str | None:
-    reasons = [str(f.code) for f in result.findings if f.level == Level.WARN]
-    if result.quality.flagged:
-        reasons.insert(0, f"low quality {result.quality.score:.2f}")
-    return "CHECK: " + ", ".join(reasons) if reasons else None
+    verdict = result.verdict
+    if not verdict.reasons:
+        return None
+    return "CHECK: " + ", ".join(f"low quality {result.quality.score:.2f}" if r.code == "low-quality" else r.code
+                                 for r in verdict.reasons)
 
 
 def build_report(result: SegmentationResult, target, written: list[Path], fields: dict) -> dict:
@@ -121,4 +121,5 @@ def build_report(result: SegmentationResult, target, written: list[Path], fields
     report["findings"] = [f.to_dict() for f in result.findings]
     report["quality"] = result.quality.to_dict()
     report["status"] = "flagged" if result.flagged else "ok"
+    report["verdict"] = result.verdict.to_dict()
     return report

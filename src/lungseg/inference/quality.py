@@ -4,7 +4,10 @@ Per slice: the Dice between the plain and the left-right flipped prediction (1.0
 and the mean confidence ``|2p - 1|`` over the pixels either pass calls lung. Per study: the lung-area
 weighted mean of the per-slice agreement, halved when the anatomy is implausible (a missing lung,
 volumes outside adult ranges, lungs that could not be separated). Scores below ``QUALITY_FLAG`` are
-flagged in the report and on the overlay.
+flagged in the report and on the overlay, and so are the slices with at least ``JUDGED_SHARE`` of the
+largest slice's lung whose own agreement is below it (``flagged_slices``); slices with less lung (the
+apex, the trachea, the bases: a few hundred pixels, whose Dice swings with a handful of them) are
+reported with ``judged`` false and never flagged.
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ from lungseg.findings import IMPLAUSIBLE_ANATOMY, Finding
 from lungseg.screening import QUALITY_FLAG
 
 
+JUDGED_SHARE = 0.05  # slices with less lung than this share of the largest slice's (apex, trachea) are not judged
+
+
 @dataclass(frozen=True)
 class SliceQuality:
+    """``judged``: the slice holds enough lung (``JUDGED_SHARE``) for its agreement to flag it."""
+
     slice: int
     lung_pixels: int
     flip_agreement: float
     confidence: float
+    judged: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,9 @@ def quality_scores(mask: np.ndarray, agreement: np.ndarray, confidence: np.ndarr
     """``mask``: (Z, Y, X) final lungs; ``agreement``: (Z,) flip Dice per slice; ``confidence``: (Z,)."""
     area = mask.reshape(len(mask), -1).sum(axis=1).astype(np.float64)
     score = float(np.average(agreement, weights=area)) if area.sum() else 0.0
-    per_slice = tuple(SliceQuality(z, int(area[z]), round(float(agreement[z]), 4), round(float(confidence[z]), 4))
-                      for z in range(len(mask)))
-    large = area >= 0.05 * area.max() if area.any() else area > 0  # tiny apex/trachea slices are noisy
+    large = area >= JUDGED_SHARE * area.max() if area.any() else area > 0  # tiny apex/trachea slices are noisy
+    per_slice = tuple(SliceQuality(z, int(area[z]), round(float(agreement[z]), 4), round(float(confidence[z]), 4),
+                                   bool(large[z])) for z in range(len(mask)))
     flagged_slices = tuple(z for z in range(len(mask)) if large[z] and agreement[z] < QUALITY_FLAG)
     return Quality(round(score, 4), round(score, 4), True, score < QUALITY_FLAG, flagged_slices, QUALITY_FLAG,
                    per_slice)

@@ -3,11 +3,13 @@
 - a 3D volume, DICOM modality CT, or pixel values in Hounsfield units (air below -500) -> ``ct-lung``;
 - DICOM modality CR/DX (a projection radiograph), or 12/16-bit pixel data without HU air -> ``xray-lung``;
 - an 8-bit picture is either a CT slice export or a radiograph export, and both lung models look at it:
-  the 8-bit CT model (``ct-lung-8bit``) outlines its lungs, and their median gray over that of a
-  15-pixel ring around them (``checks.lung_ring_ratio``) is low in CT exports (dark lungs in brighter
-  tissue, <= 0.61 measured in every window) and high in chest films (>= 0.80); the X-ray model finds
-  lung fields on 18-35 % of a chest film and on under 5 % of CT exports. The model that sees its own
-  anatomy gets the picture; when both or neither do, the ratio decides.
+  the 8-bit CT model (``ct-lung-8bit``) outlines its lungs, which must pass the chest-CT picture check
+  (``checks.chest_ct_picture``, the one the classifier and the CT segmenter run: enough enclosed lung,
+  its median gray under ``checks.CT_LUNG_RATIO`` of a 15-pixel ring around it, smooth fields); the
+  X-ray model finds lung fields on 18-35 % of a chest film and on under 5 % of CT exports. The model
+  that sees its own anatomy gets the picture; when both or neither do, the lung/ring ratio decides
+  (chest films >= 0.80, CT exports <= 0.61), and a picture that is neither (an EM section) is flagged
+  ``not-chest-ct`` by the CT segmenter's run of the same check, so its verdict is ``check``.
 
 ``load_segmenter(name)`` gives the segmenter for a model name: ``"auto"`` -> ``AutoSegmenter``, a model
 with a radiograph plan -> ``RadiographSegmenter``, any other -> the CT ``Segmenter``. Each has
@@ -24,7 +26,7 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
-from lungseg.inference.checks import RADIOGRAPH_RATIO, lung_ring_ratio
+from lungseg.inference.checks import RADIOGRAPH_RATIO, chest_ct_picture, lung_ring_ratio
 from lungseg.inference.predictor import Predictor
 from lungseg.inference.radiograph import LUNG_PERCENT, RadiographSegmenter
 from lungseg.inference.segmenter import Choice, SegmentationResult, Segmenter
@@ -74,17 +76,20 @@ def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Pred
 
 
 def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predictor) -> Route:
-    """A CT export has dark lungs (ratio <= ``RADIOGRAPH_RATIO``) on at least ``MIN_CT_LUNG_FRACTION`` of
-    the picture by the CT model; a chest film has lung fields on a plausible share of the picture by the
-    X-ray model. When exactly one model sees its anatomy, it gets the picture; otherwise the lung/ring
-    ratio decides."""
+    """A CT export passes the chest-CT picture check (``checks.chest_ct_picture``, the classifier's check:
+    enough enclosed lung, darker than the tissue around it, smooth) on the CT model's lungs; a chest film
+    has lung fields on a plausible share of the picture by the X-ray model. When exactly one model sees
+    its anatomy, it gets the picture; otherwise the lung/ring ratio decides (a picture that is neither
+    goes to the CT model, whose own run of the same check flags it ``not-chest-ct``: verdict check)."""
     ct_mask = ct_lungs.predict([picture])[0]
     ratio = lung_ring_ratio(picture, ct_mask) if ct_mask.sum() >= 100 else float("nan")
-    ct_ok = ct_mask.mean() >= MIN_CT_LUNG_FRACTION and ratio <= RADIOGRAPH_RATIO
+    not_ct = chest_ct_picture(picture, ct_mask)
+    ct_ok = not not_ct
     field_percent = 100.0 * float(xray_lungs.predict([picture])[0].mean())
     xray_ok = LUNG_PERCENT[0] <= field_percent <= LUNG_PERCENT[1]
     ct_sees = (f"the CT model finds {100 * ct_mask.mean():.1f}% lung, "
-               + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio"))
+               + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio")
+               + (f"; {not_ct[0].message}" if not_ct else ""))
     xray_sees = f"the X-ray model finds {field_percent:.1f}% lung fields"
     if xray_ok and not ct_ok:
         return Route(XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})")

@@ -29,6 +29,7 @@ from lungseg.inference.outputs import write_outputs
 from lungseg.inference.routing import with_choice
 from lungseg.inference.segmenter import SegmentationResult, Segmenter
 from lungseg.inference.study import is_study_path, load_study, study_name
+from lungseg.inference.verdict import REFUSED, refused_verdict
 from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
 from lungseg.io import (
     IMAGE_SUFFIXES,
@@ -210,8 +211,11 @@ def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool
 
 
 def _failure(target: Target, status: str, message: str, start: float) -> dict:
-    return {"study": str(target.source), "status": status, "message": message,
-            "seconds": round(time.perf_counter() - start, 2)}
+    row = {"study": str(target.source), "status": status, "message": message,
+           "seconds": round(time.perf_counter() - start, 2)}
+    if status == "refused":
+        row.update(verdict=REFUSED, verdict_line=refused_verdict(message).line())
+    return row
 
 
 def report_fields(segmenter, model_name: str, start: float) -> dict:
@@ -228,6 +232,7 @@ def _row(target: Target, result: SegmentationResult, written: list[Path], second
            "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
            "right_cm2": _area(measurements.of(RIGHT_LUNG)), "left_cm2": _area(measurements.of(LEFT_LUNG)),
            "quality": result.quality.score, "message": "; ".join(warnings),
+           "verdict": result.verdict.status, "verdict_line": result.verdict.line(),
            "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
            "slices": int(np.asarray(result.canonical_labels).shape[0])}
     if result.lesions is not None:

@@ -1,4 +1,5 @@
-"""``Segmenter``: point it at a chest CT and get labelled lungs, measurements, checks and a quality score.
+"""``Segmenter``: point it at a chest CT and get labelled lungs, measurements, checks, a quality score and a
+trust verdict (``result.verdict``: ok, check or refused).
 
     seg = Segmenter.from_pretrained("ct-lung")       # or a checkpoint: from_pretrained("run/best.pt")
     labels = seg.apply("scan_dicom_folder/")          # SimpleITK image, 1 = right lung, 2 = left lung
@@ -23,6 +24,7 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding, Level
+from lungseg.inference.anatomy import check_anatomy
 from lungseg.inference.checks import (
     check_finite,
     check_intensity,
@@ -31,8 +33,10 @@ from lungseg.inference.checks import (
     check_radiograph_picture,
     check_result,
     check_xray_like,
+    chest_ct_picture,
     raise_refusals,
 )
+from lungseg.inference.lesion_density import drop_aerated
 from lungseg.inference.lesion_burden import LesionBurden, lesion_burden
 from lungseg.inference.lesions import LesionModel, LesionOptions, merge_lesions
 from lungseg.inference.measure import Measurements, measure
@@ -42,6 +46,7 @@ from lungseg.inference.predictor import Predictor
 from lungseg.inference.quality import QUALITY_FLAG, Quality, apply_plausibility, quality_scores
 from lungseg.inference.reorient import from_canonical, to_canonical
 from lungseg.inference.study import Study, as_study
+from lungseg.inference.verdict import Verdict, trust_verdict
 from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
 from lungseg.preprocessing import intensity_kind
 
@@ -70,6 +75,12 @@ class SegmentationResult:
     @property
     def flagged(self) -> bool:
         return self.quality.flagged or any(f.level == Level.WARN for f in self.findings)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``ok``, ``check`` (with what and where) or ``refused``, from the findings and the quality
+        (``inference.verdict.trust_verdict``, the one place that decides it)."""
+        return trust_verdict(self.findings, self.quality)
 
 
 @dataclass(frozen=True)
@@ -161,14 +172,17 @@ class Segmenter:
         if not expects_hu and not study.is_volume:
             findings += check_radiograph_picture(hu[0], labels[0] > 0)
             raise_refusals(findings, study.source)
+            findings += chest_ct_picture(hu[0], labels[0] > 0)
         findings += self._split_finding(split_ok)
         findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
+        findings += check_anatomy(hu, labels, expects_hu, self.options.split_lungs)
         quality = apply_plausibility(quality, findings)
         burden = None
         if self.lesions:
             lung_classes = classes
-            labels, classes = self._add_lesions(hu, labels, spacing, classes)
+            labels, classes, lesion_findings = self._add_lesions(hu, labels, spacing, classes, expects_hu)
+            findings += lesion_findings
             measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
             burden = lesion_burden(labels, lung_classes, classes[len(lung_classes):], spacing, study.is_volume)
         lung_name = (self.names[1] if lung_model is self.eight_bit else self.names[0]) if self.names else None
@@ -182,11 +196,17 @@ class Segmenter:
             return self.eight_bit
         return self.predictor
 
-    def _add_lesions(self, stored: np.ndarray, lungs: np.ndarray, spacing, classes):
-        """Run every lesion model inside the lungs; the merged label map and all its classes."""
-        found = [model.find(stored, lungs, spacing, self.lesion_options, self.tta) for model in self.lesions]
+    def _add_lesions(self, stored: np.ndarray, lungs: np.ndarray, spacing, classes, in_hu: bool):
+        """Run every lesion model inside the lungs, without solid lesions made of aerated lung
+        (``lesion_density``); the merged label map, all its classes and the density findings."""
+        found, findings = [], []
+        for model in self.lesions:
+            kept, dropped = drop_aerated(model.find(stored, lungs, spacing, self.lesion_options, self.tta), stored,
+                                         lungs, model.classes, in_hu, spacing)
+            found.append(kept)
+            findings += dropped
         lesion_classes = tuple(dict.fromkeys(label for model in self.lesions for label in model.classes))
-        return merge_lesions(lungs, found), (*classes, *lesion_classes)
+        return merge_lesions(lungs, found), (*classes, *lesion_classes), findings
 
     def screen(self, image, source: str | Path | None = None, max_slices: int = 24) -> SegmentationResult:
         """A quick look before a long run (the web app's upload check): the same checks and model on

@@ -179,8 +179,12 @@ def _write_viewer_ct(result, folder: Path) -> None:
 def summary_of(report: dict) -> dict:
     """What the history list and result page need without reading files."""
     measurements = report.get("measurements", {})
-    return {"measurements": measurements, "quality": {k: report["quality"][k] for k in
-                                                      ("score", "flip_agreement", "plausible", "flagged")},
+    quality = {k: report["quality"][k] for k in ("score", "flip_agreement", "plausible", "flagged")}
+    quality["flagged_slices"] = report["quality"].get("flagged_slices", [])
+    quality["unjudged_below"] = [row["slice"] for row in report["quality"].get("per_slice", [])
+                                 if row["lung_pixels"] and not row.get("judged", True)
+                                 and row["flip_agreement"] < report["quality"].get("threshold", 1.0)]
+    return {"measurements": measurements, "quality": quality, "verdict": report.get("verdict"),
             "findings": report.get("findings", []), "status": report.get("status"),
             "seconds": report.get("seconds"), "labels": report.get("labels", {}),
             "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER,

@@ -39,13 +39,17 @@ def next_steps(analysis: Analysis) -> list[str]:
     steps = []
     quality = summary.get("quality", {})
     warnings = [f for f in summary.get("findings", []) if f.get("level") == "warn"]
+    verdict = summary.get("verdict") or {}
+    if verdict.get("status") == "check":
+        steps.append("The verdict is 'check': a person must look at what the reasons name (and where) before "
+                     "anything from this result is used.")
     if quality.get("flagged") or not quality.get("plausible", True):
         steps.append("The automatic segmentation has low confidence. Have it reviewed manually before using the "
                      "volumes, and consider whether the scan should be repeated.")
     if warnings:
         steps.append("The input check raised warnings (listed above). Review them; measurements may be partial or "
                      "approximate.")
-    if not steps:
+    if not steps and verdict.get("status", "ok") == "ok":
         steps.append("The segmentation passed the automatic checks. A radiologist should still review the overlay "
                      "before the measurements are used.")
     steps.append("This is screening support only, not a diagnosis: discuss any concern with a physician.")
@@ -126,7 +130,10 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
 
 
 def agreement_chart(folder: Path) -> bytes:
-    """Per-slice flip agreement (the quality signal) against slice number, as a small PNG."""
+    """Per-slice flip agreement (the quality signal) against slice number, as a small PNG: the slices
+    judged for flagging (``inference.quality.JUDGED_SHARE``) in blue, those under the threshold (the
+    report's ``flagged_slices``, listed beside the chart) in orange, and the slices with too little lung
+    to be judged (apex, trachea, bases) as grey dots."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,13 +145,24 @@ def agreement_chart(folder: Path) -> bytes:
     quality = json.loads(report.read_text())["quality"]
     rows = [r for r in quality["per_slice"] if r["lung_pixels"]]
     threshold = quality.get("threshold", QUALITY_FLAG)  # the one the analysis was flagged with
+    flagged = set(quality.get("flagged_slices", []))
+    judged = [r for r in rows if r.get("judged", True)]
+    small = [r for r in rows if not r.get("judged", True)]
     figure = Figure(figsize=(7, 2.2), dpi=100)
     axes = figure.add_subplot()
-    axes.plot([r["slice"] for r in rows], [r["flip_agreement"] for r in rows], ".-", color="#1f5fa8", lw=1, ms=3)
+    axes.plot([r["slice"] for r in judged], [r["flip_agreement"] for r in judged], ".-", color="#1f5fa8", lw=1, ms=3,
+              label="judged slices")
+    if small:
+        axes.plot([r["slice"] for r in small], [r["flip_agreement"] for r in small], ".", color="#aaaaaa", ms=3,
+                  label="too little lung to judge")
+    marked = [r for r in judged if r["slice"] in flagged]
+    if marked:
+        axes.plot([r["slice"] for r in marked], [r["flip_agreement"] for r in marked], "o", color="#d04a00", ms=5,
+                  label="flagged")
     axes.axhline(threshold, color="#b35c00", lw=1, ls="--", label=f"flag threshold {threshold:.2f}")
     axes.set(xlabel="axial slice (inferior → superior)", ylabel="agreement", ylim=(min(0.5, *[r["flip_agreement"]
              for r in rows] or [0.5]) - 0.02, 1.01))
-    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    axes.legend(loc="lower right", fontsize=7, frameon=False, ncol=2)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
