@@ -126,3 +126,34 @@ def test_em_sections_through_auto_are_flagged_while_chest_ct_exports_pass():
                  sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").iterdir())[0]):
         result = auto.segment(path)
         assert result.models[0] == "ct-lung-8bit" and Code.NOT_CHEST_CT not in {f.code for f in result.findings}
+
+
+def test_the_classifier_runs_the_same_chest_ct_picture_check():
+    from lungseg.inference.classify import ImageClassifier
+    from lungseg.io import read_image
+
+    classifier = ImageClassifier.load("ct-cancer-type")
+    em = read_image(shared("em-membrane-isbi2012", "images", "0.png"))
+    assert [f.code for f in classifier.check_picture(em)] == [Code.NOT_CHEST_CT]
+    export = read_image(sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").iterdir())[0])
+    assert classifier.check_picture(export[..., 0] if export.ndim == 3 else export) == []
+
+
+@pytest.mark.parametrize("series", [False, True])
+def test_an_rgb_dicom_is_refused_as_rgb(tmp_path, series):
+    """A real POPI slice (or three) re-saved with RGB pixels: refused naming the colour, not as 512
+    frames or an ONNX rank error."""
+    import pydicom
+
+    from lungseg.errors import InputError
+    from lungseg.inference.study import load_study
+
+    for index, source in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())[30:33 if series else 31]):
+        dataset = pydicom.dcmread(source)
+        gray = np.clip((dataset.pixel_array.astype(np.float32) + 1000) / 8, 0, 255).astype(np.uint8)
+        dataset.SamplesPerPixel, dataset.PhotometricInterpretation, dataset.PlanarConfiguration = 3, "RGB", 0
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
+        dataset.PixelData = np.stack([gray] * 3, -1).tobytes()
+        dataset.save_as(tmp_path / f"{index}.dcm")
+    with pytest.raises(InputError, match=r"RGB colour \(3 samples per pixel\)"):
+        load_study(tmp_path if series else tmp_path / "0.dcm")

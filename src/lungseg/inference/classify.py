@@ -11,13 +11,14 @@ gives the Grad-CAM map on the picture's own grid.
 Input checks: a CT volume is refused (the model saw single slices); HU or 16-bit pixels are refused
 by the plan (it was trained on 8-bit exports); a picture that does not look like an axial chest CT
 slice is *flagged* (``not-chest-ct``), judged with the CT lung model's 8-bit variant
-(``data.lung_crop.lung_mask``, the lungs the lung-field crop uses too): lung fields (components
-touching the picture's edge are air around the body, not lungs) must cover at least
-``MIN_LUNG_FRACTION`` of the picture; they must be far darker than a ring of tissue around them
+(``data.lung_crop.lung_mask``, the lungs the lung-field crop uses too) by ``checks.chest_ct_picture``,
+the one chest-CT picture check that ``--model auto`` and the CT segmenter also run: lung fields
+(components touching the picture's edge are air around the body, not lungs) must cover at least
+``checks.MIN_PICTURE_LUNG`` of the picture; they must be far darker than a ring of tissue around them
 (``checks.lung_ring_ratio``: over ``checks.RADIOGRAPH_RATIO`` a radiograph, over
-``MAX_DARKNESS_RATIO`` soft tissue such as an abdominal slice's bowel and bladder, which the 8-bit lung
-model can take for lung); and they must be smooth fields rather than a texture cut into pieces
-(``raggedness``: EM sections and other textures). Flag rates per set are measured by
+``checks.CT_LUNG_RATIO`` soft tissue such as an abdominal slice's bowel and bladder, which the 8-bit
+lung model can take for lung); and they must be smooth fields rather than a texture cut into pieces
+(``checks.raggedness``: EM sections and other textures). Flag rates per set are measured by
 ``benchmarks/classifier_input_check.py``.
 """
 
@@ -31,15 +32,12 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding
-from lungseg.inference.checks import check_radiograph_picture, lung_ring_ratio
+from lungseg.inference.checks import chest_ct_picture
 from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
 from lungseg.metrics import softmax
 from lungseg.preprocessing import Unmarked
 
-MIN_LUNG_FRACTION = 0.03   # chest CT slices in the cancer set: lungs on >= 4 % of the picture (benchmarks)
-MAX_RAGGEDNESS = 0.45      # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
-MAX_DARKNESS_RATIO = 0.6   # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
 
 
 @dataclass(frozen=True)
@@ -219,30 +217,14 @@ class ImageClassifier:
                                self.new_scans)
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
-        """Whether a gray 8-bit picture shows an axial chest CT slice (see the module docstring)."""
+        """Whether a gray 8-bit picture shows an axial chest CT slice: ``checks.chest_ct_picture`` (the
+        check and thresholds the ``auto`` router and the CT segmenter use) on the lungs of
+        ``data.lung_crop.lung_mask``."""
         from lungseg.data.lung_crop import lung_mask  # lungseg.data imports PyTorch
 
         if picture.dtype != np.uint8:
             return []  # HU input is refused by the plan before this
-        lungs = enclosed(lung_mask(picture))
-        fraction = float(lungs.mean())
-        if fraction < MIN_LUNG_FRACTION:
-            return [catalogue.NOT_CHEST_CT(why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
-                                               f"at least {100 * MIN_LUNG_FRACTION:.0f}%")]
-        if check_radiograph_picture(picture, lungs):
-            return [catalogue.NOT_CHEST_CT(why="its lung fields are nearly as bright as the tissue around them, "
-                                               "as in a radiograph")]
-        ratio = lung_ring_ratio(picture, lungs)
-        if ratio > MAX_DARKNESS_RATIO:
-            return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is not much darker than the tissue "
-                                               f"around it (ratio {ratio:.2f}; chest CT lung fields under "
-                                               f"{MAX_DARKNESS_RATIO:.2f}): soft tissue, as in an abdominal slice")]
-        ragged = raggedness(lungs)
-        if ragged > MAX_RAGGEDNESS:
-            return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is a ragged texture ({100 * ragged:.0f}% "
-                                               f"of it is boundary; chest CT lung fields under "
-                                               f"{100 * MAX_RAGGEDNESS:.0f}%)")]
-        return []
+        return chest_ct_picture(picture, lung_mask(picture))
 
     def heat_map(self, picture: np.ndarray, class_name: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (H, W) float32 in [0, 1] on the picture's own grid for ``class_name`` (the
@@ -256,24 +238,3 @@ class ImageClassifier:
         heat = self.card.plan.restore(grad_cam(self.model, prepared, index), letterbox).astype(np.float32)
         return heat if field is None else field.paste(heat, np.asarray(picture).shape)
 
-
-def enclosed(mask: np.ndarray) -> np.ndarray:
-    """The mask without components that touch the picture's edge: lungs lie inside the body, while dark
-    air around a body (or a scan upside down) reaches the edge."""
-    from scipy import ndimage
-
-    labels, count = ndimage.label(mask)
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return mask & ~np.isin(labels, edge[edge > 0])
-
-
-def raggedness(mask: np.ndarray) -> float:
-    """Share of a mask's pixels within its boundary band (2 px at a 256-px scale): small for two smooth
-    lung fields, large for many small pieces of a texture."""
-    from scipy import ndimage
-
-    area = int(mask.sum())
-    if not area:
-        return 0.0
-    width = max(1, round(2 * np.sqrt(mask.size) / 256))
-    return float((mask & ~ndimage.binary_erosion(mask, iterations=width)).sum() / area)

@@ -106,7 +106,14 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
 
 
 def _check_pixel_size(header, path: Path) -> tuple[int, int]:
-    """Rows and Columns from the header, checked before the pixel data is decoded."""
+    """Rows and Columns from the header, checked before the pixel data is decoded; colour pixels
+    (SamplesPerPixel above 1: an RGB or YBR screenshot or secondary capture) are refused as such."""
+    samples = int(_floats(header, "SamplesPerPixel", path, (1.0,))[0])
+    if samples > 1:
+        photometric = str(getattr(header, "PhotometricInterpretation", "") or "colour")
+        raise InputError(path, f"DICOM pixels are {photometric} colour ({samples} samples per pixel), not the one "
+                               "gray channel of CT in Hounsfield units (a screenshot or secondary capture?); "
+                               "give the original gray CT series")
     rows, columns = int(getattr(header, "Rows", 0) or 0), int(getattr(header, "Columns", 0) or 0)
     frames = int(_floats(header, "NumberOfFrames", path, (1.0,))[0])
     check_size((columns, rows, frames) if frames > 1 else (columns, rows), path, "volume" if frames > 1 else "image")
