@@ -1,6 +1,6 @@
 """Leave-one-out Dice of the X-ray lung recipe on the 4 Montgomery chest X-rays.
 
-    .venv/bin/python benchmarks/xray_loo.py [--recipe recipes/xray-lung.yaml] [--set train.epochs=40 ...]
+    .venv/bin/python benchmarks/xray_loo.py [--recipe recipes/candidates/xray-lung-4films.yaml] [--set train.epochs=40 ...]
                                              [--tag NAME] [--folds 0,1,2,3]
 
 Fold I trains the recipe on the other three X-rays (no validation split: nothing of the held-out X-ray
@@ -99,7 +99,7 @@ def _train_seconds(run: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default=ROOT / "recipes" / "xray-lung.yaml", type=Path)
+    parser.add_argument("--recipe", default=ROOT / "recipes" / "candidates" / "xray-lung-4films.yaml", type=Path)
     parser.add_argument("--set", dest="settings", action="append", default=[], help="SECTION.KEY=VALUE")
     parser.add_argument("--tag", default="recipe")
     parser.add_argument("--folds", default="0,1,2,3")

@@ -12,8 +12,9 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   that the cross-validation chose (the manifest's metrics are its fold means ± sd; a test keeps recipe
   and candidate equal), then trained on 85 % of the distinct slices (15 % for early stopping and the
   temperature).
-- ``xray-lung``: ``recipes/xray-lung.yaml``; leave-one-out Dice over the 4 Montgomery X-rays by
-  ``benchmarks/xray_loo.py`` (the manifest's metrics), then trained on all 4.
+- ``xray-lung``: ``recipes/xray-lung.yaml``; 5-fold cross-validation over the 138 Montgomery films by
+  ``benchmarks/xray_cv.py`` (the manifest's metrics: all films, normal and TB apart, shifted films),
+  then trained on all 138.
 - lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
   cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
   model is trained with the same recipe on all the training slices.
@@ -54,7 +55,7 @@ class Release:
     cv_out: str | None = None
     extra: dict = field(default_factory=dict)            # more manifest keys
     classifier_cv: str | None = None                     # classifiers: the candidate of benchmarks/classifier_cv.py
-    loo: str | None = None                               # X-ray: the tag of benchmarks/xray_loo.py (leave-one-out)
+    xray_cv: str | None = None                           # X-ray: the tag of benchmarks/xray_cv.py (5-fold CV)
 
 
 def covid_release(name: str, masks: str, description: str) -> Release:
@@ -104,11 +105,14 @@ RELEASES = {
         classifier_cv="resnet18-128", extra={"task": "classification"}),
     "xray-lung": Release(
         "U-Net (base 16, depth 4) for both lung fields in frontal chest radiographs (8/16-bit pictures or "
-        "DICOM CR/DX through their VOI LUT; percentiles 0.5..99.5 to [0, 1]), 256x256 input; right/left by field",
-        "xray-lung-montgomery (4 Montgomery County chest X-rays, 512x512 8-bit, with lung masks; see its SOURCE.txt)",
-        ["train", "--config", "recipes/xray-lung.yaml", "--data", f"{SHARED}/xray-lung-montgomery",
-         "--out", "runs/xray-lung"],
-        "runs/xray-lung", "all 4 X-rays (no held-out part: see the leave-one-out Dice)", loo="recipe"),
+        "DICOM CR/DX through their VOI LUT; percentiles 0.5..99.5 to [0, 1], then CLAHE clip 2), 256x256 input; "
+        "right/left by field",
+        "xray-lung-montgomery-138 (all 138 Montgomery County chest X-rays, 80 normal and 58 tuberculosis, "
+        "512x512 8-bit, NLM lung masks; research use with attribution, see its SOURCE.txt)",
+        ["train", "--config", "recipes/xray-lung.yaml", "--data", f"{SHARED}/xray-lung-montgomery-138",
+         "--set", "train.threads=1", "--out", "runs/xray-lung"],  # one thread, as its cross-validation folds
+        "runs/xray-lung", "all 138 films (no held-out part: see the 5-fold cross-validation by film)",
+        xray_cv="recipe"),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",
@@ -174,10 +178,15 @@ def release(name: str, spec: Release) -> dict:
         entry["cv_metrics"] = {key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items()
                                if key != "minutes"}
         entry["cv_folds"] = found["folds_k"]
-    if spec.loo:
-        found, entry["loo_command"] = benchmark_result("xray_loo", spec.loo, "--tag")
-        entry["loo_metrics"] = {"dice": {"mean": found["dice_mean"], "sd": found["dice_sd"]},
-                                "per_fold": {row["name"]: row["dice"] for row in found["folds"]}}
+    if spec.xray_cv:
+        found, entry["cv_command"] = benchmark_result("xray_cv", spec.xray_cv, "--tag")
+        folds = found["over_folds"]
+        entry["cv_metrics"] = {"dice": dict(zip(("mean", "sd"), folds["all_dice"])),
+                               "dice_tb": dict(zip(("mean", "sd"), folds["tb_dice"])),
+                               "dice_normal": dict(zip(("mean", "sd"), folds["normal_dice"])),
+                               "dice_product": dict(zip(("mean", "sd"), folds["all_dice_product"]))}
+        entry["cv_folds"] = found["k"]
+        entry["cv_shifted_films"] = {key: value[0] for key, value in found["shifted_mean"].items()}
     if prepare := spec.prepare:
         entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
@@ -216,7 +225,7 @@ def main() -> None:
         temporary = manifest_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         temporary.replace(manifest_path)
-        metrics = entry.get("test_metrics", entry.get("cv_metrics", entry.get("loo_metrics", {})))
+        metrics = entry.get("test_metrics", entry.get("cv_metrics", {}))
         print(name, json.dumps(metrics.get("dice", metrics.get("accuracy"))))
 
 
