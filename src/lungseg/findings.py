@@ -48,6 +48,7 @@ class Code(StrEnum):
     SIDES = "sides"
     AREA_SCALE = "area-scale"
     MODEL_CHOSEN = "model-chosen"
+    ROUTING_UNSURE = "routing-unsure"
     LESION_AERATED = "lesion-aerated"
     LESION_DENSITY_UNCHECKED = "lesion-density-unchecked"
     LUNG_OUTSIDE_BODY = "lung-outside-body"
@@ -177,6 +178,10 @@ AREA_AT_DETECTOR = FindingKind(Code.AREA_SCALE, Level.INFO, "areas use ImagerPix
 AREA_UNKNOWN = FindingKind(Code.AREA_SCALE, Level.INFO, "no pixel spacing in the input: lung areas are given in "
                                                         "pixels only")
 MODEL_CHOSEN = FindingKind(Code.MODEL_CHOSEN, Level.INFO, "model {model} chosen for this input: {why}")
+ROUTING_UNSURE = FindingKind(Code.ROUTING_UNSURE, W, "both lung models (or neither) recognise this 8-bit picture, "
+                                                     "so {model} was chosen by a rule that can be wrong: for a chest "
+                                                     "X-ray choose the chest X-ray model, for a CT slice export the CT "
+                                                     "model")
 
 # The segmented lungs (after inference)
 NO_LUNGS = FindingKind(Code.NO_LUNGS, R, "no lung found: the image does not seem to show the chest")

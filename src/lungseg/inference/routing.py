@@ -42,8 +42,13 @@ MIN_CT_LUNG_FRACTION = 0.02  # an axial chest CT export shows more lung than thi
 
 @dataclass(frozen=True)
 class Route:
+    """The model for an input and why; ``sure`` False when both lung models (or neither) recognised an
+    8-bit picture and the lung/ring ratio broke the tie: on unprocessed, high-contrast chest films (the
+    138 Montgomery PNGs: ratio 0.14-0.46) that rule picks the CT model, so such a result is flagged."""
+
     model: str
     reason: str
+    sure: bool = True
 
 
 def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Predictor | None = None) -> Route:
@@ -98,7 +103,7 @@ def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predi
     model = XRAY_MODEL if ratio > RADIOGRAPH_RATIO else CT_MODEL
     return Route(model, f"an 8-bit picture that both or neither model find their anatomy in ({ct_sees}; "
                         f"{xray_sees}): the ratio {'above' if model == XRAY_MODEL else 'at or below'} "
-                        f"{RADIOGRAPH_RATIO} decides")
+                        f"{RADIOGRAPH_RATIO} decides", sure=False)
 
 
 class AutoSegmenter:
@@ -138,8 +143,8 @@ class AutoSegmenter:
         if found.model == XRAY_MODEL:
             if self.settings.get("lesions"):
                 raise InputError(study.source, f"is a radiograph ({found.reason}); the lesion models segment CT")
-            return Choice(self.xray, XRAY_MODEL, found.reason)
-        return Choice(self.ct, CT_MODEL, found.reason)
+            return Choice(self.xray, XRAY_MODEL, found.reason, found.sure)
+        return Choice(self.ct, CT_MODEL, found.reason, found.sure)
 
     def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
         study = as_study(image, source)
@@ -155,9 +160,12 @@ class AutoSegmenter:
 
 
 def with_choice(result: SegmentationResult, choice: Choice) -> SegmentationResult:
-    """The result with an info finding saying which model was chosen and why (when it was chosen)."""
+    """The result with an info finding saying which model was chosen and why (when it was chosen), and a
+    ``routing-unsure`` warning when a tie-break rule chose it."""
     if choice.model is not None:
         result.findings.insert(0, catalogue.MODEL_CHOSEN(model=choice.model, why=choice.reason))
+        if not choice.sure:
+            result.findings.insert(1, catalogue.ROUTING_UNSURE(model=choice.model))
     return result
 
 

@@ -86,11 +86,13 @@ class SegmentationResult:
 @dataclass(frozen=True)
 class Choice:
     """The segmenter that runs a study; ``model`` and ``reason`` when it was chosen from the input
-    (``--model auto``), else None."""
+    (``--model auto``), else None; ``sure`` False when the choice fell to a tie-break rule that can be
+    wrong (the result then carries a ``routing-unsure`` warning)."""
 
     segmenter: object
     model: str | None = None
     reason: str | None = None
+    sure: bool = True
 
 
 class Segmenter:
