@@ -43,8 +43,9 @@ MIN_CT_LUNG_FRACTION = 0.02  # an axial chest CT export shows more lung than thi
 @dataclass(frozen=True)
 class Route:
     """The model for an input and why; ``sure`` False when both lung models (or neither) recognised an
-    8-bit picture and the lung/ring ratio broke the tie: on unprocessed, high-contrast chest films (the
-    138 Montgomery PNGs: ratio 0.14-0.46) that rule picks the CT model, so such a result is flagged."""
+    8-bit picture and the lung/ring ratio broke the tie (on unprocessed, high-contrast chest films, the
+    138 Montgomery PNGs at ratio 0.14-0.46, that rule picks the CT model), or when the one model that
+    recognised it disagrees with the ratio: such a result is flagged ``routing-unsure``."""
 
     model: str
     reason: str
@@ -96,10 +97,13 @@ def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predi
                + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio")
                + (f"; {not_ct[0].message}" if not_ct else ""))
     xray_sees = f"the X-ray model finds {field_percent:.1f}% lung fields"
-    if xray_ok and not ct_ok:
-        return Route(XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})")
+    film_ratio = ratio > RADIOGRAPH_RATIO  # NaN (too little CT lung for a ratio) is no film evidence
+    if xray_ok and not ct_ok:  # sure only when the lung/ring ratio agrees (CT exports the CT check misses)
+        return Route(XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})",
+                     sure=film_ratio)
     if ct_ok and not xray_ok:
-        return Route(CT_MODEL, f"an 8-bit picture that looks like a CT slice export ({ct_sees}; {xray_sees})")
+        return Route(CT_MODEL, f"an 8-bit picture that looks like a CT slice export ({ct_sees}; {xray_sees})",
+                     sure=not film_ratio)
     model = XRAY_MODEL if ratio > RADIOGRAPH_RATIO else CT_MODEL
     return Route(model, f"an 8-bit picture that both or neither model find their anatomy in ({ct_sees}; "
                         f"{xray_sees}): the ratio {'above' if model == XRAY_MODEL else 'at or below'} "
