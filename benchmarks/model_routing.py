@@ -6,7 +6,7 @@ Runs ``lungseg.inference.routing.route`` (the rule of ``lungseg predict --model 
 form's default) on: the chest CT slice exports (chest-ct-cancer train+valid, COVID-19 exports, MSD
 tumour exports; 8-bit pictures, judged by the 8-bit CT lung model and the X-ray lung model), the
 HU TIFF slices of ct-lung-kmader, the volumes (POPI DICOM series, TotalSegmentator NIfTI), the
-Montgomery chest X-rays as JPEG and as 12-bit MONOCHROME1 DICOM DX made from them, and the ISBI 2012
+Montgomery chest X-rays (the 4 JPEGs and the 138 PNGs) and 12-bit MONOCHROME1 DICOM DX made from the 4, and the ISBI 2012
 EM sections (neither: they go wherever the rule puts them, and that model's checks must flag them).
 Prints the count per model for each set and writes benchmarks/results/model_routing.json.
 """
@@ -29,6 +29,7 @@ SETS = {
     "lung-tumor-msd (CT exports)": ("lung-tumor-msd/images", "*", "ct-lung"),
     "ct-lung-kmader (HU TIFF)": ("ct-lung-kmader/images", "*", "ct-lung"),
     "xray-lung-montgomery (JPEG)": ("xray-lung-montgomery/images", "*", "xray-lung"),
+    "xray-lung-montgomery-138 (PNG)": ("xray-lung-montgomery-138/images", "*", "xray-lung"),
     "em-membrane-isbi2012 (EM, neither)": ("em-membrane-isbi2012", "*images/*", None),
 }
 
@@ -66,11 +67,13 @@ def main() -> None:
             counts = Counter(found.model for found in routes)
             wrong = [str(path.relative_to(SHARED)) if path.is_relative_to(SHARED) else path.name
                      for path, found in zip(paths, routes) if expected[label] and found.model != expected[label]]
-            results[label] = {"n": len(paths), "routed": dict(counts), "expected": expected[label], "wrong": wrong}
-    print(f"{'set':46} {'n':>5} {'ct-lung':>8} {'xray-lung':>10}  expected")
+            unsure = sum(not found.sure for found in routes)  # tie-broken: the result carries routing-unsure
+            results[label] = {"n": len(paths), "routed": dict(counts), "expected": expected[label], "wrong": wrong,
+                              "unsure": unsure}
+    print(f"{'set':46} {'n':>5} {'ct-lung':>8} {'xray-lung':>10} {'unsure':>7}  expected")
     for label, row in results.items():
-        print(f"{label:46} {row['n']:5d} {row['routed'].get('ct-lung', 0):8d} {row['routed'].get('xray-lung', 0):10d}  "
-              f"{row['expected'] or '-'}")
+        print(f"{label:46} {row['n']:5d} {row['routed'].get('ct-lung', 0):8d} {row['routed'].get('xray-lung', 0):10d} "
+              f"{row['unsure']:7d}  {row['expected'] or '-'}")
     RESULTS.write_text(json.dumps(results, indent=1))
     print(f"wrote {RESULTS}")
 
