@@ -176,8 +176,28 @@ def _post_streamed(app, path: str, headers: dict[str, str]) -> tuple[int, int]:
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "client": ("10.1.2.3", 50000), "server": ("testserver", 80),
              "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()]}
-    asyncio.run(app(scope, receive, send))
+    _run_in_own_loop(app(scope, receive, send))
     return status, delivered
+
+
+def _run_in_own_loop(coroutine) -> None:
+    """``asyncio.run`` in a thread of its own: a browser test earlier in the session (Playwright's sync API)
+    can leave an event loop running in the main thread, where asyncio.run refuses to start."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def target():
+        try:
+            asyncio.run(coroutine)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            failure.append(error)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 @pytest.fixture
