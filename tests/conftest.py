@@ -89,6 +89,21 @@ def tiny_config(data, epochs: int, **train):
     return config
 
 
+def tiny_xray_config(data, epochs: int, **train):
+    """``tiny_config`` with the shipped X-ray recipe's preprocessing and augmentation, at 64 px on an
+    8-filter 3-level U-Net (about a minute of CPU on a few films), no validation split."""
+    from lungseg.config.files import load_config
+
+    recipe = load_config(REPO / "recipes" / "xray-lung.yaml")
+    config = tiny_config(data, epochs=epochs, **train)
+    config.data.split = "100/0/0"
+    config.preprocess = recipe.preprocess
+    config.preprocess.image_size = 64
+    config.augment = recipe.augment
+    config.model.kwargs = {"base_filters": 8, "depth": 3}
+    return config
+
+
 @pytest.fixture(scope="session")
 def popi_small(tmp_path_factory) -> Path:
     """The real POPI chest CT at half resolution (256 x 256 x 35, 1.95 x 1.95 x 8 mm) as NIfTI: the clean

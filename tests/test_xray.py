@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli, shared, tiny_config
+from conftest import run_cli, shared, tiny_xray_config
 from radiographs import write_dx
 
 from lungseg.errors import InputError
@@ -248,7 +248,6 @@ def test_ct_model_refusal_points_to_the_xray_model(xrays):
 def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):
     """Train the X-ray recipe's preprocessing and augmentation on 3 real X-rays (64 px, a small U-Net, a
     minute of CPU) and score the 4th on its own grid: the lung fields are found."""
-    from lungseg.config.files import load_config
     from lungseg.inference.predictor import Predictor
     from lungseg.training import train_run
 
@@ -258,13 +257,7 @@ def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):
     for name in "123":
         (data / "images" / f"{name}.jpg").symlink_to((xrays / "images" / f"{name}.jpg").resolve())
         (data / "masks" / f"{name}-mask.png").symlink_to((xrays / "masks" / f"{name}-mask.png").resolve())
-    recipe = load_config(Path(__file__).resolve().parents[1] / "recipes" / "xray-lung.yaml")
-    config = tiny_config(data, epochs=12, epoch_repeats=8, batch_size=4)
-    config.data.split = "100/0/0"
-    config.preprocess = recipe.preprocess
-    config.preprocess.image_size = 64
-    config.augment = recipe.augment
-    config.model.kwargs = {"base_filters": 8, "depth": 3}
+    config = tiny_xray_config(data, epochs=12, epoch_repeats=8, batch_size=4)
     train_run(config, tmp_path / "run", log=lambda line: None)
     predictor = Predictor.load(tmp_path / "run" / "best.pt", backend="torch")
     assert predictor.plan.intensity == "xray"

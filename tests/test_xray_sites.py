@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, load_script, shared, tiny_config
+from conftest import REPO, load_script, shared, tiny_xray_config
 
 from lungseg.config import AugmentConfig, RunConfig
 from lungseg.io import read_image, read_mask
@@ -162,7 +162,6 @@ def test_shipped_model_on_the_films_of_another_processing(films):
 def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, films, tmp_path):
     """The recipe's preprocessing and augmentation, 8 real films of fold 1..4 (64 px, a small U-Net, about
     a minute of CPU), scored on a fold-0 film on its own 512x512 grid."""
-    from lungseg.config.files import load_config
     from lungseg.inference.predictor import Predictor
     from lungseg.training import train_run
 
@@ -170,13 +169,7 @@ def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, film
     folds = bench.fold_of(names, 5)
     train = [n for n in names if folds[n] != 0][:8]
     held = next(n for n in names if folds[n] == 0)
-    recipe = load_config(REPO / "recipes" / "xray-lung.yaml")
-    config = tiny_config(bench.link_folder(tmp_path / "data", train), epochs=10, epoch_repeats=4, batch_size=4)
-    config.data.split = "100/0/0"
-    config.preprocess = recipe.preprocess
-    config.preprocess.image_size = 64
-    config.augment = recipe.augment
-    config.model.kwargs = {"base_filters": 8, "depth": 3}
+    config = tiny_xray_config(bench.link_folder(tmp_path / "data", train), epochs=10, epoch_repeats=4, batch_size=4)
     train_run(config, tmp_path / "run", log=lambda line: None)
     predictor = Predictor.load(tmp_path / "run" / "best.pt", backend="torch")
     held_out = predictor.predict([read_image(films / "images" / f"{held}.png")])[0]
