@@ -21,13 +21,17 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP) system-deps
+# ruff (lint and format check) and the import contracts (layers, no circles); make test runs it first
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/lint-imports
+
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
 
 # the edit loop: everything except the tests marked slow (training runs, one-CLI-call-per-case modules)
-test-fast: $(STAMP) system-deps
-	$(BIN)/lint-imports
+test-fast: $(STAMP) system-deps lint
 	$(BIN)/pytest -q -m "not slow"
 
 # the web service on SQLite with the shipped weights: open the printed address, register, upload a scan

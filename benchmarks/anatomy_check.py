@@ -27,11 +27,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     data = parser.parse_args().data
-    sets = {"ct-volume-popi (HU volume)": [data / "ct-volume-popi" / "dicom"],
-            "ct-lung-kmader (HU slices)": sorted((data / "ct-lung-kmader" / "images").glob("*.tif"))[::5],
-            "lung-tumor-msd (8-bit exports)": sorted((data / "lung-tumor-msd" / "images").glob("*.png")),
-            "covid-infection (8-bit exports)": sorted((data / "covid-infection" / "train" / "images").iterdir())[::6],
-            "em-membrane-isbi2012 (EM, not CT)": sorted((data / "em-membrane-isbi2012" / "images").glob("*.png"))[::3]}
+    sets = {
+        "ct-volume-popi (HU volume)": [data / "ct-volume-popi" / "dicom"],
+        "ct-lung-kmader (HU slices)": sorted((data / "ct-lung-kmader" / "images").glob("*.tif"))[::5],
+        "lung-tumor-msd (8-bit exports)": sorted((data / "lung-tumor-msd" / "images").glob("*.png")),
+        "covid-infection (8-bit exports)": sorted((data / "covid-infection" / "train" / "images").iterdir())[::6],
+        "em-membrane-isbi2012 (EM, not CT)": sorted((data / "em-membrane-isbi2012" / "images").glob("*.png"))[::3],
+    }
     codes = (Code.LUNG_OUTSIDE_BODY, Code.LUNG_SIDE_RATIO, Code.LUNG_NOT_DARK)
     segmenter = Segmenter.from_pretrained("ct-lung", tta=False)
     result = {"command": "benchmarks/anatomy_check.py"}
@@ -45,10 +47,11 @@ def main() -> None:
                 continue
             counts.update({str(code) for code in codes} & {str(f.code) for f in found.findings})
             verdicts[found.verdict.status] += 1
-        result[name] = {"inputs": len(paths), "refused": refused, "flagged": dict(counts),
-                        "verdicts": dict(verdicts)}
-        print(f"{name:36s} {len(paths):3d} inputs, refused {refused}, flagged {dict(counts)}, verdicts "
-              f"{dict(verdicts)}", flush=True)
+        result[name] = {"inputs": len(paths), "refused": refused, "flagged": dict(counts), "verdicts": dict(verdicts)}
+        print(
+            f"{name:36s} {len(paths):3d} inputs, refused {refused}, flagged {dict(counts)}, verdicts {dict(verdicts)}",
+            flush=True,
+        )
     RESULT.write_text(json.dumps(result, indent=1) + "\n")
 
 

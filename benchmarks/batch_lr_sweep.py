@@ -38,13 +38,21 @@ def main() -> None:
         for batch_size, lr, scheduler in SETTINGS:
             for seed in (0, 1):
                 out = Path(scratch) / f"b{batch_size}-lr{lr}-{scheduler}-s{seed}"
-                results.append({"batch_size": batch_size, "lr": lr, "scheduler": scheduler, "seed": seed,
-                                **short_run(batch_size, lr, scheduler, seed, out)})
+                results.append(
+                    {
+                        "batch_size": batch_size,
+                        "lr": lr,
+                        "scheduler": scheduler,
+                        "seed": seed,
+                        **short_run(batch_size, lr, scheduler, seed, out),
+                    }
+                )
                 print(results[-1], flush=True)
     print("\n| batch | lr | seed | train loss (epoch 5) | val Dice (epoch 5) |\n|---|---|---|---|---|")
     for row in results:
-        print(f"| {row['batch_size']} | {row['lr']:g} | {row['seed']} | {row['train_loss']:.3f} | "
-              f"{row['val_dice']:.4f} |")
+        print(
+            f"| {row['batch_size']} | {row['lr']:g} | {row['seed']} | {row['train_loss']:.3f} | {row['val_dice']:.4f} |"
+        )
     path = REPO / "benchmarks" / "results" / "batch_lr_sweep.json"
     path.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {path}")

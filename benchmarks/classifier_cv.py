@@ -27,33 +27,52 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "chest-ct-cancer"
 RESULTS = Path(__file__).resolve().parent / "results" / "classifier_cv.json"
 
-HEAVY = {"augment.rotate_degrees": 10.0, "augment.scale": 0.15, "augment.shift": 0.08,
-         "augment.brightness_contrast": 0.25, "augment.noise_p": 0.2, "train.label_smoothing": 0.1,
-         "model.kwargs": {"drop_rate": 0.2}, "train.ema_decay": None, "train.early_stopping_patience": 10}
+HEAVY = {
+    "augment.rotate_degrees": 10.0,
+    "augment.scale": 0.15,
+    "augment.shift": 0.08,
+    "augment.brightness_contrast": 0.25,
+    "augment.noise_p": 0.2,
+    "train.label_smoothing": 0.1,
+    "model.kwargs": {"drop_rate": 0.2},
+    "train.ema_decay": None,
+    "train.early_stopping_patience": 10,
+}
 CANDIDATES = {  # settings on top of config.classifier_defaults() (ResNet-18, 128 px, light augmentation)
     "resnet18-128-heavy-aug": {**HEAVY, "train.epochs": 30},
     "resnet18-128": {},
     "resnet18-lungs-128": {"preprocess.field_of_view": "lungs"},
-    "unet-encoder-ctlung-128": {"model.name": "unet-encoder-classifier", "train.init_from": "ct-lung",
-                                "train.freeze_encoder_epochs": 2},
+    "unet-encoder-ctlung-128": {
+        "model.name": "unet-encoder-classifier",
+        "train.init_from": "ct-lung",
+        "train.freeze_encoder_epochs": 2,
+    },
     "resnet18-192": {"preprocess.image_size": 192},
     "efficientnet-b0-128": {"model.name": "efficientnet-b0-classifier"},
-    "recipe": "recipes/ct-cancer-type.yaml",   # the shipped model's recipe (tools/release_weights.py)
-    "1-nn-thumbnails": "nearest neighbour",    # no network: the closest training picture at 48x48 decides
+    "recipe": "recipes/ct-cancer-type.yaml",  # the shipped model's recipe (tools/release_weights.py)
+    "1-nn-thumbnails": "nearest neighbour",  # no network: the closest training picture at 48x48 decides
 }
+
 
 def config_for(name: str, fold: int, folds: int, epochs: int | None):
     from lungseg.config import classifier_defaults, merge_config
 
     recipe = CANDIDATES[name] if isinstance(CANDIDATES[name], str) else None
-    settings = {**({} if recipe else CANDIDATES[name]), "data.data": str(DATA.resolve()),
-                "data.split": f"kfold:{folds}:{fold}"}
+    settings = {
+        **({} if recipe else CANDIDATES[name]),
+        "data.data": str(DATA.resolve()),
+        "data.split": f"kfold:{folds}:{fold}",
+    }
     if epochs:
         settings["train.epochs"] = epochs
     kwargs = settings.pop("model.kwargs", None)
     no_ema = "train.ema_decay" in settings and settings.pop("train.ema_decay") is None
-    config = merge_config(Path(__file__).resolve().parents[1] / recipe if recipe else None, settings, kwargs,
-                          defaults=classifier_defaults())
+    config = merge_config(
+        Path(__file__).resolve().parents[1] / recipe if recipe else None,
+        settings,
+        kwargs,
+        defaults=classifier_defaults(),
+    )
     if no_ema:  # merge_config reads None as "not given"
         config.train.ema_decay = None
     return config
@@ -77,7 +96,7 @@ def nearest_neighbour_folds(folds: int) -> list[dict]:
         config.data.split = f"kfold:{folds}:{fold}"
         inputs = prepare_class_inputs(config, None, lambda line: None)
 
-        def thumbnail(name: str) -> np.ndarray:
+        def thumbnail(name: str, inputs=inputs) -> np.ndarray:
             small = np.asarray(Image.fromarray(inputs.pictures[name]).resize((48, 48), Image.BILINEAR), np.float32)
             return ((small - small.mean()) / (small.std() + 1e-6)).ravel()
 
@@ -87,9 +106,17 @@ def nearest_neighbour_folds(folds: int) -> list[dict]:
         predicted = np.array([labels[np.argmin(((bank - thumbnail(n)) ** 2).sum(1))] for n in val])
         truth = np.array([inputs.labels[n] for n in val])
         scores = classification_metrics(truth, predicted, config.model.class_names)
-        rows.append({"fold": fold, "slices": len(val), "accuracy": scores.accuracy,
-                     "balanced_accuracy": scores.balanced_accuracy, "macro_f1": scores.macro_f1, "minutes": 0.0,
-                     "recall": {k: v.recall for k, v in scores.per_class.items()}})
+        rows.append(
+            {
+                "fold": fold,
+                "slices": len(val),
+                "accuracy": scores.accuracy,
+                "balanced_accuracy": scores.balanced_accuracy,
+                "macro_f1": scores.macro_f1,
+                "minutes": 0.0,
+                "recall": {k: v.recall for k, v in scores.per_class.items()},
+            }
+        )
         print(f"1-nn fold {fold}: acc {scores.accuracy:.3f} bal {scores.balanced_accuracy:.3f}", flush=True)
     return rows
 
@@ -100,9 +127,14 @@ def run_candidate(name: str, folds: int, epochs: int | None, runs: Path, only_fo
 
     if CANDIDATES[name] == "nearest neighbour":
         rows = nearest_neighbour_folds(folds)
-        return {"settings": CANDIDATES[name], "folds": rows, "mean_sd": {
-            key: [float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows]))]
-            for key in ("accuracy", "balanced_accuracy", "macro_f1")}}
+        return {
+            "settings": CANDIDATES[name],
+            "folds": rows,
+            "mean_sd": {
+                key: [float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows]))]
+                for key in ("accuracy", "balanced_accuracy", "macro_f1")
+            },
+        }
     rows = []
     for fold in range(folds) if only_fold is None else [only_fold]:
         out = runs / name / f"fold-{fold}"
@@ -114,19 +146,42 @@ def run_candidate(name: str, folds: int, epochs: int | None, runs: Path, only_fo
             shutil.rmtree(out, ignore_errors=True)
             result = train_classifier(config, out, log=lambda line: None)
         scored = evaluate_classifier(out / "best.pt", DATA, "val", examples=0, log=lambda line: None)
-        row = {"fold": fold, "slices": len(scored.names), "epochs": result.epochs_run, "best_epoch": result.best_epoch,
-               "minutes": (time.perf_counter() - started) / 60, "accuracy": scored.scores.accuracy,
-               "balanced_accuracy": scored.scores.balanced_accuracy, "macro_f1": scored.scores.macro_f1,
-               **scored.calibration, **cross_fitted_calibration(scored),
-               "recall": {k: v.recall for k, v in scored.scores.per_class.items()}}
-        print(f"{name} fold {fold}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
-              f"F1 {row['macro_f1']:.3f} ECE {row['ece_uncalibrated']:.3f} -> {row['ece_cross_fitted']:.3f} "
-              f"(cross-fitted T) "
-              f"({row['epochs']} epochs, {row['minutes']:.1f} min)", flush=True)
+        row = {
+            "fold": fold,
+            "slices": len(scored.names),
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "minutes": (time.perf_counter() - started) / 60,
+            "accuracy": scored.scores.accuracy,
+            "balanced_accuracy": scored.scores.balanced_accuracy,
+            "macro_f1": scored.scores.macro_f1,
+            **scored.calibration,
+            **cross_fitted_calibration(scored),
+            "recall": {k: v.recall for k, v in scored.scores.per_class.items()},
+        }
+        print(
+            f"{name} fold {fold}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
+            f"F1 {row['macro_f1']:.3f} ECE {row['ece_uncalibrated']:.3f} -> {row['ece_cross_fitted']:.3f} "
+            f"(cross-fitted T) "
+            f"({row['epochs']} epochs, {row['minutes']:.1f} min)",
+            flush=True,
+        )
         rows.append(row)
-    summary = {key: [float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows]))]
-               for key in ("accuracy", "balanced_accuracy", "macro_f1", "ece_uncalibrated", "ece_calibrated",
-                           "nll_uncalibrated", "nll_calibrated", "ece_cross_fitted", "nll_cross_fitted", "minutes")}
+    summary = {
+        key: [float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows]))]
+        for key in (
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "ece_uncalibrated",
+            "ece_calibrated",
+            "nll_uncalibrated",
+            "nll_calibrated",
+            "ece_cross_fitted",
+            "nll_cross_fitted",
+            "minutes",
+        )
+    }
     return {"settings": CANDIDATES[name], "folds": rows, "mean_sd": summary}
 
 
@@ -142,22 +197,23 @@ def cross_fitted_calibration(scored) -> dict:
     probabilities = np.zeros_like(logits)
     for fit, apply in (halves, halves[::-1]):
         probabilities[apply] = softmax(logits[apply], fit_temperature(logits[fit], scored.truth[fit]))
-    return {"ece_cross_fitted": expected_calibration_error(probabilities, scored.truth),
-            "nll_cross_fitted": negative_log_likelihood(probabilities, scored.truth)}
+    return {
+        "ece_cross_fitted": expected_calibration_error(probabilities, scored.truth),
+        "nll_cross_fitted": negative_log_likelihood(probabilities, scored.truth),
+    }
 
 
 def _same_run(out: Path, config) -> bool:
-    from lungseg.models import load_checkpoint
-
-    from lungseg.models import resolve_kwargs
+    from lungseg.models import load_checkpoint, resolve_kwargs
 
     if not (out / "last.pt").is_file():
         return False
     card = load_checkpoint(out / "last.pt").card
     stored, wanted = dict(card.provenance.config or {}), config.to_dict()
     names = stored.get("model", {}).get("class_names")  # filled in from the class folders
-    kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": len(names or []),
-                                                **config.model.kwargs})
+    kwargs = resolve_kwargs(
+        config.model.name, {"in_channels": 1, "out_channels": len(names or []), **config.model.kwargs}
+    )
     for values in (stored, wanted):  # the network's resolved arguments are compared below instead
         values["model"] = {**values["model"], "kwargs": None, "class_names": names}
     return stored == wanted and dict(card.spec.kwargs) == kwargs
@@ -181,9 +237,15 @@ def main() -> None:
     print(f"\n{'candidate':28s} {'accuracy':>15s} {'balanced acc':>15s} {'macro-F1':>15s} {'ECE raw->T':>15s}")
     for name, result in results.items():
         m = result["mean_sd"]
-        print(f"{name:28s} {m['accuracy'][0]:.3f} ± {m['accuracy'][1]:.3f}   {m['balanced_accuracy'][0]:.3f} ± "
-              f"{m['balanced_accuracy'][1]:.3f}   {m['macro_f1'][0]:.3f} ± {m['macro_f1'][1]:.3f}   "
-              + (f"{m['ece_uncalibrated'][0]:.3f} -> {m['ece_cross_fitted'][0]:.3f}" if "ece_uncalibrated" in m else "n/a"))
+        print(
+            f"{name:28s} {m['accuracy'][0]:.3f} ± {m['accuracy'][1]:.3f}   {m['balanced_accuracy'][0]:.3f} ± "
+            f"{m['balanced_accuracy'][1]:.3f}   {m['macro_f1'][0]:.3f} ± {m['macro_f1'][1]:.3f}   "
+            + (
+                f"{m['ece_uncalibrated'][0]:.3f} -> {m['ece_cross_fitted'][0]:.3f}"
+                if "ece_uncalibrated" in m
+                else "n/a"
+            )
+        )
     print(f"wrote {RESULTS}")
 
 

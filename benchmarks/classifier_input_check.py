@@ -6,7 +6,8 @@ Runs ``ImageClassifier.check_picture`` (lung fields found by ct-lung-8bit: enoug
 against the tissue around them, in a gray picture) on every picture of:
 chest CT exports (chest-ct-cancer train+valid, COVID-19 exports, MSD tumour exports: should pass), and
 non-chest-CT images in ../shared/data (Montgomery chest X-rays, ISBI 2012 EM sections, an abdominal CT
-slices without lungs from the TotalSegmentator CT, exported like the cancer set: should be flagged). Prints the flag rate per set and the lung
+slices without lungs from the TotalSegmentator CT, exported like the cancer set: should be flagged). Prints the
+flag rate per set and the lung
 fraction range; writes benchmarks/results/classifier_input_check.json.
 """
 
@@ -44,8 +45,11 @@ def abdomen_slices() -> list[tuple[str, np.ndarray]]:
     array = sitk.GetArrayFromImage(read_volume(files[0]))
     lungs = Predictor.load("ct-lung")
     picks = [int(z) for z in np.linspace(0, array.shape[0] - 1, 12)]
-    return [(f"{files[0].name}[{z}]", np.rint(apply_window(array[z], 40, 400) * 255).astype(np.uint8))
-            for z in picks if lungs.apply(array[z]).mean() < 0.005]
+    return [
+        (f"{files[0].name}[{z}]", np.rint(apply_window(array[z], 40, 400) * 255).astype(np.uint8))
+        for z in picks
+        if lungs.apply(array[z]).mean() < 0.005
+    ]
 
 
 def main() -> None:
@@ -57,8 +61,11 @@ def main() -> None:
     classifier = ImageClassifier.load(args.model)
     results = {}
     for label, (folder, pattern, chest_ct) in SETS.items():
-        files = sorted(p for p in (SHARED / folder).glob(pattern) if p.is_file() and p.suffix.lower() in (
-            ".png", ".jpg", ".jpeg", ".tif"))
+        files = sorted(
+            p
+            for p in (SHARED / folder).glob(pattern)
+            if p.is_file() and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif")
+        )
         results[label] = score(classifier, [(str(p), classifier.read(p).gray) for p in files], chest_ct)
     results["ct-abdomen-totalseg slices (abdominal CT)"] = score(classifier, abdomen_slices(), False)
     RESULTS.write_text(json.dumps(results, indent=1))
@@ -70,8 +77,13 @@ def main() -> None:
 
 def score(classifier, pictures: list[tuple[str, np.ndarray]], chest_ct: bool) -> dict:
     flagged = [name for name, picture in pictures if classifier.check_picture(picture)]
-    return {"chest_ct": chest_ct, "pictures": len(pictures), "flagged": len(flagged),
-            "rate": len(flagged) / max(len(pictures), 1), "flagged_names": flagged[:20]}
+    return {
+        "chest_ct": chest_ct,
+        "pictures": len(pictures),
+        "flagged": len(flagged),
+        "rate": len(flagged) / max(len(pictures), 1),
+        "flagged_names": flagged[:20],
+    }
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ accuracy of the out-of-fold predictions >= 0.9 confident) and the expected accur
 Candidates: ``1-nn-thumbnails`` (nearest training picture at 48x48; a class's score is minus the
 distance to its nearest picture), ``radiomics-logreg`` (``data.radiomics`` features, standardised,
 L2 logistic regression, scikit-learn), ``ctlung-encoder-logreg`` (the pooled encoder features of
-the shipped ``ct-lung-8bit`` U-Net, no training, and the same logistic regression) and ``recipe`` (the shipped ResNet-18 recipe,
+the shipped ``ct-lung-8bit`` U-Net, no training, and the same logistic regression) and ``recipe`` (the shipped
+ResNet-18 recipe,
 recipes/ct-cancer-type.yaml, trained per fold with ``--set train.threads=1``; minutes per fold).
 Writes benchmarks/results/classifier_scan_cv.json (merged by candidate and grouping); ``--look``
 writes a grid picture of each large scan group to runs/look/.
@@ -58,8 +59,15 @@ def folds_of(slices, scans, grouping: str, folds: int, seed: int = 0) -> list:
     from lungseg.data import make_split
 
     names = slices.usable()
-    links = scans.links() if grouping == "scan" else [(link.first, link.second) for link in slices.links
-                                                      if link.first in scans.scan_of and link.second in scans.scan_of]
+    links = (
+        scans.links()
+        if grouping == "scan"
+        else [
+            (link.first, link.second)
+            for link in slices.links
+            if link.first in scans.scan_of and link.second in scans.scan_of
+        ]
+    )
     strata = {name: slices.labels[name] for name in names}
     return [make_split(names, f"kfold:{folds}:{fold}", seed, None, links, strata) for fold in range(folds)]
 
@@ -77,8 +85,13 @@ def thumbnails(pictures: dict, names: list[str]) -> np.ndarray:
 def nearest_logits(train_x, train_y, test_x, classes: int) -> np.ndarray:
     """Minus the distance to the nearest training picture of each class, over the median distance."""
     distances = np.sqrt(((test_x[:, None, :] - train_x[None]) ** 2).sum(-1))
-    nearest = np.stack([distances[:, train_y == c].min(1) if (train_y == c).any() else np.full(len(test_x), 1e6)
-                        for c in range(classes)], 1)
+    nearest = np.stack(
+        [
+            distances[:, train_y == c].min(1) if (train_y == c).any() else np.full(len(test_x), 1e6)
+            for c in range(classes)
+        ],
+        1,
+    )
     return -nearest / np.median(nearest)
 
 
@@ -112,13 +125,17 @@ def encoder_features(pictures: dict, names: list[str]) -> dict[str, np.ndarray]:
                 levels.append(x)
                 x = torch.nn.functional.max_pool2d(x, 2)
             levels.append(net.bottleneck(x))
-            found[name] = torch.cat([torch.cat([v.mean(dim=(2, 3)), v.amax(dim=(2, 3))], 1)
-                                     for v in levels[2:]], 1)[0].numpy().astype(np.float64)
+            found[name] = (
+                torch.cat([torch.cat([v.mean(dim=(2, 3)), v.amax(dim=(2, 3))], 1) for v in levels[2:]], 1)[0]
+                .numpy()
+                .astype(np.float64)
+            )
     return found
 
 
-def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pictures, val: list[str],
-                   epochs: int | None = None) -> np.ndarray:
+def network_logits(
+    split, fold: int, grouping: str, runs: Path, class_names, pictures, val: list[str], epochs: int | None = None
+) -> np.ndarray:
     """Train the shipped recipe (one thread) on the fold's training files; logits of ``val``."""
     from lungseg.config import classifier_defaults, merge_config
     from lungseg.inference.classify import ImageClassifier
@@ -126,26 +143,30 @@ def network_logits(split, fold: int, grouping: str, runs: Path, class_names, pic
 
     out = runs / f"recipe-{grouping}" / f"fold-{fold}"
     if not (out / "best.pt").is_file():
-        config = merge_config(REPO / "recipes" / "ct-cancer-type.yaml",
-                              {"data.data": str(DATA.resolve()), "train.threads": 1, "train.epochs": epochs}, None,
-                              defaults=classifier_defaults())
+        config = merge_config(
+            REPO / "recipes" / "ct-cancer-type.yaml",
+            {"data.data": str(DATA.resolve()), "train.threads": 1, "train.epochs": epochs},
+            None,
+            defaults=classifier_defaults(),
+        )
         config.model.class_names = list(class_names)
         train_classifier(config, out, log=lambda line: None, split=split)
     classifier = ImageClassifier.load(out / "best.pt", check_inputs=False, device="cpu")
-    return np.concatenate([classifier.logits([pictures[n] for n in val[i:i + 32]]) for i in range(0, len(val), 32)])
+    return np.concatenate([classifier.logits([pictures[n] for n in val[i : i + 32]]) for i in range(0, len(val), 32)])
 
 
-def cross_validate(name: str, splits, pictures, slices, class_names, grouping: str, runs: Path,
-                   epochs: int | None = None) -> dict:
+def cross_validate(
+    name: str, splits, pictures, slices, class_names, grouping: str, runs: Path, epochs: int | None = None
+) -> dict:
     from lungseg.data.class_dataset import representatives
     from lungseg.data.radiomics import radiomics_features
 
     features = {}
-    rows, oof = [], []
+    oof = []
     for fold, split in enumerate(splits):
         started = time.perf_counter()
         val = representatives(split.val, slices.group_of)
-        train = representatives(split.train, slices.group_of)   # one picture per distinct slice
+        train = representatives(split.train, slices.group_of)  # one picture per distinct slice
         train_y = np.array([class_names.index(slices.labels[n]) for n in train])
         if name == "1-nn-thumbnails":
             logits = nearest_logits(thumbnails(pictures, train), train_y, thumbnails(pictures, val), len(class_names))
@@ -153,17 +174,21 @@ def cross_validate(name: str, splits, pictures, slices, class_names, grouping: s
             for n in train + val:
                 if n not in features:
                     features[n] = radiomics_features(pictures[n])
-            logits = radiomics_logits(np.stack([features[n] for n in train]), train_y,
-                                      np.stack([features[n] for n in val]), None)
+            logits = radiomics_logits(
+                np.stack([features[n] for n in train]), train_y, np.stack([features[n] for n in val]), None
+            )
         elif name == "ctlung-encoder-logreg":
             if not features:
-                features = encoder_features(pictures, sorted({n for s in splits for n in
-                                                              representatives(s.train + s.val, slices.group_of)}))
-            logits = radiomics_logits(np.stack([features[n] for n in train]), train_y,
-                                      np.stack([features[n] for n in val]), None, c=0.01)
+                features = encoder_features(
+                    pictures, sorted({n for s in splits for n in representatives(s.train + s.val, slices.group_of)})
+                )
+            logits = radiomics_logits(
+                np.stack([features[n] for n in train]), train_y, np.stack([features[n] for n in val]), None, c=0.01
+            )
         else:
-            logits = network_logits(split, fold, grouping, runs / f"{len(splits)}-folds", class_names, pictures, val,
-                                    epochs)
+            logits = network_logits(
+                split, fold, grouping, runs / f"{len(splits)}-folds", class_names, pictures, val, epochs
+            )
         truth = np.array([class_names.index(slices.labels[n]) for n in val])
         oof.append((val, logits, truth))
         print(f"{name} [{grouping}] fold {fold}: {len(val)} slices, {time.perf_counter() - started:.0f} s", flush=True)
@@ -187,13 +212,22 @@ def summarise(oof, class_names) -> dict:
         predicted = calibrated.argmax(1)
         scores = classification_metrics(truth, predicted, class_names)
         answered = calibrated.max(1) >= threshold
-        rows.append({"fold": i, "slices": len(val), "accuracy": scores.accuracy,
-                     "balanced_accuracy": scores.balanced_accuracy, "macro_f1": scores.macro_f1,
-                     "recall": {k: v.recall for k, v in scores.per_class.items()},
-                     "temperature": temperature, "ece_uncalibrated": expected_calibration_error(raw, truth),
-                     "ece_cross_fitted": expected_calibration_error(calibrated, truth),
-                     "threshold": threshold, "coverage": float(answered.mean()),
-                     "answered_accuracy": float((predicted == truth)[answered].mean()) if answered.any() else None})
+        rows.append(
+            {
+                "fold": i,
+                "slices": len(val),
+                "accuracy": scores.accuracy,
+                "balanced_accuracy": scores.balanced_accuracy,
+                "macro_f1": scores.macro_f1,
+                "recall": {k: v.recall for k, v in scores.per_class.items()},
+                "temperature": temperature,
+                "ece_uncalibrated": expected_calibration_error(raw, truth),
+                "ece_cross_fitted": expected_calibration_error(calibrated, truth),
+                "threshold": threshold,
+                "coverage": float(answered.mean()),
+                "answered_accuracy": float((predicted == truth)[answered].mean()) if answered.any() else None,
+            }
+        )
         pooled.append((calibrated, truth))
     probabilities = np.concatenate([p for p, _ in pooled])
     truth = np.concatenate([t for _, t in pooled])
@@ -207,16 +241,26 @@ def summarise(oof, class_names) -> dict:
     answered = [r["answered_accuracy"] for r in rows if r["answered_accuracy"] is not None]
     mean_sd["answered_accuracy"] = [float(np.mean(answered)), float(np.std(answered))] if answered else [None, None]
     recall = {c: float(np.mean([r["recall"][c] for r in rows])) for c in class_names}
-    return {"folds": rows, "mean_sd": mean_sd, "recall_mean": recall,
-            "pooled": {"accuracy": float(correct.mean()),
-                       "ece_cross_fitted": expected_calibration_error(probabilities, truth),
-                       "accuracy_coverage": accuracy_coverage(probabilities.max(1), correct)},
-            "final": {"temperature": final_t, "threshold": final_threshold, "target_accuracy": TARGET,
-                      "display_cap": display_cap(final_p.max(1), final_p.argmax(1) == truth),
-                      "expected_accuracy": mean_sd["accuracy"][0],
-                      "expected_balanced_accuracy": mean_sd["balanced_accuracy"][0],
-                      "expected_answered_accuracy": mean_sd["answered_accuracy"][0],
-                      "expected_coverage": mean_sd["coverage"][0]}}
+    return {
+        "folds": rows,
+        "mean_sd": mean_sd,
+        "recall_mean": recall,
+        "pooled": {
+            "accuracy": float(correct.mean()),
+            "ece_cross_fitted": expected_calibration_error(probabilities, truth),
+            "accuracy_coverage": accuracy_coverage(probabilities.max(1), correct),
+        },
+        "final": {
+            "temperature": final_t,
+            "threshold": final_threshold,
+            "target_accuracy": TARGET,
+            "display_cap": display_cap(final_p.max(1), final_p.argmax(1) == truth),
+            "expected_accuracy": mean_sd["accuracy"][0],
+            "expected_balanced_accuracy": mean_sd["balanced_accuracy"][0],
+            "expected_answered_accuracy": mean_sd["answered_accuracy"][0],
+            "expected_coverage": mean_sd["coverage"][0],
+        },
+    }
 
 
 def look(scans, slices, pictures, out: Path = REPO / "runs" / "look", largest: int = 12) -> None:
@@ -237,8 +281,10 @@ def look(scans, slices, pictures, out: Path = REPO / "runs" / "look", largest: i
             grid.paste(thumb, (x, y + 12))
             draw.text((x + 2, y), head.split("/")[-1][:24], fill=255)
         label = scans.labels[key]
-        grid.save(out / f"scan_{label}_{len(heads)}slices_{scans.evidence[key].replace(' ', '')}_"
-                        f"{Path(key).stem.replace(' ', '_')}.png")
+        grid.save(
+            out / f"scan_{label}_{len(heads)}slices_{scans.evidence[key].replace(' ', '')}_"
+            f"{Path(key).stem.replace(' ', '_')}.png"
+        )
 
 
 def main() -> None:
@@ -261,25 +307,48 @@ def main() -> None:
     if args.look:
         look(scans, slices, pictures)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    results.pop("scan_groups", None)   # the first layout: one block, whichever cut ran last
-    results[f"scan_groups [cut {cut}]"] = {"cut": cut, **{k: v for k, v in scans.to_dict(slices).items() if k in
-                                              ("summary", "classes", "style_recall")}}
+    results.pop("scan_groups", None)  # the first layout: one block, whichever cut ran last
+    results[f"scan_groups [cut {cut}]"] = {
+        "cut": cut,
+        **{k: v for k, v in scans.to_dict(slices).items() if k in ("summary", "classes", "style_recall")},
+    }
     args.results.write_text(json.dumps(results, indent=1))
     splits = folds_of(slices, scans, args.grouping, args.folds)
     for name in args.only:
         key = f"{name} [{args.grouping}-disjoint, cut {cut}" if args.grouping == "scan" else f"{name} [slice-grouped"
-        key += (f", {args.folds} folds" if args.folds != 5 else "") + (f", {args.epochs} epochs" if args.epochs else "") + "]"
-        results[key] = {"folds_k": args.folds, "grouping": args.grouping, "cut": cut,
-                        "command": " ".join(["python benchmarks/classifier_scan_cv.py", "--only", name, "--folds",
-                                             str(args.folds), "--grouping", args.grouping, "--cut", str(cut)]
-                                            + (["--epochs", str(args.epochs)] if args.epochs else [])),
-                        **cross_validate(name, splits, pictures, slices, class_names, args.grouping, args.runs,
-                                         args.epochs)}
+        key += (
+            (f", {args.folds} folds" if args.folds != 5 else "")
+            + (f", {args.epochs} epochs" if args.epochs else "")
+            + "]"
+        )
+        results[key] = {
+            "folds_k": args.folds,
+            "grouping": args.grouping,
+            "cut": cut,
+            "command": " ".join(
+                [
+                    "python benchmarks/classifier_scan_cv.py",
+                    "--only",
+                    name,
+                    "--folds",
+                    str(args.folds),
+                    "--grouping",
+                    args.grouping,
+                    "--cut",
+                    str(cut),
+                ]
+                + (["--epochs", str(args.epochs)] if args.epochs else [])
+            ),
+            **cross_validate(name, splits, pictures, slices, class_names, args.grouping, args.runs, args.epochs),
+        }
         args.results.write_text(json.dumps(results, indent=1))
         m = results[key]["mean_sd"]
-        print(f"{key}: acc {m['accuracy'][0]:.3f} ± {m['accuracy'][1]:.3f}, bal {m['balanced_accuracy'][0]:.3f}, "
-              f"F1 {m['macro_f1'][0]:.3f}, ECE {m['ece_uncalibrated'][0]:.3f} -> {m['ece_cross_fitted'][0]:.3f}, "
-              f"answered {m['coverage'][0]:.2f} at acc {m['answered_accuracy'][0]}", flush=True)
+        print(
+            f"{key}: acc {m['accuracy'][0]:.3f} ± {m['accuracy'][1]:.3f}, bal {m['balanced_accuracy'][0]:.3f}, "
+            f"F1 {m['macro_f1'][0]:.3f}, ECE {m['ece_uncalibrated'][0]:.3f} -> {m['ece_cross_fitted'][0]:.3f}, "
+            f"answered {m['coverage'][0]:.2f} at acc {m['answered_accuracy'][0]}",
+            flush=True,
+        )
     print(f"wrote {args.results}")
 
 

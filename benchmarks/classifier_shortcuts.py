@@ -38,8 +38,12 @@ def variants(path: Path, painted: np.ndarray) -> dict[str, np.ndarray]:
     jpeg = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("L"))
     height, width = painted.shape
     small = Image.fromarray(painted).resize((max(8, width // 2), max(8, height // 2)), Image.BILINEAR)
-    return {"as trained": painted, "marks kept": read_image(path), "JPEG q70": jpeg,
-            "half size and back": np.asarray(small.resize((width, height), Image.BILINEAR))}
+    return {
+        "as trained": painted,
+        "marks kept": read_image(path),
+        "JPEG q70": jpeg,
+        "half size and back": np.asarray(small.resize((width, height), Image.BILINEAR)),
+    }
 
 
 def main() -> None:
@@ -64,24 +68,37 @@ def main() -> None:
         marked = np.array([read[n].marked_fraction > 0 for n in names])
         pictures = {n: variants(images[n].path, read[n].gray) for n in names}
         for variant in next(iter(pictures.values())):
-            logits = np.concatenate([classifier.logits([pictures[n][variant] for n in names[i:i + 32]])
-                                     for i in range(0, len(names), 32)])
+            logits = np.concatenate(
+                [classifier.logits([pictures[n][variant] for n in names[i : i + 32]]) for i in range(0, len(names), 32)]
+            )
             predicted = logits.argmax(1)
             scores = classification_metrics(truth, predicted, classifier.class_names)
-            totals.setdefault(variant, []).append({
-                "fold": fold_dir.name, "accuracy": scores.accuracy, "balanced_accuracy": scores.balanced_accuracy,
-                "marked_slices": int(marked.sum()),
-                "marked_correct": int((predicted[marked] == truth[marked]).sum())})
-    summary = {variant: {"accuracy": float(np.mean([r["accuracy"] for r in rows])),
-                         "balanced_accuracy": float(np.mean([r["balanced_accuracy"] for r in rows])),
-                         "marked_correct": sum(r["marked_correct"] for r in rows),
-                         "marked_slices": sum(r["marked_slices"] for r in rows), "folds": rows}
-               for variant, rows in totals.items()}
+            totals.setdefault(variant, []).append(
+                {
+                    "fold": fold_dir.name,
+                    "accuracy": scores.accuracy,
+                    "balanced_accuracy": scores.balanced_accuracy,
+                    "marked_slices": int(marked.sum()),
+                    "marked_correct": int((predicted[marked] == truth[marked]).sum()),
+                }
+            )
+    summary = {
+        variant: {
+            "accuracy": float(np.mean([r["accuracy"] for r in rows])),
+            "balanced_accuracy": float(np.mean([r["balanced_accuracy"] for r in rows])),
+            "marked_correct": sum(r["marked_correct"] for r in rows),
+            "marked_slices": sum(r["marked_slices"] for r in rows),
+            "folds": rows,
+        }
+        for variant, rows in totals.items()
+    }
     RESULTS.write_text(json.dumps({"candidate": args.candidate, "variants": summary}, indent=1))
     print(f"{'input':22s} {'accuracy':>9s} {'balanced':>9s} {'marked slices right':>20s}")
     for variant, row in summary.items():
-        print(f"{variant:22s} {row['accuracy']:9.3f} {row['balanced_accuracy']:9.3f} "
-              f"{row['marked_correct']:>12d} of {row['marked_slices']}")
+        print(
+            f"{variant:22s} {row['accuracy']:9.3f} {row['balanced_accuracy']:9.3f} "
+            f"{row['marked_correct']:>12d} of {row['marked_slices']}"
+        )
     print(f"wrote {RESULTS}")
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 HU_LOW, HU_HIGH = -2048, 3072  # 1-HU bins of the reference histogram
-SETS = {"covid-infection": ("covid-infection/train/images", True),
-        "lung-tumor-msd": ("lung-tumor-msd/images", False)}
+SETS = {"covid-infection": ("covid-infection/train/images", True), "lung-tumor-msd": ("lung-tumor-msd/images", False)}
 
 
 def reference_histograms(reference: Path, step: int) -> dict[bool, np.ndarray]:
@@ -37,7 +36,7 @@ def reference_histograms(reference: Path, step: int) -> dict[bool, np.ndarray]:
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         hists[False] += np.bincount(hu.ravel(), minlength=HU_HIGH - HU_LOW)
         if rows.size:
-            box = hu[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            box = hu[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
             hists[True] += np.bincount(box.ravel(), minlength=HU_HIGH - HU_LOW)
     return hists
 
@@ -94,15 +93,21 @@ def main() -> None:
         target = export_histogram(Path(args.shared) / folder)
         center, width, score = fit_window(hists[cropped], target)
         lung = windowed(hists[cropped], -600.0, 1500.0)
-        rows[name] = {"center": center, "width": width, "distance_gray": round(score, 2),
-                      "distance_lung_window_gray": round(distance(lung, target), 2),
-                      "reference_crop": "lung bounding box" if cropped else "whole slice",
-                      "export_fraction_0": round(float(target[0] / target.sum()), 3),
-                      "export_fraction_255": round(float(target[255] / target.sum()), 3)}
+        rows[name] = {
+            "center": center,
+            "width": width,
+            "distance_gray": round(score, 2),
+            "distance_lung_window_gray": round(distance(lung, target), 2),
+            "reference_crop": "lung bounding box" if cropped else "whole slice",
+            "export_fraction_0": round(float(target[0] / target.sum()), 3),
+            "export_fraction_255": round(float(target[255] / target.sum()), 3),
+        }
     print(f"{'export set':18} {'level':>7} {'width':>7} {'W1 fitted':>10} {'W1 L-600/W1500':>15}")
     for name, row in rows.items():
-        print(f"{name:18} {row['center']:7.0f} {row['width']:7.0f} {row['distance_gray']:10.2f} "
-              f"{row['distance_lung_window_gray']:15.2f}")
+        print(
+            f"{name:18} {row['center']:7.0f} {row['width']:7.0f} {row['distance_gray']:10.2f} "
+            f"{row['distance_lung_window_gray']:15.2f}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"reference": args.reference, "step": args.step, "sets": rows}, indent=1))
 

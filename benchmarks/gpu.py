@@ -1,7 +1,8 @@
 """lungseg on a GPU against a MONAI reference on the same GPU, in one run: training and inference.
 
     .venv/bin/pip install -e '.[bench]'          # MONAI for the reference (without it those rows say so)
-    .venv/bin/python benchmarks/gpu.py [--data ../shared/data/ct-lung-kmader] [--popi ../shared/data/ct-volume-popi/dicom]
+    .venv/bin/python benchmarks/gpu.py [--data ../shared/data/ct-lung-kmader] [--popi
+        ../shared/data/ct-volume-popi/dicom]
     .venv/bin/python benchmarks/gpu.py --quick --allow-cpu   # a seconds-long smoke run on a CPU (numbers mean nothing)
 
 Training (ct-lung-kmader, its seeded 70/20/10 split, 256 px):
@@ -81,11 +82,15 @@ def train_lungseg(data: Path, target: float, minutes: float, epochs: int, device
     from lungseg.data import find_pairs, make_split, resolve_folders
 
     samples = len(make_split([p.name for p in find_pairs(*resolve_folders(data))], "70/20/10", 0).train)
-    return {"epochs": len(rows), "seconds_to_target": round(reached, 2) if reached else None,
-            "best_val_dice": round(max(float(r["val_dice"]) for r in rows), 4),
-            "train_images_per_s": round(samples * len(rows) / max(train_seconds, 1e-9), 1),
-            "precision": rows[-1]["precision"], "data_seconds": round(sum(float(r["data_seconds"]) for r in rows), 2),
-            "peak_gpu_gib": _peak_gib(device)}
+    return {
+        "epochs": len(rows),
+        "seconds_to_target": round(reached, 2) if reached else None,
+        "best_val_dice": round(max(float(r["val_dice"]) for r in rows), 4),
+        "train_images_per_s": round(samples * len(rows) / max(train_seconds, 1e-9), 1),
+        "precision": rows[-1]["precision"],
+        "data_seconds": round(sum(float(r["data_seconds"]) for r in rows), 2),
+        "peak_gpu_gib": _peak_gib(device),
+    }
 
 
 def _tensors(data: Path, device):
@@ -102,15 +107,26 @@ def _tensors(data: Path, device):
     val = [load_pair(pairs[name]) for name in split.val]
     plan = PreprocessPlan.fit(PreprocessConfig(), [(p.name, p.image) for p in train])
     sets = [SliceDataset(items, plan) for items in (train, val)]
-    return [(torch.from_numpy(s.images)[:, None].to(device), torch.from_numpy(s.masks.astype(np.float32))[:, None].to(device))
-            for s in sets]
+    return [
+        (
+            torch.from_numpy(s.images)[:, None].to(device),
+            torch.from_numpy(s.masks.astype(np.float32))[:, None].to(device),
+        )
+        for s in sets
+    ]
 
 
 def monai_unet():
     from monai.networks.nets import UNet
 
-    return UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2),
-                num_res_units=2)
+    return UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        channels=(16, 32, 64, 128, 256),
+        strides=(2, 2, 2, 2),
+        num_res_units=2,
+    )
 
 
 def train_monai(data: Path, target: float, minutes: float, device) -> dict:
@@ -130,7 +146,7 @@ def train_monai(data: Path, target: float, minutes: float, device) -> dict:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch)).to(device)
         model.train()
         for first in range(0, len(order), 4):
-            index = order[first:first + 4]
+            index = order[first : first + 4]
             optimizer.zero_grad()
             loss_fn(model(images[index]), masks[index]).backward()
             optimizer.step()
@@ -142,9 +158,14 @@ def train_monai(data: Path, target: float, minutes: float, device) -> dict:
         print(f"  monai epoch {epoch}: val Dice {dice:.4f}, {time.perf_counter() - start:.2f}s", flush=True)
         if dice >= target:
             reached = elapsed
-    return {"epochs": epoch, "seconds_to_target": round(reached, 2) if reached else None, "best_val_dice": round(best, 4),
-            "train_images_per_s": round(len(images) * epoch / max(train_seconds, 1e-9), 1), "precision": "fp32",
-            "peak_gpu_gib": _peak_gib(device)}
+    return {
+        "epochs": epoch,
+        "seconds_to_target": round(reached, 2) if reached else None,
+        "best_val_dice": round(best, 4),
+        "train_images_per_s": round(len(images) * epoch / max(train_seconds, 1e-9), 1),
+        "precision": "fp32",
+        "peak_gpu_gib": _peak_gib(device),
+    }
 
 
 def _dice(model, images, masks) -> float:
@@ -155,8 +176,8 @@ def _dice(model, images, masks) -> float:
     scores = []
     with torch.no_grad():
         for first in range(0, len(images), 64):
-            predicted = torch.sigmoid(model(images[first:first + 64])) > 0.5
-            truth = masks[first:first + 64] > 0.5
+            predicted = torch.sigmoid(model(images[first : first + 64])) > 0.5
+            truth = masks[first : first + 64] > 0.5
             overlap = (predicted & truth).flatten(1).sum(1).float()
             sizes = predicted.flatten(1).sum(1).float() + truth.flatten(1).sum(1).float()
             scores.append(torch.where(sizes > 0, 2 * overlap / sizes.clamp(min=1), torch.ones_like(sizes)))
@@ -183,8 +204,10 @@ def model_throughput(device, batch_size: int) -> dict:
 
     predictor = Predictor.load("ct-lung", backend="torch", device=str(device))
     batch = torch.rand(batch_size, 1, 256, 256)
-    rows = {"lungseg": throughput(lambda b: predictor.backend(b.numpy()), batch, device),
-            "lungseg_precision": predictor.backend.precision.name}
+    rows = {
+        "lungseg": throughput(lambda b: predictor.backend(b.numpy()), batch, device),
+        "lungseg_precision": predictor.backend.precision.name,
+    }
     try:
         model = monai_unet().to(device).eval()
     except ImportError:
@@ -212,10 +235,22 @@ def volumes(popi: Path, slices: int, size: int):
 
     study = load_study(popi)
     image = study.image
-    spacing = [image.GetSpacing()[0] * image.GetSize()[0] / size, image.GetSpacing()[1] * image.GetSize()[1] / size,
-               image.GetSpacing()[2] * image.GetSize()[2] / slices]
-    resampled = sitk.Resample(image, [size, size, slices], sitk.Transform(), sitk.sitkLinear, image.GetOrigin(),
-                              spacing, image.GetDirection(), -1024.0, image.GetPixelID())
+    spacing = [
+        image.GetSpacing()[0] * image.GetSize()[0] / size,
+        image.GetSpacing()[1] * image.GetSize()[1] / size,
+        image.GetSpacing()[2] * image.GetSize()[2] / slices,
+    ]
+    resampled = sitk.Resample(
+        image,
+        [size, size, slices],
+        sitk.Transform(),
+        sitk.sitkLinear,
+        image.GetOrigin(),
+        spacing,
+        image.GetDirection(),
+        -1024.0,
+        image.GetPixelID(),
+    )
     return {"popi": study.image, f"{size}x{size}x{slices}": resampled}
 
 
@@ -232,9 +267,13 @@ def infer_lungseg(images: dict, device) -> dict:
         result = segmenter.segment(image)
         _sync(device)
         seconds = time.perf_counter() - start
-        rows[name] = {"seconds": round(seconds, 3), "slices_per_s": round(image.GetSize()[2] / seconds, 1),
-                      "total_ml": result.measurements.total.volume_ml, "peak_gpu_gib": _peak_gib(device),
-                      "runs_on": segmenter.predictor.runs_on}
+        rows[name] = {
+            "seconds": round(seconds, 3),
+            "slices_per_s": round(image.GetSize()[2] / seconds, 1),
+            "total_ml": result.measurements.total.volume_ml,
+            "peak_gpu_gib": _peak_gib(device),
+            "runs_on": segmenter.predictor.runs_on,
+        }
     return rows
 
 
@@ -259,15 +298,18 @@ def infer_monai(images: dict, device) -> dict:
             scaled = ((volume + 1350.0) / 1500.0).clamp(0, 1)[:, None]
             masks = []
             for first in range(0, len(scaled), 64):
-                chunk = F.interpolate(scaled[first:first + 64], size=(256, 256), mode="bilinear", align_corners=False)
+                chunk = F.interpolate(scaled[first : first + 64], size=(256, 256), mode="bilinear", align_corners=False)
                 probability = (torch.sigmoid(model(chunk)) + torch.sigmoid(model(chunk.flip(-1))).flip(-1)) / 2
                 back = F.interpolate(probability, size=array.shape[1:], mode="bilinear", align_corners=False)
                 masks.append((back > 0.5).to(torch.uint8).cpu())
             torch.cat(masks).numpy()
         _sync(device)
         seconds = time.perf_counter() - start
-        rows[name] = {"seconds": round(seconds, 3), "slices_per_s": round(len(array) / seconds, 1),
-                      "peak_gpu_gib": _peak_gib(device)}
+        rows[name] = {
+            "seconds": round(seconds, 3),
+            "slices_per_s": round(len(array) / seconds, 1),
+            "peak_gpu_gib": _peak_gib(device),
+        }
     return rows
 
 
@@ -290,8 +332,12 @@ def main() -> None:
         raise SystemExit("no CUDA GPU visible: this benchmark is for a GPU machine (--allow-cpu for a smoke run)")
     if args.quick:
         args.epochs, args.minutes, args.batch = 1, 1.0, 8
-    result = {"device": describe_devices(), "python": platform.python_version(), "quick": args.quick,
-              "args": {k: str(v) for k, v in vars(args).items()}}
+    result = {
+        "device": describe_devices(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     print("training: lungseg", flush=True)
     result["train_lungseg"] = train_lungseg(args.data, args.target, args.minutes, args.epochs, device)
     print("training: MONAI reference", flush=True)
@@ -321,8 +367,10 @@ def _print(result: dict) -> None:
     for key in ("seconds_to_target", "best_val_dice", "train_images_per_s", "peak_gpu_gib"):
         print(f"{'train ' + key:44} {str(cell(lt, key)):>12} {str(cell(mt, key)):>14}")
     model = result["model_slices_per_s"]
-    print(f"{'model slices/s at 256 px':44} {str(model['lungseg']):>12} "
-          f"{str(model.get('monai_bf16_data_on_device', model.get('monai'))):>14}")
+    print(
+        f"{'model slices/s at 256 px':44} {str(model['lungseg']):>12} "
+        f"{str(model.get('monai_bf16_data_on_device', model.get('monai'))):>14}"
+    )
     for name, row in result["infer_lungseg"].items():
         other = result["infer_monai"][name]
         print(f"{'end to end seconds, ' + name:44} {str(row['seconds']):>12} {str(cell(other, 'seconds')):>14}")

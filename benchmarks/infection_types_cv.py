@@ -71,9 +71,11 @@ def main() -> None:
             infected = binary.predict([image])[0]
             probabilities = types.class_probabilities([image])[0]
             lesion_class = (1 + np.argmax(probabilities[1:], axis=0)).astype(np.uint8)
-            predictions = {"3-class": np.argmax(probabilities, axis=0).astype(np.uint8),
-                           "binary x 3-class": np.where(infected, lesion_class, 0).astype(np.uint8),
-                           "binary x gray threshold": np.where(infected, np.where(image >= threshold, 2, 1), 0)}
+            predictions = {
+                "3-class": np.argmax(probabilities, axis=0).astype(np.uint8),
+                "binary x 3-class": np.where(infected, lesion_class, 0).astype(np.uint8),
+                "binary x gray threshold": np.where(infected, np.where(image >= threshold, 2, 1), 0),
+            }
             for method, prediction in predictions.items():
                 accumulators[method].add(name, per_class_metrics(prediction, truth, list(NAMES), with_hd95=False))
         for method, accumulator in accumulators.items():
@@ -82,11 +84,15 @@ def main() -> None:
     table = {}
     print(f"{'method':26} {'ground-glass Dice':>20} {'consolidation Dice':>20} {'mean':>7}")
     for method, rows in folds.items():
-        per_class = {cls: (float(np.mean([r[cls] for r in rows])), float(np.std([r[cls] for r in rows])))
-                     for cls in NAMES.values()}
+        per_class = {
+            cls: (float(np.mean([r[cls] for r in rows])), float(np.std([r[cls] for r in rows])))
+            for cls in NAMES.values()
+        }
         mean = float(np.mean([m for m, _ in per_class.values()]))
-        table[method] = {"per_class": {k: {"mean": m, "sd": s, "folds": [r[k] for r in rows]}
-                                       for k, (m, s) in per_class.items()}, "mean": mean}
+        table[method] = {
+            "per_class": {k: {"mean": m, "sd": s, "folds": [r[k] for r in rows]} for k, (m, s) in per_class.items()},
+            "mean": mean,
+        }
         ggo, con = per_class["ground-glass opacity"], per_class["consolidation"]
         print(f"{method:26} {ggo[0]:12.4f} ± {ggo[1]:.4f} {con[0]:12.4f} ± {con[1]:.4f} {mean:7.4f}")
     print(f"gray thresholds fitted per fold: {thresholds}")

@@ -37,8 +37,9 @@ MONAI_CHANNELS = (32, 64, 128, 256, 512)  # with 2 residual units: 6.0 GFLOP per
 def monai_unet():
     from monai.networks.nets import UNet
 
-    return UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=MONAI_CHANNELS, strides=(2, 2, 2, 2),
-                num_res_units=2).eval()
+    return UNet(
+        spatial_dims=2, in_channels=1, out_channels=1, channels=MONAI_CHANNELS, strides=(2, 2, 2, 2), num_res_units=2
+    ).eval()
 
 
 def lungmask_unet():
@@ -66,7 +67,7 @@ def matmul_gflops() -> float:
     start, repeats = time.perf_counter(), 20
     for _ in range(repeats):
         a @ b
-    return 2 * 2048 ** 3 * repeats / (time.perf_counter() - start) / 1e9
+    return 2 * 2048**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def run_monai(source: str, output: str) -> None:
@@ -83,11 +84,11 @@ def run_monai(source: str, output: str) -> None:
     mask = np.zeros(volume.shape, np.uint8)
     with torch.no_grad():
         for start in range(0, len(volume), 16):
-            batch = torch.from_numpy(np.clip((volume[start:start + 16] + 1350) / 1500, 0, 1))[:, None]
+            batch = torch.from_numpy(np.clip((volume[start : start + 16] + 1350) / 1500, 0, 1))[:, None]
             small = F.interpolate(batch, size=(256, 256), mode="area")
             probability = torch.sigmoid(model(small))
             full = F.interpolate(probability, size=volume.shape[1:], mode="bilinear", align_corners=False)
-            mask[start:start + 16] = (full[:, 0] > 0.5).numpy()
+            mask[start : start + 16] = (full[:, 0] > 0.5).numpy()
     labels = sitk.GetImageFromArray(mask)
     labels.CopyInformation(image)
     sitk.WriteImage(labels, output, useCompression=True)
@@ -108,7 +109,7 @@ def child(tool: str, source: str, output: str, extra: str) -> None:
         from lungseg.cli.main import app
 
         try:
-            app([ "predict", source, output], standalone_mode=False)
+            app(["predict", source, output], standalone_mode=False)
         except SystemExit as exc:
             if exc.code:
                 raise
@@ -126,14 +127,21 @@ def child(tool: str, source: str, output: str, extra: str) -> None:
 
 def measure(tool: str, source: Path, output: Path, extra: str = "") -> dict:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", tool, str(source), str(output), extra],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", tool, str(source), str(output), extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{tool} failed on {source}:\n{done.stderr[-3000:]}")
     inside = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"seconds": round(wall, 2), "seconds_in_process": round(inside["seconds"], 2),
-            "peak_rss_mib": round(inside["peak_rss_mib"])}
+    return {
+        "seconds": round(wall, 2),
+        "seconds_in_process": round(inside["seconds"], 2),
+        "peak_rss_mib": round(inside["peak_rss_mib"]),
+    }
 
 
 def make_300_slice_volume(folder: Path) -> Path:
@@ -143,8 +151,17 @@ def make_300_slice_volume(folder: Path) -> Path:
     size = list(image.GetSize())
     spacing = list(image.GetSpacing())
     spacing[2] = spacing[2] * (size[2] - 1) / 299
-    resampled = sitk.Resample(image, [size[0], size[1], 300], sitk.Transform(), sitk.sitkLinear, image.GetOrigin(),
-                              spacing, image.GetDirection(), -1024, sitk.sitkInt16)
+    resampled = sitk.Resample(
+        image,
+        [size[0], size[1], 300],
+        sitk.Transform(),
+        sitk.sitkLinear,
+        image.GetOrigin(),
+        spacing,
+        image.GetDirection(),
+        -1024,
+        sitk.sitkInt16,
+    )
     path = folder / "popi-300.nii.gz"
     sitk.WriteImage(resampled, str(path), useCompression=True)
     return path
@@ -166,8 +183,11 @@ def main() -> None:
 
     peak = matmul_gflops()
     ours = model_from_checkpoint(load_checkpoint(resolve_model("ct-lung")))
-    flops = {"lungseg": 2 * forward_gflops(ours), "lungmask": forward_gflops(lungmask_unet()),
-             "monai": forward_gflops(monai_unet())}  # lungseg runs two passes (flip TTA)
+    flops = {
+        "lungseg": 2 * forward_gflops(ours),
+        "lungmask": forward_gflops(lungmask_unet()),
+        "monai": forward_gflops(monai_unet()),
+    }  # lungseg runs two passes (flip TTA)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -179,22 +199,40 @@ def main() -> None:
                 result = measure(tool, source, scratch / f"{tool}-{slices}.nii.gz", str(weights))
                 rate = slices / result["seconds"]
                 achieved = flops[tool] * slices / result["seconds_in_process"]
-                rows.append({"study": study, "tool": tool, "slices": slices, **result,
-                             "slices_per_second": round(rate, 2), "gflop_per_slice": round(flops[tool], 2),
-                             "achieved_gflops": round(achieved, 1), "percent_of_matmul": round(100 * achieved / peak, 1)})
+                rows.append(
+                    {
+                        "study": study,
+                        "tool": tool,
+                        "slices": slices,
+                        **result,
+                        "slices_per_second": round(rate, 2),
+                        "gflop_per_slice": round(flops[tool], 2),
+                        "achieved_gflops": round(achieved, 1),
+                        "percent_of_matmul": round(100 * achieved / peak, 1),
+                    }
+                )
     for row in rows:
         base = next(r for r in rows if r["study"] == row["study"] and r["tool"] == "lungmask")
         row["throughput_vs_lungmask"] = round(row["slices_per_second"] / base["slices_per_second"], 2)
-    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "torch": torch.__version__, "matmul_gflops": round(peak, 1)}, "rows": rows}
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "matmul_gflops": round(peak, 1),
+        },
+        "rows": rows,
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1))
     print(f"\nmatmul float32: {peak:.1f} GFLOP/s on {os.cpu_count()} cores\n")
     print("| study | tool | s/study | slices/s | x lungmask | GFLOP/slice | GFLOP/s | % matmul | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['study']} | {r['tool']} | {r['seconds']} | {r['slices_per_second']} | {r['throughput_vs_lungmask']} "
-              f"| {r['gflop_per_slice']} | {r['achieved_gflops']} | {r['percent_of_matmul']} | {r['peak_rss_mib']} |")
+        print(
+            f"| {r['study']} | {r['tool']} | {r['seconds']} | {r['slices_per_second']} | {r['throughput_vs_lungmask']} "
+            f"| {r['gflop_per_slice']} | {r['achieved_gflops']} | {r['percent_of_matmul']} | {r['peak_rss_mib']} |"
+        )
     print(f"\nwrote {args.json}")
 
 

@@ -23,8 +23,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-WINDOWS = {"lung L-600/W1500": (-600.0, 1500.0), "covid exports L-380/W1170": (-380.0, 1170.0),
-           "mediastinal L40/W400": (40.0, 400.0), "MSD exports L110/W230": (110.0, 230.0)}
+WINDOWS = {
+    "lung L-600/W1500": (-600.0, 1500.0),
+    "covid exports L-380/W1170": (-380.0, 1170.0),
+    "mediastinal L40/W400": (40.0, 400.0),
+    "MSD exports L110/W230": (110.0, 230.0),
+}
 
 
 def lungseg(*args: str) -> str:
@@ -35,19 +39,28 @@ def lungseg(*args: str) -> str:
 
 
 def test_slices(kmader: Path) -> list[Path]:
-    from lungseg.models import load_checkpoint
     from lungseg.io.shipped import resolve_model
+    from lungseg.models import load_checkpoint
 
     split = load_checkpoint(resolve_model("ct-lung")).card.split
     return [next((kmader / "images").glob(f"{name}.*")) for name in split.test]
 
 
 def tumour_on_popi(shared: Path, out: Path) -> dict:
-    lungseg("predict", str(shared / "ct-volume-popi" / "dicom"), str(out / "popi-tumour.nii.gz"),
-            "--lesions", "lung-tumor", "--overlay", "--report")
+    lungseg(
+        "predict",
+        str(shared / "ct-volume-popi" / "dicom"),
+        str(out / "popi-tumour.nii.gz"),
+        "--lesions",
+        "lung-tumor",
+        "--overlay",
+        "--report",
+    )
     report = json.loads((out / "popi-tumour_report.json").read_text())
-    return {"lesions": report["lesions"], "lungs_ml": {k: report["measurements"][k].get("volume_ml")
-                                                        for k in ("right_lung", "left_lung")}}
+    return {
+        "lesions": report["lesions"],
+        "lungs_ml": {k: report["measurements"][k].get("volume_ml") for k in ("right_lung", "left_lung")},
+    }
 
 
 def lesions_on_healthy(slices: list[Path], out: Path) -> dict:
@@ -63,9 +76,12 @@ def lesions_on_healthy(slices: list[Path], out: Path) -> dict:
         results = [(path, segmenter.segment(load_study(path))) for path in slices]
         affected = [max(percent for percent, _ in r.lesions.lungs.values()) for _, r in results]
         any_lesion = [sum(size.voxels for _, size, _ in r.lesions.classes) > 0 for _, r in results]
-        rows[model] = {"slices": len(slices), "slices_with_any_lesion": int(sum(any_lesion)),
-                       "percent_of_lung_mean": round(float(np.mean(affected)), 2),
-                       "percent_of_lung_max": round(float(np.max(affected)), 2)}
+        rows[model] = {
+            "slices": len(slices),
+            "slices_with_any_lesion": int(sum(any_lesion)),
+            "percent_of_lung_mean": round(float(np.mean(affected)), 2),
+            "percent_of_lung_max": round(float(np.max(affected)), 2),
+        }
         worst_path, worst = results[int(np.argmax(affected))]
         target = Target(worst_path, out / f"kmader-{model}-{worst_path.stem}.png", "png")
         with staged_writes() as stage:
@@ -77,12 +93,11 @@ def lungs_in_exports(slices: list[Path], kmader: Path, out: Path) -> dict:
     from PIL import Image
 
     sys.path.insert(0, str(REPO / "tools"))
-    from render_8bit import window_8bit
-
     from lungseg.inference import Segmenter
     from lungseg.io import read_image
     from lungseg.io.masks import read_mask_array
     from lungseg.metrics import dice
+    from render_8bit import window_8bit
 
     segmenter = Segmenter.from_pretrained("ct-lung")
     rows = {}
@@ -94,8 +109,12 @@ def lungs_in_exports(slices: list[Path], kmader: Path, out: Path) -> dict:
             used.update(result.models)
             truth = read_mask_array(kmader / "masks" / path.name) > 0
             scores.append(dice(np.asarray(result.labels) > 0, truth))
-        rows[window] = {"dice_mean": round(float(np.mean(scores)), 4), "dice_min": round(float(np.min(scores)), 4),
-                        "n": len(scores), "models": sorted(used)}
+        rows[window] = {
+            "dice_mean": round(float(np.mean(scores)), 4),
+            "dice_min": round(float(np.min(scores)), 4),
+            "n": len(scores),
+            "models": sorted(used),
+        }
         if window.startswith("mediastinal"):
             Image.fromarray(export).save(out / "kmader-export-mediastinal.png")
     return rows
@@ -109,16 +128,20 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     kmader = args.shared / "ct-lung-kmader"
     slices = test_slices(kmader)
-    results = {"popi_tumour": tumour_on_popi(args.shared, args.out),
-               "healthy_kmader_test_slices": lesions_on_healthy(slices, args.out),
-               "lungs_in_8bit_exports": lungs_in_exports(slices, kmader, args.out)}
+    results = {
+        "popi_tumour": tumour_on_popi(args.shared, args.out),
+        "healthy_kmader_test_slices": lesions_on_healthy(slices, args.out),
+        "lungs_in_8bit_exports": lungs_in_exports(slices, kmader, args.out),
+    }
     popi = results["popi_tumour"]["lesions"]
     tumours = popi["components"].get("tumour", {"count": 0, "items": []})
     print(f"POPI: {tumours['count']} tumour component(s); largest: {tumours['items'][:1]}")
     print(f"{'model on healthy kmader test slices':40} {'with lesion':>12} {'mean %':>8} {'max %':>8}")
     for model, row in results["healthy_kmader_test_slices"].items():
-        print(f"{model:40} {row['slices_with_any_lesion']:>6}/{row['slices']:<5} {row['percent_of_lung_mean']:8.2f} "
-              f"{row['percent_of_lung_max']:8.2f}")
+        print(
+            f"{model:40} {row['slices_with_any_lesion']:>6}/{row['slices']:<5} {row['percent_of_lung_mean']:8.2f} "
+            f"{row['percent_of_lung_max']:8.2f}"
+        )
     print(f"{'8-bit export window':30} {'Dice mean':>10} {'Dice min':>9}  model")
     for window, row in results["lungs_in_8bit_exports"].items():
         print(f"{window:30} {row['dice_mean']:10.4f} {row['dice_min']:9.4f}  {', '.join(row['models'])}")

@@ -84,8 +84,9 @@ def inference_images_per_second(model: torch.nn.Module, size: int, batch: int = 
     return batch / (time.perf_counter() - start)
 
 
-def run_one(name: str, kwargs: dict, dataset: str, size: int, minutes: float, scratch: Path,
-            border: bool = False) -> dict:
+def run_one(
+    name: str, kwargs: dict, dataset: str, size: int, minutes: float, scratch: Path, border: bool = False
+) -> dict:
     data = SHARED / dataset
     model = build_model(name, **kwargs)
     step = train_step_seconds(model, size)
@@ -108,24 +109,35 @@ def run_one(name: str, kwargs: dict, dataset: str, size: int, minutes: float, sc
     pairs = select_pairs(predictor.card, data, None, None, "test")
     summary = evaluate_pairs(predictor, pairs, out / "eval", log=lambda line: None)
     return {
-        "dataset": dataset, "model": label(name, kwargs), "image_size": size, "border_weights": border,
+        "dataset": dataset,
+        "model": label(name, kwargs),
+        "image_size": size,
+        "border_weights": border,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "gflops": round(gflops(build_model(name, **kwargs), size), 2),
-        "train_img_s": round(4 / step, 2), "infer_img_s": round(inference_images_per_second(model, size), 1),
-        "epochs": result.epochs_run, "train_minutes": round(train_seconds / 60, 2),
-        "test_n": summary["n"], "test_dice": round(summary["dice"]["mean"], 4),
+        "train_img_s": round(4 / step, 2),
+        "infer_img_s": round(inference_images_per_second(model, size), 1),
+        "epochs": result.epochs_run,
+        "train_minutes": round(train_seconds / 60, 2),
+        "test_n": summary["n"],
+        "test_dice": round(summary["dice"]["mean"], 4),
         "test_iou": round(summary["iou"]["mean"], 4),
     }
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| dataset | model | params (M) | GFLOPs/img | train img/s | infer img/s | epochs in budget | "
-             "test Dice | test IoU |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | model | params (M) | GFLOPs/img | train img/s | infer img/s | epochs in budget | "
+        "test Dice | test IoU |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         name = r["model"] + (" + border weights" if r["border_weights"] else "")
-        lines.append(f"| {r['dataset']} ({r['image_size']} px) | {name} | {r['params_m']} | {r['gflops']} | "
-                     f"{r['train_img_s']} | {r['infer_img_s']} | {r['epochs']} | {r['test_dice']:.4f} | "
-                     f"{r['test_iou']:.4f} |")
+        lines.append(
+            f"| {r['dataset']} ({r['image_size']} px) | {name} | {r['params_m']} | {r['gflops']} | "
+            f"{r['train_img_s']} | {r['infer_img_s']} | {r['epochs']} | {r['test_dice']:.4f} | "
+            f"{r['test_iou']:.4f} |"
+        )
     return "\n".join(lines)
 
 

@@ -39,8 +39,17 @@ def main() -> None:
         shutil.rmtree(out)
 
     train_seconds = run("train", "--data", args.data, "--out", str(out))
-    eval_seconds = run("evaluate", "--model", str(out / "best.pt"), "--data", args.data, "--split", "test",
-                       "--out", str(out / "eval-test"))
+    eval_seconds = run(
+        "evaluate",
+        "--model",
+        str(out / "best.pt"),
+        "--data",
+        args.data,
+        "--split",
+        "test",
+        "--out",
+        str(out / "eval-test"),
+    )
     history = list(csv.DictReader((out / "history.csv").open()))
     metrics = json.loads((out / "eval-test" / "metrics.json").read_text())
     best = min(history, key=lambda row: float(row["val_loss"]))
@@ -49,23 +58,34 @@ def main() -> None:
 
     result = {
         "command": f"lungseg train --data {args.data} --out {out}",
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "torch": torch.__version__, "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "train_wall_seconds": round(train_seconds, 1),
         "evaluate_wall_seconds": round(eval_seconds, 1),
         "epochs_run": len(history),
         "best_epoch": int(best["epoch"]),
         "seconds_per_epoch": round(sum(float(r["seconds"]) for r in history) / len(history), 1),
         "best_val_dice": round(float(best["val_dice"]), 4),
-        "test": {key: metrics[key] for key in ("dice", "iou", "accuracy", "precision", "recall",
-                                               "specificity", "hd95", "n", "n_empty_gt")},
+        "test": {
+            key: metrics[key]
+            for key in ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95", "n", "n_empty_gt")
+        },
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1))
 
-    rows = [("train wall time", f"{train_seconds / 60:.1f} min"), ("epochs run", str(len(history))),
-            ("best epoch (val loss)", str(best["epoch"])), ("s / epoch", str(result["seconds_per_epoch"])),
-            ("evaluate wall time", f"{eval_seconds:.1f} s"), ("test slices", str(metrics["n"]))]
+    rows = [
+        ("train wall time", f"{train_seconds / 60:.1f} min"),
+        ("epochs run", str(len(history))),
+        ("best epoch (val loss)", str(best["epoch"])),
+        ("s / epoch", str(result["seconds_per_epoch"])),
+        ("evaluate wall time", f"{eval_seconds:.1f} s"),
+        ("test slices", str(metrics["n"])),
+    ]
     for key in ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95"):
         stats = metrics[key]
         rows.append((f"test {key}", f"{stats['mean']:.4f} ± {stats['std']:.4f} (median {stats['median']:.4f})"))

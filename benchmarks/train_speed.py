@@ -43,12 +43,18 @@ def run_lungseg(target: float, minutes: float) -> dict:
         history = _read_history(Path(folder) / "run" / "history.csv")
     reached = next((row for row in history if row["val_dice"] >= target), None)
     seconds = sum(row["seconds"] for row in history if reached and row["epoch"] <= reached["epoch"])
-    phases = {phase: round(sum(row[f"{phase}_seconds"] for row in history), 1)
-              for phase in ("data", "forward", "backward", "val")}
-    return {"reached": reached is not None, "epochs": len(history),
-            "seconds_to_target": round(seconds, 1) if reached else None,
-            "best_val_dice": round(max(row["val_dice"] for row in history), 4), "phases": phases,
-            "seconds_per_epoch": round(sum(row["seconds"] for row in history) / len(history), 1)}
+    phases = {
+        phase: round(sum(row[f"{phase}_seconds"] for row in history), 1)
+        for phase in ("data", "forward", "backward", "val")
+    }
+    return {
+        "reached": reached is not None,
+        "epochs": len(history),
+        "seconds_to_target": round(seconds, 1) if reached else None,
+        "best_val_dice": round(max(row["val_dice"] for row in history), 4),
+        "phases": phases,
+        "seconds_per_epoch": round(sum(row["seconds"] for row in history) / len(history), 1),
+    }
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -78,8 +84,14 @@ def run_monai(target: float, minutes: float) -> dict:
     images = torch.from_numpy(train_set.images)[:, None]
     masks = torch.from_numpy(train_set.masks.astype(np.float32))[:, None]
     torch.manual_seed(0)
-    model = UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=(16, 32, 64, 128, 256),
-                 strides=(2, 2, 2, 2), num_res_units=2)
+    model = UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        channels=(16, 32, 64, 128, 256),
+        strides=(2, 2, 2, 2),
+        num_res_units=2,
+    )
     loss_fn, optimizer = DiceCELoss(sigmoid=True), torch.optim.Adam(model.parameters(), lr=1e-3)
     phases = {"data": 0.0, "forward": 0.0, "backward": 0.0, "val": 0.0}
     elapsed, epoch, best, reached = 0.0, 0, 0.0, None
@@ -90,7 +102,7 @@ def run_monai(target: float, minutes: float) -> dict:
         model.train()
         for first in range(0, len(order), 4):
             clock = time.perf_counter()
-            index = order[first:first + 4]
+            index = order[first : first + 4]
             batch, truth = images[index], masks[index]
             phases["data"] += time.perf_counter() - clock
             clock = time.perf_counter()
@@ -109,9 +121,14 @@ def run_monai(target: float, minutes: float) -> dict:
         print(f"  monai epoch {epoch}: val Dice {dice:.4f}, {time.perf_counter() - start:.1f}s", flush=True)
         if dice >= target:
             reached = elapsed
-    return {"reached": reached is not None, "epochs": epoch,
-            "seconds_to_target": round(reached, 1) if reached else None, "best_val_dice": round(best, 4),
-            "phases": {k: round(v, 1) for k, v in phases.items()}, "seconds_per_epoch": round(elapsed / epoch, 1)}
+    return {
+        "reached": reached is not None,
+        "epochs": epoch,
+        "seconds_to_target": round(reached, 1) if reached else None,
+        "best_val_dice": round(best, 4),
+        "phases": {k: round(v, 1) for k, v in phases.items()},
+        "seconds_per_epoch": round(elapsed / epoch, 1),
+    }
 
 
 def _validate(model, val_set, segmentation_metrics) -> float:
@@ -122,9 +139,9 @@ def _validate(model, val_set, segmentation_metrics) -> float:
     scores = []
     with torch.no_grad():
         for first in range(0, len(val_set), 8):
-            batch = torch.from_numpy(val_set.images[first:first + 8])[:, None]
+            batch = torch.from_numpy(val_set.images[first : first + 8])[:, None]
             predictions = (torch.sigmoid(model(batch)) > 0.5).numpy()[:, 0]
-            for prediction, truth in zip(predictions, val_set.masks[first:first + 8] > 0):
+            for prediction, truth in zip(predictions, val_set.masks[first : first + 8] > 0):
                 scores.append(segmentation_metrics(prediction, truth, with_hd95=False)["dice"])
     return float(np.mean(scores))
 
@@ -143,19 +160,31 @@ def main() -> None:
     ratio = round(theirs / ours, 2) if ours and theirs else None
     # a side that misses the target within the budget gives a bound: the other is at least budget/time faster
     at_least = round(args.minutes * 60 / ours, 2) if ours and not theirs else None
-    output = {"target_val_dice": args.target, "budget_minutes": args.minutes, "speedup_vs_monai": ratio,
-              "speedup_vs_monai_at_least": at_least,
-              "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "torch": torch.__version__}, **results}
+    output = {
+        "target_val_dice": args.target,
+        "budget_minutes": args.minutes,
+        "speedup_vs_monai": ratio,
+        "speedup_vs_monai_at_least": at_least,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+        },
+        **results,
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(output, indent=1))
-    print(f"\n| recipe | reached {args.target} | epochs | s to target | s/epoch | best val Dice | data s | "
-          "forward s | backward s | val s |")
+    print(
+        f"\n| recipe | reached {args.target} | epochs | s to target | s/epoch | best val Dice | data s | "
+        "forward s | backward s | val s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, row in results.items():
         p = row["phases"]
-        print(f"| {name} | {row['reached']} | {row['epochs']} | {row['seconds_to_target']} | {row['seconds_per_epoch']} "
-              f"| {row['best_val_dice']} | {p['data']} | {p['forward']} | {p['backward']} | {p['val']} |")
+        print(
+            f"| {name} | {row['reached']} | {row['epochs']} | {row['seconds_to_target']} | {row['seconds_per_epoch']} "
+            f"| {row['best_val_dice']} | {p['data']} | {p['forward']} | {p['backward']} | {p['val']} |"
+        )
     if ratio:
         print(f"\nlungseg is {ratio}x faster to val Dice {args.target}")
     elif at_least:

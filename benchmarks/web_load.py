@@ -33,14 +33,13 @@ import secrets
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -56,10 +55,10 @@ LOG_PROBLEMS = re.compile(r"Traceback|[Dd]atabase is locked|OperationalError|Exc
 
 @dataclass
 class Request:
-    kind: str        # register, login, upload, status, history, result, home, form
-    start: float     # time.time() when sent
+    kind: str  # register, login, upload, status, history, result, home, form
+    start: float  # time.time() when sent
     seconds: float
-    status: int      # HTTP status, 0 for a transport error
+    status: int  # HTTP status, 0 for a transport error
     error: str = ""
 
 
@@ -69,9 +68,9 @@ class User:
     image: Path
     requests: list[Request] = field(default_factory=list)
     analysis: str | None = None
-    state: str | None = None        # last state seen: queued, running, done, failed
+    state: str | None = None  # last state seen: queued, running, done, failed
     done_seen: float | None = None  # time.time() of the status answer that said done/failed
-    problem: str = ""               # why this user stopped before uploading
+    problem: str = ""  # why this user stopped before uploading
 
 
 def free_port() -> int:
@@ -96,25 +95,45 @@ def ms(seconds: float | None) -> float | None:
 
 class Server:
     """``lungseg serve`` in a subprocess; its stdout/stderr go to one log file, each line prefixed with the
-seconds since the server was started (uvicorn's own lines carry no time)."""
+    seconds since the server was started (uvicorn's own lines carry no time)."""
 
     def __init__(self, root: Path, workers: int, threads_per_job: int):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = root / "data"
         self.log = root / "server.log"
-        self.settings = {"LUNGSEG_WORKERS": str(workers), "LUNGSEG_THREADS_PER_JOB": str(threads_per_job),
-                         "LUNGSEG_JOBS": "inline", "LUNGSEG_LOGIN_RATE": LOGIN_RATE,
-                         "LUNGSEG_SECRET_KEY": secrets.token_urlsafe(32)}
+        self.settings = {
+            "LUNGSEG_WORKERS": str(workers),
+            "LUNGSEG_THREADS_PER_JOB": str(threads_per_job),
+            "LUNGSEG_JOBS": "inline",
+            "LUNGSEG_LOGIN_RATE": LOGIN_RATE,
+            "LUNGSEG_SECRET_KEY": secrets.token_urlsafe(32),
+        }
         env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEG_")}  # SQLite, nothing inherited
         env.update(self.settings)
         self.handle = self.log.open("w")
         self.started = time.time()
         # cwd is the temporary folder, so no .env from the repository is read
         self.process = subprocess.Popen(
-            [str(PYTHON), "-m", "lungseg", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)], cwd=root, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors="replace")
+            [
+                str(PYTHON),
+                "-m",
+                "lungseg",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
         self.copier = threading.Thread(target=self._copy_log, daemon=True)
         self.copier.start()
 
@@ -164,15 +183,17 @@ seconds since the server was started (uvicorn's own lines carry no time)."""
 
     def job_times(self) -> dict[str, tuple[float, float | None, float | None, str]]:
         """analysis id -> (created, started, finished, state) from the jobs table, as Unix times."""
+
         def unix(value):
             if value is None:
                 return None
-            return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc).timestamp()
+            return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
 
         connection = sqlite3.connect(f"file:{self.data_dir / 'lungseg.db'}?mode=ro", uri=True)
         try:
             rows = connection.execute(
-                "SELECT analysis_id, created_at, started_at, finished_at, state FROM jobs").fetchall()
+                "SELECT analysis_id, created_at, started_at, finished_at, state FROM jobs"
+            ).fetchall()
         finally:
             connection.close()
         return {row[0]: (unix(row[1]), unix(row[2]), unix(row[3]), row[4]) for row in rows}
@@ -184,9 +205,13 @@ class Session:
     def __init__(self, base: str, user: User):
         self.user = user
         self.token = ""
-        self.http = httpx.AsyncClient(base_url=base, headers={"origin": base}, follow_redirects=False,
-                                      timeout=httpx.Timeout(600, connect=30),
-                                      limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+        self.http = httpx.AsyncClient(
+            base_url=base,
+            headers={"origin": base},
+            follow_redirects=False,
+            timeout=httpx.Timeout(600, connect=30),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
 
     async def request(self, kind: str, method: str, path: str, **kwargs) -> httpx.Response | None:
         start, clock = time.time(), time.perf_counter()
@@ -210,9 +235,18 @@ async def run_user(base: str, user: User, poll: float, page_interval: float, job
     email = f"load{user.index:04d}@example.org"
     try:
         await session.request("form", "GET", "/register")
-        response = await session.post("register", "/register", {
-            "full_name": f"Load User {user.index}", "email": email, "password": PASSWORD, "age": "50",
-            "gender": "female", "mobile": "+44 20 7946 0000"})
+        response = await session.post(
+            "register",
+            "/register",
+            {
+                "full_name": f"Load User {user.index}",
+                "email": email,
+                "password": PASSWORD,
+                "age": "50",
+                "gender": "female",
+                "mobile": "+44 20 7946 0000",
+            },
+        )
         if response is None or response.status_code != 200:
             user.problem = f"register: {response.status_code if response else 'transport error'}"
             return
@@ -252,7 +286,7 @@ async def run_user(base: str, user: User, poll: float, page_interval: float, job
                 await session.request(kind, "GET", path)
                 try:
                     await asyncio.wait_for(finished.wait(), page_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
         await asyncio.gather(watch(), browse())
@@ -272,10 +306,15 @@ def run_cli(images: list[Path], root: Path) -> dict:
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     outputs = sum(1 for path in output.rglob("*") if path.is_file()) if output.exists() else 0
-    return {"command": " ".join(["lungseg", "predict", "<folder of the same slices>", "<out>", "--model", "ct-lung"]),
-            "returncode": result.returncode, "slices": len(images), "output_files": outputs,
-            "seconds": round(seconds, 2), "jobs_per_minute": round(len(images) / seconds * 60, 1),
-            "stderr_tail": result.stderr[-2000:] if result.returncode else ""}
+    return {
+        "command": " ".join(["lungseg", "predict", "<folder of the same slices>", "<out>", "--model", "ct-lung"]),
+        "returncode": result.returncode,
+        "slices": len(images),
+        "output_files": outputs,
+        "seconds": round(seconds, 2),
+        "jobs_per_minute": round(len(images) / seconds * 60, 1),
+        "stderr_tail": result.stderr[-2000:] if result.returncode else "",
+    }
 
 
 def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: float, cli: dict | None) -> dict:
@@ -314,9 +353,16 @@ def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: floa
     origin = server.started
 
     def events(rows):
-        return [{"request": r.kind, "status": r.status, "sent_s": round(r.start - origin, 2),
-                 "seconds": round(r.seconds, 2), **({"error": r.error} if r.error else {})}
-                for r in sorted(rows, key=lambda r: r.start)]
+        return [
+            {
+                "request": r.kind,
+                "status": r.status,
+                "sent_s": round(r.start - origin, 2),
+                "seconds": round(r.seconds, 2),
+                **({"error": r.error} if r.error else {}),
+            }
+            for r in sorted(rows, key=lambda r: r.start)
+        ]
 
     def counts(rows):
         table: dict[str, int] = {}
@@ -326,59 +372,106 @@ def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: floa
         return table
 
     return {
-        "settings": {"users": args.users, "workers": args.workers, "threads_per_job": args.threads_per_job,
-                     "poll_s": args.poll, "page_interval_s": args.page_interval, "database": "sqlite",
-                     "server_env": {k: v for k, v in server.settings.items() if k != "LUNGSEG_SECRET_KEY"},
-                     "images": str(args.images)},
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version()},
+        "settings": {
+            "users": args.users,
+            "workers": args.workers,
+            "threads_per_job": args.threads_per_job,
+            "poll_s": args.poll,
+            "page_interval_s": args.page_interval,
+            "database": "sqlite",
+            "server_env": {k: v for k, v in server.settings.items() if k != "LUNGSEG_SECRET_KEY"},
+            "images": str(args.images),
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
         "code": _git_state(),
         "times": "sent_s and the server log's first column: seconds since the server process was started",
         "server_ready_s": round(ready_s, 1),
-        "web": {"jobs_done": done, "jobs_failed": failed, "jobs_lost": len(lost), "lost_ids": lost,
-                "users_without_upload": [f"user {u.index}: {u.problem}" for u in users if not u.analysis],
-                "first_upload_to_last_finish_s": round(span, 2) if span else None, "jobs_per_minute": web_rate,
-                "job_run_s": {"p50": percentile(run_times, 50), "max": max(run_times, default=None)},
-                "job_queue_wait_s": {"p50": percentile(waits, 50), "max": max(waits, default=None)},
-                "final_states": {s: list(states.values()).count(s) for s in set(states.values())},
-                "failed_jobs": server.failed_jobs()},
+        "web": {
+            "jobs_done": done,
+            "jobs_failed": failed,
+            "jobs_lost": len(lost),
+            "lost_ids": lost,
+            "users_without_upload": [f"user {u.index}: {u.problem}" for u in users if not u.analysis],
+            "first_upload_to_last_finish_s": round(span, 2) if span else None,
+            "jobs_per_minute": web_rate,
+            "job_run_s": {"p50": percentile(run_times, 50), "max": max(run_times, default=None)},
+            "job_queue_wait_s": {"p50": percentile(waits, 50), "max": max(waits, default=None)},
+            "final_states": {s: list(states.values()).count(s) for s in set(states.values())},
+            "failed_jobs": server.failed_jobs(),
+        },
         "cli": cli,
         "web_over_cli": round(web_rate / cli["jobs_per_minute"], 2) if cli and web_rate else None,
-        "page_latency_busy_ms": {"requests": len(pages), "p50": ms(percentile(page_latency, 50)),
-                                 "p95": ms(percentile(page_latency, 95)), "max": ms(max(page_latency, default=None)),
-                                 "by_page_p95": {k: ms(percentile([r.seconds for r in pages if r.kind == k], 95))
-                                                 for k in page_kinds}},
-        "upload_latency_ms": {"requests": len(uploads), "p50": ms(percentile(uploads, 50)),
-                              "p95": ms(percentile(uploads, 95)), "max": ms(max(uploads, default=None))},
-        "http": {"requests": len(requests), "status_5xx": len(server_5xx), "status_5xx_by_kind": counts(server_5xx),
-                 "status_4xx": len(other), "status_4xx_by_kind": counts(other), "transport_errors": len(transport),
-                 "errors": events(server_5xx + transport)},
-        "server_log_problem_lines": len(problems), "server_log_problem_samples": problems[:20],
+        "page_latency_busy_ms": {
+            "requests": len(pages),
+            "p50": ms(percentile(page_latency, 50)),
+            "p95": ms(percentile(page_latency, 95)),
+            "max": ms(max(page_latency, default=None)),
+            "by_page_p95": {k: ms(percentile([r.seconds for r in pages if r.kind == k], 95)) for k in page_kinds},
+        },
+        "upload_latency_ms": {
+            "requests": len(uploads),
+            "p50": ms(percentile(uploads, 50)),
+            "p95": ms(percentile(uploads, 95)),
+            "max": ms(max(uploads, default=None)),
+        },
+        "http": {
+            "requests": len(requests),
+            "status_5xx": len(server_5xx),
+            "status_5xx_by_kind": counts(server_5xx),
+            "status_4xx": len(other),
+            "status_4xx_by_kind": counts(other),
+            "transport_errors": len(transport),
+            "errors": events(server_5xx + transport),
+        },
+        "server_log_problem_lines": len(problems),
+        "server_log_problem_samples": problems[:20],
     }
 
 
 def print_table(result: dict) -> None:
-    web, cli, pages, up, http = (result["web"], result["cli"], result["page_latency_busy_ms"],
-                                 result["upload_latency_ms"], result["http"])
+    web, cli, pages, up, http = (
+        result["web"],
+        result["cli"],
+        result["page_latency_busy_ms"],
+        result["upload_latency_ms"],
+        result["http"],
+    )
     rows = [
-        ("users / inline workers / threads per job", f"{result['settings']['users']} / {result['settings']['workers']}"
-                                                     f" / {result['settings']['threads_per_job']}"),
-        ("web throughput (first upload -> last job finished)",
-         f"{web['jobs_per_minute']} jobs/min ({web['jobs_done']} in {web['first_upload_to_last_finish_s']} s)"),
-        ("CLI throughput (`lungseg predict` batch, same slices)",
-         f"{cli['jobs_per_minute']} slices/min ({cli['slices']} in {cli['seconds']} s)" if cli else "not run"),
+        (
+            "users / inline workers / threads per job",
+            f"{result['settings']['users']} / {result['settings']['workers']}"
+            f" / {result['settings']['threads_per_job']}",
+        ),
+        (
+            "web throughput (first upload -> last job finished)",
+            f"{web['jobs_per_minute']} jobs/min ({web['jobs_done']} in {web['first_upload_to_last_finish_s']} s)",
+        ),
+        (
+            "CLI throughput (`lungseg predict` batch, same slices)",
+            f"{cli['jobs_per_minute']} slices/min ({cli['slices']} in {cli['seconds']} s)" if cli else "not run",
+        ),
         ("web / CLI", str(result["web_over_cli"])),
         ("job run time p50 / max (s)", f"{_r(web['job_run_s']['p50'])} / {_r(web['job_run_s']['max'])}"),
         ("queue wait p50 / max (s)", f"{_r(web['job_queue_wait_s']['p50'])} / {_r(web['job_queue_wait_s']['max'])}"),
-        (f"page latency while busy p50 / p95 / max (ms, {pages['requests']} requests)",
-         f"{pages['p50']} / {pages['p95']} / {pages['max']}"),
-        ("page p95 by page: history / result / home (ms)",
-         " / ".join(str(pages["by_page_p95"][k]) for k in ("history", "result", "home"))),
+        (
+            f"page latency while busy p50 / p95 / max (ms, {pages['requests']} requests)",
+            f"{pages['p50']} / {pages['p95']} / {pages['max']}",
+        ),
+        (
+            "page p95 by page: history / result / home (ms)",
+            " / ".join(str(pages["by_page_p95"][k]) for k in ("history", "result", "home")),
+        ),
         (f"upload latency p50 / p95 / max (ms, {up['requests']} uploads)", f"{up['p50']} / {up['p95']} / {up['max']}"),
         ("jobs done / failed / lost", f"{web['jobs_done']} / {web['jobs_failed']} / {web['jobs_lost']}"),
         ("users stopped before uploading", str(len(web["users_without_upload"]))),
-        (f"HTTP 5xx / other 4xx / transport errors ({http['requests']} requests)",
-         f"{http['status_5xx']} / {http['status_4xx']} / {http['transport_errors']}"),
+        (
+            f"HTTP 5xx / other 4xx / transport errors ({http['requests']} requests)",
+            f"{http['status_5xx']} / {http['status_4xx']} / {http['transport_errors']}",
+        ),
         ("server log lines with errors", str(result["server_log_problem_lines"])),
     ]
     print("\n| measure | value |\n|---|---|")
@@ -433,8 +526,13 @@ def main() -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
         print_table(result)
-        bad = (result["web"]["jobs_lost"] or result["http"]["status_5xx"] or result["web"]["users_without_upload"]
-               or result["server_log_problem_lines"] or (cli and cli["returncode"]))
+        bad = (
+            result["web"]["jobs_lost"]
+            or result["http"]["status_5xx"]
+            or result["web"]["users_without_upload"]
+            or result["server_log_problem_lines"]
+            or (cli and cli["returncode"])
+        )
         if bad:
             keep = True
             print(f"\nPROBLEMS: see {args.json}; server log kept at {server.log}", file=sys.stderr)

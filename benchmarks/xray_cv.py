@@ -80,14 +80,16 @@ def aspect_films(image: np.ndarray) -> dict[str, np.ndarray]:
     """The film at the originals' aspect ratio (the stored 512x512 films were squeezed from them)."""
     import cv2
 
-    return {"portrait 4020x4892": cv2.resize(image, (512, 623), interpolation=cv2.INTER_AREA),
-            "landscape 4892x4020": cv2.resize(image, (623, 512), interpolation=cv2.INTER_AREA)}
+    return {
+        "portrait 4020x4892": cv2.resize(image, (512, 623), interpolation=cv2.INTER_AREA),
+        "landscape 4892x4020": cv2.resize(image, (623, 512), interpolation=cv2.INTER_AREA),
+    }
 
 
 def score(checkpoint: Path, films: list[tuple[str, Path, Path]], shifts: bool) -> list[dict]:
     """Per film: evaluate's Dice, the product's Dice and (``shifts``) the product's Dice on altered films."""
-    from lungseg.inference.predictor import Predictor
     from lungseg.errors import InputError
+    from lungseg.inference.predictor import Predictor
     from lungseg.inference.radiograph import RadiographSegmenter
     from lungseg.io import read_image, read_mask
     from lungseg.metrics.functional import dice
@@ -108,12 +110,18 @@ def score(checkpoint: Path, films: list[tuple[str, Path, Path]], shifts: bool) -
     for name, image_path, mask_path in films:
         image, truth = read_image(image_path), read_mask(mask_path)
         raw = predictor.predict([image])[0]
-        row = {"name": name, "tb": is_tb(name), "dice": round(float(dice(raw, truth)), 4),
-               "dice_product": round(float(dice(product(image, name), truth)), 4)}
+        row = {
+            "name": name,
+            "tb": is_tb(name),
+            "dice": round(float(dice(raw, truth)), 4),
+            "dice_product": round(float(dice(product(image, name), truth)), 4),
+        }
         if shifts:
             variants = {**shifted_films(image), **aspect_films(image)}
-            row["shifted"] = {label: round(float(dice(_back(product(v, f"{name} {label}"), truth.shape), truth)), 4)
-                              for label, v in variants.items()}
+            row["shifted"] = {
+                label: round(float(dice(_back(product(v, f"{name} {label}"), truth.shape), truth)), 4)
+                for label, v in variants.items()
+            }
         if refused:
             row["refused"] = dict(refused)
             refused.clear()
@@ -122,8 +130,9 @@ def score(checkpoint: Path, films: list[tuple[str, Path, Path]], shifts: bool) -
 
 
 def old4_films() -> list[tuple[str, Path, Path]]:
-    return [(f"old-{p.stem}", p, OLD4 / "masks" / f"{p.stem}-mask.png")
-            for p in sorted((OLD4 / "images").glob("*.jpg"))]
+    return [
+        (f"old-{p.stem}", p, OLD4 / "masks" / f"{p.stem}-mask.png") for p in sorted((OLD4 / "images").glob("*.jpg"))
+    ]
 
 
 def match_old4() -> dict:
@@ -136,21 +145,29 @@ def match_old4() -> dict:
 
     def box(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         ys, xs = np.nonzero(mask > 0)
-        crop = cv2.resize(image[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32), (64, 64),
-                          interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32),
+            (64, 64),
+            interpolation=cv2.INTER_AREA,
+        )
         return ((crop - crop.mean()) / crop.std()).ravel()
 
     names = film_names()
-    films = np.stack([box(read_image(DATA / "images" / f"{n}.png"), read_mask(DATA / "masks" / f"{n}.png"))
-                      for n in names])
+    films = np.stack(
+        [box(read_image(DATA / "images" / f"{n}.png"), read_mask(DATA / "masks" / f"{n}.png")) for n in names]
+    )
     within = films @ films.T / films.shape[1]
     np.fill_diagonal(within, -1)
     out = {"nearest_within_138_median": round(float(np.median(within.max(1))), 3)}
     for name, image_path, mask_path in old4_films():
         image, mask = read_image(image_path), read_mask(mask_path)
-        best = max((float(c), names[i], mirrored) for mirrored in (False, True)
-                   for i, c in enumerate(films @ box(image[:, ::-1] if mirrored else image,
-                                                     mask[:, ::-1] if mirrored else mask) / films.shape[1]))
+        best = max(
+            (float(c), names[i], mirrored)
+            for mirrored in (False, True)
+            for i, c in enumerate(
+                films @ box(image[:, ::-1] if mirrored else image, mask[:, ::-1] if mirrored else mask) / films.shape[1]
+            )
+        )
         out[name] = {"best": round(best[0], 3), "film": best[1], "mirrored": best[2]}
     return out
 
@@ -176,12 +193,18 @@ def mean_sd(values) -> list[float | None]:
 def summarise(rows: list[dict]) -> dict:
     """Means over films: all, normal and TB apart."""
     out = {}
-    for subset, chosen in (("all", rows), ("normal", [r for r in rows if not r["tb"]]),
-                           ("tb", [r for r in rows if r["tb"]])):
+    for subset, chosen in (
+        ("all", rows),
+        ("normal", [r for r in rows if not r["tb"]]),
+        ("tb", [r for r in rows if r["tb"]]),
+    ):
         if chosen:
-            out[subset] = {"n": len(chosen), "dice": mean_sd(r["dice"] for r in chosen),
-                           "dice_product": mean_sd(r["dice_product"] for r in chosen),
-                           "refused": sum(r["name"] in r.get("refused", {}) for r in chosen)}
+            out[subset] = {
+                "n": len(chosen),
+                "dice": mean_sd(r["dice"] for r in chosen),
+                "dice_product": mean_sd(r["dice_product"] for r in chosen),
+                "refused": sum(r["name"] in r.get("refused", {}) for r in chosen),
+            }
     return out
 
 
@@ -201,40 +224,69 @@ def cross_validate(args, names: list[str]) -> dict:
         rows = score(run / "best.pt", held, shifts=True)
         old = score(run / "best.pt", old4_films(), shifts=False)
         films += rows
-        entry = {"fold": fold, **summarise(rows), "old4_dice": mean_sd(r["dice"] for r in old)[0],
-                 "train_seconds": _train_seconds(run)}
+        entry = {
+            "fold": fold,
+            **summarise(rows),
+            "old4_dice": mean_sd(r["dice"] for r in old)[0],
+            "train_seconds": _train_seconds(run),
+        }
         per_fold.append(entry)
-        print(f"fold {fold}: Dice {entry['all']['dice'][0]:.4f} (product {entry['all']['dice_product'][0]:.4f}), "
-              f"TB {entry['tb']['dice'][0]:.4f}, normal {entry['normal']['dice'][0]:.4f}, "
-              f"old 4 films {entry['old4_dice']:.4f}", flush=True)
-    over_folds = {key: mean_sd(f[s][m][0] for f in per_fold) for s in ("all", "normal", "tb")
-                  for m in ("dice", "dice_product") for key in [f"{s}_{m}"]}
+        print(
+            f"fold {fold}: Dice {entry['all']['dice'][0]:.4f} (product {entry['all']['dice_product'][0]:.4f}), "
+            f"TB {entry['tb']['dice'][0]:.4f}, normal {entry['normal']['dice'][0]:.4f}, "
+            f"old 4 films {entry['old4_dice']:.4f}",
+            flush=True,
+        )
+    over_folds = {
+        key: mean_sd(f[s][m][0] for f in per_fold)
+        for s in ("all", "normal", "tb")
+        for m in ("dice", "dice_product")
+        for key in [f"{s}_{m}"]
+    }
     over_folds["old4_dice"] = mean_sd(f["old4_dice"] for f in per_fold)
     shifted = {label: mean_sd(r["shifted"][label] for r in films) for label in films[0]["shifted"]}
-    return {"k": args.k, "folds": chosen, "per_fold": per_fold, "over_folds": over_folds, "old4_match": match_old4(),
-            "films": films, "shifted_mean": shifted, "worst": sorted(films, key=lambda r: r["dice"])[:5]}
+    return {
+        "k": args.k,
+        "folds": chosen,
+        "per_fold": per_fold,
+        "over_folds": over_folds,
+        "old4_match": match_old4(),
+        "films": films,
+        "shifted_mean": shifted,
+        "worst": sorted(films, key=lambda r: r["dice"])[:5],
+    }
 
 
 def shift(args, names: list[str]) -> dict:
     out = {}
     for train_on, test_on in (("normal", "tb"), ("tb", "normal")):
         run = args.out / args.tag / f"train-{train_on}"
-        folder = link_folder(args.out / args.tag / f"data-{train_on}",
-                             [n for n in names if is_tb(n) == (train_on == "tb")])
+        folder = link_folder(
+            args.out / args.tag / f"data-{train_on}", [n for n in names if is_tb(n) == (train_on == "tb")]
+        )
         train(args.recipe, args.settings, folder, run)
-        held = [(n, DATA / "images" / f"{n}.png", DATA / "masks" / f"{n}.png") for n in names
-                if is_tb(n) == (test_on == "tb")]
+        held = [
+            (n, DATA / "images" / f"{n}.png", DATA / "masks" / f"{n}.png")
+            for n in names
+            if is_tb(n) == (test_on == "tb")
+        ]
         rows = score(run / "best.pt", held, shifts=False)
-        out[f"{train_on}->{test_on}"] = {"trained_on": len(names) - len(held), **summarise(rows)[test_on],
-                                         "train_seconds": _train_seconds(run)}
-        print(f"trained on {train_on} films, scored on {test_on}: Dice "
-              f"{out[f'{train_on}->{test_on}']['dice'][0]:.4f}", flush=True)
+        out[f"{train_on}->{test_on}"] = {
+            "trained_on": len(names) - len(held),
+            **summarise(rows)[test_on],
+            "train_seconds": _train_seconds(run),
+        }
+        print(
+            f"trained on {train_on} films, scored on {test_on}: Dice {out[f'{train_on}->{test_on}']['dice'][0]:.4f}",
+            flush=True,
+        )
     return out
 
 
 def score_all(model: str, names: list[str]) -> dict:
-    rows = score(Path(model), [(n, DATA / "images" / f"{n}.png", DATA / "masks" / f"{n}.png") for n in names],
-                 shifts=False)
+    rows = score(
+        Path(model), [(n, DATA / "images" / f"{n}.png", DATA / "masks" / f"{n}.png") for n in names], shifts=False
+    )
     print(f"{model} on all {len(rows)} films: Dice {np.mean([r['dice'] for r in rows]):.4f}", flush=True)
     return {"model": model, **summarise(rows), "worst": sorted(rows, key=lambda r: r["dice"])[:5]}
 
@@ -252,19 +304,25 @@ def main() -> None:
     args = parser.parse_args()
     names = film_names()
     key = f"{args.tag}-shift" if args.shift else args.tag
-    summary = {"recipe": str(args.recipe.relative_to(ROOT)) if args.recipe.is_relative_to(ROOT) else str(args.recipe),
-               "settings": args.settings}
+    summary = {
+        "recipe": str(args.recipe.relative_to(ROOT)) if args.recipe.is_relative_to(ROOT) else str(args.recipe),
+        "settings": args.settings,
+    }
     if args.score:
         summary = score_all(args.score, names)
     else:
         summary.update(shift(args, names) if args.shift else cross_validate(args, names))
     if not args.shift and not args.score:
         o = summary["over_folds"]
-        print(f"{key}: {args.k}-fold Dice {o['all_dice'][0]:.4f} ± {o['all_dice'][1] or 0:.4f} (product "
-              f"{o['all_dice_product'][0]:.4f}); TB {o['tb_dice'][0]:.4f}, normal {o['normal_dice'][0]:.4f}; "
-              f"old 4 films {o['old4_dice'][0]:.4f}")
-        print("shifted films (product Dice, mean ± sd over films): " + ", ".join(
-            f"{k} {v[0]:.4f}±{v[1]:.4f}" for k, v in summary["shifted_mean"].items()))
+        print(
+            f"{key}: {args.k}-fold Dice {o['all_dice'][0]:.4f} ± {o['all_dice'][1] or 0:.4f} (product "
+            f"{o['all_dice_product'][0]:.4f}); TB {o['tb_dice'][0]:.4f}, normal {o['normal_dice'][0]:.4f}; "
+            f"old 4 films {o['old4_dice'][0]:.4f}"
+        )
+        print(
+            "shifted films (product Dice, mean ± sd over films): "
+            + ", ".join(f"{k} {v[0]:.4f}±{v[1]:.4f}" for k, v in summary["shifted_mean"].items())
+        )
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[key] = summary
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

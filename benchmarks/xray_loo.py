@@ -1,6 +1,7 @@
 """Leave-one-out Dice of the X-ray lung recipe on the 4 Montgomery chest X-rays.
 
-    .venv/bin/python benchmarks/xray_loo.py [--recipe recipes/candidates/xray-lung-4films.yaml] [--set train.epochs=40 ...]
+    .venv/bin/python benchmarks/xray_loo.py [--recipe recipes/candidates/xray-lung-4films.yaml] [--set
+        train.epochs=40 ...]
                                              [--tag NAME] [--folds 0,1,2,3]
 
 Fold I trains the recipe on the other three X-rays (no validation split: nothing of the held-out X-ray
@@ -50,11 +51,18 @@ def score(checkpoint: Path, name: str) -> dict:
     segmenter = RadiographSegmenter(predictor)
     result = segmenter.segment(image)
     labels = np.asarray(result.labels)
-    shifted = {label: round(float(dice(_back(np.asarray(segmenter.segment(variant).labels) > 0, truth.shape),
-                                        truth)), 4) for label, variant in shifted_films(image).items()}
-    return {"name": name, "dice_raw": round(float(dice(raw, truth)), 4),
-            "dice": round(float(dice(labels > 0, truth)), 4), "quality": result.quality.score,
-            "findings": [f.code.value for f in result.findings if f.level != "info"], "shifted": shifted}
+    shifted = {
+        label: round(float(dice(_back(np.asarray(segmenter.segment(variant).labels) > 0, truth.shape), truth)), 4)
+        for label, variant in shifted_films(image).items()
+    }
+    return {
+        "name": name,
+        "dice_raw": round(float(dice(raw, truth)), 4),
+        "dice": round(float(dice(labels > 0, truth)), 4),
+        "quality": result.quality.score,
+        "findings": [f.code.value for f in result.findings if f.level != "info"],
+        "shifted": shifted,
+    }
 
 
 def _back(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -75,12 +83,14 @@ def shifted_films(image: np.ndarray) -> dict[str, np.ndarray]:
 
     unit = image.astype(np.float32) / 255.0
     portrait = np.pad(image, ((96, 96), (16, 16)), constant_values=0)
-    return {"gamma 0.6": np.rint(unit ** 0.6 * 255).astype(np.uint8),
-            "gamma 1.6": np.rint(unit ** 1.6 * 255).astype(np.uint8),
-            "contrast x0.5": np.rint(64 + unit * 127).astype(np.uint8),
-            "blur sigma 3": cv2.GaussianBlur(image, (0, 0), 3),
-            "12-bit 2048 px": cv2.resize((unit * 4095).astype(np.uint16), (2048, 2048), interpolation=cv2.INTER_CUBIC),
-            "portrait border": portrait}
+    return {
+        "gamma 0.6": np.rint(unit**0.6 * 255).astype(np.uint8),
+        "gamma 1.6": np.rint(unit**1.6 * 255).astype(np.uint8),
+        "contrast x0.5": np.rint(64 + unit * 127).astype(np.uint8),
+        "blur sigma 3": cv2.GaussianBlur(image, (0, 0), 3),
+        "12-bit 2048 px": cv2.resize((unit * 4095).astype(np.uint16), (2048, 2048), interpolation=cv2.INTER_CUBIC),
+        "portrait border": portrait,
+    }
 
 
 def _finished(run: Path, epochs: int) -> bool:
@@ -127,18 +137,27 @@ def main() -> None:
         run = args.out / args.tag / f"fold-{fold}"
         row = {"fold": fold, **score(run / "best.pt", names[fold]), "train_seconds": _train_seconds(run)}
         rows.append(row)
-        print(f"fold {fold} held out {names[fold]}: Dice {row['dice']:.4f} (raw {row['dice_raw']:.4f}), "
-              f"quality {row['quality']}, flags {row['findings']}; shifted films: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in row["shifted"].items()))
+        print(
+            f"fold {fold} held out {names[fold]}: Dice {row['dice']:.4f} (raw {row['dice_raw']:.4f}), "
+            f"quality {row['quality']}, flags {row['findings']}; shifted films: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in row["shifted"].items())
+        )
     dice = np.array([row["dice"] for row in rows])
-    summary = {"recipe": str(args.recipe.relative_to(ROOT)) if args.recipe.is_relative_to(ROOT) else str(args.recipe),
-               "settings": args.settings, "folds": rows, "dice_mean": round(float(dice.mean()), 4),
-               "dice_sd": round(float(dice.std(ddof=1)), 4) if len(dice) > 1 else None,
-               "dice_raw_mean": round(float(np.mean([row["dice_raw"] for row in rows])), 4),
-               "shifted_mean": {key: round(float(np.mean([row["shifted"][key] for row in rows])), 4)
-                                for key in rows[0]["shifted"]}}
-    print(f"{args.tag}: leave-one-out Dice {summary['dice_mean']:.4f} ± {summary['dice_sd'] or 0:.4f} "
-          f"(raw {summary['dice_raw_mean']:.4f}) over {len(rows)} folds")
+    summary = {
+        "recipe": str(args.recipe.relative_to(ROOT)) if args.recipe.is_relative_to(ROOT) else str(args.recipe),
+        "settings": args.settings,
+        "folds": rows,
+        "dice_mean": round(float(dice.mean()), 4),
+        "dice_sd": round(float(dice.std(ddof=1)), 4) if len(dice) > 1 else None,
+        "dice_raw_mean": round(float(np.mean([row["dice_raw"] for row in rows])), 4),
+        "shifted_mean": {
+            key: round(float(np.mean([row["shifted"][key] for row in rows])), 4) for key in rows[0]["shifted"]
+        },
+    }
+    print(
+        f"{args.tag}: leave-one-out Dice {summary['dice_mean']:.4f} ± {summary['dice_sd'] or 0:.4f} "
+        f"(raw {summary['dice_raw_mean']:.4f}) over {len(rows)} folds"
+    )
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[args.tag] = summary
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from services import free_port, mariadb_url, redis_url  # noqa: F401  (session fixtures: real servers)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,8 +70,9 @@ def load_script(relative: str):
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m lungseg ARGS`` in a subprocess (as a user would)."""
-    return subprocess.run([sys.executable, "-m", "lungseg", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "lungseg", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
 
 
 def tiny_config(data, epochs: int, **train):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+
 from conftest import run_cli, shared
 
 POPI_DICOM = ("ct-volume-popi", "dicom")
@@ -64,6 +65,7 @@ def lung_ml(report: dict) -> tuple[float, float]:
 
 # --- DICOM -----------------------------------------------------------------------------------------
 
+
 def popi_files() -> list[Path]:
     return sorted(shared(*POPI_DICOM).iterdir())
 
@@ -99,6 +101,7 @@ def restore_stored(dataset, hu: np.ndarray, slope: float, intercept: float) -> N
 
 
 # --- NIfTI -----------------------------------------------------------------------------------------
+
 
 def patch_nifti(source: Path, target: Path, *, pixdim=None, dims=None) -> Path:
     """Rewrite header fields of a real .nii.gz: ``pixdim`` (x, y, z), ``dims`` (x, y, z)."""

@@ -9,17 +9,27 @@ import numpy as np
 DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
 
 
-def write_dx(path: Path, picture: np.ndarray, *, monochrome1: bool = False, bits: int = 12,
-             window: tuple[float, float] | None = None, imager_spacing: float | None = 0.7,
-             pixel_spacing: float | None = None, magnification: float | None = None, view: str = "PA",
-             orientation: tuple[str, str] = ("L", "F"), modality: str = "DX") -> Path:
+def write_dx(
+    path: Path,
+    picture: np.ndarray,
+    *,
+    monochrome1: bool = False,
+    bits: int = 12,
+    window: tuple[float, float] | None = None,
+    imager_spacing: float | None = 0.7,
+    pixel_spacing: float | None = None,
+    magnification: float | None = None,
+    view: str = "PA",
+    orientation: tuple[str, str] = ("L", "F"),
+    modality: str = "DX",
+) -> Path:
     """Store an 8-bit picture (bright = dense) as a DX DICOM of ``bits`` bits: the values are scaled to
     the full range and, with ``monochrome1``, inverted (bright = low values, as MONOCHROME1 stores them)."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     values = np.rint(picture.astype(np.float64) / 255.0 * top).astype(np.uint16)
     if monochrome1:
         values = (top - values).astype(np.uint16)

@@ -15,8 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -89,19 +89,39 @@ def mariadb_url() -> Iterator[str]:
     port, password, user = free_port(), secrets.token_urlsafe(16), getpass.getuser()
     try:
         init = subprocess.run(
-            [install_db, "--no-defaults", f"--datadir={datadir}", f"--user={user}",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True,
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--user={user}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
         )
         if init.returncode != 0:
             pytest.fail(f"{install_db} failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [server, "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",
-                 "--bind-address=127.0.0.1", f"--pid-file={tmp / 'mariadb.pid'}", f"--log-error={log}",
-                 f"--tmpdir={tmp}", f"--user={user}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
-                 "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    server,
+                    "--no-defaults",
+                    f"--datadir={datadir}",
+                    f"--socket={sock}",
+                    f"--port={port}",
+                    "--bind-address=127.0.0.1",
+                    f"--pid-file={tmp / 'mariadb.pid'}",
+                    f"--log-error={log}",
+                    f"--tmpdir={tmp}",
+                    f"--user={user}",
+                    "--skip-name-resolve",
+                    "--innodb-buffer-pool-size=32M",
+                    "--character-set-server=utf8mb4",
+                    "--collation-server=utf8mb4_unicode_ci",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
         def root() -> pymysql.Connection:
@@ -133,9 +153,23 @@ def redis_url() -> Iterator[str]:
     try:
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(tmp), "--daemonize", "no"],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp),
+                    "--daemonize",
+                    "no",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         try:
             _wait_until_ready(proc, lambda: redis.Redis.from_url(url, socket_timeout=1).ping(), "Redis", log)

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli, shared, tiny_config
 from PIL import Image
 
+from conftest import run_cli, shared, tiny_config
 from lungseg.data.audit import NEAR_DISTANCE
 from lungseg.data.layout import audit_folder
 from lungseg.errors import InputError
@@ -79,7 +79,8 @@ def test_problems_are_reported(tmp_path, kmader):
     (tmp_path / "images" / "notes.doc").write_text("x")
     shutil.copy(kmader / "images" / names[3], tmp_path / "images" / "blank.tif")
     Image.fromarray(np.zeros(read_image(kmader / "images" / names[3]).shape, np.uint8)).save(
-        tmp_path / "masks" / "blank.png")
+        tmp_path / "masks" / "blank.png"
+    )
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "images" / "black.png")
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "masks" / "black_mask.png")
     report = audit_folder(tmp_path)

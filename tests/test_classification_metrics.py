@@ -85,7 +85,7 @@ def test_ece_calibrated_and_overconfident():
     rng = np.random.default_rng(0)
     probabilities, truth = _calibrated(rng)
     assert expected_calibration_error(probabilities, truth) < 0.02
-    sharpened = probabilities ** 4
+    sharpened = probabilities**4
     sharpened /= sharpened.sum(axis=1, keepdims=True)
     assert expected_calibration_error(sharpened, truth) > 0.1
 
@@ -111,8 +111,9 @@ def test_temperature_scaling_softens_overconfident_logits():
     before = negative_log_likelihood(softmax(logits), truth)
     after = negative_log_likelihood(softmax(logits, temperature), truth)
     assert after < before
-    assert (expected_calibration_error(softmax(logits, temperature), truth)
-            < expected_calibration_error(softmax(logits), truth))
+    assert expected_calibration_error(softmax(logits, temperature), truth) < expected_calibration_error(
+        softmax(logits), truth
+    )
     assert fit_temperature(logits[:1], truth[:1]) == 1.0
 
 
@@ -129,9 +130,13 @@ def test_figures_are_pngs(tmp_path):
     before, after = softmax(logits), softmax(logits, temperature)
     written = [
         confusion_matrix_png(tmp_path / "confusion.png", matrix, names),
-        reliability_png(tmp_path / "reliability.png", reliability_bins(before, truth),
-                        reliability_bins(after, truth), expected_calibration_error(before, truth),
-                        expected_calibration_error(after, truth)),
+        reliability_png(
+            tmp_path / "reliability.png",
+            reliability_bins(before, truth),
+            reliability_bins(after, truth),
+            expected_calibration_error(before, truth),
+            expected_calibration_error(after, truth),
+        ),
         reliability_png(tmp_path / "reliability_before.png", reliability_bins(before, truth)),
     ]
     for path in written:
@@ -142,23 +147,26 @@ def test_figures_are_pngs(tmp_path):
         confusion_matrix_png(tmp_path / "bad.png", matrix[:3], names)
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda: confusion_matrix([0, 1], [0, 1, 1], 2), "predicted"),
-    (lambda: confusion_matrix([0, 2], [0, 1], 2), "truth"),
-    (lambda: confusion_matrix([[0, 1]], [[0, 1]], 2), "truth"),
-    (lambda: confusion_matrix([0.5, 1], [0, 1], 2), "truth"),
-    (lambda: confusion_matrix([0, 1], [0, 1], 0), "classes"),
-    (lambda: classification_metrics([0, 1], [0, 1], ["a", "a"]), "class_names"),
-    (lambda: classification_metrics([], [], ["a"]), "truth"),
-    (lambda: expected_calibration_error([[0.5, 0.6]], [0]), "probabilities"),
-    (lambda: expected_calibration_error([0.5, 0.5], [0]), "probabilities"),
-    (lambda: expected_calibration_error([[0.5, 0.5]], [0, 1]), "truth"),
-    (lambda: expected_calibration_error([[0.5, 0.5]], [0], bins=0), "bins"),
-    (lambda: negative_log_likelihood([[0.5, 0.5]], [2]), "truth"),
-    (lambda: fit_temperature(np.zeros((3, 2)), [0, 1]), "truth"),
-    (lambda: fit_temperature(np.zeros(3), [0, 1, 0]), "logits"),
-    (lambda: fit_temperature([[0.0, math.inf]], [0]), "logits"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: confusion_matrix([0, 1], [0, 1, 1], 2), "predicted"),
+        (lambda: confusion_matrix([0, 2], [0, 1], 2), "truth"),
+        (lambda: confusion_matrix([[0, 1]], [[0, 1]], 2), "truth"),
+        (lambda: confusion_matrix([0.5, 1], [0, 1], 2), "truth"),
+        (lambda: confusion_matrix([0, 1], [0, 1], 0), "classes"),
+        (lambda: classification_metrics([0, 1], [0, 1], ["a", "a"]), "class_names"),
+        (lambda: classification_metrics([], [], ["a"]), "truth"),
+        (lambda: expected_calibration_error([[0.5, 0.6]], [0]), "probabilities"),
+        (lambda: expected_calibration_error([0.5, 0.5], [0]), "probabilities"),
+        (lambda: expected_calibration_error([[0.5, 0.5]], [0, 1]), "truth"),
+        (lambda: expected_calibration_error([[0.5, 0.5]], [0], bins=0), "bins"),
+        (lambda: negative_log_likelihood([[0.5, 0.5]], [2]), "truth"),
+        (lambda: fit_temperature(np.zeros((3, 2)), [0, 1]), "truth"),
+        (lambda: fit_temperature(np.zeros(3), [0, 1, 0]), "logits"),
+        (lambda: fit_temperature([[0.0, math.inf]], [0]), "logits"),
+    ],
+)
 def test_bad_inputs_raise_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import run_cli, shared
 
 CANCER = "chest-ct-cancer"
@@ -33,10 +34,17 @@ def cancer_subset(tmp_path_factory, cancer) -> Path:
         for label in CLASSES:
             files = sorted((cancer / folder / label).iterdir())
             chosen.update(files[:: max(1, len(files) // 12)][:12])
-    extra = ["train/normal/17.png", "train/normal/17 - Copy.png", "train/normal/17 (2).png",
-             "train/large_cell_carcinoma/l4.png", "train/squamous_cell_carcinoma/sq2.png",
-             "train/normal/12 (2).png", "valid/normal/4 (2).png",
-             "train/large_cell_carcinoma/000055.png", "train/large_cell_carcinoma/000069.png"]
+    extra = [
+        "train/normal/17.png",
+        "train/normal/17 - Copy.png",
+        "train/normal/17 (2).png",
+        "train/large_cell_carcinoma/l4.png",
+        "train/squamous_cell_carcinoma/sq2.png",
+        "train/normal/12 (2).png",
+        "valid/normal/4 (2).png",
+        "train/large_cell_carcinoma/000055.png",
+        "train/large_cell_carcinoma/000069.png",
+    ]
     chosen.update(cancer / name for name in extra)
     for path in chosen:
         target = root / path.relative_to(cancer)
@@ -106,10 +114,11 @@ def test_coloured_marks_are_painted_out(cancer):
     assert read.marked_fraction == pytest.approx(marks.mean())
     plain_gray = (raster[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114])).round()
     changed = np.abs(read.gray.astype(int) - plain_gray.astype(int)) > 2
-    assert changed[marks].mean() > 0.5        # the marks are gone
-    assert changed[~marks].mean() < 0.01      # the anatomy is untouched
-    clean = read_picture(cancer / "train" / "adenocarcinoma" / sorted(
-        p.name for p in (cancer / "train" / "adenocarcinoma").iterdir())[0])
+    assert changed[marks].mean() > 0.5  # the marks are gone
+    assert changed[~marks].mean() < 0.01  # the anatomy is untouched
+    clean = read_picture(
+        cancer / "train" / "adenocarcinoma" / sorted(p.name for p in (cancer / "train" / "adenocarcinoma").iterdir())[0]
+    )
     assert clean.marked_fraction == 0.0
 
 
@@ -123,8 +132,9 @@ def test_slice_matching_finds_crops_and_tells_neighbours(cancer, tmp_path):
 
     original = read_image(cancer / "train" / "large_cell_carcinoma" / "000055.png")
     height, width = original.shape
-    crop = Image.fromarray(original[: int(height * 0.8), int(width * 0.05):]).resize(
-        (int(width * 0.95 * 0.7), int(height * 0.8 * 0.7)))
+    crop = Image.fromarray(original[: int(height * 0.8), int(width * 0.05) :]).resize(
+        (int(width * 0.95 * 0.7), int(height * 0.8 * 0.7))
+    )
     buffer = io.BytesIO()
     crop.save(buffer, format="JPEG", quality=70)
     copy = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("L"))
@@ -147,7 +157,9 @@ def test_duplicate_groups_conflicts_and_grouped_split(cancer_subset, cache, monk
     pictures = [read_picture(i.path).gray for i in images]
     groups = group_slices(images, pictures)
     group_of = groups.group_of
-    assert group_of["train/normal/17.png"] == group_of["train/normal/17 - Copy.png"] == group_of["train/normal/17 (2).png"]
+    assert (
+        group_of["train/normal/17.png"] == group_of["train/normal/17 - Copy.png"] == group_of["train/normal/17 (2).png"]
+    )
     assert group_of["train/normal/12 (2).png"] == group_of["valid/normal/4 (2).png"]  # renamed copy across folders
     assert ["train/large_cell_carcinoma/l4.png", "train/squamous_cell_carcinoma/sq2.png"] in groups.conflicts()
     assert "train/large_cell_carcinoma/l4.png" not in groups.usable()
@@ -162,7 +174,7 @@ def test_duplicate_groups_conflicts_and_grouped_split(cancer_subset, cache, monk
         side = {name: subset for subset in ("train", "val") for name in split.subset(subset)}
         for names in groups.members().values():
             assert len({side[n] for n in names if n in side}) <= 1, names  # no group across subsets
-        assert {groups.labels[n] for n in split.val} == set(CLASSES)   # stratified: every class in every fold
+        assert {groups.labels[n] for n in split.val} == set(CLASSES)  # stratified: every class in every fold
 
 
 @pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
@@ -200,8 +212,9 @@ def test_grad_cam_shape_and_range(class_run, cancer):
     from lungseg.inference.classify import ImageClassifier
 
     classifier = ImageClassifier.load(class_run / "best.pt", check_inputs=False)
-    picture = classifier.read(cancer / "valid" / "adenocarcinoma" / sorted(
-        p.name for p in (cancer / "valid" / "adenocarcinoma").iterdir())[0]).gray
+    picture = classifier.read(
+        cancer / "valid" / "adenocarcinoma" / sorted(p.name for p in (cancer / "valid" / "adenocarcinoma").iterdir())[0]
+    ).gray
     for name in CLASSES[:2]:
         heat = classifier.heat_map(picture, name)
         assert heat.shape == picture.shape and heat.dtype == np.float32
@@ -278,23 +291,54 @@ def test_cli_train_evaluate_predict(cancer_subset, tmp_path, cache):
     os.environ["LUNGSEG_CACHE"] = str(cache)
     try:
         run = tmp_path / "run"
-        done = run_cli("classify", "train", "--data", cancer_subset, "--out", run, "--epochs", "2", "--image-size",
-                       "64", "--batch-size", "8", "--label-smoothing", "0.05", "--class-balance", "loss",
-                       "--freeze-encoder-epochs", "1")
+        done = run_cli(
+            "classify",
+            "train",
+            "--data",
+            cancer_subset,
+            "--out",
+            run,
+            "--epochs",
+            "2",
+            "--image-size",
+            "64",
+            "--batch-size",
+            "8",
+            "--label-smoothing",
+            "0.05",
+            "--class-balance",
+            "loss",
+            "--freeze-encoder-epochs",
+            "1",
+        )
         assert done.returncode == 0, done.stderr
         assert "calibration on" in done.stderr and "label conflict" in done.stderr
-        done = run_cli("classify", "evaluate", "--model", run / "best.pt", "--data", cancer_subset, "--out",
-                       tmp_path / "eval")
+        done = run_cli(
+            "classify", "evaluate", "--model", run / "best.pt", "--data", cancer_subset, "--out", tmp_path / "eval"
+        )
         assert done.returncode == 0, done.stderr
         assert (tmp_path / "eval" / "index.html").is_file()
-        done = run_cli("classify", "predict", cancer_subset / "valid" / "normal", "--model", run / "best.pt",
-                       "--out", tmp_path / "pred", "--cam")
+        done = run_cli(
+            "classify",
+            "predict",
+            cancer_subset / "valid" / "normal",
+            "--model",
+            run / "best.pt",
+            "--out",
+            tmp_path / "pred",
+            "--cam",
+        )
         assert done.returncode == 0, done.stderr
         predictions = json.loads((tmp_path / "pred" / "predictions.json").read_text())["predictions"]
         assert predictions and all(p["predicted"] in CLASSES for p in predictions)
         assert all((tmp_path / "pred" / p["heat_map"]).is_file() for p in predictions)
-        bad = run_cli("classify", "predict", shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"),
-                      "--model", run / "best.pt")
+        bad = run_cli(
+            "classify",
+            "predict",
+            shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"),
+            "--model",
+            run / "best.pt",
+        )
         assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
     finally:
         if env_cache is None:
@@ -384,9 +428,12 @@ def test_evaluate_reads_the_sources_own_class_folder_names(cancer, tmp_path):
     from lungseg.errors import InputError
     from lungseg.inference.classify_evaluation import evaluate_classifier
 
-    original = {"adenocarcinoma": "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib",
-                "large_cell_carcinoma": "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa",
-                "squamous_cell_carcinoma": "squamous.cell.carcinoma_left.hilum_T1_N2_M0_IIIa", "normal": "normal"}
+    original = {
+        "adenocarcinoma": "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib",
+        "large_cell_carcinoma": "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa",
+        "squamous_cell_carcinoma": "squamous.cell.carcinoma_left.hilum_T1_N2_M0_IIIa",
+        "normal": "normal",
+    }
     for ours, theirs in original.items():
         (tmp_path / "test" / theirs).mkdir(parents=True)
         for path in sorted((cancer / "valid" / ours).iterdir())[:2]:

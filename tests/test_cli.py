@@ -5,9 +5,9 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from PIL import Image
 
+from conftest import run_cli
 from lungseg.io import read_mask
 
 
@@ -23,14 +23,28 @@ def _one_line_error(result, *fragments):
 @pytest.mark.slow
 def test_train_evaluate_predict(tmp_path, kmader_subset):
     run = tmp_path / "run"
-    result = run_cli("train", "--data", kmader_subset, "--out", run, "--epochs", "2", "--image-size", "64",
-                     "--model-arg", "base_filters=8", "--model-arg", "depth=3")
+    result = run_cli(
+        "train",
+        "--data",
+        kmader_subset,
+        "--out",
+        run,
+        "--epochs",
+        "2",
+        "--image-size",
+        "64",
+        "--model-arg",
+        "base_filters=8",
+        "--model-arg",
+        "depth=3",
+    )
     assert result.returncode == 0, result.stderr
     assert "epoch   2" in result.stderr and (run / "best.pt").is_file()
 
     report = tmp_path / "report"
-    result = run_cli("evaluate", "--model", run / "best.pt", "--data", kmader_subset, "--split", "test",
-                     "--out", report)
+    result = run_cli(
+        "evaluate", "--model", run / "best.pt", "--data", kmader_subset, "--split", "test", "--out", report
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95"):
@@ -40,8 +54,17 @@ def test_train_evaluate_predict(tmp_path, kmader_subset):
     assert header.startswith("name,dice,iou,accuracy,precision,recall,specificity,hd95")
 
     folder_report = tmp_path / "folder-report"
-    result = run_cli("evaluate", "--model", run / "best.pt", "--images", kmader_subset / "images",
-                     "--masks", kmader_subset / "masks", "--out", folder_report)
+    result = run_cli(
+        "evaluate",
+        "--model",
+        run / "best.pt",
+        "--images",
+        kmader_subset / "images",
+        "--masks",
+        kmader_subset / "masks",
+        "--out",
+        folder_report,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((folder_report / "metrics.json").read_text())["n"] == 24
 
@@ -102,8 +125,9 @@ def test_mask_of_different_size(broken_data, small_run, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     (report / "metrics.json").write_text('{"old": true}')
-    result = run_cli("evaluate", "--model", small_run / "best.pt", "--data", broken_data, "--split", "all",
-                     "--out", report)
+    result = run_cli(
+        "evaluate", "--model", small_run / "best.pt", "--data", broken_data, "--split", "all", "--out", report
+    )
     _one_line_error(result, victim.name, "mask is 200x300 but its image")
     assert (report / "metrics.json").read_text() == '{"old": true}'
 
@@ -155,15 +179,34 @@ def test_any_setting_through_set(tmp_path, kmader_subset):
     import yaml
 
     run = tmp_path / "run"
-    result = run_cli("train", "--data", kmader_subset, "--out", run, "--set", "train.epochs=1", "--set",
-                     "optim.optimizer=sgd", "--set", "preprocess.image_size=32", "--model-arg", "base_filters=4",
-                     "--model-arg", "depth=2", "--epochs", "2")
+    result = run_cli(
+        "train",
+        "--data",
+        kmader_subset,
+        "--out",
+        run,
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "optim.optimizer=sgd",
+        "--set",
+        "preprocess.image_size=32",
+        "--model-arg",
+        "base_filters=4",
+        "--model-arg",
+        "depth=2",
+        "--epochs",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optim"]["optimizer"] == "sgd" and config["preprocess"]["image_size"] == 32
     assert config["train"]["epochs"] == 2  # a named option wins over --set
-    _one_line_error(run_cli("train", "--data", kmader_subset, "--out", tmp_path / "x", "--set", "optim.nesterov=true"),
-                    "unknown key", "nesterov")
+    _one_line_error(
+        run_cli("train", "--data", kmader_subset, "--out", tmp_path / "x", "--set", "optim.nesterov=true"),
+        "unknown key",
+        "nesterov",
+    )
 
 
 def test_run_options_keep_explicit_zero_and_off_values(tmp_path):

@@ -26,12 +26,15 @@ def test_unknown_key_is_named(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("text, where", [
-    ("train: {epochs: many}", "config.train.epochs"),
-    ("train: {epochs: 2.5}", "config.train.epochs"),
-    ("augment: {enabled: 1}", "config.augment.enabled"),
-    ("preprocess: 3", "config.preprocess"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("train: {epochs: many}", "config.train.epochs"),
+        ("train: {epochs: 2.5}", "config.train.epochs"),
+        ("augment: {enabled: 1}", "config.augment.enabled"),
+        ("preprocess: 3", "config.preprocess"),
+    ],
+)
 def test_wrong_types_are_named(tmp_path, text, where):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -52,8 +55,11 @@ def test_settings_override_the_config_file_both_ways(tmp_path):
 
     path = tmp_path / "config.yaml"
     path.write_text("train: {border_weights: true, tensorboard: true}\ndata: {allow_leaks: true}\n")
-    config = merge_config(path, {"train.border_weights": False, "train.tensorboard": None, "data.allow_leaks": None,
-                                 "train.ema_decay": 0.99}, {"base_filters": 8})
+    config = merge_config(
+        path,
+        {"train.border_weights": False, "train.tensorboard": None, "data.allow_leaks": None, "train.ema_decay": 0.99},
+        {"base_filters": 8},
+    )
     assert config.train.border_weights is False  # an explicit --no-border-weights wins
     assert config.train.tensorboard is True and config.data.allow_leaks is True  # flags not given keep the file's
     assert config.train.ema_decay == 0.99 and config.model.kwargs == {"base_filters": 8}

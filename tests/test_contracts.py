@@ -99,7 +99,7 @@ def test_a_new_label_class_flows_through_measurements_legend_and_overlay(kmader)
     name = sorted(p.name for p in (kmader / "images").iterdir())[5]
     image, mask = read_image(kmader / "images" / name), read_mask(kmader / "masks" / name)
     labels = np.where(mask, 1, 0).astype(np.uint8)
-    labels[:, labels.shape[1] // 2:][mask[:, labels.shape[1] // 2:]] = 2
+    labels[:, labels.shape[1] // 2 :][mask[:, labels.shape[1] // 2 :]] = 2
     trachea = LabelClass(3, "airway wall", (0, 255, 0), ("1234", "Test"))
     labels[:20, :20] = 3
     classes = (*SPLIT_LUNGS, trachea)

@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import shared
 
+from conftest import shared
 from lungseg.config import AugmentConfig, PreprocessConfig
 from lungseg.data import SliceDataset, augment_pair, build_augmentation, find_pairs, load_pair, make_split
 from lungseg.errors import InputError
@@ -99,8 +99,9 @@ def test_augmentation_is_joint_and_keeps_types(kmader):
     plan = PreprocessPlan.fit(PreprocessConfig(image_size=128), [(pair.name, pair.image)])
     dataset = SliceDataset([pair], plan)
     image, mask = dataset.images[0], dataset.masks[0]
-    config = AugmentConfig(hflip=1.0, affine_p=1.0, rotate_degrees=20, elastic_p=1.0, noise_p=1.0,
-                           brightness_contrast_p=1.0)
+    config = AugmentConfig(
+        hflip=1.0, affine_p=1.0, rotate_degrees=20, elastic_p=1.0, noise_p=1.0, brightness_contrast_p=1.0
+    )
     transform = build_augmentation(config, seed=3)
     out_image, out_mask, _ = augment_pair(transform, image, mask)
     assert out_image.dtype == np.float32 and out_image.shape == image.shape

@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, tiny_config
 
+from conftest import run_cli, tiny_config
 from lungseg.models import load_checkpoint
 from lungseg.models.device import Precision, default_workers, resolve_device, resolve_precision
 from lungseg.training import train_run
@@ -101,8 +101,9 @@ def test_nan_guard_under_bf16_autocast(tmp_path, kmader_subset, monkeypatch):
 
     def poisoned(*args):
         loss_fn = real(*args)
-        return lambda logits, target, weight=None: loss_fn(logits, target, weight) * (
-            float("nan") if torch.is_grad_enabled() else 1.0)
+        return lambda logits, target, weight=None: (
+            loss_fn(logits, target, weight) * (float("nan") if torch.is_grad_enabled() else 1.0)
+        )
 
     monkeypatch.setattr(tasks, "build_loss", poisoned)
     with pytest.raises(TrainingDiverged, match="loss became nan"):
@@ -130,6 +131,7 @@ def test_info_lists_versions_devices_and_backends():
 
 
 # --- on a GPU ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -181,8 +183,12 @@ def test_gpu_benchmark_quick_run(tmp_path):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(repo / "benchmarks" / "gpu.py"), "--quick", "--out", str(tmp_path / "g.json")],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "gpu.py"), "--quick", "--out", str(tmp_path / "g.json")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "g.json").read_text())
     assert result["infer_lungseg"]["popi"]["runs_on"].startswith("torch on cuda")

@@ -11,8 +11,8 @@ import time
 
 import pytest
 import torch
-from conftest import tiny_config
 
+from conftest import tiny_config
 from lungseg.errors import TrainingDiverged
 from lungseg.models import load_checkpoint
 from lungseg.training import train_run
@@ -43,8 +43,11 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, kmader_sub
 
     monkeypatch.setattr(tasks, "build_loss", poisoned)
     out = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match=r"loss became nan.* in epoch 2; stopped\. The last good checkpoint "
-                                               r"is .*last\.pt \(epoch 1\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"loss became nan.* in epoch 2; stopped\. The last good checkpoint "
+        r"is .*last\.pt \(epoch 1\)",
+    ):
         train_run(tiny_config(kmader_subset, epochs=3), out, log=lambda line: None)
     last = load_checkpoint(out / "last.pt")
     assert last.card.provenance.epoch == 1 and len(last.training_state["history"]) == 1
@@ -72,12 +75,16 @@ def _history(run) -> list[dict]:
 def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmader_subset):
     args = ["train", "--data", str(kmader_subset), "--epochs", "6", "--ema-decay", "0.9", *FAST]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    done = subprocess.run([sys.executable, "-m", "lungseg", *args, "--out", str(straight)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "lungseg", *args, "--out", str(straight)], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     epoch_seconds = min(float(row["seconds"]) for row in _history(straight))  # load on the machine varies
-    process = subprocess.Popen([sys.executable, "-m", "lungseg", *args, "--out", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lungseg", *args, "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not ((killed / "history.csv").exists() and len(_history(killed)) >= 2):
         time.sleep(0.05)
@@ -85,8 +92,12 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmad
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert len(_history(killed)) < 6, "the run finished before it could be killed"
-    resumed = subprocess.run([sys.executable, "-m", "lungseg", "train", "--out", str(killed), "--resume"],
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "lungseg", "train", "--out", str(killed), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(killed / "last.pt")
     for key, value in a.state_dict.items():
@@ -102,9 +113,29 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, kmad
 def test_torchrun_two_processes_trains_with_ddp(tmp_path, kmader_subset):
     out = tmp_path / "ddp"
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lungseg",
-         "train", "--data", str(kmader_subset), "--out", str(out), "--epochs", "3", *FAST],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "lungseg",
+            "train",
+            "--data",
+            str(kmader_subset),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     logs = done.stdout + done.stderr
     assert "2 processes" in logs

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import shared
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import shared
 from lungseg.data import fetch_sources, find_pairs
 from lungseg.data.fetch import fetch_set, read_record
 from lungseg.data.fetch_sources import MONTGOMERY, SHENZHEN, Archive, Source
@@ -36,9 +36,13 @@ def _png(array: np.ndarray) -> bytes:
 def films() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The four real Montgomery films (gray uint8) and their both-lung masks (bool), by NLM-style stem."""
     root = shared("xray-lung-montgomery")
-    return {stem: (np.asarray(Image.open(root / "images" / f"{i}.jpg").convert("L")),
-                   np.asarray(Image.open(root / "masks" / f"{i}-mask.png")) > 0)
-            for i, stem in enumerate(STEMS, 1)}
+    return {
+        stem: (
+            np.asarray(Image.open(root / "images" / f"{i}.jpg").convert("L")),
+            np.asarray(Image.open(root / "masks" / f"{i}-mask.png")) > 0,
+        )
+        for i, stem in enumerate(STEMS, 1)
+    }
 
 
 def _montgomery_zip(path, films, extra: dict[str, bytes] | None = None):
@@ -72,8 +76,9 @@ def _sha256(path) -> str:
 
 def _with_source(url: str, sha256: str | None = None):
     """The Montgomery set served from ``url`` (with a published checksum when given)."""
-    return dataclasses.replace(MONTGOMERY, archives=(Archive("MontgomerySet.zip", "images and masks",
-                                                             (Source(url, sha256=sha256),)),))
+    return dataclasses.replace(
+        MONTGOMERY, archives=(Archive("MontgomerySet.zip", "images and masks", (Source(url, sha256=sha256),)),)
+    )
 
 
 def _assert_nothing_extracted(dest):
@@ -137,8 +142,9 @@ def test_recorded_checksum_guards_later_fetches(tmp_path, montgomery_zip, films)
         for path in (dest / folder).iterdir():
             path.unlink()
     other = _montgomery_zip(tmp_path / "MontgomerySet.zip", dict(list(films.items())[:3]))
-    with pytest.raises(InputError, match=f"expected {_sha256(montgomery_zip)} \\(recorded in FETCH.json\\), "
-                                         f"got {_sha256(other)}"):
+    with pytest.raises(
+        InputError, match=f"expected {_sha256(montgomery_zip)} \\(recorded in FETCH.json\\), got {_sha256(other)}"
+    ):
         fetch_set(MONTGOMERY, dest, archive=[other])
     assert other.is_file()  # a user's own copy is never deleted
     _assert_nothing_extracted(dest)
@@ -355,19 +361,23 @@ def test_cli_fetch(tmp_path, montgomery_zip, films):
     dest = tmp_path / "montgomery"
     result = _cli("montgomery", dest, "--url", montgomery_zip.as_uri())
     assert result.exit_code == 0, result.output
-    assert (f"4 images and 4 masks in {dest}; train with: lungseg train --data {dest} "
-            "--config recipes/xray-lung.yaml") in result.output
+    assert (
+        f"4 images and 4 masks in {dest}; train with: lungseg train --data {dest} --config recipes/xray-lung.yaml"
+    ) in result.output
     assert _sha256(montgomery_zip) in result.output
     _assert_montgomery(dest, films)
     again = _cli("montgomery", dest, "--archive", montgomery_zip)
     assert again.exit_code == 0 and "already fetched" in again.output
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["lungs", "DEST"], ["unknown data set 'lungs'", "montgomery, shenzhen"]),
-    (["shenzhen", "DEST", "--archive", "ZIP"], ["shenzhen has 2 archive(s)", "ChinaSet_AllFiles.zip then"]),
-    (["montgomery", "DEST", "--archive", "missing.zip"], ["missing.zip: archive not found"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["lungs", "DEST"], ["unknown data set 'lungs'", "montgomery, shenzhen"]),
+        (["shenzhen", "DEST", "--archive", "ZIP"], ["shenzhen has 2 archive(s)", "ChinaSet_AllFiles.zip then"]),
+        (["montgomery", "DEST", "--archive", "missing.zip"], ["missing.zip: archive not found"]),
+    ],
+)
 def test_cli_errors_are_one_line(tmp_path, montgomery_zip, args, fragments):
     replaced = {"DEST": tmp_path / "dest", "ZIP": montgomery_zip, "missing.zip": tmp_path / "missing.zip"}
     result = _cli(*[replaced.get(arg, arg) for arg in args])

@@ -10,8 +10,8 @@ from scipy import ndimage
 
 from lungseg.inference import Segmenter
 from lungseg.inference.postprocess import LEFT_LUNG, RIGHT_LUNG
-from lungseg.labels import LEFT_LUNG as LEFT_LUNG_CLASS
 from lungseg.inference.quality import QUALITY_FLAG
+from lungseg.labels import LEFT_LUNG as LEFT_LUNG_CLASS
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,7 @@ def test_spacing_twice_too_large_gives_implausible_volumes_and_halves_quality(se
     scaled.SetSpacing([2 * v for v in image.GetSpacing()])  # still a valid CT spacing: 8x the volume
     result = segmenter.segment(scaled)
     assert "implausible-volume" in _codes(result)
-    assert result.measurements.total.volume_ml == pytest.approx(8 * reference.measurements.total.volume_ml,
-                                                                      rel=0.01)
+    assert result.measurements.total.volume_ml == pytest.approx(8 * reference.measurements.total.volume_ml, rel=0.01)
     assert not result.quality.plausible
     assert result.quality.score == pytest.approx(reference.quality.flip_agreement / 2, abs=0.01)
     assert result.quality.flagged and result.flagged
@@ -59,8 +58,10 @@ def test_white_out_left_lung_is_missing_and_flagged(segmenter, clean):
     result = segmenter.segment(altered)
     codes = _codes(result)
     assert {"missing-lung", "lungs-joined"} & codes, codes
-    assert result.measurements.of(LEFT_LUNG_CLASS).voxels < 0.05 * reference.measurements.of(LEFT_LUNG_CLASS).voxels or \
-        "lungs-joined" in codes
+    assert (
+        result.measurements.of(LEFT_LUNG_CLASS).voxels < 0.05 * reference.measurements.of(LEFT_LUNG_CLASS).voxels
+        or "lungs-joined" in codes
+    )
     assert not result.quality.plausible and result.quality.score <= 0.5 * result.quality.flip_agreement + 1e-6
 
 

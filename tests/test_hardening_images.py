@@ -11,9 +11,10 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
+
 from conftest import shared
 from damage import error_line, run
-from PIL import Image
 
 pytestmark = pytest.mark.slow  # one CLI subprocess per case; `make test-fast` skips them
 
@@ -26,12 +27,14 @@ def _hu(kmader) -> np.ndarray:
 
 def _png_claiming(path, width: int, height: int):
     """A PNG whose header claims ``width`` x ``height`` pixels (with almost no data)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -41,6 +44,7 @@ def _predict(tmp_path, source, *extra):
 
 
 # --- predict on 2D files -------------------------------------------------------------------------
+
 
 def test_png_header_claiming_ten_billion_pixels(tmp_path):
     result, out = _predict(tmp_path, _png_claiming(tmp_path / "huge.png", 100_000, 100_000))
@@ -93,10 +97,17 @@ def test_all_nan_tiff_is_refused(tmp_path, kmader):
     error_line(result, 2, "nan.tif", "NaN or infinite")
 
 
-@pytest.mark.parametrize("option, value, fragment", [
-    ("--smooth", "-1", "--smooth"), ("--threshold", "1.5", "threshold"), ("--batch-size", "0", "--batch-size"),
-    ("--format", "jpeg", "--format"), ("--backend", "tensorrt", "backend"), ("--model", "no-such-model", "no-such-model"),
-])
+@pytest.mark.parametrize(
+    "option, value, fragment",
+    [
+        ("--smooth", "-1", "--smooth"),
+        ("--threshold", "1.5", "threshold"),
+        ("--batch-size", "0", "--batch-size"),
+        ("--format", "jpeg", "--format"),
+        ("--backend", "tensorrt", "backend"),
+        ("--model", "no-such-model", "no-such-model"),
+    ],
+)
 def test_bad_option_values_are_one_line_errors(tmp_path, kmader, option, value, fragment):
     result, out = _predict(tmp_path, kmader / "images" / SLICE, option, value)
     error_line(result, 2, fragment)
@@ -105,9 +116,11 @@ def test_bad_option_values_are_one_line_errors(tmp_path, kmader, option, value, 
 
 # --- evaluate: masks of every kind ---------------------------------------------------------------
 
+
 @pytest.fixture()
 def pairs(tmp_path, kmader):
     """``count`` real kmader pairs with their masks re-encoded by ``encode(mask bool) -> (array, suffix)``."""
+
     def make(encode, count: int = 3):
         root = tmp_path / "pairs"
         (root / "images").mkdir(parents=True)
@@ -125,15 +138,26 @@ def pairs(tmp_path, kmader):
 
 def _evaluate(tmp_path, root, *extra):
     out = tmp_path / "eval"
-    result = run("evaluate", "--model", "ct-lung", "--images", root / "images", "--masks", root / "masks",
-                 "--out", out, *extra, guard=(root,))
+    result = run(
+        "evaluate",
+        "--model",
+        "ct-lung",
+        "--images",
+        root / "images",
+        "--masks",
+        root / "masks",
+        "--out",
+        out,
+        *extra,
+        guard=(root,),
+    )
     metrics = json.loads((out / "metrics.json").read_text()) if result.returncode == 0 else None
     return result, metrics
 
 
 def _label_map(truth: np.ndarray) -> np.ndarray:
     labels = truth.astype(np.uint8)
-    labels[:, truth.shape[1] // 2:] *= 2   # 1 right lung (image left), 2 left lung, as lungseg writes them
+    labels[:, truth.shape[1] // 2 :] *= 2  # 1 right lung (image left), 2 left lung, as lungseg writes them
     return labels
 
 
@@ -149,21 +173,27 @@ def test_mask_labels_option_scores_one_label(tmp_path, pairs):
     assert 0.3 < metrics["dice"]["mean"] < 0.8 and metrics["mask_labels"] == [2]
 
 
-@pytest.mark.parametrize("encode", [
-    lambda t: ((t * 100).astype(np.uint8), ".png"),                 # percent soft mask
-    lambda t: (t.astype(np.float32) * 0.9 + 0.05, ".npy"),          # probabilities
-    lambda t: ((t * 65535).astype(np.uint16), ".png"),              # 16-bit 0/65535
-])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda t: ((t * 100).astype(np.uint8), ".png"),  # percent soft mask
+        lambda t: (t.astype(np.float32) * 0.9 + 0.05, ".npy"),  # probabilities
+        lambda t: ((t * 65535).astype(np.uint16), ".png"),  # 16-bit 0/65535
+    ],
+)
 def test_soft_and_16_bit_masks(tmp_path, pairs, encode):
     result, metrics = _evaluate(tmp_path, pairs(encode))
     assert result.returncode == 0, result.stderr
     assert metrics["dice"]["mean"] > 0.95
 
 
-@pytest.mark.parametrize("encode, fragment", [
-    (lambda t: (np.where(t, np.nan, 0).astype(np.float32), ".npy"), "NaN/inf"),
-    (lambda t: (t.astype(np.int16) - 1, ".npy"), "negative"),
-])
+@pytest.mark.parametrize(
+    "encode, fragment",
+    [
+        (lambda t: (np.where(t, np.nan, 0).astype(np.float32), ".npy"), "NaN/inf"),
+        (lambda t: (t.astype(np.int16) - 1, ".npy"), "negative"),
+    ],
+)
 def test_masks_with_nan_or_negative_values_are_refused(tmp_path, pairs, encode, fragment):
     result, _ = _evaluate(tmp_path, pairs(encode))
     error_line(result, 2, "masks/", fragment)
@@ -192,10 +222,26 @@ def test_mask_of_another_size(tmp_path, pairs):
 
 # --- train ----------------------------------------------------------------------------------------
 
+
 def _train(tmp_path, root, *extra):
     out = tmp_path / "run"
-    result = run("train", "--data", root, "--out", out, "--epochs", "1", "--image-size", "32",
-                 "--model-arg", "base_filters=4", "--model-arg", "depth=2", *extra, guard=(root,))
+    result = run(
+        "train",
+        "--data",
+        root,
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--model-arg",
+        "base_filters=4",
+        "--model-arg",
+        "depth=2",
+        *extra,
+        guard=(root,),
+    )
     return result, out
 
 
@@ -219,11 +265,19 @@ def test_train_reads_label_masks_as_lungs(tmp_path, pairs):
     assert not any(image["mask_empty"] for image in audit["images"])
 
 
-@pytest.mark.parametrize("option, value, fragment", [
-    ("--epochs", "0", "train.epochs"), ("--batch-size", "0", "train.batch_size"), ("--max-minutes", "-1", "max_minutes"),
-    ("--group-pattern", "(", "not a valid regular expression"), ("--loss", "dcie", "'dcie' is not one of"),
-    ("--image-size", "30", "divisible by 4"), ("--model", "vnet", "unknown model"), ("--split", "0/1/1", "split"),
-])
+@pytest.mark.parametrize(
+    "option, value, fragment",
+    [
+        ("--epochs", "0", "train.epochs"),
+        ("--batch-size", "0", "train.batch_size"),
+        ("--max-minutes", "-1", "max_minutes"),
+        ("--group-pattern", "(", "not a valid regular expression"),
+        ("--loss", "dcie", "'dcie' is not one of"),
+        ("--image-size", "30", "divisible by 4"),
+        ("--model", "vnet", "unknown model"),
+        ("--split", "0/1/1", "split"),
+    ],
+)
 def test_train_refuses_bad_values_before_writing_anything(tmp_path, pairs, option, value, fragment):
     result, out = _train(tmp_path, pairs(lambda t: ((t * 255).astype(np.uint8), ".png")), option, value)
     error_line(result, 2, fragment)
@@ -231,6 +285,7 @@ def test_train_refuses_bad_values_before_writing_anything(tmp_path, pairs, optio
 
 
 # --- data check -----------------------------------------------------------------------------------
+
 
 def _check(root, *extra):
     out = root.parent / "audit.json"

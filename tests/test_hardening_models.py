@@ -9,9 +9,9 @@ import shutil
 import onnx
 import pytest
 import torch
+
 from conftest import shared
 from damage import error_line, run
-
 from lungseg.io.shipped import WEIGHTS_DIR
 
 pytestmark = pytest.mark.slow  # one CLI subprocess per case; `make test-fast` skips them
@@ -25,8 +25,16 @@ def shipped() -> dict:
 def _predict(tmp_path, model):
     image = shared("ct-lung-kmader", "images", "ID_0000_Z_0142.tif")
     out = tmp_path / "out" / "mask.png"
-    result = run("predict", image, out, "--model", model, "--backend", "torch" if str(model).endswith(".pt") else
-                 "auto", guard=(model,) if (tmp_path / "model").exists() else ())
+    result = run(
+        "predict",
+        image,
+        out,
+        "--model",
+        model,
+        "--backend",
+        "torch" if str(model).endswith(".pt") else "auto",
+        guard=(model,) if (tmp_path / "model").exists() else (),
+    )
     assert not out.exists()
     return result
 
@@ -43,21 +51,36 @@ def _without(mapping: dict, *keys) -> dict:
 
 
 CHECKPOINT_DAMAGE = {
-    "missing tensors": (lambda c: {**c, "state_dict": _without(c["state_dict"], *list(c["state_dict"])[:5])},
-                        "missing tensors"),
-    "extra tensors": (lambda c: {**c, "state_dict": {**c["state_dict"], "head.extra": torch.zeros(3)}},
-                      "unexpected tensors head.extra"),
-    "wrong shape": (lambda c: {**c, "state_dict": {k: (v[:1] if i == 0 else v) for i, (k, v) in
-                                                   enumerate(c["state_dict"].items())}}, "wrong shape"),
+    "missing tensors": (
+        lambda c: {**c, "state_dict": _without(c["state_dict"], *list(c["state_dict"])[:5])},
+        "missing tensors",
+    ),
+    "extra tensors": (
+        lambda c: {**c, "state_dict": {**c["state_dict"], "head.extra": torch.zeros(3)}},
+        "unexpected tensors head.extra",
+    ),
+    "wrong shape": (
+        lambda c: {
+            **c,
+            "state_dict": {k: (v[:1] if i == 0 else v) for i, (k, v) in enumerate(c["state_dict"].items())},
+        },
+        "wrong shape",
+    ),
     "no weights": (lambda c: {**c, "state_dict": {}}, "no weight tensors"),
-    "plan missing a key": (lambda c: {**c, "preprocessing": _without(c["preprocessing"], "image_size")},
-                           "plan is incomplete: missing image_size"),
-    "plan with a bad value": (lambda c: {**c, "preprocessing": {**c["preprocessing"], "intensity": "rgb"}},
-                              "plan is invalid"),
+    "plan missing a key": (
+        lambda c: {**c, "preprocessing": _without(c["preprocessing"], "image_size")},
+        "plan is incomplete: missing image_size",
+    ),
+    "plan with a bad value": (
+        lambda c: {**c, "preprocessing": {**c["preprocessing"], "intensity": "rgb"}},
+        "plan is invalid",
+    ),
     "no plan": (lambda c: _without(c, "preprocessing"), "missing preprocessing"),
     "unknown model": (lambda c: {**c, "model": {"name": "vnet", "kwargs": {}}}, "unknown model 'vnet'"),
-    "bad model kwargs": (lambda c: {**c, "model": {**c["model"], "kwargs": {**c["model"]["kwargs"], "wings": 2}}},
-                         "no argument(s) ['wings']"),
+    "bad model kwargs": (
+        lambda c: {**c, "model": {**c["model"], "kwargs": {**c["model"]["kwargs"], "wings": 2}}},
+        "no argument(s) ['wings']",
+    ),
     "model spec not a dict": (lambda c: {**c, "model": "unet"}, "model spec"),
     "future format": (lambda c: {**c, "format": 99}, "format 99"),
     "a list": (lambda c: [1, 2, 3], "not a dict"),
@@ -85,8 +108,19 @@ def test_damaged_checkpoint_is_refused_by_export_and_evaluate(tmp_path, shipped)
     error_line(run("export", tmp_path / "m.onnx", "--model", path), 2, "broken.pt", "missing tensors")
     assert not (tmp_path / "m.onnx").exists()
     kmader = shared("ct-lung-kmader")
-    result = run("evaluate", "--model", path, "--backend", "torch", "--images", kmader / "images", "--masks",
-                 kmader / "masks", "--out", tmp_path / "eval")
+    result = run(
+        "evaluate",
+        "--model",
+        path,
+        "--backend",
+        "torch",
+        "--images",
+        kmader / "images",
+        "--masks",
+        kmader / "masks",
+        "--out",
+        tmp_path / "eval",
+    )
     error_line(result, 2, "broken.pt", "missing tensors")
     assert not (tmp_path / "eval").exists()
 
@@ -114,6 +148,7 @@ def _fixed_input(size: int):
     def edit(model):
         dims = model.graph.input[0].type.tensor_type.shape.dim
         dims[2].dim_value, dims[3].dim_value = size, size
+
     return edit
 
 
@@ -121,15 +156,21 @@ def _metadata(change):
     def edit(model):
         value = json.loads(next(p.value for p in model.metadata_props if p.key == "lungseg.checkpoint"))
         _set_metadata(model, json.dumps(change(value)))
+
     return edit
 
 
 ONNX_DAMAGE = {
     "no metadata": (lambda m: _set_metadata(m, None), "no 'lungseg.checkpoint' metadata"),
     "metadata not JSON": (lambda m: _set_metadata(m, "{not json"), "not valid JSON"),
-    "metadata without plan": (_metadata(lambda v: _without(v, "preprocessing")), "missing preprocessing (preprocessing plan)"),
-    "plan missing a key": (_metadata(lambda v: {**v, "preprocessing": _without(v["preprocessing"], "window_width")}),
-                           "missing window_width"),
+    "metadata without plan": (
+        _metadata(lambda v: _without(v, "preprocessing")),
+        "missing preprocessing (preprocessing plan)",
+    ),
+    "plan missing a key": (
+        _metadata(lambda v: {**v, "preprocessing": _without(v["preprocessing"], "window_width")}),
+        "missing window_width",
+    ),
     "input of another size": (_fixed_input(128), "needs (N, 1, 256, 256)"),
 }
 
@@ -147,10 +188,16 @@ def test_truncated_onnx(tmp_path):
     error_line(_predict(tmp_path, path), 2, "broken.onnx", "cannot load ONNX model")
 
 
-@pytest.mark.parametrize("listing, fragment", [
-    ("", "not valid JSON"), ("{}", "lists no member checkpoints"), ('{"members": []}', "lists no member checkpoints"),
-    ('{"members": [42]}', "lists no member checkpoints"), ('{"members": ["fold-0/best.pt"]}', "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "listing, fragment",
+    [
+        ("", "not valid JSON"),
+        ("{}", "lists no member checkpoints"),
+        ('{"members": []}', "lists no member checkpoints"),
+        ('{"members": [42]}', "lists no member checkpoints"),
+        ('{"members": ["fold-0/best.pt"]}', "checkpoint not found"),
+    ],
+)
 def test_damaged_ensemble_listing(tmp_path, listing, fragment):
     folder = tmp_path / "model"
     folder.mkdir()

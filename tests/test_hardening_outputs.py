@@ -12,6 +12,7 @@ import os
 import shutil
 
 import pytest
+
 from conftest import shared
 from damage import dicom_subset, error_line, run, temporary_files
 
@@ -90,8 +91,7 @@ def test_refused_study_leaves_an_earlier_output_untouched(tmp_path):
     earlier.write_bytes(b"an earlier result the user keeps")
     report = tmp_path / "out_report.json"
     report.write_text("{}")
-    result = run("predict", shared("ct-abdomen-totalseg", "dicom"), earlier, "--report",
-                 guard=(earlier, report))
+    result = run("predict", shared("ct-abdomen-totalseg", "dicom"), earlier, "--report", guard=(earlier, report))
     error_line(result, 2, "does not cover the chest")
 
 
@@ -134,14 +134,34 @@ def test_evaluate_out_is_a_file(tmp_path):
     blocker = tmp_path / "metrics"
     blocker.write_text("mine")
     kmader = shared("ct-lung-kmader")
-    result = run("evaluate", "--model", "ct-lung", "--images", kmader / "images", "--masks", kmader / "masks",
-                 "--out", blocker, guard=(blocker,))
+    result = run(
+        "evaluate",
+        "--model",
+        "ct-lung",
+        "--images",
+        kmader / "images",
+        "--masks",
+        kmader / "masks",
+        "--out",
+        blocker,
+        guard=(blocker,),
+    )
     error_line(result, 2, "metrics", "existing file")
 
 
 def test_evaluate_out_inside_the_masks_folder(kmader_subset):
-    result = run("evaluate", "--model", "ct-lung", "--images", kmader_subset / "images", "--masks",
-                 kmader_subset / "masks", "--out", kmader_subset / "masks" / "eval", guard=(kmader_subset,))
+    result = run(
+        "evaluate",
+        "--model",
+        "ct-lung",
+        "--images",
+        kmader_subset / "images",
+        "--masks",
+        kmader_subset / "masks",
+        "--out",
+        kmader_subset / "masks" / "eval",
+        guard=(kmader_subset,),
+    )
     error_line(result, 2, "inside the input folder")
 
 
@@ -189,8 +209,9 @@ def test_train_out_is_a_file_or_the_data(tmp_path, kmader_subset):
     blocker.write_text("x")
     result = run("train", "--data", kmader_subset, "--out", blocker, "--epochs", "1", guard=(blocker,))
     error_line(result, 2, "run", "existing file")
-    result = run("train", "--data", kmader_subset, "--out", kmader_subset / "images", "--epochs", "1",
-                 guard=(kmader_subset,))
+    result = run(
+        "train", "--data", kmader_subset, "--out", kmader_subset / "images", "--epochs", "1", guard=(kmader_subset,)
+    )
     error_line(result, 2, "inside the input folder")
 
 

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from conftest import shared
 from damage import (
     dicom_subset,
@@ -55,6 +56,7 @@ def _image(popi_small, array: np.ndarray | None = None, spacing=None) -> sitk.Im
 
 # --- files that cannot be read --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
 def test_truncated_volume_files(tmp_path, popi_small, suffix):
     whole = tmp_path / f"whole{suffix}"
@@ -89,10 +91,11 @@ def test_four_dimensional_nifti_is_refused(tmp_path, popi_small):
 
 # --- values: NaN, inf ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_patch_is_filled_with_a_warning(tmp_path, popi_small, popi_small_report, value):
     array = sitk.GetArrayFromImage(sitk.ReadImage(str(popi_small))).astype(np.float32)
-    array[2:5, 10:40, 10:40] = value   # outside the body, in the first slices
+    array[2:5, 10:40, 10:40] = value  # outside the body, in the first slices
     victim = tmp_path / "patch.nii.gz"
     sitk.WriteImage(_image(popi_small, array), str(victim))
     result, out = _segment(tmp_path, victim)
@@ -112,6 +115,7 @@ def test_all_nan_volume_is_refused(tmp_path, popi_small):
 
 
 # --- geometry in the header ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pixdim", [(0.0, 0.0, 0.0), (float("nan"), 1.953125, 8.0), (-1.953125, -1.953125, -8.0)])
 def test_invalid_nifti_spacing_falls_back_with_a_warning(tmp_path, popi_small, pixdim):
@@ -175,6 +179,7 @@ def test_rotated_real_volume_still_segments(tmp_path, popi_small, popi_small_rep
 
 # --- DICOM series --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def dicom_reference(tmp_path_factory) -> dict:
     """The clean every-third-slice POPI series (24 slices, 12 mm apart) and its report."""
@@ -207,7 +212,9 @@ def test_unusual_but_valid_rescale(tmp_path, dicom_reference, slope, intercept):
     _close(report_of(out.with_name("seg_report.json")), dicom_reference)
 
 
-@pytest.mark.parametrize("value, code", [([0, 0], "spacing-invalid"), (["0.0009765625", "0.0009765625"], "spacing-units")])
+@pytest.mark.parametrize(
+    "value, code", [([0, 0], "spacing-invalid"), (["0.0009765625", "0.0009765625"], "spacing-units")]
+)
 def test_dicom_pixel_spacing_zero_or_in_metres(tmp_path, dicom_reference, value, code):
     def edit(dataset, index):
         dataset.PixelSpacing = value
@@ -237,7 +244,7 @@ def test_dicom_header_claiming_a_gigantic_image(tmp_path):
 
 def test_dicom_tag_that_is_not_a_number(tmp_path):
     folder = dicom_subset(tmp_path / "series", every=12)
-    spacing = b"0.9765625\\0.9765625"   # PixelSpacing as stored; pydicom will not write a bad DS itself
+    spacing = b"0.9765625\\0.9765625"  # PixelSpacing as stored; pydicom will not write a bad DS itself
     for victim in folder.iterdir():
         data = victim.read_bytes()
         assert spacing in data
@@ -248,8 +255,8 @@ def test_dicom_tag_that_is_not_a_number(tmp_path):
 
 def test_folder_whose_largest_series_is_not_the_chest(tmp_path, dicom_reference):
     folder = tmp_path / "visit"
-    shutil.copytree(shared("ct-abdomen-totalseg", "dicom"), folder)   # 20 abdominal slices
-    dicom_subset(folder, every=5, start=15, stop=75)                  # 12 chest slices
+    shutil.copytree(shared("ct-abdomen-totalseg", "dicom"), folder)  # 20 abdominal slices
+    dicom_subset(folder, every=5, start=15, stop=75)  # 12 chest slices
     result, out = _segment(tmp_path, folder)
     assert result.returncode == 0, result.stderr
     report = report_of(out.with_name("seg_report.json"))

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import run_cli, shared
 from PIL import Image
 
+from conftest import run_cli, shared
 from lungseg.inference import Segmenter
 from lungseg.io import read_dicom_series
 
@@ -42,8 +42,12 @@ def test_popi_mask_keeps_the_source_geometry_and_labels_sides(popi_outputs, popi
     array = sitk.GetArrayFromImage(labels)
     assert set(np.unique(array)) == {0, 1, 2}
     # LPS: physical x grows towards the patient's left, so the right lung (1) has the smaller x
-    x_of = {label: np.mean([labels.TransformIndexToPhysicalPoint((int(x), 0, 0))[0]
-                            for x in np.nonzero(array == label)[2][::5000]]) for label in (1, 2)}
+    x_of = {
+        label: np.mean(
+            [labels.TransformIndexToPhysicalPoint((int(x), 0, 0))[0] for x in np.nonzero(array == label)[2][::5000]]
+        )
+        for label in (1, 2)
+    }
     assert x_of[1] < x_of[2] - 50
 
 
@@ -67,7 +71,7 @@ def test_popi_report_volumes_and_overlays(popi_outputs):
         tile = 256  # in every tile showing both lungs the right one (red) is on the image left
         both = 0
         for left in range(0, picture.shape[1], tile):
-            r, b = np.nonzero(red[:, left:left + tile])[1], np.nonzero(blue[:, left:left + tile])[1]
+            r, b = np.nonzero(red[:, left : left + tile])[1], np.nonzero(blue[:, left : left + tile])[1]
             if len(r) > 50 and len(b) > 50:
                 both += 1
                 assert r.mean() < b.mean(), (name, left)
@@ -93,10 +97,16 @@ def test_dicom_seg_references_the_source_and_matches_the_mask(tmp_path, popi_out
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Right lung", "Left lung"]
     referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert len(referenced) == 71
-    source_positions = {tuple(round(float(v), 2) for v in __import__("pydicom").dcmread(
-        f, stop_before_pixels=True).ImagePositionPatient) for f in series.files}
-    frame_positions = {tuple(round(float(v), 2) for v in frame.PlanePositionSequence[0].ImagePositionPatient)
-                       for frame in seg.PerFrameFunctionalGroupsSequence}
+    source_positions = {
+        tuple(
+            round(float(v), 2) for v in __import__("pydicom").dcmread(f, stop_before_pixels=True).ImagePositionPatient
+        )
+        for f in series.files
+    }
+    frame_positions = {
+        tuple(round(float(v), 2) for v in frame.PlanePositionSequence[0].ImagePositionPatient)
+        for frame in seg.PerFrameFunctionalGroupsSequence
+    }
     assert frame_positions <= source_positions
 
 
@@ -154,5 +164,8 @@ def read_dicom_seg(path, source_files) -> np.ndarray:
 
     segmentation = hd.seg.segread(path)
     uids = [pydicom.dcmread(file, stop_before_pixels=True).SOPInstanceUID for file in source_files]
-    return np.asarray(segmentation.get_pixels_by_source_instance(
-        source_sop_instance_uids=uids, combine_segments=True, skip_overlap_checks=True))
+    return np.asarray(
+        segmentation.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, combine_segments=True, skip_overlap_checks=True
+        )
+    )

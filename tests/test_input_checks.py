@@ -14,8 +14,8 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 import tifffile
-from conftest import run_cli, shared
 
+from conftest import run_cli, shared
 from lungseg.errors import InputError
 from lungseg.inference import Segmenter
 from lungseg.inference.checks import check_orientation
@@ -59,8 +59,14 @@ def _rewrite(path, **tags):
 def test_xray_jpeg_is_refused(tmp_path):
     xray = shared("xray-lung-montgomery", "images", "1.jpg")
     # ct-lung takes 8-bit CT exports through its 8-bit variant, but a radiograph is still refused
-    _error(run_cli("predict", xray, tmp_path / "o.png", "--model", "ct-lung"), "1.jpg", "8-bit picture",
-           "radiograph", "not an export of CT in Hounsfield units", "use --model xray-lung")
+    _error(
+        run_cli("predict", xray, tmp_path / "o.png", "--model", "ct-lung"),
+        "1.jpg",
+        "8-bit picture",
+        "radiograph",
+        "not an export of CT in Hounsfield units",
+        "use --model xray-lung",
+    )
 
 
 def test_xray_modality_dicom_is_refused(tmp_path):
@@ -68,19 +74,34 @@ def test_xray_modality_dicom_is_refused(tmp_path):
     victim = tmp_path / "chest-film.dcm"
     shutil.copy(source, victim)
     _rewrite(victim, Modality="CR")
-    _error(run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"), "chest-film.dcm", "modality CR",
-           "projection X-ray")
+    _error(
+        run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"),
+        "chest-film.dcm",
+        "modality CR",
+        "projection X-ray",
+    )
     # --model auto sends a CR file to the X-ray model, which sees HU values in it and refuses them
     _error(run_cli("predict", victim, tmp_path / "o.png"), "chest-film.dcm", "Hounsfield units, not a radiograph")
 
 
 def test_16bit_radiograph_without_air_is_refused(tmp_path):
-    picture = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        shared("xray-lung-montgomery", "images", "2.jpg")).convert("L"), dtype=np.uint16) * 16
+    picture = (
+        np.asarray(
+            __import__("PIL.Image", fromlist=["Image"])
+            .open(shared("xray-lung-montgomery", "images", "2.jpg"))
+            .convert("L"),
+            dtype=np.uint16,
+        )
+        * 16
+    )
     victim = tmp_path / "film16.tif"
     tifffile.imwrite(victim, picture[::4, ::4].astype(np.int16))
-    _error(run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"), "film16.tif",
-           "no values below -500", "not CT")
+    _error(
+        run_cli("predict", victim, tmp_path / "o.png", "--model", "ct-lung"),
+        "film16.tif",
+        "no values below -500",
+        "not CT",
+    )
 
 
 def test_values_without_rescale_intercept_are_refused(tmp_path, segmenter):
@@ -149,7 +170,9 @@ def test_malformed_private_tag_still_loads_and_truncated_file_is_named(popi_copy
 
 def test_oblique_and_non_axial_directions_are_named():
     """Pure direction checks; the real POPI series rotated is segmented in test_findings.py."""
-    assert [f.code for f in check_orientation(sitk.VersorTransform((0, 1, 0), np.radians(20)).GetMatrix())] == ["oblique"]
+    assert [f.code for f in check_orientation(sitk.VersorTransform((0, 1, 0), np.radians(20)).GetMatrix())] == [
+        "oblique"
+    ]
     sagittal = (0, 0, 1, 1, 0, 0, 0, 1, 0)  # slice normal along the patient's left-right axis
     assert [f.code for f in check_orientation(sagittal)] == ["non-axial"]
     assert check_orientation(tuple(np.eye(3).ravel())) == []

@@ -2,9 +2,9 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import shared
 from PIL import Image
 
+from conftest import shared
 from lungseg.errors import InputError
 from lungseg.io import (
     file_kind,

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import shared
 
+from conftest import shared
 from lungseg.errors import InputError
 from lungseg.io import nifti, read_dicom_header, read_dicom_series, read_dicom_slice, read_volume
 
-SECRET = b"SECRET-0123456789-SECRET"   # the "server file" a header points at
+SECRET = b"SECRET-0123456789-SECRET"  # the "server file" a header points at
 META = b"ObjectType = Image\nNDims = 3\nDimSize = 2 1 1\nElementType = MET_SHORT\n"
 NRRD = b"NRRD0004\ntype: short\ndimension: 3\nsizes: 2 1 1\nendian: little\nencoding: raw\n"
 ARRAY = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
@@ -39,20 +39,25 @@ def _refused(path: Path, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, message
     assert "SECRET" not in message and "0123" not in message, message
-    for value in np.frombuffer(SECRET[:8], "<i2"):   # the voxel values ITK would have read
+    for value in np.frombuffer(SECRET[:8], "<i2"):  # the voxel values ITK would have read
         assert str(int(value)) not in message, message
     return message
 
 
 # --- MetaImage / NRRD data outside the file ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("reference", ["absolute", "relative", "list", "colon", "named like LOCAL"])
 def test_metaimage_pointing_at_another_file_is_refused(tmp_path, secret, reference):
     folder = tmp_path / "upload"
     folder.mkdir()
-    line = {"absolute": f"ElementDataFile = {secret}", "relative": "ElementDataFile = ../secret.raw",
-            "list": f"ElementDataFile = LIST\n{secret}", "colon": f"ElementDataFile : {secret}",
-            "named like LOCAL": "ElementDataFile = Local.raw"}[reference]
+    line = {
+        "absolute": f"ElementDataFile = {secret}",
+        "relative": "ElementDataFile = ../secret.raw",
+        "list": f"ElementDataFile = LIST\n{secret}",
+        "colon": f"ElementDataFile : {secret}",
+        "named like LOCAL": "ElementDataFile = Local.raw",
+    }[reference]
     if reference == "named like LOCAL":
         (folder / "Local.raw").write_bytes(SECRET)
     victim = folder / "x.mha"
@@ -60,24 +65,36 @@ def test_metaimage_pointing_at_another_file_is_refused(tmp_path, secret, referen
     _refused(victim, "x.mha", "detached")
 
 
-@pytest.mark.parametrize("header", [
-    # MetaIO reads the value of a line up to "\n" only: the first "ElementDataFile" is inside a comment
-    META + b"Comment = a\rElementDataFile = LOCAL\nElementDataFile = %s\n",
-    # MetaIO takes the separator of a line without one from the next line: LOCAL becomes Foo's value
-    META + b"Foo\nElementDataFile = LOCAL\nElementDataFile = %s\n",
-    # MetaIO skips any white space before a field name, form feed included
-    META + b"\x0cElementDataFile = %s\n",
-    # a C string ends at NUL: MetaIO sees the name "ElementDataFile"
-    META + b"ElementDataFile\x00x = %s\n",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        # MetaIO reads the value of a line up to "\n" only: the first "ElementDataFile" is inside a comment
+        META + b"Comment = a\rElementDataFile = LOCAL\nElementDataFile = %s\n",
+        # MetaIO takes the separator of a line without one from the next line: LOCAL becomes Foo's value
+        META + b"Foo\nElementDataFile = LOCAL\nElementDataFile = %s\n",
+        # MetaIO skips any white space before a field name, form feed included
+        META + b"\x0cElementDataFile = %s\n",
+        # a C string ends at NUL: MetaIO sees the name "ElementDataFile"
+        META + b"ElementDataFile\x00x = %s\n",
+    ],
+)
 def test_metaimage_header_tricks_are_refused(tmp_path, secret, header):
     victim = tmp_path / "x.mha"
     victim.write_bytes(header % str(secret).encode())
     _refused(victim, "x.mha")
 
 
-@pytest.mark.parametrize("field", ["data file: {}", "datafile: {}", "DATA FILE: {}", "data file: LIST\n{}",
-                                   "data file: ../secret.raw", "data\tfile: {}"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "data file: {}",
+        "datafile: {}",
+        "DATA FILE: {}",
+        "data file: LIST\n{}",
+        "data file: ../secret.raw",
+        "data\tfile: {}",
+    ],
+)
 def test_nrrd_with_a_data_file_is_refused(tmp_path, secret, field):
     folder = tmp_path / "upload"
     folder.mkdir()
@@ -95,7 +112,7 @@ def test_nrrd_with_carriage_return_lines_is_refused(tmp_path, secret):
 @pytest.mark.parametrize("suffix", [".mhd", ".nhdr"])
 def test_detached_header_suffixes_are_refused(tmp_path, suffix):
     victim = tmp_path / f"x{suffix}"
-    sitk.WriteImage(sitk.GetImageFromArray(ARRAY), str(victim))   # ITK writes x.raw / x.raw.gz beside it
+    sitk.WriteImage(sitk.GetImageFromArray(ARRAY), str(victim))  # ITK writes x.raw / x.raw.gz beside it
     _refused(victim, "detached header (data in another file) is not supported", ".nii.gz")
 
 
@@ -127,6 +144,7 @@ def test_nifti_beside_its_uncompressed_twin_is_refused(tmp_path):
 
 
 # --- NIfTI: vox_offset and trailing data ---------------------------------------------------------------
+
 
 def _nifti_bytes(folder: Path, array: np.ndarray) -> bytes:
     """An uncompressed single-file NIfTI-1 of ``array`` (header, 4-byte extension flag, voxels)."""
@@ -196,7 +214,7 @@ def test_trailing_gzip_bomb_is_never_inflated(tmp_path, counted_reads, dtype):
     """200 MB of zeros after the voxels (a 200 kB file): reading stops where the header says the data ends."""
     array = ARRAY.astype(dtype)
     if dtype == "float32":
-        array[1, 2, 3] = np.nan   # the NaN path reads the voxels a second time, itself
+        array[1, 2, 3] = np.nan  # the NaN path reads the voxels a second time, itself
     raw = _nifti_bytes(tmp_path, array)
     victim = _gzip_with_zeros(tmp_path / "bomb.nii.gz", raw, 200 << 20)
     assert victim.stat().st_size < 400_000
@@ -217,6 +235,7 @@ def test_nifti_header_claiming_too_many_bytes_is_refused(tmp_path):
 
 # --- DICOM: deflated transfer syntax ---------------------------------------------------------------
 
+
 @pytest.fixture
 def deflated(tmp_path) -> Path:
     """A real POPI slice re-saved deflated, its pixel data swapped for 64 MB of zeros (a 70 kB file)."""
@@ -224,22 +243,25 @@ def deflated(tmp_path) -> Path:
 
     source = sorted(p for p in shared("ct-volume-popi", "dicom").iterdir() if p.is_file())[0]
     dataset = pydicom.dcmread(source)
-    dataset.remove_private_tags()   # POPI's private tags cannot be re-encoded as explicit VR
+    dataset.remove_private_tags()  # POPI's private tags cannot be re-encoded as explicit VR
     dataset.Rows, dataset.Columns = 4096, 8192
     dataset.PixelData = bytes(4096 * 8192 * 2)
     dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
     folder = tmp_path / "series"
     folder.mkdir()
     dataset.save_as(folder / "slice.dcm", enforce_file_format=True)
-    assert (folder / "slice.dcm").stat().st_size < 200_000   # pydicom deflated it on save
+    assert (folder / "slice.dcm").stat().st_size < 200_000  # pydicom deflated it on save
     return folder / "slice.dcm"
 
 
 @pytest.mark.parametrize("reader", ["header", "slice", "series"])
 def test_deflated_dicom_is_refused_before_inflating(deflated, reader):
-    read = {"header": lambda: read_dicom_header(deflated), "slice": lambda: read_dicom_slice(deflated),
-            "series": lambda: read_dicom_series(deflated.parent)}[reader]
-    read_dicom_header(shared("ct-volume-popi", "dicom", "00-slice000.dcm"))   # imports and pydicom's dictionary
+    read = {
+        "header": lambda: read_dicom_header(deflated),
+        "slice": lambda: read_dicom_slice(deflated),
+        "series": lambda: read_dicom_series(deflated.parent),
+    }[reader]
+    read_dicom_header(shared("ct-volume-popi", "dicom", "00-slice000.dcm"))  # imports and pydicom's dictionary
     tracemalloc.start()
     try:
         with pytest.raises(InputError, match="deflated DICOM is not supported") as caught:

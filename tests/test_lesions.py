@@ -64,7 +64,7 @@ def test_palette_png_keeps_label_values_and_colours(tmp_path):
     back = read_label_map(path, classes=GROUND_GLASS.value + 1)
     assert np.array_equal(back, labels)
     palette = Image.open(path).getpalette()
-    assert tuple(palette[3 * GROUND_GLASS.value:3 * GROUND_GLASS.value + 3]) == GROUND_GLASS.colour
+    assert tuple(palette[3 * GROUND_GLASS.value : 3 * GROUND_GLASS.value + 3]) == GROUND_GLASS.colour
 
 
 def test_lesions_outside_the_lungs_and_too_small_are_removed():
@@ -72,13 +72,13 @@ def test_lesions_outside_the_lungs_and_too_small_are_removed():
     found = np.zeros_like(lungs)
     rows, cols = np.nonzero(lungs[0] == RIGHT_LUNG.value)
     cy, cx = int(rows.mean()), int(cols.mean())
-    found[0, cy - 10:cy + 10, cx - 10:cx + 10] = INFECTION.value      # inside the right lung: kept
-    found[0, 5:40, 5:40] = INFECTION.value                             # image corner, outside the body
-    found[0, cy + 30:cy + 32, cx:cx + 2] = INFECTION.value             # 4 pixels inside: below min size
+    found[0, cy - 10 : cy + 10, cx - 10 : cx + 10] = INFECTION.value  # inside the right lung: kept
+    found[0, 5:40, 5:40] = INFECTION.value  # image corner, outside the body
+    found[0, cy + 30 : cy + 32, cx : cx + 2] = INFECTION.value  # 4 pixels inside: below min size
     options = LesionOptions(min_pixels=10)
     cleaned = clean_lesions(found, lungs > 0, None, options)
     assert cleaned[0, cy, cx] == INFECTION.value and (cleaned == INFECTION.value).sum() == 400
-    assert not cleaned[0, 5:40, 5:40].any() and not cleaned[0, cy + 30:cy + 32, cx:cx + 2].any()
+    assert not cleaned[0, 5:40, 5:40].any() and not cleaned[0, cy + 30 : cy + 32, cx : cx + 2].any()
     # with spacing the minimum is in mm^2: 0.7 mm pixels, 5 mm^2 = 10.2 pixels -> the 4-pixel spot goes
     assert (clean_lesions(found, lungs > 0, (0.7, 0.7), LesionOptions()) == INFECTION.value).sum() == 400
 
@@ -115,11 +115,11 @@ def test_tumour_components_and_diameters():
     mask = np.zeros((6, 80, 80), bool)
     yy, xx = np.mgrid[:80, :80]
     for z in (1, 2, 3):
-        mask[z] |= (yy - 30) ** 2 + (xx - 30) ** 2 <= 10 ** 2   # ball-ish, 21 pixels across
-    mask[4, 60:63, 60:70] = True                               # a second, 10 x 3 pixel component
+        mask[z] |= (yy - 30) ** 2 + (xx - 30) ** 2 <= 10**2  # ball-ish, 21 pixels across
+    mask[4, 60:63, 60:70] = True  # a second, 10 x 3 pixel component
     found = tumour_components(mask, (0.5, 0.5, 2.0), is_volume=True)
     assert len(found) == 2 and found[0].size.voxels > found[1].size.voxels
-    assert found[0].longest_diameter == pytest.approx(21 * 0.5 * 1.0, abs=0.8)   # mm
+    assert found[0].longest_diameter == pytest.approx(21 * 0.5 * 1.0, abs=0.8)  # mm
     assert found[1].longest_diameter == pytest.approx(np.hypot(10, 3) * 0.5, abs=0.01)
     assert found[0].slices == (1, 3) and found[0].size.volume_ml == pytest.approx(3 * 317 * 0.5 / 1000, abs=0.01)
     assert feret_diameter(np.ones((1, 1), bool), (1.0, 1.0)) == pytest.approx(np.sqrt(2))
@@ -146,8 +146,11 @@ def test_dicom_seg_with_lung_and_lesion_segments_reads_back(tmp_path):
     categories = [s.SegmentedPropertyCategoryCodeSequence[0].CodeValue for s in seg.SegmentSequence]
     assert categories == ["91723000", "91723000", "49755003", "49755003"]
     uids = [pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files]
-    back = np.asarray(seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True,
-                                                       skip_overlap_checks=True))
+    back = np.asarray(
+        seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, combine_segments=True, skip_overlap_checks=True
+        )
+    )
     for number, label in enumerate((RIGHT_LUNG, LEFT_LUNG, GROUND_GLASS, TUMOUR), start=1):
         assert (back == number).sum() == (labels == label.value).sum()
 
@@ -170,8 +173,9 @@ def test_export_window_maps_hu_like_the_exports():
     assert np.array_equal(plan.normalize(exported), exported.astype(np.float32) / np.float32(255.0))
     with pytest.raises(Exception, match="8-bit pictures"):
         PreprocessPlan("8bit", -600.0, 1500.0, 256).prepare(hu[0])  # no export window: HU refused
-    old = PreprocessPlan.from_stored({"intensity": "hu", "window_center": -600.0, "window_width": 1500.0,
-                                      "image_size": 256}, "old.pt")  # checkpoints before the new fields
+    old = PreprocessPlan.from_stored(
+        {"intensity": "hu", "window_center": -600.0, "window_width": 1500.0, "image_size": 256}, "old.pt"
+    )  # checkpoints before the new fields
     assert old.field_of_view == "full" and old.export_center is None
 
 

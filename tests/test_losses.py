@@ -35,7 +35,8 @@ def test_alpha_weights_bce():
     bce = build_loss("bce")(logits, target)
     dice = build_loss("dice")(logits, target)
     assert build_loss("bce_dice", alpha=0.3)(logits, target).item() == pytest.approx(
-        0.3 * bce.item() + 0.7 * dice.item(), rel=1e-5)
+        0.3 * bce.item() + 0.7 * dice.item(), rel=1e-5
+    )
     assert build_loss("bce_dice", alpha=1.0)(logits, target).item() == pytest.approx(bce.item(), rel=1e-5)
 
 
@@ -45,8 +46,10 @@ def test_empty_target_and_empty_prediction_cost_nothing():
 
 
 def test_bad_names_and_shapes():
-    with pytest.raises(ValueError, match="unknown loss 'hinge'; available losses: bce, bce_dice, bce_iou, "
-                                         "bce_tversky, dice, focal, tversky"):
+    with pytest.raises(
+        ValueError,
+        match="unknown loss 'hinge'; available losses: bce, bce_dice, bce_iou, bce_tversky, dice, focal, tversky",
+    ):
         build_loss("hinge")
     with pytest.raises(ValueError, match="alpha must be in"):
         build_loss("bce_dice", alpha=2)

@@ -9,7 +9,7 @@ from lungseg.metrics import MetricAccumulator, confusion_counts, hd95, segmentat
 
 def _square(shape, top, left, size):
     mask = np.zeros(shape, bool)
-    mask[top:top + size, left:left + size] = True
+    mask[top : top + size, left : left + size] = True
     return mask
 
 

@@ -17,8 +17,12 @@ from lungseg.preprocessing import PreprocessPlan
 
 
 def _card(class_names=("lung",), config=None) -> ModelCard:
-    return ModelCard(ModelSpec("unet", {}), PreprocessPlan("hu", -600.0, 1500.0, 256), tuple(class_names),
-                     provenance=Provenance(config=config))
+    return ModelCard(
+        ModelSpec("unet", {}),
+        PreprocessPlan("hu", -600.0, 1500.0, 256),
+        tuple(class_names),
+        provenance=Provenance(config=config),
+    )
 
 
 def test_task_and_channels_from_the_card_and_old_layouts():
@@ -30,8 +34,9 @@ def test_task_and_channels_from_the_card_and_old_layouts():
     old = {key: value for key, value in _card().to_dict().items() if key not in ("class_names", "config")}
     assert ModelCard.from_stored(old, "old.pt").channels == 1
     with pytest.raises(InputError, match="odd.pt: stored config model.task 'detection'"):
-        ModelCard.from_stored(replace(_card(), provenance=Provenance(config={"model": {"task": "detection"}}))
-                              .to_dict(), "odd.pt")
+        ModelCard.from_stored(
+            replace(_card(), provenance=Provenance(config={"model": {"task": "detection"}})).to_dict(), "odd.pt"
+        )
 
 
 def test_output_channels_names_a_bad_argument():

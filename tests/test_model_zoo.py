@@ -31,12 +31,19 @@ def test_every_model_every_size(name, channels):
     with torch.no_grad():
         for size in ((64, 64), (96, 128)):
             assert model(torch.rand(1, channels, *size)).shape == (1, 1, *size)
-        with pytest.raises(ValueError, match=r"divisible by (16|32); got shape \(1, %d, 100, 100\)" % channels):
+        with pytest.raises(ValueError, match=rf"divisible by (16|32); got shape \(1, {channels}, 100, 100\)"):
             model(torch.rand(1, channels, 100, 100))
 
 
-@pytest.mark.parametrize("options", [{"se": True}, {"residual": True}, {"bottleneck": "dilated"},
-                                     {"se": True, "residual": True, "bottleneck": "dilated"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"se": True},
+        {"residual": True},
+        {"bottleneck": "dilated"},
+        {"se": True, "residual": True, "bottleneck": "dilated"},
+    ],
+)
 def test_unet_block_options(options):
     plain = build_model("unet", base_filters=4)
     model = build_model("unet", base_filters=4, **options)
@@ -47,8 +54,11 @@ def test_unet_block_options(options):
 
 
 def test_unknown_argument_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"model 'resnet34-unet' has no argument\(s\) \['base_filters'\]; "
-                                         r"valid: in_channels, out_channels, encoder_weights"):
+    with pytest.raises(
+        ValueError,
+        match=r"model 'resnet34-unet' has no argument\(s\) \['base_filters'\]; "
+        r"valid: in_channels, out_channels, encoder_weights",
+    ):
         build_model("resnet34-unet", base_filters=16)
 
 
@@ -160,8 +170,22 @@ def test_zoo_models_train_and_predict_through_the_cli(tmp_path, kmader_subset, n
     from conftest import run_cli
 
     run = tmp_path / "run"
-    result = run_cli("train", "--data", kmader_subset, "--out", run, "--model", name, "--epochs", "6",
-                     "--image-size", "64", "--model-arg", "base_filters=8", "--border-weights")
+    result = run_cli(
+        "train",
+        "--data",
+        kmader_subset,
+        "--out",
+        run,
+        "--model",
+        name,
+        "--epochs",
+        "6",
+        "--image-size",
+        "64",
+        "--model-arg",
+        "base_filters=8",
+        "--border-weights",
+    )
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(run / "best.pt").card.provenance.config["train"]["border_weights"] is True
     result = run_cli("predict", kmader_subset / "images", tmp_path / "pred", "--model", run / "best.pt")

@@ -15,12 +15,15 @@ from lungseg.models import (
 from lungseg.preprocessing import PreprocessPlan
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"base_filters": 8, "depth": 3, "upsampling": "bilinear"},
-    {"base_filters": 8, "depth": 2, "batch_norm": False, "dropout": 0.2},
-    {"in_channels": 3, "out_channels": 2, "base_filters": 4},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"base_filters": 8, "depth": 3, "upsampling": "bilinear"},
+        {"base_filters": 8, "depth": 2, "batch_norm": False, "dropout": 0.2},
+        {"in_channels": 3, "out_channels": 2, "base_filters": 4},
+    ],
+)
 def test_unet_returns_logits_of_input_size(kwargs):
     model = build_model("unet", **kwargs).eval()
     x = torch.rand(2, kwargs.get("in_channels", 1), 64, 96)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared
 from PIL import Image
 
+from conftest import shared
 from lungseg.errors import InputError
 from lungseg.io import read_mask
 from lungseg.io.label_maps import parse_mask_mapping, read_label_map
@@ -64,6 +64,7 @@ def test_per_class_metrics_apply_the_empty_mask_rule_class_by_class(multiclass):
     consolidation = summary["classes"]["consolidation"]
     assert consolidation["n_empty_gt"] == 1 and consolidation["non_empty_gt"]["dice"]["mean"] == 0.0
     assert summary["mean_foreground"]["dice"] == pytest.approx(
-        np.mean([summary["classes"][name]["dice"]["mean"] for name in NAMES.values()]))
+        np.mean([summary["classes"][name]["dice"]["mean"] for name in NAMES.values()])
+    )
     with pytest.raises(ValueError, match="lacks metrics for class"):
         accumulator.add("incomplete", {1: scores[1]})

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, shared
 from PIL import Image
 
+from conftest import run_cli, shared
 from lungseg.config import RunConfig
 from lungseg.losses import build_loss
 from lungseg.models import load_checkpoint
@@ -71,8 +71,21 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
     weights = load_checkpoint(run / "best.pt").state_dict
     assert next(v for k, v in weights.items() if k.endswith("weight") and v.ndim == 4 and v.shape[0] == 3) is not None
     root = shared("covid-infection", "train")
-    scored = run_cli("evaluate", "--model", run / "best.pt", "--images", root / "images", "--masks",
-                     root / "masks_multiclass", "--split", "val", "--out", tmp_path / "eval", "--backend", "torch")
+    scored = run_cli(
+        "evaluate",
+        "--model",
+        run / "best.pt",
+        "--images",
+        root / "images",
+        "--masks",
+        root / "masks_multiclass",
+        "--split",
+        "val",
+        "--out",
+        tmp_path / "eval",
+        "--backend",
+        "torch",
+    )
     assert scored.returncode == 0, scored.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert list(metrics["classes"]) == NAMES and metrics["n"] == len(card.split.val)
@@ -80,7 +93,8 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
         section = metrics["classes"][name]
         assert section["n"] == metrics["n"] and 0 <= section["dice"]["mean"] <= 1
     assert metrics["mean_foreground"]["dice"] == pytest.approx(
-        sum(metrics["classes"][n]["dice"]["mean"] for n in NAMES) / 2)
+        sum(metrics["classes"][n]["dice"]["mean"] for n in NAMES) / 2
+    )
     rows = list(csv.DictReader((tmp_path / "eval" / "per_sample.csv").open()))
     assert len(rows) == 2 * metrics["n"] and {row["class"] for row in rows} == set(NAMES)
     predicted = Image.open(rows[0]["prediction"])
@@ -91,12 +105,18 @@ def test_a_short_three_class_run_on_real_covid_slices(tmp_path):
     assert "Evaluation (per class)" in page and "consolidation" in page and "mean over classes" in page
     assert (tmp_path / "report" / "dice_hist.png").is_file()
     # predict: a K-class model is a lesion model on top of the lungs (ct-lung-8bit for this 8-bit slice)
-    predicted = run_cli("predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt",
-                        "--report")
+    predicted = run_cli(
+        "predict", root / "images" / "0.jpg", tmp_path / "p.png", "--model", run / "best.pt", "--report"
+    )
     assert predicted.returncode == 0, predicted.stderr
     report = json.loads((tmp_path / "p_report.json").read_text())
-    assert report["labels"] == {"0": "background", "1": "right lung", "2": "left lung",
-                                "4": "ground-glass opacity", "5": "consolidation"}
+    assert report["labels"] == {
+        "0": "background",
+        "1": "right lung",
+        "2": "left lung",
+        "4": "ground-glass opacity",
+        "5": "consolidation",
+    }
     assert report["models"] == ["ct-lung-8bit", str(run / "best.pt")]
     assert set(report["lesions"]["classes"]) == {"ground-glass_opacity", "consolidation"}
     assert Image.open(tmp_path / "p.png").mode == "P"
@@ -118,9 +138,27 @@ def test_multiclass_config_is_checked_before_any_data_is_read(tmp_path):
 def test_cross_validation_of_a_three_class_model_reports_each_class(tmp_path):
     """Two folds of the 3-class COVID recipe (tiny and short: this checks the plumbing, not the Dice)."""
     root = shared("covid-infection", "train")
-    result = run_cli("cv", "--images", root / "images", "--masks", root / "masks_multiclass", "--out", tmp_path / "cv",
-                     "--folds", "2", "--epochs", "2", "--image-size", "64", "--model-arg", "base_filters=8",
-                     "--model-arg", "depth=3", "--set", 'model.class_names=["ground-glass opacity", "consolidation"]')
+    result = run_cli(
+        "cv",
+        "--images",
+        root / "images",
+        "--masks",
+        root / "masks_multiclass",
+        "--out",
+        tmp_path / "cv",
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--image-size",
+        "64",
+        "--model-arg",
+        "base_filters=8",
+        "--model-arg",
+        "depth=3",
+        "--set",
+        'model.class_names=["ground-glass opacity", "consolidation"]',
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "cv" / "cv_summary.json").read_text())
     assert summary["folds"] == 2 and set(summary["per_class"]) == set(NAMES)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from lungseg.inference.measure import RegionMeasurement, measure
-from lungseg.labels import BOTH_LUNGS, LEFT_LUNG, LUNG, RIGHT_LUNG, SPLIT_LUNGS
 from lungseg.inference.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
+from lungseg.labels import BOTH_LUNGS, LEFT_LUNG, LUNG, RIGHT_LUNG, SPLIT_LUNGS
 
 
 def _two_lungs(bridge: bool = False) -> np.ndarray:
     mask = np.zeros((12, 64, 64), bool)
-    mask[2:10, 10:50, 6:26] = True    # right lung: low X (patient right in LPS)
-    mask[2:10, 12:48, 38:58] = True   # left lung
+    mask[2:10, 10:50, 6:26] = True  # right lung: low X (patient right in LPS)
+    mask[2:10, 12:48, 38:58] = True  # left lung
     if bridge:
         mask[4:6, 28:31, 26:38] = True  # a thin joint (trachea / anterior junction)
     return mask
@@ -27,8 +27,8 @@ def test_keep_largest_drops_small_islands_only():
 
 def test_fill_holes_3d_fills_enclosed_cavities_but_not_open_tunnels():
     mask = _two_lungs()
-    mask[5, 20, 15] = False               # enclosed: filled
-    mask[2:10, 30, 45] = False            # a vessel running through the whole lung: stays open
+    mask[5, 20, 15] = False  # enclosed: filled
+    mask[2:10, 30, 45] = False  # a vessel running through the whole lung: stays open
     cleaned = postprocess(mask, PostprocessOptions(split_lungs=False))
     assert cleaned[5, 20, 15] and not cleaned[5, 30, 45]
     per_slice = postprocess(mask, PostprocessOptions(fill_holes_2d=True))
@@ -65,9 +65,13 @@ def test_measurements_use_spacing_and_hu():
     stored = result.to_dict()  # the report's keys, and back
     assert list(stored) == ["right_lung", "left_lung", "total"] and stored["left_lung"]["percent_below_-950_hu"] == 100
     assert RegionMeasurement.from_dict(stored["right_lung"]) == result.of(RIGHT_LUNG)
-    areas = measure((labels[:1] > 0).astype(np.uint8), BOTH_LUNGS, None, (0.5, 0.5), is_volume=False)  # a slice: areas, no HU
-    assert areas.of(LUNG).to_dict() == {"voxels": int((labels[0] > 0).sum()), "area_cm2": round(
-        (labels[0] > 0).sum() * 0.25 / 100, 2)}
+    areas = measure(
+        (labels[:1] > 0).astype(np.uint8), BOTH_LUNGS, None, (0.5, 0.5), is_volume=False
+    )  # a slice: areas, no HU
+    assert areas.of(LUNG).to_dict() == {
+        "voxels": int((labels[0] > 0).sum()),
+        "area_cm2": round((labels[0] > 0).sum() * 0.25 / 100, 2),
+    }
 
 
 def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):
@@ -80,7 +84,7 @@ def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):
     hu = tifffile.imread(kmader / "images" / "ID_0000_Z_0142.tif")[None]
     lungs = read_mask(kmader / "masks" / "ID_0000_Z_0142.tif")[None]
     outside = np.zeros_like(lungs)
-    outside[0, 2:50, 216:296] = True   # top centre: air above the patient's chest (over 5 % of a lung)
+    outside[0, 2:50, 216:296] = True  # top centre: air above the patient's chest (over 5 % of a lung)
     assert (hu[outside] < -500).all() and not (lungs & outside).any()
     assert np.array_equal(keep_largest_components(lungs | outside, max_components=3, hu=hu), lungs)
     assert np.array_equal(keep_largest_components(lungs | outside, max_components=3), lungs | outside)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import shared
 
+from conftest import shared
 from lungseg.config import PreprocessConfig
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask

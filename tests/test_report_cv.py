@@ -8,17 +8,26 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from PIL import Image
 
+from conftest import run_cli
 from lungseg.data import group_of
 from lungseg.errors import InputError
 from lungseg.io import read_image
 from lungseg.reports import write_report
 from lungseg.reports.tables import read_evaluation
 
-FIGURES = ("loss", "metrics", "lr", "batch_loss_hist", "dice_hist", "iou_hist", "examples_best", "examples_worst",
-           "examples_median")
+FIGURES = (
+    "loss",
+    "metrics",
+    "lr",
+    "batch_loss_hist",
+    "dice_hist",
+    "iou_hist",
+    "examples_best",
+    "examples_worst",
+    "examples_median",
+)
 
 
 def test_report_has_every_figure_and_the_empty_mask_section(tmp_path, small_run, kmader_subset):
@@ -28,8 +37,19 @@ def test_report_has_every_figure_and_the_empty_mask_section(tmp_path, small_run,
     shutil.copy(first, data / "images" / "zz_empty.tif")  # edge case: a slice whose ground truth is empty
     Image.fromarray(np.zeros(read_image(first).shape, np.uint8)).save(data / "masks" / "zz_empty.png")
     evaluation = tmp_path / "eval"
-    done = run_cli("evaluate", "--model", small_run / "best.pt", "--images", data / "images", "--masks",
-                   data / "masks", "--out", evaluation, "--backend", "torch")
+    done = run_cli(
+        "evaluate",
+        "--model",
+        small_run / "best.pt",
+        "--images",
+        data / "images",
+        "--masks",
+        data / "masks",
+        "--out",
+        evaluation,
+        "--backend",
+        "torch",
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader((evaluation / "per_sample.csv").open()))
     assert len(rows) == 25 and all((evaluation / "predictions" / f"{row['name']}.png").is_file() for row in rows)
@@ -84,8 +104,25 @@ def test_report_refuses_foreign_history_and_broken_metrics_naming_the_file(tmp_p
 @pytest.mark.slow
 def test_cv_grouped_folds_summary_and_ensemble(tmp_path, kmader_subset):
     out, pattern = tmp_path / "cv", r"^ID_(\d{3})"
-    done = run_cli("cv", "--folds", "2", "--data", kmader_subset, "--out", out, "--epochs", "1", "--image-size",
-                   "32", "--model-arg", "base_filters=4", "--model-arg", "depth=2", "--group-pattern", pattern)
+    done = run_cli(
+        "cv",
+        "--folds",
+        "2",
+        "--data",
+        kmader_subset,
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--model-arg",
+        "base_filters=4",
+        "--model-arg",
+        "depth=2",
+        "--group-pattern",
+        pattern,
+    )
     assert done.returncode == 0, done.stderr
     assert "2-fold cross-validation, 24 samples" in done.stdout and "dice " in done.stdout and "±" in done.stdout
     summary = json.loads((out / "cv_summary.json").read_text())
@@ -105,7 +142,16 @@ def test_cv_grouped_folds_summary_and_ensemble(tmp_path, kmader_subset):
     folds = [Predictor.load(out / f"fold-{i}" / "best.pt", backend="torch") for i in range(2)]
     expected = np.mean([fold.probabilities([image])[0] for fold in folds], axis=0)
     assert np.allclose(ensemble.probabilities([image])[0], expected, atol=1e-4)
-    done = run_cli("evaluate", "--model", out, "--images", kmader_subset / "images", "--masks",
-                   kmader_subset / "masks", "--out", tmp_path / "eval")
+    done = run_cli(
+        "evaluate",
+        "--model",
+        out,
+        "--images",
+        kmader_subset / "images",
+        "--masks",
+        kmader_subset / "masks",
+        "--out",
+        tmp_path / "eval",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == 24

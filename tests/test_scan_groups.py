@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import load_script, shared
 
 CANCER = "chest-ct-cancer"
@@ -43,14 +44,19 @@ def test_scan_groups_join_neighbours_and_keep_scans_apart():
     assert [link.kind for link in slices.links if {link.first, link.second} == set(NEIGHBOURS)] == ["neighbour"]
     assert of[SAME_EXPORT[0]] == of[SAME_EXPORT[1]]
     assert of[SAME_EXPORT[0]] not in {of[name] for name in OTHER_EXPORT}
-    assert of[NORMALS[0]] == of[NORMALS[1]]                     # byte-identical copies
+    assert of[NORMALS[0]] == of[NORMALS[1]]  # byte-identical copies
     for name in of:
         for other in of:
             if scans.labels[name] != scans.labels[other]:
                 assert of[name] != of[other]
     counts = scans.class_counts(slices)
-    assert counts["large_cell_carcinoma"] == {"files": 2, "scans": 1, "largest": 2,
-                                               "evidence": {"one slice group": 1}, "slices": 1}
+    assert counts["large_cell_carcinoma"] == {
+        "files": 2,
+        "scans": 1,
+        "largest": 2,
+        "evidence": {"one slice group": 1},
+        "slices": 1,
+    }
     assert scans.evidence[of[SAME_EXPORT[0]]] in ("matched", "matched + style", "style")
     assert "scan groups" in scans.summary_line()
     with pytest.raises(ValueError, match="cut"):
@@ -106,8 +112,9 @@ def test_radiomics_features_on_a_real_slice():
     normal = radiomics_features(read_picture(root / NORMALS[0]).gray)
     area = FEATURE_NAMES.index("lesion_area")
     assert features[area] > normal[area]
-    half = radiomics_features(cv2.resize(tumour, (tumour.shape[1] // 2, tumour.shape[0] // 2),
-                                         interpolation=cv2.INTER_AREA))
+    half = radiomics_features(
+        cv2.resize(tumour, (tumour.shape[1] // 2, tumour.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    )
     share = FEATURE_NAMES.index("lung_share")
     assert half[share] == pytest.approx(features[share], abs=0.03)
     with pytest.raises(ValueError, match="gray"):
@@ -119,8 +126,8 @@ def test_abstention_threshold_and_capped_display():
 
     confidence = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
     correct = np.array([0, 0, 1, 0, 1, 1, 1, 1], bool)
-    assert choose_threshold(confidence, correct, 0.8) == pytest.approx(0.45)    # 5 of the 6 answered right
-    assert choose_threshold(confidence, correct, 0.95) == pytest.approx(0.65)   # all 4 answered right
+    assert choose_threshold(confidence, correct, 0.8) == pytest.approx(0.45)  # 5 of the 6 answered right
+    assert choose_threshold(confidence, correct, 0.95) == pytest.approx(0.65)  # all 4 answered right
     rows = {row["threshold"]: row for row in accuracy_coverage(confidence, correct)}
     assert rows[0.65]["coverage"] == 0.5 and rows[0.65]["accuracy"] == 1.0
     assert rows[0.45]["accuracy"] == pytest.approx(5 / 6)
@@ -129,8 +136,8 @@ def test_abstention_threshold_and_capped_display():
     assert shown_percent(0.97, cap=0.85) == ">85 %" and shown_percent(0.005, cap=0.85) == "<1 %"
     # the cap a display may state: the accuracy of the most confident held-out predictions
     sure = np.linspace(0.9, 1.0, 30)
-    assert display_cap(sure, np.arange(30) % 10 != 0) == pytest.approx(0.9)     # 27 of 30 right
-    assert display_cap(sure[:5], np.ones(5, bool)) == 0.99                      # too few to say
+    assert display_cap(sure, np.arange(30) % 10 != 0) == pytest.approx(0.9)  # 27 of 30 right
+    assert display_cap(sure[:5], np.ones(5, bool)) == 0.99  # too few to say
     assert display_cap(np.r_[sure, 0.5], np.r_[np.ones(30, bool), False]) == 0.99
     with pytest.raises(ValueError, match="target"):
         choose_threshold(confidence, correct, 0.0)
@@ -142,18 +149,42 @@ def test_prediction_abstains_below_the_threshold_and_never_shows_100_percent():
     from lungseg.inference.classify import ClassPrediction, NewScans
 
     scans = NewScans(1.5, 0.6, 0.55, 0.52, 0.8, 0.45)
-    sure = ClassPrediction("a.png", {"normal": 0.9995, "adenocarcinoma": 0.0005}, "normal", 0.9995,
-                           {"normal": 1.0, "adenocarcinoma": 0.0}, 1.5, (), scans)
-    unsure = ClassPrediction("b.png", {"normal": 0.55, "adenocarcinoma": 0.45}, "normal", 0.55,
-                             {"normal": 0.6, "adenocarcinoma": 0.4}, 1.5, (), scans)
+    sure = ClassPrediction(
+        "a.png",
+        {"normal": 0.9995, "adenocarcinoma": 0.0005},
+        "normal",
+        0.9995,
+        {"normal": 1.0, "adenocarcinoma": 0.0},
+        1.5,
+        (),
+        scans,
+    )
+    unsure = ClassPrediction(
+        "b.png",
+        {"normal": 0.55, "adenocarcinoma": 0.45},
+        "normal",
+        0.55,
+        {"normal": 0.6, "adenocarcinoma": 0.4},
+        1.5,
+        (),
+        scans,
+    )
     assert sure.answer == "normal" and not sure.uncertain
     assert sure.to_dict()["shown_confidence"] == ">99 %" and "100" not in sure.line()
     assert unsure.answer == "uncertain" and unsure.to_dict()["uncertain"]
-    assert unsure.to_dict()["probabilities"] == {"normal": 0.55, "adenocarcinoma": 0.45}   # still given
+    assert unsure.to_dict()["probabilities"] == {"normal": 0.55, "adenocarcinoma": 0.45}  # still given
     assert unsure.line().startswith("uncertain (most likely normal)")
     assert "55 %" in scans.note()
-    capped = ClassPrediction("d.png", {"normal": 0.97, "adenocarcinoma": 0.03}, "normal", 0.97, {}, 1.5, (),
-                             NewScans(1.5, 0.6, 0.55, 0.52, 0.8, 0.45, display_cap=0.85))
+    capped = ClassPrediction(
+        "d.png",
+        {"normal": 0.97, "adenocarcinoma": 0.03},
+        "normal",
+        0.97,
+        {},
+        1.5,
+        (),
+        NewScans(1.5, 0.6, 0.55, 0.52, 0.8, 0.45, display_cap=0.85),
+    )
     assert capped.to_dict()["shown_confidence"] == ">85 %" and capped.to_dict()["confidence"] == 0.97
     unmeasured = ClassPrediction("c.png", {"normal": 0.5, "adenocarcinoma": 0.5}, "normal", 0.5, {}, 1.0)
     assert unmeasured.answer == "normal" and unmeasured.to_dict()["expected_accuracy_new_scans"] is None
@@ -171,11 +202,19 @@ def test_shipped_new_scans_block_is_the_benchmark_result():
     if block is None:  # not measured: no threshold, and the output says so instead of quoting a figure
         assert NewScans.from_manifest(block) is None
         return
-    results = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" /
-                          "classifier_scan_cv.json").read_text())
+    results = json.loads(
+        (Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "classifier_scan_cv.json").read_text()
+    )
     final = results[block["result"]]["final"]
-    for key in ("temperature", "threshold", "display_cap", "expected_accuracy", "expected_balanced_accuracy", "expected_coverage",
-                "expected_answered_accuracy"):
+    for key in (
+        "temperature",
+        "threshold",
+        "display_cap",
+        "expected_accuracy",
+        "expected_balanced_accuracy",
+        "expected_coverage",
+        "expected_answered_accuracy",
+    ):
         assert block[key] == final[key], key
     assert block["command"] == results[block["result"]]["command"]
     assert NewScans.from_manifest(block).threshold == final["threshold"]
@@ -190,8 +229,9 @@ def test_radiomics_baseline_on_real_slices():
     bench = load_script("benchmarks/classifier_scan_cv.py")
     root = shared(CANCER)
     classes = ("adenocarcinoma", "large_cell_carcinoma", "normal", "squamous_cell_carcinoma")
-    train = [(path, index) for index, label in enumerate(classes)
-             for path in sorted((root / "train" / label).iterdir())[:3]]
+    train = [
+        (path, index) for index, label in enumerate(classes) for path in sorted((root / "train" / label).iterdir())[:3]
+    ]
     features = np.stack([radiomics_features(read_picture(path).gray) for path, _ in train])
     unseen = radiomics_features(read_picture(root / NEIGHBOURS[1]).gray)[None]
     logits = bench.radiomics_logits(features, np.array([index for _, index in train]), unseen, None)
@@ -202,14 +242,25 @@ def test_new_scans_block_comes_only_from_the_recipes_result(tmp_path):
     """tools/classifier_new_scans.py copies the recipe's ``final`` block with its command; another
     candidate's result or a missing one is refused naming it."""
     tool = load_script("tools/classifier_new_scans.py")
-    final = {"temperature": 1.4, "threshold": 0.6, "display_cap": 0.8, "target_accuracy": 0.8,
-             "expected_accuracy": 0.55, "expected_balanced_accuracy": 0.5, "expected_answered_accuracy": 0.8,
-             "expected_coverage": 0.3}
+    final = {
+        "temperature": 1.4,
+        "threshold": 0.6,
+        "display_cap": 0.8,
+        "target_accuracy": 0.8,
+        "expected_accuracy": 0.55,
+        "expected_balanced_accuracy": 0.5,
+        "expected_answered_accuracy": 0.8,
+        "expected_coverage": 0.3,
+    }
     results = tmp_path / "classifier_scan_cv.json"
-    results.write_text(json.dumps({"recipe [scan-disjoint, cut 1.0]": {"command": "python x", "folds_k": 5,
-                                                                      "final": final},
-                                   "1-nn-thumbnails [scan-disjoint, cut 1.0]": {"command": "y", "folds_k": 5,
-                                                                               "final": final}}))
+    results.write_text(
+        json.dumps(
+            {
+                "recipe [scan-disjoint, cut 1.0]": {"command": "python x", "folds_k": 5, "final": final},
+                "1-nn-thumbnails [scan-disjoint, cut 1.0]": {"command": "y", "folds_k": 5, "final": final},
+            }
+        )
+    )
     block = tool.new_scans_block("recipe [scan-disjoint, cut 1.0]", results)
     assert block == {"result": "recipe [scan-disjoint, cut 1.0]", "command": "python x", "folds": 5, **final}
     with pytest.raises(ValueError, match="1-nn-thumbnails"):

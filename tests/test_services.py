@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 import sqlalchemy as sa
 
-from services import mariadb_url, redis_url  # noqa: F401 - pytest fixtures
+from services import mariadb_url, redis_url  # noqa: F401,F811 - pytest fixtures
 
 
 def test_mariadb_roundtrips_utf8mb4(mariadb_url):
@@ -13,10 +13,11 @@ def test_mariadb_roundtrips_utf8mb4(mariadb_url):
     try:
         with engine.begin() as conn:
             assert "MariaDB" in conn.execute(sa.text("SELECT VERSION()")).scalar_one()
-            conn.execute(sa.text(
-                "CREATE TABLE names (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64)) "
-                "CHARACTER SET utf8mb4"
-            ))
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE names (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64)) CHARACTER SET utf8mb4"
+                )
+            )
             conn.execute(sa.text("INSERT INTO names (name) VALUES (:n)"), {"n": "Zoë 肺"})
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT name FROM names")).scalar_one() == "Zoë 肺"

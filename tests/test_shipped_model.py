@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_cli, shared
 
+from conftest import run_cli, shared
 from lungseg.errors import InputError
 from lungseg.inference.backends import OnnxBackend, TorchBackend
 from lungseg.io.shipped import MANIFEST, WEIGHTS_DIR, resolve_model, sha256_of, shipped_models
@@ -21,8 +21,19 @@ def test_manifest_records_provenance_and_checksums(tmp_path, kmader):
     # the recorded test metrics are re-measured: the shipped checkpoint on its own stored test split
     from conftest import run_cli
 
-    result = run_cli("evaluate", "--model", "ct-lung", "--backend", "torch", "--data", kmader, "--split", "test",
-                     "--out", tmp_path / "eval")
+    result = run_cli(
+        "evaluate",
+        "--model",
+        "ct-lung",
+        "--backend",
+        "torch",
+        "--data",
+        kmader,
+        "--split",
+        "test",
+        "--out",
+        tmp_path / "eval",
+    )
     assert result.returncode == 0, result.stderr
     measured = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert measured["n"] == entry["test_n"]
@@ -124,7 +135,10 @@ def _check_shipped_classifier(name: str, entry: dict) -> None:
     classifier = ImageClassifier.load(name, check_inputs=False)
     onnx_path = resolve_model(name, "onnx")
     stored = json.loads({p.key: p.value for p in onnx.load(onnx_path).metadata_props}[METADATA_KEY])
-    assert stored["class_names"] == list(classifier.class_names) and PreprocessPlan.from_dict(stored["preprocessing"]) == classifier.card.plan
+    assert (
+        stored["class_names"] == list(classifier.class_names)
+        and PreprocessPlan.from_dict(stored["preprocessing"]) == classifier.card.plan
+    )
     assert classifier.card.calibration["temperature"] > 0 and entry["command"].startswith("lungseg classify train")
     assert {"accuracy", "balanced_accuracy", "macro_f1"} <= set(entry["cv_metrics"])
     picture = classifier.read(sorted(shared("chest-ct-cancer", "valid", "normal").iterdir())[0]).gray
@@ -137,6 +151,7 @@ def _check_shipped_classifier(name: str, entry: dict) -> None:
 
 def test_onnx_export_matches_pytorch(tmp_path, kmader):
     from lungseg.io import read_image
+
     result = run_cli("export", tmp_path / "model.onnx", "--model", "ct-lung")
     assert result.returncode == 0, result.stderr
     checkpoint = load_checkpoint(resolve_model("ct-lung"))
@@ -163,7 +178,8 @@ def test_onnx_inference_runs_without_torch(tmp_path, kmader):
         "from lungseg.inference import Predictor\n"
         f"masks = [Predictor.load(m).apply({str(image)!r}) for m in ('ct-lung', {str(exported)!r})]\n"
         "assert (masks[0] == masks[1]).all() and 0.05 < masks[0].mean() < 0.6, masks[0].mean()\n"
-        "print('torch' in sys.modules)\n")
+        "print('torch' in sys.modules)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
@@ -189,4 +205,3 @@ def test_shipped_model_scores_on_the_kmader_test_split(tmp_path, kmader):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n"] == 20 and metrics["dice"]["mean"] >= 0.98
-

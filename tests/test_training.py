@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import run_cli, tiny_config
 
+from conftest import run_cli, tiny_config
 from lungseg.config import RunConfig, load_config
 from lungseg.data import Split
 from lungseg.errors import InputError
@@ -19,9 +19,22 @@ def test_run_folder_holds_everything(small_run):
     assert len(rows) == 3 and tuple(rows[0]) == HISTORY_COLUMNS
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     best = load_checkpoint(small_run / "best.pt").card
-    assert best.spec.to_dict() == {"name": "unet", "kwargs": {
-        "in_channels": 1, "out_channels": 1, "base_filters": 8, "depth": 3, "batch_norm": True, "dropout": 0.1,
-        "upsampling": "transpose", "residual": False, "se": False, "bottleneck": "plain", "attention": False}}
+    assert best.spec.to_dict() == {
+        "name": "unet",
+        "kwargs": {
+            "in_channels": 1,
+            "out_channels": 1,
+            "base_filters": 8,
+            "depth": 3,
+            "batch_norm": True,
+            "dropout": 0.1,
+            "upsampling": "transpose",
+            "residual": False,
+            "se": False,
+            "bottleneck": "plain",
+            "attention": False,
+        },
+    }
     assert best.plan.intensity == "hu" and best.plan.image_size == 64 and best.class_names == ("lung",)
     assert best.provenance.lungseg_version and best.metrics["epoch"] == best.provenance.epoch
     assert Split.load(small_run / "split.json") == best.split
@@ -112,7 +125,7 @@ def test_sgd_with_plateau_schedule_trains_and_lowers_the_rate(tmp_path, kmader_s
     losses = [float(row["val_loss"]) for row in rows]
     assert rates[0] == pytest.approx(0.05)
     for epoch in range(1, 4):  # patience 0: every epoch that does not improve on the best halves the rate
-        improved = losses[epoch - 1] < min(losses[:epoch - 1], default=float("inf"))
+        improved = losses[epoch - 1] < min(losses[: epoch - 1], default=float("inf"))
         assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if improved else 0.5)), (rates, losses)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training_state"]  # the on-disk layout
     assert any("momentum_buffer" in entry for entry in state["optimizer"]["state"].values())
@@ -122,9 +135,25 @@ def test_adamw_is_reached_through_set_without_a_cli_option(tmp_path, kmader_subs
     """A new enumerated value (optim.optimizer=adamw) works from the command line with no CLI edit, and a
     misspelt one is refused before the run folder is created."""
     out = tmp_path / "run"
-    result = run_cli("train", "--data", kmader_subset, "--out", out, "--epochs", "2", "--image-size", "32",
-                     "--model-arg", "base_filters=4", "--model-arg", "depth=2", "--set", "optim.optimizer=adamw",
-                     "--set", "optim.weight_decay=0.01")
+    result = run_cli(
+        "train",
+        "--data",
+        kmader_subset,
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--image-size",
+        "32",
+        "--model-arg",
+        "base_filters=4",
+        "--model-arg",
+        "depth=2",
+        "--set",
+        "optim.optimizer=adamw",
+        "--set",
+        "optim.weight_decay=0.01",
+    )
     assert result.returncode == 0, result.stderr
     state = torch.load(out / "last.pt", weights_only=True)["training_state"]
     assert state["optimizer"]["param_groups"][0]["weight_decay"] == 0.01

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import REPO, shared
 from scipy import ndimage
 
+from conftest import REPO, shared
 from lungseg.findings import Code
 from lungseg.inference import Segmenter
 from lungseg.inference.checks import AERATED_HU
@@ -39,9 +39,12 @@ def tumour_segmenter() -> Segmenter:
 def popi_tumours(tumour_segmenter, popi_small):
     """POPI (shrunk 2x) through lung-tumor: the result, and the model's raw tumour labels before the rule."""
     result = tumour_segmenter.segment(popi_small)
-    found = tumour_segmenter.lesions[0].find(result.canonical_hu, np.isin(result.canonical_labels, (1, 2)) *
-                                             result.canonical_labels, result.canonical_spacing,
-                                             tumour_segmenter.lesion_options)
+    found = tumour_segmenter.lesions[0].find(
+        result.canonical_hu,
+        np.isin(result.canonical_labels, (1, 2)) * result.canonical_labels,
+        result.canonical_spacing,
+        tumour_segmenter.lesion_options,
+    )
     return result, found
 
 
@@ -99,8 +102,9 @@ def test_clean_popi_is_ok_and_low_quality_is_never_ok(popi_small):
     result = Segmenter.from_pretrained("ct-lung", tta=False).segment(popi_small)
     assert not {f.code for f in result.findings} & {Code.LUNG_OUTSIDE_BODY, Code.LUNG_SIDE_RATIO, Code.LUNG_NOT_DARK}
     warned = [f for f in result.findings if f.level == "warn"]
-    assert (result.verdict.status == OK) == (not warned and not result.quality.flagged
-                                             and not result.quality.flagged_slices)
+    assert (result.verdict.status == OK) == (
+        not warned and not result.quality.flagged and not result.quality.flagged_slices
+    )
     low = replace(result.quality, score=QUALITY_FLAG - 0.01, flagged=True)
     verdict = trust_verdict([], low)
     assert verdict.status == CHECK and verdict.reasons[0].code == "low-quality"
@@ -122,8 +126,10 @@ def test_em_sections_through_auto_are_flagged_while_chest_ct_exports_pass():
         result = auto.segment(shared("em-membrane-isbi2012", "images", name))
         assert Code.NOT_CHEST_CT in {f.code for f in result.findings}, name
         assert result.verdict.status == CHECK and "not-chest-ct" in {r.code for r in result.verdict.reasons}
-    for path in (shared("covid-infection", "train", "images", "2.jpg"),
-                 sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").iterdir())[0]):
+    for path in (
+        shared("covid-infection", "train", "images", "2.jpg"),
+        sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").iterdir())[0],
+    ):
         result = auto.segment(path)
         assert result.models[0] == "ct-lung-8bit" and Code.NOT_CHEST_CT not in {f.code for f in result.findings}
 
@@ -148,7 +154,7 @@ def test_an_rgb_dicom_is_refused_as_rgb(tmp_path, series):
     from lungseg.errors import InputError
     from lungseg.inference.study import load_study
 
-    for index, source in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())[30:33 if series else 31]):
+    for index, source in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())[30 : 33 if series else 31]):
         dataset = pydicom.dcmread(source)
         gray = np.clip((dataset.pixel_array.astype(np.float32) + 1000) / 8, 0, 255).astype(np.uint8)
         dataset.SamplesPerPixel, dataset.PhotometricInterpretation, dataset.PlanarConfiguration = 3, "RGB", 0

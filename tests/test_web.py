@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import shared
-from webclient import PASSWORD, WebClient
 
+from conftest import shared
 from lungseg.web.app import create_app
 from lungseg.web.settings import Settings
+from webclient import PASSWORD, WebClient
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.slow)])
@@ -116,8 +116,12 @@ def test_api_with_a_personal_access_token(web):
     headers = {"Authorization": f"Bearer {token}"}
     assert web.http.get("/api/v1/analyses").status_code == 401
     image = kmader_slice(5)
-    created = web.http.post("/api/v1/analyses", headers=headers, data={"model": "ct-lung"},
-                            files=[("files", (image.name, image.read_bytes(), "image/tiff"))])
+    created = web.http.post(
+        "/api/v1/analyses",
+        headers=headers,
+        data={"model": "ct-lung"},
+        files=[("files", (image.name, image.read_bytes(), "image/tiff"))],
+    )
     assert created.status_code == 202, created.text
     analysis = created.json()["id"]
     web.wait(f"/analyses/{analysis}")
@@ -127,8 +131,12 @@ def test_api_with_a_personal_access_token(web):
     listing = web.http.get("/api/v1/analyses", headers=headers).json()
     assert listing["total"] == 1 and listing["items"][0]["id"] == analysis
     assert "/api/v1/analyses" in web.http.get("/api/openapi.json").json()["paths"]
-    refused = web.http.post("/api/v1/analyses", headers=headers, data={"model": "ct-lung"},
-                            files=[("files", ("notes.txt", b"hello", "text/plain"))])
+    refused = web.http.post(
+        "/api/v1/analyses",
+        headers=headers,
+        data={"model": "ct-lung"},
+        files=[("files", ("notes.txt", b"hello", "text/plain"))],
+    )
     assert refused.status_code == 415 and "notes.txt" in refused.json()["detail"] or refused.status_code == 415
     assert web.http.delete(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 204
     assert web.http.get(f"/api/v1/analyses/{analysis}", headers=headers).status_code == 404
@@ -150,6 +158,7 @@ def test_deleting_the_account_removes_every_analysis_and_file(web):
         from sqlalchemy import func, select
 
         from lungseg.web.models import Analysis, Job, User
+
         assert all(db.scalar(select(func.count()).select_from(table)) == 0 for table in (User, Analysis, Job))
 
 
@@ -160,8 +169,11 @@ def test_upload_options_reach_the_segmenter(web):
     image = kmader_slice(8)
     default = web.upload(image).headers["location"]
     web.get("/analyses/new")
-    chosen = web.post("/analyses", {"model": "ct-lung", "tta": "false", "smooth": "1", "fill_holes_2d": "true"},
-                      files=[("files", (image.name, image.read_bytes(), "image/tiff"))]).headers["location"]
+    chosen = web.post(
+        "/analyses",
+        {"model": "ct-lung", "tta": "false", "smooth": "1", "fill_holes_2d": "true"},
+        files=[("files", (image.name, image.read_bytes(), "image/tiff"))],
+    ).headers["location"]
     reports = []
     for url in (default, chosen):
         assert web.wait(url)["state"] == "done"
@@ -170,8 +182,11 @@ def test_upload_options_reach_the_segmenter(web):
     assert reports[1]["tta"] is False and reports[1]["postprocess"]["smooth_radius"] == 1
     assert reports[1]["postprocess"]["fill_holes_2d"] is True and reports[0]["postprocess"]["fill_holes_2d"] is False
     web.get("/analyses/new")
-    bad = web.post("/analyses", {"model": "ct-lung", "smooth": "99"},
-                   files=[("files", (image.name, image.read_bytes(), "image/tiff"))])
+    bad = web.post(
+        "/analyses",
+        {"model": "ct-lung", "smooth": "99"},
+        files=[("files", (image.name, image.read_bytes(), "image/tiff"))],
+    )
     assert bad.status_code == 422 and "smooth" in bad.text
 
 
@@ -223,16 +238,19 @@ def test_auto_model_sends_a_chest_xray_to_the_xray_model(web, tmp_path):
     """The form's default model is "auto": an uploaded DICOM chest X-ray (MONOCHROME1, made from a real
     Montgomery film) goes to xray-lung, the page says so and shows lung areas in cm²; the history names
     the model used; a CT slice uploaded the same way goes to ct-lung."""
-    from radiographs import write_dx
-
     from lungseg.io import read_image
+    from radiographs import write_dx
 
     web.register("xr@example.org")
     web.login("xr@example.org")
     form = web.get("/analyses/new").text
     assert form.index('value="auto"') < form.index('value="ct-lung"')
-    film = write_dx(tmp_path / "film.dcm", read_image(shared("xray-lung-montgomery", "images", "3.jpg")),
-                    monochrome1=True, pixel_spacing=0.7)
+    film = write_dx(
+        tmp_path / "film.dcm",
+        read_image(shared("xray-lung-montgomery", "images", "3.jpg")),
+        monochrome1=True,
+        pixel_spacing=0.7,
+    )
     response = web.upload(film, model="auto")
     assert response.status_code == 303, response.text
     url = response.headers["location"]

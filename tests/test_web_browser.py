@@ -25,20 +25,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import shared
 from services import free_port
 
 pytest.importorskip("pytest_playwright", reason="pip install pytest-playwright (the test extra)")
-from playwright.sync_api import Locator, Page, expect  # noqa: E402
 from PIL import Image  # noqa: E402
+from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 CHROMIUM_ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--ignore-gpu-blocklist"]
 PASSWORD = "lung volumes 2026"
 EMAIL = "browser.test@example.org"
 JOB_TIMEOUT_MS = 180_000
 SERVER_START_S = 90.0
-MIN_STD = 8.0         # a canvas showing a CT is far from uniform (0..255 grey levels)
-MIN_CHANGE = 0.5      # mean absolute pixel difference that counts as "the picture changed"
+MIN_STD = 8.0  # a canvas showing a CT is far from uniform (0..255 grey levels)
+MIN_CHANGE = 0.5  # mean absolute pixel difference that counts as "the picture changed"
 
 
 def _chromium() -> str:
@@ -50,19 +51,28 @@ def _chromium() -> str:
 
 # --- pytest-playwright configuration: Debian's Chromium, SwiftShader WebGL ------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": _chromium(),
-            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": _chromium(),
+        "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS],
+    }
 
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args, server):
-    return {**browser_context_args, "base_url": server, "viewport": {"width": 1280, "height": 900},
-            "accept_downloads": True}
+    return {
+        **browser_context_args,
+        "base_url": server,
+        "viewport": {"width": 1280, "height": 900},
+        "accept_downloads": True,
+    }
 
 
 # --- the real server ------------------------------------------------------------------------------------
+
 
 def _tail(path: Path, lines: int = 40) -> str:
     try:
@@ -79,9 +89,24 @@ def server(tmp_path_factory) -> str:
     log = root / "server.log"
     env = {**os.environ, "LUNGSEG_SECRET_KEY": "test"}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lungseg", "serve", "--host", "127.0.0.1", "--port",
-                                 str(port), "--data-dir", str(root / "data")],
-                                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lungseg",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(root / "data"),
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -129,6 +154,7 @@ def screenshots() -> Path:
 
 # --- helpers --------------------------------------------------------------------------------------------
 
+
 def _pixels(locator: Locator, save: Path | None = None) -> np.ndarray:
     """The element as the compositor shows it (works whatever the WebGL preserveDrawingBuffer setting)."""
     png = locator.screenshot()
@@ -156,7 +182,9 @@ def _viewer_settled(page: Page, timeout_ms: float = 90_000) -> None:
     """Wait until the viewer has finished loading (NiiVue ready or error, or the PNG fallback)."""
     page.wait_for_function(
         "() => { const v = document.querySelector('section.lungseg-viewer');"
-        " return v && (v.dataset.state !== 'loading' || v.dataset.renderer === 'png'); }", timeout=timeout_ms)
+        " return v && (v.dataset.state !== 'loading' || v.dataset.renderer === 'png'); }",
+        timeout=timeout_ms,
+    )
 
 
 def _row_volume(page: Page, structure: str) -> str:
@@ -171,16 +199,23 @@ pytestmark = pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined 
 
 # --- the flow -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_path: Path):
     page_errors: list[str] = []
     console_errors: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    page.on("console", lambda msg: console_errors.append(f"{msg.text} [{msg.location.get('url', '')}]")
-            if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            console_errors.append(f"{msg.text} [{msg.location.get('url', '')}]") if msg.type == "error" else None
+        ),
+    )
     bad_responses: list[str] = []
-    page.on("response", lambda r: bad_responses.append(f"{r.status} {r.request.method} {r.url}")
-            if r.status >= 400 else None)
+    page.on(
+        "response",
+        lambda r: bad_responses.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None,
+    )
 
     # 1. register, then log in
     page.goto("/")
@@ -225,8 +260,10 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
     print(f"viewer settled {time.monotonic() - shown:.1f} s after the result page loaded")
     renderer = viewer.get_attribute("data-renderer")
     if renderer != "niivue":
-        pytest.fail(f"viewer fell back to {renderer!r}: data-fallback-reason="
-                    f"{viewer.get_attribute('data-fallback-reason')!r}; console errors: {console_errors}")
+        pytest.fail(
+            f"viewer fell back to {renderer!r}: data-fallback-reason="
+            f"{viewer.get_attribute('data-fallback-reason')!r}; console errors: {console_errors}"
+        )
     expect(viewer).to_have_attribute("data-state", "ready")
     expect(viewer).to_have_attribute("data-plane", "axial")
     expect(viewer).to_have_attribute("data-window", "lung")
@@ -253,7 +290,8 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
 
     page.locator("#lv-opacity").evaluate(
         "(el) => { el.value = '0.1'; el.dispatchEvent(new Event('input', {bubbles: true}));"
-        " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+        " el.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
     expect(viewer).to_have_attribute("data-opacity", "0.10")
     expect(page.locator("#lv-opacity-value")).to_have_text("10%")
     faint = _changed(page, canvas, coronal, "setting #lv-opacity to 0.1")

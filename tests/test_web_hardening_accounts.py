@@ -14,7 +14,6 @@ import unicodedata
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, insert, select, text
-from webclient import BASE, PASSWORD, WebClient
 
 from lungseg.web import migrate
 from lungseg.web.app import create_app
@@ -23,6 +22,7 @@ from lungseg.web.models import User
 from lungseg.web.schemas import normal_email
 from lungseg.web.security import hash_password
 from lungseg.web.settings import Settings
+from webclient import BASE, PASSWORD, WebClient
 
 
 def _empty_mariadb(url: str) -> None:
@@ -101,8 +101,16 @@ def clinic(tmp_path):
     hashed = hash_password(PASSWORD)
     with app.state.sessions() as db:
         for index in range(25):
-            db.add(User(email=f"clinician{index}@hospital.org", full_name=f"Clinician {index}", password_hash=hashed,
-                        age=40, gender="other", mobile="+441234567890"))
+            db.add(
+                User(
+                    email=f"clinician{index}@hospital.org",
+                    full_name=f"Clinician {index}",
+                    password_hash=hashed,
+                    age=40,
+                    gender="other",
+                    mobile="+441234567890",
+                )
+            )
         db.commit()
     return app
 
@@ -166,9 +174,20 @@ def test_the_upgrade_normalises_stored_addresses(tmp_path):
         command.upgrade(config, "0001")
         users = User.__table__
         for index, email in enumerate((DECOMPOSED, "plain@example.org")):
-            connection.execute(insert(users).values(
-                id=f"user-{index}", email=email, full_name="Old User", password_hash="x", age=50, gender="other",
-                mobile="+441234567890", is_admin=False, is_disabled=False, created_at=text("CURRENT_TIMESTAMP")))
+            connection.execute(
+                insert(users).values(
+                    id=f"user-{index}",
+                    email=email,
+                    full_name="Old User",
+                    password_hash="x",
+                    age=50,
+                    gender="other",
+                    mobile="+441234567890",
+                    is_admin=False,
+                    is_disabled=False,
+                    created_at=text("CURRENT_TIMESTAMP"),
+                )
+            )
     migrate.upgrade(engine)
     with engine.connect() as connection:
         emails = sorted(connection.scalars(text("SELECT email FROM users")))

@@ -23,15 +23,15 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import shared
 from sqlalchemy import select
-from webclient import BASE, WebClient
 
+from conftest import shared
 from lungseg.web.app import create_app
 from lungseg.web.models import Analysis, UserSession, utcnow
 from lungseg.web.settings import Settings
 from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
+from webclient import BASE, WebClient
 
 TESTS = Path(__file__).resolve().parent
 PHI = b"Doe^Jane"
@@ -95,8 +95,12 @@ CRASHING_SERVER = textwrap.dedent("""
 @pytest.mark.parametrize("point", ["staging", "de-identification", "screen"])
 def test_a_server_killed_mid_upload_leaves_no_raw_dicom_after_restart(tmp_path, identified_series, point):
     data_dir = tmp_path / "data"
-    killed = subprocess.run([sys.executable, "-c", CRASHING_SERVER, str(TESTS), point, str(data_dir),
-                             *map(str, identified_series)], capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", CRASHING_SERVER, str(TESTS), point, str(data_dir), *map(str, identified_series)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     user_folders = data_dir / "analyses"
     assert not [path for path in user_folders.rglob("*") if path.is_file()], "nothing may enter a user's folder"
@@ -150,8 +154,10 @@ CHUNK = 64 << 10
 def _post_streamed(app, path: str, headers: dict[str, str]) -> tuple[int, int]:
     """POST a 40 MiB multipart upload straight to the ASGI app, 64 KiB per receive(); returns the status
     and how many body bytes the app pulled."""
-    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"scan.nii.gz\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="scan.nii.gz"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
     content = BODY_BYTES - len(head) - len(tail)
     pieces = [head] + [b"\0" * CHUNK] * (content // CHUNK) + [b"\0" * (content % CHUNK), tail]
@@ -170,12 +176,27 @@ def _post_streamed(app, path: str, headers: dict[str, str]) -> tuple[int, int]:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    all_headers = {"host": "testserver", "origin": BASE, "content-length": str(BODY_BYTES),
-                   "content-type": f"multipart/form-data; boundary={BOUNDARY}", **headers}
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "client": ("10.1.2.3", 50000), "server": ("testserver", 80),
-             "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()]}
+    all_headers = {
+        "host": "testserver",
+        "origin": BASE,
+        "content-length": str(BODY_BYTES),
+        "content-type": f"multipart/form-data; boundary={BOUNDARY}",
+        **headers,
+    }
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("10.1.2.3", 50000),
+        "server": ("testserver", 80),
+        "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
+    }
     _run_in_own_loop(app(scope, receive, send))
     return status, delivered
 
@@ -210,16 +231,21 @@ def signed_in(tmp_path):
         yield app, client.http.cookies["lungseg_session"]
 
 
-@pytest.mark.parametrize("path, credential", [
-    ("/analyses", "bogus cookie"),
-    ("/analyses", "expired session"),
-    ("/api/v1/analyses", "bogus token"),
-])
+@pytest.mark.parametrize(
+    "path, credential",
+    [
+        ("/analyses", "bogus cookie"),
+        ("/analyses", "expired session"),
+        ("/api/v1/analyses", "bogus token"),
+    ],
+)
 def test_an_upload_with_a_bogus_credential_is_cut_off_before_its_body(signed_in, path, credential):
     app, cookie = signed_in
-    headers = {"bogus cookie": {"cookie": "lungseg_session=forged-token"},
-               "expired session": {"cookie": f"lungseg_session={cookie}"},
-               "bogus token": {"authorization": "Bearer forged-token"}}[credential]
+    headers = {
+        "bogus cookie": {"cookie": "lungseg_session=forged-token"},
+        "expired session": {"cookie": f"lungseg_session={cookie}"},
+        "bogus token": {"authorization": "Bearer forged-token"},
+    }[credential]
     if credential == "expired session":
         with app.state.sessions() as db:
             for session in db.scalars(select(UserSession)):
@@ -256,11 +282,19 @@ def test_the_documented_file_limit_is_the_form_parsers_limit(tmp_path):
         over = client.upload(files=_tiny_files(2001))
         assert over.status_code == 413 and "too many files: at most 2000 per upload" in over.text, over.text[-800:]
         token = client.post("/account/tokens", {"name": "t"}).text.split('id="new-token">')[1].split("<")[0]
-        api = client.http.post("/api/v1/analyses", files=_tiny_files(2001), data={"model": "ct-lung"},
-                               headers={"Authorization": f"Bearer {token}"})
+        api = client.http.post(
+            "/api/v1/analyses",
+            files=_tiny_files(2001),
+            data={"model": "ct-lung"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert api.status_code == 413 and "at most 2000" in api.json()["detail"]
-        api = client.http.post("/api/v1/analyses", files=_tiny_files(2000), data={"model": "ct-lung"},
-                               headers={"Authorization": f"Bearer {token}"})
+        api = client.http.post(
+            "/api/v1/analyses",
+            files=_tiny_files(2000),
+            data={"model": "ct-lung"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert api.status_code == 400 and "could not be de-identified" in api.json()["detail"]
 
 
@@ -311,10 +345,15 @@ def test_uploads_staged_at_once_share_a_byte_quota(tmp_path):
         stage_upload(volume, first.path / "input", UploadLimits(), first.take)
         assert area.used == 2 << 20
         with area.claim() as second, pytest.raises(UploadRefused) as refused:
-            stage_upload([("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], second.path / "input", UploadLimits(),
-                         second.take)
+            stage_upload(
+                [("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], second.path / "input", UploadLimits(), second.take
+            )
         assert refused.value.status == 503 and "busy" in refused.value.reason
     assert area.used == 0 and list(area.root.iterdir()) == []
     with area.claim() as third:
-        assert stage_upload([("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], third.path / "input",
-                            UploadLimits(), third.take).files == 1
+        assert (
+            stage_upload(
+                [("scan.nii.gz", io.BytesIO(os.urandom(2 << 20)))], third.path / "input", UploadLimits(), third.take
+            ).files
+            == 1
+        )

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import shared
 from sqlalchemy import select
-from webclient import WebClient
 
+from conftest import shared
 from lungseg.web.app import create_app
 from lungseg.web.models import Analysis, Job
 from lungseg.web.settings import Settings
+from webclient import WebClient
 
 
 def _signed_in(app, email: str = "jobs@example.org") -> WebClient:
@@ -51,12 +51,16 @@ def _xray(tmp_path: Path) -> list[Path]:
     return [sorted(shared("xray-lung-montgomery", "images").iterdir())[0]]
 
 
-@pytest.mark.parametrize("make, words", [
-    (_truncated_series, "dcm"),
-    (_text_named_nifti, "nifti"),
-    (lambda tmp: [shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz")], "does not cover the chest"),
-    (_xray, "8-bit picture"),
-], ids=["truncated-dicom", "text-as-nifti", "abdominal-ct", "chest-xray"])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (_truncated_series, "dcm"),
+        (_text_named_nifti, "nifti"),
+        (lambda tmp: [shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz")], "does not cover the chest"),
+        (_xray, "8-bit picture"),
+    ],
+    ids=["truncated-dicom", "text-as-nifti", "abdominal-ct", "chest-xray"],
+)
 def test_bad_input_is_answered_at_upload_and_leaves_no_job(tmp_path, make, words):
     settings = Settings(data_dir=tmp_path / "data", workers=0, secret_key="s")
     app = create_app(settings)
@@ -98,8 +102,12 @@ def test_a_job_delivered_twice_runs_once(tmp_path):
 
 
 def _worker(data_dir: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lungseg", "worker", "--data-dir", str(data_dir)],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lungseg", "worker", "--data-dir", str(data_dir)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(condition, timeout: float, what: str):
@@ -146,13 +154,30 @@ def test_kill_9_of_a_worker_mid_job_then_restart_finishes_the_job(tmp_path):
 
 @pytest.mark.slow
 def test_celery_worker_with_redis_runs_the_job_once(tmp_path, redis_url):
-    env = {"LUNGSEG_JOBS": "celery", "LUNGSEG_BROKER_URL": redis_url, "LUNGSEG_DATA_DIR": str(tmp_path / "data"),
-           "LUNGSEG_SECRET_KEY": "s"}
+    env = {
+        "LUNGSEG_JOBS": "celery",
+        "LUNGSEG_BROKER_URL": redis_url,
+        "LUNGSEG_DATA_DIR": str(tmp_path / "data"),
+        "LUNGSEG_SECRET_KEY": "s",
+    }
     settings = Settings(data_dir=tmp_path / "data", jobs="celery", broker_url=redis_url, secret_key="s")
     app = create_app(settings)
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "lungseg.web.worker", "worker", "--pool=solo",
-                               "--concurrency=1", "--loglevel=WARNING"], env={**os.environ, **env},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lungseg.web.worker",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     client = _signed_in(app)
     try:
         image = sorted(shared("ct-lung-kmader", "images").iterdir())[9]

@@ -9,13 +9,13 @@ import re
 import zipfile
 
 import pytest
-from conftest import shared
 from sqlalchemy import select
-from webclient import BASE, PASSWORD, WebClient
 
+from conftest import shared
 from lungseg.web.app import create_app
 from lungseg.web.models import Analysis, User
 from lungseg.web.settings import Settings
+from webclient import BASE, PASSWORD, WebClient
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def owner_and_analysis(app):
         url = owner.upload(image).headers["location"]
         assert owner.wait(url)["state"] == "done"
         page = owner.post("/account/tokens", {"name": "t"}).text
-        token_id = re.search(r'/account/tokens/([0-9a-f-]+)/revoke', page).group(1)
+        token_id = re.search(r"/account/tokens/([0-9a-f-]+)/revoke", page).group(1)
         yield owner, url.split("/")[-1], token_id
 
 
@@ -47,8 +47,12 @@ def _all_routes(app) -> list:
 
 
 def _fill(path: str, analysis_id: str, token_id: str, user_id: str) -> str:
-    return (path.replace("{analysis_id}", analysis_id).replace("{name}", "report")
-            .replace("{token_id}", token_id).replace("{user_id}", user_id))
+    return (
+        path.replace("{analysis_id}", analysis_id)
+        .replace("{name}", "report")
+        .replace("{token_id}", token_id)
+        .replace("{user_id}", user_id)
+    )
 
 
 def test_every_route_of_another_users_analysis_is_404(app, owner_and_analysis):
@@ -150,7 +154,7 @@ def test_security_headers_and_no_static_access_to_results(app, owner_and_analysi
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
     assert response.headers["x-content-type-options"] == "nosniff" and response.headers["referrer-policy"]
     assert response.headers["cache-control"] == "no-store"
-    for path in (f"/static/../data/analyses", f"/static/{analysis_id}", "/data/lungseg.db", "/static/../settings.py"):
+    for path in ("/static/../data/analyses", f"/static/{analysis_id}", "/data/lungseg.db", "/static/../settings.py"):
         assert owner.http.get(path).status_code == 404
 
 
@@ -178,11 +182,14 @@ def _zip(entries: dict, symlink: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("archive, status, words", [
-    (lambda: _zip({"bomb.dcm": b"\0" * (40 << 20)}), 413, "compress"),
-    (lambda: _zip({"../../evil.dcm": b"DICM"}), 400, "path"),
-    (lambda: _zip({"a.dcm": b"x"}, symlink="link.dcm"), 400, "link"),
-])
+@pytest.mark.parametrize(
+    "archive, status, words",
+    [
+        (lambda: _zip({"bomb.dcm": b"\0" * (40 << 20)}), 413, "compress"),
+        (lambda: _zip({"../../evil.dcm": b"DICM"}), 400, "path"),
+        (lambda: _zip({"a.dcm": b"x"}, symlink="link.dcm"), 400, "link"),
+    ],
+)
 def test_hostile_zips_are_refused_before_extraction(app, tmp_path, archive, status, words):
     with WebClient(app) as client:
         client.register("zip@example.org")
@@ -217,8 +224,9 @@ def test_large_bodies_are_refused_before_they_are_read(app):
         client.get("/login")
         big_form = {"email": "x@y.org", "password": "p" * (300 << 10)}
         assert client.post("/login", big_form).status_code == 413
-        anonymous = client.http.post("/analyses", files=[("files", ("a.nii.gz", b"\0" * (1 << 20), "x"))],
-                                     headers={"origin": BASE})
+        anonymous = client.http.post(
+            "/analyses", files=[("files", ("a.nii.gz", b"\0" * (1 << 20), "x"))], headers={"origin": BASE}
+        )
         assert anonymous.status_code == 401
         api = client.http.post("/api/v1/analyses", files=[("files", ("a.nii.gz", b"\0" * (1 << 20), "x"))])
         assert api.status_code == 401
@@ -290,8 +298,9 @@ def test_an_uploaded_header_cannot_read_a_server_file(app, tmp_path):
     secret = tmp_path / "data" / "lungseg.db"
     assert secret.is_file()
     key = secret.read_bytes()[:2].decode("latin-1")  # "SQ": what a 1-voxel read would have shown as a value
-    header = (f"ObjectType = Image\nNDims = 3\nDimSize = 2 1 1\nElementType = MET_SHORT\n"
-              f"ElementDataFile = {secret}\n").encode()
+    header = (
+        f"ObjectType = Image\nNDims = 3\nDimSize = 2 1 1\nElementType = MET_SHORT\nElementDataFile = {secret}\n"
+    ).encode()
     with WebClient(app) as client:
         client.register("probe@example.org")
         client.login("probe@example.org")

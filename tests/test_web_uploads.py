@@ -20,8 +20,8 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import shared
 
+from conftest import shared
 from lungseg.io import read_dicom_series
 from lungseg.web.deid import deidentify_dicom_folder
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
@@ -102,8 +102,13 @@ def test_dicom_zip_is_flattened_and_junk_skipped(tmp_path, popi_files, popi_imag
     """A zip of the series in nested folders, with macOS and DICOMDIR junk and a README: only the 71
     DICOM files are kept, flattened under generated names, and the zip itself is removed."""
     entries = [(f"patient/study 1/series/{path.name}", path) for path in popi_files]
-    entries += [("__MACOSX/patient/._00-slice000.dcm", b"\0" * 300), ("patient/.DS_Store", b"junk"),
-                ("DICOMDIR", popi_files[0]), ("patient/README", b"exported by a viewer"), ("empty/", b"")]
+    entries += [
+        ("__MACOSX/patient/._00-slice000.dcm", b"\0" * 300),
+        ("patient/.DS_Store", b"junk"),
+        ("DICOMDIR", popi_files[0]),
+        ("patient/README", b"exported by a viewer"),
+        ("empty/", b""),
+    ]
     archive = make_zip(tmp_path / "series.zip", entries)
     staged = stage_upload(upload([archive]), tmp_path / "dest", LIMITS)
     assert (staged.kind, staged.files, staged.original_name) == ("dicom-series", 71, "series.zip")
@@ -156,7 +161,12 @@ def test_client_names_are_never_paths(tmp_path, popi_files):
     root = tmp_path / "root"
     staged = stage_upload(upload(popi_files[:3], names), root / "uploads" / "dest", LIMITS)
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == [
-        "uploads", "uploads/dest", "uploads/dest/0001.dcm", "uploads/dest/0002.dcm", "uploads/dest/0003.dcm"]
+        "uploads",
+        "uploads/dest",
+        "uploads/dest/0001.dcm",
+        "uploads/dest/0002.dcm",
+        "uploads/dest/0003.dcm",
+    ]
     assert staged.original_name == "passwd.dcm and 2 more"
 
 
@@ -212,11 +222,13 @@ def test_unsupported_types_are_415(tmp_path, name):
 def test_mixed_uploads_are_refused(tmp_path, popi_files, popi_small):
     """One upload is one series, one zip, one volume or one slice: every mix is refused (400)."""
     zipped = make_zip(tmp_path / "a.zip", [("a.dcm", popi_files[0])])
-    for paths, names in [([popi_small, popi_files[0]], ["v.nii.gz", "a.dcm"]),
-                         ([popi_files[0], popi_small], ["a.dcm", "v.nii.gz"]),
-                         ([popi_small, popi_small], ["v.nii.gz", "w.nii"]),
-                         ([zipped, popi_files[0]], ["a.zip", "b.dcm"]),
-                         ([zipped, zipped], ["a.zip", "b.zip"])]:
+    for paths, names in [
+        ([popi_small, popi_files[0]], ["v.nii.gz", "a.dcm"]),
+        ([popi_files[0], popi_small], ["a.dcm", "v.nii.gz"]),
+        ([popi_small, popi_small], ["v.nii.gz", "w.nii"]),
+        ([zipped, popi_files[0]], ["a.zip", "b.dcm"]),
+        ([zipped, zipped], ["a.zip", "b.zip"]),
+    ]:
         error = refuse(upload(paths, names), tmp_path)
         assert error.status == 400 and "cannot join" in error.reason
     inner_mix = make_zip(tmp_path / "mix.zip", [("v.nii.gz", popi_small), ("a.dcm", popi_files[0])])
@@ -242,7 +254,7 @@ def test_zip_lying_about_sizes_is_not_trusted(tmp_path, popi_files):
     archive = make_zip(tmp_path / "lie.zip", [(popi_files[0].name, popi_files[0])], zipfile.ZIP_STORED)
     data = bytearray(archive.read_bytes())
     start = data.index(b"PK\x01\x02")  # the central directory entry: uncompressed size at +24
-    data[start + 24:start + 28] = (1000).to_bytes(4, "little")
+    data[start + 24 : start + 28] = (1000).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     error = refuse(upload([archive]), tmp_path, UploadLimits(max_uncompressed_bytes=100_000))
     assert error.status == 400 and "damaged" in error.reason
@@ -283,11 +295,26 @@ def test_damaged_and_useless_zips(tmp_path, popi_files):
 
 # --- de-identification ----------------------------------------------------------------------------
 
-IDENTIFYING = {"PatientName": "Doe^Jane", "PatientID": "12345", "PatientBirthDate": "19610417",
-               "AccessionNumber": "ACC778899", "InstitutionName": "Saint Example Hospital",
-               "StudyDate": "20231105", "StudyDescription": "CT chest for Jane Doe"}
-GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
-            "RescaleSlope", "RescaleIntercept", "Modality", "Rows", "Columns")
+IDENTIFYING = {
+    "PatientName": "Doe^Jane",
+    "PatientID": "12345",
+    "PatientBirthDate": "19610417",
+    "AccessionNumber": "ACC778899",
+    "InstitutionName": "Saint Example Hospital",
+    "StudyDate": "20231105",
+    "StudyDescription": "CT chest for Jane Doe",
+}
+GEOMETRY = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "Modality",
+    "Rows",
+    "Columns",
+)
 
 
 @pytest.fixture()
@@ -315,8 +342,17 @@ def test_deidentify_removes_identifiers_and_keeps_the_series(patched_three):
     assert all(b"Doe" in raw and b"12345" in raw for raw in before)
     assert deidentify_dicom_folder(folder, salt="secret-analysis-1") == 3
 
-    forbidden = [b"Doe", b"12345", b"19610417", b"ACC778899", b"Example", b"20231105", b"ACME",
-                 originals[0].StudyInstanceUID.encode(), originals[0].SeriesInstanceUID.encode()]
+    forbidden = [
+        b"Doe",
+        b"12345",
+        b"19610417",
+        b"ACC778899",
+        b"Example",
+        b"20231105",
+        b"ACME",
+        originals[0].StudyInstanceUID.encode(),
+        originals[0].SeriesInstanceUID.encode(),
+    ]
     after = [pydicom.dcmread(path) for path in sorted(folder.iterdir())]
     for path in sorted(folder.iterdir()):
         raw = path.read_bytes()

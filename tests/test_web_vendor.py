@@ -58,7 +58,7 @@ def test_viewer_partial_renders_the_element_contract():
     attr = re.search(r"data-legend='([^']*)'", html).group(1)
     unescaped = attr.replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
     assert json.loads(unescaped) == legend
-    assert 'data-slices=\'71\'' in html
+    assert "data-slices='71'" in html
     assert 'data-mode="volume"' in html
     assert 'data-ct-url="/jobs/a/ct.nii.gz"' in html
     assert 'fill="rgb(255, 64, 64)"' in html
@@ -66,6 +66,15 @@ def test_viewer_partial_renders_the_element_contract():
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None  # CSP: no inline scripts
     assert '<script src="/static/vendor/niivue/niivue.umd.js"></script>' in html
     assert '<script src="/static/viewer.js"></script>' in html
-    for control in ("view-axial", "view-coronal", "view-sagittal", "view-multiplanar",
-                    "window-lung", "window-mediastinum", "opacity", "plane", "slice"):
+    for control in (
+        "view-axial",
+        "view-coronal",
+        "view-sagittal",
+        "view-multiplanar",
+        "window-lung",
+        "window-mediastinum",
+        "opacity",
+        "plane",
+        "slice",
+    ):
         assert f'id="lv-{control}"' in html

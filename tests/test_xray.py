@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, shared, tiny_xray_config
-from radiographs import write_dx
-
 from lungseg.errors import InputError
 from lungseg.io import read_image, read_mask
 from lungseg.metrics.functional import dice
+from radiographs import write_dx
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +34,17 @@ def xray_plan(**changes):
 
 # --- preprocessing -------------------------------------------------------------------------------------
 
+
 def test_radiograph_plan_round_trip_on_a_real_xray(xrays):
     """Percentiles to [0, 1], letterbox to the model grid, and back to the X-ray's own grid: the true lung
     mask survives the round trip, and a portrait crop keeps its aspect (padding, not stretching)."""
     plan = xray_plan(image_size=128)
     image, truth = picture(xrays), read_mask(xrays / "masks" / "1-mask.png")
-    portrait = image[:, 96:416]                       # 512 x 320, as a portrait film
+    portrait = image[:, 96:416]  # 512 x 320, as a portrait film
     prepared, box = plan.prepare(portrait)
     assert prepared.shape == (128, 128) and 0.0 <= prepared.min() and prepared.max() <= 1.0
     assert (box.height, box.width) == (512, 320)
-    assert prepared[:, :10].max() == 0.0                # padded side columns: the anatomy is not stretched
+    assert prepared[:, :10].max() == 0.0  # padded side columns: the anatomy is not stretched
     from lungseg.preprocessing import mask_to_model_grid
 
     grid = mask_to_model_grid(truth[:, 96:416], box).astype(np.float32)
@@ -73,14 +73,14 @@ def test_percentiles_ignore_burned_in_labels_and_clahe_is_optional(xrays):
     from lungseg.preprocessing.radiograph import normalize_radiograph
 
     image = picture(xrays).astype(np.float32)
-    image = np.clip(image, 0, 240)                     # a film whose brightest tissue stays below 255
+    image = np.clip(image, 0, 240)  # a film whose brightest tissue stays below 255
     boxed = image.copy()
-    boxed[:10, :20] = 255.0                            # a burned-in white label on 0.08 % of the pixels
+    boxed[:10, :20] = 255.0  # a burned-in white label on 0.08 % of the pixels
     plain = normalize_radiograph(image)
     assert np.abs(normalize_radiograph(boxed)[10:, 20:] - plain[10:, 20:]).max() < 0.01
     min_max = (image - image.min()) / (image.max() - image.min())
     boxed_min_max = (boxed - boxed.min()) / (boxed.max() - boxed.min())
-    assert np.abs(boxed_min_max - min_max)[10:, 20:].max() > 0.05   # what a min/max scaling would do
+    assert np.abs(boxed_min_max - min_max)[10:, 20:].max() > 0.05  # what a min/max scaling would do
     equalized = normalize_radiograph(image, clahe_clip=2.0)
     assert equalized.shape == image.shape and 0 <= equalized.min() and equalized.max() <= 1
     assert np.abs(equalized - plain).mean() > 0.02
@@ -89,6 +89,7 @@ def test_percentiles_ignore_burned_in_labels_and_clahe_is_optional(xrays):
 
 
 # --- DICOM radiographs ---------------------------------------------------------------------------------
+
 
 def test_monochrome1_dicom_from_a_real_xray_is_inverted(xrays, tmp_path):
     """A 12-bit MONOCHROME1 DX made from a real X-ray (dense = low stored values) reads back dense =
@@ -104,7 +105,7 @@ def test_monochrome1_dicom_from_a_real_xray_is_inverted(xrays, tmp_path):
     for read in (inverted, plain):
         assert np.corrcoef(normalize_radiograph(read.pixels).ravel(), reference.ravel())[0, 1] > 0.999
     stored = read_radiograph(write_dx(tmp_path / "raw.dcm", image, monochrome1=True)).pixels
-    assert np.corrcoef(stored.ravel(), image.ravel())[0, 1] > 0.999   # not left inverted
+    assert np.corrcoef(stored.ravel(), image.ravel())[0, 1] > 0.999  # not left inverted
     narrow = read_radiograph(write_dx(tmp_path / "narrow.dcm", image, window=(1000, 400))).pixels
     assert np.isclose(narrow.max(), narrow[image > 120].min(), atol=1)  # the header's window clips
 
@@ -124,6 +125,7 @@ def test_pixel_spacing_from_the_header(xrays, tmp_path):
 
 
 # --- the shipped X-ray model ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def xray_segmenter():
@@ -155,8 +157,9 @@ def test_areas_in_cm2_and_sides_from_the_dicom_header(xrays, xray_segmenter, tmp
     for side in ("right_lung", "left_lung"):
         assert areas[side]["area_cm2"] == pytest.approx(areas[side]["voxels"] * 0.49 / 100, abs=0.01)
     assert 50 < areas["total"]["area_cm2"] < 600
-    mirrored = xray_segmenter.segment(write_dx(tmp_path / "mirrored.dcm", image[:, ::-1], pixel_spacing=0.7,
-                                               orientation=("R", "F")))
+    mirrored = xray_segmenter.segment(
+        write_dx(tmp_path / "mirrored.dcm", image[:, ::-1], pixel_spacing=0.7, orientation=("R", "F"))
+    )
     flipped = np.asarray(mirrored.labels)[:, ::-1]
     assert dice(flipped == 1, np.asarray(standard.labels) == 1) > 0.9  # the patient's right lung either way
     assert any("PatientOrientation" in f.message for f in mirrored.findings)
@@ -186,6 +189,7 @@ def test_lateral_header_and_non_chest_images_are_flagged(xrays, xray_segmenter, 
 
 # --- routing -------------------------------------------------------------------------------------------
 
+
 def test_routing_by_modality_and_pixels(xrays, kmader, popi_small, tmp_path):
     from lungseg.inference.predictor import Predictor
     from lungseg.inference.routing import route
@@ -193,8 +197,10 @@ def test_routing_by_modality_and_pixels(xrays, kmader, popi_small, tmp_path):
 
     eight_bit, xray = Predictor.load("ct-lung-8bit"), Predictor.load("xray-lung")
     image = picture(xrays)
-    ct_exports = [shared("covid-infection", "train", "images", "1.jpg"),
-                  sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").glob("*.png"))[0]]
+    ct_exports = [
+        shared("covid-infection", "train", "images", "1.jpg"),
+        sorted(shared("chest-ct-cancer", "valid", "adenocarcinoma").glob("*.png"))[0],
+    ]
     cases = {
         xrays / "images" / "1.jpg": "xray-lung",
         write_dx(tmp_path / "dx.dcm", image, monochrome1=True): "xray-lung",
@@ -225,9 +231,14 @@ def test_predict_auto_routes_ct_and_xray_in_one_batch(xrays, kmader, tmp_path):
     assert result.returncode == 0, result.stderr
     said = result.stdout + result.stderr
     assert "film.jpg: model xray-lung" in said and "ct.tif: model ct-lung" in said and "cm2" in said
-    reports = {name: json.loads((tmp_path / "out" / f"{name}_report.json").read_text()) for name in ("film", "dx", "ct")}
+    reports = {
+        name: json.loads((tmp_path / "out" / f"{name}_report.json").read_text()) for name in ("film", "dx", "ct")
+    }
     assert reports["film"]["model"] == reports["dx"]["model"] == "xray-lung" and reports["ct"]["model"] == "ct-lung"
-    assert reports["film"]["findings"][0]["code"] == "model-chosen" and "DICOM modality DX" in reports["dx"]["findings"][0]["message"]
+    assert (
+        reports["film"]["findings"][0]["code"] == "model-chosen"
+        and "DICOM modality DX" in reports["dx"]["findings"][0]["message"]
+    )
     assert reports["dx"]["measurements"]["right_lung"]["area_cm2"] > 20
     assert reports["dx"]["input"]["radiograph"]["photometric"] == "MONOCHROME1"
     assert "disclaimer" in reports["film"] and (tmp_path / "out" / "film_overlay.png").is_file()
@@ -243,6 +254,7 @@ def test_ct_model_refusal_points_to_the_xray_model(xrays):
 
 
 # --- leave-one-out training on a small budget ----------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from conftest import REPO, load_script, shared, tiny_xray_config
-
 from lungseg.config import AugmentConfig, RunConfig
 from lungseg.io import read_image, read_mask
 from lungseg.metrics.functional import dice
@@ -30,12 +29,14 @@ def bench():
 
 def film_pair(films, name: str, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     image = cv2.resize(read_image(films / "images" / f"{name}.png"), (size, size)).astype(np.float32) / 255
-    mask = cv2.resize(read_mask(films / "masks" / f"{name}.png").astype(np.uint8), (size, size),
-                      interpolation=cv2.INTER_NEAREST)
+    mask = cv2.resize(
+        read_mask(films / "masks" / f"{name}.png").astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST
+    )
     return image, (mask > 0).astype(np.uint8)
 
 
 # --- the split ------------------------------------------------------------------------------------------
+
 
 def test_folds_split_by_film_and_keep_the_tb_share(bench, films):
     names = bench.film_names(films)
@@ -60,6 +61,7 @@ def test_fold_folder_holds_only_the_training_films(bench, films, tmp_path):
 
 
 # --- augmentation for other sites -------------------------------------------------------------------------
+
 
 def site_augmentation(**chances):
     from lungseg.data.augment import build_augmentation
@@ -113,8 +115,9 @@ def test_markers_borders_bit_depth_and_tone_leave_the_lungs_labelled(films):
     assert changed >= 5
 
 
-@pytest.mark.parametrize("key, value", [("augment.marker_p", 1.5), ("augment.aspect", 0.6),
-                                        ("augment.bit_depth_p", -0.1)])
+@pytest.mark.parametrize(
+    "key, value", [("augment.marker_p", 1.5), ("augment.aspect", 0.6), ("augment.bit_depth_p", -0.1)]
+)
 def test_augmentation_chances_out_of_range_are_refused(key, value):
     section, name = key.split(".")
     values = RunConfig().to_dict()
@@ -124,6 +127,7 @@ def test_augmentation_chances_out_of_range_are_refused(key, value):
 
 
 # --- the shipped model ------------------------------------------------------------------------------------
+
 
 def test_shipped_manifest_quotes_the_committed_cross_validation():
     """The xray-lung manifest's cross-validation is benchmarks/results/xray_cv.json's entry for the
@@ -153,8 +157,12 @@ def test_shipped_model_on_the_films_of_another_processing(films):
     predictor = Predictor.load("xray-lung")
     recipe = load_config(REPO / "recipes" / "xray-lung.yaml")
     assert predictor.plan.clahe_clip == recipe.preprocess.clahe_clip > 0  # the shipped model is the recipe's
-    scores = [dice(predictor.predict([read_image(old / "images" / f"{n}.jpg")])[0],
-                   read_mask(old / "masks" / f"{n}-mask.png")) for n in "1234"]
+    scores = [
+        dice(
+            predictor.predict([read_image(old / "images" / f"{n}.jpg")])[0], read_mask(old / "masks" / f"{n}-mask.png")
+        )
+        for n in "1234"
+    ]
     assert min(scores) > 0.9, scores
 
 

@@ -32,16 +32,30 @@ class WebClient:
             self.token = found.group(1)
         return response
 
-    def post(self, path: str, data: dict | None = None, files=None, token: str | None = None,
-             origin: str | None = BASE, follow: bool = False):
+    def post(
+        self,
+        path: str,
+        data: dict | None = None,
+        files=None,
+        token: str | None = None,
+        origin: str | None = BASE,
+        follow: bool = False,
+    ):
         headers = {"origin": origin} if origin else {}
         data = {"csrf_token": self.token if token is None else token, **(data or {})}
         return self.http.post(path, data=data, files=files, headers=headers, follow_redirects=follow)
 
     def register(self, email: str, password: str = PASSWORD, **fields):
         self.get("/register")
-        values = {"full_name": "Test User", "email": email, "password": password, "age": "50",
-                  "gender": "female", "mobile": "+44 20 7946 0000", **fields}
+        values = {
+            "full_name": "Test User",
+            "email": email,
+            "password": password,
+            "age": "50",
+            "gender": "female",
+            "mobile": "+44 20 7946 0000",
+            **fields,
+        }
         return self.post("/register", values)
 
     def login(self, email: str, password: str = PASSWORD):

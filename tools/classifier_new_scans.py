@@ -20,8 +20,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "classifier_scan_cv.json"
 MANIFEST = REPO / "src" / "lungseg" / "weights" / "manifest.json"
-KEYS = ("temperature", "threshold", "display_cap", "target_accuracy", "expected_accuracy", "expected_balanced_accuracy",
-        "expected_answered_accuracy", "expected_coverage")
+KEYS = (
+    "temperature",
+    "threshold",
+    "display_cap",
+    "target_accuracy",
+    "expected_accuracy",
+    "expected_balanced_accuracy",
+    "expected_answered_accuracy",
+    "expected_coverage",
+)
 
 
 def new_scans_block(result_key: str, results: Path = RESULTS) -> dict:
@@ -32,8 +40,12 @@ def new_scans_block(result_key: str, results: Path = RESULTS) -> dict:
     if not result_key.startswith("recipe ["):
         raise ValueError(f"result {result_key!r} is not the shipped recipe's: its numbers do not describe the model")
     entry = found[result_key]
-    return {"result": result_key, "command": entry["command"], "folds": entry["folds_k"],
-            **{key: entry["final"][key] for key in KEYS}}
+    return {
+        "result": result_key,
+        "command": entry["command"],
+        "folds": entry["folds_k"],
+        **{key: entry["final"][key] for key in KEYS},
+    }
 
 
 def main() -> None:

@@ -44,8 +44,9 @@ def kmader_digest(shared: Path = SHARED) -> dict:
     split = predictor.card.split
     root = shared / "ct-lung-kmader"
     pairs = {pair.name: pair for pair in find_pairs(root / "images", root / "masks")}
-    masks = predictor.predict([read_image(pairs[name].image) for name in split.test],
-                              [pairs[name].image for name in split.test])
+    masks = predictor.predict(
+        [read_image(pairs[name].image) for name in split.test], [pairs[name].image for name in split.test]
+    )
     return {name: _sha(mask.astype(np.uint8)) for name, mask in zip(split.test, masks)}
 
 

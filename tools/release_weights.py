@@ -48,81 +48,156 @@ class Release:
     train: list[str]
     run: str
     split: str
-    prepare: list[str] = field(default_factory=list)     # a python command run first (tools/...)
-    prepared: str | None = None                          # ... skipped when this folder exists
-    evaluate: list[str] = field(default_factory=list)    # test-split scoring (split models)
-    cv: list[str] = field(default_factory=list)          # cross-validation (lesion models)
+    prepare: list[str] = field(default_factory=list)  # a python command run first (tools/...)
+    prepared: str | None = None  # ... skipped when this folder exists
+    evaluate: list[str] = field(default_factory=list)  # test-split scoring (split models)
+    cv: list[str] = field(default_factory=list)  # cross-validation (lesion models)
     cv_out: str | None = None
-    extra: dict = field(default_factory=dict)            # more manifest keys
-    classifier_cv: str | None = None                     # classifiers: the candidate of benchmarks/classifier_cv.py
-    xray_cv: str | None = None                           # X-ray: the tag of benchmarks/xray_cv.py (5-fold CV)
+    extra: dict = field(default_factory=dict)  # more manifest keys
+    classifier_cv: str | None = None  # classifiers: the candidate of benchmarks/classifier_cv.py
+    xray_cv: str | None = None  # X-ray: the tag of benchmarks/xray_cv.py (5-fold CV)
 
 
 def covid_release(name: str, masks: str, description: str) -> Release:
     """A model of the COVID-19 slices: 5-fold CV with its recipe, then the same recipe on all 50 slices."""
     data = ["--config", f"recipes/{name}.yaml", "--images", f"{COVID}/images", "--masks", f"{COVID}/{masks}"]
-    return Release(description, f"covid-infection/train {masks} (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
-                   ["train", *data, "--split", "100/0/0", "--out", f"runs/{name}"], f"runs/{name}",
-                   "all 50 training slices (no held-out part: see the cross-validation)",
-                   cv=["cv", "--folds", "5", *data, "--out", f"runs/cv-{name}"], cv_out=f"runs/cv-{name}")
+    return Release(
+        description,
+        f"covid-infection/train {masks} (Inf-Net COVID-SemiSeg, 50 slices; see its SOURCE.txt)",
+        ["train", *data, "--split", "100/0/0", "--out", f"runs/{name}"],
+        f"runs/{name}",
+        "all 50 training slices (no held-out part: see the cross-validation)",
+        cv=["cv", "--folds", "5", *data, "--out", f"runs/cv-{name}"],
+        cv_out=f"runs/cv-{name}",
+    )
 
 
 RELEASES = {
     "ct-lung": Release(
         "U-Net (base 16, depth 4) for lungs in axial chest CT slices in HU, 256x256 input, lung window L-600/W1500",
         "ct-lung-kmader (Kaggle 'Finding and Measuring Lungs in CT Data', K. Mader; see its SOURCE.txt)",
-        ["train", "--data", f"{SHARED}/ct-lung-kmader", "--out", "runs/ct-lung"], "runs/ct-lung",
+        ["train", "--data", f"{SHARED}/ct-lung-kmader", "--out", "runs/ct-lung"],
+        "runs/ct-lung",
         "70/20/10 by seed 0 (train/val/test), stored in the checkpoint",
         evaluate=["--data", f"{SHARED}/ct-lung-kmader", "--split", "test"],
-        extra={"eight_bit_variant": "ct-lung-8bit"}),
+        extra={"eight_bit_variant": "ct-lung-8bit"},
+    ),
     "ct-lung-8bit": Release(
         "U-Net (base 16, depth 4) for lungs in 8-bit CT exports (PNG/JPG through any window, whole or cropped to "
         "the lungs), 256x256 input; started from ct-lung",
         "ct-lung-kmader rendered by `python tools/render_8bit.py ../shared/data/ct-lung-kmader runs/kmader-8bit` "
         "(2 renderings per slice, seed 0)",
-        ["train", "--data", "runs/kmader-8bit", "--group-pattern", r"^(ID_\d+)", "--set", "train.init_from=ct-lung",
-         "--set", "preprocess.intensity=8bit", "--epochs", "12", "--max-minutes", "16", "--out", "runs/ct-lung-8bit"],
-        "runs/ct-lung-8bit", "70/20/10 by seed 0 grouped by slice (both renderings of a slice in one subset)",
-        prepare=["tools/render_8bit.py", f"{SHARED}/ct-lung-kmader", "runs/kmader-8bit"], prepared="runs/kmader-8bit",
-        evaluate=["--data", "runs/kmader-8bit", "--split", "test"]),
+        [
+            "train",
+            "--data",
+            "runs/kmader-8bit",
+            "--group-pattern",
+            r"^(ID_\d+)",
+            "--set",
+            "train.init_from=ct-lung",
+            "--set",
+            "preprocess.intensity=8bit",
+            "--epochs",
+            "12",
+            "--max-minutes",
+            "16",
+            "--out",
+            "runs/ct-lung-8bit",
+        ],
+        "runs/ct-lung-8bit",
+        "70/20/10 by seed 0 grouped by slice (both renderings of a slice in one subset)",
+        prepare=["tools/render_8bit.py", f"{SHARED}/ct-lung-kmader", "runs/kmader-8bit"],
+        prepared="runs/kmader-8bit",
+        evaluate=["--data", "runs/kmader-8bit", "--split", "test"],
+    ),
     "covid-infection": covid_release(
-        "covid-infection", "masks_infection", "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit "
-        "CT slices cropped to the lungs (HU input through the measured export window L-380/W1170), 256x256 input"),
+        "covid-infection",
+        "masks_infection",
+        "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit "
+        "CT slices cropped to the lungs (HU input through the measured export window L-380/W1170), 256x256 input",
+    ),
     "covid-infection-types": covid_release(
-        "covid-infection-types", "masks_multiclass", "U-Net (base 16, depth 4, from ct-lung), softmax over "
+        "covid-infection-types",
+        "masks_multiclass",
+        "U-Net (base 16, depth 4, from ct-lung), softmax over "
         "background / ground-glass opacity / consolidation, 8-bit CT slices cropped to the lungs (HU input through "
-        "L-380/W1170), 256x256 input"),
+        "L-380/W1170), 256x256 input",
+    ),
     "ct-cancer-type": Release(
         "ResNet-18 (timm, from random weights, 128 px) classifying an axial chest CT slice picture as "
         "adenocarcinoma, large cell carcinoma, squamous cell carcinoma or normal; calibrated confidence "
         "(temperature scaling), Grad-CAM",
         "chest-ct-cancer train+valid (Kaggle 'Chest CT-Scan images'; 685 files, 485 distinct slices after the "
         "duplicate audit; see its SOURCE.txt)",
-        ["classify", "train", "--config", "recipes/ct-cancer-type.yaml", "--data", f"{SHARED}/chest-ct-cancer",
-         "--split", "85/15/0", "--out", "runs/ct-cancer-type"],
-        "runs/ct-cancer-type", "85/15 by seed 0, stratified by class, copies of one slice kept together (validation: "
-                               "early stopping and the temperature); no test part: see the cross-validation",
-        classifier_cv="resnet18-128", extra={"task": "classification"}),
+        [
+            "classify",
+            "train",
+            "--config",
+            "recipes/ct-cancer-type.yaml",
+            "--data",
+            f"{SHARED}/chest-ct-cancer",
+            "--split",
+            "85/15/0",
+            "--out",
+            "runs/ct-cancer-type",
+        ],
+        "runs/ct-cancer-type",
+        "85/15 by seed 0, stratified by class, copies of one slice kept together (validation: "
+        "early stopping and the temperature); no test part: see the cross-validation",
+        classifier_cv="resnet18-128",
+        extra={"task": "classification"},
+    ),
     "xray-lung": Release(
         "U-Net (base 16, depth 4) for both lung fields in frontal chest radiographs (8/16-bit pictures or "
         "DICOM CR/DX through their VOI LUT; percentiles 0.5..99.5 to [0, 1], then CLAHE clip 2), 256x256 input; "
         "right/left by field",
         "xray-lung-montgomery-138 (all 138 Montgomery County chest X-rays, 80 normal and 58 tuberculosis, "
         "512x512 8-bit, NLM lung masks; research use with attribution, see its SOURCE.txt)",
-        ["train", "--config", "recipes/xray-lung.yaml", "--data", f"{SHARED}/xray-lung-montgomery-138",
-         "--set", "train.threads=1", "--out", "runs/xray-lung"],  # one thread, as its cross-validation folds
-        "runs/xray-lung", "all 138 films (no held-out part: see the 5-fold cross-validation by film)",
-        xray_cv="recipe"),
+        [
+            "train",
+            "--config",
+            "recipes/xray-lung.yaml",
+            "--data",
+            f"{SHARED}/xray-lung-montgomery-138",
+            "--set",
+            "train.threads=1",
+            "--out",
+            "runs/xray-lung",
+        ],  # one thread, as its cross-validation folds
+        "runs/xray-lung",
+        "all 138 films (no held-out part: see the 5-fold cross-validation by film)",
+        xray_cv="recipe",
+    ),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",
         "lung-tumor-msd (MSD Task06 Lung sample, 18 slices of 8 cases; see its SOURCE.txt)",
-        ["train", "--config", "recipes/lung-tumor.yaml", "--data", f"{SHARED}/lung-tumor-msd", "--split", "100/0/0",
-         "--out", "runs/lung-tumor"],
-        "runs/lung-tumor", "all 18 slices (no held-out part: see the cross-validation, grouped by case)",
-        cv=["cv", "--folds", "4", "--config", "recipes/lung-tumor.yaml", "--data", f"{SHARED}/lung-tumor-msd",
-            "--out", "runs/cv-lung-tumor"],
-        cv_out="runs/cv-lung-tumor"),
+        [
+            "train",
+            "--config",
+            "recipes/lung-tumor.yaml",
+            "--data",
+            f"{SHARED}/lung-tumor-msd",
+            "--split",
+            "100/0/0",
+            "--out",
+            "runs/lung-tumor",
+        ],
+        "runs/lung-tumor",
+        "all 18 slices (no held-out part: see the cross-validation, grouped by case)",
+        cv=[
+            "cv",
+            "--folds",
+            "4",
+            "--config",
+            "recipes/lung-tumor.yaml",
+            "--data",
+            f"{SHARED}/lung-tumor-msd",
+            "--out",
+            "runs/cv-lung-tumor",
+        ],
+        cv_out="runs/cv-lung-tumor",
+    ),
 }
 
 
@@ -160,31 +235,42 @@ def release(name: str, spec: Release) -> dict:
     run = Path(spec.run)
     if spec.prepare and not Path(spec.prepared).is_dir():
         subprocess.run([sys.executable, *spec.prepare], check=True)
-    entry = {"description": spec.description, "command": "lungseg " + " ".join(spec.train), "data": spec.data,
-             "split": spec.split}
+    entry = {
+        "description": spec.description,
+        "command": "lungseg " + " ".join(spec.train),
+        "data": spec.data,
+        "split": spec.split,
+    }
     if spec.cv:
         if not (Path(spec.cv_out) / "cv_summary.json").is_file():
             lungseg(*spec.cv)
         summary = json.loads((Path(spec.cv_out) / "cv_summary.json").read_text())
         entry["cv_command"] = "lungseg " + " ".join(spec.cv)
-        entry["cv_metrics"] = {key: {"mean": summary["across_folds"][key]["mean"], "sd": summary["across_folds"][key]["sd"]}
-                               for key in METRICS}
+        entry["cv_metrics"] = {
+            key: {"mean": summary["across_folds"][key]["mean"], "sd": summary["across_folds"][key]["sd"]}
+            for key in METRICS
+        }
         if "per_class" in summary:
-            entry["cv_metrics_per_class"] = {cls: {key: {"mean": v[key]["mean"], "sd": v[key]["sd"]} for key in METRICS}
-                                             for cls, v in summary["per_class"].items()}
+            entry["cv_metrics_per_class"] = {
+                cls: {key: {"mean": v[key]["mean"], "sd": v[key]["sd"]} for key in METRICS}
+                for cls, v in summary["per_class"].items()
+            }
         entry["cv_n_per_fold"] = summary["n_per_fold"]
     if spec.classifier_cv:
         found, entry["cv_command"] = benchmark_result("classifier_cv", spec.classifier_cv, "--only")
-        entry["cv_metrics"] = {key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items()
-                               if key != "minutes"}
+        entry["cv_metrics"] = {
+            key: {"mean": value[0], "sd": value[1]} for key, value in found["mean_sd"].items() if key != "minutes"
+        }
         entry["cv_folds"] = found["folds_k"]
     if spec.xray_cv:
         found, entry["cv_command"] = benchmark_result("xray_cv", spec.xray_cv, "--tag")
         folds = found["over_folds"]
-        entry["cv_metrics"] = {"dice": dict(zip(("mean", "sd"), folds["all_dice"])),
-                               "dice_tb": dict(zip(("mean", "sd"), folds["tb_dice"])),
-                               "dice_normal": dict(zip(("mean", "sd"), folds["normal_dice"])),
-                               "dice_product": dict(zip(("mean", "sd"), folds["all_dice_product"]))}
+        entry["cv_metrics"] = {
+            "dice": dict(zip(("mean", "sd"), folds["all_dice"])),
+            "dice_tb": dict(zip(("mean", "sd"), folds["tb_dice"])),
+            "dice_normal": dict(zip(("mean", "sd"), folds["normal_dice"])),
+            "dice_product": dict(zip(("mean", "sd"), folds["all_dice_product"])),
+        }
         entry["cv_folds"] = found["k"]
         entry["cv_shifted_films"] = {key: value[0] for key, value in found["shifted_mean"].items()}
     if prepare := spec.prepare:
@@ -192,8 +278,16 @@ def release(name: str, spec: Release) -> dict:
     if not (run / "best.pt").is_file():
         lungseg(*spec.train)
     if spec.evaluate:
-        lungseg("evaluate", "--model", str(run / "best.pt"), *spec.evaluate, "--out", str(run / "eval-test"),
-                "--backend", "torch")
+        lungseg(
+            "evaluate",
+            "--model",
+            str(run / "best.pt"),
+            *spec.evaluate,
+            "--out",
+            str(run / "eval-test"),
+            "--backend",
+            "torch",
+        )
         metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
         entry["test_metrics"] = {key: metrics[key] for key in METRICS}
         entry["test_n"] = metrics["n"]
@@ -202,8 +296,10 @@ def release(name: str, spec: Release) -> dict:
     lungseg("export", str(onnx), "--model", str(checkpoint))
     shutil.copy(run / "config.yaml", WEIGHTS / f"{name}.config.yaml")
     entry.update(spec.extra)
-    entry["files"] = {"checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
-                      "onnx": {"name": onnx.name, "sha256": sha256(onnx), "url": None}}
+    entry["files"] = {
+        "checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
+        "onnx": {"name": onnx.name, "sha256": sha256(onnx), "url": None},
+    }
     return entry
 
 

@@ -47,8 +47,8 @@ def render(hu: np.ndarray, mask: np.ndarray, style: str, rng: random.Random):
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         margin = rng.randint(2, 30)
         top, left = max(rows[0] - margin, 0), max(cols[0] - margin, 0)
-        image = image[top:rows[-1] + margin + 1, left:cols[-1] + margin + 1]
-        labels = labels[top:rows[-1] + margin + 1, left:cols[-1] + margin + 1]
+        image = image[top : rows[-1] + margin + 1, left : cols[-1] + margin + 1]
+        labels = labels[top : rows[-1] + margin + 1, left : cols[-1] + margin + 1]
     jpeg = style == "cropped" or (style == "random" and rng.random() < 0.5)
     return image, labels, (".jpg", rng.randint(75, 95)) if jpeg else (".png", None)
 

@@ -13,7 +13,7 @@ UNKNOWN_COLOUR = (255, 200, 0)
 # The palette of a K-class model's class maps (``inference.evaluation_classes``), by class index (0 is the
 # background); a class past its end shows in ``UNKNOWN_COLOUR``.
 CLASS_MAP_COLOURS = ((0, 0, 0), (255, 200, 0), (255, 64, 160), (0, 200, 120), (120, 120, 255), (255, 128, 0))
-ANATOMY = ("91723000", "Anatomical Structure")              # DICOM-SEG segment categories (SNOMED CT)
+ANATOMY = ("91723000", "Anatomical Structure")  # DICOM-SEG segment categories (SNOMED CT)
 ABNORMAL = ("49755003", "Morphologically Abnormal Structure")
 
 
@@ -53,10 +53,10 @@ TUMOUR = LabelClass(6, "tumour", (0, 230, 110), ("108369006", "Neoplasm"), ABNOR
 LESIONS = (INFECTION, GROUND_GLASS, CONSOLIDATION, TUMOUR)
 FIRST_FREE_VALUE = 7
 
-SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)   # the lung model's labels with the right/left split (the default)
-BOTH_LUNGS = (LUNG,)                    # ... without it (``PostprocessOptions(split_lungs=False)``)
-PAIRED_LUNGS = frozenset(SPLIT_LUNGS)   # one adult lung each: the per-lung volume bounds apply
-TABLE = (*SPLIT_LUNGS, *LESIONS)        # the label table of a lung + lesion label map
+SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)  # the lung model's labels with the right/left split (the default)
+BOTH_LUNGS = (LUNG,)  # ... without it (``PostprocessOptions(split_lungs=False)``)
+PAIRED_LUNGS = frozenset(SPLIT_LUNGS)  # one adult lung each: the per-lung volume bounds apply
+TABLE = (*SPLIT_LUNGS, *LESIONS)  # the label table of a lung + lesion label map
 
 
 def label_class(value: int, classes: tuple[LabelClass, ...] = TABLE) -> LabelClass:

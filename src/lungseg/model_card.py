@@ -42,8 +42,11 @@ class ModelSpec:
 
     @classmethod
     def from_stored(cls, value, source: str | Path | None = None) -> ModelSpec:
-        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not isinstance(
-                value.get("kwargs"), dict):
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("name"), str)
+            or not isinstance(value.get("kwargs"), dict)
+        ):
             raise InputError(source, "the model spec must be {name: str, kwargs: dict}")
         return cls(value["name"], dict(value["kwargs"]))
 
@@ -80,7 +83,7 @@ class ModelCard:
 
     @property
     def task(self) -> str:
-        """"segmentation" (per-pixel logits) or "classification" (one logit per class and image): the
+        """ "segmentation" (per-pixel logits) or "classification" (one logit per class and image): the
         ``model.task`` of the run config that trained it; a card without one (written before classifiers
         existed, or made in code without a config) is a segmentation model."""
         config = self.provenance.config
@@ -94,12 +97,17 @@ class ModelCard:
         return output_channels(self.task, len(self.class_names))
 
     def to_dict(self) -> dict:
-        stored = {"format": CARD_FORMAT, "lungseg_version": self.provenance.lungseg_version,
-                  "model": self.spec.to_dict(), "preprocessing": self.plan.to_dict(),
-                  "class_names": list(self.class_names),
-                  "config": dict(self.provenance.config) if self.provenance.config is not None else None,
-                  "split": self.split.to_dict() if self.split is not None else None,
-                  "metrics": dict(self.metrics), "epoch": self.provenance.epoch}
+        stored = {
+            "format": CARD_FORMAT,
+            "lungseg_version": self.provenance.lungseg_version,
+            "model": self.spec.to_dict(),
+            "preprocessing": self.plan.to_dict(),
+            "class_names": list(self.class_names),
+            "config": dict(self.provenance.config) if self.provenance.config is not None else None,
+            "split": self.split.to_dict() if self.split is not None else None,
+            "metrics": dict(self.metrics),
+            "epoch": self.provenance.epoch,
+        }
         if self.provenance.ensemble:
             stored["ensemble"] = list(self.provenance.ensemble)
         if self.calibration:
@@ -111,13 +119,19 @@ class ModelCard:
         """Read and check a stored card (``kind`` "checkpoint": a checkpoint dict; "model": ONNX metadata)."""
         if not isinstance(stored, dict):
             raise InputError(source, f"not a lungseg {kind} (holds a {type(stored).__name__}, not a dict)")
-        missing = [f"{key}{meaning}" for key, meaning in (("format", ""), ("model", " (model spec)"), (
-            "preprocessing", " (preprocessing plan)")) if key not in stored]
+        missing = [
+            f"{key}{meaning}"
+            for key, meaning in (("format", ""), ("model", " (model spec)"), ("preprocessing", " (preprocessing plan)"))
+            if key not in stored
+        ]
         if missing:
             raise InputError(source, f"not a complete lungseg {kind}: missing {', '.join(missing)}")
         if not isinstance(stored["format"], int) or stored["format"] > CARD_FORMAT:
-            raise InputError(source, f"{kind} format {stored['format']!r} is not one this lungseg ({__version__}) "
-                                     "understands; upgrade lungseg")
+            raise InputError(
+                source,
+                f"{kind} format {stored['format']!r} is not one this lungseg ({__version__}) "
+                "understands; upgrade lungseg",
+            )
         names = stored.get("class_names") or DEFAULT_CLASS_NAMES
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
             raise InputError(source, f"class_names must be a list of names, got {names!r}")
@@ -125,11 +139,21 @@ class ModelCard:
             split = Split.from_dict(stored["split"]) if stored.get("split") else None
         except TypeError as exc:
             raise InputError(source, f"stored split is malformed ({exc})") from exc
-        provenance = Provenance(str(stored.get("lungseg_version", "unknown")), stored.get("epoch"),
-                                stored.get("config"), tuple(stored.get("ensemble") or ()))
-        card = cls(ModelSpec.from_stored(stored["model"], source), PreprocessPlan.from_stored(
-            stored["preprocessing"], source), tuple(names), split, dict(stored.get("metrics") or {}), provenance,
-            dict(stored.get("calibration") or {}))
+        provenance = Provenance(
+            str(stored.get("lungseg_version", "unknown")),
+            stored.get("epoch"),
+            stored.get("config"),
+            tuple(stored.get("ensemble") or ()),
+        )
+        card = cls(
+            ModelSpec.from_stored(stored["model"], source),
+            PreprocessPlan.from_stored(stored["preprocessing"], source),
+            tuple(names),
+            split,
+            dict(stored.get("metrics") or {}),
+            provenance,
+            dict(stored.get("calibration") or {}),
+        )
         if card.task not in TASKS:
             raise InputError(source, f"stored config model.task {card.task!r} is not one of {', '.join(TASKS)}")
         return card

@@ -5,6 +5,8 @@ report, on the overlays and in the web app's quality chart."""
 
 from __future__ import annotations
 
-DISCLAIMER = ("Research and screening use only; not a medical device. A radiologist must review every "
-              "result before any clinical use.")
+DISCLAIMER = (
+    "Research and screening use only; not a medical device. A radiologist must review every "
+    "result before any clinical use."
+)
 QUALITY_FLAG = 0.90

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,8 +22,17 @@ from lungseg.screening import DISCLAIMER
 classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
 app.add_typer(classify_app, name="classify")
 
-SEGMENTATION_ONLY = ("images", "masks", "mask_labels", "border_weights", "target_val_dice", "group_pattern",
-                     "encoder_weights", "allow_leaks", "tensorboard")
+SEGMENTATION_ONLY = (
+    "images",
+    "masks",
+    "mask_labels",
+    "border_weights",
+    "target_val_dice",
+    "group_pattern",
+    "encoder_weights",
+    "allow_leaks",
+    "tensorboard",
+)
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
 
@@ -33,13 +42,20 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 def train(
     out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history, audit and calibration.")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config.")] = False,
-    pretrained: Annotated[Optional[str], typer.Option(
-        help="Initial weights of timm networks: imagenet (timm's download), a local state-dict PATH, or none.")] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing in [0, 1).")] = None,
-    class_balance: Annotated[Optional[str], typer.Option(
-        help="sampler (draw classes evenly) | loss (weigh them) | none.")] = None,
-    init_from: Annotated[Optional[str], typer.Option(
-        help="Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung).")] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(
+            help="Initial weights of timm networks: imagenet (timm's download), a local state-dict PATH, or none."
+        ),
+    ] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Cross-entropy label smoothing in [0, 1).")] = None,
+    class_balance: Annotated[
+        str | None, typer.Option(help="sampler (draw classes evenly) | loss (weigh them) | none.")
+    ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(help="Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung)."),
+    ] = None,
     *,
     options: dict,
 ):
@@ -48,18 +64,27 @@ def train(
     from lungseg.training.classify_run import train_classifier
 
     if resume:
-        result = train_classifier(None, out, resume=True, log=console().print, progress_factory=progress,
-                                  epochs=options.get("epochs"))
+        result = train_classifier(
+            None, out, resume=True, log=console().print, progress_factory=progress, epochs=options.get("epochs")
+        )
     else:
         options["set"] = list(options.get("set") or []) + [
-            f"{key}={json.dumps(value)}" for key, value in (("train.label_smoothing", label_smoothing), (
-                "train.class_balance", class_balance), ("train.init_from", init_from)) if value is not None]
+            f"{key}={json.dumps(value)}"
+            for key, value in (
+                ("train.label_smoothing", label_smoothing),
+                ("train.class_balance", class_balance),
+                ("train.init_from", init_from),
+            )
+            if value is not None
+        ]
         if pretrained is not None:
             options["model_arg"] = list(options.get("model_arg") or []) + [f"pretrained={pretrained}"]
         config = build_config(options, defaults=classifier_defaults())
         result = train_classifier(config, out, log=console().print, progress_factory=progress)
-    console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
-                    f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
+    console().print(
+        f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
+        f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}"
+    )
 
 
 @classify_app.command("evaluate")
@@ -68,37 +93,48 @@ def evaluate(
     model: Annotated[str, typer.Option("--model", help="Classifier checkpoint (RUN/best.pt) or shipped name.")],
     data: Annotated[Path, typer.Option(help="Class-folder set (DIR/<class>/* or DIR/<split>/<class>/*).")],
     out: Annotated[Path, typer.Option(help="Report folder (index.html, metrics.json, figures).")],
-    split: Annotated[Optional[str], typer.Option(help="test/val/train of the model's own split of DIR, or all; "
-                                                      "default: test for the set the model was trained on, all "
-                                                      "for any other (a held-out set).")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="test/val/train of the model's own split of DIR, or all; "
+            "default: test for the set the model was trained on, all "
+            "for any other (a held-out set)."
+        ),
+    ] = None,
     examples: Annotated[int, typer.Option(help="Best and worst examples shown with heat maps.")] = 3,
     device: DeviceOption = "auto",
 ):
     """Score a classifier: accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, confusion
     matrix, calibration (ECE, reliability diagram) and best/worst examples with Grad-CAM, one picture per
     distinct slice."""
+    from lungseg.inference.classify import ImageClassifier
     from lungseg.inference.classify_evaluation import evaluate_classifier
     from lungseg.reports.classification_report import write_classification_report
 
-    from lungseg.inference.classify import ImageClassifier
-
     classifier = ImageClassifier.load(model, check_inputs=False, device=device)
-    evaluation = evaluate_classifier(classifier, data, split, examples,
-                                     log=lambda line: console().print(line, markup=False))  # "[test]" is text
+    evaluation = evaluate_classifier(
+        classifier, data, split, examples, log=lambda line: console().print(line, markup=False)
+    )  # "[test]" is text
     page = write_classification_report(evaluation, out)
     scores = evaluation.scores
-    console().print(f"accuracy {scores.accuracy:.4f}, balanced accuracy {scores.balanced_accuracy:.4f}, macro-F1 "
-                    f"{scores.macro_f1:.4f}, ECE {evaluation.calibration['ece_uncalibrated']:.4f} -> "
-                    f"{evaluation.calibration['ece_calibrated']:.4f} (calibrated); wrote {page}")
+    console().print(
+        f"accuracy {scores.accuracy:.4f}, balanced accuracy {scores.balanced_accuracy:.4f}, macro-F1 "
+        f"{scores.macro_f1:.4f}, ECE {evaluation.calibration['ece_uncalibrated']:.4f} -> "
+        f"{evaluation.calibration['ece_calibrated']:.4f} (calibrated); wrote {page}"
+    )
 
 
 @classify_app.command("predict")
 @user_errors
 def predict(
     input: Annotated[Path, typer.Argument(help="A CT slice picture (PNG/JPG) or a folder of them.")],
-    model: Annotated[str, typer.Option("--model", help="Shipped model name or classifier checkpoint.")] = "ct-cancer-type",
-    out: Annotated[Optional[Path], typer.Option(help="Folder for predictions.json (and heat maps with --cam).")] = None,
-    cam: Annotated[bool, typer.Option("--cam", help="Write a Grad-CAM heat map PNG per picture (needs --out).")] = False,
+    model: Annotated[
+        str, typer.Option("--model", help="Shipped model name or classifier checkpoint.")
+    ] = "ct-cancer-type",
+    out: Annotated[Path | None, typer.Option(help="Folder for predictions.json (and heat maps with --cam).")] = None,
+    cam: Annotated[
+        bool, typer.Option("--cam", help="Write a Grad-CAM heat map PNG per picture (needs --out).")
+    ] = False,
     device: DeviceOption = "auto",
 ):
     """Class probabilities (calibrated), the predicted class and its confidence per picture; pictures that
@@ -112,23 +148,33 @@ def predict(
     if out is not None:
         out = check_folder_target(out)
     classifier = ImageClassifier.load(model, device=device)
-    print(classifier.new_scans.note() if classifier.new_scans else
-          f"{model}: not measured on unseen scans (no scan-disjoint cross-validation); its confidence holds for "
-          "scans like the training set's")
+    print(
+        classifier.new_scans.note()
+        if classifier.new_scans
+        else f"{model}: not measured on unseen scans (no scan-disjoint cross-validation); its confidence holds for "
+        "scans like the training set's"
+    )
     results = []
     for path in files:
         read = classifier.read(path)
         prediction = classifier.apply(read, source=str(path))
         results.append(prediction.to_dict())
-        flag = "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]" \
-            if prediction.flagged else ""
+        flag = (
+            "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]"
+            if prediction.flagged
+            else ""
+        )
         print(f"{path}: {prediction.line()}{flag}")
         if cam:
             results[-1]["heat_map"] = _write_cam(classifier, read.gray, prediction.predicted, path, out, len(results))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        written = {"model": str(model), "disclaimer": DISCLAIMER,
-                   "new_scans": vars(classifier.new_scans) if classifier.new_scans else None, "predictions": results}
+        written = {
+            "model": str(model),
+            "disclaimer": DISCLAIMER,
+            "new_scans": vars(classifier.new_scans) if classifier.new_scans else None,
+            "predictions": results,
+        }
         write_text_atomic(out / "predictions.json", json.dumps(written, indent=1))
         console().print(f"wrote {out / 'predictions.json'}")
     if not files:
@@ -137,8 +183,11 @@ def predict(
 
 def _pictures(input: Path) -> list[Path]:
     if input.is_dir() and not any(input.glob("*.dcm")):
-        files = sorted(p for p in input.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
-                       and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in input.rglob("*")
+            if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".")
+        )
         if not files:
             raise InputError(input, f"holds no pictures ({', '.join(PICTURE_SUFFIXES)})")
         return files

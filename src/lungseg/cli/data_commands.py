@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,13 +18,17 @@ app.add_typer(data_app, name="data")
 @data_app.command("check")
 @user_errors
 def check(
-    folder: Annotated[Path, typer.Argument(help="DIR/images+masks, DIR/<split>/images+masks, "
-                                                "DIR/<split>/<class>/ or a folder of images.")],
-    out: Annotated[Optional[Path], typer.Option(help="JSON report (default: DIR_audit.json beside DIR).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="For DIR/images+masks: audit the split `lungseg train` "
-                                                      "would make (e.g. 70/20/10).")] = None,
+    folder: Annotated[
+        Path,
+        typer.Argument(help="DIR/images+masks, DIR/<split>/images+masks, DIR/<split>/<class>/ or a folder of images."),
+    ],
+    out: Annotated[Path | None, typer.Option(help="JSON report (default: DIR_audit.json beside DIR).")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="For DIR/images+masks: audit the split `lungseg train` would make (e.g. 70/20/10)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Split seed (as train's data.split_seed).")] = 0,
-    group_pattern: Annotated[Optional[str], typer.Option(help="Regex naming the patient in a file stem.")] = None,
+    group_pattern: Annotated[str | None, typer.Option(help="Regex naming the patient in a file stem.")] = None,
     mask_labels: MaskLabelsOption = None,
 ):
     """Find identical and near-identical images within and across splits, unreadable files, NaN/inf
@@ -47,14 +51,24 @@ def check(
 @data_app.command("fetch")
 @user_errors
 def fetch(
-    name: Annotated[str, typer.Argument(help="The set: montgomery (138 films, NLM) or shenzhen (566 films "
-                                             "with lung masks, NLM + Stirenko et al.).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The set: montgomery (138 films, NLM) or shenzhen (566 films with lung masks, NLM + Stirenko et al.)."
+        ),
+    ],
     dest: Annotated[Path, typer.Argument(help="Folder to fill with images/ and masks/ (new or empty).")],
-    archive: Annotated[Optional[list[Path]], typer.Option(
-        help="Use this local copy of the archive instead of downloading (checksum-verified when a checksum "
-             "is known); once per archive of the set, in order (shenzhen: images zip, then masks zip).")] = None,
-    url: Annotated[Optional[list[str]], typer.Option(
-        help="Download from this URL instead (http(s):// or file://); once per archive, in order.")] = None,
+    archive: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Use this local copy of the archive instead of downloading (checksum-verified when a checksum "
+            "is known); once per archive of the set, in order (shenzhen: images zip, then masks zip)."
+        ),
+    ] = None,
+    url: Annotated[
+        list[str] | None,
+        typer.Option(help="Download from this URL instead (http(s):// or file://); once per archive, in order."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server before giving up.")] = 60.0,
 ):
     """Download a public set (resuming a partial download), verify its sha256 (the published one, else the
@@ -69,16 +83,27 @@ def fetch(
     check_folder_target(dest)
     stderr = console()
     with _transfer_progress(stderr) as report:
-        result = fetch_set(source, dest, archive or (), url or (), timeout,
-                           log=lambda line: stderr.print(line, markup=False), progress=report)
+        result = fetch_set(
+            source,
+            dest,
+            archive or (),
+            url or (),
+            timeout,
+            log=lambda line: stderr.print(line, markup=False),
+            progress=report,
+        )
     for note in result.notes:
         stderr.print(f"note: {note}", markup=False)
     if result.already_fetched:
-        stderr.print(f"{dest}: already fetched ({result.images} images and {result.masks} masks); nothing to do",
-                     markup=False)
+        stderr.print(
+            f"{dest}: already fetched ({result.images} images and {result.masks} masks); nothing to do", markup=False
+        )
     else:
-        stderr.print(f"{result.images} images and {result.masks} masks in {dest}; train with: lungseg train "
-                     f"--data {dest} --config recipes/xray-lung.yaml", markup=False)
+        stderr.print(
+            f"{result.images} images and {result.masks} masks in {dest}; train with: lungseg train "
+            f"--data {dest} --config recipes/xray-lung.yaml",
+            markup=False,
+        )
 
 
 @contextmanager
@@ -87,8 +112,16 @@ def _transfer_progress(stderr):
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     tasks = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                  console=stderr, transient=True, disable=not stderr.is_terminal) as bars:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    ) as bars:
+
         def report(what: str, done: int, total: int | None) -> None:
             if what not in tasks:
                 tasks[what] = bars.add_task(what, total=total)
@@ -101,14 +134,35 @@ def _print_report(report) -> None:
     from rich.table import Table
 
     stderr = console()
-    table = Table("split", "images", "HU", "8-bit", "min", "max", "empty masks", "masks read as",
-                  "duplicates within", "problems", "classes")
+    table = Table(
+        "split",
+        "images",
+        "HU",
+        "8-bit",
+        "min",
+        "max",
+        "empty masks",
+        "masks read as",
+        "duplicates within",
+        "problems",
+        "classes",
+    )
     for split, row in report.split_summary().items():
         classes = ", ".join(f"{name} {count}" for name, count in row["classes"].items())
         rules = ", ".join(f"{name} {count}" for name, count in row["mask_rules"].items())
-        table.add_row(split, str(row["images"]), str(row["hu"]), str(row["8bit"]), _value(row["min"]),
-                      _value(row["max"]), str(row["empty_masks"]), rules, str(row["duplicates_within"]),
-                      str(row["problems"]), classes)
+        table.add_row(
+            split,
+            str(row["images"]),
+            str(row["hu"]),
+            str(row["8bit"]),
+            _value(row["min"]),
+            _value(row["max"]),
+            str(row["empty_masks"]),
+            rules,
+            str(row["duplicates_within"]),
+            str(row["problems"]),
+            classes,
+        )
     stderr.print(table)
     for leak in report.leaks[:20]:
         stderr.print(f"leak: {leak.describe()}")
@@ -120,8 +174,10 @@ def _print_report(report) -> None:
         stderr.print(f"problem: {problem}")
     for line in report.info:
         stderr.print(f"note: {line}")
-    stderr.print(f"{len(report.leaks)} leak(s) across splits, {len(report.duplicates) - len(report.leaks)} "
-                 f"duplicate(s) within splits, {len(report.problems)} problem file(s)")
+    stderr.print(
+        f"{len(report.leaks)} leak(s) across splits, {len(report.duplicates) - len(report.leaks)} "
+        f"duplicate(s) within splits, {len(report.problems)} problem file(s)"
+    )
 
 
 def _value(value) -> str:

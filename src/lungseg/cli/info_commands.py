@@ -24,20 +24,25 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instea
     if onnx_available():
         import onnxruntime
 
-        report["onnxruntime"] = {"version": onnxruntime.__version__,
-                                 "providers": onnxruntime.get_available_providers()}
+        report["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
     report["backend_auto"] = "torch" if prefers_torch("auto", "auto") else "onnx"
     if as_json:
         print(json.dumps(report, indent=1))
         return
-    print(f"lungseg {report['lungseg']}  torch {report['torch']} (CUDA build {report['cuda_build'] or 'none'}, "
-          f"cuDNN {report['cudnn'] or 'none'})")
+    print(
+        f"lungseg {report['lungseg']}  torch {report['torch']} (CUDA build {report['cuda_build'] or 'none'}, "
+        f"cuDNN {report['cudnn'] or 'none'})"
+    )
     for gpu in report["gpus"]:
-        print(f"  cuda:{gpu['index']}  {gpu['name']}  {gpu['memory_gib']} GiB  compute {gpu['capability']}  "
-              f"bf16 {'yes' if gpu['bf16'] else 'no'}")
+        print(
+            f"  cuda:{gpu['index']}  {gpu['name']}  {gpu['memory_gib']} GiB  compute {gpu['capability']}  "
+            f"bf16 {'yes' if gpu['bf16'] else 'no'}"
+        )
     if not report["gpus"]:
         print("  no CUDA GPU visible" + (" (mps available)" if report["mps_available"] else ""))
     runtime = report["onnxruntime"]
-    print(f"--device auto -> {report['default_device']};  --backend auto -> {report['backend_auto']};  "
-          f"CPU threads {report['cpu_threads']};  onnxruntime "
-          + (f"{runtime['version']} ({', '.join(runtime['providers'])})" if runtime else "not installed"))
+    print(
+        f"--device auto -> {report['default_device']};  --backend auto -> {report['backend_auto']};  "
+        f"CPU threads {report['cpu_threads']};  onnxruntime "
+        + (f"{runtime['version']} ({', '.join(runtime['providers'])})" if runtime else "not installed")
+    )

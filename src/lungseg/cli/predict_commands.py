@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,11 +12,11 @@ from lungseg.cli.common import (
     BackendOption,
     DataOption,
     DeviceOption,
-    PrecisionOption,
     ImagesOption,
     MaskLabelsOption,
     MasksOption,
     ModelOption,
+    PrecisionOption,
     ThresholdOption,
     app,
     console,
@@ -33,13 +33,21 @@ def evaluate(
     data: DataOption = None,
     images: ImagesOption = None,
     masks: MasksOption = None,
-    split: Annotated[Optional[str], typer.Option(help="train/val/test/all of the checkpoint's split; "
-                                                      "default: test with --data, every pair otherwise.")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="train/val/test/all of the checkpoint's split; default: test with --data, every pair otherwise."
+        ),
+    ] = None,
     threshold: ThresholdOption = 0.5,
     backend: BackendOption = "auto",
     mask_labels: MaskLabelsOption = None,
-    mask_mapping: Annotated[Optional[str], typer.Option(
-        help="Multi-class models: stored mask value -> class, e.g. 0:0,128:1,255:2 (masks saved as pictures).")] = None,
+    mask_mapping: Annotated[
+        str | None,
+        typer.Option(
+            help="Multi-class models: stored mask value -> class, e.g. 0:0,128:1,255:2 (masks saved as pictures)."
+        ),
+    ] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
 ):
@@ -54,20 +62,28 @@ def evaluate(
     pairs = select_pairs(predictor.card, data, images, masks, split)
     evaluate_pairs(predictor, pairs, out, log=console().print, mask_labels=labels, mask_mapping=mask_mapping)
     scope = f"the '{split}' split" if split else "every pair in the folders"
-    console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and "
-                     f"{out / 'per_sample.csv'}")
+    console().print(f"scored {len(pairs)} samples ({scope}); wrote {out / 'metrics.json'} and {out / 'per_sample.csv'}")
 
 
 @app.command()
 @user_errors
 def predict(
-    input: Annotated[Path, typer.Argument(help="DICOM folder or file, NIfTI/NRRD/MHA, PNG/JPG/TIFF, or a folder "
-                                                "of studies (batch mode).")],
+    input: Annotated[
+        Path,
+        typer.Argument(help="DICOM folder or file, NIfTI/NRRD/MHA, PNG/JPG/TIFF, or a folder of studies (batch mode)."),
+    ],
     output: Annotated[Path, typer.Argument(help="Mask file (suffix sets the format) or a folder.")],
-    model: Annotated[str, typer.Option(help="auto (CT -> ct-lung, chest X-ray -> xray-lung, said per input), a "
-                                            "shipped model name, a checkpoint, an exported .onnx or a cv folder.")] = "auto",
-    format: Annotated[str, typer.Option("--format", help="auto | nifti | nrrd | png | dicom-seg "
-                                                          "(auto: nifti for volumes, png for 2D).")] = "auto",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="auto (CT -> ct-lung, chest X-ray -> xray-lung, said per input), a "
+            "shipped model name, a checkpoint, an exported .onnx or a cv folder."
+        ),
+    ] = "auto",
+    format: Annotated[
+        str,
+        typer.Option("--format", help="auto | nifti | nrrd | png | dicom-seg (auto: nifti for volumes, png for 2D)."),
+    ] = "auto",
     overlay: Annotated[bool, typer.Option("--overlay", help="Overlay PNGs (axial and coronal montages).")] = False,
     report: Annotated[bool, typer.Option("--report", help="JSON report: volumes, checks, quality.")] = False,
     threshold: ThresholdOption = 0.5,
@@ -77,13 +93,19 @@ def predict(
     fill_holes: Annotated[bool, typer.Option("--fill-holes/--no-fill-holes", help="Fill holes enclosed in 3D.")] = True,
     fill_holes_2d: Annotated[bool, typer.Option("--fill-holes-2d", help="Also fill every hole per slice.")] = False,
     smooth: Annotated[int, typer.Option(min=0, max=20, help="Morphological smoothing radius in voxels (0 = off).")] = 0,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, max=4096, help="Slices per model batch (default 4 on "
-                                                                         "the CPU, 64 on a GPU).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=4096, help="Slices per model batch (default 4 on the CPU, 64 on a GPU).")
+    ] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
-    lesions: Annotated[Optional[str], typer.Option(help="Lesion models to run inside the lungs, comma-separated "
-                                                        "(e.g. covid-infection,lung-tumor): one label map, "
-                                                        "burden per lung in the report.")] = None,
+    lesions: Annotated[
+        str | None,
+        typer.Option(
+            help="Lesion models to run inside the lungs, comma-separated "
+            "(e.g. covid-infection,lung-tumor): one label map, "
+            "burden per lung in the report."
+        ),
+    ] = None,
 ):
     """Segment the lungs (1 = right, 2 = left, patient sides) in CT volumes or slices and in frontal chest
     X-rays (the model is chosen from the input unless --model names one), and with a lesion model
@@ -94,11 +116,21 @@ def predict(
     from lungseg.inference.runner import finish_batch
 
     targets, notes = plan_targets(input, output, format, overlay, report)
-    options = PostprocessOptions(keep_largest=keep_largest, fill_holes_3d=fill_holes,
-                                 fill_holes_2d=fill_holes_2d, smooth_radius=smooth)
+    options = PostprocessOptions(
+        keep_largest=keep_largest, fill_holes_3d=fill_holes, fill_holes_2d=fill_holes_2d, smooth_radius=smooth
+    )
     lesion_names = [name.strip() for name in (lesions or "").split(",") if name.strip()]
-    segmenter = load_segmenter(str(model), backend=backend, threshold=threshold, batch_size=batch_size,
-                               postprocess=options, tta=tta, lesions=lesion_names, device=device, precision=precision)
+    segmenter = load_segmenter(
+        str(model),
+        backend=backend,
+        threshold=threshold,
+        batch_size=batch_size,
+        postprocess=options,
+        tta=tta,
+        lesions=lesion_names,
+        device=device,
+        precision=precision,
+    )
     stderr = console()
     for note in notes:
         stderr.print(f"note: {note}")
@@ -122,8 +154,9 @@ def _print_predictions(rows: list[dict], output: Path) -> None:
         if row.get("model_reason"):
             console().print(f"{Path(row['study']).name}: model {row['model']} ({row['model_reason']})")
         if row.get("right_cm2") is not None:
-            console().print(f"{Path(row['study']).name}: right lung {row['right_cm2']:g} cm2, left lung "
-                            f"{row['left_cm2']:g} cm2")
+            console().print(
+                f"{Path(row['study']).name}: right lung {row['right_cm2']:g} cm2, left lung {row['left_cm2']:g} cm2"
+            )
         if row.get("lesion_summary") is not None:
             console().print(f"{Path(row['study']).name}: {row['lesion_summary'] or 'no lesion found'}")
         if row.get("verdict_line") and row["status"] not in FAILED:
@@ -139,9 +172,16 @@ def _summary_table(rows: list[dict]) -> None:
 
     table = Table("study", "status", "verdict", "right mL", "left mL", "quality", "s", "message")
     for row in rows:
-        table.add_row(Path(row["study"]).name, row["status"], row.get("verdict", ""), _number(row.get("right_ml")),
-                      _number(row.get("left_ml")), _number(row.get("quality")), _number(row["seconds"]),
-                      (row.get("message") or "")[:80])
+        table.add_row(
+            Path(row["study"]).name,
+            row["status"],
+            row.get("verdict", ""),
+            _number(row.get("right_ml")),
+            _number(row.get("left_ml")),
+            _number(row.get("quality")),
+            _number(row["seconds"]),
+            (row.get("message") or "")[:80],
+        )
     console().print(table)
 
 
@@ -170,6 +210,8 @@ def export(
     checkpoint = load_checkpoint(source)
     export_onnx(checkpoint, out, source)
     size = checkpoint.card.plan.image_size
-    console().print(f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
-                     f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "
-                     f"so `lungseg predict --model {out}` runs it without the checkpoint)")
+    console().print(
+        f"wrote {out} (input 'image' (N, 1, {size}, {size}) float32 in [0, 1] after the "
+        f"checkpoint's preprocessing plan; output 'logits'; the plan and model spec are in its metadata, "
+        f"so `lungseg predict --model {out}` runs it without the checkpoint)"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -28,7 +28,7 @@ from lungseg.config import LossName, merge_config, parse_assignment
 
 
 def _option(kind, help: str | None = None, *names: str):
-    return Annotated[Optional[kind], typer.Option(*names, help=help)]
+    return Annotated[kind | None, typer.Option(*names, help=help)]
 
 
 # option -> (config setting it sets, or None for the options build_config reads itself; annotation; default)
@@ -39,8 +39,11 @@ RUN_OPTIONS: dict[str, tuple[str | None, Any, Any]] = {
     "config": (None, _option(Path, "YAML/JSON config; options given here override it."), None),
     "model": ("model.name", _option(str, "Model name from the registry."), None),
     "model_arg": (None, Annotated[list[str], typer.Option(help="Model kwarg KEY=VALUE (repeatable).")], []),
-    "encoder_weights": (None, _option(str, "Pretrained encoders: imagenet (library download), a local "
-                                           "state-dict PATH, or none."), None),
+    "encoder_weights": (
+        None,
+        _option(str, "Pretrained encoders: imagenet (library download), a local state-dict PATH, or none."),
+        None,
+    ),
     "epochs": ("train.epochs", _option(int, "Maximum epochs."), None),
     "image_size": ("preprocess.image_size", _option(int, "Model input size (square)."), None),
     "batch_size": ("train.batch_size", _option(int, "Batch size (per process under torchrun)."), None),
@@ -50,40 +53,86 @@ RUN_OPTIONS: dict[str, tuple[str | None, Any, Any]] = {
     "group_pattern": ("data.group_pattern", _option(str, "Regex naming the patient in a file stem."), None),
     "seed": ("train.seed", _option(int), None),
     "max_minutes": ("train.max_minutes", _option(float, "Stop before this wall-time budget."), None),
-    "freeze_encoder_epochs": ("train.freeze_encoder_epochs", _option(
-        int, "Train the pretrained encoder frozen for N epochs, then at lr x encoder_lr_factor."), None),
-    "border_weights": ("train.border_weights", _option(
-        bool, "U-Net border weight map on the BCE term.", "--border-weights/--no-border-weights"), None),
+    "freeze_encoder_epochs": (
+        "train.freeze_encoder_epochs",
+        _option(int, "Train the pretrained encoder frozen for N epochs, then at lr x encoder_lr_factor."),
+        None,
+    ),
+    "border_weights": (
+        "train.border_weights",
+        _option(bool, "U-Net border weight map on the BCE term.", "--border-weights/--no-border-weights"),
+        None,
+    ),
     "ema_decay": ("train.ema_decay", _option(float, "Keep an EMA of the weights with this decay (e.g. 0.99)."), None),
     "grad_clip": ("train.grad_clip", _option(float, "Clip gradients to this total L2 norm."), None),
-    "allow_leaks": ("data.allow_leaks", Annotated[bool, typer.Option(
-        "--allow-leaks", help="Train even if images repeat across splits.")], False),
-    "tensorboard": ("train.tensorboard", Annotated[bool, typer.Option(
-        "--tensorboard", help="Log scalars and overlays to OUT/tensorboard.")], False),
-    "target_val_dice": ("train.target_val_dice", _option(
-        float, "Stop after the first epoch whose validation Dice reaches this."), None),
+    "allow_leaks": (
+        "data.allow_leaks",
+        Annotated[bool, typer.Option("--allow-leaks", help="Train even if images repeat across splits.")],
+        False,
+    ),
+    "tensorboard": (
+        "train.tensorboard",
+        Annotated[bool, typer.Option("--tensorboard", help="Log scalars and overlays to OUT/tensorboard.")],
+        False,
+    ),
+    "target_val_dice": (
+        "train.target_val_dice",
+        _option(float, "Stop after the first epoch whose validation Dice reaches this."),
+        None,
+    ),
     "mask_labels": ("data.mask_labels", MaskLabelsOption, None),
-    "device": ("train.device", _option(str, "auto | cpu | cuda | cuda:N | mps (auto: CUDA when PyTorch sees a "
-                                            "GPU, else the CPU)."), None),
-    "precision": ("train.precision", _option(str, "auto | fp32 | bf16 | fp16 (auto: bf16 autocast on a CUDA GPU, "
-                                                  "fp16 with a gradient scaler on older GPUs, fp32 elsewhere)."), None),
-    "compile": ("train.compile", Annotated[bool, typer.Option(
-        "--compile", help="torch.compile the model (falls back with a warning where unsupported).")], False),
-    "workers": ("train.workers", _option(int, "DataLoader worker processes (default: 0 on the CPU, up to 8 "
-                                              "with a GPU)."), None),
-    "set": (None, Annotated[list[str], typer.Option(
-        "--set", help="Any config setting SECTION.KEY=VALUE (repeatable), e.g. --set optim.optimizer=sgd.")], []),
+    "device": (
+        "train.device",
+        _option(str, "auto | cpu | cuda | cuda:N | mps (auto: CUDA when PyTorch sees a GPU, else the CPU)."),
+        None,
+    ),
+    "precision": (
+        "train.precision",
+        _option(
+            str,
+            "auto | fp32 | bf16 | fp16 (auto: bf16 autocast on a CUDA GPU, "
+            "fp16 with a gradient scaler on older GPUs, fp32 elsewhere).",
+        ),
+        None,
+    ),
+    "compile": (
+        "train.compile",
+        Annotated[
+            bool,
+            typer.Option("--compile", help="torch.compile the model (falls back with a warning where unsupported)."),
+        ],
+        False,
+    ),
+    "workers": (
+        "train.workers",
+        _option(int, "DataLoader worker processes (default: 0 on the CPU, up to 8 with a GPU)."),
+        None,
+    ),
+    "set": (
+        None,
+        Annotated[
+            list[str],
+            typer.Option(
+                "--set", help="Any config setting SECTION.KEY=VALUE (repeatable), e.g. --set optim.optimizer=sgd."
+            ),
+        ],
+        [],
+    ),
 }
 
 
 def with_run_options(exclude: tuple[str, ...] = ()):
     """Add ``RUN_OPTIONS`` (less ``exclude``) to a command's signature; the command receives their values
     as one ``options`` dict."""
+
     def decorate(command):
         base = inspect.signature(command, eval_str=True)
         own = [p for p in base.parameters.values() if p.name != "options"]
-        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-                 for name, (_, annotation, default) in RUN_OPTIONS.items() if name not in exclude]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+            for name, (_, annotation, default) in RUN_OPTIONS.items()
+            if name not in exclude
+        ]
 
         @wraps(command)
         def wrapper(*args, **kwargs):
@@ -93,6 +142,7 @@ def with_run_options(exclude: tuple[str, ...] = ()):
         wrapper.__signature__ = base.replace(parameters=own + added)
         wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
         return wrapper
+
     return decorate
 
 
@@ -122,8 +172,9 @@ def _unset(name: str, value: Any) -> bool:
 @with_run_options()
 def train(
     out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history and config.")],
-    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config "
-                                                           "(only --epochs may change).")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config (only --epochs may change).")
+    ] = False,
     *,
     options: dict,
 ):
@@ -132,13 +183,16 @@ def train(
     from lungseg.training import train_run
 
     if resume:
-        result = train_run(None, out, resume=True, log=console().print, progress_factory=progress,
-                           epochs=options.get("epochs"))
+        result = train_run(
+            None, out, resume=True, log=console().print, progress_factory=progress, epochs=options.get("epochs")
+        )
     else:
         result = train_run(build_config(options), out, log=console().print, progress_factory=progress)
     if result.main_process:  # under torchrun only rank 0 reports
-        console().print(f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
-                        f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}")
+        console().print(
+            f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min; best epoch "
+            f"{result.best_epoch} (loss {result.best_loss:.4f}) -> {out / 'best.pt'}"
+        )
 
 
 @app.command()

@@ -21,7 +21,20 @@ from lungseg.config.run import (
 )
 
 __all__ = [
-    "AugmentConfig", "DataConfig", "Intensity", "LossName", "ModelConfig", "OptimConfig", "OptimizerName",
-    "PreprocessConfig", "RunConfig", "SchedulerName", "TrainConfig", "classifier_defaults", "dump_config", "load_config", "merge_config",
+    "AugmentConfig",
+    "DataConfig",
+    "Intensity",
+    "LossName",
+    "ModelConfig",
+    "OptimConfig",
+    "OptimizerName",
+    "PreprocessConfig",
+    "RunConfig",
+    "SchedulerName",
+    "TrainConfig",
+    "classifier_defaults",
+    "dump_config",
+    "load_config",
+    "merge_config",
     "parse_assignment",
 ]

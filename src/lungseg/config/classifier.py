@@ -15,12 +15,28 @@ from lungseg.config.run import RunConfig
 CLASSIFIER_DEFAULTS = {
     "data": {"split": "70/15/15"},
     "preprocess": {"intensity": "8bit", "image_size": 128},
-    "augment": {"hflip": 0.0, "rotate_degrees": 4.0, "scale": 0.05, "shift": 0.03, "affine_p": 0.8,
-                "brightness_contrast": 0.1, "brightness_contrast_p": 0.8, "noise_p": 0.0},
+    "augment": {
+        "hflip": 0.0,
+        "rotate_degrees": 4.0,
+        "scale": 0.05,
+        "shift": 0.03,
+        "affine_p": 0.8,
+        "brightness_contrast": 0.1,
+        "brightness_contrast_p": 0.8,
+        "noise_p": 0.0,
+    },
     "model": {"name": "resnet18-classifier", "task": "classification", "kwargs": {"drop_rate": 0.0}},
     "optim": {"optimizer": "adamw", "lr": 0.001, "weight_decay": 0.0001, "scheduler": "cosine"},
-    "train": {"epochs": 60, "batch_size": 16, "loss": "cross_entropy", "label_smoothing": 0.0,
-              "class_balance": "sampler", "ema_decay": 0.98, "early_stopping_patience": 20, "max_minutes": 30.0},
+    "train": {
+        "epochs": 60,
+        "batch_size": 16,
+        "loss": "cross_entropy",
+        "label_smoothing": 0.0,
+        "class_balance": "sampler",
+        "ema_decay": 0.98,
+        "early_stopping_patience": 20,
+        "max_minutes": 30.0,
+    },
 }
 
 

@@ -41,8 +41,12 @@ def parse_assignment(text: str, option: str) -> tuple[str, Any]:
         return key.strip(), raw
 
 
-def merge_config(config_file: str | Path | None, settings: dict[str, Any],
-                 model_kwargs: dict[str, Any] | None = None, defaults: RunConfig | None = None) -> RunConfig:
+def merge_config(
+    config_file: str | Path | None,
+    settings: dict[str, Any],
+    model_kwargs: dict[str, Any] | None = None,
+    defaults: RunConfig | None = None,
+) -> RunConfig:
     """The config file (or ``defaults``, else the segmentation defaults), then ``settings``
     (``"section.key"`` -> value; None means not given), then ``model_kwargs`` added to ``model.kwargs``;
     the result is validated as a whole."""
@@ -52,8 +56,10 @@ def merge_config(config_file: str | Path | None, settings: dict[str, Any],
             continue
         section, _, key = dotted.partition(".")
         if not isinstance(values.get(section), dict) or not key or section == "model" and key == "kwargs":
-            raise ValueError(f"unknown setting {dotted!r}: settings are SECTION.KEY with a section of "
-                             f"{', '.join(name for name in values if name != 'model')} or model.name")
+            raise ValueError(
+                f"unknown setting {dotted!r}: settings are SECTION.KEY with a section of "
+                f"{', '.join(name for name in values if name != 'model')} or model.name"
+            )
         values[section][key] = str(value) if isinstance(value, Path) else value
     values["model"]["kwargs"].update(model_kwargs or {})
     return RunConfig.from_dict(values)

@@ -64,11 +64,11 @@ class PreprocessConfig:
     window_width: float = 1500.0
     image_size: int = 256
     export_center: float | None = None  # 8-bit models: the HU window that made the exports, so HU
-    export_width: float | None = None   # input is mapped to look like them (benchmarks/export_window.py)
+    export_width: float | None = None  # input is mapped to look like them (benchmarks/export_window.py)
     field_of_view: Literal["full", "lungs"] = "full"  # "lungs": training images were cropped to the lungs
-    percentile_low: float = 0.5    # "xray": these percentiles of each image map to 0 and 1
+    percentile_low: float = 0.5  # "xray": these percentiles of each image map to 0 and 1
     percentile_high: float = 99.5
-    clahe_clip: float = 0.0        # "xray": CLAHE clip limit, 0 = no CLAHE
+    clahe_clip: float = 0.0  # "xray": CLAHE clip limit, 0 = no CLAHE
 
 
 @dataclass
@@ -87,14 +87,14 @@ class AugmentConfig:
     elastic_p: float = 0.0
     noise_p: float = 0.0
     noise_std: float = 0.02
-    gamma_p: float = 0.0      # random gamma 0.7..1.5 (exposure of radiographs)
-    blur_p: float = 0.0       # Gaussian blur, sigma 0.5..1.5 model-grid pixels (sharpness of the film/detector)
+    gamma_p: float = 0.0  # random gamma 0.7..1.5 (exposure of radiographs)
+    blur_p: float = 0.0  # Gaussian blur, sigma 0.5..1.5 model-grid pixels (sharpness of the film/detector)
     # what changes between X-ray sites (each 0 = off):
-    aspect: float = 0.0       # width scaled by 1 +- aspect alone (films stored stretched; portrait vs landscape)
+    aspect: float = 0.0  # width scaled by 1 +- aspect alone (films stored stretched; portrait vs landscape)
     aspect_p: float = 0.0
-    border_p: float = 0.0     # field of view: each side cropped up to 8 % or padded up to 12 % with a black border
-    marker_p: float = 0.0     # burned-in markers: 1-3 small white boxes (side letters, labels); mask unchanged
-    tone_p: float = 0.0       # a random contrast (tone) curve
+    border_p: float = 0.0  # field of view: each side cropped up to 8 % or padded up to 12 % with a black border
+    marker_p: float = 0.0  # burned-in markers: 1-3 small white boxes (side letters, labels); mask unchanged
+    tone_p: float = 0.0  # a random contrast (tone) curve
     bit_depth_p: float = 0.0  # gray levels cut to 5..7 bits (old digitisers, exports)
 
 
@@ -184,9 +184,9 @@ class TrainConfig:
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing
     class_balance: ClassBalance = "none"  # classification: "sampler" draws classes evenly, "loss" weighs them
     epoch_repeats: int = 1  # passes over the training set per epoch (tiny sets such as 4 X-rays)
-    device: str = "auto"      # auto | cpu | cuda | cuda:N | mps (models.device)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (models.device)
     precision: Precision = "auto"  # auto (bf16 on a CUDA GPU, fp16 on older GPUs, fp32 elsewhere) | fp32 | bf16 | fp16
-    compile: bool = False     # torch.compile the model (falls back with a warning where unsupported)
+    compile: bool = False  # torch.compile the model (falls back with a warning where unsupported)
     workers: int | None = None  # DataLoader worker processes; None: 0 on the CPU, up to 8 with a GPU
 
 
@@ -220,10 +220,14 @@ class RunConfig:
             for name, hint in typing.get_type_hints(type(part)).items():
                 if typing.get_origin(hint) is Literal:
                     _choice(getattr(part, name), typing.get_args(hint), f"config {section.name}.{name}")
-        positive = {"train.epochs": self.train.epochs, "train.batch_size": self.train.batch_size,
-                    "train.epoch_repeats": self.train.epoch_repeats,
-                    "preprocess.image_size": self.preprocess.image_size, "preprocess.window_width":
-                    self.preprocess.window_width, "optim.lr": self.optim.lr}
+        positive = {
+            "train.epochs": self.train.epochs,
+            "train.batch_size": self.train.batch_size,
+            "train.epoch_repeats": self.train.epoch_repeats,
+            "preprocess.image_size": self.preprocess.image_size,
+            "preprocess.window_width": self.preprocess.window_width,
+            "optim.lr": self.optim.lr,
+        }
         if self.train.max_minutes is not None:
             positive["train.max_minutes"] = self.train.max_minutes
         if self.train.threads is not None:
@@ -233,8 +237,10 @@ class RunConfig:
                 raise ValueError(f"config {key} must be positive, got {value!r}")
         pre = self.preprocess
         if not 0 <= pre.percentile_low < pre.percentile_high <= 100 or pre.clahe_clip < 0:
-            raise ValueError(f"config preprocess.percentile_low/percentile_high must satisfy 0 <= low < high <= 100 "
-                             f"and clahe_clip >= 0, got {pre.percentile_low}/{pre.percentile_high}, {pre.clahe_clip}")
+            raise ValueError(
+                f"config preprocess.percentile_low/percentile_high must satisfy 0 <= low < high <= 100 "
+                f"and clahe_clip >= 0, got {pre.percentile_low}/{pre.percentile_high}, {pre.clahe_clip}"
+            )
         if not DEVICE_PATTERN.fullmatch(str(self.train.device).lower()):
             raise ValueError(f"config train.device must be auto, cpu, cuda, cuda:N or mps, got {self.train.device!r}")
         if self.train.workers is not None and self.train.workers < 0:
@@ -242,10 +248,15 @@ class RunConfig:
         if not 0 <= self.train.label_smoothing < 1:
             raise ValueError(f"config train.label_smoothing must be within [0, 1), got {self.train.label_smoothing!r}")
         if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):
-            raise ValueError(f"config train.loss {self.train.loss!r} does not fit model.task {self.model.task!r} "
-                             "(classifiers train with cross_entropy, segmentation models with the others)")
-        chances = {f"augment.{f.name}": getattr(self.augment, f.name) for f in dataclasses.fields(self.augment)
-                   if f.name.endswith("_p") or f.name in ("hflip", "vflip")}
+            raise ValueError(
+                f"config train.loss {self.train.loss!r} does not fit model.task {self.model.task!r} "
+                "(classifiers train with cross_entropy, segmentation models with the others)"
+            )
+        chances = {
+            f"augment.{f.name}": getattr(self.augment, f.name)
+            for f in dataclasses.fields(self.augment)
+            if f.name.endswith("_p") or f.name in ("hflip", "vflip")
+        }
         if not 0 <= self.augment.aspect < 0.5:
             raise ValueError(f"config augment.aspect must be within [0, 0.5), got {self.augment.aspect!r}")
         for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold, **chances}.items():
@@ -255,18 +266,27 @@ class RunConfig:
             try:
                 re.compile(self.data.group_pattern)
             except re.error as exc:
-                raise ValueError(f"config data.group_pattern {self.data.group_pattern!r} is not a valid regular "
-                                 f"expression ({exc})") from exc
+                raise ValueError(
+                    f"config data.group_pattern {self.data.group_pattern!r} is not a valid regular expression ({exc})"
+                ) from exc
         if self.data.mask_labels is not None and (not self.data.mask_labels or min(self.data.mask_labels) < 1):
             raise ValueError(f"config data.mask_labels must be positive labels, got {self.data.mask_labels!r}")
         names = self.model.class_names
-        if not names or len(names) > 254 or len(set(names)) != len(names) or not all(
-                isinstance(name, str) and name.strip() for name in names):
+        if (
+            not names
+            or len(names) > 254
+            or len(set(names)) != len(names)
+            or not all(isinstance(name, str) and name.strip() for name in names)
+        ):
             raise ValueError(f"config model.class_names must be 1..254 different names, got {names!r}")
         weights = self.train.class_weights
         if weights is not None and (len(weights) != self.model.channels or min(weights) < 0 or len(names) == 1):
-            raise ValueError(f"config train.class_weights needs one non-negative weight per output channel "
-                             f"({self.model.channels}, background first) of a multi-class model, got {weights!r}")
+            raise ValueError(
+                f"config train.class_weights needs one non-negative weight per output channel "
+                f"({self.model.channels}, background first) of a multi-class model, got {weights!r}"
+            )
         if self.data.mask_mapping and not re.fullmatch(r"\s*\d+:\d+(\s*,\s*\d+:\d+)*\s*", self.data.mask_mapping):
-            raise ValueError(f"config data.mask_mapping must be STORED:CLASS pairs like 0:0,128:1,255:2, got "
-                             f"{self.data.mask_mapping!r}")
+            raise ValueError(
+                f"config data.mask_mapping must be STORED:CLASS pairs like 0:0,128:1,255:2, got "
+                f"{self.data.mask_mapping!r}"
+            )

@@ -6,7 +6,19 @@ from lungseg.data.pairs import Pair, find_pairs, list_files, resolve_folders
 from lungseg.data.splits import Split, group_of, make_split, parse_fractions, split_has_validation
 
 __all__ = [
-    "LoadedPair", "MaskRule", "Pair", "SliceDataset", "Split", "augment_pair", "build_augmentation", "find_pairs",
-    "group_of", "list_files", "load_pair", "make_split", "parse_fractions", "resolve_folders",
+    "LoadedPair",
+    "MaskRule",
+    "Pair",
+    "SliceDataset",
+    "Split",
+    "augment_pair",
+    "build_augmentation",
+    "find_pairs",
+    "group_of",
+    "list_files",
+    "load_pair",
+    "make_split",
+    "parse_fractions",
+    "resolve_folders",
     "split_has_validation",
 ]

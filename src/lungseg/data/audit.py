@@ -8,7 +8,8 @@ their perceptual hashes differ in at most ``NEAR_DISTANCE`` of 256 bits. The has
 JPEG re-encode hash alike. Calibration on the 201 ct-lung-kmader slices (tests/test_audit.py): distinct
 slices are at least 54 bits apart, PNG and JPEG (quality 50-85) re-encodes at most 12. A plain 64-bit
 phash of the scaled image could not separate them (distinct chest slices share the circular field of
-view and body outline: 4 bits apart, as close as re-encodes). A duplicate pair whose members are in different splits is a *leak*: the
+view and body outline: 4 bits apart, as close as re-encodes). A duplicate pair whose members are in different
+splits is a *leak*: the
 model would be scored on images it trained on.
 """
 
@@ -40,7 +41,7 @@ class ImageRecord:
     intensity: str | None = None
     value_range: tuple[float, float] | None = None
     mask_empty: bool | None = None
-    mask_rule: str | None = None    # how the mask's values were read (binary, label map, soft), io.masks
+    mask_rule: str | None = None  # how the mask's values were read (binary, label map, soft), io.masks
     problem: str | None = None
 
 
@@ -58,10 +59,12 @@ class Duplicate:
         return self.first_split != self.second_split
 
     def describe(self) -> str:
-        how = {"identical": "identical", "same slice": f"the same slice, cropped/rescaled/re-encoded or annotated "
-                                                      f"({self.distance} matched features)",
-               "neighbour": f"neighbouring slices of one scan ({self.distance} matched features)"}.get(
-            self.kind, f"near-identical (phash distance {self.distance})")
+        how = {
+            "identical": "identical",
+            "same slice": f"the same slice, cropped/rescaled/re-encoded or annotated "
+            f"({self.distance} matched features)",
+            "neighbour": f"neighbouring slices of one scan ({self.distance} matched features)",
+        }.get(self.kind, f"near-identical (phash distance {self.distance})")
         return f"{self.first} [{self.first_split}] and {self.second} [{self.second_split}] are {how}"
 
 
@@ -69,8 +72,8 @@ class Duplicate:
 class AuditReport:
     records: list[ImageRecord]
     duplicates: list[Duplicate] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)   # set-level problems found by the caller (an empty split)
-    info: list[str] = field(default_factory=list)    # set-level facts that are not problems (distinct slices)
+    notes: list[str] = field(default_factory=list)  # set-level problems found by the caller (an empty split)
+    info: list[str] = field(default_factory=list)  # set-level facts that are not problems (distinct slices)
 
     @property
     def leaks(self) -> list[Duplicate]:
@@ -85,8 +88,9 @@ class AuditReport:
         found = list(self.notes)
         with_masks = [r for r in self.records if r.mask_empty is not None]
         if with_masks and all(r.mask_empty for r in with_masks):
-            found.append(f"all {len(with_masks)} masks are empty (nothing to learn or score; label masks? see "
-                         "--mask-labels)")
+            found.append(
+                f"all {len(with_masks)} masks are empty (nothing to learn or score; label masks? see --mask-labels)"
+            )
             return found
         train = [r for r in with_masks if r.split == "train"]
         if train and all(r.mask_empty for r in train):
@@ -101,7 +105,8 @@ class AuditReport:
             rows = [r for r in self.records if r.split == split]
             ranges = [r.value_range for r in rows if r.value_range]
             summary[split] = {
-                "images": len(rows), "problems": sum(1 for r in rows if r.problem),
+                "images": len(rows),
+                "problems": sum(1 for r in rows if r.problem),
                 "empty_masks": sum(1 for r in rows if r.mask_empty),
                 "hu": sum(1 for r in rows if r.intensity == "hu"),
                 "8bit": sum(1 for r in rows if r.intensity == "8bit"),
@@ -114,12 +119,16 @@ class AuditReport:
         return summary
 
     def to_dict(self) -> dict:
-        return {"near_distance_bits": NEAR_DISTANCE, "splits": self.split_summary(),
-                "leaks": [asdict(d) for d in self.leaks],
-                "duplicates_within_splits": [asdict(d) for d in self.duplicates if not d.leak],
-                "problems": [{"path": r.path, "split": r.split, "problem": r.problem} for r in self.problems],
-                "set_problems": self.set_problems(), "info": list(self.info),
-                "images": [asdict(r) for r in self.records]}
+        return {
+            "near_distance_bits": NEAR_DISTANCE,
+            "splits": self.split_summary(),
+            "leaks": [asdict(d) for d in self.leaks],
+            "duplicates_within_splits": [asdict(d) for d in self.duplicates if not d.leak],
+            "problems": [{"path": r.path, "split": r.split, "problem": r.problem} for r in self.problems],
+            "set_problems": self.set_problems(),
+            "info": list(self.info),
+            "images": [asdict(r) for r in self.records],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -127,8 +136,11 @@ class AuditReport:
 
 def audit_split(subsets: dict[str, list], mask_labels=None) -> AuditReport:
     """Audit image/mask pairs (objects with ``.image`` and ``.mask`` paths) grouped by split name."""
-    records = [inspect_image(pair.image, split, mask=pair.mask, mask_labels=mask_labels)
-               for split, pairs in subsets.items() for pair in pairs]
+    records = [
+        inspect_image(pair.image, split, mask=pair.mask, mask_labels=mask_labels)
+        for split, pairs in subsets.items()
+        for pair in pairs
+    ]
     return AuditReport(records, find_duplicates(records))
 
 
@@ -140,8 +152,9 @@ def duplicate_links(pairs: list) -> list[tuple[str, str]]:
     return [(name_of[d.first], name_of[d.second]) for d in find_duplicates(records)]
 
 
-def inspect_image(path: Path, split: str, label: str | None = None, mask: Path | None = None,
-                  mask_labels=None) -> ImageRecord:
+def inspect_image(
+    path: Path, split: str, label: str | None = None, mask: Path | None = None, mask_labels=None
+) -> ImageRecord:
     """Read one image (and its mask): hashes, shape, intensity kind and range, or the problem (unreadable,
     NaN/inf pixels, blank, mask unreadable or of another size)."""
     record = ImageRecord(str(path), split, label, None if mask is None else str(mask))
@@ -174,8 +187,10 @@ def _inspect_mask(record: ImageRecord, image: np.ndarray, mask_path: Path, mask_
         record.problem = f"unreadable mask {mask_path.name}: {getattr(exc, 'reason', exc)}"
         return
     if mask.shape != image.shape:
-        record.problem = (f"size mismatch: mask {mask_path.name} is {mask.shape[1]}x{mask.shape[0]}, "
-                          f"image is {image.shape[1]}x{image.shape[0]}")
+        record.problem = (
+            f"size mismatch: mask {mask_path.name} is {mask.shape[1]}x{mask.shape[0]}, "
+            f"image is {image.shape[1]}x{image.shape[0]}"
+        )
     record.mask_empty = not bool(mask.any())
 
 
@@ -202,10 +217,18 @@ def find_duplicates(records: list[ImageRecord], near_distance: int = NEAR_DISTAN
     bits = np.unpackbits(np.array([np.frombuffer(bytes.fromhex(r.phash), np.uint8) for r in readable]), axis=1)
     found = []
     for i, record in enumerate(readable[:-1]):
-        distances = np.count_nonzero(bits[i + 1:] != bits[i], axis=1)
+        distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
         for offset in np.flatnonzero(distances <= near_distance):
             other = readable[i + 1 + offset]
             identical = record.sha256 == other.sha256
-            found.append(Duplicate(record.path, other.path, record.split, other.split,
-                                   "identical" if identical else "near-identical", int(distances[offset])))
+            found.append(
+                Duplicate(
+                    record.path,
+                    other.path,
+                    record.split,
+                    other.split,
+                    "identical" if identical else "near-identical",
+                    int(distances[offset]),
+                )
+            )
     return found

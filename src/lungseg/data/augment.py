@@ -27,20 +27,38 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None):
     if config.vflip > 0:
         transforms.append(A.VerticalFlip(p=config.vflip))
     if config.affine_p > 0 and (config.rotate_degrees or config.scale or config.shift):
-        transforms.append(A.Affine(
-            scale=(1 - config.scale, 1 + config.scale),
-            translate_percent=(-config.shift, config.shift),
-            rotate=(-config.rotate_degrees, config.rotate_degrees),
-            interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
-            border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=config.affine_p))
+        transforms.append(
+            A.Affine(
+                scale=(1 - config.scale, 1 + config.scale),
+                translate_percent=(-config.shift, config.shift),
+                rotate=(-config.rotate_degrees, config.rotate_degrees),
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+                p=config.affine_p,
+            )
+        )
     if config.elastic_p > 0:
-        transforms.append(A.ElasticTransform(alpha=30, sigma=6, interpolation=cv2.INTER_LINEAR,
-                                             mask_interpolation=cv2.INTER_NEAREST,
-                                             border_mode=cv2.BORDER_CONSTANT, p=config.elastic_p))
+        transforms.append(
+            A.ElasticTransform(
+                alpha=30,
+                sigma=6,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_CONSTANT,
+                p=config.elastic_p,
+            )
+        )
     if config.brightness_contrast > 0 and config.brightness_contrast_p > 0:
-        transforms.append(A.RandomBrightnessContrast(
-            brightness_limit=config.brightness_contrast, contrast_limit=config.brightness_contrast,
-            p=config.brightness_contrast_p))
+        transforms.append(
+            A.RandomBrightnessContrast(
+                brightness_limit=config.brightness_contrast,
+                contrast_limit=config.brightness_contrast,
+                p=config.brightness_contrast_p,
+            )
+        )
     if config.gamma_p > 0:
         transforms.append(A.RandomGamma(gamma_limit=(70, 150), p=config.gamma_p))
     if config.blur_p > 0:
@@ -63,17 +81,35 @@ def _site_transforms(config: AugmentConfig) -> list:
 
     transforms = []
     if config.aspect > 0 and config.aspect_p > 0:
-        transforms.append(A.Affine(scale={"x": (1 - config.aspect, 1 + config.aspect), "y": (1.0, 1.0)},
-                                   keep_ratio=False, interpolation=cv2.INTER_LINEAR,
-                                   mask_interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT,
-                                   fill=0, fill_mask=0, p=config.aspect_p))
+        transforms.append(
+            A.Affine(
+                scale={"x": (1 - config.aspect, 1 + config.aspect), "y": (1.0, 1.0)},
+                keep_ratio=False,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+                p=config.aspect_p,
+            )
+        )
     if config.border_p > 0:
-        transforms.append(A.CropAndPad(percent=(-0.08, 0.12), keep_size=True, sample_independently=True,
-                                       fill=0, fill_mask=0, p=config.border_p))
+        transforms.append(
+            A.CropAndPad(
+                percent=(-0.08, 0.12), keep_size=True, sample_independently=True, fill=0, fill_mask=0, p=config.border_p
+            )
+        )
     if config.marker_p > 0:
-        transforms.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.02, 0.05),
-                                          hole_width_range=(0.02, 0.08), fill=1.0, fill_mask=None,
-                                          p=config.marker_p))
+        transforms.append(
+            A.CoarseDropout(
+                num_holes_range=(1, 3),
+                hole_height_range=(0.02, 0.05),
+                hole_width_range=(0.02, 0.08),
+                fill=1.0,
+                fill_mask=None,
+                p=config.marker_p,
+            )
+        )
     if config.tone_p > 0:
         transforms.append(A.RandomToneCurve(scale=0.15, p=config.tone_p))
     if config.bit_depth_p > 0:

@@ -30,14 +30,26 @@ def representatives(names: list[str], group_of: dict[str, str]) -> list[str]:
 class ClassDataset(Dataset):
     """Preprocessed pictures with class indices; ``groups`` (name -> group key) for the weights."""
 
-    def __init__(self, names: list[str], pictures: list[np.ndarray], labels: list[int], plan: PreprocessPlan,
-                 classes: int, transform=None, group_of: dict[str, str] | None = None, balance: str = "none"):
+    def __init__(
+        self,
+        names: list[str],
+        pictures: list[np.ndarray],
+        labels: list[int],
+        plan: PreprocessPlan,
+        classes: int,
+        transform=None,
+        group_of: dict[str, str] | None = None,
+        balance: str = "none",
+    ):
         if not len(names) == len(pictures) == len(labels):
             raise ValueError(f"ClassDataset: {len(names)} names, {len(pictures)} pictures, {len(labels)} labels")
         self.names, self.transform, self.classes = list(names), transform, classes
         size = plan.image_size
-        self.images = np.stack([plan.prepare(picture, name)[0] for name, picture in zip(names, pictures)]) \
-            if names else np.zeros((0, size, size), np.float32)
+        self.images = (
+            np.stack([plan.prepare(picture, name)[0] for name, picture in zip(names, pictures)])
+            if names
+            else np.zeros((0, size, size), np.float32)
+        )
         self.labels = np.asarray(labels, dtype=np.int64)
         groups = [(group_of or {}).get(name, name) for name in names]
         copies = Counter(groups)
@@ -54,8 +66,9 @@ class ClassDataset(Dataset):
         the classes present; 0 for a class without training slices)."""
         present = [c for c in range(self.classes) if self.class_groups[c]]
         total = sum(self.class_groups.values())
-        return [total / (len(present) * self.class_groups[c]) if self.class_groups[c] else 0.0
-                for c in range(self.classes)]
+        return [
+            total / (len(present) * self.class_groups[c]) if self.class_groups[c] else 0.0 for c in range(self.classes)
+        ]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -66,5 +79,4 @@ class ClassDataset(Dataset):
         image = self.images[index]
         if self.transform is not None:
             image = np.clip(self.transform(image=image)["image"], 0.0, 1.0).astype(np.float32, copy=False)
-        return {"image": torch.from_numpy(np.ascontiguousarray(image))[None],
-                "label": torch.tensor(self.labels[index])}
+        return {"image": torch.from_numpy(np.ascontiguousarray(image))[None], "label": torch.tensor(self.labels[index])}

@@ -50,8 +50,10 @@ def find_labelled_images(root: str | Path) -> list[LabelledImage]:
         if stray:
             raise InputError(stray[0], "file outside the class folders (expected DIR/<class>/<image>)")
         for class_folder in visible_entries(parent, dirs=True):
-            found += [LabelledImage(path.relative_to(root).as_posix(), path, class_folder.name, split)
-                      for path in list_files(class_folder, IMAGE_SUFFIXES, "image")]
+            found += [
+                LabelledImage(path.relative_to(root).as_posix(), path, class_folder.name, split)
+                for path in list_files(class_folder, IMAGE_SUFFIXES, "image")
+            ]
     classes = sorted({item.label for item in found})
     if len(classes) < 2:
         raise InputError(root, f"a classification set needs at least two class folders, found {classes or 'none'}")
@@ -67,6 +69,7 @@ def match_class(folder: str, class_names) -> str | None:
     it once both are lower-cased with punctuation as "_" (the Kaggle set's original folder
     "large.cell.carcinoma_left.hilum_T2_N2_M0_IIIa" is "large_cell_carcinoma"); the longest such class
     wins; None when no class fits."""
+
     def key(text: str) -> str:
         return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -96,4 +99,3 @@ def read_picture(path: str | Path) -> Unmarked:
             unmarked = paint_out_marks(raster)
             return Unmarked(require_2d(unmarked.gray, path), unmarked.marked_fraction)
     return Unmarked(read_image(path), 0.0)
-

@@ -57,16 +57,24 @@ def load_pair(pair: Pair, masks: MaskRule | Sequence[int] | None = None) -> Load
     rule = masks if isinstance(masks, MaskRule) else MaskRule(masks)
     mask = rule.read(pair.mask)
     if image.shape != mask.shape:
-        raise InputError(pair.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
-                                    f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}")
+        raise InputError(
+            pair.mask,
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+            f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}",
+        )
     return LoadedPair(pair.name, image, mask)
 
 
 class SliceDataset(Dataset):
     """Preprocessed (image, mask) pairs on the model grid, with optional joint augmentation."""
 
-    def __init__(self, pairs: list[LoadedPair], plan: PreprocessPlan, transform=None,
-                 border_weights: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        pairs: list[LoadedPair],
+        plan: PreprocessPlan,
+        transform=None,
+        border_weights: tuple[float, float] | None = None,
+    ):
         """``border_weights``: (w0, sigma) to precompute U-Net weight maps, or None."""
         self.names = [pair.name for pair in pairs]
         self.transform = transform

@@ -22,7 +22,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lungseg import __version__
@@ -63,36 +63,58 @@ class DownloadFailed(Exception):
     """A URL could not be downloaded (network, HTTP status); the next mirror may still work."""
 
 
-def fetch_set(source: DataSource, dest: str | Path, archive: Sequence[str | Path] = (), url: Sequence[str] = (),
-              timeout: float = 60.0, log: Callable[[str], None] = lambda line: None,
-              progress: Progress = lambda what, done, total: None) -> FetchResult:
+def fetch_set(
+    source: DataSource,
+    dest: str | Path,
+    archive: Sequence[str | Path] = (),
+    url: Sequence[str] = (),
+    timeout: float = 60.0,
+    log: Callable[[str], None] = lambda line: None,
+    progress: Progress = lambda what, done, total: None,
+) -> FetchResult:
     """Download (or take from ``archive``: local copies, one per archive of the set, in order; or from
     ``url`` overrides, also ``file://``), verify and extract ``source`` into ``dest``; returns what it wrote."""
     for given, option in ((archive, "archive"), (url, "url")):
         if given and len(given) != len(source.archives):
             names = " then ".join(a.filename for a in source.archives)
-            raise ValueError(f"{option}: {source.name} has {len(source.archives)} archive(s) ({names}); "
-                             f"got {len(given)}")
+            raise ValueError(
+                f"{option}: {source.name} has {len(source.archives)} archive(s) ({names}); got {len(given)}"
+            )
     if archive and url:
         raise ValueError("archive: give local archives or URLs, not both")
     dest = Path(dest)
     record = read_record(dest)
     if record is not None and record.get("name") != source.name:
-        raise InputError(dest / RECORD_NAME, f"this folder holds the {record.get('name')!r} set; fetch "
-                                             f"{source.name} into another folder")
+        raise InputError(
+            dest / RECORD_NAME,
+            f"this folder holds the {record.get('name')!r} set; fetch {source.name} into another folder",
+        )
     complete = record is not None and record.get("state") == "complete"
     if complete and _counts(dest) == (record["images"], record["masks"]):
-        return FetchResult(source.name, dest, record["images"], record["masks"],
-                           tuple(ArchiveRecord(**entry) for entry in record["archives"].values()),
-                           tuple(record.get("notes", ())), already_fetched=True)
+        return FetchResult(
+            source.name,
+            dest,
+            record["images"],
+            record["masks"],
+            tuple(ArchiveRecord(**entry) for entry in record["archives"].values()),
+            tuple(record.get("notes", ())),
+            already_fetched=True,
+        )
     _check_targets(dest, record, log)
     dest.mkdir(parents=True, exist_ok=True)
     record = record or {"name": source.name, "archives": {}}
     archive_paths, downloaded = [], []
     for index, item in enumerate(source.archives):
-        path, entry = _obtain(item, dest, record["archives"].get(item.filename),
-                              archive[index] if archive else None, url[index] if url else None,
-                              timeout, log, progress)
+        path, entry = _obtain(
+            item,
+            dest,
+            record["archives"].get(item.filename),
+            archive[index] if archive else None,
+            url[index] if url else None,
+            timeout,
+            log,
+            progress,
+        )
         record["archives"][item.filename] = asdict(entry)
         record["state"] = "downloaded"
         write_record(dest, record)
@@ -141,8 +163,10 @@ def write_record(dest: Path, record: dict) -> None:
 
 
 def _counts(dest: Path) -> tuple[int, int]:
-    return tuple(sum(1 for p in (dest / sub).iterdir() if not p.name.startswith(".")) if (dest / sub).is_dir()
-                 else -1 for sub in ("images", "masks"))
+    return tuple(
+        sum(1 for p in (dest / sub).iterdir() if not p.name.startswith(".")) if (dest / sub).is_dir() else -1
+        for sub in ("images", "masks")
+    )
 
 
 def _check_targets(dest: Path, record: dict | None, log: Callable[[str], None]) -> None:
@@ -151,8 +175,11 @@ def _check_targets(dest: Path, record: dict | None, log: Callable[[str], None]) 
         raise InputError(dest, "is a file; give a folder to fetch into")
     state = None if record is None else record.get("state")
     if record is None and (dest / "SOURCE.txt").exists():
-        raise InputError(dest / "SOURCE.txt", "exists and was not written by lungseg data fetch; choose "
-                                              "another folder (lungseg never overwrites your files)")
+        raise InputError(
+            dest / "SOURCE.txt",
+            "exists and was not written by lungseg data fetch; choose "
+            "another folder (lungseg never overwrites your files)",
+        )
     for folder in (dest / "images", dest / "masks"):
         if folder.exists() and not folder.is_dir():
             raise InputError(folder, "is a file, but fetch writes a folder here; choose another folder")
@@ -161,13 +188,24 @@ def _check_targets(dest: Path, record: dict | None, log: Callable[[str], None]) 
                 log(f"removing {folder}, left by an interrupted fetch")
                 shutil.rmtree(folder)
                 continue
-            whose = ("differs from the fetch recorded in FETCH.json" if state == "complete"
-                     else "already holds files that lungseg data fetch did not write")
+            whose = (
+                "differs from the fetch recorded in FETCH.json"
+                if state == "complete"
+                else "already holds files that lungseg data fetch did not write"
+            )
             raise InputError(folder, f"{whose}; they are never overwritten: fetch into an empty or new folder")
 
 
-def _obtain(archive: Archive, dest: Path, recorded: dict | None, local: str | Path | None, url: str | None,
-            timeout: float, log, progress) -> tuple[Path, ArchiveRecord]:
+def _obtain(
+    archive: Archive,
+    dest: Path,
+    recorded: dict | None,
+    local: str | Path | None,
+    url: str | None,
+    timeout: float,
+    log,
+    progress,
+) -> tuple[Path, ArchiveRecord]:
     """The verified local path of ``archive`` and its record: ``local``, an earlier download, or a new one."""
     if local is not None:
         local = Path(local)
@@ -193,12 +231,20 @@ def _obtain(archive: Archive, dest: Path, recorded: dict | None, local: str | Pa
         entry = _verify(part, final.name, candidate, archive, recorded, True, log)
         os.replace(part, final)
         return final, entry
-    raise InputError(archive.filename, f"cannot download it ({'; '.join(failures)}); download it yourself "
-                                       "and give it with --archive FILE")
+    raise InputError(
+        archive.filename,
+        f"cannot download it ({'; '.join(failures)}); download it yourself and give it with --archive FILE",
+    )
 
 
-def download(url: str, part: Path, timeout: float = 60.0, log: Callable[[str], None] = lambda line: None,
-             progress: Progress = lambda what, done, total: None, attempts: int = 3) -> None:
+def download(
+    url: str,
+    part: Path,
+    timeout: float = 60.0,
+    log: Callable[[str], None] = lambda line: None,
+    progress: Progress = lambda what, done, total: None,
+    attempts: int = 3,
+) -> None:
     """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request (from zero
     when the server answers 200 or 416, or its range or total size does not fit); ``DownloadFailed``
     when it cannot (a partial ``part`` is kept, to resume later)."""
@@ -243,8 +289,9 @@ def download(url: str, part: Path, timeout: float = 60.0, log: Callable[[str], N
             part.unlink()
             continue
         return
-    raise DownloadFailed(f"incomplete after {attempts} attempts (the partial download is kept: run the command "
-                         "again to resume)")
+    raise DownloadFailed(
+        f"incomplete after {attempts} attempts (the partial download is kept: run the command again to resume)"
+    )
 
 
 def _content_range(value: str | None) -> tuple[int, int | None]:
@@ -273,8 +320,9 @@ def _int(value) -> int | None:
         return None
 
 
-def _verify(path: Path, shown: str, url: str, archive: Archive, recorded: dict | None, delete_bad: bool,
-            log) -> ArchiveRecord:
+def _verify(
+    path: Path, shown: str, url: str, archive: Archive, recorded: dict | None, delete_bad: bool, log
+) -> ArchiveRecord:
     """Check ``path`` against the recorded (else published) size and sha256; the bad file is deleted
     when ``delete_bad`` (a download, never a user's copy). Returns the archive's record."""
     listed = archive.listed_source(url or shown)
@@ -296,9 +344,15 @@ def _verify(path: Path, shown: str, url: str, archive: Archive, recorded: dict |
         if delete_bad:
             path.unlink()
         raise InputError(path.parent / shown, problem + ("; the bad download was deleted" if delete_bad else ""))
-    log(f"{shown}: sha256 {digest}, {actual} bytes: " + (f"matches the checksum {origin}" if sha else
-        f"no checksum published, recorded in {RECORD_NAME} to verify later fetches"))
-    return ArchiveRecord(shown, url, digest, actual, datetime.now(timezone.utc).isoformat(timespec="seconds"), kind)
+    log(
+        f"{shown}: sha256 {digest}, {actual} bytes: "
+        + (
+            f"matches the checksum {origin}"
+            if sha
+            else f"no checksum published, recorded in {RECORD_NAME} to verify later fetches"
+        )
+    )
+    return ArchiveRecord(shown, url, digest, actual, datetime.now(UTC).isoformat(timespec="seconds"), kind)
 
 
 def sha256_of(path: Path) -> str:
@@ -311,8 +365,12 @@ def sha256_of(path: Path) -> str:
 
 
 def _source_text(source: DataSource, archives: Sequence[ArchiveRecord]) -> str:
-    lines = [f"{source.title}", f"Fetched by lungseg {__version__} (lungseg data fetch {source.name}).", "",
-             source.citation]
+    lines = [
+        f"{source.title}",
+        f"Fetched by lungseg {__version__} (lungseg data fetch {source.name}).",
+        "",
+        source.citation,
+    ]
     lines += [f"{a.file}: {a.url}\n  sha256 {a.sha256}, {a.size} bytes, {a.date}" for a in archives]
     return "\n".join(lines) + "\n"
 

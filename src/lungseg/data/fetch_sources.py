@@ -58,8 +58,14 @@ class Archive:
         """The source with a listed checksum whose URL is ``url_or_name`` or whose file name is the
         last part of it (a local copy named as downloaded), or None."""
         name = _file_name(url_or_name)
-        return next((source for source in self.sources if source.sha256 is not None
-                     and (source.url == url_or_name or _file_name(source.url) == name)), None)
+        return next(
+            (
+                source
+                for source in self.sources
+                if source.sha256 is not None and (source.url == url_or_name or _file_name(source.url) == name)
+            ),
+            None,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,16 +99,26 @@ _STEM = r"(?P<stem>[^/.][^/]*)"
 MONTGOMERY = DataSource(
     name="montgomery",
     title="Montgomery County chest X-ray set (NLM): 138 frontal films with manual left and right lung masks",
-    archives=(Archive("MontgomerySet.zip", "images and masks", (
-        Source(f"{NLM_TB}/Montgomery-County-CXR-Set/MontgomerySet.zip"),
-        Source(f"{OPEN_I}/NLM-MontgomeryCXRSet.zip",
-               sha256="54601e952315d8f67383e9202a6e145997ade429f54f7e0af44b4e158714f424",
-               checksum_origin="recorded by torch-em (constantinpape/torch-em, "
-                               "torch_em/data/datasets/medical/montgomery.py), not by the NLM"),
-    )),),
+    archives=(
+        Archive(
+            "MontgomerySet.zip",
+            "images and masks",
+            (
+                Source(f"{NLM_TB}/Montgomery-County-CXR-Set/MontgomerySet.zip"),
+                Source(
+                    f"{OPEN_I}/NLM-MontgomeryCXRSet.zip",
+                    sha256="54601e952315d8f67383e9202a6e145997ade429f54f7e0af44b4e158714f424",
+                    checksum_origin="recorded by torch-em (constantinpape/torch-em, "
+                    "torch_em/data/datasets/medical/montgomery.py), not by the NLM",
+                ),
+            ),
+        ),
+    ),
     images=MemberRule(rf"(?:^|/)CXR_png/{_STEM}\.png$"),
-    mask_parts=(MemberRule(rf"(?:^|/)ManualMask/leftMask/{_STEM}\.png$"),
-                MemberRule(rf"(?:^|/)ManualMask/rightMask/{_STEM}\.png$")),
+    mask_parts=(
+        MemberRule(rf"(?:^|/)ManualMask/leftMask/{_STEM}\.png$"),
+        MemberRule(rf"(?:^|/)ManualMask/rightMask/{_STEM}\.png$"),
+    ),
     citation="""\
 Montgomery County chest X-ray set. U.S. National Library of Medicine (Lister Hill National Center for
 Biomedical Communications) and the Department of Health and Human Services, Montgomery County, MD, USA.
@@ -116,20 +132,30 @@ organisation (forward requests to the NLM); publications using it are asked to c
   atlases with nonrigid registration. IEEE Trans Med Imaging. 2014;33(2):577-590.
   Jaeger S, Karargyris A, Candemir S, et al. Automatic tuberculosis screening using chest radiographs.
   IEEE Trans Med Imaging. 2014;33(2):233-245.
-""")
+""",
+)
 
 SHENZHEN = DataSource(
     name="shenzhen",
     title="Shenzhen Hospital chest X-ray set (NLM) with the lung masks of Stirenko et al. (566 of 662 films)",
     archives=(
-        Archive("ChinaSet_AllFiles.zip", "images", (
-            Source(f"{NLM_TB}/Shenzhen-Hospital-CXR-Set/ChinaSet_AllFiles.zip"),
-            Source(f"{OPEN_I}/ChinaSet_AllFiles.zip"),
-        )),
-        Archive("shcxr-lung-mask.zip", "masks", (
-            Source("https://www.kaggle.com/api/v1/datasets/download/yoctoman/shcxr-lung-mask"
-                   "?datasetVersionNumber=1"),
-        )),
+        Archive(
+            "ChinaSet_AllFiles.zip",
+            "images",
+            (
+                Source(f"{NLM_TB}/Shenzhen-Hospital-CXR-Set/ChinaSet_AllFiles.zip"),
+                Source(f"{OPEN_I}/ChinaSet_AllFiles.zip"),
+            ),
+        ),
+        Archive(
+            "shcxr-lung-mask.zip",
+            "masks",
+            (
+                Source(
+                    "https://www.kaggle.com/api/v1/datasets/download/yoctoman/shcxr-lung-mask?datasetVersionNumber=1"
+                ),
+            ),
+        ),
     ),
     images=MemberRule(rf"(?:^|/)CXR_png/{_STEM}\.png$"),
     mask_parts=(MemberRule(r"(?:^|/)(?P<stem>[^/.][^/]*)_mask\.png$"),),
@@ -147,7 +173,8 @@ Informatics and Computer Engineering, National Technical University of Ukraine "
 Polytechnic Institute"; cite:
   Stirenko S, Kochura Y, Alienin O, et al. Chest X-ray analysis of tuberculosis by deep learning with
   segmentation and augmentation. IEEE ELNANO 2018:422-428 (arXiv:1803.01199).
-""")
+""",
+)
 
 DATA_SOURCES = {source.name: source for source in (MONTGOMERY, SHENZHEN)}
 
@@ -159,8 +186,12 @@ def data_source(name: str) -> DataSource:
     return DATA_SOURCES[name]
 
 
-def extract_pairs(source: DataSource, archive_paths: Sequence[Path], staging: Path,
-                  progress: Progress = lambda what, done, total: None) -> tuple[int, list[str]]:
+def extract_pairs(
+    source: DataSource,
+    archive_paths: Sequence[Path],
+    staging: Path,
+    progress: Progress = lambda what, done, total: None,
+) -> tuple[int, list[str]]:
     """Write every image with all its mask parts to ``staging/images/<stem>.png`` (the stored bytes) and
     ``staging/masks/<stem>-mask.png`` (the parts joined, 0/255); returns (pairs written, notes on what was
     left out). Refuses an archive with an absolute or ``..`` member path."""
@@ -192,8 +223,9 @@ def extract_pairs(source: DataSource, archive_paths: Sequence[Path], staging: Pa
             for part_path, part_archive, part_member in parts[stem].values():
                 part = _read_member(part_path, part_archive, part_member)
                 if part.shape != mask.shape:
-                    notes.append(f"{stem} left out: its mask is {part.shape[1]}x{part.shape[0]}, the image "
-                                 f"{width}x{height}")
+                    notes.append(
+                        f"{stem} left out: its mask is {part.shape[1]}x{part.shape[0]}, the image {width}x{height}"
+                    )
                     break
                 mask |= part
             else:
@@ -212,8 +244,9 @@ def write_mask(path: Path, mask: np.ndarray) -> None:
 def _refuse_unsafe(archive_path: Path, member: str) -> None:
     name = member.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in PurePosixPath(name).parts:
-        raise InputError(archive_path, f"member {member!r} has an absolute path or '..' (zip-slip); "
-                                       "refusing the archive")
+        raise InputError(
+            archive_path, f"member {member!r} has an absolute path or '..' (zip-slip); refusing the archive"
+        )
 
 
 def _read_member(path: Path, archive: zipfile.ZipFile, member: str, header_only: bool = False):

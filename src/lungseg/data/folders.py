@@ -11,5 +11,6 @@ SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "tes
 
 def visible_entries(folder: Path, dirs: bool = False) -> list[Path]:
     """The sub-folders (``dirs``) or files of ``folder``, sorted, without hidden and system files."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES
-                  and p.is_dir() == dirs)
+    return sorted(
+        p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES and p.is_dir() == dirs
+    )

@@ -24,8 +24,9 @@ from lungseg.errors import InputError
 from lungseg.io import IMAGE_SUFFIXES, MASK_SUFFIXES
 
 
-def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
-                 group_pattern: str | None = None, mask_labels=None) -> AuditReport:
+def audit_folder(
+    root: str | Path, split: str | None = None, seed: int = 0, group_pattern: str | None = None, mask_labels=None
+) -> AuditReport:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "data folder not found")
@@ -36,15 +37,20 @@ def audit_folder(root: str | Path, split: str | None = None, seed: int = 0,
             made = make_split([Path(r.path).stem for r in records], split, seed, group_pattern)
             _assign_split(records, made)
             if not made.val and split_has_validation(split):
-                notes.append(f"split {split!r} of {len(records)} images leaves the validation set empty "
-                             "(`lungseg train` refuses it)")
+                notes.append(
+                    f"split {split!r} of {len(records)} images leaves the validation set empty "
+                    "(`lungseg train` refuses it)"
+                )
     else:
         folders = visible_entries(root, dirs=True)
         split_folders = [f for f in folders if f.name.lower() in SPLIT_FOLDERS]
         if split_folders:
             records = [r for folder in split_folders for r in _set_records(folder, folder.name, mask_labels)]
-            records += [_problem(f, "all", "folder is not a split (train/val/test) folder") for f in folders
-                        if f not in split_folders]
+            records += [
+                _problem(f, "all", "folder is not a split (train/val/test) folder")
+                for f in folders
+                if f not in split_folders
+            ]
             records += [_problem(f, "all", "file outside the split folders") for f in visible_entries(root)]
         else:
             records = _set_records(root, "all", mask_labels)
@@ -60,8 +66,9 @@ def _add_slice_matches(root: Path, records: list[ImageRecord], duplicates: list,
     """Class-folder sets: copies of one slice the hash misses (crops, rescales, annotated copies, found by
     local features), label conflicts and coloured marks (``data.slice_groups``)."""
     readable = [r for r in records if r.label and not r.problem]
-    images = [LabelledImage(Path(r.path).relative_to(root).as_posix(), Path(r.path), r.label, r.split)
-              for r in readable]
+    images = [
+        LabelledImage(Path(r.path).relative_to(root).as_posix(), Path(r.path), r.label, r.split) for r in readable
+    ]
     read = [read_picture(item.path) for item in images]
     groups = group_slices(images, [r.gray for r in read], {i.name: r.marked_fraction for i, r in zip(images, read)})
     record_of = {item.name: record for item, record in zip(images, readable)}
@@ -77,10 +84,14 @@ def _add_slice_matches(root: Path, records: list[ImageRecord], duplicates: list,
     counts = groups.class_counts()
     marked = {label: c["marked"] for label, c in counts.items() if c["marked"]}
     if marked:
-        info.append("coloured marks (painted out before classification): " + ", ".join(
-            f"{label} {n} of {counts[label]['files']} files" for label, n in marked.items()))
-    info.append("distinct slices per class: " + ", ".join(f"{label} {c['groups']} of {c['files']} files"
-                                                          for label, c in counts.items()))
+        info.append(
+            "coloured marks (painted out before classification): "
+            + ", ".join(f"{label} {n} of {counts[label]['files']} files" for label, n in marked.items())
+        )
+    info.append(
+        "distinct slices per class: "
+        + ", ".join(f"{label} {c['groups']} of {c['files']} files" for label, c in counts.items())
+    )
     return duplicates, notes, info
 
 
@@ -88,14 +99,21 @@ def _set_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord
     """A split folder: segmentation (images/ + masks/), classification (class sub-folders) or images."""
     if (folder / "images").is_dir():
         return _segmentation_records(folder, split, mask_labels)
-    records = [record for class_folder in visible_entries(folder, dirs=True)
-               for record in _image_records(visible_entries(class_folder), split, class_folder.name)]
+    records = [
+        record
+        for class_folder in visible_entries(folder, dirs=True)
+        for record in _image_records(visible_entries(class_folder), split, class_folder.name)
+    ]
     return records + _image_records(visible_entries(folder), split, None)
 
 
 def _segmentation_records(folder: Path, split: str, mask_labels=None) -> list[ImageRecord]:
     masks_dir = folder / "masks"
-    masks = {p.stem: p for p in visible_entries(masks_dir) if p.suffix.lower() in MASK_SUFFIXES} if masks_dir.is_dir() else {}
+    masks = (
+        {p.stem: p for p in visible_entries(masks_dir) if p.suffix.lower() in MASK_SUFFIXES}
+        if masks_dir.is_dir()
+        else {}
+    )
     records = []
     for path in visible_entries(folder / "images"):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -110,9 +128,12 @@ def _segmentation_records(folder: Path, split: str, mask_labels=None) -> list[Im
 
 
 def _image_records(files: list[Path], split: str, label: str | None) -> list[ImageRecord]:
-    return [inspect_image(path, split, label) if path.suffix.lower() in IMAGE_SUFFIXES
-            else _problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})")
-            for path in files]
+    return [
+        inspect_image(path, split, label)
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        else _problem(path, split, f"not a supported image file ({path.suffix or 'no suffix'})")
+        for path in files
+    ]
 
 
 def _assign_split(records: list[ImageRecord], split) -> None:

@@ -32,12 +32,12 @@ class Box:
     right: int
 
     def crop(self, picture: np.ndarray) -> np.ndarray:
-        return picture[self.top:self.bottom, self.left:self.right]
+        return picture[self.top : self.bottom, self.left : self.right]
 
     def paste(self, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """``values`` (the crop's shape) placed on a zero array of the whole picture's ``shape``."""
         whole = np.zeros(shape, values.dtype)
-        whole[self.top:self.bottom, self.left:self.right] = values
+        whole[self.top : self.bottom, self.left : self.right] = values
         return whole
 
 
@@ -68,5 +68,9 @@ def lung_box(picture: np.ndarray) -> Box:
     rows, columns = np.flatnonzero(lungs.any(axis=1)), np.flatnonzero(lungs.any(axis=0))
     grow_y = round(MARGIN * (rows[-1] - rows[0] + 1))
     grow_x = round(MARGIN * (columns[-1] - columns[0] + 1))
-    return Box(max(0, rows[0] - grow_y), min(height, rows[-1] + 1 + grow_y),
-               max(0, columns[0] - grow_x), min(width, columns[-1] + 1 + grow_x))
+    return Box(
+        max(0, rows[0] - grow_y),
+        min(height, rows[-1] + 1 + grow_y),
+        max(0, columns[0] - grow_x),
+        min(width, columns[-1] + 1 + grow_x),
+    )

@@ -24,16 +24,18 @@ class Pair:
     mask: Path
 
 
-def resolve_folders(data: str | Path | None, images: str | Path | None = None,
-                    masks: str | Path | None = None) -> tuple[Path, Path]:
+def resolve_folders(
+    data: str | Path | None, images: str | Path | None = None, masks: str | Path | None = None
+) -> tuple[Path, Path]:
     """``DIR`` -> (DIR/images, DIR/masks), or the explicit folders."""
     if images is not None or masks is not None:
         if images is None or masks is None:
             raise InputError(images or masks, "give both --images and --masks")
         return Path(images), Path(masks)
     if data is None:
-        raise InputError(None, "no data given: use --data DIR (with DIR/images and DIR/masks) "
-                               "or --images DIR --masks DIR")
+        raise InputError(
+            None, "no data given: use --data DIR (with DIR/images and DIR/masks) or --images DIR --masks DIR"
+        )
     return Path(data) / "images", Path(data) / "masks"
 
 
@@ -46,8 +48,9 @@ def list_files(folder: Path, suffixes: tuple[str, ...], kind: str) -> list[Path]
         if path.name.startswith(".") or path.name in IGNORED_NAMES or path.is_dir():
             continue
         if path.suffix.lower() not in suffixes:
-            raise InputError(path, f"not a supported {kind} file ({path.suffix or 'no suffix'}); "
-                                   f"supported: {', '.join(suffixes)}")
+            raise InputError(
+                path, f"not a supported {kind} file ({path.suffix or 'no suffix'}); supported: {', '.join(suffixes)}"
+            )
         files.append(path)
     if not files:
         raise InputError(folder, f"no {kind} files found (supported: {', '.join(suffixes)})")
@@ -60,8 +63,7 @@ def find_pairs(images: Path, masks: Path) -> list[Pair]:
     masks_by_stem = {}
     for path in list_files(masks, MASK_SUFFIXES, "mask"):
         if path.stem in masks_by_stem:
-            raise InputError(path, f"two masks share the stem {path.stem!r} "
-                                   f"(also {masks_by_stem[path.stem].name})")
+            raise InputError(path, f"two masks share the stem {path.stem!r} (also {masks_by_stem[path.stem].name})")
         masks_by_stem[path.stem] = path
     pairs, seen = [], set()
     for image in image_files:
@@ -77,5 +79,7 @@ def find_pairs(images: Path, masks: Path) -> list[Pair]:
 
 def mask_for(image: Path, masks_by_stem: dict[str, Path]) -> Path | None:
     """The mask of ``image`` among masks keyed by stem (same stem, or stem + a mask suffix), or None."""
-    return next((masks_by_stem[image.stem + suffix] for suffix in MASK_STEM_SUFFIXES
-                 if image.stem + suffix in masks_by_stem), None)
+    return next(
+        (masks_by_stem[image.stem + suffix] for suffix in MASK_STEM_SUFFIXES if image.stem + suffix in masks_by_stem),
+        None,
+    )

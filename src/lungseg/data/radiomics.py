@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-BODY_WIDTH = 256       # px: the body outline's width after rescaling
-LUNG_LEVEL = 0.5       # lung pixels: below this fraction of the way from lung median to tissue median
+BODY_WIDTH = 256  # px: the body outline's width after rescaling
+LUNG_LEVEL = 0.5  # lung pixels: below this fraction of the way from lung median to tissue median
 GLCM_LEVELS = 32
 GLCM_DISTANCES = (1, 2, 4)
 GLCM_PROPS = ("contrast", "homogeneity", "energy", "correlation")
@@ -30,12 +30,25 @@ LBP_POINTS = 8
 
 
 def _names() -> tuple[str, ...]:
-    shape = ("lung_share", "lung_balance", "lesion_area", "lesion_eccentricity", "lesion_solidity",
-             "lesion_compactness", "lesion_x", "lesion_y", "lesion_depth")
-    intensity = tuple(f"{region}_{stat}" for region in ("lung", "lesion") for stat in
-                      ("q10", "q50", "q90", "mean", "sd", "skew", "kurtosis"))
-    texture = tuple(f"{region}_glcm_{prop}_{d}" for region in ("lung", "margin") for prop in GLCM_PROPS
-                    for d in GLCM_DISTANCES)
+    shape = (
+        "lung_share",
+        "lung_balance",
+        "lesion_area",
+        "lesion_eccentricity",
+        "lesion_solidity",
+        "lesion_compactness",
+        "lesion_x",
+        "lesion_y",
+        "lesion_depth",
+    )
+    intensity = tuple(
+        f"{region}_{stat}"
+        for region in ("lung", "lesion")
+        for stat in ("q10", "q50", "q90", "mean", "sd", "skew", "kurtosis")
+    )
+    texture = tuple(
+        f"{region}_glcm_{prop}_{d}" for region in ("lung", "margin") for prop in GLCM_PROPS for d in GLCM_DISTANCES
+    )
     lbp = tuple(f"lung_lbp_{i}" for i in range(LBP_POINTS + 2))
     return shape + intensity + texture + lbp
 
@@ -65,8 +78,16 @@ def radiomics_features(gray: np.ndarray) -> np.ndarray:
     lungs = _drop_small(lungs, 0.005 * body.sum())
     fields = ndimage.binary_fill_holes(lungs)
     lesion = _largest(fields & ~lungs)
-    return np.concatenate([_shape(body, lungs, fields, lesion), _intensity(units, lungs), _intensity(units, lesion),
-                           _glcm(units, lungs), _glcm(units, _margin(lesion, fields)), _lbp(units, lungs)])
+    return np.concatenate(
+        [
+            _shape(body, lungs, fields, lesion),
+            _intensity(units, lungs),
+            _intensity(units, lesion),
+            _glcm(units, lungs),
+            _glcm(units, _margin(lesion, fields)),
+            _lbp(units, lungs),
+        ]
+    )
 
 
 def _rescaled(image: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +154,19 @@ def _shape(body, lungs, fields, lesion) -> np.ndarray:
     from scipy import ndimage
 
     depth = float(ndimage.distance_transform_edt(fields)[lesion].max()) / np.sqrt(max(fields.sum(), 1))
-    return np.array([lung_area / body.sum(), balance, props.area / max(fields.sum(), 1), props.eccentricity,
-                     props.solidity, props.perimeter ** 2 / (4 * np.pi * props.area), abs(x - 0.5), y, depth])
+    return np.array(
+        [
+            lung_area / body.sum(),
+            balance,
+            props.area / max(fields.sum(), 1),
+            props.eccentricity,
+            props.solidity,
+            props.perimeter**2 / (4 * np.pi * props.area),
+            abs(x - 0.5),
+            y,
+            depth,
+        ]
+    )
 
 
 def _intensity(units: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -143,8 +175,9 @@ def _intensity(units: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.zeros(7)
     sd = values.std()
     centred = (values - values.mean()) / (sd if sd > 0 else 1.0)
-    return np.array([*np.percentile(values, (10, 50, 90)), values.mean(), sd, (centred ** 3).mean(),
-                     (centred ** 4).mean() - 3.0])
+    return np.array(
+        [*np.percentile(values, (10, 50, 90)), values.mean(), sd, (centred**3).mean(), (centred**4).mean() - 3.0]
+    )
 
 
 def _glcm(units: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -157,8 +190,7 @@ def _glcm(units: np.ndarray, mask: np.ndarray) -> np.ndarray:
     box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     levels = np.clip(np.round(units[box] * (GLCM_LEVELS - 2) / 1.5), 0, GLCM_LEVELS - 2).astype(np.uint8) + 1
     levels[~mask[box]] = 0
-    matrix = graycomatrix(levels, list(GLCM_DISTANCES), [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
-                          levels=GLCM_LEVELS)
+    matrix = graycomatrix(levels, list(GLCM_DISTANCES), [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=GLCM_LEVELS)
     matrix[0, :, :, :] = 0
     matrix[:, 0, :, :] = 0
     matrix = matrix.astype(np.float64)
@@ -174,4 +206,4 @@ def _lbp(units: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.zeros(LBP_POINTS + 2)
     quantised = np.clip(units * 64, 0, 255).astype(np.uint8)
     codes = local_binary_pattern(quantised, LBP_POINTS, 1, method="uniform")[mask]
-    return np.bincount(codes.astype(int), minlength=LBP_POINTS + 2)[:LBP_POINTS + 2] / codes.size
+    return np.bincount(codes.astype(int), minlength=LBP_POINTS + 2)[: LBP_POINTS + 2] / codes.size

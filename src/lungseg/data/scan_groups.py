@@ -37,11 +37,11 @@ from lungseg.data.splits import linked_groups
 from lungseg.io import write_text_atomic
 from lungseg.io.shipped import cache_dir
 
-NEIGHBOUR_VOTES = 5        # ratio-test votes for a candidate neighbour pair
-NEIGHBOUR_INLIERS = 12     # RANSAC similarity inliers: pairs with >= 8 never crossed a class folder
+NEIGHBOUR_VOTES = 5  # ratio-test votes for a candidate neighbour pair
+NEIGHBOUR_INLIERS = 12  # RANSAC similarity inliers: pairs with >= 8 never crossed a class folder
 STYLE_FEATURES = ("lung_level", "tissue_low", "tissue_level", "body_aspect")
-STYLE_TOLERANCE = (3.0, 3.0, 5.0, 0.08)   # about the 75th-90th percentile between matched neighbours
-STYLE_CUT = 1.0            # average-linkage cut, in tolerances
+STYLE_TOLERANCE = (3.0, 3.0, 5.0, 0.08)  # about the 75th-90th percentile between matched neighbours
+STYLE_CUT = 1.0  # average-linkage cut, in tolerances
 CACHE_VERSION = 1
 
 
@@ -77,10 +77,12 @@ def scan_style(gray: np.ndarray) -> ScanStyle:
     rows, cols = np.nonzero(body)
     inside = image[body]
     tissue, lungs = inside[inside > 90], inside[inside <= 90]
-    return ScanStyle(float(np.median(lungs)) if lungs.size else 0.0,
-                     float(np.percentile(tissue, 10)) if tissue.size else 0.0,
-                     float(np.median(tissue)) if tissue.size else 0.0,
-                     float((np.ptp(cols) + 1) / (np.ptp(rows) + 1)))
+    return ScanStyle(
+        float(np.median(lungs)) if lungs.size else 0.0,
+        float(np.percentile(tissue, 10)) if tissue.size else 0.0,
+        float(np.median(tissue)) if tissue.size else 0.0,
+        float((np.ptp(cols) + 1) / (np.ptp(rows) + 1)),
+    )
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ class ScanGroups:
         ``slice_groups`` also the distinct slices."""
         counts: dict[str, dict] = {}
         for key, names in self.members().items():
-            entry = counts.setdefault(self.labels[names[0]], {"files": 0, "scans": 0, "largest": 0,
-                                                              "evidence": Counter()})
+            entry = counts.setdefault(
+                self.labels[names[0]], {"files": 0, "scans": 0, "largest": 0, "evidence": Counter()}
+            )
             entry["files"] += len(names)
             entry["scans"] += 1
             entry["largest"] = max(entry["largest"], len(names))
@@ -117,8 +120,13 @@ class ScanGroups:
         for label, entry in counts.items():
             entry["evidence"] = dict(sorted(entry["evidence"].items()))
             if slice_groups is not None:
-                entry["slices"] = len({slice_groups.group_of[n] for n in self.scan_of
-                                       if self.labels[n] == label and n in slice_groups.group_of})
+                entry["slices"] = len(
+                    {
+                        slice_groups.group_of[n]
+                        for n in self.scan_of
+                        if self.labels[n] == label and n in slice_groups.group_of
+                    }
+                )
         return dict(sorted(counts.items()))
 
     def links(self) -> list[tuple[str, str]]:
@@ -127,19 +135,25 @@ class ScanGroups:
 
     def summary_line(self) -> str:
         per_class = ", ".join(f"{label} {c['scans']}" for label, c in self.class_counts().items())
-        return (f"{len(self.scan_of)} files in {len(self.members())} scan groups ({per_class}); "
-                f"{len(self.neighbour_pairs)} matched-neighbour pairs, {100 * self.style_recall:.0f}% of them "
-                f"also joined by export style alone")
+        return (
+            f"{len(self.scan_of)} files in {len(self.members())} scan groups ({per_class}); "
+            f"{len(self.neighbour_pairs)} matched-neighbour pairs, {100 * self.style_recall:.0f}% of them "
+            f"also joined by export style alone"
+        )
 
     def to_dict(self, slice_groups: SliceGroups | None = None) -> dict:
-        return {"summary": self.summary_line(), "classes": self.class_counts(slice_groups),
-                "style_recall": self.style_recall, "neighbour_pairs": [list(p) for p in self.neighbour_pairs],
-                "scans": {key: {"evidence": self.evidence[key], "members": names}
-                          for key, names in self.members().items()}}
+        return {
+            "summary": self.summary_line(),
+            "classes": self.class_counts(slice_groups),
+            "style_recall": self.style_recall,
+            "neighbour_pairs": [list(p) for p in self.neighbour_pairs],
+            "scans": {key: {"evidence": self.evidence[key], "members": names} for key, names in self.members().items()},
+        }
 
 
-def group_scans(slices: SliceGroups, pictures: dict[str, np.ndarray], use_cache: bool = True,
-                cut: float = STYLE_CUT) -> ScanGroups:
+def group_scans(
+    slices: SliceGroups, pictures: dict[str, np.ndarray], use_cache: bool = True, cut: float = STYLE_CUT
+) -> ScanGroups:
     """Scan groups of the samples of ``slices`` (conflicting groups left out: ``slices.usable()``);
     ``pictures`` maps every usable name to its gray picture."""
     names = slices.usable()
@@ -153,8 +167,11 @@ def group_scans(slices: SliceGroups, pictures: dict[str, np.ndarray], use_cache:
         first_of.setdefault(slices.group_of[name], name)
     slice_key = {name: first_of[slices.group_of[name]] for name in names}
     heads = sorted(set(slice_key.values()))
-    neighbours = [(a, b) for a, b in _neighbour_pairs(heads, pictures, use_cache)
-                  if slices.labels[a] == slices.labels[b] and slice_key[a] != slice_key[b]]
+    neighbours = [
+        (a, b)
+        for a, b in _neighbour_pairs(heads, pictures, use_cache)
+        if slices.labels[a] == slices.labels[b] and slice_key[a] != slice_key[b]
+    ]
     style_clusters = _style_clusters(heads, pictures, slices.labels, cut)
     style_links = [(head, style_clusters[head]) for head in heads if style_clusters[head] != head]
     matched_only = linked_groups(heads, None, neighbours)
@@ -167,16 +184,29 @@ def group_scans(slices: SliceGroups, pictures: dict[str, np.ndarray], use_cache:
         members = [h for h in heads if scan_head[h] == key]
         by_match = len({matched_only[h] for h in members}) < len(members)
         by_style = len({matched_only[h] for h in members}) > 1
-        evidence[key] = ("one slice group" if len(members) == 1 else "matched + style" if by_match and by_style
-                         else "matched" if by_match else "style")
+        evidence[key] = (
+            "one slice group"
+            if len(members) == 1
+            else "matched + style"
+            if by_match and by_style
+            else "matched"
+            if by_match
+            else "style"
+        )
     # scan keys as the smallest member name (stable across runs)
     rename = {key: min(n for n in names if scan_of[n] == key) for key in set(scan_of.values())}
-    return ScanGroups({n: rename[k] for n, k in scan_of.items()}, {n: slices.labels[n] for n in names},
-                      {rename[k]: v for k, v in evidence.items()}, tuple(sorted(neighbours)), recall)
+    return ScanGroups(
+        {n: rename[k] for n, k in scan_of.items()},
+        {n: slices.labels[n] for n in names},
+        {rename[k]: v for k, v in evidence.items()},
+        tuple(sorted(neighbours)),
+        recall,
+    )
 
 
-def _style_clusters(heads: list[str], pictures: dict[str, np.ndarray], labels: dict[str, str],
-                    cut: float) -> dict[str, str]:
+def _style_clusters(
+    heads: list[str], pictures: dict[str, np.ndarray], labels: dict[str, str], cut: float
+) -> dict[str, str]:
     """Each slice's style cluster key (its first member), clustered within its class."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -187,8 +217,9 @@ def _style_clusters(heads: list[str], pictures: dict[str, np.ndarray], labels: d
         if len(members) < 2:
             cluster_of.update({h: h for h in members})
             continue
-        found = fcluster(linkage(np.stack([styles[h] for h in members]), "average", metric="chebyshev"),
-                         cut, "distance")
+        found = fcluster(
+            linkage(np.stack([styles[h] for h in members]), "average", metric="chebyshev"), cut, "distance"
+        )
         first: dict[int, str] = {}
         for head, cluster in zip(members, found):
             cluster_of[head] = first.setdefault(int(cluster), head)
@@ -198,8 +229,11 @@ def _style_clusters(heads: list[str], pictures: dict[str, np.ndarray], labels: d
 def _neighbour_pairs(heads: list[str], pictures: dict[str, np.ndarray], use_cache: bool) -> list[tuple[str, str]]:
     """Pairs of ``heads`` whose pictures show one scene (looser local-feature matching), cached under
     ``$LUNGSEG_CACHE/scan-links`` by the pictures' contents."""
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, NEIGHBOUR_VOTES, NEIGHBOUR_INLIERS, slice_match.MAX_FEATURES,
-                                        slice_match.WORK_HEIGHT]).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            [CACHE_VERSION, NEIGHBOUR_VOTES, NEIGHBOUR_INLIERS, slice_match.MAX_FEATURES, slice_match.WORK_HEIGHT]
+        ).encode()
+    )
     for head in heads:
         digest.update(head.encode())
         digest.update(np.ascontiguousarray(pictures[head]).tobytes())
@@ -209,8 +243,10 @@ def _neighbour_pairs(heads: list[str], pictures: dict[str, np.ndarray], use_cach
             return [tuple(pair) for pair in json.loads(path.read_text())]
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed
-    found = [(heads[m.first], heads[m.second]) for m in
-             slice_match.match_slices([pictures[h] for h in heads], NEIGHBOUR_VOTES, NEIGHBOUR_INLIERS)]
+    found = [
+        (heads[m.first], heads[m.second])
+        for m in slice_match.match_slices([pictures[h] for h in heads], NEIGHBOUR_VOTES, NEIGHBOUR_INLIERS)
+    ]
     if use_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

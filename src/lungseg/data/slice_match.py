@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_FEATURES = 300
-WORK_HEIGHT = 320      # images are matched at this height (aspect kept)
-RATIO = 0.7            # a match is this much closer than the k-th neighbour
-NEIGHBOURS = 12        # nearest descriptors looked at per keypoint
-MIN_VOTES = 12         # ratio-test matches for a candidate pair
-MIN_INLIERS = 30       # RANSAC similarity inliers for one scene
+WORK_HEIGHT = 320  # images are matched at this height (aspect kept)
+RATIO = 0.7  # a match is this much closer than the k-th neighbour
+NEIGHBOURS = 12  # nearest descriptors looked at per keypoint
+MIN_VOTES = 12  # ratio-test matches for a candidate pair
+MIN_INLIERS = 30  # RANSAC similarity inliers for one scene
 SAME_SLICE_CORRELATION = 0.8
 
 
@@ -42,7 +42,7 @@ class SliceFeatures:
 
     points: np.ndarray
     descriptors: np.ndarray
-    image: np.ndarray   # (WORK_HEIGHT, W) uint8
+    image: np.ndarray  # (WORK_HEIGHT, W) uint8
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,9 @@ def slice_features(gray: np.ndarray) -> SliceFeatures:
     return SliceFeatures(points, descriptors.astype(np.float32), image)
 
 
-def candidate_pairs(features: list[SliceFeatures], min_votes: int = MIN_VOTES
-                    ) -> dict[tuple[int, int], list[tuple[int, int]]]:
+def candidate_pairs(
+    features: list[SliceFeatures], min_votes: int = MIN_VOTES
+) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """(i, j) with i < j -> matched keypoint index pairs (index in i, index in j), for image pairs with
     at least ``min_votes`` ratio-test matches in either direction."""
     import cv2
@@ -108,20 +109,31 @@ def candidate_pairs(features: list[SliceFeatures], min_votes: int = MIN_VOTES
     return {key: sorted(set(pairs)) for key, pairs in votes.items() if len(set(pairs)) >= min_votes}
 
 
-def verify_pair(first: SliceFeatures, second: SliceFeatures, pairs: list[tuple[int, int]],
-                indices: tuple[int, int], min_inliers: int = MIN_INLIERS) -> SliceMatch | None:
+def verify_pair(
+    first: SliceFeatures,
+    second: SliceFeatures,
+    pairs: list[tuple[int, int]],
+    indices: tuple[int, int],
+    min_inliers: int = MIN_INLIERS,
+) -> SliceMatch | None:
     """Fit a similarity to the matched points; None when fewer than ``min_inliers`` agree."""
     import cv2
 
     source = second.points[[j for _, j in pairs]]
     target = first.points[[i for i, _ in pairs]]
-    transform, inlier_flags = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
-                                                          ransacReprojThreshold=4.0, maxIters=4000)
+    transform, inlier_flags = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=4000
+    )
     if transform is None or int(inlier_flags.sum()) < min_inliers:
         return None
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
-    return SliceMatch(indices[0], indices[1], int(inlier_flags.sum()),
-                      _aligned_correlation(first.image, second.image, transform), scale)
+    return SliceMatch(
+        indices[0],
+        indices[1],
+        int(inlier_flags.sum()),
+        _aligned_correlation(first.image, second.image, transform),
+        scale,
+    )
 
 
 def _aligned_correlation(first: np.ndarray, second: np.ndarray, transform: np.ndarray) -> float:
@@ -129,10 +141,12 @@ def _aligned_correlation(first: np.ndarray, second: np.ndarray, transform: np.nd
     import cv2
 
     height, width = first.shape
-    warped = cv2.warpAffine(second.astype(np.float32), transform, (width, height), flags=cv2.INTER_LINEAR,
-                            borderValue=-1.0)
-    overlap = cv2.warpAffine(np.ones(second.shape, np.float32), transform, (width, height),
-                             flags=cv2.INTER_NEAREST) > 0.5
+    warped = cv2.warpAffine(
+        second.astype(np.float32), transform, (width, height), flags=cv2.INTER_LINEAR, borderValue=-1.0
+    )
+    overlap = (
+        cv2.warpAffine(np.ones(second.shape, np.float32), transform, (width, height), flags=cv2.INTER_NEAREST) > 0.5
+    )
     overlap = cv2.erode(overlap.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     if overlap.sum() < 400:
         return 0.0
@@ -147,8 +161,9 @@ def _aligned_correlation(first: np.ndarray, second: np.ndarray, transform: np.nd
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
-def match_slices(images: list[np.ndarray], min_votes: int = MIN_VOTES, min_inliers: int = MIN_INLIERS
-                 ) -> list[SliceMatch]:
+def match_slices(
+    images: list[np.ndarray], min_votes: int = MIN_VOTES, min_inliers: int = MIN_INLIERS
+) -> list[SliceMatch]:
     """Every pair of ``images`` (gray arrays) that shows one scene, verified; see the module docstring.
     Lower ``min_votes``/``min_inliers`` find more neighbouring slices of one scan (``data.scan_groups``)."""
     features = [slice_features(image) for image in images]

@@ -33,8 +33,9 @@ def parse_fractions(spec: str) -> tuple[float, float, float]:
     if len(numbers) == 2 and ":" in spec:
         numbers = [numbers[0], 0.0, numbers[1]]
     if len(numbers) != 3 or min(numbers) < 0 or numbers[0] <= 0:
-        raise ValueError(f"split {spec!r}: expected train/val/test like '70/20/10', train:test like "
-                         "'2:1', or 'kfold:K:I'")
+        raise ValueError(
+            f"split {spec!r}: expected train/val/test like '70/20/10', train:test like '2:1', or 'kfold:K:I'"
+        )
     total = sum(numbers)
     return numbers[0] / total, numbers[1] / total, numbers[2] / total
 
@@ -44,9 +45,14 @@ def split_has_validation(spec: str) -> bool:
     return spec.startswith("kfold") or parse_fractions(spec)[1] > 0
 
 
-def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
-               group_pattern: str | None = None, linked: list[tuple[str, str]] = (),
-               strata: dict[str, str] | None = None) -> Split:
+def make_split(
+    names: list[str],
+    spec: str = "70/20/10",
+    seed: int = 0,
+    group_pattern: str | None = None,
+    linked: list[tuple[str, str]] = (),
+    strata: dict[str, str] | None = None,
+) -> Split:
     """Split sample names; all samples of one group go to the same subset. ``linked`` pairs of names
     (e.g. near-identical images found by the data audit) join their groups. ``strata`` (name -> class)
     splits each class's groups separately, so every subset holds each class in proportion (a group
@@ -68,8 +74,9 @@ def make_split(names: list[str], spec: str = "70/20/10", seed: int = 0,
             parts = _kfold_subsets(layer, groups, spec, offset, minimum=len(keys))
             offset += len(layer)
         else:
-            parts = _fraction_subsets(layer, groups, parse_fractions(spec), sum(len(groups[k]) for k in layer),
-                                      require_train=strata is None)
+            parts = _fraction_subsets(
+                layer, groups, parse_fractions(spec), sum(len(groups[k]) for k in layer), require_train=strata is None
+            )
         for subset, part in zip(subsets, parts):
             subset.extend(part)
     if not subsets[0]:

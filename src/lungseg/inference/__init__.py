@@ -8,11 +8,19 @@ export do)."""
 from importlib import import_module
 
 _EXPORTS = {
-    "ImageClassifier": "classify", "evaluate_classifier": "classify_evaluation",
-    "PostprocessOptions": "postprocess", "Predictor": "predictor", "SegmentationResult": "segmenter",
-    "Segmenter": "segmenter", "evaluate_pairs": "evaluation", "export_onnx": "backends",
-    "format_summary": "evaluation", "make_backend": "backends", "plan_targets": "runner",
-    "run_targets": "runner", "select_pairs": "evaluation",
+    "ImageClassifier": "classify",
+    "evaluate_classifier": "classify_evaluation",
+    "PostprocessOptions": "postprocess",
+    "Predictor": "predictor",
+    "SegmentationResult": "segmenter",
+    "Segmenter": "segmenter",
+    "evaluate_pairs": "evaluation",
+    "export_onnx": "backends",
+    "format_summary": "evaluation",
+    "make_backend": "backends",
+    "plan_targets": "runner",
+    "run_targets": "runner",
+    "select_pairs": "evaluation",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -59,17 +59,27 @@ def check_anatomy(stored: np.ndarray, labels: np.ndarray, in_hu: bool, split: bo
                 sides[z] = ratio
     findings = []
     if outside:
-        findings.append(catalogue.LUNG_OUTSIDE_BODY(count=len(outside), where=_where(outside),
-                                                    percent=100 * max(outside.values()), at=sorted(outside)))
+        findings.append(
+            catalogue.LUNG_OUTSIDE_BODY(
+                count=len(outside), where=_where(outside), percent=100 * max(outside.values()), at=sorted(outside)
+            )
+        )
     if sides:
-        findings.append(catalogue.LUNG_SIDE_RATIO(limit=MIN_SIDE_RATIO, count=len(sides), where=_where(sides),
-                                                  ratio=min(sides.values()), at=sorted(sides)))
+        findings.append(
+            catalogue.LUNG_SIDE_RATIO(
+                limit=MIN_SIDE_RATIO, count=len(sides), where=_where(sides), ratio=min(sides.values()), at=sorted(sides)
+            )
+        )
     if bright:
         worst = max(bright.values())
-        measure = (f"median lung up to {worst:.0f} HU, aerated lung lies below {AERATED_HU:.0f} HU" if in_hu else
-                   f"lung/ring gray ratio up to {worst:.2f}, chest CT at most {CT_LUNG_RATIO:.2f}")
-        findings.append(catalogue.LUNG_NOT_DARK(count=len(bright), where=_where(bright), measure=measure,
-                                                at=sorted(bright)))
+        measure = (
+            f"median lung up to {worst:.0f} HU, aerated lung lies below {AERATED_HU:.0f} HU"
+            if in_hu
+            else f"lung/ring gray ratio up to {worst:.2f}, chest CT at most {CT_LUNG_RATIO:.2f}"
+        )
+        findings.append(
+            catalogue.LUNG_NOT_DARK(count=len(bright), where=_where(bright), measure=measure, at=sorted(bright))
+        )
     return findings
 
 

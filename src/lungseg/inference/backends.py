@@ -98,14 +98,18 @@ class OnnxBackend:
         options.log_severity_level = 3
         try:
             self.session = onnxruntime.InferenceSession(
-                model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
+                model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:
             raise InputError(source or model, f"cannot load ONNX model ({describe(exc)})") from exc
         self.source = source or model
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or not outputs:
-            raise InputError(self.source, f"ONNX model has {len(inputs)} inputs and {len(outputs)} outputs; lungseg "
-                                          "needs one image input and a logits output")
+            raise InputError(
+                self.source,
+                f"ONNX model has {len(inputs)} inputs and {len(outputs)} outputs; lungseg "
+                "needs one image input and a logits output",
+            )
         self.input_name = inputs[0].name
 
     def card(self) -> ModelCard:
@@ -114,8 +118,10 @@ class OnnxBackend:
         graph that does not take (N, 1, S, S) images."""
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
-            raise InputError(self.source, f"ONNX file has no '{METADATA_KEY}' metadata (preprocessing plan); "
-                                          "export it with `lungseg export`")
+            raise InputError(
+                self.source,
+                f"ONNX file has no '{METADATA_KEY}' metadata (preprocessing plan); export it with `lungseg export`",
+            )
         try:
             metadata = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -129,21 +135,25 @@ class OnnxBackend:
     def _check_shapes(self, size: int, channels: int = 1, per_pixel: bool = True) -> None:
         """Input (N, 1, size, size), output (N, channels, size, size) for a segmentation model (``per_pixel``)
         or (N, channels) for a classifier (``ModelCard.channels``); symbolic (dynamic) axes are accepted."""
-        for role, node, wanted, rank in (("input", self.session.get_inputs()[0], 1, 4),
-                                         ("output", self.session.get_outputs()[0], channels, 4 if per_pixel else 2)):
+        for role, node, wanted, rank in (
+            ("input", self.session.get_inputs()[0], 1, 4),
+            ("output", self.session.get_outputs()[0], channels, 4 if per_pixel else 2),
+        ):
             shape = list(node.shape)
             fixed = [None if not isinstance(v, int) else v for v in shape]
             if len(shape) != rank or fixed[1] not in (None, wanted) or any(v not in (None, size) for v in fixed[2:]):
                 needed = f"(N, {wanted}, {size}, {size})" if rank == 4 else f"(N, {wanted})"
-                raise InputError(self.source, f"ONNX {role} '{node.name}' has shape {shape}; the model card needs "
-                                              f"{needed}")
+                raise InputError(
+                    self.source, f"ONNX {role} '{node.name}' has shape {shape}; the model card needs {needed}"
+                )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         try:
             return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
         except Exception as exc:  # onnxruntime raises its own types for graphs that fail on real input
-            raise InputError(self.source, f"ONNX model failed on a batch of shape {list(batch.shape)} "
-                                          f"({describe(exc)})") from exc
+            raise InputError(
+                self.source, f"ONNX model failed on a batch of shape {list(batch.shape)} ({describe(exc)})"
+            ) from exc
 
 
 def onnx_bytes(checkpoint, source: str | Path | None = None) -> bytes:
@@ -160,9 +170,16 @@ def onnx_bytes(checkpoint, source: str | Path | None = None) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation; it still works
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), buffer, input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     graph = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(checkpoint.card.to_dict(), default=str)})
     return graph.SerializeToString()
@@ -203,8 +220,14 @@ def prefers_torch(backend: str, device: str = "auto") -> bool:
     return not onnx_available()
 
 
-def make_backend(checkpoint, backend: str = "auto", onnx_file: str | Path | None = None,
-                 source: str | Path | None = None, device: str = "auto", precision: str = "auto"):
+def make_backend(
+    checkpoint,
+    backend: str = "auto",
+    onnx_file: str | Path | None = None,
+    source: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+):
     """``"torch"`` (on ``device`` in ``precision``), ``"onnx"`` (from ``onnx_file`` or exported in memory,
     CPU) or ``"auto"`` (``prefers_torch``). ``source`` names the checkpoint in errors."""
     if backend not in BACKENDS:

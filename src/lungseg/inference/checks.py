@@ -23,19 +23,25 @@ from lungseg.inference.measure import Measurements, RegionMeasurement
 from lungseg.labels import PAIRED_LUNGS
 from lungseg.preprocessing import fill_nonfinite, nonfinite_count
 
-XRAY_MODALITIES = {"CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography",
-                   "XA": "X-ray angiography", "RF": "fluoroscopy", "PX": "panoramic X-ray"}
-MIN_LUNG_ML = 100.0          # less than this in a volume: no lungs in the scan
-PLAUSIBLE_LUNG_ML = (400.0, 5000.0)   # one adult lung at CT (breath-hold or free breathing)
+XRAY_MODALITIES = {
+    "CR": "computed radiography",
+    "DX": "digital X-ray",
+    "MG": "mammography",
+    "XA": "X-ray angiography",
+    "RF": "fluoroscopy",
+    "PX": "panoramic X-ray",
+}
+MIN_LUNG_ML = 100.0  # less than this in a volume: no lungs in the scan
+PLAUSIBLE_LUNG_ML = (400.0, 5000.0)  # one adult lung at CT (breath-hold or free breathing)
 PLAUSIBLE_TOTAL_ML = (1500.0, 9000.0)
 AIR_HU = -500.0
-AERATED_HU = -300.0   # below this a voxel is aerated lung (solid lesions and soft tissue lie above it)
+AERATED_HU = -300.0  # below this a voxel is aerated lung (solid lesions and soft tissue lie above it)
 MIN_SLICE_FRACTION = 0.001  # a chest CT slice shows lungs on far more than 0.1 % of its pixels
 AIR_CHECK_ML, AIR_LIKE_PERCENT = 1000.0, 50.0  # little "lung" that is mostly below -950 HU is gas, not lung
-TRACHEA_HALF_WIDTH_MM = 30.0   # lung on an end slice counts only this far from the midline
-END_SLICE_LUNG_MM2 = 200.0     # 2 cm^2 of lung on the first or last slice: the scan cuts the lungs
-FULL_EXTENT_MM = 100.0         # a scan at least this long can hold MIN_LUNG_ML of lung; shorter ones are partial
-MAX_NONFINITE_FRACTION = 0.5   # more NaN/inf than this: too little image left to segment
+TRACHEA_HALF_WIDTH_MM = 30.0  # lung on an end slice counts only this far from the midline
+END_SLICE_LUNG_MM2 = 200.0  # 2 cm^2 of lung on the first or last slice: the scan cuts the lungs
+FULL_EXTENT_MM = 100.0  # a scan at least this long can hold MIN_LUNG_ML of lung; shorter ones are partial
+MAX_NONFINITE_FRACTION = 0.5  # more NaN/inf than this: too little image left to segment
 AIR_FILL_HU = -1024.0
 
 
@@ -84,10 +90,10 @@ def check_xray_like(image: np.ndarray) -> list[Finding]:
     return []
 
 
-CT_LUNG_RATIO = 0.6       # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
+CT_LUNG_RATIO = 0.6  # lung median / median of a 15-px ring around them: chest CT exports <= 0.53
 RADIOGRAPH_RATIO = 0.72  # lung/surrounding median gray: CT exports <= 0.61 in any window, X-rays >= 0.80
 MIN_PICTURE_LUNG = 0.03  # chest CT slices in the cancer set: enclosed lungs on >= 4 % of the picture
-MAX_RAGGEDNESS = 0.45    # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
+MAX_RAGGEDNESS = 0.45  # boundary band share of the lung fields: chest CT <= 0.36, EM sections >= 0.49
 
 
 def check_radiograph_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Finding]:
@@ -117,21 +123,36 @@ def chest_ct_picture(picture: np.ndarray, lungs: np.ndarray) -> list[Finding]:
     lungs = enclosed(np.asarray(lungs, bool))
     fraction = float(lungs.mean())
     if fraction < MIN_PICTURE_LUNG:
-        return [catalogue.NOT_CHEST_CT(why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
-                                           f"at least {100 * MIN_PICTURE_LUNG:.0f}%")]
+        return [
+            catalogue.NOT_CHEST_CT(
+                why=f"lung fields cover {100 * fraction:.1f}% of it, chest CT slices "
+                f"at least {100 * MIN_PICTURE_LUNG:.0f}%"
+            )
+        ]
     ratio = lung_ring_ratio(picture, lungs)
     if ratio > RADIOGRAPH_RATIO:
-        return [catalogue.NOT_CHEST_CT(why="its lung fields are nearly as bright as the tissue around them, "
-                                           "as in a radiograph")]
+        return [
+            catalogue.NOT_CHEST_CT(
+                why="its lung fields are nearly as bright as the tissue around them, as in a radiograph"
+            )
+        ]
     if ratio > CT_LUNG_RATIO:
-        return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is not much darker than the tissue "
-                                           f"around it (ratio {ratio:.2f}; chest CT lung fields under "
-                                           f"{CT_LUNG_RATIO:.2f}): soft tissue, as in an abdominal slice")]
+        return [
+            catalogue.NOT_CHEST_CT(
+                why=f"what the lung model found is not much darker than the tissue "
+                f"around it (ratio {ratio:.2f}; chest CT lung fields under "
+                f"{CT_LUNG_RATIO:.2f}): soft tissue, as in an abdominal slice"
+            )
+        ]
     ragged = raggedness(lungs)
     if ragged > MAX_RAGGEDNESS:
-        return [catalogue.NOT_CHEST_CT(why=f"what the lung model found is a ragged texture ({100 * ragged:.0f}% "
-                                           f"of it is boundary; chest CT lung fields under "
-                                           f"{100 * MAX_RAGGEDNESS:.0f}%)")]
+        return [
+            catalogue.NOT_CHEST_CT(
+                why=f"what the lung model found is a ragged texture ({100 * ragged:.0f}% "
+                f"of it is boundary; chest CT lung fields under "
+                f"{100 * MAX_RAGGEDNESS:.0f}%)"
+            )
+        ]
     return []
 
 
@@ -179,8 +200,13 @@ def check_orientation(direction: tuple[float, ...]) -> list[Finding]:
     return findings
 
 
-def check_result(labels: np.ndarray, measurements: Measurements, is_volume: bool,
-                 spacing: tuple[float, float, float] | None = None, midline_x: float | None = None) -> list[Finding]:
+def check_result(
+    labels: np.ndarray,
+    measurements: Measurements,
+    is_volume: bool,
+    spacing: tuple[float, float, float] | None = None,
+    midline_x: float | None = None,
+) -> list[Finding]:
     """Plausibility of the segmented lungs. ``labels`` is (Z, Y, X) canonical, inferior slice first;
     ``midline_x`` is the body's centre column; ``spacing`` is None when unknown."""
     total = measurements.total
@@ -221,11 +247,13 @@ def _coverage(labels: np.ndarray, spacing: tuple[float, float, float] | None, mi
         return []
     pixel_mm2 = spacing[0] * spacing[1] if spacing else 1.0
     x_mm = (np.arange(labels.shape[-1]) - (midline_x if midline_x is not None else labels.shape[-1] / 2)) * (
-        spacing[0] if spacing else 1.0)
+        spacing[0] if spacing else 1.0
+    )
     lateral = np.abs(x_mm) > TRACHEA_HALF_WIDTH_MM
     ends = {"bottom": labels[0], "top": labels[-1]}
-    touching = [name for name, plane in ends.items()
-                if np.count_nonzero(plane[:, lateral]) * pixel_mm2 >= END_SLICE_LUNG_MM2]
+    touching = [
+        name for name, plane in ends.items() if np.count_nonzero(plane[:, lateral]) * pixel_mm2 >= END_SLICE_LUNG_MM2
+    ]
     if not touching:
         return []
     return [catalogue.PARTIAL_ENDS(ends=" and ".join(touching))]
@@ -240,12 +268,18 @@ def _volumes(measurements: Measurements) -> list[Finding]:
         if region.voxels == 0:
             findings.append(catalogue.MISSING_LUNG(structure=label.name))
         elif not PLAUSIBLE_LUNG_ML[0] <= region.volume_ml <= PLAUSIBLE_LUNG_ML[1]:
-            findings.append(catalogue.IMPLAUSIBLE_VOLUME(structure=label.name, ml=region.volume_ml,
-                                                         low=PLAUSIBLE_LUNG_ML[0], high=PLAUSIBLE_LUNG_ML[1]))
+            findings.append(
+                catalogue.IMPLAUSIBLE_VOLUME(
+                    structure=label.name, ml=region.volume_ml, low=PLAUSIBLE_LUNG_ML[0], high=PLAUSIBLE_LUNG_ML[1]
+                )
+            )
     total = measurements.total.volume_ml
     if total is not None and not PLAUSIBLE_TOTAL_ML[0] <= total <= PLAUSIBLE_TOTAL_ML[1]:
-        findings.append(catalogue.IMPLAUSIBLE_VOLUME(structure="total lung", ml=total, low=PLAUSIBLE_TOTAL_ML[0],
-                                                     high=PLAUSIBLE_TOTAL_ML[1]))
+        findings.append(
+            catalogue.IMPLAUSIBLE_VOLUME(
+                structure="total lung", ml=total, low=PLAUSIBLE_TOTAL_ML[0], high=PLAUSIBLE_TOTAL_ML[1]
+            )
+        )
     return findings
 
 

@@ -39,7 +39,6 @@ from lungseg.metrics import softmax
 from lungseg.preprocessing import Unmarked
 
 
-
 @dataclass(frozen=True)
 class NewScans:
     """What a model is expected to do on scans it has never seen, from scan-disjoint cross-validation of
@@ -62,16 +61,24 @@ class NewScans:
         """The ``new_scans`` block of a manifest entry (None when it has none)."""
         if not entry:
             return None
-        return cls(float(entry["temperature"]), float(entry["threshold"]), float(entry["expected_accuracy"]),
-                   float(entry["expected_balanced_accuracy"]), entry.get("expected_answered_accuracy"),
-                   float(entry["expected_coverage"]), str(entry.get("command", "")),
-                   float(entry.get("display_cap", 0.99)))
+        return cls(
+            float(entry["temperature"]),
+            float(entry["threshold"]),
+            float(entry["expected_accuracy"]),
+            float(entry["expected_balanced_accuracy"]),
+            entry.get("expected_answered_accuracy"),
+            float(entry["expected_coverage"]),
+            str(entry.get("command", "")),
+            float(entry.get("display_cap", 0.99)),
+        )
 
     def note(self) -> str:
-        return (f"expected accuracy on new scans: {100 * self.accuracy:.0f} % "
-                f"(balanced {100 * self.balanced_accuracy:.0f} %; "
-                f"scan-disjoint cross-validation); below a confidence of {100 * self.threshold:.0f} % the answer is "
-                f"'uncertain'")
+        return (
+            f"expected accuracy on new scans: {100 * self.accuracy:.0f} % "
+            f"(balanced {100 * self.balanced_accuracy:.0f} %; "
+            f"scan-disjoint cross-validation); below a confidence of {100 * self.threshold:.0f} % the answer is "
+            f"'uncertain'"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,18 +114,24 @@ class ClassPrediction:
 
         scans = self.new_scans
         cap = scans.display_cap if scans else DISPLAY_CAP
-        return {"source": self.source, "answer": self.answer, "uncertain": self.uncertain,
-                "predicted": self.predicted, "confidence": round(self.confidence, 4),
-                "shown_confidence": shown_percent(self.confidence, cap),
-                "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "shown_probabilities": {k: shown_percent(v, cap) for k, v in self.probabilities.items()},
-                "uncalibrated_probabilities": {k: round(v, 4) for k, v in self.uncalibrated.items()},
-                "temperature": self.temperature, "flagged_not_chest_ct": self.flagged,
-                "abstention_threshold": scans.threshold if scans else None,
-                "expected_accuracy_new_scans": scans.accuracy if scans else None,
-                "expected_balanced_accuracy_new_scans": scans.balanced_accuracy if scans else None,
-                "expected_note": scans.note() if scans else "not measured on unseen scans",
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "source": self.source,
+            "answer": self.answer,
+            "uncertain": self.uncertain,
+            "predicted": self.predicted,
+            "confidence": round(self.confidence, 4),
+            "shown_confidence": shown_percent(self.confidence, cap),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "shown_probabilities": {k: shown_percent(v, cap) for k, v in self.probabilities.items()},
+            "uncalibrated_probabilities": {k: round(v, 4) for k, v in self.uncalibrated.items()},
+            "temperature": self.temperature,
+            "flagged_not_chest_ct": self.flagged,
+            "abstention_threshold": scans.threshold if scans else None,
+            "expected_accuracy_new_scans": scans.accuracy if scans else None,
+            "expected_balanced_accuracy_new_scans": scans.balanced_accuracy if scans else None,
+            "expected_note": scans.note() if scans else "not measured on unseen scans",
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
     def line(self) -> str:
         """One line for people: the answer, shown confidence (never 100 %) and the probabilities."""
@@ -126,16 +139,23 @@ class ClassPrediction:
 
         cap = self.new_scans.display_cap if self.new_scans else DISPLAY_CAP
         answer = f"uncertain (most likely {self.predicted})" if self.uncertain else self.predicted
-        return (f"{answer}: confidence {shown_percent(self.confidence, cap)}; "
-                + ", ".join(f"{k} {shown_percent(v, cap)}" for k, v in self.probabilities.items()))
+        return f"{answer}: confidence {shown_percent(self.confidence, cap)}; " + ", ".join(
+            f"{k} {shown_percent(v, cap)}" for k, v in self.probabilities.items()
+        )
 
 
 class ImageClassifier:
     """A classifier checkpoint ready to run on ``device`` (auto: a CUDA GPU when present, else the CPU);
     ``check_inputs`` runs the chest-CT check."""
 
-    def __init__(self, checkpoint, source: str | Path | None = None, check_inputs: bool = True, device: str = "auto",
-                 new_scans: NewScans | None = None):
+    def __init__(
+        self,
+        checkpoint,
+        source: str | Path | None = None,
+        check_inputs: bool = True,
+        device: str = "auto",
+        new_scans: NewScans | None = None,
+    ):
         import torch
 
         from lungseg.models import model_from_checkpoint  # imports PyTorch
@@ -154,9 +174,8 @@ class ImageClassifier:
 
     @classmethod
     def load(cls, reference: str | Path, **kwargs) -> ImageClassifier:
-        from lungseg.models import load_checkpoint  # imports PyTorch
-
         from lungseg.io.shipped import shipped_models
+        from lungseg.models import load_checkpoint  # imports PyTorch
 
         entry = shipped_models().get(str(reference), {}) if "new_scans" not in kwargs else {}
         if entry.get("new_scans"):
@@ -170,8 +189,11 @@ class ImageClassifier:
 
         path = Path(path)
         if path.is_dir() or path.name.lower().endswith(VOLUME_SUFFIXES):
-            raise InputError(path, "is a CT volume; this classifier was trained on single axial slice pictures "
-                                   "(PNG/JPG exports), so it cannot label a whole scan: export the slice to classify")
+            raise InputError(
+                path,
+                "is a CT volume; this classifier was trained on single axial slice pictures "
+                "(PNG/JPG exports), so it cannot label a whole scan: export the slice to classify",
+            )
         return read_picture(path)
 
     def field(self, picture: np.ndarray):
@@ -187,8 +209,10 @@ class ImageClassifier:
     def logits(self, pictures: list[np.ndarray], sources: list | None = None) -> np.ndarray:
         """(N, K) logits of gray pictures (cropped to the lungs when the model was trained so, then
         preprocessed by the checkpoint's plan)."""
-        prepared = [self.card.plan.prepare(self.field(p)[0], (sources or [None] * len(pictures))[i])[0]
-                    for i, p in enumerate(pictures)]
+        prepared = [
+            self.card.plan.prepare(self.field(p)[0], (sources or [None] * len(pictures))[i])[0]
+            for i, p in enumerate(pictures)
+        ]
         return self._model_logits(np.stack(prepared))
 
     def _model_logits(self, prepared: np.ndarray) -> np.ndarray:
@@ -211,10 +235,16 @@ class ImageClassifier:
         best = int(np.argmax(calibrated))
         if self.check_inputs:
             findings += self.check_picture(np.asarray(picture))
-        return ClassPrediction(source or "<array>", dict(zip(self.class_names, map(float, calibrated))),
-                               self.class_names[best], float(calibrated[best]),
-                               dict(zip(self.class_names, map(float, raw))), self.temperature, tuple(findings),
-                               self.new_scans)
+        return ClassPrediction(
+            source or "<array>",
+            dict(zip(self.class_names, map(float, calibrated))),
+            self.class_names[best],
+            float(calibrated[best]),
+            dict(zip(self.class_names, map(float, raw))),
+            self.temperature,
+            tuple(findings),
+            self.new_scans,
+        )
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
         """Whether a gray 8-bit picture shows an axial chest CT slice: ``checks.chest_ct_picture`` (the
@@ -233,8 +263,10 @@ class ImageClassifier:
 
         part, field = self.field(picture)
         prepared, letterbox = self.card.plan.prepare(part)
-        index = int(np.argmax(self._model_logits(prepared[None])[0])) if class_name is None else \
-            self.class_names.index(class_name)
+        index = (
+            int(np.argmax(self._model_logits(prepared[None])[0]))
+            if class_name is None
+            else self.class_names.index(class_name)
+        )
         heat = self.card.plan.restore(grad_cam(self.model, prepared, index), letterbox).astype(np.float32)
         return heat if field is None else field.paste(heat, np.asarray(picture).shape)
-

@@ -1,10 +1,12 @@
 """Scoring a classifier on a class-folder set: one picture per distinct slice, calibrated and not.
 
 ``evaluate_classifier`` reads the set (class folders named as the model's classes, or beginning with
-them: the source's own "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib" counts as "adenocarcinoma"), groups copies of one slice (``data.slice_groups``) and scores one
+them: the source's own "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib" counts as "adenocarcinoma"), groups copies of
+one slice (``data.slice_groups``) and scores one
 representative per group, so a slice stored ten times counts once. ``subset`` "test"/"val"/"train"
 takes the checkpoint's own split of that set (the set it was trained on); "all" every picture (a
-held-out set); None (the default) "test" for the set the model was trained on, "all" for any other. It returns a ``ClassEvaluation``: per-slice predictions, the scores (accuracy, balanced
+held-out set); None (the default) "test" for the set the model was trained on, "all" for any other. It returns a
+``ClassEvaluation``: per-slice predictions, the scores (accuracy, balanced
 accuracy, per-class precision/recall/F1, macro-F1, confusion), calibration (ECE and NLL with and
 without the stored temperature, reliability bins) and the best and worst examples with their Grad-CAM
 maps. The report layer draws the figures and the page.
@@ -45,10 +47,10 @@ class Example:
 class ClassEvaluation:
     names: list[str]
     truth: np.ndarray
-    probabilities: np.ndarray          # calibrated (N, K)
-    uncalibrated: np.ndarray           # (N, K)
+    probabilities: np.ndarray  # calibrated (N, K)
+    uncalibrated: np.ndarray  # (N, K)
     class_names: tuple[str, ...]
-    scores: object                     # metrics.ClassificationScores
+    scores: object  # metrics.ClassificationScores
     calibration: dict
     bins_before: list = field(default_factory=list)
     bins_after: list = field(default_factory=list)
@@ -56,18 +58,30 @@ class ClassEvaluation:
     source: str = ""
 
     def summary(self) -> dict:
-        return {"model": self.source, "slices": len(self.names), **self.scores.to_dict(),
-                "calibration": self.calibration}
+        return {
+            "model": self.source,
+            "slices": len(self.names),
+            **self.scores.to_dict(),
+            "calibration": self.calibration,
+        }
 
     def prediction_rows(self) -> list[list]:
         predicted = self.probabilities.argmax(1)
-        return [[name, self.class_names[t], self.class_names[p], round(float(self.probabilities[i, p]), 4),
-                 *[round(float(v), 4) for v in self.probabilities[i]]]
-                for i, (name, t, p) in enumerate(zip(self.names, self.truth, predicted))]
+        return [
+            [
+                name,
+                self.class_names[t],
+                self.class_names[p],
+                round(float(self.probabilities[i, p]), 4),
+                *[round(float(v), 4) for v in self.probabilities[i]],
+            ]
+            for i, (name, t, p) in enumerate(zip(self.names, self.truth, predicted))
+        ]
 
 
-def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, subset: str | None = None,
-                        examples: int = 3, log=print) -> ClassEvaluation:
+def evaluate_classifier(
+    model: str | Path | ImageClassifier, data: str | Path, subset: str | None = None, examples: int = 3, log=print
+) -> ClassEvaluation:
     from lungseg.data.class_dataset import representatives  # lungseg.data imports PyTorch
     from lungseg.data.class_folders import find_labelled_images, read_picture, relabelled
     from lungseg.data.slice_groups import group_slices
@@ -82,19 +96,32 @@ def evaluate_classifier(model: str | Path | ImageClassifier, data: str | Path, s
         raise InputError(data, f"no usable pictures in subset {subset!r}")
     log(f"scoring {len(names)} distinct slices ({len(read)} files) of {data} [{subset}]")
     truth = np.array([classifier.class_names.index(images[n].label) for n in names])
-    logits = np.concatenate([classifier.logits([read[n].gray for n in names[i:i + 32]])
-                             for i in range(0, len(names), 32)])
+    logits = np.concatenate(
+        [classifier.logits([read[n].gray for n in names[i : i + 32]]) for i in range(0, len(names), 32)]
+    )
     raw, calibrated = softmax(logits), softmax(logits, classifier.temperature)
     scores = classification_metrics(truth, calibrated.argmax(1), classifier.class_names)
-    calibration = {"temperature": classifier.temperature,
-                   "ece_uncalibrated": expected_calibration_error(raw, truth),
-                   "ece_calibrated": expected_calibration_error(calibrated, truth),
-                   "nll_uncalibrated": negative_log_likelihood(raw, truth),
-                   "nll_calibrated": negative_log_likelihood(calibrated, truth)}
+    calibration = {
+        "temperature": classifier.temperature,
+        "ece_uncalibrated": expected_calibration_error(raw, truth),
+        "ece_calibrated": expected_calibration_error(calibrated, truth),
+        "nll_uncalibrated": negative_log_likelihood(raw, truth),
+        "nll_calibrated": negative_log_likelihood(calibrated, truth),
+    }
     chosen = _examples(classifier, names, truth, calibrated, read, images, examples)
-    return ClassEvaluation(names, truth, calibrated, raw, classifier.class_names, scores, calibration,
-                           reliability_bins(raw, truth, bins=10), reliability_bins(calibrated, truth, bins=10),
-                           chosen, str(classifier.source))
+    return ClassEvaluation(
+        names,
+        truth,
+        calibrated,
+        raw,
+        classifier.class_names,
+        scores,
+        calibration,
+        reliability_bins(raw, truth, bins=10),
+        reliability_bins(calibrated, truth, bins=10),
+        chosen,
+        str(classifier.source),
+    )
 
 
 def _subset_names(classifier: ImageClassifier, images: dict, subset: str | None, data) -> list[str]:
@@ -105,16 +132,24 @@ def _subset_names(classifier: ImageClassifier, images: dict, subset: str | None,
     if subset == "all":
         return sorted(images)
     if split is None:
-        raise InputError(classifier.source, f"the model stores no split, so subset {subset!r} is unknown; use "
-                                            "--split all on a held-out set")
+        raise InputError(
+            classifier.source,
+            f"the model stores no split, so subset {subset!r} is unknown; use --split all on a held-out set",
+        )
     wanted = split.subset(subset)
     if not wanted:
-        raise InputError(classifier.source, f"the model's split {split.spec!r} has no {subset!r} part; use another "
-                                            "--split, or --split all on a held-out set")
+        raise InputError(
+            classifier.source,
+            f"the model's split {split.spec!r} has no {subset!r} part; use another "
+            "--split, or --split all on a held-out set",
+        )
     names = [name for name in wanted if name in images]
     if not names:
-        raise InputError(data, f"none of the {len(wanted)} pictures of the model's {subset!r} split are in this "
-                               "folder (is it the set the model was trained on?)")
+        raise InputError(
+            data,
+            f"none of the {len(wanted)} pictures of the model's {subset!r} split are in this "
+            "folder (is it the set the model was trained on?)",
+        )
     return names
 
 
@@ -130,7 +165,14 @@ def _examples(classifier, names, truth, probabilities, read, images, count) -> d
     def example(i: int) -> Example:
         picture = read[names[i]].gray
         label = classifier.class_names[predicted[i]]
-        return Example(names[i], images[names[i]].label, label, float(probabilities[i, predicted[i]]),
-                       float(truth_probability[i]), picture, classifier.heat_map(picture, label))
+        return Example(
+            names[i],
+            images[names[i]].label,
+            label,
+            float(probabilities[i, predicted[i]]),
+            float(truth_probability[i]),
+            picture,
+            classifier.heat_map(picture, label),
+        )
 
     return {"best": [example(i) for i in best], "worst": [example(i) for i in worst]}

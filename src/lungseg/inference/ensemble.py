@@ -44,8 +44,9 @@ def is_ensemble(reference) -> bool:
     return Path(reference).is_dir() and (Path(reference) / ENSEMBLE_FILE).is_file()
 
 
-def load_ensemble(folder: str | Path, backend: str = "auto", device: str = "auto",
-                  precision: str = "auto") -> tuple[ModelCard, EnsembleBackend]:
+def load_ensemble(
+    folder: str | Path, backend: str = "auto", device: str = "auto", precision: str = "auto"
+) -> tuple[ModelCard, EnsembleBackend]:
     """Read ``folder/ensemble.json`` -> (the members' shared card without a split, listing the member
     paths; the averaging backend). All members must share one preprocessing plan and class names."""
     from lungseg.models import load_checkpoint  # imports PyTorch
@@ -57,8 +58,10 @@ def load_ensemble(folder: str | Path, backend: str = "auto", device: str = "auto
         raise InputError(folder, "the ensemble's members use different preprocessing plans")
     if len({c.card.class_names for c in checkpoints}) > 1:
         raise InputError(folder, "the ensemble's members segment different classes")
-    members = [make_backend(checkpoint, backend, source=folder / member, device=device, precision=precision)
-               for member, checkpoint in zip(members_list, checkpoints)]
+    members = [
+        make_backend(checkpoint, backend, source=folder / member, device=device, precision=precision)
+        for member, checkpoint in zip(members_list, checkpoints)
+    ]
     return checkpoints[0].card.as_ensemble(members_list), EnsembleBackend(members)
 
 
@@ -70,8 +73,9 @@ def read_members(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read the ensemble listing ({describe(exc)})") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg} at line {exc.lineno}); expected "
-                               '{"members": ["fold-0/best.pt", ...]}') from exc
+        raise InputError(
+            path, f'not valid JSON ({exc.msg} at line {exc.lineno}); expected {{"members": ["fold-0/best.pt", ...]}}'
+        ) from exc
     members = listing.get("members") if isinstance(listing, dict) else None
     if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
         raise InputError(path, 'lists no member checkpoints; expected {"members": ["fold-0/best.pt", ...]}')

@@ -19,8 +19,8 @@ from lungseg.inference.evaluation_classes import evaluate_classes
 from lungseg.inference.evaluation_files import json_safe, per_sample_csv
 from lungseg.inference.predictor import Predictor
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
-from lungseg.model_card import ModelCard
 from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
+from lungseg.model_card import ModelCard
 
 PER_SAMPLE_COLUMNS = ("name", *METRIC_NAMES, "empty_gt", "empty_prediction", "image", "mask", "prediction")
 
@@ -33,20 +33,25 @@ def default_split(card: ModelCard, data, images, split: str | None) -> str | Non
     return split
 
 
-def select_pairs(card: ModelCard, data: str | Path | None, images: str | Path | None,
-                 masks: str | Path | None, split: str | None) -> list[Pair]:
+def select_pairs(
+    card: ModelCard, data: str | Path | None, images: str | Path | None, masks: str | Path | None, split: str | None
+) -> list[Pair]:
     """All pairs in the folders, or only those of ``split`` (train/val/test/all) of the checkpoint's run."""
     pairs = find_pairs(*resolve_folders(data, images, masks))
     if split is None:
         return pairs
     if card.split is None:
-        raise InputError(data or images, f"this model has no stored split (an ensemble?), so --split {split} "
-                                         "cannot be used; give the folders to score instead")
+        raise InputError(
+            data or images,
+            f"this model has no stored split (an ensemble?), so --split {split} "
+            "cannot be used; give the folders to score instead",
+        )
     names = set(card.split.subset(split))
     chosen = [pair for pair in pairs if pair.name in names]
     if not chosen:
-        raise InputError(data or images, f"none of the {len(names)} '{split}' samples of this checkpoint's "
-                                         "split are in this folder")
+        raise InputError(
+            data or images, f"none of the {len(names)} '{split}' samples of this checkpoint's split are in this folder"
+        )
     if len(chosen) < len(names):
         raise InputError(data or images, f"{len(names) - len(chosen)} of the '{split}' samples are missing")
     return chosen
@@ -60,9 +65,14 @@ def check_evaluation_output(out: str | Path, pairs: list[Pair]) -> Path:
     return out
 
 
-def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
-                   log: Callable[[str], None] = print, mask_labels: Sequence[int] | None = None,
-                   mask_mapping: str | None = None) -> dict:
+def evaluate_pairs(
+    predictor: Predictor,
+    pairs: list[Pair],
+    out: str | Path,
+    log: Callable[[str], None] = print,
+    mask_labels: Sequence[int] | None = None,
+    mask_mapping: str | None = None,
+) -> dict:
     """Predict and score every pair; write ``out/per_sample.csv``, ``out/metrics.json`` and each predicted
     mask as ``out/predictions/<name>.png`` (for the report's example grids). Every file is staged and
     renamed into place only once all pairs are scored, so a bad pair leaves an earlier evaluation intact.
@@ -74,20 +84,33 @@ def evaluate_pairs(predictor: Predictor, pairs: list[Pair], out: str | Path,
     step = predictor.batch_size
     with staged_writes() as stage:
         for start in range(0, len(pairs), step):
-            loaded = [load_pair(pair, mask_labels) for pair in pairs[start:start + step]]
-            predictions = predictor.predict([item.image for item in loaded],
-                                            [p.image for p in pairs[start:start + step]])
-            for pair, item, prediction in zip(pairs[start:start + step], loaded, predictions):
+            loaded = [load_pair(pair, mask_labels) for pair in pairs[start : start + step]]
+            predictions = predictor.predict(
+                [item.image for item in loaded], [p.image for p in pairs[start : start + step]]
+            )
+            for pair, item, prediction in zip(pairs[start : start + step], loaded, predictions):
                 saved = out / "predictions" / f"{item.name}.png"
                 write_mask_png(stage.path(saved), prediction)
-                accumulator.add(item.name, {**segmentation_metrics(prediction, item.mask),
-                                            "image": str(pair.image.resolve()), "mask": str(pair.mask.resolve()),
-                                            "prediction": str(saved.resolve())})
+                accumulator.add(
+                    item.name,
+                    {
+                        **segmentation_metrics(prediction, item.mask),
+                        "image": str(pair.image.resolve()),
+                        "mask": str(pair.mask.resolve()),
+                        "prediction": str(saved.resolve()),
+                    },
+                )
         summary = accumulator.summary()
-        summary.update({"threshold": predictor.threshold, "hd95_unit": "pixel",
-                        "checkpoint": str(predictor.source) if predictor.source else None,
-                        "model": predictor.card.spec.to_dict(), "runs_on": predictor.runs_on,
-                        "mask_labels": list(mask_labels) if mask_labels else None})
+        summary.update(
+            {
+                "threshold": predictor.threshold,
+                "hd95_unit": "pixel",
+                "checkpoint": str(predictor.source) if predictor.source else None,
+                "model": predictor.card.spec.to_dict(),
+                "runs_on": predictor.runs_on,
+                "mask_labels": list(mask_labels) if mask_labels else None,
+            }
+        )
         stage.write_text(out / "per_sample.csv", per_sample_csv(accumulator.rows, PER_SAMPLE_COLUMNS))
         stage.write_text(out / "metrics.json", json.dumps(json_safe(summary), indent=1))
     log(format_summary(summary))

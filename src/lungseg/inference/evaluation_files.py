@@ -26,6 +26,7 @@ def per_sample_csv(rows: list[dict], columns: Sequence[str]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: ("" if isinstance(value, float) and math.isnan(value) else value)
-                         for key, value in row.items()})
+        writer.writerow(
+            {key: ("" if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
+        )
     return buffer.getvalue()

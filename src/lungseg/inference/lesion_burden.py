@@ -59,8 +59,11 @@ class Component:
     slices: tuple[int, int]  # first and last slice (canonical, inferior first)
 
     def to_dict(self) -> dict:
-        return {**self.size.to_dict(), f"longest_axial_diameter_{self.diameter_unit}": round(self.longest_diameter, 1),
-                "slices": list(self.slices)}
+        return {
+            **self.size.to_dict(),
+            f"longest_axial_diameter_{self.diameter_unit}": round(self.longest_diameter, 1),
+            "slices": list(self.slices),
+        }
 
 
 @dataclass(frozen=True)
@@ -75,25 +78,38 @@ class LesionBurden:
 
     def to_dict(self) -> dict:
         return {
-            "classes": {label.key: {**size.to_dict(), "per_lung": {
-                lung: {**part.to_dict(), "percent_of_lung": percent} for lung, (part, percent) in per_lung.items()}}
-                for label, size, per_lung in self.classes},
-            "per_lung": {lung: {"percent_affected": percent, "severity_score": band, "severity_band": BANDS[band]}
-                         for lung, (percent, band) in self.lungs.items()},
-            "components": {label.key: {"count": len(found), "items": [c.to_dict() for c in found]}
-                           for label, found in self.components},
+            "classes": {
+                label.key: {
+                    **size.to_dict(),
+                    "per_lung": {
+                        lung: {**part.to_dict(), "percent_of_lung": percent}
+                        for lung, (part, percent) in per_lung.items()
+                    },
+                }
+                for label, size, per_lung in self.classes
+            },
+            "per_lung": {
+                lung: {"percent_affected": percent, "severity_score": band, "severity_band": BANDS[band]}
+                for lung, (percent, band) in self.lungs.items()
+            },
+            "components": {
+                label.key: {"count": len(found), "items": [c.to_dict() for c in found]}
+                for label, found in self.components
+            },
         }
 
 
-def lesion_burden(labels: np.ndarray, lungs: tuple[LabelClass, ...], lesions: tuple[LabelClass, ...],
-                  spacing, is_volume: bool) -> LesionBurden:
+def lesion_burden(
+    labels: np.ndarray, lungs: tuple[LabelClass, ...], lesions: tuple[LabelClass, ...], spacing, is_volume: bool
+) -> LesionBurden:
     """``labels``: (Z, Y, X) merged label map; ``lungs``/``lesions``: its lung and lesion classes;
     ``spacing``: (x, y[, z]) mm or None."""
     voxel_size = float(np.prod(spacing)) if spacing else None
     side = _lesion_sides(labels, lungs, lesions)
     lesion_mask = side > 0
-    totals = {lung: int(np.count_nonzero(labels == lung.value)) + int(np.count_nonzero(side == lung.value))
-              for lung in lungs}
+    totals = {
+        lung: int(np.count_nonzero(labels == lung.value)) + int(np.count_nonzero(side == lung.value)) for lung in lungs
+    }
     rows = []
     for lesion in lesions:
         region = labels == lesion.value
@@ -106,8 +122,11 @@ def lesion_burden(labels: np.ndarray, lungs: tuple[LabelClass, ...], lesions: tu
     for lung in lungs:
         percent = _percent(int(np.count_nonzero(lesion_mask & (side == lung.value))), totals[lung])
         affected[lung.key] = (percent, severity(percent))
-    components = tuple((lesion, tumour_components(labels == lesion.value, spacing, is_volume))
-                       for lesion in lesions if lesion in COMPONENT_CLASSES)
+    components = tuple(
+        (lesion, tumour_components(labels == lesion.value, spacing, is_volume))
+        for lesion in lesions
+        if lesion in COMPONENT_CLASSES
+    )
     return LesionBurden(tuple(rows), affected, components)
 
 
@@ -147,8 +166,14 @@ def tumour_components(mask: np.ndarray, spacing, is_volume: bool) -> tuple[Compo
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         region = components[box] == index
         diameter = max(feret_diameter(plane, pixel) for plane in region if plane.any())
-        found.append(Component(Size.of(int(region.sum()), voxel_size, is_volume), diameter,
-                               "mm" if spacing else "pixels", (box[0].start, box[0].stop - 1)))
+        found.append(
+            Component(
+                Size.of(int(region.sum()), voxel_size, is_volume),
+                diameter,
+                "mm" if spacing else "pixels",
+                (box[0].start, box[0].stop - 1),
+            )
+        )
     return tuple(sorted(found, key=lambda c: -c.size.voxels))
 
 
@@ -165,4 +190,4 @@ def feret_diameter(plane: np.ndarray, pixel: tuple[float, float]) -> float:
     except QhullError:  # collinear corners cannot happen for squares, but keep the brute force path
         pass
     differences = points[:, None, :] - points[None, :, :]
-    return float(np.sqrt((differences ** 2).sum(-1)).max())
+    return float(np.sqrt((differences**2).sum(-1)).max())

@@ -27,14 +27,15 @@ from lungseg.inference.checks import AERATED_HU
 from lungseg.inference.lesions import component_structure
 from lungseg.labels import TUMOUR, LabelClass
 
-SOLID_CLASSES = (TUMOUR,)   # the classes that must be soft-tissue dense
-AERATED_SHARE = 0.5          # more of a component's voxels aerated than this: not a solid lesion
-RING_PIXELS = 15             # the tissue ring around the lungs whose median is the slice's soft-tissue gray
-MIN_CONTRAST = 16            # lung and soft-tissue grays closer than this: the export cannot tell them apart
+SOLID_CLASSES = (TUMOUR,)  # the classes that must be soft-tissue dense
+AERATED_SHARE = 0.5  # more of a component's voxels aerated than this: not a solid lesion
+RING_PIXELS = 15  # the tissue ring around the lungs whose median is the slice's soft-tissue gray
+MIN_CONTRAST = 16  # lung and soft-tissue grays closer than this: the export cannot tell them apart
 
 
-def drop_aerated(found: np.ndarray, stored: np.ndarray, lungs: np.ndarray, classes: tuple[LabelClass, ...],
-                 in_hu: bool, spacing) -> tuple[np.ndarray, list[Finding]]:
+def drop_aerated(
+    found: np.ndarray, stored: np.ndarray, lungs: np.ndarray, classes: tuple[LabelClass, ...], in_hu: bool, spacing
+) -> tuple[np.ndarray, list[Finding]]:
     """``found``: (Z, Y, X) uint8 lesion labels of one model; ``stored``: (Z, Y, X) HU (``in_hu``) or
     8-bit gray; ``lungs``: (Z, Y, X) lung labels (> 0 lung); ``spacing``: (x, y[, z]) mm or None.
     Returns the labels without the aerated components of ``SOLID_CLASSES`` and the findings: one per
@@ -67,10 +68,15 @@ def drop_aerated(found: np.ndarray, stored: np.ndarray, lungs: np.ndarray, class
         if removed:
             findings.append(_removed_finding(label, removed, details, spacing, len(found) > 1))
         if unchecked:
-            findings.append(catalogue.LESION_DENSITY_UNCHECKED(
-                lesion=label.name, where=slice_ranges(unchecked), at=sorted(unchecked),
-                why="the export window shows aerated lung and tissue just below its floor as the same black "
-                    "(or lung and soft tissue differ by too few gray levels)"))
+            findings.append(
+                catalogue.LESION_DENSITY_UNCHECKED(
+                    lesion=label.name,
+                    where=slice_ranges(unchecked),
+                    at=sorted(unchecked),
+                    why="the export window shows aerated lung and tissue just below its floor as the same black "
+                    "(or lung and soft tissue differ by too few gray levels)",
+                )
+            )
     return kept, findings
 
 
@@ -115,6 +121,6 @@ def _removed_finding(label: LabelClass, removed: list, details: list[str], spaci
         amount = f"{voxels} pixels"
     slices = sorted({z for box, region in removed for z in np.nonzero(region.any(axis=(1, 2)))[0] + box[0].start})
     shown = "; ".join(details[:3]) + ("; ..." if len(details) > 3 else "")
-    return catalogue.LESION_AERATED(count=len(removed), lesion=label.name, amount=amount, where=slice_ranges(slices),
-                                    detail=shown, at=slices)
-
+    return catalogue.LESION_AERATED(
+        count=len(removed), lesion=label.name, amount=amount, where=slice_ranges(slices), detail=shown, at=slices
+    )

@@ -46,15 +46,18 @@ class LesionModel:
         self.predictor, self.name = predictor, name
         self.classes = lesion_classes(predictor.card.class_names, taken)
 
-    def find(self, stored: np.ndarray, lungs: np.ndarray, spacing, options: LesionOptions,
-             tta: bool = False) -> np.ndarray:
+    def find(
+        self, stored: np.ndarray, lungs: np.ndarray, spacing, options: LesionOptions, tta: bool = False
+    ) -> np.ndarray:
         """(Z, Y, X) stored image (HU or 8-bit) and lung labels -> (Z, Y, X) uint8 lesion labels (the
         classes' values, 0 elsewhere), cleaned (module docstring)."""
         values = np.array([0, *(label.value for label in self.classes)], np.uint8)
         found = np.zeros(stored.shape, np.uint8)
         crop = self.predictor.plan.field_of_view == "lungs"
-        boxes = {z: _lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None))
-                 for z in range(len(stored))}
+        boxes = {
+            z: _lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None))
+            for z in range(len(stored))
+        }
         boxes = {z: box for z, box in boxes.items() if box is not None}  # no lung on a slice: nothing to look in
         crops = [stored[z][box] for z, box in boxes.items()]
         for (z, box), labels in zip(boxes.items(), self._labels(crops, tta)):  # the predictor batches them
@@ -84,7 +87,7 @@ def lung_field(lungs: np.ndarray, spacing, options: LesionOptions) -> np.ndarray
     from scipy import ndimage
 
     radius = options.field_margin_pixels if not spacing else max(1, int(round(options.field_margin_mm / spacing[0])))
-    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+    disk = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
     field = np.zeros_like(lungs)
     for z, plane in enumerate(lungs):
         if plane.any():

@@ -33,8 +33,11 @@ class RegionMeasurement:
     percent_600_to_250_hu: float | None = field(default=None, metadata={"key": "percent_-600_to_-250_hu"})
 
     def to_dict(self) -> dict:
-        return {f.metadata.get("key", f.name): getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
+        return {
+            f.metadata.get("key", f.name): getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> RegionMeasurement:
@@ -57,8 +60,13 @@ class Measurements:
         return {**{label.key: region.to_dict() for label, region in self.regions}, "total": self.total.to_dict()}
 
 
-def measure(labels: np.ndarray, classes: Sequence[LabelClass], hu: np.ndarray | None,
-            spacing: tuple[float, ...] | None, is_volume: bool) -> Measurements:
+def measure(
+    labels: np.ndarray,
+    classes: Sequence[LabelClass],
+    hu: np.ndarray | None,
+    spacing: tuple[float, ...] | None,
+    is_volume: bool,
+) -> Measurements:
     """``labels``: (Z, Y, X) label map; ``hu``: the CT in HU on the same grid (or None); ``spacing``:
     (x, y[, z]) in mm or None when unknown; ``is_volume``: volumes in mL, else areas in cm^2."""
     voxel = float(np.prod(spacing)) if spacing else None
@@ -75,5 +83,9 @@ def _measure(region: np.ndarray, hu: np.ndarray | None, voxel: float | None, is_
         area_cm2=round(count * voxel / 100.0, 2) if voxel is not None and not is_volume else None,
         mean_hu=round(float(values.mean(dtype=np.float64)), 1) if values is not None else None,
         percent_below_950_hu=round(100.0 * float((values < EMPHYSEMA_HU).mean()), 2) if values is not None else None,
-        percent_600_to_250_hu=round(100.0 * float(((values >= HIGH_ATTENUATION_HU[0]) & (
-            values <= HIGH_ATTENUATION_HU[1])).mean()), 2) if values is not None else None)
+        percent_600_to_250_hu=round(
+            100.0 * float(((values >= HIGH_ATTENUATION_HU[0]) & (values <= HIGH_ATTENUATION_HU[1])).mean()), 2
+        )
+        if values is not None
+        else None,
+    )

@@ -32,14 +32,23 @@ def is_lung_model(predictor: Predictor) -> bool:
     return tuple(predictor.card.class_names) in LUNG_NAMES
 
 
-def load_models(name: str, lesions: Sequence[str] = (), backend: str = "auto", threshold: float = 0.5,
-                batch_size: int | None = None, device: str = "auto", precision: str = "auto") -> ModelSet:
+def load_models(
+    name: str,
+    lesions: Sequence[str] = (),
+    backend: str = "auto",
+    threshold: float = 0.5,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+) -> ModelSet:
     """Load the lung model ``name`` (or ``ct-lung`` when ``name`` is a lesion model), its 8-bit
     variant when the manifest names one, and the lesion models (all on ``device`` in ``precision`` when
     they run on PyTorch)."""
+
     def load(reference: str) -> Predictor:
-        return Predictor.load(reference, backend=backend, threshold=threshold, batch_size=batch_size,
-                              device=device, precision=precision)
+        return Predictor.load(
+            reference, backend=backend, threshold=threshold, batch_size=batch_size, device=device, precision=precision
+        )
 
     first = load(name)
     lesion_names = list(lesions)
@@ -57,7 +66,8 @@ def load_models(name: str, lesions: Sequence[str] = (), backend: str = "auto", t
     for lesion in lesion_names:
         predictor = preloaded.get(lesion) or load(lesion)
         if is_lung_model(predictor):
-            raise ValueError(f"--lesions {lesion!r} is a lung model; give lesion models there "
-                             "(e.g. covid-infection, lung-tumor)")
+            raise ValueError(
+                f"--lesions {lesion!r} is a lung model; give lesion models there (e.g. covid-infection, lung-tumor)"
+            )
         models.append(LesionModel(predictor, lesion, tuple(c for m in models for c in m.classes)))
     return ModelSet(lungs, lung_name, eight_bit, variant, tuple(models))

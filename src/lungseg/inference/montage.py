@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.preprocessing import WINDOWS
 from lungseg.labels import SPLIT_LUNGS, LabelClass
+from lungseg.preprocessing import WINDOWS
 from lungseg.preprocessing.display import label_overlay, to_display
 
 TILE = 256
 YELLOW = (255, 220, 0)
 
 
-def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int], banner: str | None,
-                  tiles: int = 12, window: tuple[float, float] = WINDOWS["lung"],
-                  classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
+def axial_montage(
+    hu: np.ndarray,
+    labels: np.ndarray,
+    flagged_slices: list[int],
+    banner: str | None,
+    tiles: int = 12,
+    window: tuple[float, float] = WINDOWS["lung"],
+    classes: tuple[LabelClass, ...] = SPLIT_LUNGS,
+) -> np.ndarray:
     """(Z, Y, X) canonical HU and labels -> RGB montage of up to ``tiles`` axial slices through the lungs,
     superior first."""
     rows = np.nonzero(labels.reshape(len(labels), -1).any(axis=1))[0]
@@ -35,9 +41,15 @@ def axial_montage(hu: np.ndarray, labels: np.ndarray, flagged_slices: list[int],
     return _with_banner(_grid(pictures, columns=4), banner)
 
 
-def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float] | None,
-                    banner: str | None, planes: int = 3, window: tuple[float, float] = WINDOWS["lung"],
-                    classes: tuple[LabelClass, ...] = SPLIT_LUNGS) -> np.ndarray:
+def coronal_montage(
+    hu: np.ndarray,
+    labels: np.ndarray,
+    spacing: tuple[float, float, float] | None,
+    banner: str | None,
+    planes: int = 3,
+    window: tuple[float, float] = WINDOWS["lung"],
+    classes: tuple[LabelClass, ...] = SPLIT_LUNGS,
+) -> np.ndarray:
     """Coronal planes at 30/50/70 % of the lungs' anterior-posterior extent, head up."""
     columns = np.nonzero(labels.any(axis=(0, 2)))[0]
     low, high = (columns[0], columns[-1]) if len(columns) else (0, labels.shape[1] - 1)
@@ -52,8 +64,13 @@ def coronal_montage(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, fl
     return _with_banner(_grid(pictures, columns=planes), banner)
 
 
-def _outlined(plane: np.ndarray, labels: np.ndarray, window: tuple[float, float], size: tuple[int, int],
-              classes: tuple[LabelClass, ...]) -> np.ndarray:
+def _outlined(
+    plane: np.ndarray,
+    labels: np.ndarray,
+    window: tuple[float, float],
+    size: tuple[int, int],
+    classes: tuple[LabelClass, ...],
+) -> np.ndarray:
     import cv2
 
     gray = cv2.resize(to_display(plane, window), size, interpolation=cv2.INTER_AREA)
@@ -77,7 +94,7 @@ def _grid(pictures: list[np.ndarray], columns: int) -> np.ndarray:
     height = max(p.shape[0] for p in pictures)
     padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0))) for p in pictures]
     padded += [np.zeros_like(padded[0])] * (-len(padded) % columns)
-    return np.vstack([np.hstack(padded[i:i + columns]) for i in range(0, len(padded), columns)])
+    return np.vstack([np.hstack(padded[i : i + columns]) for i in range(0, len(padded), columns)])
 
 
 def _with_banner(picture: np.ndarray, banner: str | None) -> np.ndarray:

@@ -20,14 +20,21 @@ from lungseg.inference.dicomseg import write_dicom_seg
 from lungseg.inference.montage import axial_montage, coronal_montage
 from lungseg.inference.segmenter import SegmentationResult
 from lungseg.io import write_mask_png, write_png, write_volume
-from lungseg.io.images2d import write_label_png
 from lungseg.io.atomic import StagedWrites
+from lungseg.io.images2d import write_label_png
 from lungseg.labels import legend
 from lungseg.preprocessing.display import label_overlay, to_display, with_legend
 
 
-def write_outputs(result: SegmentationResult, target, overlay: bool, report: bool, model_name: str,
-                  report_fields: dict, stage: StagedWrites) -> list[Path]:
+def write_outputs(
+    result: SegmentationResult,
+    target,
+    overlay: bool,
+    report: bool,
+    model_name: str,
+    report_fields: dict,
+    stage: StagedWrites,
+) -> list[Path]:
     """Write the mask in ``target.format`` and, if asked, overlays and the report, each to its staged
     temporary path (``stage.commit()`` puts them in place); returns the final paths."""
     written = [_write_mask(result, target, model_name, stage)]
@@ -64,17 +71,28 @@ def _write_overlays(result: SegmentationResult, target, stage: StagedWrites) -> 
         path = target.sibling("_overlay.png")
         image = result.canonical_hu[0]
         thickness = max(1, round(max(image.shape) / 256))
-        picture = label_overlay(to_display(image), result.canonical_labels[0], thickness=thickness,
-                                classes=result.classes)
+        picture = label_overlay(
+            to_display(image), result.canonical_labels[0], thickness=thickness, classes=result.classes
+        )
         write_png(stage.path(path), _legend(picture, result))
         return [path]
     flagged = list(result.quality.flagged_slices)
     axial, coronal = target.sibling("_axial.png"), target.sibling("_coronal.png")
-    write_png(stage.path(axial), _legend(axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner,
-                                                       classes=result.classes), result))
-    write_png(stage.path(coronal), _legend(coronal_montage(result.canonical_hu, result.canonical_labels,
-                                                           result.canonical_spacing, banner, classes=result.classes),
-                                           result))
+    write_png(
+        stage.path(axial),
+        _legend(
+            axial_montage(result.canonical_hu, result.canonical_labels, flagged, banner, classes=result.classes), result
+        ),
+    )
+    write_png(
+        stage.path(coronal),
+        _legend(
+            coronal_montage(
+                result.canonical_hu, result.canonical_labels, result.canonical_spacing, banner, classes=result.classes
+            ),
+            result,
+        ),
+    )
     return [axial, coronal]
 
 
@@ -87,8 +105,9 @@ def _banner(result: SegmentationResult) -> str | None:
     verdict = result.verdict
     if not verdict.reasons:
         return None
-    return "CHECK: " + ", ".join(f"low quality {result.quality.score:.2f}" if r.code == "low-quality" else r.code
-                                 for r in verdict.reasons)
+    return "CHECK: " + ", ".join(
+        f"low quality {result.quality.score:.2f}" if r.code == "low-quality" else r.code for r in verdict.reasons
+    )
 
 
 def build_report(result: SegmentationResult, target, written: list[Path], fields: dict) -> dict:
@@ -96,21 +115,35 @@ def build_report(result: SegmentationResult, target, written: list[Path], fields
     study = result.study
     report = {key: value for key, value in fields.items() if key != "started"}
     report["seconds"] = round(time.perf_counter() - fields["started"], 2)
-    report["input"] = {"path": str(study.source), "kind": "volume" if study.is_volume else "slice",
-                       "modality": study.modality, "dicom_files": len(study.dicom_files)}
+    report["input"] = {
+        "path": str(study.source),
+        "kind": "volume" if study.is_volume else "slice",
+        "modality": study.modality,
+        "dicom_files": len(study.dicom_files),
+    }
     if study.is_volume:
         image = study.image
-        report["input"].update({"size": list(image.GetSize()), "spacing_mm": list(image.GetSpacing()),
-                                "origin_mm": list(image.GetOrigin()), "direction": list(image.GetDirection()),
-                                "spacing_known": study.spacing_known})
+        report["input"].update(
+            {
+                "size": list(image.GetSize()),
+                "spacing_mm": list(image.GetSpacing()),
+                "origin_mm": list(image.GetOrigin()),
+                "direction": list(image.GetDirection()),
+                "spacing_known": study.spacing_known,
+            }
+        )
     else:
         report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
     if study.radiograph is not None:
         facts = study.radiograph
         report["input"]["radiograph"] = {
-            "view_position": facts.view, "pixel_spacing_mm": list(facts.pixel_spacing_mm or []) or None,
-            "spacing_source": facts.spacing_source, "photometric": facts.photometric, "voi": facts.voi,
-            "patient_orientation_columns": facts.row_direction}
+            "view_position": facts.view,
+            "pixel_spacing_mm": list(facts.pixel_spacing_mm or []) or None,
+            "spacing_source": facts.spacing_source,
+            "photometric": facts.photometric,
+            "voi": facts.voi,
+            "patient_orientation_columns": facts.row_direction,
+        }
     report["outputs"] = [str(p) for p in written]
     report["labels"] = legend(result.classes)
     if result.models:

@@ -70,8 +70,9 @@ def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarr
         structure = _ball(options.smooth_radius, volume=mask.shape[0] > 1)
         mask = ndimage.binary_closing(ndimage.binary_opening(mask, structure), structure)
     if options.keep_largest:
-        mask = keep_largest_components(mask, options.min_component_fraction,
-                                       max_components=2 if mask.shape[0] > 1 else None, hu=hu)
+        mask = keep_largest_components(
+            mask, options.min_component_fraction, max_components=2 if mask.shape[0] > 1 else None, hu=hu
+        )
     if options.fill_holes_2d:
         for z in range(mask.shape[0]):
             mask[z] = ndimage.binary_fill_holes(mask[z])
@@ -80,8 +81,9 @@ def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarr
     return mask
 
 
-def keep_largest_components(mask: np.ndarray, min_fraction: float = 0.05,
-                            max_components: int | None = 2, hu: np.ndarray | None = None) -> np.ndarray:
+def keep_largest_components(
+    mask: np.ndarray, min_fraction: float = 0.05, max_components: int | None = 2, hu: np.ndarray | None = None
+) -> np.ndarray:
     """Keep components at least ``min_fraction`` of the largest one (at most ``max_components``). With
     ``hu`` (the image, same shape), a component other than the largest is kept only if at least half of
     it lies inside the body outline (``inside_body_share``)."""
@@ -97,8 +99,9 @@ def keep_largest_components(mask: np.ndarray, min_fraction: float = 0.05,
     return np.isin(labels, keep[:max_components] if max_components else keep)
 
 
-def inside_body_share(labels: np.ndarray, index: int, box: tuple[slice, ...], hu: np.ndarray,
-                      body_hu: float = -500.0) -> float:
+def inside_body_share(
+    labels: np.ndarray, index: int, box: tuple[slice, ...], hu: np.ndarray, body_hu: float = -500.0
+) -> float:
     """Share of component ``index`` inside the body outline: soft tissue (> ``body_hu``) with its enclosed
     holes filled, per slice, at half resolution. Air between the body and the scanner's field-of-view edge
     is outside it; the lungs are inside."""
@@ -132,7 +135,7 @@ def split_lungs(mask: np.ndarray, midline_x: float | None = None) -> tuple[np.nd
         return labels, False
     _, nearest = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
     nearest_label = seeds[tuple(nearest)]
-    full = np.repeat(np.repeat(nearest_label, step, axis=1), step, axis=2)[:, :mask.shape[1], :mask.shape[2]]
+    full = np.repeat(np.repeat(nearest_label, step, axis=1), step, axis=2)[:, : mask.shape[1], : mask.shape[2]]
     labels[mask] = full[mask]
     return labels, True
 
@@ -168,6 +171,6 @@ def _ball(radius: int, volume: bool) -> np.ndarray:
     span = np.arange(-radius, radius + 1)
     if volume:
         z, y, x = np.meshgrid(span, span, span, indexing="ij")
-        return (z ** 2 + y ** 2 + x ** 2) <= radius ** 2
+        return (z**2 + y**2 + x**2) <= radius**2
     y, x = np.meshgrid(span, span, indexing="ij")
-    return ((y ** 2 + x ** 2) <= radius ** 2)[None]
+    return ((y**2 + x**2) <= radius**2)[None]

@@ -56,23 +56,35 @@ class Predictor:
     ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or a ready backend object (a callable on
     (N, 1, S, S) arrays)."""
 
-    def __init__(self, model: ModelCard | Checkpoint, threshold: float = 0.5, batch_size: int | None = None,
-                 source: str | Path | None = None, backend="auto", onnx_file: str | Path | None = None,
-                 device: str = "auto", precision: str = "auto"):
+    def __init__(
+        self,
+        model: ModelCard | Checkpoint,
+        threshold: float = 0.5,
+        batch_size: int | None = None,
+        source: str | Path | None = None,
+        backend="auto",
+        onnx_file: str | Path | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.card: ModelCard = model if isinstance(model, ModelCard) else model.card
         if self.card.task == "classification":
-            raise InputError(source, "is an image classifier, not a segmentation model: use `lungseg classify "
-                                     "predict` (Python: lungseg.inference.classify.ImageClassifier)")
+            raise InputError(
+                source,
+                "is an image classifier, not a segmentation model: use `lungseg classify "
+                "predict` (Python: lungseg.inference.classify.ImageClassifier)",
+            )
         self.channels = self.card.channels
         if isinstance(backend, str) and isinstance(model, ModelCard):
             raise ValueError("a model card alone has no weights: give a Checkpoint or a ready backend")
         self.source = source
-        self.backend = make_backend(model, backend, onnx_file, source, device, precision) if isinstance(
-            backend, str) else backend
+        self.backend = (
+            make_backend(model, backend, onnx_file, source, device, precision) if isinstance(backend, str) else backend
+        )
         self.plan = self.card.plan
         self.threshold = threshold
         self.batch_size = batch_size or (GPU_BATCH if on_gpu(self.backend) else CPU_BATCH)
@@ -85,7 +97,8 @@ class Predictor:
     @classmethod
     def load(cls, reference: str | Path, backend: str = "auto", **kwargs) -> Predictor:
         """A shipped model name (see ``lungseg.io.shipped``), an exported ``.onnx`` file, a checkpoint or a
-        ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a shipped model runs from its ONNX file."""
+        ``lungseg cv`` folder (the fold models as an ensemble). With ONNX Runtime (``backend`` "auto" or "onnx") a
+        shipped model runs from its ONNX file."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         device, precision = kwargs.get("device", "auto"), kwargs.get("precision", "auto")
@@ -95,8 +108,11 @@ class Predictor:
             kwargs = {key: value for key, value in kwargs.items() if key not in ("device", "precision")}
             return cls(card, source=reference, backend=members, **kwargs)
         if Path(reference).is_dir():
-            raise InputError(reference, "is a folder without ensemble.json; give a checkpoint (.pt), an exported "
-                                        "model (.onnx), a `lungseg cv` folder or a shipped model name")
+            raise InputError(
+                reference,
+                "is a folder without ensemble.json; give a checkpoint (.pt), an exported "
+                "model (.onnx), a `lungseg cv` folder or a shipped model name",
+            )
         if str(reference).endswith(".onnx"):
             if backend == "torch":
                 raise ValueError("backend 'torch' cannot run an .onnx model file; use 'onnx' or 'auto'")
@@ -106,7 +122,6 @@ class Predictor:
         from lungseg.models import load_checkpoint  # imports PyTorch
 
         return cls(load_checkpoint(resolve_model(reference)), source=reference, backend=backend, **kwargs)
-
 
     @classmethod
     def from_onnx(cls, path: str | Path, source: str | Path | None = None, **kwargs) -> Predictor:
@@ -127,16 +142,18 @@ class Predictor:
         probabilities = 1.0 / (1.0 + np.exp(-self.backend(inputs)[:, 0]))
         if not tta:
             return probabilities, None
-        return probabilities[:len(batch)], probabilities[len(batch):, :, ::-1]
+        return probabilities[: len(batch)], probabilities[len(batch) :, :, ::-1]
 
-    def classes(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
-                tta: bool = False) -> list[np.ndarray]:
+    def classes(
+        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+    ) -> list[np.ndarray]:
         """K-class models: (H, W) uint8 class maps (0 background .. K) on each image's own grid, the
         argmax of ``class_probabilities``."""
         return [np.argmax(p, axis=0).astype(np.uint8) for p in self.class_probabilities(images, sources, tta)]
 
-    def class_probabilities(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
-                            tta: bool = False) -> list[np.ndarray]:
+    def class_probabilities(
+        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+    ) -> list[np.ndarray]:
         """K-class models: (C, H, W) float32 softmax probabilities (background first) on each image's own
         grid, resized back per class (with ``tta``, averaged with the left-right flipped pass)."""
         if self.channels == 1:
@@ -144,44 +161,58 @@ class Predictor:
         maps = []
         for start in range(0, len(images), self.batch_size):
             stop = min(start + self.batch_size, len(images))
-            chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)
-                     for i in range(start, stop)]
+            chunk = [
+                self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None) for i in range(start, stop)
+            ]
             inputs = np.stack([x for x, _ in chunk])[:, None].astype(np.float32, copy=False)
             logits = self.backend(np.concatenate([inputs, inputs[..., ::-1]]) if tta else inputs)
             probabilities = _softmax(logits)
             if tta:
-                probabilities = (probabilities[:len(chunk)] + probabilities[len(chunk):, :, :, ::-1]) / 2
+                probabilities = (probabilities[: len(chunk)] + probabilities[len(chunk) :, :, :, ::-1]) / 2
             for grid, (_, box) in zip(probabilities, chunk):
                 maps.append(np.stack([self.plan.restore(channel, box) for channel in grid]).astype(np.float32))
         return maps
 
-    def batches(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
-                tta: bool = False) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
+    def batches(
+        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+    ) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
         """Run ``images`` batch by batch; yield (index of the batch's first image, float32 probability maps
         in [0, 1] on each image's own (H, W) grid, flip agreement per image: Dice of the plain and flipped
-        masks at the predictor's threshold on the model grid, 1.0 without ``tta``). Only one batch is held in memory at a time.
+        masks at the predictor's threshold on the model grid, 1.0 without ``tta``). Only one batch is held in
+        memory at a time.
         Binary models only (multi-class: ``classes``)."""
         if self.channels > 1:
-            raise InputError(self.source, f"a {self.channels - 1}-class model ({', '.join(self.card.class_names)}) "
-                                          "gives class maps: use Predictor.classes, `lungseg evaluate`, or "
-                                          "`lungseg predict --model NAME` (lungs + lesions in one label map)")
+            raise InputError(
+                self.source,
+                f"a {self.channels - 1}-class model ({', '.join(self.card.class_names)}) "
+                "gives class maps: use Predictor.classes, `lungseg evaluate`, or "
+                "`lungseg predict --model NAME` (lungs + lesions in one label map)",
+            )
         for start in range(0, len(images), self.batch_size):
             stop = min(start + self.batch_size, len(images))
-            chunk = [self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None)
-                     for i in range(start, stop)]
+            chunk = [
+                self.plan.prepare(np.asarray(images[i]), sources[i] if sources else None) for i in range(start, stop)
+            ]
             plain, flipped = self.grid_probabilities(np.stack([x for x, _ in chunk]), tta)
             merged = plain if flipped is None else (plain + flipped) / 2
-            agreement = np.ones(len(chunk), np.float32) if flipped is None else np.array(
-                [dice(a > self.threshold, b > self.threshold) for a, b in zip(plain, flipped)], np.float32)
+            agreement = (
+                np.ones(len(chunk), np.float32)
+                if flipped is None
+                else np.array(
+                    [dice(a > self.threshold, b > self.threshold) for a, b in zip(plain, flipped)], np.float32
+                )
+            )
             yield start, [self.plan.restore(p, box) for p, (_, box) in zip(merged, chunk)], agreement
 
-    def probabilities(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
-                      tta: bool = False) -> list[np.ndarray]:
+    def probabilities(
+        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+    ) -> list[np.ndarray]:
         """Foreground probability maps (float32 in [0, 1]) on each image's own (H, W) grid."""
         return [p for _, batch, _ in self.batches(images, sources, tta) for p in batch]
 
-    def predict(self, images: Sequence[np.ndarray], sources: Sequence | None = None,
-                tta: bool = False) -> list[np.ndarray]:
+    def predict(
+        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+    ) -> list[np.ndarray]:
         """Bool masks (probability > threshold) on each image's own grid."""
         return [p > self.threshold for p in self.probabilities(images, sources, tta)]
 

@@ -19,7 +19,6 @@ import numpy as np
 from lungseg.findings import IMPLAUSIBLE_ANATOMY, Finding
 from lungseg.screening import QUALITY_FLAG
 
-
 JUDGED_SHARE = 0.05  # slices with less lung than this share of the largest slice's (apex, trachea) are not judged
 
 
@@ -60,11 +59,14 @@ def quality_scores(mask: np.ndarray, agreement: np.ndarray, confidence: np.ndarr
     area = mask.reshape(len(mask), -1).sum(axis=1).astype(np.float64)
     score = float(np.average(agreement, weights=area)) if area.sum() else 0.0
     large = area >= JUDGED_SHARE * area.max() if area.any() else area > 0  # tiny apex/trachea slices are noisy
-    per_slice = tuple(SliceQuality(z, int(area[z]), round(float(agreement[z]), 4), round(float(confidence[z]), 4),
-                                   bool(large[z])) for z in range(len(mask)))
+    per_slice = tuple(
+        SliceQuality(z, int(area[z]), round(float(agreement[z]), 4), round(float(confidence[z]), 4), bool(large[z]))
+        for z in range(len(mask))
+    )
     flagged_slices = tuple(z for z in range(len(mask)) if large[z] and agreement[z] < QUALITY_FLAG)
-    return Quality(round(score, 4), round(score, 4), True, score < QUALITY_FLAG, flagged_slices, QUALITY_FLAG,
-                   per_slice)
+    return Quality(
+        round(score, 4), round(score, 4), True, score < QUALITY_FLAG, flagged_slices, QUALITY_FLAG, per_slice
+    )
 
 
 def apply_plausibility(quality: Quality, findings: list[Finding]) -> Quality:

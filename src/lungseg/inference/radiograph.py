@@ -37,9 +37,9 @@ from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.labels import SPLIT_LUNGS
 from lungseg.preprocessing.radiograph import looks_like_hu, radiograph_display
 
-LUNG_PERCENT = (8.0, 60.0)   # lung fields' share of a frontal chest film (Montgomery 512 px crops: 18-36 %)
-MIN_SIDE_RATIO = 0.35         # smaller/larger lung field area on a frontal film (usual range 0.6-1.0)
-MIN_FIELD_SHARE = 0.1         # a second field smaller than this share of the largest is noise
+LUNG_PERCENT = (8.0, 60.0)  # lung fields' share of a frontal chest film (Montgomery 512 px crops: 18-36 %)
+MIN_SIDE_RATIO = 0.35  # smaller/larger lung field area on a frontal film (usual range 0.6-1.0)
+MIN_FIELD_SHARE = 0.1  # a second field smaller than this share of the largest is noise
 
 
 class RadiographSegmenter:
@@ -49,19 +49,28 @@ class RadiographSegmenter:
 
     def __init__(self, predictor: Predictor, tta: bool = True, name: str | None = None):
         if predictor.plan.intensity != "xray":
-            raise ValueError(f"predictor: a radiograph model needs an 'xray' preprocessing plan, got "
-                             f"{predictor.plan.intensity!r}")
+            raise ValueError(
+                f"predictor: a radiograph model needs an 'xray' preprocessing plan, got {predictor.plan.intensity!r}"
+            )
         self.predictor = predictor
         self.tta = tta
         self.name = name
         self.options = RadiographOptions()
 
     @classmethod
-    def from_pretrained(cls, name: str = "xray-lung", backend: str = "auto", threshold: float = 0.5,
-                        batch_size: int | None = None, tta: bool = True, device: str = "auto",
-                        precision: str = "auto") -> RadiographSegmenter:
-        predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size,
-                                   device=device, precision=precision)
+    def from_pretrained(
+        cls,
+        name: str = "xray-lung",
+        backend: str = "auto",
+        threshold: float = 0.5,
+        batch_size: int | None = None,
+        tta: bool = True,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> RadiographSegmenter:
+        predictor = Predictor.load(
+            name, backend=backend, threshold=threshold, batch_size=batch_size, device=device, precision=precision
+        )
         return cls(predictor, tta=tta, name=str(name))
 
     def replace(self, tta: bool | None = None, **ignored) -> RadiographSegmenter:
@@ -93,21 +102,26 @@ class RadiographSegmenter:
         labels, split_ok = split_lungs(mask[None])
         mirrored = radiograph is not None and radiograph.row_direction == "R"
         if mirrored:
-            labels = np.where(labels == RIGHT_LUNG, LEFT_LUNG, np.where(labels == LEFT_LUNG, RIGHT_LUNG, 0)).astype(np.uint8)
+            labels = np.where(labels == RIGHT_LUNG, LEFT_LUNG, np.where(labels == LEFT_LUNG, RIGHT_LUNG, 0)).astype(
+                np.uint8
+            )
         spacing = radiograph.pixel_spacing_mm[::-1] if radiograph and radiograph.pixel_spacing_mm else None
         measurements = measure(labels, SPLIT_LUNGS, None, spacing, is_volume=False)
         findings += _plausibility(labels[0])
         findings += [] if split_ok else [catalogue.LUNGS_JOINED()]
-        findings.append(catalogue.SIDES_FROM_HEADER(towards="right" if mirrored else "left")
-                        if radiograph is not None and radiograph.row_direction in ("L", "R")
-                        else catalogue.SIDES_STANDARD())
+        findings.append(
+            catalogue.SIDES_FROM_HEADER(towards="right" if mirrored else "left")
+            if radiograph is not None and radiograph.row_direction in ("L", "R")
+            else catalogue.SIDES_STANDARD()
+        )
         findings += _area_notes(radiograph)
         raise_refusals(findings, study.source)
         quality = apply_plausibility(quality_scores(mask[None], agreement, confidence), findings)
         display = radiograph_display(picture)[None]
         models = (self.name,) if self.name else ()
-        return SegmentationResult(study, labels[0], labels, display, None, SPLIT_LUNGS, measurements, quality,
-                                  findings, None, models)
+        return SegmentationResult(
+            study, labels[0], labels, display, None, SPLIT_LUNGS, measurements, quality, findings, None, models
+        )
 
     def screen(self, image, source: str | Path | None = None) -> SegmentationResult:
         """The web app's quick look before the job: the same checks and model without the flipped pass."""

@@ -35,8 +35,11 @@ def from_canonical(labels, reference):
     """Label image on the canonical grid -> the same labels on ``reference``'s grid (uint8)."""
     import SimpleITK as sitk
 
-    if labels.GetSize() == reference.GetSize() and np.allclose(labels.GetDirection(), reference.GetDirection()) \
-            and np.allclose(labels.GetOrigin(), reference.GetOrigin()):
+    if (
+        labels.GetSize() == reference.GetSize()
+        and np.allclose(labels.GetDirection(), reference.GetDirection())
+        and np.allclose(labels.GetOrigin(), reference.GetOrigin())
+    ):
         return labels
     return sitk.Resample(labels, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
@@ -47,8 +50,10 @@ def _resample_axial(image, source=None):
     import SimpleITK as sitk
 
     size = np.array(image.GetSize())
-    corners = [image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
-               for corner in np.array(np.meshgrid(*[[-0.5, s - 0.5] for s in size])).reshape(3, -1).T]
+    corners = [
+        image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
+        for corner in np.array(np.meshgrid(*[[-0.5, s - 0.5] for s in size])).reshape(3, -1).T
+    ]
     low, high = np.min(corners, axis=0), np.max(corners, axis=0)
     # in plane: the finest input spacing (square pixels); through plane: the spacing of the input axis
     # closest to the patient's long axis (an oblique axial keeps its slice spacing, a sagittal acquisition
@@ -60,6 +65,14 @@ def _resample_axial(image, source=None):
     new_size = np.maximum(1, np.ceil((high - low) / spacing).astype(np.int64))
     check_size(new_size, source, "volume", claim=f"resampling to an axial grid at {spacing.round(4).tolist()} mm needs")
     origin = low + spacing / 2
-    return sitk.Resample(image, [int(v) for v in new_size], sitk.Transform(), sitk.sitkLinear,
-                         [float(v) for v in origin], [float(v) for v in spacing], [1, 0, 0, 0, 1, 0, 0, 0, 1],
-                         -1024.0, image.GetPixelID())
+    return sitk.Resample(
+        image,
+        [int(v) for v in new_size],
+        sitk.Transform(),
+        sitk.sitkLinear,
+        [float(v) for v in origin],
+        [float(v) for v in spacing],
+        [1, 0, 0, 0, 1, 0, 0, 0, 1],
+        -1024.0,
+        image.GetPixelID(),
+    )

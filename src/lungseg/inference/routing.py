@@ -69,13 +69,18 @@ def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Pred
         picture = finite.reshape(1, -1) if finite.size else np.zeros((1, 1), picture.dtype)
         if looks_like_hu(picture):
             return Route(CT_MODEL, "pixel values in Hounsfield units")
-        return Route(XRAY_MODEL if intensity_kind(picture) == "hu" else CT_MODEL,
-                     "a float image with NaN/inf values, judged by its finite values")
+        return Route(
+            XRAY_MODEL if intensity_kind(picture) == "hu" else CT_MODEL,
+            "a float image with NaN/inf values, judged by its finite values",
+        )
     if looks_like_hu(picture):
         return Route(CT_MODEL, "pixel values in Hounsfield units")
     if intensity_kind(picture) == "hu":
-        return Route(XRAY_MODEL, f"{picture.dtype} pixel values up to {float(picture.max()):.0f} with no air in "
-                                 "Hounsfield units: radiograph data")
+        return Route(
+            XRAY_MODEL,
+            f"{picture.dtype} pixel values up to {float(picture.max()):.0f} with no air in "
+            "Hounsfield units: radiograph data",
+        )
     if ct_lungs_8bit is None or xray_lungs is None:
         return Route(CT_MODEL, "an 8-bit picture")
     return _eight_bit_route(picture, ct_lungs_8bit, xray_lungs)
@@ -93,21 +98,31 @@ def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predi
     ct_ok = not not_ct
     field_percent = 100.0 * float(xray_lungs.predict([picture])[0].mean())
     xray_ok = LUNG_PERCENT[0] <= field_percent <= LUNG_PERCENT[1]
-    ct_sees = (f"the CT model finds {100 * ct_mask.mean():.1f}% lung, "
-               + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio")
-               + (f"; {not_ct[0].message}" if not_ct else ""))
+    ct_sees = (
+        f"the CT model finds {100 * ct_mask.mean():.1f}% lung, "
+        + (f"lung/ring ratio {ratio:.2f}" if ratio == ratio else "too little for a ratio")
+        + (f"; {not_ct[0].message}" if not_ct else "")
+    )
     xray_sees = f"the X-ray model finds {field_percent:.1f}% lung fields"
     film_ratio = ratio > RADIOGRAPH_RATIO  # NaN (too little CT lung for a ratio) is no film evidence
     if xray_ok and not ct_ok:  # sure only when the lung/ring ratio agrees (CT exports the CT check misses)
-        return Route(XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})",
-                     sure=film_ratio)
+        return Route(
+            XRAY_MODEL, f"an 8-bit picture that looks like a chest film ({xray_sees}; {ct_sees})", sure=film_ratio
+        )
     if ct_ok and not xray_ok:
-        return Route(CT_MODEL, f"an 8-bit picture that looks like a CT slice export ({ct_sees}; {xray_sees})",
-                     sure=not film_ratio)
+        return Route(
+            CT_MODEL,
+            f"an 8-bit picture that looks like a CT slice export ({ct_sees}; {xray_sees})",
+            sure=not film_ratio,
+        )
     model = XRAY_MODEL if ratio > RADIOGRAPH_RATIO else CT_MODEL
-    return Route(model, f"an 8-bit picture that both or neither model find their anatomy in ({ct_sees}; "
-                        f"{xray_sees}): the ratio {'above' if model == XRAY_MODEL else 'at or below'} "
-                        f"{RADIOGRAPH_RATIO} decides", sure=False)
+    return Route(
+        model,
+        f"an 8-bit picture that both or neither model find their anatomy in ({ct_sees}; "
+        f"{xray_sees}): the ratio {'above' if model == XRAY_MODEL else 'at or below'} "
+        f"{RADIOGRAPH_RATIO} decides",
+        sure=False,
+    )
 
 
 class AutoSegmenter:
@@ -129,7 +144,8 @@ class AutoSegmenter:
         if self._xray is None:
             keys = ("backend", "threshold", "batch_size", "tta", "device", "precision")
             self._xray = RadiographSegmenter.from_pretrained(
-                XRAY_MODEL, **{key: self.settings[key] for key in keys if key in self.settings})
+                XRAY_MODEL, **{key: self.settings[key] for key in keys if key in self.settings}
+            )
         return self._xray
 
     @property
@@ -173,26 +189,46 @@ def with_choice(result: SegmentationResult, choice: Choice) -> SegmentationResul
     return result
 
 
-def load_segmenter(name: str = AUTO, backend: str = "auto", threshold: float = 0.5, batch_size: int | None = None,
-                   tta: bool = True, postprocess=None, lesions=(), device: str = "auto", precision: str = "auto"):
+def load_segmenter(
+    name: str = AUTO,
+    backend: str = "auto",
+    threshold: float = 0.5,
+    batch_size: int | None = None,
+    tta: bool = True,
+    postprocess=None,
+    lesions=(),
+    device: str = "auto",
+    precision: str = "auto",
+):
     """The segmenter for a model name, checkpoint or ONNX file (module docstring), its networks on
     ``device`` in ``precision`` when they run on PyTorch."""
-    settings = {"backend": backend, "threshold": threshold, "batch_size": batch_size, "tta": tta, "device": device,
-                "precision": precision}
+    settings = {
+        "backend": backend,
+        "threshold": threshold,
+        "batch_size": batch_size,
+        "tta": tta,
+        "device": device,
+        "precision": precision,
+    }
     if str(name) == AUTO:
         return AutoSegmenter(**settings, postprocess=postprocess, lesions=tuple(lesions))
-    predictor = Predictor.load(name, backend=backend, threshold=threshold, batch_size=batch_size, device=device,
-                               precision=precision)
+    predictor = Predictor.load(
+        name, backend=backend, threshold=threshold, batch_size=batch_size, device=device, precision=precision
+    )
     if predictor.plan.intensity == "xray":
         if lesions:
             raise ValueError(f"--lesions: the lesion models segment CT, but {name} is a chest X-ray model")
         return RadiographSegmenter(predictor, tta=tta, name=str(name))
-    return Segmenter.from_pretrained(str(name), **_ct_settings({**settings, "postprocess": postprocess,
-                                                                "lesions": tuple(lesions)}))
+    return Segmenter.from_pretrained(
+        str(name), **_ct_settings({**settings, "postprocess": postprocess, "lesions": tuple(lesions)})
+    )
 
 
 def _ct_settings(settings: dict) -> dict:
-    values = {key: settings[key] for key in ("backend", "threshold", "batch_size", "lesions", "device", "precision")
-              if key in settings}
+    values = {
+        key: settings[key]
+        for key in ("backend", "threshold", "batch_size", "lesions", "device", "precision")
+        if key in settings
+    }
     extra = {key: settings[key] for key in ("tta", "postprocess") if settings.get(key) is not None}
     return {**values, **extra}

@@ -27,10 +27,9 @@ from lungseg.errors import InputError, LungsegError, describe
 from lungseg.findings import Level
 from lungseg.inference.outputs import write_outputs
 from lungseg.inference.routing import with_choice
-from lungseg.inference.segmenter import SegmentationResult, Segmenter
+from lungseg.inference.segmenter import SegmentationResult
 from lungseg.inference.study import is_study_path, load_study, study_name
 from lungseg.inference.verdict import REFUSED, refused_verdict
-from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
 from lungseg.io import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -42,11 +41,13 @@ from lungseg.io import (
     staged_writes,
     write_text_atomic,
 )
+from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
 from lungseg.screening import DISCLAIMER
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "png": ".png", "dicom-seg": ".dcm"}
-NOT_OUTPUT_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".json", ".csv", ".npy", ".npz", ".txt")
-                            if s not in FORMATS.values())
+NOT_OUTPUT_SUFFIXES = tuple(
+    s for s in IMAGE_SUFFIXES + VOLUME_SUFFIXES + (".json", ".csv", ".npy", ".npz", ".txt") if s not in FORMATS.values()
+)
 FAILED = ("refused", "error")  # row statuses of studies without outputs
 
 
@@ -69,12 +70,16 @@ class Target:
     def outputs(self, overlay: bool, report: bool) -> list[Path]:
         """Every file this target writes with these options."""
         overlays = ["_overlay.png"] if _is_2d(self.source) else ["_axial.png", "_coronal.png"]
-        return [self.mask] + [self.sibling(s) for s in overlays if overlay] + ([self.sibling("_report.json")] if report
-                                                                                else [])
+        return (
+            [self.mask]
+            + [self.sibling(s) for s in overlays if overlay]
+            + ([self.sibling("_report.json")] if report else [])
+        )
 
 
-def plan_targets(source: str | Path, output: str | Path, fmt: str = "auto", overlay: bool = False,
-                 report: bool = False) -> tuple[list[Target], list[str]]:
+def plan_targets(
+    source: str | Path, output: str | Path, fmt: str = "auto", overlay: bool = False, report: bool = False
+) -> tuple[list[Target], list[str]]:
     """Map INPUT and OUTPUT to targets and check every output path (module docstring); returns the
     targets and notes about skipped files."""
     if fmt != "auto" and fmt not in FORMATS:
@@ -106,8 +111,10 @@ def summary_path(targets: list[Target], output: Path) -> Path | None:
 def _targets(source: Path, output: Path, fmt: str, studies: list[Path]) -> list[Target]:
     suffix_format = next((name for name, suffix in FORMATS.items() if output.name.lower().endswith(suffix)), None)
     if suffix_format is None and output.name.lower().endswith(NOT_OUTPUT_SUFFIXES) and not output.is_dir():
-        raise InputError(output, f"{output.suffix} is not an output format; name the mask "
-                                 f"{' or '.join(FORMATS.values())}, or give a folder")
+        raise InputError(
+            output,
+            f"{output.suffix} is not an output format; name the mask {' or '.join(FORMATS.values())}, or give a folder",
+        )
     if len(studies) == 1 and source == studies[0] and suffix_format is not None:
         if fmt != "auto" and fmt != suffix_format:
             raise InputError(output, f"the suffix says {suffix_format} but --format is {fmt}")
@@ -131,8 +138,11 @@ def _check_outputs(source: Path, output: Path, targets: list[Target], overlay: b
     for target, path in planned:
         key = Path(str(path.resolve()).lower())  # also catches names that differ only in case
         if key in written:
-            raise InputError(path, f"both {written[key]} and {target.source} would write this file; "
-                                   "rename one of them or run them separately")
+            raise InputError(
+                path,
+                f"both {written[key]} and {target.source} would write this file; "
+                "rename one of them or run them separately",
+            )
         written[key] = target.source
         if path.is_dir():
             raise InputError(path, "is an existing folder where an output file goes")
@@ -152,8 +162,9 @@ def _check_format(study: Path, fmt: str) -> None:
     if fmt == "png" and not _is_2d(study):
         raise InputError(study, "--format png is for 2D slices; write volumes as nifti, nrrd or dicom-seg")
     if fmt == "dicom-seg" and not (study.is_dir() or file_kind(study) == "dicom"):
-        raise InputError(study, "--format dicom-seg needs a DICOM source series (this input is not DICOM); "
-                                "use nifti, nrrd or png")
+        raise InputError(
+            study, "--format dicom-seg needs a DICOM source series (this input is not DICOM); use nifti, nrrd or png"
+        )
 
 
 def _studies(source: Path) -> tuple[list[Path], list[str]]:
@@ -164,8 +175,11 @@ def _studies(source: Path) -> tuple[list[Path], list[str]]:
     skipped = [p.name for p in entries if p not in studies]
     if not studies:
         raise InputError(source, "no image files found (nor DICOM series or NIfTI/NRRD/MHA volumes)")
-    notes = [f"skipped {len(skipped)} entries that are not images, volumes or DICOM: {', '.join(skipped[:5])}"
-             ] if skipped else []
+    notes = (
+        [f"skipped {len(skipped)} entries that are not images, volumes or DICOM: {', '.join(skipped[:5])}"]
+        if skipped
+        else []
+    )
     return studies, notes
 
 
@@ -173,8 +187,14 @@ def _is_2d(path: Path) -> bool:
     return path.is_file() and file_kind(path) != "volume"
 
 
-def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool = False,
-                report: bool = False, advance: Callable[[], None] | None = None) -> list[dict]:
+def run_targets(
+    segmenter,
+    targets: list[Target],
+    model_name: str,
+    overlay: bool = False,
+    report: bool = False,
+    advance: Callable[[], None] | None = None,
+) -> list[dict]:
     """Segment every target with ``segmenter`` (a ``Segmenter``, ``RadiographSegmenter`` or
     ``AutoSegmenter``, which picks CT or X-ray per study) and write its outputs; returns one summary row
     per study. An error in one
@@ -188,8 +208,9 @@ def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool
             result = with_choice(choice.segmenter.segment(study), choice)
             name = choice.model or model_name
             with staged_writes() as stage:
-                written = write_outputs(result, target, overlay, report, name,
-                                        report_fields(choice.segmenter, name, start), stage)
+                written = write_outputs(
+                    result, target, overlay, report, name, report_fields(choice.segmenter, name, start), stage
+                )
             row = _row(target, result, written, time.perf_counter() - start)
             row["model"] = name
             if choice.reason is not None:
@@ -198,21 +219,32 @@ def run_targets(segmenter, targets: list[Target], model_name: str, overlay: bool
         except LungsegError as exc:
             rows.append(_failure(target, "refused" if isinstance(exc, InputError) else "error", str(exc), start))
         except OSError as exc:
-            rows.append(_failure(target, "error", f"{exc.filename or target.mask}: {exc.strerror or describe(exc)}",
-                                 start))
+            rows.append(
+                _failure(target, "error", f"{exc.filename or target.mask}: {exc.strerror or describe(exc)}", start)
+            )
         except MemoryError:
             rows.append(_failure(target, "error", f"{target.source}: not enough memory for this study", start))
         except Exception as exc:  # one broken study must not stop the batch; the message says what happened
-            rows.append(_failure(target, "error", f"{target.source}: internal error ({type(exc).__name__}: "
-                                                  f"{describe(exc)}); please report it", start))
+            rows.append(
+                _failure(
+                    target,
+                    "error",
+                    f"{target.source}: internal error ({type(exc).__name__}: {describe(exc)}); please report it",
+                    start,
+                )
+            )
         if advance is not None:
             advance()
     return rows
 
 
 def _failure(target: Target, status: str, message: str, start: float) -> dict:
-    row = {"study": str(target.source), "status": status, "message": message,
-           "seconds": round(time.perf_counter() - start, 2)}
+    row = {
+        "study": str(target.source),
+        "status": status,
+        "message": message,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     if status == "refused":
         row.update(verdict=REFUSED, verdict_line=refused_verdict(message).line())
     return row
@@ -220,21 +252,38 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
 
 def report_fields(segmenter, model_name: str, start: float) -> dict:
     predictor = segmenter.predictor
-    return {"lungseg_version": __version__, "model": model_name, "model_spec": predictor.card.spec.to_dict(),
-            "backend": predictor.backend.name, "runs_on": predictor.runs_on, "threshold": predictor.threshold, "tta": segmenter.tta,
-            "postprocess": segmenter.options.to_dict(), "started": start, "disclaimer": DISCLAIMER}
+    return {
+        "lungseg_version": __version__,
+        "model": model_name,
+        "model_spec": predictor.card.spec.to_dict(),
+        "backend": predictor.backend.name,
+        "runs_on": predictor.runs_on,
+        "threshold": predictor.threshold,
+        "tta": segmenter.tta,
+        "postprocess": segmenter.options.to_dict(),
+        "started": start,
+        "disclaimer": DISCLAIMER,
+    }
 
 
 def _row(target: Target, result: SegmentationResult, written: list[Path], seconds: float) -> dict:
     measurements = result.measurements
     warnings = [f.message for f in result.findings if f.level == Level.WARN]
-    row = {"study": str(target.source), "status": "flagged" if result.flagged else "ok",
-           "right_ml": _volume(measurements.of(RIGHT_LUNG)), "left_ml": _volume(measurements.of(LEFT_LUNG)),
-           "right_cm2": _area(measurements.of(RIGHT_LUNG)), "left_cm2": _area(measurements.of(LEFT_LUNG)),
-           "quality": result.quality.score, "message": "; ".join(warnings),
-           "verdict": result.verdict.status, "verdict_line": result.verdict.line(),
-           "outputs": [str(p) for p in written], "seconds": round(seconds, 2),
-           "slices": int(np.asarray(result.canonical_labels).shape[0])}
+    row = {
+        "study": str(target.source),
+        "status": "flagged" if result.flagged else "ok",
+        "right_ml": _volume(measurements.of(RIGHT_LUNG)),
+        "left_ml": _volume(measurements.of(LEFT_LUNG)),
+        "right_cm2": _area(measurements.of(RIGHT_LUNG)),
+        "left_cm2": _area(measurements.of(LEFT_LUNG)),
+        "quality": result.quality.score,
+        "message": "; ".join(warnings),
+        "verdict": result.verdict.status,
+        "verdict_line": result.verdict.line(),
+        "outputs": [str(p) for p in written],
+        "seconds": round(seconds, 2),
+        "slices": int(np.asarray(result.canonical_labels).shape[0]),
+    }
     if result.lesions is not None:
         row["lesion_percent"] = {lung: percent for lung, (percent, _) in result.lesions.lungs.items()}
         row["lesion_summary"] = lesion_summary(result)
@@ -245,16 +294,23 @@ def lesion_summary(result: SegmentationResult) -> str:
     """One line: per lesion class its size, and per lung the share affected with its severity band."""
     parts = []
     for label, size, _ in result.lesions.classes:
-        amount = (f"{size.volume_ml:g} mL" if size.volume_ml is not None else
-                  f"{size.area_mm2:g} mm2" if size.area_mm2 is not None else f"{size.voxels} px")
+        amount = (
+            f"{size.volume_ml:g} mL"
+            if size.volume_ml is not None
+            else f"{size.area_mm2:g} mm2"
+            if size.area_mm2 is not None
+            else f"{size.voxels} px"
+        )
         parts.append(f"{label.name} {amount}")
     for lung, (percent, band) in result.lesions.lungs.items():
         parts.append(f"{lung.replace('_', ' ')} {percent:g} % affected (band {band})")
     for label, components in result.lesions.components:
         if components:
             largest = components[0]
-            parts.append(f"{len(components)} {label.name} component(s), largest {largest.longest_diameter:.1f} "
-                         f"{largest.diameter_unit} across")
+            parts.append(
+                f"{len(components)} {label.name} component(s), largest {largest.longest_diameter:.1f} "
+                f"{largest.diameter_unit} across"
+            )
     return "; ".join(parts)
 
 

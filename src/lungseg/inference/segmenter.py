@@ -15,10 +15,9 @@ through the same steps as a volume of one slice and its labels come back as an (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,8 +35,8 @@ from lungseg.inference.checks import (
     chest_ct_picture,
     raise_refusals,
 )
-from lungseg.inference.lesion_density import drop_aerated
 from lungseg.inference.lesion_burden import LesionBurden, lesion_burden
+from lungseg.inference.lesion_density import drop_aerated
 from lungseg.inference.lesions import LesionModel, LesionOptions, merge_lesions
 from lungseg.inference.measure import Measurements, measure
 from lungseg.inference.model_set import load_models
@@ -70,7 +69,7 @@ class SegmentationResult:
     quality: Quality
     findings: list[Finding] = field(default_factory=list)
     lesions: LesionBurden | None = None  # with lesion models: burden per class and lung, tumour components
-    models: tuple[str, ...] = ()          # the models that made the label map (lung model first)
+    models: tuple[str, ...] = ()  # the models that made the label map (lung model first)
 
     @property
     def flagged(self) -> bool:
@@ -101,9 +100,16 @@ class Segmenter:
     steps; ``lesions``: lesion models run inside the lung field (``lungseg.inference.lesions``);
     ``eight_bit``: the lung model for 8-bit exports when ``predictor`` takes HU only."""
 
-    def __init__(self, predictor: Predictor, postprocess: PostprocessOptions | None = None, tta: bool = True,
-                 lesions: Sequence[LesionModel] = (), lesion_options: LesionOptions | None = None,
-                 eight_bit: Predictor | None = None, names: tuple[str | None, str | None] | None = None):
+    def __init__(
+        self,
+        predictor: Predictor,
+        postprocess: PostprocessOptions | None = None,
+        tta: bool = True,
+        lesions: Sequence[LesionModel] = (),
+        lesion_options: LesionOptions | None = None,
+        eight_bit: Predictor | None = None,
+        names: tuple[str | None, str | None] | None = None,
+    ):
         self.predictor = predictor
         self.options = postprocess or PostprocessOptions()
         self.tta = tta
@@ -113,22 +119,41 @@ class Segmenter:
         self.names = names
 
     @classmethod
-    def from_pretrained(cls, name: str = "ct-lung", backend: str = "auto", threshold: float = 0.5,
-                        batch_size: int | None = None, lesions: Sequence[str] = (), device: str = "auto",
-                        precision: str = "auto", **kwargs) -> Segmenter:
+    def from_pretrained(
+        cls,
+        name: str = "ct-lung",
+        backend: str = "auto",
+        threshold: float = 0.5,
+        batch_size: int | None = None,
+        lesions: Sequence[str] = (),
+        device: str = "auto",
+        precision: str = "auto",
+        **kwargs,
+    ) -> Segmenter:
         """A shipped model name, a checkpoint, an exported ``.onnx`` file or a ``lungseg cv`` folder.
         A lesion model given as ``name`` runs on top of the shipped ``ct-lung`` lungs, as ``lesions`` do;
         a shipped lung model with an 8-bit variant (``ct-lung`` -> ``ct-lung-8bit``) takes exports too."""
         models = load_models(name, lesions, backend, threshold, batch_size, device, precision)
-        return cls(models.lungs, lesions=models.lesions, eight_bit=models.eight_bit,
-                   names=(models.lung_name, models.eight_bit_name), **kwargs)
+        return cls(
+            models.lungs,
+            lesions=models.lesions,
+            eight_bit=models.eight_bit,
+            names=(models.lung_name, models.eight_bit_name),
+            **kwargs,
+        )
 
     def replace(self, **changes) -> Segmenter:
         """A copy sharing the loaded models, with some constructor arguments changed (``tta``,
         ``postprocess``, ``lesions``, ...)."""
-        arguments = {"predictor": self.predictor, "postprocess": self.options, "tta": self.tta,
-                     "lesions": self.lesions, "lesion_options": self.lesion_options, "eight_bit": self.eight_bit,
-                     "names": self.names}
+        arguments = {
+            "predictor": self.predictor,
+            "postprocess": self.options,
+            "tta": self.tta,
+            "lesions": self.lesions,
+            "lesion_options": self.lesion_options,
+            "eight_bit": self.eight_bit,
+            "names": self.names,
+        }
         return Segmenter(**{**arguments, **changes})
 
     def choose(self, study: Study) -> Choice:
@@ -186,11 +211,22 @@ class Segmenter:
             labels, classes, lesion_findings = self._add_lesions(hu, labels, spacing, classes, expects_hu)
             findings += lesion_findings
             measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
-            burden = lesion_burden(labels, lung_classes, classes[len(lung_classes):], spacing, study.is_volume)
+            burden = lesion_burden(labels, lung_classes, classes[len(lung_classes) :], spacing, study.is_volume)
         lung_name = (self.names[1] if lung_model is self.eight_bit else self.names[0]) if self.names else None
         names = tuple(name for name in (lung_name, *(model.name for model in self.lesions)) if name)
-        return SegmentationResult(study, _on_input_grid(labels, canonical, study), labels, hu, spacing, classes,
-                                  measurements, quality, findings, burden, names)
+        return SegmentationResult(
+            study,
+            _on_input_grid(labels, canonical, study),
+            labels,
+            hu,
+            spacing,
+            classes,
+            measurements,
+            quality,
+            findings,
+            burden,
+            names,
+        )
 
     def _lung_model(self, stored: np.ndarray) -> Predictor:
         """The HU lung model, or its 8-bit variant for an 8-bit export (when there is one)."""
@@ -203,8 +239,14 @@ class Segmenter:
         (``lesion_density``); the merged label map, all its classes and the density findings."""
         found, findings = [], []
         for model in self.lesions:
-            kept, dropped = drop_aerated(model.find(stored, lungs, spacing, self.lesion_options, self.tta), stored,
-                                         lungs, model.classes, in_hu, spacing)
+            kept, dropped = drop_aerated(
+                model.find(stored, lungs, spacing, self.lesion_options, self.tta),
+                stored,
+                lungs,
+                model.classes,
+                in_hu,
+                spacing,
+            )
             found.append(kept)
             findings += dropped
         lesion_classes = tuple(dict.fromkeys(label for model in self.lesions for label in model.classes))
@@ -240,7 +282,7 @@ class Segmenter:
         agreement = np.ones(len(hu), np.float32)
         confidence = np.ones(len(hu), np.float32)
         for start, probabilities, batch_agreement in model.batches(hu, tta=self.tta):
-            agreement[start:start + len(probabilities)] = batch_agreement
+            agreement[start : start + len(probabilities)] = batch_agreement
             for index, probability in enumerate(probabilities, start):
                 mask[index] = probability > threshold
                 called = probability[mask[index]]

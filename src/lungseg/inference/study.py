@@ -62,8 +62,9 @@ def load_study(path: str | Path) -> Study:
         if radiograph is not None:
             return load_study(radiograph)
         series = read_dicom_series(path)
-        return Study(path, series.image, True, series.modality, list(series.findings), series.files,
-                     series.spacing_known)
+        return Study(
+            path, series.image, True, series.modality, list(series.findings), series.files, series.spacing_known
+        )
     kind = file_kind(path)
     if kind == "volume":
         return _volume_study(path)
@@ -74,8 +75,15 @@ def load_study(path: str | Path) -> Study:
         raise InputError(path, "not a DICOM file, volume or supported image")
     if is_radiograph_header(header):
         radiograph = read_radiograph_dicom(path)
-        return Study(path, radiograph.pixels, False, radiograph.modality, dicom_files=[path],
-                     spacing_known=radiograph.pixel_spacing_mm is not None, radiograph=radiograph)
+        return Study(
+            path,
+            radiograph.pixels,
+            False,
+            radiograph.modality,
+            dicom_files=[path],
+            spacing_known=radiograph.pixel_spacing_mm is not None,
+            radiograph=radiograph,
+        )
     return Study(path, read_dicom_slice(path), False, str(getattr(header, "Modality", "")), dicom_files=[path])
 
 
@@ -91,8 +99,11 @@ def _single_radiograph(folder: Path, most: int = 8) -> Path | None:
     headers = [(child, read_dicom_header(child)) for child in sorted(files)]
     films = [child for child, header in headers if header is not None and is_radiograph_header(header)]
     if len(films) > 1:
-        raise InputError(folder, f"holds {len(films)} radiographs ({', '.join(f.name for f in films[:4])}); "
-                                 "each film is its own study: give one file")
+        raise InputError(
+            folder,
+            f"holds {len(films)} radiographs ({', '.join(f.name for f in films[:4])}); "
+            "each film is its own study: give one file",
+        )
     return films[0] if films else None
 
 
@@ -101,8 +112,11 @@ def _volume_study(path: Path) -> Study:
     volume = read_volume_file(path)
     image = volume.image
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(path, f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
-                               f"{image.GetNumberOfComponentsPerPixel()} component(s)")
+        raise InputError(
+            path,
+            f"expected a 3D single-channel volume, got {image.GetDimension()}D with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s)",
+        )
     spacing = check_spacing(volume.stored_spacing)
     if spacing.spacing != image.GetSpacing():
         image.SetSpacing(spacing.spacing)

@@ -57,14 +57,26 @@ def trust_verdict(findings: Iterable[Finding], quality) -> Verdict:
         return Verdict(REFUSED, tuple(Reason(str(f.code), f.message, f.slices) for f in refusals))
     reasons = [Reason(str(f.code), f.message, f.slices) for f in findings if f.level == Level.WARN]
     if quality.flagged:
-        reasons.insert(0, Reason("low-quality", f"quality score {quality.score:.2f} is below {quality.threshold:.2f}"
-                                                + ("" if quality.plausible else " (halved: implausible anatomy)"),
-                                 tuple(quality.flagged_slices)))
+        reasons.insert(
+            0,
+            Reason(
+                "low-quality",
+                f"quality score {quality.score:.2f} is below {quality.threshold:.2f}"
+                + ("" if quality.plausible else " (halved: implausible anatomy)"),
+                tuple(quality.flagged_slices),
+            ),
+        )
     elif quality.flagged_slices:
-        reasons.insert(0, Reason("unstable-slices", f"the mirrored pass disagrees (agreement below "
-                                                    f"{quality.threshold:.2f}) on slice(s) "
-                                                    f"{slice_ranges(quality.flagged_slices)}",
-                                 tuple(quality.flagged_slices)))
+        reasons.insert(
+            0,
+            Reason(
+                "unstable-slices",
+                f"the mirrored pass disagrees (agreement below "
+                f"{quality.threshold:.2f}) on slice(s) "
+                f"{slice_ranges(quality.flagged_slices)}",
+                tuple(quality.flagged_slices),
+            ),
+        )
     return Verdict(CHECK, tuple(reasons)) if reasons else Verdict(OK)
 
 

@@ -8,6 +8,7 @@ from lungseg.io.dicom import read_dicom_header
 from lungseg.io.images2d import IMAGE_SUFFIXES
 from lungseg.io.volumes import VOLUME_SUFFIXES
 
+
 def file_kind(path: str | Path) -> str | None:
     """``"volume"`` (NIfTI/NRRD/MHA), ``"dicom"`` (``.dcm``, or any other file with a DICOM header, as PACS
     exports often have no suffix), ``"image"`` (PNG/JPEG/TIFF/BMP) or None (none of these)."""

@@ -101,8 +101,14 @@ def read_dicom_series(folder: str | Path) -> DicomSeries:
     image.SetOrigin(tuple(_position(first, first_path)))
     row_cosine, column_cosine = _cosines(first, first_path)
     image.SetDirection(tuple(np.column_stack([row_cosine, column_cosine, normal]).ravel()))
-    return DicomSeries(image=image, modality=str(getattr(first, "Modality", "")), files=[p for p, _ in series],
-                       findings=findings + list(spacing.findings), header=first, spacing_known=spacing.known)
+    return DicomSeries(
+        image=image,
+        modality=str(getattr(first, "Modality", "")),
+        files=[p for p, _ in series],
+        findings=findings + list(spacing.findings),
+        header=first,
+        spacing_known=spacing.known,
+    )
 
 
 def _check_pixel_size(header, path: Path) -> tuple[int, int]:
@@ -111,9 +117,12 @@ def _check_pixel_size(header, path: Path) -> tuple[int, int]:
     samples = int(_floats(header, "SamplesPerPixel", path, (1.0,))[0])
     if samples > 1:
         photometric = str(getattr(header, "PhotometricInterpretation", "") or "colour")
-        raise InputError(path, f"DICOM pixels are {photometric} colour ({samples} samples per pixel), not the one "
-                               "gray channel of CT in Hounsfield units (a screenshot or secondary capture?); "
-                               "give the original gray CT series")
+        raise InputError(
+            path,
+            f"DICOM pixels are {photometric} colour ({samples} samples per pixel), not the one "
+            "gray channel of CT in Hounsfield units (a screenshot or secondary capture?); "
+            "give the original gray CT series",
+        )
     rows, columns = int(getattr(header, "Rows", 0) or 0), int(getattr(header, "Columns", 0) or 0)
     frames = int(_floats(header, "NumberOfFrames", path, (1.0,))[0])
     check_size((columns, rows, frames) if frames > 1 else (columns, rows), path, "volume" if frames > 1 else "image")
@@ -142,7 +151,7 @@ def _compact(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"   # Deflated Explicit VR Little Endian
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 
 
 def check_transfer_syntax(path: str | Path) -> None:
@@ -183,8 +192,9 @@ def _pixels_in_hu(dataset, path: Path) -> np.ndarray:
     slope = _floats(dataset, "RescaleSlope", path, (1.0,))[0]
     intercept = _floats(dataset, "RescaleIntercept", path, (0.0,))[0]
     if not np.isfinite(slope) or slope == 0 or not np.isfinite(intercept):
-        raise InputError(path, f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g} cannot map stored "
-                               "values to HU")
+        raise InputError(
+            path, f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g} cannot map stored values to HU"
+        )
     return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 

@@ -23,8 +23,12 @@ from lungseg.errors import InputError, describe
 from lungseg.io.dicom import check_transfer_syntax
 from lungseg.io.limits import check_size
 
-RADIOGRAPH_MODALITIES = {"CR": "computed radiography", "DX": "digital X-ray", "RG": "radiographic imaging",
-                         "DR": "digital radiography"}
+RADIOGRAPH_MODALITIES = {
+    "CR": "computed radiography",
+    "DX": "digital X-ray",
+    "RG": "radiographic imaging",
+    "DR": "digital radiography",
+}
 LATERAL_VIEWS = ("LL", "RL", "LAT", "LATERAL", "LLD", "RLD")
 
 
@@ -73,9 +77,16 @@ def read_radiograph_dicom(path: str | Path) -> Radiograph:
         pixels = np.float32(pixels.max() + pixels.min()) - pixels
     spacing, source = _spacing(dataset, path)
     orientation = [str(v).upper() for v in (getattr(dataset, "PatientOrientation", None) or [])]
-    return Radiograph(pixels, str(getattr(dataset, "Modality", "") or "") or None,
-                      str(getattr(dataset, "ViewPosition", "") or "").upper() or None, spacing, source, photometric,
-                      orientation[0] if orientation else None, voi)
+    return Radiograph(
+        pixels,
+        str(getattr(dataset, "Modality", "") or "") or None,
+        str(getattr(dataset, "ViewPosition", "") or "").upper() or None,
+        spacing,
+        source,
+        photometric,
+        orientation[0] if orientation else None,
+        voi,
+    )
 
 
 def _display_values(dataset, path: Path) -> tuple[np.ndarray, str]:

@@ -14,7 +14,7 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.findings import Finding
 
-CHEST_AIR_FRACTION = 0.03   # POPI chest slices: 7-12 %; the abdomen series: under 1 % (bowel gas)
+CHEST_AIR_FRACTION = 0.03  # POPI chest slices: 7-12 %; the abdomen series: under 1 % (bowel gas)
 
 
 def choose_series(groups: dict[str, list], read_pixels) -> tuple[str, list, list[Finding]]:
@@ -28,8 +28,13 @@ def choose_series(groups: dict[str, list], read_pixels) -> tuple[str, list, list
     chosen = ranked[0]
     largest = max(groups, key=lambda uid: len(groups[uid]))
     reason = _describe(chosen, groups, facts)
-    finding = catalogue.MIXED_SERIES_LARGEST(count=len(groups), chosen=reason) if chosen == largest else \
-        catalogue.MIXED_SERIES_PREFERRED(count=len(groups), chosen=reason, largest=_describe(largest, groups, facts))
+    finding = (
+        catalogue.MIXED_SERIES_LARGEST(count=len(groups), chosen=reason)
+        if chosen == largest
+        else catalogue.MIXED_SERIES_PREFERRED(
+            count=len(groups), chosen=reason, largest=_describe(largest, groups, facts)
+        )
+    )
     return chosen, groups[chosen], [finding]
 
 
@@ -63,11 +68,16 @@ def _facts(series: list, read_pixels) -> dict:
 def _describe(uid: str, groups: dict, facts: dict) -> str:
     fact = facts[uid]
     header = groups[uid][0][1]
-    label = " ".join(str(v) for v in (getattr(header, "SeriesNumber", None), getattr(header, "SeriesDescription", None))
-                     if v not in (None, ""))
+    label = " ".join(
+        str(v)
+        for v in (getattr(header, "SeriesNumber", None), getattr(header, "SeriesDescription", None))
+        if v not in (None, "")
+    )
     look = "lungs visible" if fact["chest"] else "no lungs visible"
-    return (f"series {label or uid} ({len(groups[uid])} slices, {fact['modality'] or 'no modality'}, {look}: "
-            f"{100 * fact['air']:.0f}% of a sampled slice is enclosed air)")
+    return (
+        f"series {label or uid} ({len(groups[uid])} slices, {fact['modality'] or 'no modality'}, {look}: "
+        f"{100 * fact['air']:.0f}% of a sampled slice is enclosed air)"
+    )
 
 
 def _z(header) -> float:

@@ -76,8 +76,9 @@ def write_label_png(path: str | Path, labels: np.ndarray, colours: dict[int, tup
 
 def check_suffix(path: Path, allowed: tuple[str, ...], kind: str) -> None:
     if path.suffix.lower() not in allowed:
-        raise InputError(path, f"not a supported {kind} file type ({path.suffix or 'no suffix'}); "
-                               f"supported: {', '.join(allowed)}")
+        raise InputError(
+            path, f"not a supported {kind} file type ({path.suffix or 'no suffix'}); supported: {', '.join(allowed)}"
+        )
     if not path.is_file():
         raise InputError(path, "file not found")
 

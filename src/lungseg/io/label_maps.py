@@ -24,13 +24,17 @@ def read_label_map(path: str | Path, classes: int, mapping: Mapping[int, int] | 
     path = Path(path)
     array = read_mask_array(path, palette_indices=True)
     if array.ndim == 3:
-        raise InputError(path, "a class map must be one channel (indexed PNG or gray values), not a colour "
-                               "picture; save the classes as an indexed PNG or give --mask-mapping")
+        raise InputError(
+            path,
+            "a class map must be one channel (indexed PNG or gray values), not a colour "
+            "picture; save the classes as an indexed PNG or give --mask-mapping",
+        )
     return as_classes(require_2d(array, path), classes, mapping, path)
 
 
-def as_classes(array: np.ndarray, classes: int, mapping: Mapping[int, int] | None = None,
-               source: str | Path | None = None) -> np.ndarray:
+def as_classes(
+    array: np.ndarray, classes: int, mapping: Mapping[int, int] | None = None, source: str | Path | None = None
+) -> np.ndarray:
     """Stored values -> class numbers (uint8), by ``mapping`` when given; ``InputError`` for a value
     that is no class."""
     if classes < 2 or classes > 256:
@@ -41,8 +45,11 @@ def as_classes(array: np.ndarray, classes: int, mapping: Mapping[int, int] | Non
     if mapping is not None:
         unknown = [v for v in values.tolist() if int(v) not in mapping]
         if unknown:
-            raise InputError(source, f"mask values {_shown(unknown)} are not in --mask-mapping "
-                                     f"({', '.join(f'{k}:{v}' for k, v in mapping.items())})")
+            raise InputError(
+                source,
+                f"mask values {_shown(unknown)} are not in --mask-mapping "
+                f"({', '.join(f'{k}:{v}' for k, v in mapping.items())})",
+            )
         lookup = np.zeros(int(values.max()) + 1, np.uint8)
         for stored, target in mapping.items():
             if stored < len(lookup):
@@ -50,8 +57,11 @@ def as_classes(array: np.ndarray, classes: int, mapping: Mapping[int, int] | Non
         return lookup[array.astype(np.int64)]
     outside = [v for v in values.tolist() if not 0 <= v < classes]
     if outside:
-        raise InputError(source, f"mask values {_shown(outside)} are not classes 0..{classes - 1}; a picture "
-                                 "of the classes (e.g. 0/128/255) needs --mask-mapping 0:0,128:1,255:2")
+        raise InputError(
+            source,
+            f"mask values {_shown(outside)} are not classes 0..{classes - 1}; a picture "
+            "of the classes (e.g. 0/128/255) needs --mask-mapping 0:0,128:1,255:2",
+        )
     return array.astype(np.uint8)
 
 
@@ -67,7 +77,9 @@ def parse_mask_mapping(text: str | None, classes: int) -> dict[int, int] | None:
         except ValueError:
             raise ValueError(f"--mask-mapping expects STORED:CLASS pairs like 0:0,128:1,255:2, got {text!r}") from None
     if min(mapping) < 0 or not all(0 <= v < classes for v in mapping.values()):
-        raise ValueError(f"--mask-mapping classes must be 0..{classes - 1} and stored values non-negative, got {text!r}")
+        raise ValueError(
+            f"--mask-mapping classes must be 0..{classes - 1} and stored values non-negative, got {text!r}"
+        )
     return mapping
 
 

@@ -15,17 +15,18 @@ from pathlib import Path
 
 from lungseg.errors import InputError
 
-MAX_IMAGE_PIXELS = 8192 * 8192          # one 2D image (67 M pixels)
-MAX_VOLUME_VOXELS = 1024 * 1024 * 1024 // 4   # one volume (268 M voxels: 512 MB as int16)
-MAX_VOLUME_BYTES = MAX_VOLUME_VOXELS * 8      # its stored data at 8 bytes a voxel (float64): 2 GiB
+MAX_IMAGE_PIXELS = 8192 * 8192  # one 2D image (67 M pixels)
+MAX_VOLUME_VOXELS = 1024 * 1024 * 1024 // 4  # one volume (268 M voxels: 512 MB as int16)
+MAX_VOLUME_BYTES = MAX_VOLUME_VOXELS * 8  # its stored data at 8 bytes a voxel (float64): 2 GiB
 # NIfTI header extensions (between the header and vox_offset) hold DICOM tags or XML, a few kB to a
 # few MB in real files; 64 MiB is far above that and caps what a hostile vox_offset makes us skip.
 MAX_NIFTI_EXTENSION_BYTES = 64 * 1024 * 1024
-MAX_TEXT_HEADER_BYTES = 1024 * 1024          # an MHA/NRRD text header (real ones: a few kB)
+MAX_TEXT_HEADER_BYTES = 1024 * 1024  # an MHA/NRRD text header (real ones: a few kB)
 
 
-def check_size(shape: Sequence[int], source: str | Path | None, what: str = "image",
-               claim: str = "the header claims") -> None:
+def check_size(
+    shape: Sequence[int], source: str | Path | None, what: str = "image", claim: str = "the header claims"
+) -> None:
     """Refuse a claimed ``shape`` with a non-positive axis or more elements than allowed for ``what``
     (``"image"`` for one 2D image, ``"volume"`` for a 3D volume); ``claim`` says where the size comes from."""
     dims = [int(v) for v in shape]
@@ -37,8 +38,11 @@ def check_size(shape: Sequence[int], source: str | Path | None, what: str = "ima
     limit = MAX_IMAGE_PIXELS if what == "image" else MAX_VOLUME_VOXELS
     if count > limit:
         shown = "x".join(str(v) for v in dims)
-        raise InputError(source, f"{claim} a {shown} {what} ({count:.3g} {_unit(what)}), more than the "
-                                 f"{limit:.3g} lungseg handles (damaged header or extreme spacing)")
+        raise InputError(
+            source,
+            f"{claim} a {shown} {what} ({count:.3g} {_unit(what)}), more than the "
+            f"{limit:.3g} lungseg handles (damaged header or extreme spacing)",
+        )
 
 
 def _unit(what: str) -> str:

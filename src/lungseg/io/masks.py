@@ -58,8 +58,9 @@ def read_mask_array(path: Path, palette_indices: bool = False) -> np.ndarray:
     return np.squeeze(read_raster(path, palette_indices=palette_indices))
 
 
-def foreground_of(array: np.ndarray, source: str | Path | None = None,
-                  labels: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
+def foreground_of(
+    array: np.ndarray, source: str | Path | None = None, labels: Sequence[int] | None = None
+) -> tuple[np.ndarray, str]:
     """Apply the rule to stored mask values; returns (bool foreground, rule description)."""
     if array.dtype == bool:
         return array, "binary"
@@ -68,14 +69,20 @@ def foreground_of(array: np.ndarray, source: str | Path | None = None,
         if bad:
             raise InputError(source, f"mask has {bad} NaN/inf value(s)")
     if array.size and array.min() < 0:
-        raise InputError(source, f"mask has negative values (minimum {array.min():g}); masks hold 0 for "
-                                 "background and positive labels or weights")
+        raise InputError(
+            source,
+            f"mask has negative values (minimum {array.min():g}); masks hold 0 for "
+            "background and positive labels or weights",
+        )
     values = np.unique(array)
     whole = bool(np.all(np.mod(values, 1) == 0))
     if labels:
         if not whole:
-            raise InputError(source, f"--mask-labels needs a label mask of whole numbers, got values like "
-                                     f"{values[np.mod(values, 1) != 0][0]:g}")
+            raise InputError(
+                source,
+                f"--mask-labels needs a label mask of whole numbers, got values like "
+                f"{values[np.mod(values, 1) != 0][0]:g}",
+            )
         return np.isin(array, labels), f"labels {', '.join(str(v) for v in labels)}"
     nonzero = values[values != 0]
     if len(nonzero) <= 1:

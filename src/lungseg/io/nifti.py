@@ -28,21 +28,21 @@ import numpy as np
 from lungseg.errors import InputError, describe
 from lungseg.io.limits import MAX_NIFTI_EXTENSION_BYTES, MAX_VOLUME_BYTES, check_size
 
-CHUNK = 1 << 22   # bytes read (or inflated) at a time
+CHUNK = 1 << 22  # bytes read (or inflated) at a time
 
 
-FLOAT_TYPES = {16: "f4", 64: "f8"}   # NIfTI datatype codes of float32 and float64
+FLOAT_TYPES = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64
 
 
 @dataclass(frozen=True)
 class NiftiHeader:
     dims: tuple[int, ...]
-    pixdim: tuple[float, ...]   # spacing per axis as stored (may be 0, NaN, negative)
+    pixdim: tuple[float, ...]  # spacing per axis as stored (may be 0, NaN, negative)
     bitpix: int
     vox_offset: int
     datatype: int = 0
     byte_order: str = "<"
-    scale: tuple[float, float] = (0.0, 0.0)   # scl_slope, scl_inter (slope 0: no scaling)
+    scale: tuple[float, float] = (0.0, 0.0)  # scl_slope, scl_inter (slope 0: no scaling)
 
     @property
     def is_float(self) -> bool:
@@ -68,16 +68,16 @@ def read_nifti_header(path: str | Path) -> NiftiHeader:
     for order in "<>":
         if len(raw) >= 348 and struct.unpack(order + "i", raw[:4])[0] == 348:
             ndim = struct.unpack(order + "h", raw[40:42])[0]
-            dims = struct.unpack(order + "8h", raw[40:56])[1:1 + max(0, min(ndim, 7))]
-            pixdim = struct.unpack(order + "8f", raw[76:108])[1:1 + len(dims)]
+            dims = struct.unpack(order + "8h", raw[40:56])[1 : 1 + max(0, min(ndim, 7))]
+            pixdim = struct.unpack(order + "8f", raw[76:108])[1 : 1 + len(dims)]
             datatype, bitpix = struct.unpack(order + "2h", raw[70:74])
             offset = _check_offset(path, struct.unpack(order + "f", raw[108:112])[0], 348)
             scale = struct.unpack(order + "2f", raw[112:120])
             return NiftiHeader(tuple(dims), tuple(pixdim), bitpix, offset, datatype, order, scale)
         if len(raw) >= 540 and struct.unpack(order + "i", raw[:4])[0] == 540:
             ndim = struct.unpack(order + "q", raw[16:24])[0]
-            dims = struct.unpack(order + "8q", raw[16:80])[1:1 + max(0, min(ndim, 7))]
-            pixdim = struct.unpack(order + "8d", raw[104:168])[1:1 + len(dims)]
+            dims = struct.unpack(order + "8q", raw[16:80])[1 : 1 + max(0, min(ndim, 7))]
+            pixdim = struct.unpack(order + "8d", raw[104:168])[1 : 1 + len(dims)]
             datatype, bitpix = struct.unpack(order + "2h", raw[12:16])
             offset = _check_offset(path, struct.unpack(order + "q", raw[168:176])[0], 540)
             scale = struct.unpack(order + "2d", raw[176:192])
@@ -90,8 +90,9 @@ def _check_offset(path: Path, offset: float, header_size: int) -> int:
     extension flag and ``MAX_NIFTI_EXTENSION_BYTES`` of extensions after the start of the file."""
     largest = header_size + 4 + MAX_NIFTI_EXTENSION_BYTES
     if not math.isfinite(offset) or not header_size <= offset <= largest:
-        raise InputError(path, f"the header's vox_offset {offset:g} is outside {header_size}..{largest} "
-                               "(damaged or hostile header)")
+        raise InputError(
+            path, f"the header's vox_offset {offset:g} is outside {header_size}..{largest} (damaged or hostile header)"
+        )
     return int(offset)
 
 
@@ -100,11 +101,16 @@ def check_nifti_size(path: str | Path, header: NiftiHeader) -> None:
     or whose ``bitpix`` contradicts a float ``datatype`` (the voxels would be misread)."""
     check_size(header.dims or (0,), path, "volume")
     if header.data_bytes > MAX_VOLUME_BYTES:
-        raise InputError(path, f"the header claims {header.data_bytes:.3g} bytes of voxel data, more than the "
-                               f"{MAX_VOLUME_BYTES:.3g} lungseg handles (damaged header)")
+        raise InputError(
+            path,
+            f"the header claims {header.data_bytes:.3g} bytes of voxel data, more than the "
+            f"{MAX_VOLUME_BYTES:.3g} lungseg handles (damaged header)",
+        )
     if header.is_float and header.bitpix != 8 * np.dtype(FLOAT_TYPES[header.datatype]).itemsize:
-        raise InputError(path, f"the header's bitpix {header.bitpix} does not match its float datatype "
-                               f"{header.datatype} (damaged header)")
+        raise InputError(
+            path,
+            f"the header's bitpix {header.bitpix} does not match its float datatype {header.datatype} (damaged header)",
+        )
 
 
 def check_nifti_data(path: str | Path, header: NiftiHeader) -> int:
@@ -116,8 +122,9 @@ def check_nifti_data(path: str | Path, header: NiftiHeader) -> int:
     needed = header.vox_offset + header.data_bytes
     compressed = _is_gzip(path)
     if not compressed and path.stat().st_size < needed:
-        raise InputError(path, f"truncated file: the header promises {needed} bytes, the file has "
-                               f"{path.stat().st_size}")
+        raise InputError(
+            path, f"truncated file: the header promises {needed} bytes, the file has {path.stat().st_size}"
+        )
     if not compressed and not header.is_float:
         return 0
     nonfinite = 0

@@ -52,8 +52,9 @@ def _check_creatable(folder: Path, shown: Path) -> None:
         raise InputError(shown, f"cannot write here: no write permission in {ancestor}")
 
 
-def refuse_overwriting_inputs(outputs: Iterable[str | Path], input_files: Iterable[str | Path],
-                              input_folders: Iterable[str | Path] = ()) -> None:
+def refuse_overwriting_inputs(
+    outputs: Iterable[str | Path], input_files: Iterable[str | Path], input_folders: Iterable[str | Path] = ()
+) -> None:
     """Raise ``InputError`` naming the output if it is one of ``input_files`` or lies inside (or is)
     one of ``input_folders``."""
     files = [Path(p) for p in input_files]
@@ -62,8 +63,11 @@ def refuse_overwriting_inputs(outputs: Iterable[str | Path], input_files: Iterab
         if output.exists():
             source = next((source for source in files if _same(output, source)), None)
             if source is not None:
-                raise InputError(output, f"is the input {source}; lungseg never writes over its input "
-                                         "(choose another output name or folder)")
+                raise InputError(
+                    output,
+                    f"is the input {source}; lungseg never writes over its input "
+                    "(choose another output name or folder)",
+                )
         folder = next((folder for folder in folders if _inside(output, folder)), None)
         if folder is not None:
             raise InputError(output, f"lies inside the input folder {folder}; write outputs elsewhere")

@@ -20,8 +20,14 @@ from lungseg.io.dicom_radiograph import (
 )
 from lungseg.io.images2d import read_image
 
-__all__ = ["LATERAL_VIEWS", "RADIOGRAPH_MODALITIES", "Radiograph", "is_radiograph_header", "read_radiograph",
-           "read_radiograph_dicom"]
+__all__ = [
+    "LATERAL_VIEWS",
+    "RADIOGRAPH_MODALITIES",
+    "Radiograph",
+    "is_radiograph_header",
+    "read_radiograph",
+    "read_radiograph_dicom",
+]
 
 
 def read_radiograph(path: str | Path) -> Radiograph:

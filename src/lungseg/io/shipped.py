@@ -70,8 +70,9 @@ def fetch_file(entry: dict, package_dir: Path = WEIGHTS_DIR) -> Path:
             _verify(candidate, entry["sha256"])
             return candidate
     if not entry.get("url"):
-        raise InputError(package_dir / entry["name"], "shipped weights file is missing and the manifest "
-                                                      "gives no download url")
+        raise InputError(
+            package_dir / entry["name"], "shipped weights file is missing and the manifest gives no download url"
+        )
     return download(entry["url"], cache_dir() / entry["name"], entry["sha256"])
 
 
@@ -91,5 +92,8 @@ def download(url: str, destination: Path, sha256: str) -> Path:
 def _verify(path: Path, sha256: str, shown: str | Path | None = None) -> None:
     actual = sha256_of(path)
     if actual != sha256:
-        raise InputError(shown or path, f"sha256 mismatch: expected {sha256[:12]}..., got {actual[:12]}... "
-                                        "(corrupt or tampered weights file; delete it to download again)")
+        raise InputError(
+            shown or path,
+            f"sha256 mismatch: expected {sha256[:12]}..., got {actual[:12]}... "
+            "(corrupt or tampered weights file; delete it to download again)",
+        )

@@ -26,8 +26,8 @@ ASSUMED_IN_PLANE_MM = 0.75
 
 @dataclass(frozen=True)
 class CheckedSpacing:
-    spacing: tuple[float, float, float]   # (x, y, z) in mm, always usable
-    known: bool                             # False when any value had to be assumed
+    spacing: tuple[float, float, float]  # (x, y, z) in mm, always usable
+    known: bool  # False when any value had to be assumed
     findings: tuple[Finding, ...] = ()
 
 
@@ -41,10 +41,14 @@ def check_spacing(stored: Sequence[float], slice_hint: float | None = None) -> C
         return CheckedSpacing(metres, True, (catalogue.SPACING_UNITS(stored=_shown(values), metres=_shown(metres)),))
     x, y, z = values
     in_plane = next((v for v in (x, y) if _within(v, IN_PLANE_MM)), ASSUMED_IN_PLANE_MM)
-    fixed = (x if _within(x, IN_PLANE_MM) else in_plane, y if _within(y, IN_PLANE_MM) else in_plane,
-             z if _within(z, SLICE_MM) else slice_hint if slice_hint and _within(slice_hint, SLICE_MM) else in_plane)
-    return CheckedSpacing(fixed, False, (catalogue.SPACING_INVALID(stored=_shown(values), why=_why(values),
-                                                                   assumed=_shown(fixed)),))
+    fixed = (
+        x if _within(x, IN_PLANE_MM) else in_plane,
+        y if _within(y, IN_PLANE_MM) else in_plane,
+        z if _within(z, SLICE_MM) else slice_hint if slice_hint and _within(slice_hint, SLICE_MM) else in_plane,
+    )
+    return CheckedSpacing(
+        fixed, False, (catalogue.SPACING_INVALID(stored=_shown(values), why=_why(values), assumed=_shown(fixed)),)
+    )
 
 
 def _plausible(values: tuple[float, float, float]) -> bool:
@@ -60,7 +64,8 @@ def _why(values: tuple[float, ...]) -> str:
         return "not a number"
     if any(v <= 0 for v in values):
         return "zero or negative"
-    return f"outside {IN_PLANE_MM[0]:g}-{IN_PLANE_MM[1]:g} mm in plane or {SLICE_MM[0]:g}-{SLICE_MM[1]:g} mm between slices"
+    in_plane, between = f"{IN_PLANE_MM[0]:g}-{IN_PLANE_MM[1]:g}", f"{SLICE_MM[0]:g}-{SLICE_MM[1]:g}"
+    return f"outside {in_plane} mm in plane or {between} mm between slices"
 
 
 def _shown(values: tuple[float, ...]) -> str:

@@ -76,7 +76,7 @@ def _nrrd_reason(head: bytes, cut: bool) -> str | None:
     """Why this NRRD header is refused, or None: it has a ``data file`` (or ``datafile``) field, in any
     case or spacing, or does not end (empty line) within the limit."""
     lines = NRRD_LINES.split(head[:MAX_TEXT_HEADER_BYTES])
-    for line in lines[:-1]:   # the last piece is unterminated: the data, or a header cut at the limit
+    for line in lines[:-1]:  # the last piece is unterminated: the data, or a header cut at the limit
         if not line:
             return None
         key = line.split(b":", 1)[0].split(b"\0")[0]
@@ -84,7 +84,7 @@ def _nrrd_reason(head: bytes, cut: bool) -> str | None:
             return DETACHED
     if cut:
         return f"NRRD header longer than {MAX_TEXT_HEADER_BYTES // 1024} kB (no empty line ends it)"
-    key = lines[-1].split(b":", 1)[0].split(b"\0")[0]   # a header-only file may end without a newline
+    key = lines[-1].split(b":", 1)[0].split(b"\0")[0]  # a header-only file may end without a newline
     return DETACHED if b"".join(key.split()).lower() == b"datafile" else None
 
 
@@ -105,7 +105,7 @@ def readable_copy(path: Path):
         return
     with tempfile.TemporaryDirectory(prefix="lungseg-") as folder:
         copy = Path(folder) / f"spacing-fixed.{suffix}"
-        copy.write_bytes(fixed + data[len(header):])
+        copy.write_bytes(fixed + data[len(header) :])
         yield copy, stored
 
 
@@ -116,14 +116,16 @@ def _fix_nrrd(header: bytes) -> tuple[bytes, tuple[float, ...] | None]:
         rows = [np.array([float(v) for v in vector.split(b",")]) for vector in vectors]
         stored = tuple(float(np.linalg.norm(row)) for row in rows)
         # each axis keeps its direction at unit length; an axis without one becomes the matching unit vector
-        units = [row / norm if np.isfinite(norm) and norm > 0 else np.eye(len(rows))[i]
-                 for i, (row, norm) in enumerate(zip(rows, stored))]
+        units = [
+            row / norm if np.isfinite(norm) and norm > 0 else np.eye(len(rows))[i]
+            for i, (row, norm) in enumerate(zip(rows, stored))
+        ]
         text = b" ".join(b"(" + b",".join(repr(float(v)).encode() for v in unit) + b")" for unit in units)
-        return header[:directions.start(1)] + b" " + text + header[directions.end(1):], stored
+        return header[: directions.start(1)] + b" " + text + header[directions.end(1) :], stored
     spacings = NRRD_SPACINGS.search(header)
     if spacings:
         stored = tuple(float(v) for v in spacings.group(1).split())
-        return header[:spacings.start(1)] + b" " + b" ".join(b"1" for _ in stored) + header[spacings.end(1):], stored
+        return header[: spacings.start(1)] + b" " + b" ".join(b"1" for _ in stored) + header[spacings.end(1) :], stored
     return header, None
 
 
@@ -132,4 +134,4 @@ def _fix_meta(header: bytes) -> tuple[bytes, tuple[float, ...] | None]:
     if not found:
         return header, None
     stored = tuple(float(v) for v in found.group(2).split())
-    return header[:found.start(2)] + b" " + b" ".join(b"1" for _ in stored) + header[found.end(2):], stored
+    return header[: found.start(2)] + b" " + b" ".join(b"1" for _ in stored) + header[found.end(2) :], stored

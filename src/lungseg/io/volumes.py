@@ -26,7 +26,7 @@ from lungseg.io.limits import check_size
 from lungseg.io.nifti import check_nifti_data, read_nifti_header, read_nifti_voxels
 from lungseg.io.text_headers import check_attached, readable_copy
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")   # .nhdr/.mhd: recognised, refused
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")  # .nhdr/.mhd: recognised, refused
 READABLE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 IMAGE_IO = {".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO", ".nrrd": "NrrdImageIO", ".mha": "MetaImageIO"}
 
@@ -54,8 +54,9 @@ def read_volume_file(path: str | Path) -> VolumeFile:
 
     path = Path(path)
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
-        raise InputError(path, f"not a supported volume type; supported: {', '.join(READABLE_SUFFIXES)} "
-                               "or a DICOM folder")
+        raise InputError(
+            path, f"not a supported volume type; supported: {', '.join(READABLE_SUFFIXES)} or a DICOM folder"
+        )
     if not path.is_file():
         raise InputError(path, "file not found")
     check_attached(path)
@@ -79,7 +80,7 @@ def read_volume_file(path: str | Path) -> VolumeFile:
         image = stored_image
     # a negative pixdim is read by ITK as a flip of that axis (a valid geometry): only its size counts here
     if nifti is not None:
-        stored = tuple(abs(float(v)) for v in nifti.pixdim[:image.GetDimension()])
+        stored = tuple(abs(float(v)) for v in nifti.pixdim[: image.GetDimension()])
     return VolumeFile(image, stored or image.GetSpacing())
 
 

@@ -15,6 +15,16 @@ from lungseg.losses.segmentation import (
 from lungseg.losses.weight_maps import border_weight_map, class_balance_weights
 
 __all__ = [
-    "LOSSES", "BCELoss", "ClassificationLoss", "DeepSupervisionLoss", "FocalLoss", "SoftDiceLoss", "SoftIoULoss", "SoftTverskyLoss",
-    "WeightedSum", "border_weight_map", "build_loss", "class_balance_weights",
+    "LOSSES",
+    "BCELoss",
+    "ClassificationLoss",
+    "DeepSupervisionLoss",
+    "FocalLoss",
+    "SoftDiceLoss",
+    "SoftIoULoss",
+    "SoftTverskyLoss",
+    "WeightedSum",
+    "border_weight_map",
+    "build_loss",
+    "class_balance_weights",
 ]

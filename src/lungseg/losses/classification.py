@@ -21,15 +21,20 @@ class ClassificationLoss(nn.Module):
         if class_weights is not None and min(class_weights) < 0:
             raise ValueError(f"class_weights must be non-negative, got {class_weights}")
         self.label_smoothing = label_smoothing
-        self.register_buffer("class_weights", None if class_weights is None else torch.tensor(
-            class_weights, dtype=torch.float32), persistent=False)
+        self.register_buffer(
+            "class_weights",
+            None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
+            persistent=False,
+        )
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if logits.ndim != 2 or target.shape != logits.shape[:1]:
-            raise ValueError(f"logits must be (N, K) and target (N,); got {tuple(logits.shape)} and "
-                             f"{tuple(target.shape)}")
-        losses = nn.functional.cross_entropy(logits, target.long(), weight=self.class_weights, reduction="none",
-                                             label_smoothing=self.label_smoothing)
+            raise ValueError(
+                f"logits must be (N, K) and target (N,); got {tuple(logits.shape)} and {tuple(target.shape)}"
+            )
+        losses = nn.functional.cross_entropy(
+            logits, target.long(), weight=self.class_weights, reduction="none", label_smoothing=self.label_smoothing
+        )
         if weight is None:
             if self.class_weights is None:
                 return losses.mean()

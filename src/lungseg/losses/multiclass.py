@@ -23,8 +23,15 @@ class MultiClassLoss(nn.Module):
     ``overlap``: "dice", "iou", "tversky" or None; ``focal_gamma``: > 0 turns the CE term into focal CE.
     """
 
-    def __init__(self, ce: float, overlap: str | None, class_weights: list[float] | None = None,
-                 focal_gamma: float = 0.0, tversky: tuple[float, float] = (0.3, 0.7), eps: float = 1.0):
+    def __init__(
+        self,
+        ce: float,
+        overlap: str | None,
+        class_weights: list[float] | None = None,
+        focal_gamma: float = 0.0,
+        tversky: tuple[float, float] = (0.3, 0.7),
+        eps: float = 1.0,
+    ):
         super().__init__()
         if overlap not in (None, "dice", "iou", "tversky"):
             raise ValueError(f"overlap must be dice, iou, tversky or None, got {overlap!r}")
@@ -33,12 +40,16 @@ class MultiClassLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if logits.ndim != 4 or target.shape != (logits.shape[0], 1, *logits.shape[2:]):
-            raise ValueError(f"logits (N, C, H, W) and target (N, 1, H, W) expected, got {tuple(logits.shape)} "
-                             f"and {tuple(target.shape)}")
+            raise ValueError(
+                f"logits (N, C, H, W) and target (N, 1, H, W) expected, got {tuple(logits.shape)} "
+                f"and {tuple(target.shape)}"
+            )
         classes = target[:, 0].long()
         if classes.min() < 0 or classes.max() >= logits.shape[1]:
-            raise ValueError(f"target holds classes {int(classes.min())}..{int(classes.max())} but the model has "
-                             f"{logits.shape[1]} output channels")
+            raise ValueError(
+                f"target holds classes {int(classes.min())}..{int(classes.max())} but the model has "
+                f"{logits.shape[1]} output channels"
+            )
         if self.class_weights is not None and len(self.class_weights) != logits.shape[1]:
             raise ValueError(f"{len(self.class_weights)} class weights for {logits.shape[1]} output channels")
         loss = logits.new_zeros(())
@@ -59,7 +70,7 @@ class MultiClassLoss(nn.Module):
         return per_pixel.sum() / share.sum().clamp_min(1e-6)  # a weighted mean, as PyTorch's "mean" is
 
     def _overlap(self, logits, classes) -> torch.Tensor:
-        probability = torch.softmax(logits, dim=1).flatten(2)[:, 1:]                   # (N, K, HW)
+        probability = torch.softmax(logits, dim=1).flatten(2)[:, 1:]  # (N, K, HW)
         onehot = functional.one_hot(classes.flatten(1), logits.shape[1]).permute(0, 2, 1)[:, 1:].float()
         tp = (probability * onehot).sum(2)
         fp = (probability * (1 - onehot)).sum(2)

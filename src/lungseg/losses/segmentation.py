@@ -151,8 +151,7 @@ LOSSES = {  # the names are config.LossName's (checked when a config is built; t
 }
 
 
-def build_loss(name: str, alpha: float = 0.5, channels: int = 1,
-               class_weights: list[float] | None = None) -> nn.Module:
+def build_loss(name: str, alpha: float = 0.5, channels: int = 1, class_weights: list[float] | None = None) -> nn.Module:
     """Loss by name (see ``LOSSES``); ``alpha`` weighs (B)CE in the combined losses. ``channels`` > 1:
     the K-class softmax form of the same loss (``losses.multiclass``), with optional ``class_weights``
     (one per channel). The result accepts a list of deep-supervision outputs as well as a single tensor."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DISPLAY_CAP = 0.99          # probabilities above are shown as ">99 %", below 1 - cap as "<1 %"
-THRESHOLDS = tuple(round(0.25 + 0.05 * i, 2) for i in range(15))   # 0.25 .. 0.95
+DISPLAY_CAP = 0.99  # probabilities above are shown as ">99 %", below 1 - cap as "<1 %"
+THRESHOLDS = tuple(round(0.25 + 0.05 * i, 2) for i in range(15))  # 0.25 .. 0.95
 
 
 def _checked(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +34,14 @@ def accuracy_coverage(confidence, correct, thresholds=THRESHOLDS) -> list[dict]:
     for threshold in thresholds:
         answered = confidence >= threshold
         count = int(answered.sum())
-        rows.append({"threshold": float(threshold), "answered": count,
-                     "coverage": count / confidence.size if confidence.size else 0.0,
-                     "accuracy": float(correct[answered].mean()) if count else None})
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "answered": count,
+                "coverage": count / confidence.size if confidence.size else 0.0,
+                "accuracy": float(correct[answered].mean()) if count else None,
+            }
+        )
     return rows
 
 
@@ -47,8 +52,11 @@ def choose_threshold(confidence, correct, target: float, thresholds=THRESHOLDS, 
         raise ValueError(f"target must be in (0, 1], got {target!r}")
     if not 0 <= min_coverage <= 1:
         raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage!r}")
-    rows = [row for row in accuracy_coverage(confidence, correct, thresholds)
-            if row["answered"] and row["coverage"] >= min_coverage]
+    rows = [
+        row
+        for row in accuracy_coverage(confidence, correct, thresholds)
+        if row["answered"] and row["coverage"] >= min_coverage
+    ]
     if not rows:
         return float(min(thresholds))
     reaching = [row for row in rows if row["accuracy"] >= target]

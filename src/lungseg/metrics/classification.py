@@ -51,9 +51,15 @@ class ClassificationScores:
             "balanced_accuracy": _json_float(self.balanced_accuracy),
             "macro_f1": _json_float(self.macro_f1),
             "n": self.n,
-            "per_class": {name: {"precision": _json_float(s.precision), "recall": _json_float(s.recall),
-                                 "f1": _json_float(s.f1), "support": s.support}
-                          for name, s in self.per_class.items()},
+            "per_class": {
+                name: {
+                    "precision": _json_float(s.precision),
+                    "recall": _json_float(s.recall),
+                    "f1": _json_float(s.f1),
+                    "support": s.support,
+                }
+                for name, s in self.per_class.items()
+            },
             "confusion": [list(row) for row in self.confusion],
             "class_names": list(self.per_class),
             "never_predicted": list(self.never_predicted),
@@ -84,8 +90,9 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> 
     return np.bincount(flat, minlength=classes * classes).reshape(classes, classes).astype(np.int64)
 
 
-def classification_metrics(truth: np.ndarray, predicted: np.ndarray,
-                           class_names: Sequence[str]) -> ClassificationScores:
+def classification_metrics(
+    truth: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]
+) -> ClassificationScores:
     """Accuracy, balanced accuracy, macro-F1 and per-class scores (see the module docstring for the
     zero-division policy); ``class_names[k]`` names label ``k``."""
     names = [str(name) for name in class_names]

@@ -63,8 +63,9 @@ def hd95(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] | N
     return float(max(np.percentile(to_truth, 95), np.percentile(to_prediction, 95)))
 
 
-def segmentation_metrics(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] | None = None,
-                         with_hd95: bool = True) -> dict[str, float]:
+def segmentation_metrics(
+    prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] | None = None, with_hd95: bool = True
+) -> dict[str, float]:
     """All metrics of ``METRIC_NAMES`` for one sample, plus ``empty_gt`` and ``empty_prediction`` flags."""
     tp, fp, fn, tn = confusion_counts(prediction, truth)
     empty_truth, empty_prediction = tp + fn == 0, tp + fp == 0

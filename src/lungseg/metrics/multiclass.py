@@ -18,8 +18,13 @@ from lungseg.metrics.accumulator import MetricAccumulator
 from lungseg.metrics.functional import METRIC_NAMES, segmentation_metrics
 
 
-def per_class_metrics(prediction: np.ndarray, truth: np.ndarray, classes: Sequence[int],
-                      spacing: Sequence[float] | None = None, with_hd95: bool = True) -> dict[int, dict[str, float]]:
+def per_class_metrics(
+    prediction: np.ndarray,
+    truth: np.ndarray,
+    classes: Sequence[int],
+    spacing: Sequence[float] | None = None,
+    with_hd95: bool = True,
+) -> dict[int, dict[str, float]]:
     """``prediction``/``truth``: integer label maps of one shape; ``classes``: the foreground values to
     score -> {class: metrics of ``segmentation_metrics``}."""
     prediction, truth = np.asarray(prediction), np.asarray(truth)

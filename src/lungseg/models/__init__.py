@@ -1,4 +1,5 @@
-"""Segmentation networks and image classifiers (all return logits; classifiers: ``models.classifiers``), their registry and checkpoints (a model card plus weights).
+"""Segmentation networks and image classifiers (all return logits; classifiers: ``models.classifiers``), their
+registry and checkpoints (a model card plus weights).
 
 Contract for every registered model: ``forward`` takes (N, in_channels, H, W) float tensors and
 returns (N, out_channels, H, W) logits; constructor kwargs are plain JSON-able values so a checkpoint
@@ -29,6 +30,19 @@ from lungseg.models.unet import UNet
 from lungseg.models.unetpp import UNetPlusPlus
 
 __all__ = [
-    "EncoderUNet", "UNet", "UNetPlusPlus", "load_encoder_weights", "available_models", "build_model", "load_checkpoint", "Checkpoint", "build_from_spec",
-    "model_arguments", "model_from_checkpoint", "model_task", "resolve_kwargs", "register_model", "save_checkpoint",
+    "EncoderUNet",
+    "UNet",
+    "UNetPlusPlus",
+    "load_encoder_weights",
+    "available_models",
+    "build_model",
+    "load_checkpoint",
+    "Checkpoint",
+    "build_from_spec",
+    "model_arguments",
+    "model_from_checkpoint",
+    "model_task",
+    "resolve_kwargs",
+    "register_model",
+    "save_checkpoint",
 ]

@@ -6,10 +6,14 @@ import torch
 from torch import nn
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, batch_norm: bool, kernel: int = 3,
-                  dilation: int = 1, relu: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, padding=dilation * (kernel // 2),
-                                         dilation=dilation, bias=not batch_norm)]
+def _conv_bn_relu(
+    in_channels: int, out_channels: int, batch_norm: bool, kernel: int = 3, dilation: int = 1, relu: bool = True
+) -> list[nn.Module]:
+    layers: list[nn.Module] = [
+        nn.Conv2d(
+            in_channels, out_channels, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=not batch_norm
+        )
+    ]
     if batch_norm:
         layers.append(nn.BatchNorm2d(out_channels))
     if relu:
@@ -26,8 +30,13 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 8):
         super().__init__()
         hidden = max(channels // reduction, 4)
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate(x)
@@ -40,16 +49,28 @@ class ConvBlock(nn.Module):
     Shape: (N, in_channels, H, W) -> (N, out_channels, H, W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, dropout: float = 0.0,
-                 residual: bool = False, se: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        residual: bool = False,
+        se: bool = False,
+    ):
         super().__init__()
-        self.body = nn.Sequential(*_conv_bn_relu(in_channels, out_channels, batch_norm),
-                                  *_conv_bn_relu(out_channels, out_channels, batch_norm, relu=False))
+        self.body = nn.Sequential(
+            *_conv_bn_relu(in_channels, out_channels, batch_norm),
+            *_conv_bn_relu(out_channels, out_channels, batch_norm, relu=False),
+        )
         self.se = SqueezeExcitation(out_channels) if se else nn.Identity()
         self.shortcut = None
         if residual:
-            self.shortcut = nn.Identity() if in_channels == out_channels else nn.Sequential(
-                *_conv_bn_relu(in_channels, out_channels, batch_norm, kernel=1, relu=False))
+            self.shortcut = (
+                nn.Identity()
+                if in_channels == out_channels
+                else nn.Sequential(*_conv_bn_relu(in_channels, out_channels, batch_norm, kernel=1, relu=False))
+            )
         self.activation = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
@@ -67,11 +88,18 @@ class DilatedBottleneck(nn.Module):
     Shape: (N, in_channels, H, W) -> (N, out_channels, H, W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, dropout: float = 0.0,
-                 rates: tuple[int, ...] = (1, 2, 4, 8)):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        rates: tuple[int, ...] = (1, 2, 4, 8),
+    ):
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Sequential(*_conv_bn_relu(in_channels, out_channels, batch_norm, dilation=rate)) for rate in rates)
+            nn.Sequential(*_conv_bn_relu(in_channels, out_channels, batch_norm, dilation=rate)) for rate in rates
+        )
         self.fuse = nn.Sequential(*_conv_bn_relu(out_channels * len(rates), out_channels, batch_norm, kernel=1))
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
@@ -99,8 +127,9 @@ def upsampler(in_channels: int, out_channels: int, upsampling: str) -> nn.Module
     if upsampling == "transpose":
         return nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
     if upsampling == "bilinear":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                             nn.Conv2d(in_channels, out_channels, 1))
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(in_channels, out_channels, 1)
+        )
     raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {upsampling!r}")
 
 
@@ -110,8 +139,17 @@ class UpBlock(nn.Module):
     Shapes: x (N, in_channels, H, W), skip (N, out_channels, 2H, 2W) -> (N, out_channels, 2H, 2W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, upsampling: str, batch_norm: bool, dropout: float,
-                 residual: bool = False, se: bool = False, attention: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        upsampling: str,
+        batch_norm: bool,
+        dropout: float,
+        residual: bool = False,
+        se: bool = False,
+        attention: bool = False,
+    ):
         super().__init__()
         self.up = upsampler(in_channels, out_channels, upsampling)
         self.gate = AttentionGate(out_channels, out_channels, batch_norm) if attention else None

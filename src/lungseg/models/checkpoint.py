@@ -100,9 +100,15 @@ def _check_weights(model: torch.nn.Module, weights: dict, name: str, source) -> 
     missing = [key for key in expected if key not in weights]
     unexpected = [key for key in weights if key not in expected]
     wrong = [key for key in expected if key in weights and tuple(weights[key].shape) != tuple(expected[key].shape)]
-    problems = [f"{label} {', '.join(keys[:3])}{f' and {len(keys) - 3} more' if len(keys) > 3 else ''}"
-                for label, keys in (("missing tensors", missing), ("unexpected tensors", unexpected),
-                                    ("tensors of the wrong shape", wrong)) if keys]
+    problems = [
+        f"{label} {', '.join(keys[:3])}{f' and {len(keys) - 3} more' if len(keys) > 3 else ''}"
+        for label, keys in (
+            ("missing tensors", missing),
+            ("unexpected tensors", unexpected),
+            ("tensors of the wrong shape", wrong),
+        )
+        if keys
+    ]
     if problems:
         raise InputError(source, f"weights do not fit model {name!r}: {'; '.join(problems)}")
 
@@ -116,10 +122,11 @@ def initialise_from(model: torch.nn.Module, reference: str | Path) -> tuple[int,
     path = resolve_model(reference)
     weights = load_checkpoint(path).state_dict
     own = model.state_dict()
-    fitting = {name: tensor for name, tensor in weights.items()
-               if name in own and own[name].shape == tensor.shape}
+    fitting = {name: tensor for name, tensor in weights.items() if name in own and own[name].shape == tensor.shape}
     if not fitting:
-        raise InputError(path, "no tensor of this checkpoint fits the model being trained (train.init_from "
-                               "needs the same architecture)")
+        raise InputError(
+            path,
+            "no tensor of this checkpoint fits the model being trained (train.init_from needs the same architecture)",
+        )
     model.load_state_dict(fitting, strict=False)
     return len(fitting), len(own)

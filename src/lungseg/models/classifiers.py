@@ -24,8 +24,12 @@ from lungseg.models.pretrained import fitting_state
 from lungseg.models.registry import register_model
 from lungseg.models.unet import check_input
 
-TIMM_BACKBONES = {"resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50",
-                  **{f"efficientnet-b{i}": f"efficientnet_b{i}" for i in range(5)}}
+TIMM_BACKBONES = {
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    **{f"efficientnet-b{i}": f"efficientnet_b{i}" for i in range(5)},
+}
 
 
 class _Parts(nn.Module):
@@ -41,8 +45,14 @@ class TimmClassifier(nn.Module):
 
     divisor = 32
 
-    def __init__(self, backbone: str = "resnet18", in_channels: int = 1, out_channels: int = 4,
-                 pretrained: str = "none", drop_rate: float = 0.2):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        in_channels: int = 1,
+        out_channels: int = 4,
+        pretrained: str = "none",
+        drop_rate: float = 0.2,
+    ):
         super().__init__()
         import timm
 
@@ -52,8 +62,13 @@ class TimmClassifier(nn.Module):
             raise ValueError(f"out_channels (classes) must be >= 2, got {out_channels}")
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
-        self.net = timm.create_model(TIMM_BACKBONES[backbone], pretrained=pretrained == "imagenet",
-                                     in_chans=in_channels, num_classes=out_channels, drop_rate=drop_rate)
+        self.net = timm.create_model(
+            TIMM_BACKBONES[backbone],
+            pretrained=pretrained == "imagenet",
+            in_chans=in_channels,
+            num_classes=out_channels,
+            drop_rate=drop_rate,
+        )
         if pretrained not in ("none", "imagenet"):
             load_backbone_weights(self.net, pretrained)
 
@@ -78,15 +93,23 @@ class UNetEncoderClassifier(nn.Module):
     """The encoder and bottleneck of lungseg's ``unet`` (same names and shapes), global average + max
     pooling and a linear head; (N, in_channels, H, W) -> (N, out_channels) logits."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 4, base_filters: int = 16, depth: int = 4,
-                 drop_rate: float = 0.2):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 4,
+        base_filters: int = 16,
+        depth: int = 4,
+        drop_rate: float = 0.2,
+    ):
         super().__init__()
         if out_channels < 2:
             raise ValueError(f"out_channels (classes) must be >= 2, got {out_channels}")
         filters = [base_filters * 2**level for level in range(depth + 1)]
         self.divisor = 2**depth
-        self.encoders = nn.ModuleList(ConvBlock(in_channels if level == 0 else filters[level - 1], filters[level],
-                                                True, 0.0) for level in range(depth))
+        self.encoders = nn.ModuleList(
+            ConvBlock(in_channels if level == 0 else filters[level - 1], filters[level], True, 0.0)
+            for level in range(depth)
+        )
         self.bottleneck = ConvBlock(filters[depth - 1], filters[depth], True, 0.0)
         self.dropout = nn.Dropout(drop_rate)
         self.classifier = nn.Linear(2 * filters[depth], out_channels)
@@ -116,8 +139,9 @@ def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
 
 
 def _factory(backbone: str):
-    def build(in_channels: int = 1, out_channels: int = 4, pretrained: str = "none",
-              drop_rate: float = 0.2) -> TimmClassifier:
+    def build(
+        in_channels: int = 1, out_channels: int = 4, pretrained: str = "none", drop_rate: float = 0.2
+    ) -> TimmClassifier:
         return TimmClassifier(backbone, in_channels, out_channels, pretrained, drop_rate)
 
     build.__doc__ = f"{backbone} classifier (timm); (N, C, H, W) -> (N, classes) logits."
@@ -129,4 +153,3 @@ for _backbone in TIMM_BACKBONES:
     register_model(f"{_backbone}-classifier")(_factory(_backbone))
 UNetEncoderClassifier.task = "classification"
 register_model("unet-encoder-classifier")(UNetEncoderClassifier)
-

@@ -32,12 +32,16 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-            raise ValueError(f"--device {spec}: no CUDA GPU is visible to PyTorch {torch.__version__} ({build}); "
-                             "use --device cpu, or install the CUDA build (README, 'GPU')")
+            raise ValueError(
+                f"--device {spec}: no CUDA GPU is visible to PyTorch {torch.__version__} ({build}); "
+                "use --device cpu, or install the CUDA build (README, 'GPU')"
+            )
         index = int(spec.split(":")[1]) if ":" in spec else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
-            raise ValueError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) "
-                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+            raise ValueError(
+                f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
         return torch.device("cuda", index)
     if spec == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError("--device mps: Apple's Metal backend is not available here; use --device cpu")
@@ -90,21 +94,35 @@ def default_workers(device: torch.device, cpu_count: int | None = None) -> int:
 
     if device.type == "cpu":
         return 0
-    cores = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                                     else os.cpu_count() or 1)
+    cores = (
+        cpu_count
+        if cpu_count is not None
+        else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    )
     return max(0, min(8, cores - 1))
 
 
 def describe_devices() -> dict:
     """What PyTorch sees: versions, CUDA/cuDNN, GPUs with memory, mps, and the CPU threads."""
-    info = {"torch": torch.__version__, "cuda_build": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
-            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-            "gpus": [], "mps_available": bool(hasattr(torch.backends, "mps") and torch.backends.mps.is_available()),
-            "cpu_threads": torch.get_num_threads(), "default_device": str(resolve_device("auto"))}
+    info = {
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpus": [],
+        "mps_available": bool(hasattr(torch.backends, "mps") and torch.backends.mps.is_available()),
+        "cpu_threads": torch.get_num_threads(),
+        "default_device": str(resolve_device("auto")),
+    }
     for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
         properties = torch.cuda.get_device_properties(index)
-        info["gpus"].append({"index": index, "name": properties.name,
-                             "memory_gib": round(properties.total_memory / 2**30, 1),
-                             "capability": f"{properties.major}.{properties.minor}",
-                             "bf16": torch.cuda.is_bf16_supported()})
+        info["gpus"].append(
+            {
+                "index": index,
+                "name": properties.name,
+                "memory_gib": round(properties.total_memory / 2**30, 1),
+                "capability": f"{properties.major}.{properties.minor}",
+                "bf16": torch.cuda.is_bf16_supported(),
+            }
+        )
     return info

@@ -31,8 +31,14 @@ class EncoderUNet(nn.Module):
 
     divisor = 32
 
-    def __init__(self, architecture: str = "unet", encoder: str = "resnet34", in_channels: int = 1,
-                 out_channels: int = 1, encoder_weights: str | None = "none"):
+    def __init__(
+        self,
+        architecture: str = "unet",
+        encoder: str = "resnet34",
+        in_channels: int = 1,
+        out_channels: int = 1,
+        encoder_weights: str | None = "none",
+    ):
         super().__init__()
         import segmentation_models_pytorch as smp
 
@@ -40,8 +46,9 @@ class EncoderUNet(nn.Module):
         if architecture not in builders:
             raise ValueError(f"architecture must be one of {sorted(builders)}, got {architecture!r}")
         weights = encoder_weights if encoder_weights == "imagenet" else None
-        self.net = builders[architecture](encoder_name=encoder, encoder_weights=weights,
-                                          in_channels=in_channels, classes=out_channels)
+        self.net = builders[architecture](
+            encoder_name=encoder, encoder_weights=weights, in_channels=in_channels, classes=out_channels
+        )
         if encoder_weights not in (None, "none", "imagenet"):
             load_encoder_weights(self.net.encoder, encoder_weights)
 
@@ -64,8 +71,9 @@ def fitting_state(own: dict, path: str | Path, skipped: tuple[str, ...], what: s
     keys starting with ``skipped`` prefixes are dropped, a 3-channel first convolution is summed to the
     one gray channel, and anything missing or extra raises ``InputError`` naming the file."""
     path = Path(path)
-    state = read_torch_file(path, f"{what} weights file not found (give imagenet, none or a state-dict file)",
-                            f"cannot read {what} weights")
+    state = read_torch_file(
+        path, f"{what} weights file not found (give imagenet, none or a state-dict file)", f"cannot read {what} weights"
+    )
     state = state.get("state_dict", state) if isinstance(state, dict) else None
     if not isinstance(state, dict):
         raise InputError(path, f"{what} weights must be a state dict")

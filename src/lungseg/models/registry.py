@@ -26,7 +26,7 @@ def available_models() -> list[str]:
 
 
 def model_task(name: str) -> str:
-    """"segmentation" (per-pixel logits) or "classification" (per-image logits), as the model declares."""
+    """ "segmentation" (per-pixel logits) or "classification" (per-image logits), as the model declares."""
     _check_name(name)
     return getattr(_REGISTRY[name], "task", "segmentation")
 
@@ -40,8 +40,11 @@ def model_arguments(name: str) -> dict:
     """Named constructor arguments of model ``name`` with their defaults (``inspect.Parameter.empty``
     where required)."""
     _check_name(name)
-    return {p.name: p.default for p in inspect.signature(_REGISTRY[name]).parameters.values()
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return {
+        p.name: p.default
+        for p in inspect.signature(_REGISTRY[name]).parameters.values()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
 
 
 def resolve_kwargs(name: str, kwargs: dict) -> dict:

@@ -14,10 +14,15 @@ from lungseg.models.blocks import ConvBlock, DilatedBottleneck, UpBlock
 from lungseg.models.registry import register_model
 
 
-def check_unet_arguments(in_channels: int, out_channels: int, base_filters: int, depth: int,
-                         dropout: float, bottleneck: str = "plain") -> None:
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                        ("base_filters", base_filters), ("depth", depth)):
+def check_unet_arguments(
+    in_channels: int, out_channels: int, base_filters: int, depth: int, dropout: float, bottleneck: str = "plain"
+) -> None:
+    for name, value in (
+        ("in_channels", in_channels),
+        ("out_channels", out_channels),
+        ("base_filters", base_filters),
+        ("depth", depth),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if not 0.0 <= dropout < 1.0:
@@ -28,8 +33,9 @@ def check_unet_arguments(in_channels: int, out_channels: int, base_filters: int,
 
 def check_input(x: torch.Tensor, divisor: int, name: str) -> None:
     if x.ndim != 4 or x.shape[-1] % divisor or x.shape[-2] % divisor:
-        raise ValueError(f"{name} input must be (N, C, H, W) with H and W divisible by {divisor}; "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} input must be (N, C, H, W) with H and W divisible by {divisor}; got shape {tuple(x.shape)}"
+        )
 
 
 @register_model("unet")
@@ -42,25 +48,44 @@ class UNet(nn.Module):
     1, 2, 4, 8; ``attention`` gates each skip connection.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, base_filters: int = 16, depth: int = 4,
-                 batch_norm: bool = True, dropout: float = 0.1, upsampling: str = "transpose",
-                 residual: bool = False, se: bool = False, bottleneck: str = "plain", attention: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_filters: int = 16,
+        depth: int = 4,
+        batch_norm: bool = True,
+        dropout: float = 0.1,
+        upsampling: str = "transpose",
+        residual: bool = False,
+        se: bool = False,
+        bottleneck: str = "plain",
+        attention: bool = False,
+    ):
         super().__init__()
         check_unet_arguments(in_channels, out_channels, base_filters, depth, dropout, bottleneck)
         self.depth = depth
         self.divisor = 2**depth
         filters = [base_filters * 2**level for level in range(depth + 1)]
         self.encoders = nn.ModuleList(
-            ConvBlock(in_channels if level == 0 else filters[level - 1], filters[level], batch_norm,
-                      dropout if level == depth - 1 else 0.0, residual, se)
-            for level in range(depth))
+            ConvBlock(
+                in_channels if level == 0 else filters[level - 1],
+                filters[level],
+                batch_norm,
+                dropout if level == depth - 1 else 0.0,
+                residual,
+                se,
+            )
+            for level in range(depth)
+        )
         if bottleneck == "dilated":
             self.bottleneck = DilatedBottleneck(filters[depth - 1], filters[depth], batch_norm, dropout)
         else:
             self.bottleneck = ConvBlock(filters[depth - 1], filters[depth], batch_norm, dropout, residual, se)
         self.decoders = nn.ModuleList(
             UpBlock(filters[level + 1], filters[level], upsampling, batch_norm, 0.0, residual, se, attention)
-            for level in reversed(range(depth)))
+            for level in reversed(range(depth))
+        )
         self.head = nn.Conv2d(filters[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +106,29 @@ class AttentionUNet(UNet):
     """U-Net with additive attention gates on every skip connection (Oktay et al. 2018); same arguments
     as ``UNet`` without ``attention``."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, base_filters: int = 16, depth: int = 4,
-                 batch_norm: bool = True, dropout: float = 0.1, upsampling: str = "transpose",
-                 residual: bool = False, se: bool = False, bottleneck: str = "plain"):
-        super().__init__(in_channels, out_channels, base_filters, depth, batch_norm, dropout, upsampling,
-                         residual, se, bottleneck, attention=True)
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_filters: int = 16,
+        depth: int = 4,
+        batch_norm: bool = True,
+        dropout: float = 0.1,
+        upsampling: str = "transpose",
+        residual: bool = False,
+        se: bool = False,
+        bottleneck: str = "plain",
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            base_filters,
+            depth,
+            batch_norm,
+            dropout,
+            upsampling,
+            residual,
+            se,
+            bottleneck,
+            attention=True,
+        )

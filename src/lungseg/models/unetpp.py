@@ -26,10 +26,21 @@ class UNetPlusPlus(nn.Module):
     head, skipping the deeper nodes: faster, usually a little less accurate (Zhou et al., sec. 2.3).
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, base_filters: int = 16, depth: int = 4,
-                 batch_norm: bool = True, dropout: float = 0.1, upsampling: str = "transpose",
-                 residual: bool = False, se: bool = False, deep_supervision: bool = True,
-                 inference_head: str = "last", prune_level: int | None = None):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_filters: int = 16,
+        depth: int = 4,
+        batch_norm: bool = True,
+        dropout: float = 0.1,
+        upsampling: str = "transpose",
+        residual: bool = False,
+        se: bool = False,
+        deep_supervision: bool = True,
+        inference_head: str = "last",
+        prune_level: int | None = None,
+    ):
         super().__init__()
         check_unet_arguments(in_channels, out_channels, base_filters, depth, dropout)
         if inference_head not in ("last", "mean"):
@@ -43,8 +54,9 @@ class UNetPlusPlus(nn.Module):
         self.ups = nn.ModuleDict()
         for i in range(depth + 1):
             entry = in_channels if i == 0 else filters[i - 1]
-            self.nodes[f"{i}_0"] = ConvBlock(entry, filters[i], batch_norm, dropout if i >= depth - 1 else 0.0,
-                                             residual, se)
+            self.nodes[f"{i}_0"] = ConvBlock(
+                entry, filters[i], batch_norm, dropout if i >= depth - 1 else 0.0, residual, se
+            )
             for j in range(1, depth + 1 - i):
                 self.ups[f"{i}_{j}"] = upsampler(filters[i + 1], filters[i], upsampling)
                 self.nodes[f"{i}_{j}"] = ConvBlock(filters[i] * (j + 1), filters[i], batch_norm, 0.0, residual, se)

@@ -21,7 +21,20 @@ from lungseg.preprocessing.marks import Unmarked, mark_mask, paint_out_marks
 from lungseg.preprocessing.plan import PreprocessPlan
 
 __all__ = [
-    "WINDOWS", "Letterbox", "Unmarked", "mark_mask", "paint_out_marks", "PreprocessPlan", "apply_window", "fill_nonfinite", "intensity_kind", "invert_window",
+    "WINDOWS",
+    "Letterbox",
+    "Unmarked",
+    "mark_mask",
+    "paint_out_marks",
+    "PreprocessPlan",
+    "apply_window",
+    "fill_nonfinite",
+    "intensity_kind",
+    "invert_window",
     "nonfinite_count",
-    "mask_to_model_grid", "restore_mask", "restore_probability", "scale_8bit", "to_model_grid",
+    "mask_to_model_grid",
+    "restore_mask",
+    "restore_probability",
+    "scale_8bit",
+    "to_model_grid",
 ]

@@ -26,7 +26,9 @@ OVERLAP_COLOUR = (255, 255, 0)
 def to_display(image: np.ndarray, window: tuple[float, float] = WINDOWS["lung"]) -> np.ndarray:
     """(H, W) stored image -> (H, W) uint8 gray: HU through ``window`` (level, width), 8-bit as stored."""
     image = np.asarray(image)
-    scaled = apply_window(image, *window) if intensity_kind(image) == HU else np.clip(image.astype(np.float32) / 255.0, 0, 1)
+    scaled = (
+        apply_window(image, *window) if intensity_kind(image) == HU else np.clip(image.astype(np.float32) / 255.0, 0, 1)
+    )
     return np.rint(scaled * 255).astype(np.uint8)
 
 
@@ -38,8 +40,14 @@ def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, iterations=max(1, thickness), border_value=0)
 
 
-def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.35, thickness: int = 1,
-                  classes: tuple[LabelClass, ...] = TABLE, lesion_alpha: float = 0.5) -> np.ndarray:
+def label_overlay(
+    gray: np.ndarray,
+    labels: np.ndarray,
+    alpha: float = 0.35,
+    thickness: int = 1,
+    classes: tuple[LabelClass, ...] = TABLE,
+    lesion_alpha: float = 0.5,
+) -> np.ndarray:
     """(H, W) uint8 gray + (H, W) labels (0 background) -> (H, W, 3) uint8 RGB, each label in its class's
     colour (``lungseg.labels``); ``alpha`` 0 draws outlines only; lesion classes are always tinted
     (``lesion_alpha``), so small lesions show inside outlined lungs."""
@@ -70,7 +78,7 @@ def with_legend(picture: np.ndarray, classes: tuple[LabelClass, ...]) -> np.ndar
         size = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0]
         if x + 16 + size > width:
             break
-        strip[5:15, x:x + 10] = label.colour
+        strip[5:15, x : x + 10] = label.colour
         cv2.putText(strip, text, (x + 14, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
         x += 26 + size
     return np.vstack([picture, strip])

@@ -75,4 +75,4 @@ def _pad_square(image: np.ndarray, box: Letterbox, value: float) -> np.ndarray:
 
 
 def _crop(square: np.ndarray, box: Letterbox) -> np.ndarray:
-    return square[box.top:box.top + box.height, box.left:box.left + box.width]
+    return square[box.top : box.top + box.height, box.left : box.left + box.width]

@@ -50,16 +50,21 @@ class PreprocessPlan:
         if self.intensity not in INTENSITIES:
             raise ValueError(f"intensity must be one of {', '.join(INTENSITIES)}, got {self.intensity!r}")
         if not 0.0 <= self.percentile_low < self.percentile_high <= 100.0:
-            raise ValueError(f"percentile_low/percentile_high must satisfy 0 <= low < high <= 100, got "
-                             f"{self.percentile_low}/{self.percentile_high}")
+            raise ValueError(
+                f"percentile_low/percentile_high must satisfy 0 <= low < high <= 100, got "
+                f"{self.percentile_low}/{self.percentile_high}"
+            )
         if self.clahe_clip < 0:
             raise ValueError(f"clahe_clip must be >= 0, got {self.clahe_clip}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
         if (self.export_center is None) != (self.export_width is None) or (
-                self.export_width is not None and self.export_width <= 0):
-            raise ValueError("export_center and export_width are set together, with a positive width; got "
-                             f"{self.export_center!r} / {self.export_width!r}")
+            self.export_width is not None and self.export_width <= 0
+        ):
+            raise ValueError(
+                "export_center and export_width are set together, with a positive width; got "
+                f"{self.export_center!r} / {self.export_width!r}"
+            )
         if self.export_center is not None and self.intensity != EIGHT_BIT:
             raise ValueError("an export window is for 8-bit models (intensity '8bit')")
         if self.field_of_view not in ("full", "lungs"):
@@ -79,35 +84,57 @@ class PreprocessPlan:
             found = set(kinds.values())
             if len(found) > 1:
                 example = {kind: next(p for p, k in kinds.items() if k == kind) for kind in found}
-                raise InputError(example[EIGHT_BIT], f"training images mix 8-bit pictures with HU CT "
-                                                     f"(e.g. {example[HU]}); use one kind")
+                raise InputError(
+                    example[EIGHT_BIT],
+                    f"training images mix 8-bit pictures with HU CT (e.g. {example[HU]}); use one kind",
+                )
             mode = found.pop() if found else HU
-        export = (None, None) if config.export_center is None else (float(config.export_center),
-                                                                     float(config.export_width))
+        export = (
+            (None, None) if config.export_center is None else (float(config.export_center), float(config.export_width))
+        )
         if export[0] is not None and mode != EIGHT_BIT:
-            raise ValueError(f"preprocess.export_center/export_width are for 8-bit training images, but the "
-                             f"training images are {mode}")
-        return cls(mode, float(config.window_center), float(config.window_width), int(config.image_size),
-                   *export, config.field_of_view, float(config.percentile_low), float(config.percentile_high),
-                   float(config.clahe_clip))
+            raise ValueError(
+                f"preprocess.export_center/export_width are for 8-bit training images, but the "
+                f"training images are {mode}"
+            )
+        return cls(
+            mode,
+            float(config.window_center),
+            float(config.window_width),
+            int(config.image_size),
+            *export,
+            config.field_of_view,
+            float(config.percentile_low),
+            float(config.percentile_high),
+            float(config.clahe_clip),
+        )
 
     def check(self, image: np.ndarray, source: str | Path | None = None) -> None:
         """Refuse input whose intensity kind differs from what the model was trained on."""
         if self.intensity == XRAY:
             if looks_like_hu(image):
-                raise InputError(source, f"pixel values go down to {float(np.min(image)):.0f} (CT in Hounsfield "
-                                         "units), but this model segments chest radiographs; use a CT model "
-                                         "(ct-lung) or --model auto")
+                raise InputError(
+                    source,
+                    f"pixel values go down to {float(np.min(image)):.0f} (CT in Hounsfield "
+                    "units), but this model segments chest radiographs; use a CT model "
+                    "(ct-lung) or --model auto",
+                )
             return
         kind = intensity_kind(image)
         if kind == self.intensity or (kind == HU and self.takes_hu):
             return
         if self.intensity == HU:
-            raise InputError(source, "pixel values lie within 0..255, so this looks like an 8-bit picture, "
-                                     "but the model was trained on CT in Hounsfield units; give the "
-                                     "original DICOM/NIfTI/int16 TIFF")
-        raise InputError(source, f"pixel values span {image.min():.0f}..{image.max():.0f} (HU CT), but the "
-                                 "model was trained on 8-bit pictures")
+            raise InputError(
+                source,
+                "pixel values lie within 0..255, so this looks like an 8-bit picture, "
+                "but the model was trained on CT in Hounsfield units; give the "
+                "original DICOM/NIfTI/int16 TIFF",
+            )
+        raise InputError(
+            source,
+            f"pixel values span {image.min():.0f}..{image.max():.0f} (HU CT), but the "
+            "model was trained on 8-bit pictures",
+        )
 
     def normalize(self, image: np.ndarray) -> np.ndarray:
         """Stored values to float32 [0, 1]."""

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 XRAY = "xray"
-HU_AIR = -500.0   # radiograph pixel data never goes this low; CT in Hounsfield units always does (air)
+HU_AIR = -500.0  # radiograph pixel data never goes this low; CT in Hounsfield units always does (air)
 
 
-def normalize_radiograph(image: np.ndarray, low: float = 0.5, high: float = 99.5,
-                         clahe_clip: float = 0.0) -> np.ndarray:
+def normalize_radiograph(
+    image: np.ndarray, low: float = 0.5, high: float = 99.5, clahe_clip: float = 0.0
+) -> np.ndarray:
     """(H, W) radiograph of any numeric type -> (H, W) float32 in [0, 1].
 
     ``low``/``high``: percentiles (0..100) mapped to 0 and 1; ``clahe_clip``: CLAHE clip limit (OpenCV's

@@ -32,8 +32,15 @@ def confusion_matrix_png(path: str | Path, confusion: np.ndarray, class_names: S
     for row in range(k):
         for column in range(k):
             percent = f"{100 * shares[row, column]:.1f}%" if totals[row, 0] else "–"
-            axis.text(column, row, f"{matrix[row, column]}\n{percent}", ha="center", va="center",
-                      fontsize=fontsize, color="white" if shares[row, column] > 0.5 else "black")
+            axis.text(
+                column,
+                row,
+                f"{matrix[row, column]}\n{percent}",
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white" if shares[row, column] > 0.5 else "black",
+            )
     axis.set_xticks(range(k))
     axis.set_yticks(range(k))
     axis.set_xticklabels([str(name) for name in class_names], rotation=45, ha="right", rotation_mode="anchor")
@@ -42,30 +49,55 @@ def confusion_matrix_png(path: str | Path, confusion: np.ndarray, class_names: S
     return _save(figure, Path(path))
 
 
-def reliability_png(path: str | Path, bins_before: Sequence[ReliabilityBin],
-                    bins_after: Sequence[ReliabilityBin] | None = None, ece_before: float | None = None,
-                    ece_after: float | None = None) -> Path:
+def reliability_png(
+    path: str | Path,
+    bins_before: Sequence[ReliabilityBin],
+    bins_after: Sequence[ReliabilityBin] | None = None,
+    ece_before: float | None = None,
+    ece_after: float | None = None,
+) -> Path:
     """Reliability diagram: accuracy per confidence bin as bars (before calibration), the diagonal of
     perfect calibration, the calibrated accuracies as a line when ``bins_after`` is given, and below it
     the number of samples per bin."""
     if not bins_before:
         raise ValueError("bins_before must hold at least one bin")
     plt = _pyplot()
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True,
-                                         gridspec_kw={"height_ratios": (3, 1), "hspace": 0.08})
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": (3, 1), "hspace": 0.08}
+    )
     lowers, widths, accuracies, counts = _columns(bins_before)
-    top.bar(lowers, accuracies, width=widths, align="edge", color="tab:blue", alpha=0.7, edgecolor="white",
-            label=_label("before calibration", ece_before))
+    top.bar(
+        lowers,
+        accuracies,
+        width=widths,
+        align="edge",
+        color="tab:blue",
+        alpha=0.7,
+        edgecolor="white",
+        label=_label("before calibration", ece_before),
+    )
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
-    bottom.bar(lowers, counts, width=widths, align="edge", color="tab:blue", alpha=0.7, edgecolor="white",
-               label="before")
+    bottom.bar(
+        lowers, counts, width=widths, align="edge", color="tab:blue", alpha=0.7, edgecolor="white", label="before"
+    )
     if bins_after:
         filled = [b for b in bins_after if b.count]
-        top.plot([b.mean_confidence for b in filled], [b.accuracy for b in filled], marker="o", markersize=4,
-                 color="tab:orange", label=_label("after temperature scaling", ece_after))
+        top.plot(
+            [b.mean_confidence for b in filled],
+            [b.accuracy for b in filled],
+            marker="o",
+            markersize=4,
+            color="tab:orange",
+            label=_label("after temperature scaling", ece_after),
+        )
         after_lowers, after_widths, _, after_counts = _columns(bins_after)
-        bottom.step(np.append(after_lowers, after_lowers[-1] + after_widths[-1]),
-                    np.append(after_counts, after_counts[-1]), where="post", color="tab:orange", label="after")
+        bottom.step(
+            np.append(after_lowers, after_lowers[-1] + after_widths[-1]),
+            np.append(after_counts, after_counts[-1]),
+            where="post",
+            color="tab:orange",
+            label="after",
+        )
         bottom.legend(fontsize=8)
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title="reliability diagram")
     top.grid(alpha=0.3)

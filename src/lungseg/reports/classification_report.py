@@ -21,8 +21,10 @@ from lungseg.reports.page import _HEAD, _figures_html, _fmt
 from lungseg.screening import DISCLAIMER
 from lungseg.training.records import csv_text
 
-TRAINING_NOTE = ("Trained on a small public set of CT slice exports without patient identifiers; see the model "
-                 "card for its cross-validated accuracy.")
+TRAINING_NOTE = (
+    "Trained on a small public set of CT slice exports without patient identifiers; see the model "
+    "card for its cross-validated accuracy."
+)
 
 
 def write_classification_report(evaluation, out: str | Path) -> Path:
@@ -34,13 +36,24 @@ def write_classification_report(evaluation, out: str | Path) -> Path:
     header = ["name", "truth", "predicted", "confidence", *[f"p_{name}" for name in evaluation.class_names]]
     write_text_atomic(out / "predictions.csv", csv_text(header, evaluation.prediction_rows()))
     calibration = evaluation.calibration
-    images = [confusion_matrix_png(out / "confusion.png", np.array(summary["confusion"]), evaluation.class_names),
-              reliability_png(out / "reliability.png", evaluation.bins_before, evaluation.bins_after,
-                              calibration["ece_uncalibrated"], calibration["ece_calibrated"])]
-    sections = [f"<h1>Classifier evaluation: {html.escape(str(evaluation.source))}</h1>",
-                f"<p><b>{html.escape(DISCLAIMER)} {html.escape(TRAINING_NOTE)}</b></p>",
-                f"<p>{len(evaluation.names)} distinct slices (copies of one slice count once).</p>",
-                _scores_table(summary), _calibration_text(calibration), _figures_html(images, out)]
+    images = [
+        confusion_matrix_png(out / "confusion.png", np.array(summary["confusion"]), evaluation.class_names),
+        reliability_png(
+            out / "reliability.png",
+            evaluation.bins_before,
+            evaluation.bins_after,
+            calibration["ece_uncalibrated"],
+            calibration["ece_calibrated"],
+        ),
+    ]
+    sections = [
+        f"<h1>Classifier evaluation: {html.escape(str(evaluation.source))}</h1>",
+        f"<p><b>{html.escape(DISCLAIMER)} {html.escape(TRAINING_NOTE)}</b></p>",
+        f"<p>{len(evaluation.names)} distinct slices (copies of one slice count once).</p>",
+        _scores_table(summary),
+        _calibration_text(calibration),
+        _figures_html(images, out),
+    ]
     for kind, examples in evaluation.examples.items():
         if examples:
             sections.append(f"<h2>{kind.capitalize()} examples</h2>" + _examples_html(kind, examples, out))
@@ -50,19 +63,25 @@ def write_classification_report(evaluation, out: str | Path) -> Path:
 
 
 def _scores_table(summary: dict) -> str:
-    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{_fmt(s['precision'])}</td>"
-                   f"<td>{_fmt(s['recall'])}</td><td>{_fmt(s['f1'])}</td><td>{s['support']}</td></tr>"
-                   for name, s in summary["per_class"].items())
-    return (f"<h2>Scores</h2><p>accuracy {_fmt(summary['accuracy'])}, balanced accuracy "
-            f"{_fmt(summary['balanced_accuracy'])}, macro-F1 {_fmt(summary['macro_f1'])}</p>"
-            f"<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>slices</th></tr>{rows}</table>")
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{_fmt(s['precision'])}</td>"
+        f"<td>{_fmt(s['recall'])}</td><td>{_fmt(s['f1'])}</td><td>{s['support']}</td></tr>"
+        for name, s in summary["per_class"].items()
+    )
+    return (
+        f"<h2>Scores</h2><p>accuracy {_fmt(summary['accuracy'])}, balanced accuracy "
+        f"{_fmt(summary['balanced_accuracy'])}, macro-F1 {_fmt(summary['macro_f1'])}</p>"
+        f"<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>slices</th></tr>{rows}</table>"
+    )
 
 
 def _calibration_text(calibration: dict) -> str:
-    return (f"<h2>Calibration</h2><p>Temperature {calibration['temperature']:.3f} (fitted on the validation split "
-            f"at training time). Expected calibration error {_fmt(calibration['ece_uncalibrated'])} without it, "
-            f"{_fmt(calibration['ece_calibrated'])} with it; negative log-likelihood "
-            f"{_fmt(calibration['nll_uncalibrated'])} -> {_fmt(calibration['nll_calibrated'])}.</p>")
+    return (
+        f"<h2>Calibration</h2><p>Temperature {calibration['temperature']:.3f} (fitted on the validation split "
+        f"at training time). Expected calibration error {_fmt(calibration['ece_uncalibrated'])} without it, "
+        f"{_fmt(calibration['ece_calibrated'])} with it; negative log-likelihood "
+        f"{_fmt(calibration['nll_uncalibrated'])} -> {_fmt(calibration['nll_calibrated'])}.</p>"
+    )
 
 
 def _examples_html(kind: str, examples: list, out: Path) -> str:
@@ -70,11 +89,16 @@ def _examples_html(kind: str, examples: list, out: Path) -> str:
     for index, example in enumerate(examples):
         path = out / f"{kind}_{index + 1}.png"
         picture = np.asarray(example.picture, np.uint8)
-        write_png(path, np.concatenate([np.repeat(picture[..., None], 3, axis=-1),
-                                        heat_overlay(picture, example.heat)], axis=1))
-        caption = (f"{example.name}: true {example.truth}, predicted {example.predicted} "
-                   f"({example.confidence:.2f}); p(true) {example.truth_probability:.2f}")
-        cells.append(f'<figure><img src="{path.name}" alt="{html.escape(path.stem)}" style="max-width:560px">'
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        write_png(
+            path,
+            np.concatenate([np.repeat(picture[..., None], 3, axis=-1), heat_overlay(picture, example.heat)], axis=1),
+        )
+        caption = (
+            f"{example.name}: true {example.truth}, predicted {example.predicted} "
+            f"({example.confidence:.2f}); p(true) {example.truth_probability:.2f}"
+        )
+        cells.append(
+            f'<figure><img src="{path.name}" alt="{html.escape(path.stem)}" style="max-width:560px">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     return "<p>Picture | Grad-CAM of the predicted class.</p>" + "".join(cells)
-

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.preprocessing.display import comparison_overlay
-
 from lungseg.io import atomic_path
+from lungseg.preprocessing.display import comparison_overlay
 
 
 def _pyplot():
@@ -46,8 +45,9 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([row.get(key, math.nan) for row in rows], dtype=float)
 
 
-def curves(history: list[dict], series: list[tuple[str, str]], ylabel: str, title: str, path: Path,
-           log_scale: bool = False) -> Path:
+def curves(
+    history: list[dict], series: list[tuple[str, str]], ylabel: str, title: str, path: Path, log_scale: bool = False
+) -> Path:
     """One line per (column, label) over epochs; NaN values (no validation set) are left out."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 3.6))
@@ -87,10 +87,18 @@ def example_grid(examples: list[dict], title: str, path: Path) -> Path:
     figure, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
     for row, example in zip(axes, examples):
         thickness = max(1, example["truth"].shape[0] // 256)
-        panels = (example["image"] / 255.0, example["truth"], example["prediction"],
-                  comparison_overlay(example["image"], example["truth"], example["prediction"], thickness))
-        labels = (f"{example['name']}\nDice {example['dice']:.4f}", "ground truth", "prediction",
-                  "overlay (truth green, prediction red)")
+        panels = (
+            example["image"] / 255.0,
+            example["truth"],
+            example["prediction"],
+            comparison_overlay(example["image"], example["truth"], example["prediction"], thickness),
+        )
+        labels = (
+            f"{example['name']}\nDice {example['dice']:.4f}",
+            "ground truth",
+            "prediction",
+            "overlay (truth green, prediction red)",
+        )
         for axis, panel, label in zip(row, panels, labels):
             axis.imshow(panel, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             axis.set_title(label, fontsize=9)

@@ -42,22 +42,34 @@ def write_report(run: str | Path, out: str | Path, evaluation: str | Path | None
 def _training_section(tables: RunTables, out: Path) -> str:
     history = tables.history
     images = [
-        figures.curves(history, [("train_loss", "train"), ("val_loss", "validation")], "loss",
-                       "Loss per epoch", out / "loss.png"),
-        figures.curves(history, [("val_dice", "Dice"), ("val_iou", "IoU"), ("val_accuracy", "accuracy")],
-                       "validation metric", "Validation metrics per epoch", out / "metrics.png"),
-        figures.curves(history, [("lr", "learning rate")], "learning rate", "Learning rate", out / "lr.png",
-                       log_scale=True),
+        figures.curves(
+            history, [("train_loss", "train"), ("val_loss", "validation")], "loss", "Loss per epoch", out / "loss.png"
+        ),
+        figures.curves(
+            history,
+            [("val_dice", "Dice"), ("val_iou", "IoU"), ("val_accuracy", "accuracy")],
+            "validation metric",
+            "Validation metrics per epoch",
+            out / "metrics.png",
+        ),
+        figures.curves(
+            history, [("lr", "learning rate")], "learning rate", "Learning rate", out / "lr.png", log_scale=True
+        ),
     ]
     if tables.batch_losses:
-        groups = [(phase, np.array([row["loss"] for row in tables.batch_losses if row["phase"] == phase]))
-                  for phase in ("train", "val")]
-        images.append(figures.histograms(groups, "batch loss", "Per-batch loss (all epochs)",
-                                         out / "batch_loss_hist.png"))
+        groups = [
+            (phase, np.array([row["loss"] for row in tables.batch_losses if row["phase"] == phase]))
+            for phase in ("train", "val")
+        ]
+        images.append(
+            figures.histograms(groups, "batch loss", "Per-batch loss (all epochs)", out / "batch_loss_hist.png")
+        )
     best = min(history, key=lambda row: _finite_or_inf(row.get("val_loss", math.nan)))
     if math.isfinite(best.get("val_loss", math.nan)):
-        summary = (f"<p>{len(history)} epochs; best validation loss {best['val_loss']:.4f} at epoch "
-                   f"{int(best['epoch'])} (Dice {best.get('val_dice', math.nan):.4f}, model grid).</p>")
+        summary = (
+            f"<p>{len(history)} epochs; best validation loss {best['val_loss']:.4f} at epoch "
+            f"{int(best['epoch'])} (Dice {best.get('val_dice', math.nan):.4f}, model grid).</p>"
+        )
     else:
         summary = f"<p>{len(history)} epochs; the run had no validation set.</p>"
     return "<h2>Training</h2>" + summary + _figures_html(images, out)
@@ -70,54 +82,87 @@ def _evaluation_section(evaluation: EvalTables, out: Path) -> str:
 
         table, images = class_section(evaluation.metrics, samples, out)
         return "<h2>Evaluation (per class)</h2>" + table + _figures_html(images, out)
-    images = [figures.histograms([("Dice", _values(samples, "dice"))], "Dice", "Per-sample Dice",
-                                 out / "dice_hist.png"),
-              figures.histograms([("IoU", _values(samples, "iou"))], "IoU", "Per-sample IoU", out / "iou_hist.png")]
+    images = [
+        figures.histograms([("Dice", _values(samples, "dice"))], "Dice", "Per-sample Dice", out / "dice_hist.png"),
+        figures.histograms([("IoU", _values(samples, "iou"))], "IoU", "Per-sample IoU", out / "iou_hist.png"),
+    ]
     ranked = sorted((s for s in samples if math.isfinite(s["dice"])), key=lambda s: s["dice"])
-    groups = {"best": ranked[::-1][:EXAMPLES_PER_GROUP], "worst": ranked[:EXAMPLES_PER_GROUP],
-              "median": _middle(ranked, EXAMPLES_PER_GROUP)}
+    groups = {
+        "best": ranked[::-1][:EXAMPLES_PER_GROUP],
+        "worst": ranked[:EXAMPLES_PER_GROUP],
+        "median": _middle(ranked, EXAMPLES_PER_GROUP),
+    }
     can_show = all("prediction" in s and isinstance(s.get("prediction"), str) for s in ranked)
     if can_show:
         for label, chosen in groups.items():
-            images.append(figures.example_grid([_example(s) for s in chosen], f"{label} {len(chosen)} by Dice",
-                                               out / f"examples_{label}.png"))
-    note = "" if can_show else ("<p>The evaluation has no saved predictions (made by an older lungseg), "
-                                "so example grids are left out; rerun <code>lungseg evaluate</code>.</p>")
-    return ("<h2>Evaluation</h2>" + _metrics_table(evaluation.metrics) + _empty_section(evaluation.metrics)
-            + note + _figures_html(images, out))
+            images.append(
+                figures.example_grid(
+                    [_example(s) for s in chosen], f"{label} {len(chosen)} by Dice", out / f"examples_{label}.png"
+                )
+            )
+    note = (
+        ""
+        if can_show
+        else (
+            "<p>The evaluation has no saved predictions (made by an older lungseg), "
+            "so example grids are left out; rerun <code>lungseg evaluate</code>.</p>"
+        )
+    )
+    return (
+        "<h2>Evaluation</h2>"
+        + _metrics_table(evaluation.metrics)
+        + _empty_section(evaluation.metrics)
+        + note
+        + _figures_html(images, out)
+    )
 
 
 def _empty_section(metrics: dict) -> str:
     n, empty = metrics["n"], metrics["n_empty_gt"]
     false_positive = metrics.get("n_false_positive_on_empty_gt", 0)
-    rows = [("all samples", metrics, n), ("non-empty ground truth only", metrics["non_empty_gt"],
-                                          metrics["non_empty_gt"]["n"]),
-            ("empty ground truth only", metrics["empty_gt"], metrics["empty_gt"]["n"])]
-    table = "".join(f"<tr><td>{label}</td><td>{count}</td><td>{_mean(section, 'dice')}</td>"
-                    f"<td>{_mean(section, 'iou')}</td></tr>" for label, section, count in rows)
-    return (f"<h3>Empty masks</h3><p>{empty} of {n} ground-truth masks are empty; {false_positive} of those got "
-            f"a false-positive prediction. Dice and IoU of an empty prediction on an empty ground truth are "
-            f"counted as 1.0 and of any prediction on an empty ground truth as 0.0, so empty cases can move "
-            f"the mean a lot; they are shown apart here.</p>"
-            f"<table><tr><th>subset</th><th>n</th><th>Dice</th><th>IoU</th></tr>{table}</table>")
+    rows = [
+        ("all samples", metrics, n),
+        ("non-empty ground truth only", metrics["non_empty_gt"], metrics["non_empty_gt"]["n"]),
+        ("empty ground truth only", metrics["empty_gt"], metrics["empty_gt"]["n"]),
+    ]
+    table = "".join(
+        f"<tr><td>{label}</td><td>{count}</td><td>{_mean(section, 'dice')}</td><td>{_mean(section, 'iou')}</td></tr>"
+        for label, section, count in rows
+    )
+    return (
+        f"<h3>Empty masks</h3><p>{empty} of {n} ground-truth masks are empty; {false_positive} of those got "
+        f"a false-positive prediction. Dice and IoU of an empty prediction on an empty ground truth are "
+        f"counted as 1.0 and of any prediction on an empty ground truth as 0.0, so empty cases can move "
+        f"the mean a lot; they are shown apart here.</p>"
+        f"<table><tr><th>subset</th><th>n</th><th>Dice</th><th>IoU</th></tr>{table}</table>"
+    )
 
 
 def _metrics_table(metrics: dict) -> str:
-    names = [name for name in ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95")
-             if name in metrics]
-    rows = "".join(f"<tr><td>{name}</td><td>{_fmt(metrics[name]['mean'])}</td><td>{_fmt(metrics[name]['std'])}"
-                   f"</td><td>{_fmt(metrics[name]['median'])}</td></tr>" for name in names)
+    names = [
+        name for name in ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95") if name in metrics
+    ]
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{_fmt(metrics[name]['mean'])}</td><td>{_fmt(metrics[name]['std'])}"
+        f"</td><td>{_fmt(metrics[name]['median'])}</td></tr>"
+        for name in names
+    )
     return f"<table><tr><th>metric</th><th>mean</th><th>sd</th><th>median</th></tr>{rows}</table>"
 
 
 def _example(sample: dict) -> dict:
-    return {"name": sample["name"], "dice": sample["dice"], "image": to_display(read_image(sample["image"])),
-            "truth": read_mask(sample["mask"]), "prediction": read_mask(sample["prediction"])}
+    return {
+        "name": sample["name"],
+        "dice": sample["dice"],
+        "image": to_display(read_image(sample["image"])),
+        "truth": read_mask(sample["mask"]),
+        "prediction": read_mask(sample["prediction"]),
+    }
 
 
 def _middle(ranked: list, count: int) -> list:
     start = max(0, (len(ranked) - count) // 2)
-    return ranked[start:start + count]
+    return ranked[start : start + count]
 
 
 def _values(samples: list[dict], key: str) -> np.ndarray:
@@ -137,8 +182,10 @@ def _fmt(value) -> str:
 
 
 def _figures_html(paths: list[Path], out: Path) -> str:
-    return "".join(f'<figure><img src="{p.relative_to(out)}" alt="{p.stem}"><figcaption>{p.stem}</figcaption>'
-                   "</figure>" for p in paths)
+    return "".join(
+        f'<figure><img src="{p.relative_to(out)}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
+        for p in paths
+    )
 
 
 _HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>lungseg report</title><style>

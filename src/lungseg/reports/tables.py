@@ -47,8 +47,9 @@ def read_evaluation(folder: str | Path) -> EvalTables:
     folder = Path(folder)
     metrics_path, samples_path = folder / "metrics.json", folder / "per_sample.csv"
     if not metrics_path.is_file() or not samples_path.is_file():
-        raise InputError(folder, "not an evaluation folder (needs metrics.json and per_sample.csv from "
-                                 "`lungseg evaluate`)")
+        raise InputError(
+            folder, "not an evaluation folder (needs metrics.json and per_sample.csv from `lungseg evaluate`)"
+        )
     samples = [_numbers(row) for row in _rows(samples_path, ("name",))]
     for sample in samples:
         for key in ("empty_gt", "empty_prediction"):  # written as 0/1 by the accumulator (True/False before)
@@ -58,8 +59,9 @@ def read_evaluation(folder: str | Path) -> EvalTables:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(metrics_path, f"is not JSON ({exc}); write it again with `lungseg evaluate`") from exc
     if not isinstance(metrics, dict) or "n" not in metrics:
-        raise InputError(metrics_path, "is not the metrics.json of `lungseg evaluate` (an object with 'n' and "
-                                       "the metric means)")
+        raise InputError(
+            metrics_path, "is not the metrics.json of `lungseg evaluate` (an object with 'n' and the metric means)"
+        )
     return EvalTables(metrics, samples)
 
 
@@ -77,8 +79,11 @@ def _rows(path: Path, needed: tuple[str, ...] = ()) -> list[dict]:
         raise InputError(path, f"is not a CSV table ({exc})") from exc
     missing = [name for name in needed if name not in columns]
     if missing:
-        raise InputError(path, f"lacks the column(s) {', '.join(missing)} (has: {', '.join(columns) or 'none'}); "
-                               "it was not written by lungseg")
+        raise InputError(
+            path,
+            f"lacks the column(s) {', '.join(missing)} (has: {', '.join(columns) or 'none'}); "
+            "it was not written by lungseg",
+        )
     return rows
 
 

@@ -47,8 +47,15 @@ class ClassInputs:
     plan: PreprocessPlan
 
 
-def train_classifier(config: RunConfig | None, out, resume: bool = False, log: Logger = print,
-                     progress_factory=None, epochs: int | None = None, split: Split | None = None) -> RunResult:
+def train_classifier(
+    config: RunConfig | None,
+    out,
+    resume: bool = False,
+    log: Logger = print,
+    progress_factory=None,
+    epochs: int | None = None,
+    split: Split | None = None,
+) -> RunResult:
     """Train an image classifier on ``config.data.data`` (class folders) into the run folder ``out``;
     ``split`` (a new run only) replaces the split ``config.data.split`` would make (e.g. scan-disjoint
     folds of ``benchmarks/classifier_scan_cv.py``)."""
@@ -57,8 +64,9 @@ def train_classifier(config: RunConfig | None, out, resume: bool = False, log: L
         if config is None:
             raise ValueError("train_classifier: config is required unless resuming")
         if config.model.task != "classification":
-            raise ValueError(f"config model.task must be 'classification' for a classifier run, got "
-                             f"{config.model.task!r}")
+            raise ValueError(
+                f"config model.task must be 'classification' for a classifier run, got {config.model.task!r}"
+            )
         config = _with_class_names(config)
     config, state = check_run_config(config, folder, resume, epochs)
     torch.set_num_threads(config.train.threads or max(1, os.cpu_count() or 1))
@@ -73,16 +81,20 @@ def train_classifier(config: RunConfig | None, out, resume: bool = False, log: L
     engine = Engine(config, train_set, val_set, state, Distributed())
     folder.start(config, inputs.split, None if state else inputs.groups)
     log(f"data: {inputs.groups.summary_line()}")
-    log(f"split: {len(inputs.split.train)} train files ({train_set.epoch_size} slices) / {len(val_set)} val "
-        f"slices / {len(inputs.split.test)} test files; model input {inputs.plan.image_size}x{inputs.plan.image_size}")
+    log(
+        f"split: {len(inputs.split.train)} train files ({train_set.epoch_size} slices) / {len(val_set)} val "
+        f"slices / {len(inputs.split.test)} test files; model input {inputs.plan.image_size}x{inputs.plan.image_size}"
+    )
     if engine.initialised:
         log(f"weights: {engine.initialised[0]} of {engine.initialised[1]} tensors from {config.train.init_from}")
     result = engine.fit(folder, inputs.split, inputs.plan, log, progress_factory)
     if len(val_set) and folder.best.is_file():
         calibration = calibrate(folder, val_set)
-        log(f"calibration on {len(val_set)} validation slices: temperature {calibration['temperature']:.3f}, "
+        log(
+            f"calibration on {len(val_set)} validation slices: temperature {calibration['temperature']:.3f}, "
             f"ECE {calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, NLL "
-            f"{calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f}")
+            f"{calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f}"
+        )
     return result
 
 
@@ -106,17 +118,28 @@ def prepare_class_inputs(config: RunConfig, split: Split | None, log: Logger) ->
         raise InputError(config.data.data, f"class folder(s) {unknown} are not among the model's classes {names}")
     read = {item.name: read_picture(item.path) for item in images}
     pictures = {name: unmarked.gray for name, unmarked in read.items()}
-    groups = group_slices(images, [pictures[item.name] for item in images],
-                          {name: unmarked.marked_fraction for name, unmarked in read.items()})
+    groups = group_slices(
+        images,
+        [pictures[item.name] for item in images],
+        {name: unmarked.marked_fraction for name, unmarked in read.items()},
+    )
     for conflict in groups.conflicts():
-        log(f"warning: label conflict, left out: {', '.join(conflict)} are one slice filed under "
-            f"{', '.join(sorted({groups.labels[n] for n in conflict}))}")
+        log(
+            f"warning: label conflict, left out: {', '.join(conflict)} are one slice filed under "
+            f"{', '.join(sorted({groups.labels[n] for n in conflict}))}"
+        )
     usable = groups.usable()
     labels = {name: names.index(groups.labels[name]) for name in usable}
     if split is None:
         links = [(link.first, link.second) for link in groups.links if link.first in labels and link.second in labels]
-        split = make_split(usable, config.data.split, config.data.split_seed, None, links,
-                           {name: groups.labels[name] for name in usable})
+        split = make_split(
+            usable,
+            config.data.split,
+            config.data.split_seed,
+            None,
+            links,
+            {name: groups.labels[name] for name in usable},
+        )
     check_split_sizes(split, config.data.data, log)
     if config.preprocess.field_of_view == "lungs":
         from lungseg.data.lung_crop import lung_box
@@ -130,9 +153,16 @@ def _dataset(config: RunConfig, inputs: ClassInputs, names: list[str], transform
     missing = [name for name in names if name not in inputs.labels]
     if missing:
         raise InputError(config.data.data, f"{len(missing)} sample(s) of the split are missing, e.g. {missing[0]}")
-    return ClassDataset(names, [inputs.pictures[n] for n in names], [inputs.labels[n] for n in names], inputs.plan,
-                        len(config.model.class_names), transform, inputs.groups.group_of,
-                        config.train.class_balance if transform is not None else "none")
+    return ClassDataset(
+        names,
+        [inputs.pictures[n] for n in names],
+        [inputs.labels[n] for n in names],
+        inputs.plan,
+        len(config.model.class_names),
+        transform,
+        inputs.groups.group_of,
+        config.train.class_balance if transform is not None else "none",
+    )
 
 
 @torch.no_grad()
@@ -141,9 +171,13 @@ def dataset_logits(model: torch.nn.Module, dataset: ClassDataset, batch: int = 3
     model.eval()
     device = next(model.parameters()).device
     images = torch.from_numpy(dataset.images)[:, None]
-    return np.concatenate([model(images[i:i + batch].to(device)).float().cpu().numpy()
-                           for i in range(0, len(images), batch)]) \
-        if len(images) else np.zeros((0, dataset.classes), np.float32)
+    return (
+        np.concatenate(
+            [model(images[i : i + batch].to(device)).float().cpu().numpy() for i in range(0, len(images), batch)]
+        )
+        if len(images)
+        else np.zeros((0, dataset.classes), np.float32)
+    )
 
 
 def calibrate(folder: RunFolder, val_set: ClassDataset) -> dict:
@@ -156,11 +190,14 @@ def calibrate(folder: RunFolder, val_set: ClassDataset) -> dict:
     truth = val_set.labels
     temperature = fit_temperature(logits, truth)
     before, after = softmax(logits), softmax(logits, temperature)
-    record = {"temperature": float(temperature), "fitted_on": f"validation split, {len(truth)} distinct slices",
-              "ece_before": expected_calibration_error(before, truth),
-              "ece_after": expected_calibration_error(after, truth),
-              "nll_before": negative_log_likelihood(before, truth),
-              "nll_after": negative_log_likelihood(after, truth)}
+    record = {
+        "temperature": float(temperature),
+        "fitted_on": f"validation split, {len(truth)} distinct slices",
+        "ece_before": expected_calibration_error(before, truth),
+        "ece_after": expected_calibration_error(after, truth),
+        "nll_before": negative_log_likelihood(before, truth),
+        "nll_after": negative_log_likelihood(after, truth),
+    }
     save_checkpoint(folder.best, replace(checkpoint, card=replace(checkpoint.card, calibration=record)))
     write_text_atomic(folder.path / "calibration.json", json.dumps(record, indent=1))
     return record

@@ -6,7 +6,8 @@
 
 ``torchrun`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; without them training runs in one process as
 before. On GPUs (``--device auto`` or ``cuda`` with CUDA visible) each process takes GPU ``LOCAL_RANK``,
-the process group uses NCCL and DDP is given that device; on the CPU the backend is gloo. Each process trains on its own shard of the training set
+the process group uses NCCL and DDP is given that device; on the CPU the backend is gloo. Each process trains on
+its own shard of the training set
 (``DistributedSampler``, reshuffled per epoch from the run's seed; augmentation and dropout seeded per
 rank) with the configured batch size, so the effective batch is ``batch_size x WORLD_SIZE``; DDP
 averages the gradients. Before validation the weights and batch-norm statistics of rank 0 are copied to
@@ -63,8 +64,9 @@ class Distributed:
         if not self.enabled:
             return model
         if self.device is not None:
-            return torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index],
-                                                             output_device=self.device.index)
+            return torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index], output_device=self.device.index
+            )
         return torch.nn.parallel.DistributedDataParallel(model)
 
     @property

@@ -9,7 +9,8 @@ sampler and dropout from the run seed, and each sample's augmentation is seeded 
 whatever the number of DataLoader workers). On a GPU the run is seeded the same way but not
 bit-identical: cuDNN autotuning and atomic additions in the backward pass change the last bits, so a
 resumed or repeated GPU run follows the same course but its losses differ in the last digits
-(``tests/test_devices.py`` compares with a tolerance where a GPU is present). A NaN/inf loss or gradient stops the run with
+(``tests/test_devices.py`` compares with a tolerance where a GPU is present). A NaN/inf loss or gradient stops the
+run with
 ``TrainingDiverged`` before any file is written for that epoch.
 """
 
@@ -29,11 +30,10 @@ from lungseg.errors import TrainingDiverged
 from lungseg.model_card import ModelCard, ModelSpec, Provenance
 from lungseg.models import Checkpoint, build_model, resolve_kwargs
 from lungseg.models.checkpoint import initialise_from
+from lungseg.models.device import default_workers, resolve_device, resolve_precision
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
-from lungseg.models.device import default_workers, resolve_device, resolve_precision
 from lungseg.training.loop import StepOptions, train_epoch
-from lungseg.training.sampling import EpochSampler
 from lungseg.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -41,8 +41,9 @@ from lungseg.training.optim import (
     step_scheduler,
 )
 from lungseg.training.records import format_row
-from lungseg.training.tasks import task_of
 from lungseg.training.run_folder import RunFolder
+from lungseg.training.sampling import EpochSampler
+from lungseg.training.tasks import task_of
 
 Logger = Callable[[str], None]
 
@@ -61,13 +62,20 @@ class RunResult:
 class Engine:
     """Model, optimizer, scheduler, EMA and early-stopping state of one run."""
 
-    def __init__(self, config: RunConfig, train_set: SliceDataset, val_set: SliceDataset, state: Checkpoint | None,
-                 distributed: Distributed | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        train_set: SliceDataset,
+        val_set: SliceDataset,
+        state: Checkpoint | None,
+        distributed: Distributed | None = None,
+    ):
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.distributed = distributed or Distributed()
-        self.model_kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
-                                                               **config.model.kwargs})
+        self.model_kwargs = resolve_kwargs(
+            config.model.name, {"in_channels": 1, "out_channels": config.model.channels, **config.model.kwargs}
+        )
         self.device = self.distributed.device or resolve_device(config.train.device)
         self.precision = resolve_precision(config.train.precision, self.device)
         if self.device.type == "cuda":  # autotuned convolutions: fast, but not bit-identical run to run
@@ -82,8 +90,10 @@ class Engine:
         if config.train.freeze_encoder_epochs and self.encoder is None:
             raise ValueError(f"freeze_encoder_epochs: model {config.model.name!r} has no pretrained encoder")
         if config.train.freeze_encoder_epochs and self.distributed.enabled:
-            raise ValueError("freeze_encoder_epochs cannot be combined with torchrun (DDP needs a fixed set "
-                             "of trainable parameters); train the frozen phase in one process, then resume")
+            raise ValueError(
+                "freeze_encoder_epochs cannot be combined with torchrun (DDP needs a fixed set "
+                "of trainable parameters); train the frozen phase in one process, then resume"
+            )
         self.ema = _make_ema(self.model, config.train.ema_decay)
         self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
@@ -115,9 +125,13 @@ class Engine:
         if not self.config.train.freeze_encoder_epochs:
             return self.model.parameters()
         encoder_ids = {id(p) for p in self.encoder.parameters()}
-        return [{"params": [p for p in self.model.parameters() if id(p) not in encoder_ids]},
-                {"params": list(self.encoder.parameters()),
-                 "lr": self.config.optim.lr * self.config.optim.encoder_lr_factor}]
+        return [
+            {"params": [p for p in self.model.parameters() if id(p) not in encoder_ids]},
+            {
+                "params": list(self.encoder.parameters()),
+                "lr": self.config.optim.lr * self.config.optim.encoder_lr_factor,
+            },
+        ]
 
     def _frozen_encoder(self, epoch: int):
         """Freeze the encoder for the first ``freeze_encoder_epochs`` epochs; returns it while frozen."""
@@ -150,16 +164,25 @@ class Engine:
         by its weight. Worker processes persist across epochs; batches are pinned for a GPU."""
         train = self.config.train
         batch = train.batch_size
-        extra = {"num_workers": self.workers, "pin_memory": self.device.type == "cuda",
-                 "persistent_workers": self.workers > 0,
-                 # its own generator: starting workers must not draw from the global RNG (dropout's)
-                 "generator": torch.Generator().manual_seed(train.seed)}
+        extra = {
+            "num_workers": self.workers,
+            "pin_memory": self.device.type == "cuda",
+            "persistent_workers": self.workers > 0,
+            # its own generator: starting workers must not draw from the global RNG (dropout's)
+            "generator": torch.Generator().manual_seed(train.seed),
+        }
         if not shuffle:
             return DataLoader(dataset, batch_size=batch, shuffle=False, **extra)
         weights = getattr(dataset, "sample_weights", None)
-        sampler = EpochSampler(len(dataset), train.seed, train.epoch_repeats, weights,
-                               getattr(dataset, "epoch_size", None) if weights is not None else None,
-                               self.distributed.rank, self.distributed.world_size)
+        sampler = EpochSampler(
+            len(dataset),
+            train.seed,
+            train.epoch_repeats,
+            weights,
+            getattr(dataset, "epoch_size", None) if weights is not None else None,
+            self.distributed.rank,
+            self.distributed.world_size,
+        )
         return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(sampler) % batch == 1, **extra)
 
     def fit(self, folder: RunFolder, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
@@ -168,14 +191,17 @@ class Engine:
         started, stopped_early = time.perf_counter(), False
         if self.stopped:
             log(f"run already finished ({self.stopped}); raise --epochs to train further")
-            return RunResult(out, len(self.history), self.best_epoch, self.best_loss, True, 0.0,
-                             self.distributed.is_main)
+            return RunResult(
+                out, len(self.history), self.best_epoch, self.best_loss, True, 0.0, self.distributed.is_main
+            )
         for epoch in range(len(self.history) + 1, train_cfg.epochs + 1):
             try:
                 row = self._run_epoch(epoch, progress_factory)
             except TrainingDiverged as exc:
-                raise TrainingDiverged(f"{exc} in epoch {epoch}; stopped. {self._last_good(out)} Lower the "
-                                       "learning rate or set --grad-clip.") from None
+                raise TrainingDiverged(
+                    f"{exc} in epoch {epoch}; stopped. {self._last_good(out)} Lower the "
+                    "learning rate or set --grad-clip."
+                ) from None
             monitored = self.distributed.from_main(row["val_loss"] if len(self.val_set) else row["train_loss"])
             improved = monitored < self.best_loss - 1e-6
             if improved:
@@ -193,8 +219,15 @@ class Engine:
                 log(f"stopping: {self.stopped}")
                 stopped_early = True
                 break
-        return RunResult(out, len(self.history), self.best_epoch, self.best_loss, stopped_early,
-                         time.perf_counter() - started, self.distributed.is_main)
+        return RunResult(
+            out,
+            len(self.history),
+            self.best_epoch,
+            self.best_loss,
+            stopped_early,
+            time.perf_counter() - started,
+            self.distributed.is_main,
+        )
 
     def _stop_reason(self, row: dict, started: float) -> str:
         """Why to stop after this epoch ('' to go on): the Dice target, early stopping or the budget."""
@@ -211,8 +244,10 @@ class Engine:
     def _last_good(self, out: Path) -> str:
         if not self.history:
             return "No checkpoint was written (the first epoch failed)."
-        return (f"The last good checkpoint is {out / 'last.pt'} (epoch {len(self.history)}); the best is "
-                f"{out / 'best.pt'} (epoch {self.best_epoch}).")
+        return (
+            f"The last good checkpoint is {out / 'last.pt'} (epoch {len(self.history)}); the best is "
+            f"{out / 'best.pt'} (epoch {self.best_epoch})."
+        )
 
     def _run_epoch(self, epoch: int, progress_factory) -> dict:
         start = time.perf_counter()
@@ -224,48 +259,69 @@ class Engine:
         options = self.step_options
         if progress_factory is not None and self.distributed.is_main:
             with progress_factory(f"epoch {epoch}/{self.config.train.epochs}", len(loader)) as advance:
-                trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, advance, frozen, options)
+                trained = train_epoch(
+                    self.trained_model, loader, self.loss_fn, self.optimizer, advance, frozen, options
+                )
         else:
-            trained = train_epoch(self.trained_model, loader, self.loss_fn, self.optimizer, frozen=frozen,
-                                  options=options)
+            trained = train_epoch(
+                self.trained_model, loader, self.loss_fn, self.optimizer, frozen=frozen, options=options
+            )
         lr = current_lr(self.optimizer)
         self.distributed.sync_state(self.evaluated_model)  # rank 0's batch-norm statistics everywhere
         val_start = time.perf_counter()
-        validated = self.task.validate(self.evaluated_model, self.val_loader, self.loss_fn, self.config,
-                                       options) if self.val_loader is not None else None
+        validated = (
+            self.task.validate(self.evaluated_model, self.val_loader, self.loss_fn, self.config, options)
+            if self.val_loader is not None
+            else None
+        )
         if validated is not None and not torch.isfinite(torch.tensor(validated.loss)):
             raise TrainingDiverged(f"validation loss became {validated.loss}")
         nan = float("nan")
         self.batch_rows += [(epoch, "train", i, v) for i, v in enumerate(trained.batch_losses)]
         if validated:
             self.batch_rows += [(epoch, "val", i, v) for i, v in enumerate(validated.batch_losses)]
-        row = {"epoch": epoch, "train_loss": self.distributed.mean(trained.loss * trained.samples, trained.samples),
-               "val_loss": validated.loss if validated else nan,
-               **{f"val_{name}": validated.metrics[name] if validated else nan for name in self.task.metric_names},
-               "lr": lr, "seconds": time.perf_counter() - start,
-               **{f"{phase}_seconds": value for phase, value in trained.seconds.items()},
-               "val_seconds": time.perf_counter() - val_start, "device": str(self.device),
-               "precision": self.precision.name}
+        row = {
+            "epoch": epoch,
+            "train_loss": self.distributed.mean(trained.loss * trained.samples, trained.samples),
+            "val_loss": validated.loss if validated else nan,
+            **{f"val_{name}": validated.metrics[name] if validated else nan for name in self.task.metric_names},
+            "lr": lr,
+            "seconds": time.perf_counter() - start,
+            **{f"{phase}_seconds": value for phase, value in trained.seconds.items()},
+            "val_seconds": time.perf_counter() - val_start,
+            "device": str(self.device),
+            "precision": self.precision.name,
+        }
         self.history.append(row)
         return row
 
-    def _record(self, folder: RunFolder, split: Split, plan: PreprocessPlan, epoch: int, row: dict,
-                improved: bool) -> None:
+    def _record(
+        self, folder: RunFolder, split: Split, plan: PreprocessPlan, epoch: int, row: dict, improved: bool
+    ) -> None:
         """Hand the epoch's tables and checkpoints to the run folder (which writes on rank 0 only)."""
         if not folder.writes:
             return
-        card = ModelCard(ModelSpec(self.config.model.name, dict(self.model_kwargs)), plan,
-                         tuple(self.config.model.class_names), split, dict(row),
-                         Provenance(epoch=epoch, config=self.config.to_dict()))
+        card = ModelCard(
+            ModelSpec(self.config.model.name, dict(self.model_kwargs)),
+            plan,
+            tuple(self.config.model.class_names),
+            split,
+            dict(row),
+            Provenance(epoch=epoch, config=self.config.to_dict()),
+        )
         best = Checkpoint.of_model(card, self.evaluated_model) if improved else None
         training_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "history": self.history, "batch_losses": [list(r) for r in self.batch_rows],
-            "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-            "stopped": self.stopped}
+            "history": self.history,
+            "batch_losses": [list(r) for r in self.batch_rows],
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+        }
         last = Checkpoint.of_model(card, self.model, training_state)
         folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last, self.task.history_columns)
 
@@ -296,8 +352,11 @@ def compiled(model: torch.nn.Module, wanted: bool, example: torch.Tensor) -> tor
             candidate(example)
         return candidate
     except Exception as exc:  # no compiler toolchain, unsupported platform or Python version
-        warnings.warn(f"--compile: torch.compile is not available here ({type(exc).__name__}: {exc}); training "
-                      "without it", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"--compile: torch.compile is not available here ({type(exc).__name__}: {exc}); training without it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return model
     finally:
         model.train(training)

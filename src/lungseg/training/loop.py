@@ -58,8 +58,15 @@ def autocast(options: StepOptions):
     return options.precision.autocast(options.device) if options.precision is not None else nullcontext()
 
 
-def train_epoch(model, loader, loss_fn, optimizer, on_batch: Callable[[], None] | None = None,
-                frozen: torch.nn.Module | None = None, options: StepOptions | None = None) -> EpochResult:
+def train_epoch(
+    model,
+    loader,
+    loss_fn,
+    optimizer,
+    on_batch: Callable[[], None] | None = None,
+    frozen: torch.nn.Module | None = None,
+    options: StepOptions | None = None,
+) -> EpochResult:
     """Optimise over ``loader`` once; returns the sample-weighted mean loss, each batch's loss and the
     seconds spent loading data, in forward and in backward (+ optimizer step).
 
@@ -160,15 +167,18 @@ def validate(model, loader, loss_fn, threshold: float = 0.5, options: StepOption
         if logits.shape[1] > 1:
             classes = classes or MultiClassAccumulator({c: str(c) for c in range(1, logits.shape[1])})
             for prediction, truth in zip(logits.argmax(1).numpy(), masks[:, 0].numpy().round()):
-                classes.add(str(len(classes)), per_class_metrics(prediction, truth, list(classes.class_names),
-                                                                 with_hd95=False))
+                classes.add(
+                    str(len(classes)), per_class_metrics(prediction, truth, list(classes.class_names), with_hd95=False)
+                )
             continue
         predictions = (torch.sigmoid(logits) > threshold).numpy()
         for prediction, truth in zip(predictions, masks.numpy() > 0.5):
             accumulator.add(str(len(accumulator)), segmentation_metrics(prediction[0], truth[0], with_hd95=False))
     if classes is not None:
         mean = classes.summary()["mean_foreground"]
-        return EpochResult(total / max(count, 1), batch_losses, {name: mean[name] for name in ("dice", "iou", "accuracy")})
+        return EpochResult(
+            total / max(count, 1), batch_losses, {name: mean[name] for name in ("dice", "iou", "accuracy")}
+        )
     summary = accumulator.summary()
     metrics = {name: summary[name]["mean"] for name in ("dice", "iou", "accuracy")}
     return EpochResult(total / max(count, 1), batch_losses, metrics)

@@ -19,8 +19,7 @@ def build_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adamw":
         return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; available: {', '.join(get_args(OptimizerName))}")
 
 
@@ -28,8 +27,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, epoch
     """ReduceLROnPlateau on the monitored loss, cosine annealing over ``epochs``, or None."""
     if config.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
-            min_lr=config.min_lr)
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
+        )
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=config.min_lr)
     if config.scheduler == "none":

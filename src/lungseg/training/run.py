@@ -36,15 +36,20 @@ from lungseg.models import Checkpoint, load_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.engine import Engine, Logger, RunResult
-from lungseg.training.run_folder import RunFolder
 from lungseg.training.records import HISTORY_COLUMNS
+from lungseg.training.run_folder import RunFolder
 
 __all__ = ["HISTORY_COLUMNS", "RunResult", "train_run"]
 
 
-
-def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, log: Logger = print,
-              progress_factory=None, epochs: int | None = None) -> RunResult:
+def train_run(
+    config: RunConfig | None,
+    out: str | Path,
+    resume: bool = False,
+    log: Logger = print,
+    progress_factory=None,
+    epochs: int | None = None,
+) -> RunResult:
     """Train as ``config`` says, writing the run folder ``out``.
 
     ``resume`` continues ``out/last.pt`` with the run's saved config (``config`` is ignored); ``epochs``
@@ -53,8 +58,9 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False, l
     """
     distributed = Distributed.from_environment(config.train.device if config is not None else "auto")
     try:
-        return _train(config, Path(out), resume, log if distributed.is_main else _quiet, progress_factory,
-                      epochs, distributed)
+        return _train(
+            config, Path(out), resume, log if distributed.is_main else _quiet, progress_factory, epochs, distributed
+        )
     finally:
         distributed.close()
 
@@ -71,7 +77,7 @@ class RunInputs:
     train_pairs: list
     val_pairs: list
     plan: PreprocessPlan
-    audit: object | None   # the data audit of the split (None when resuming)
+    audit: object | None  # the data audit of the split (None when resuming)
 
 
 def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epochs, distributed) -> RunResult:
@@ -82,9 +88,11 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     engine = _fit_setup(config, inputs, state, distributed)
     folder.start(config, inputs.split, inputs.audit)  # only now, with everything checked, is the folder written
     split, plan = inputs.split, inputs.plan
-    log(f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
+    log(
+        f"data: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test slices; "
         f"intensity {plan.intensity}, model input {plan.image_size}x{plan.image_size}"
-        + (f"; {distributed.world_size} processes" if distributed.enabled else ""))
+        + (f"; {distributed.world_size} processes" if distributed.enabled else "")
+    )
     if engine.initialised:
         log(f"weights: {engine.initialised[0]} of {engine.initialised[1]} tensors from {config.train.init_from}")
     if config.train.tensorboard and folder.writes:
@@ -125,15 +133,17 @@ def _check_model(config: RunConfig) -> None:
     """The model spec builds and takes the configured input size; before any data is read."""
     from lungseg.models import build_model, resolve_kwargs
 
-    kwargs = resolve_kwargs(config.model.name, {"in_channels": 1, "out_channels": config.model.channels,
-                                                **config.model.kwargs})
+    kwargs = resolve_kwargs(
+        config.model.name, {"in_channels": 1, "out_channels": config.model.channels, **config.model.kwargs}
+    )
     for key in ("encoder_weights", "pretrained"):  # the check needs the architecture only, never a download
         if key in kwargs:
             kwargs[key] = "none"
     divisor = getattr(build_model(config.model.name, **kwargs), "divisor", 1)
     if config.preprocess.image_size % divisor:
-        raise ValueError(f"image_size {config.preprocess.image_size} must be divisible by {divisor} for model "
-                         f"{config.model.name!r}")
+        raise ValueError(
+            f"image_size {config.preprocess.image_size} must be divisible by {divisor} for model {config.model.name!r}"
+        )
 
 
 def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | None, log: Logger) -> RunInputs:
@@ -143,8 +153,11 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | No
     folder.check_apart_from([p for pair in pair_list for p in (pair.image, pair.mask)], [images_dir, masks_dir])
     pairs = {pair.name: pair for pair in pair_list}
     linked = duplicate_links(pair_list) if config.data.group_duplicates and not state else []
-    split = state.card.split if state else make_split(
-        list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern, linked)
+    split = (
+        state.card.split
+        if state
+        else make_split(list(pairs), config.data.split, config.data.split_seed, config.data.group_pattern, linked)
+    )
     missing = [name for name in split.train + split.val if name not in pairs]
     if missing:
         raise InputError(images_dir, f"{len(missing)} sample(s) of the saved split are missing, e.g. {missing[0]}")
@@ -153,8 +166,11 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | No
     train_pairs = [load_pair(pairs[name], masks) for name in split.train]
     val_pairs = [load_pair(pairs[name], masks) for name in split.val]
     _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
-    plan = state.card.plan if state else PreprocessPlan.fit(
-        config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
+    plan = (
+        state.card.plan
+        if state
+        else PreprocessPlan.fit(config.preprocess, [(pair.name, pair.image) for pair in train_pairs])
+    )
     audit = None if state else _check_leaks(config, split, pairs, folder.path, log)
     return RunInputs(split, train_pairs, val_pairs, plan, audit)
 
@@ -176,19 +192,27 @@ def check_split_sizes(split: Split, folder: Path, log: Logger) -> None:
         raise InputError(folder, f"split {split.spec!r} of {total} sample(s) leaves no training samples")
     if not split.val:
         if split_has_validation(split.spec):
-            raise InputError(folder, f"split {split.spec!r} of {total} sample(s) leaves the validation set empty, so "
-                                     "no checkpoint could be chosen or scored; add data, or choose a split with a "
-                                     "larger validation share")
-        log(f"warning: split {split.spec!r} has no validation set: best.pt is the epoch with the lowest "
-            "training loss and no validation metrics are recorded")
+            raise InputError(
+                folder,
+                f"split {split.spec!r} of {total} sample(s) leaves the validation set empty, so "
+                "no checkpoint could be chosen or scored; add data, or choose a split with a "
+                "larger validation share",
+            )
+        log(
+            f"warning: split {split.spec!r} has no validation set: best.pt is the epoch with the lowest "
+            "training loss and no validation metrics are recorded"
+        )
 
 
 def _refuse_empty_masks(train_pairs: list, val_pairs: list, masks_dir: Path) -> None:
     """A model cannot learn a structure that no training mask shows."""
     if not any(pair.mask.any() for pair in train_pairs):
         every = "" if any(pair.mask.any() for pair in val_pairs) else "every mask is empty; "
-        raise InputError(masks_dir, f"all {len(train_pairs)} training masks are empty ({every}check the masks "
-                                    "folder, or --mask-labels for label masks)")
+        raise InputError(
+            masks_dir,
+            f"all {len(train_pairs)} training masks are empty ({every}check the masks "
+            "folder, or --mask-labels for label masks)",
+        )
 
 
 def _check_leaks(config: RunConfig, split: Split, pairs: dict, out: Path, log: Logger):
@@ -198,10 +222,13 @@ def _check_leaks(config: RunConfig, split: Split, pairs: dict, out: Path, log: L
     if not audit.leaks:
         return audit
     first = audit.leaks[0]
-    message = (f"{len(audit.leaks)} image(s) appear in more than one split ({first.describe()}); run "
-               "`lungseg data check` for the list")
+    message = (
+        f"{len(audit.leaks)} image(s) appear in more than one split ({first.describe()}); run "
+        "`lungseg data check` for the list"
+    )
     if not config.data.allow_leaks:
-        raise InputError(config.data.data or config.data.images, f"split leaks: {message}. Fix the data or "
-                                                                 "pass --allow-leaks")
+        raise InputError(
+            config.data.data or config.data.images, f"split leaks: {message}. Fix the data or pass --allow-leaks"
+        )
     log(f"warning: split leaks (allowed by --allow-leaks): {message}; see {out / 'audit.json'}")
     return audit

@@ -54,13 +54,21 @@ class RunFolder:
         write_text_atomic(self.path / "config.yaml", dump_config(config))
         split.save(self.path / "split.json")
 
-    def record_epoch(self, history: list[dict], batch_rows: list[tuple], best: Checkpoint | None, last: Checkpoint,
-                     columns: tuple[str, ...] = HISTORY_COLUMNS) -> None:
+    def record_epoch(
+        self,
+        history: list[dict],
+        batch_rows: list[tuple],
+        best: Checkpoint | None,
+        last: Checkpoint,
+        columns: tuple[str, ...] = HISTORY_COLUMNS,
+    ) -> None:
         """After an epoch: the tables, ``best.pt`` when the epoch improved (``best`` not None), ``last.pt``."""
         if not self.writes:
             return
-        write_text_atomic(self.path / "history.csv", csv_text(columns, [
-            [row.get(column, "") for column in columns] for row in history]))
+        write_text_atomic(
+            self.path / "history.csv",
+            csv_text(columns, [[row.get(column, "") for column in columns] for row in history]),
+        )
         write_text_atomic(self.path / "batch_losses.csv", csv_text(("epoch", "phase", "batch", "loss"), batch_rows))
         if best is not None:
             save_checkpoint(self.best, best)

@@ -20,8 +20,16 @@ class EpochSampler(Sampler):
     """``size`` samples; per epoch ``len(size) x repeats`` shuffled draws (several permutations), or
     ``draws`` weighted draws with replacement when ``weights`` are given; ``set_epoch`` before iterating."""
 
-    def __init__(self, size: int, seed: int, repeats: int = 1, weights: torch.Tensor | None = None,
-                 draws: int | None = None, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        repeats: int = 1,
+        weights: torch.Tensor | None = None,
+        draws: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if size < 1:
             raise ValueError(f"size must be at least 1, got {size}")
         if repeats < 1:
@@ -44,7 +52,7 @@ class EpochSampler(Sampler):
     def __iter__(self):
         sequence = self._sequence()
         total = math.ceil(len(sequence) / self.world_size) * self.world_size
-        sequence += sequence[:total - len(sequence)]
+        sequence += sequence[: total - len(sequence)]
         base = (self.seed * 1000 + self.epoch) * 1_000_003
         for position in range(self.rank, total, self.world_size):
             yield sequence[position], (base + position) % 2**32

@@ -56,8 +56,11 @@ class ClassificationTask:
             predicted.append(logits.argmax(1).cpu().numpy())
         names = [str(c) for c in range(len(config.model.class_names))]
         scores = classification_metrics(np.concatenate(truth), np.concatenate(predicted), names)
-        metrics = {"accuracy": scores.accuracy, "balanced_accuracy": scores.balanced_accuracy,
-                   "macro_f1": scores.macro_f1}
+        metrics = {
+            "accuracy": scores.accuracy,
+            "balanced_accuracy": scores.balanced_accuracy,
+            "macro_f1": scores.macro_f1,
+        }
         return EpochResult(total / max(count, 1), batch_losses, metrics)
 
 

@@ -27,8 +27,14 @@ class TensorBoardMonitor:
         self.threshold = threshold
 
     def __call__(self, epoch: int, row: dict, model: torch.nn.Module, val_set) -> None:
-        for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("val/dice", "val_dice"),
-                         ("val/iou", "val_iou"), ("val/accuracy", "val_accuracy"), ("lr", "lr")):
+        for tag, key in (
+            ("loss/train", "train_loss"),
+            ("loss/val", "val_loss"),
+            ("val/dice", "val_dice"),
+            ("val/iou", "val_iou"),
+            ("val/accuracy", "val_accuracy"),
+            ("lr", "lr"),
+        ):
             if np.isfinite(row[key]):
                 self.writer.add_scalar(tag, row[key], epoch)
         if len(val_set):
@@ -49,8 +55,12 @@ class TensorBoardMonitor:
             predictions = (logits.argmax(1) > 0).numpy()
         else:
             predictions = (torch.sigmoid(logits) > self.threshold).numpy()[:, 0]
-        return np.stack([_overlay(item["image"].numpy()[0], item["mask"].numpy()[0] > 0.5, prediction)
-                         for item, prediction in zip(items, predictions)])
+        return np.stack(
+            [
+                _overlay(item["image"].numpy()[0], item["mask"].numpy()[0] > 0.5, prediction)
+                for item, prediction in zip(items, predictions)
+            ]
+        )
 
 
 def _overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:

@@ -1,1 +1,2 @@
-"""The lungseg web service (FastAPI): accounts, uploads, background jobs, results; the top layer, which nothing imports."""
+"""The lungseg web service (FastAPI): accounts, uploads, background jobs, results; the top layer, which nothing
+imports."""

@@ -63,14 +63,21 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
             reaper.stop.set()
         engine.dispose()
 
-    app = FastAPI(title="lungseg", version=__version__, lifespan=lifespan, docs_url=None,  # pages.api_docs
-                  redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="lungseg",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # pages.api_docs
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.settings, app.state.engine, app.state.sessions, app.state.queue = settings, engine, sessions, queue
     app.state.staging = staging
     app.state.limiter = LoginLimiter(settings.login_rate)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * MB + MB,
-                       authenticate=_authenticator(sessions, settings))
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_upload_mb * MB + MB, authenticate=_authenticator(sessions, settings)
+    )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     for router in (pages.router, auth.router, account.router, analyses.router, admin.router, api.router):
         app.include_router(router)
@@ -83,8 +90,14 @@ def _authenticator(sessions, settings: Settings):
 
     async def authenticate(scope, bearer: bool) -> bool:
         connection = HTTPConnection(scope)
-        return await run_in_threadpool(credential_valid, sessions, settings, connection.cookies.get(SESSION_COOKIE),
-                                       connection.headers.get("authorization"), bearer)
+        return await run_in_threadpool(
+            credential_valid,
+            sessions,
+            settings,
+            connection.cookies.get(SESSION_COOKIE),
+            connection.headers.get("authorization"),
+            bearer,
+        )
 
     return authenticate
 

@@ -64,10 +64,10 @@ def _check_directory_size(path: Path, limits: UploadLimits) -> None:
         at = tail.rfind(b"PK\x05\x06")
         if at < 0:
             raise UploadRefused("the .zip file is damaged or not a zip archive")
-        entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
         locator = tail.rfind(b"PK\x06\x07", 0, at)
         if entries == 0xFFFF or directory == 0xFFFFFFFF and locator >= 0:
-            handle.seek(struct.unpack("<Q", tail[locator + 8:locator + 16])[0])
+            handle.seek(struct.unpack("<Q", tail[locator + 8 : locator + 16])[0])
             record = handle.read(56)
             if record[:4] == b"PK\x06\x06":
                 entries, directory = struct.unpack("<QQ", record[32:48])
@@ -75,8 +75,9 @@ def _check_directory_size(path: Path, limits: UploadLimits) -> None:
         raise UploadRefused(f"the .zip lists {entries} entries; at most {limits.max_files} files are accepted", 413)
 
 
-def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits,
-              archive_size: int | None = None) -> list[zipfile.ZipInfo]:
+def check_zip(
+    infos: list[zipfile.ZipInfo], limits: UploadLimits, archive_size: int | None = None
+) -> list[zipfile.ZipInfo]:
     """The entries to unpack (files that are not junk), once every entry and the archive as a whole passed
     the checks above (``archive_size``: the zip file's size, which bounds the compressed total)."""
     for info in infos:
@@ -88,31 +89,42 @@ def check_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits,
         if info.flag_bits & 0x1:
             raise UploadRefused(f"the .zip is password-protected ('{shown}'); upload it without encryption")
         if info.compress_type not in READABLE:
-            raise UploadRefused(f"the .zip uses an unsupported compression method ('{shown}'); "
-                                "re-create it with standard (Deflate) compression", 415)
+            raise UploadRefused(
+                f"the .zip uses an unsupported compression method ('{shown}'); "
+                "re-create it with standard (Deflate) compression",
+                415,
+            )
     entries = [info for info in infos if not info.is_dir() and not is_junk(info.filename)]
     if len(entries) > limits.max_files:
         raise UploadRefused(f"the .zip holds {len(entries)} files; at most {limits.max_files} are accepted", 413)
     declared = sum(info.file_size for info in entries)
     if declared > limits.max_uncompressed_bytes:
-        raise UploadRefused(f"the .zip unpacks to {format_size(declared)}, over the limit of "
-                            f"{format_size(limits.max_uncompressed_bytes)}", 413)
+        raise UploadRefused(
+            f"the .zip unpacks to {format_size(declared)}, over the limit of "
+            f"{format_size(limits.max_uncompressed_bytes)}",
+            413,
+        )
     compressed = sum(info.compress_size for info in entries)
     if archive_size is not None:
         compressed = min(compressed, archive_size)
     if declared >= RATIO_FROM and declared > limits.max_ratio * max(compressed, 1):
-        raise UploadRefused(f"the .zip looks like a decompression bomb: its {len(entries)} files expand "
-                            f"{declared / max(compressed, 1):.0f} times together, more than {limits.max_ratio:g}", 413)
+        raise UploadRefused(
+            f"the .zip looks like a decompression bomb: its {len(entries)} files expand "
+            f"{declared / max(compressed, 1):.0f} times together, more than {limits.max_ratio:g}",
+            413,
+        )
     for info in entries:
         if info.file_size >= RATIO_FROM and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise UploadRefused(f"the .zip looks like a decompression bomb: '{shown_name(info.filename)}' "
-                                f"expands more than {limits.max_ratio:g} times", 413)
+            raise UploadRefused(
+                f"the .zip looks like a decompression bomb: '{shown_name(info.filename)}' "
+                f"expands more than {limits.max_ratio:g} times",
+                413,
+            )
     return entries
 
 
 def _unsafe_path(name: str) -> bool:
-    return (name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) is not None
-            or ".." in re.split(r"[\\/]", name))
+    return name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) is not None or ".." in re.split(r"[\\/]", name)
 
 
 class _Checked:

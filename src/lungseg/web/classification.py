@@ -52,9 +52,12 @@ def screen(path: Path, kind: str, model: str) -> None:
     """Refuse (``InputError``) what the classifier cannot take: anything but one slice picture, or pixels
     that are not an 8-bit picture."""
     if kind != "slice":
-        raise InputError(path, f"this is a CT {'series' if kind == 'dicom-series' else 'volume'}; the {model} "
-                               "model was trained on single axial slice pictures and cannot label a whole scan: "
-                               "upload one exported slice (PNG/JPG)")
+        raise InputError(
+            path,
+            f"this is a CT {'series' if kind == 'dicom-series' else 'volume'}; the {model} "
+            "model was trained on single axial slice pictures and cannot label a whole scan: "
+            "upload one exported slice (PNG/JPG)",
+        )
     classifier = classifier_for(model)
     classifier.card.plan.check(classifier.read(path).gray, path)
 
@@ -73,9 +76,15 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     with result_staging(folder) as staging:
         write_png(staging / "picture.png", np.asarray(picture, np.uint8))
         write_png(staging / "heat_map.png", heat_overlay(np.asarray(picture, np.uint8), heat))
-        report = {**prediction.to_dict(), "source": "upload", "model": model, "disclaimer": DISCLAIMER,
-                  "calibration": dict(classifier.card.calibration), "seconds": round(time.perf_counter() - start, 2),
-                  "class_names": list(classifier.class_names)}
+        report = {
+            **prediction.to_dict(),
+            "source": "upload",
+            "model": model,
+            "disclaimer": DISCLAIMER,
+            "calibration": dict(classifier.card.calibration),
+            "seconds": round(time.perf_counter() - start, 2),
+            "class_names": list(classifier.class_names),
+        }
         (staging / REPORT).write_text(json.dumps(report, indent=2))
     progress(1.0, "done")
     return summary_of(report)
@@ -84,17 +93,44 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
 def summary_of(report: dict) -> dict:
     from lungseg.metrics.abstention import shown_percent
 
-    found = {key: report[key] for key in ("predicted", "confidence", "probabilities", "uncalibrated_probabilities",
-                                          "temperature", "flagged_not_chest_ct", "class_names")}
+    found = {
+        key: report[key]
+        for key in (
+            "predicted",
+            "confidence",
+            "probabilities",
+            "uncalibrated_probabilities",
+            "temperature",
+            "flagged_not_chest_ct",
+            "class_names",
+        )
+    }
     # reports written before abstention: the answer is the prediction, the display still capped
-    found.update({"answer": report.get("answer", report["predicted"]), "uncertain": report.get("uncertain", False),
-                  "shown_confidence": report.get("shown_confidence") or shown_percent(report["confidence"]),
-                  "shown_probabilities": report.get("shown_probabilities") or {
-                      k: shown_percent(v) for k, v in report["probabilities"].items()},
-                  "shown_uncalibrated": {k: shown_percent(v) for k, v in report["uncalibrated_probabilities"].items()},
-                  **{key: report.get(key) for key in ("abstention_threshold", "expected_accuracy_new_scans",
-                                                      "expected_balanced_accuracy_new_scans")},
-                  "expected_note": report.get("expected_note", "not measured on unseen scans")})
-    return {"classification": found,
-            "findings": report["findings"], "seconds": report["seconds"], "disclaimer": report["disclaimer"],
-            "models": [report["model"]], "lungseg_version": __version__, "status": "done"}
+    found.update(
+        {
+            "answer": report.get("answer", report["predicted"]),
+            "uncertain": report.get("uncertain", False),
+            "shown_confidence": report.get("shown_confidence") or shown_percent(report["confidence"]),
+            "shown_probabilities": report.get("shown_probabilities")
+            or {k: shown_percent(v) for k, v in report["probabilities"].items()},
+            "shown_uncalibrated": {k: shown_percent(v) for k, v in report["uncalibrated_probabilities"].items()},
+            **{
+                key: report.get(key)
+                for key in (
+                    "abstention_threshold",
+                    "expected_accuracy_new_scans",
+                    "expected_balanced_accuracy_new_scans",
+                )
+            },
+            "expected_note": report.get("expected_note", "not measured on unseen scans"),
+        }
+    )
+    return {
+        "classification": found,
+        "findings": report["findings"],
+        "seconds": report["seconds"],
+        "disclaimer": report["disclaimer"],
+        "models": [report["model"]],
+        "lungseg_version": __version__,
+        "status": "done",
+    }

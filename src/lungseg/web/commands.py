@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
-DataDir = Annotated[Optional[Path], typer.Option(help="Where the database and results live (LUNGSEG_DATA_DIR).")]
+DataDir = Annotated[Path | None, typer.Option(help="Where the database and results live (LUNGSEG_DATA_DIR).")]
 
 
 def _settings(data_dir: Path | None):
@@ -29,12 +29,19 @@ def _settings(data_dir: Path | None):
 
 @app.command()
 @user_errors
-def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(min=1, max=65535)] = 8000, data_dir: DataDir = None,
-          workers: Annotated[Optional[int], typer.Option(help="Inline job worker threads (LUNGSEG_WORKERS).")] = None,
-          forwarded_allow_ips: Annotated[str, typer.Option(
-              help="Addresses of the TLS-terminating proxy whose X-Forwarded-Proto/For headers are trusted "
-                   "(comma-separated); never '*' when clients can reach the server directly.")] = "127.0.0.1"):
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    data_dir: DataDir = None,
+    workers: Annotated[int | None, typer.Option(help="Inline job worker threads (LUNGSEG_WORKERS).")] = None,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Addresses of the TLS-terminating proxy whose X-Forwarded-Proto/For headers are trusted "
+            "(comma-separated); never '*' when clients can reach the server directly."
+        ),
+    ] = "127.0.0.1",
+):
     """Run the web service (uvicorn); open the printed address, register and upload a scan."""
     import uvicorn
 
@@ -45,10 +52,13 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     from lungseg.web.app import create_app
 
     web = create_app(settings)
-    console().print(f"lungseg web service on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
-                    f"database: {settings.resolved_database_url.split('@')[-1]}, jobs: {settings.jobs})")
-    uvicorn.run(web, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
-                log_level="info")
+    console().print(
+        f"lungseg web service on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
+        f"database: {settings.resolved_database_url.split('@')[-1]}, jobs: {settings.jobs})"
+    )
+    uvicorn.run(
+        web, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips, log_level="info"
+    )
 
 
 @app.command()

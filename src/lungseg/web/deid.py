@@ -24,22 +24,68 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from lungseg.web.uploads import UploadRefused
 
 REMOVED = (
-    "AdditionalPatientHistory", "AdmittingDiagnosesDescription", "Allergies", "DerivationDescription",
-    "DeviceSerialNumber", "EthnicGroup", "ImageComments", "MedicalAlerts", "OtherPatientIDsSequence",
-    "PatientAge", "PatientBirthTime", "PatientComments", "PatientSize", "PatientState", "PatientWeight",
-    "PerformedProcedureStepDescription", "ProtocolName", "ReasonForTheRequestedProcedure",
-    "RequestAttributesSequence", "RequestedProcedureDescription", "SeriesDescription", "StudyComments",
+    "AdditionalPatientHistory",
+    "AdmittingDiagnosesDescription",
+    "Allergies",
+    "DerivationDescription",
+    "DeviceSerialNumber",
+    "EthnicGroup",
+    "ImageComments",
+    "MedicalAlerts",
+    "OtherPatientIDsSequence",
+    "PatientAge",
+    "PatientBirthTime",
+    "PatientComments",
+    "PatientSize",
+    "PatientState",
+    "PatientWeight",
+    "PerformedProcedureStepDescription",
+    "ProtocolName",
+    "ReasonForTheRequestedProcedure",
+    "RequestAttributesSequence",
+    "RequestedProcedureDescription",
+    "SeriesDescription",
+    "StudyComments",
     "StudyDescription",
     # further PS3.15 Table E.1-1 attributes that carry free text or identifiers (found by review)
-    "AcquisitionComments", "FrameComments", "VisitComments", "ReasonForStudy", "AdmissionID", "SpecialNeeds",
-    "PatientTransportArrangements", "PatientInstitutionResidence", "ScheduledProcedureStepDescription",
-    "InterpretationText", "ServiceEpisodeDescription", "SmokingStatus", "PerformedStationName",
-    "ReferringPhysicianTelephoneNumbers", "ClinicalTrialSubjectID", "ClinicalTrialSponsorName", "DetectorID",
-    "GantryID", "SourceSerialNumber", "TimezoneOffsetFromUTC", "TextValue", "ContentSequence",
-    "PatientTelephoneNumbers", "PatientAddress", "MilitaryRank", "BranchOfService", "Occupation",
-    "PregnancyStatus", "LastMenstrualDate", "ResponsibleOrganization", "ResponsiblePerson",
-    "PatientReligiousPreference", "CountryOfResidence", "RegionOfResidence", "PatientMotherBirthName",
-    "ConfidentialityConstraintOnPatientDataDescription", "ImagePresentationComments", "IconImageSequence",
+    "AcquisitionComments",
+    "FrameComments",
+    "VisitComments",
+    "ReasonForStudy",
+    "AdmissionID",
+    "SpecialNeeds",
+    "PatientTransportArrangements",
+    "PatientInstitutionResidence",
+    "ScheduledProcedureStepDescription",
+    "InterpretationText",
+    "ServiceEpisodeDescription",
+    "SmokingStatus",
+    "PerformedStationName",
+    "ReferringPhysicianTelephoneNumbers",
+    "ClinicalTrialSubjectID",
+    "ClinicalTrialSponsorName",
+    "DetectorID",
+    "GantryID",
+    "SourceSerialNumber",
+    "TimezoneOffsetFromUTC",
+    "TextValue",
+    "ContentSequence",
+    "PatientTelephoneNumbers",
+    "PatientAddress",
+    "MilitaryRank",
+    "BranchOfService",
+    "Occupation",
+    "PregnancyStatus",
+    "LastMenstrualDate",
+    "ResponsibleOrganization",
+    "ResponsiblePerson",
+    "PatientReligiousPreference",
+    "CountryOfResidence",
+    "RegionOfResidence",
+    "PatientMotherBirthName",
+    "ConfidentialityConstraintOnPatientDataDescription",
+    "ImagePresentationComments",
+    "IconImageSequence",
 )
 EMPTIED = ("PatientBirthDate", "PatientSex")
 _REMOVED_TAGS = frozenset(tag_for_keyword(keyword) for keyword in REMOVED)
@@ -73,8 +119,9 @@ def deidentify_dicom_folder(folder: Path, salt: str) -> int:
             buffer = io.BytesIO()
             dataset.save_as(buffer)
         except Exception as error:  # noqa: BLE001 - any failure must refuse the upload, in one line
-            raise UploadRefused(f"'{path.name}' could not be de-identified as DICOM "
-                                f"({type(error).__name__}); the upload was not kept") from error
+            raise UploadRefused(
+                f"'{path.name}' could not be de-identified as DICOM ({type(error).__name__}); the upload was not kept"
+            ) from error
         if buffer.getvalue() != original:
             temporary = path.with_name(f".tmp-{path.name}")
             temporary.write_bytes(buffer.getvalue())
@@ -91,8 +138,11 @@ def _refuse_deflated(path: Path) -> None:
     except Exception:  # no readable file meta: the full read below decides
         return
     if str(getattr(meta, "TransferSyntaxUID", "")) == str(pydicom.uid.DeflatedExplicitVRLittleEndian):
-        raise UploadRefused(f"'{path.name}' uses the deflated DICOM transfer syntax, which is not accepted; "
-                            "export it uncompressed or with JPEG/JPEG 2000 compression", 415)
+        raise UploadRefused(
+            f"'{path.name}' uses the deflated DICOM transfer syntax, which is not accepted; "
+            "export it uncompressed or with JPEG/JPEG 2000 compression",
+            415,
+        )
 
 
 def _strip_private(dataset: pydicom.Dataset) -> None:

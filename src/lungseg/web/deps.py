@@ -66,9 +66,12 @@ def current_session(request: Request, db: Session = Depends(get_db)) -> UserSess
 def session_alive(db: Session, session: UserSession, settings: Settings, now: datetime) -> bool:
     """True while the session's user is enabled and neither the idle time nor the absolute lifetime passed."""
     user = db.get(User, session.user_id)
-    return not (user is None or user.is_disabled
-                or now - session.last_seen > timedelta(minutes=settings.session_idle_minutes)
-                or now - session.created_at > timedelta(hours=settings.session_absolute_hours))
+    return not (
+        user is None
+        or user.is_disabled
+        or now - session.last_seen > timedelta(minutes=settings.session_idle_minutes)
+        or now - session.created_at > timedelta(hours=settings.session_absolute_hours)
+    )
 
 
 def token_owner(db: Session, authorization: str) -> tuple[AccessToken, User] | None:
@@ -83,8 +86,9 @@ def token_owner(db: Session, authorization: str) -> tuple[AccessToken, User] | N
     return access, user
 
 
-def credential_valid(sessions: sessionmaker, settings: Settings, cookie: str | None, authorization: str | None,
-                     bearer: bool) -> bool:
+def credential_valid(
+    sessions: sessionmaker, settings: Settings, cookie: str | None, authorization: str | None, bearer: bool
+) -> bool:
     """Whether a request carries a live credential, checked from its headers alone (``middleware.BodyLimit``
     calls it before reading an upload's body): the session cookie, or with ``bearer`` an access token.
     Nothing is changed: the route's own dependency then records the use."""
@@ -118,8 +122,11 @@ def api_user(request: Request, db: Session = Depends(get_db)) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "a personal access token is required (Authorization: Bearer ...)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "a personal access token is required (Authorization: Bearer ...)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     found = token_owner(db, header)
     if found is None:
         raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
@@ -165,7 +172,7 @@ async def check_csrf(request: Request, session: UserSession | None = Depends(cur
         raise HTTPException(403, "the form has expired or is not from this site; reload the page and try again")
 
 
-FORM_FIELDS = 50         # non-file fields of any form (the upload form has about ten)
+FORM_FIELDS = 50  # non-file fields of any form (the upload form has about ten)
 FORM_FIELD_BYTES = 64 << 10
 
 
@@ -174,13 +181,17 @@ async def read_form(request: Request) -> FormData:
     ``max_upload_files`` files, ``FORM_FIELDS`` fields; beyond them 413 with a plain message."""
     settings = get_settings(request)
     try:
-        return await request.form(max_files=settings.max_upload_files, max_fields=FORM_FIELDS,
-                                  max_part_size=FORM_FIELD_BYTES)
+        return await request.form(
+            max_files=settings.max_upload_files, max_fields=FORM_FIELDS, max_part_size=FORM_FIELD_BYTES
+        )
     except StarletteHTTPException as error:
         detail = str(error.detail)
         if detail.startswith("Too many files"):
-            raise HTTPException(413, f"too many files: at most {settings.max_upload_files} per upload "
-                                     "(send a .zip of the series, which counts as one)") from error
+            raise HTTPException(
+                413,
+                f"too many files: at most {settings.max_upload_files} per upload "
+                "(send a .zip of the series, which counts as one)",
+            ) from error
         if detail.startswith("Too many fields"):
             raise HTTPException(413, f"too many form fields: at most {FORM_FIELDS}") from error
         raise

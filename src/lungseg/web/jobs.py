@@ -49,9 +49,20 @@ class JobQueue:
     def claim(self, job_id: str, worker: str) -> bool:
         now = utcnow()
         with self.sessions.begin() as db:
-            claimed = db.execute(update(Job).where(Job.id == job_id, Job.state == "queued").values(
-                state="running", worker=worker, attempts=Job.attempts + 1, lease_expires=now + self.lease,
-                heartbeat=now, started_at=now, stage="starting", error=None)).rowcount
+            claimed = db.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "queued")
+                .values(
+                    state="running",
+                    worker=worker,
+                    attempts=Job.attempts + 1,
+                    lease_expires=now + self.lease,
+                    heartbeat=now,
+                    started_at=now,
+                    stage="starting",
+                    error=None,
+                )
+            ).rowcount
         return claimed == 1
 
     def heartbeat(self, job_id: str, worker: str, progress: float | None = None, stage: str | None = None) -> bool:
@@ -61,8 +72,12 @@ class JobQueue:
         if progress is not None:
             values.update(progress=progress, stage=stage or "")
         with self.sessions.begin() as db:
-            return db.execute(update(Job).where(Job.id == job_id, Job.worker == worker,
-                                                Job.state == "running").values(**values)).rowcount == 1
+            return (
+                db.execute(
+                    update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == "running").values(**values)
+                ).rowcount
+                == 1
+            )
 
     def finish(self, job_id: str, worker: str, summary: dict | None, error: str | None) -> None:
         with self.sessions.begin() as db:
@@ -70,7 +85,11 @@ class JobQueue:
             if job is None or job.worker != worker or job.state != "running":
                 return  # deleted meanwhile, or reaped and taken by another worker
             job.state, job.finished_at, job.lease_expires = ("failed" if error else "done"), utcnow(), None
-            job.error, job.progress, job.stage = error, (job.progress if error else 1.0), ("failed" if error else "done")
+            job.error, job.progress, job.stage = (
+                error,
+                (job.progress if error else 1.0),
+                ("failed" if error else "done"),
+            )
             job.analysis.summary = summary
 
     def reap(self) -> list[str]:
@@ -105,8 +124,9 @@ class JobQueue:
         beat.start()
         summary, error = None, None
         try:
-            summary = results.run_analysis(folder, input_path, model,
-                                           lambda p, s: self._progress(job_id, worker, p, s), options)
+            summary = results.run_analysis(
+                folder, input_path, model, lambda p, s: self._progress(job_id, worker, p, s), options
+            )
         except LungsegError as exc:
             error = results.scrub(str(exc), folder)
         except MemoryError:
@@ -123,7 +143,7 @@ class JobQueue:
                 break
             except Exception:
                 log.warning("job %s: could not record the outcome (attempt %d)", job_id, attempt + 1)
-                time.sleep(2 ** attempt)
+                time.sleep(2**attempt)
         return "failed" if error else "done"
 
     def _progress(self, job_id: str, worker: str, progress: float, stage: str) -> None:

@@ -15,12 +15,18 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # NiiVue compiles WebGL shaders (no eval); 'wasm-unsafe-eval' is left out unless the viewer needs it.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
-HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY"),
-           (b"permissions-policy", b"camera=(), microphone=(), geolocation=()")]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
 
 
 class SecurityHeaders:
@@ -104,13 +110,35 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    await _refuse(send, 413, (f"request too large: the limit is {limit // (1 << 20)} MB" if limit >= 1 << 20
-                              else f"request too large: the limit is {limit // 1024} KB").encode())
+    await _refuse(
+        send,
+        413,
+        (
+            f"request too large: the limit is {limit // (1 << 20)} MB"
+            if limit >= 1 << 20
+            else f"request too large: the limit is {limit // 1024} KB"
+        ).encode(),
+    )
 
 
-async def _refuse(send: Send, status: int, body: bytes, media_type: bytes = b"text/plain; charset=utf-8",
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media_type), (b"connection", b"close"),
-                            (b"content-length", str(len(body)).encode())] + (extra or []) + HEADERS})
+async def _refuse(
+    send: Send,
+    status: int,
+    body: bytes,
+    media_type: bytes = b"text/plain; charset=utf-8",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media_type),
+                (b"connection", b"close"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            + (extra or [])
+            + HEADERS,
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -46,8 +46,9 @@ class User(Base):
     is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    analyses: Mapped[list[Analysis]] = relationship(back_populates="user", cascade="all, delete-orphan",
-                                                    passive_deletes=True)
+    analyses: Mapped[list[Analysis]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class UserSession(Base):
@@ -78,14 +79,15 @@ class Analysis(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     input_name: Mapped[str] = mapped_column(String(255))
-    input_kind: Mapped[str] = mapped_column(String(20))       # dicom-series | volume | slice
+    input_kind: Mapped[str] = mapped_column(String(20))  # dicom-series | volume | slice
     model: Mapped[str] = mapped_column(String(100))
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # volumes, quality, findings (when done)
 
     user: Mapped[User] = relationship(back_populates="analyses")
-    job: Mapped[Job] = relationship(back_populates="analysis", cascade="all, delete-orphan", passive_deletes=True,
-                                    uselist=False)
+    job: Mapped[Job] = relationship(
+        back_populates="analysis", cascade="all, delete-orphan", passive_deletes=True, uselist=False
+    )
 
 
 class Job(Base):

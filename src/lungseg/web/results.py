@@ -34,8 +34,8 @@ from lungseg.web.result_folder import RESULT, result_staging
 
 @dataclass(frozen=True)
 class Download:
-    name: str        # URL name
-    filename: str    # in the result folder
+    name: str  # URL name
+    filename: str  # in the result folder
     media_type: str
     label: str
 
@@ -80,10 +80,12 @@ def segmenter_for(model: str, options: dict | None = None):
         default = _cache[model]
     if not options:
         return default
-    postprocess = PostprocessOptions(keep_largest=options.get("keep_largest", True),
-                                     fill_holes_3d=options.get("fill_holes", True),
-                                     fill_holes_2d=options.get("fill_holes_2d", False),
-                                     smooth_radius=int(options.get("smooth", 0)))
+    postprocess = PostprocessOptions(
+        keep_largest=options.get("keep_largest", True),
+        fill_holes_3d=options.get("fill_holes", True),
+        fill_holes_2d=options.get("fill_holes_2d", False),
+        smooth_radius=int(options.get("smooth", 0)),
+    )
     return default.replace(postprocess=postprocess, tta=options.get("tta", True))
 
 
@@ -140,8 +142,15 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
         with staged_writes() as stage:
             for index, (fmt, name) in enumerate(formats):
                 first = index == 0
-                write_outputs(result, Target(input_path, staging / name, fmt), overlay=first, report=first,
-                              model_name=model, report_fields=fields, stage=stage)
+                write_outputs(
+                    result,
+                    Target(input_path, staging / name, fmt),
+                    overlay=first,
+                    report=first,
+                    model_name=model,
+                    report_fields=fields,
+                    stage=stage,
+                )
         _write_viewer_ct(result, staging)
         _without_server_paths(staging / REPORT)
     progress(1.0, "done")
@@ -181,12 +190,24 @@ def summary_of(report: dict) -> dict:
     measurements = report.get("measurements", {})
     quality = {k: report["quality"][k] for k in ("score", "flip_agreement", "plausible", "flagged")}
     quality["flagged_slices"] = report["quality"].get("flagged_slices", [])
-    quality["unjudged_below"] = [row["slice"] for row in report["quality"].get("per_slice", [])
-                                 if row["lung_pixels"] and not row.get("judged", True)
-                                 and row["flip_agreement"] < report["quality"].get("threshold", 1.0)]
-    return {"measurements": measurements, "quality": quality, "verdict": report.get("verdict"),
-            "findings": report.get("findings", []), "status": report.get("status"),
-            "seconds": report.get("seconds"), "labels": report.get("labels", {}),
-            "lungseg_version": report.get("lungseg_version"), "disclaimer": DISCLAIMER,
-            "models": report.get("models", []), "lesions": report.get("lesions"),
-            "kind": report.get("input", {}).get("kind")}
+    quality["unjudged_below"] = [
+        row["slice"]
+        for row in report["quality"].get("per_slice", [])
+        if row["lung_pixels"]
+        and not row.get("judged", True)
+        and row["flip_agreement"] < report["quality"].get("threshold", 1.0)
+    ]
+    return {
+        "measurements": measurements,
+        "quality": quality,
+        "verdict": report.get("verdict"),
+        "findings": report.get("findings", []),
+        "status": report.get("status"),
+        "seconds": report.get("seconds"),
+        "labels": report.get("labels", {}),
+        "lungseg_version": report.get("lungseg_version"),
+        "disclaimer": DISCLAIMER,
+        "models": report.get("models", []),
+        "lesions": report.get("lesions"),
+        "kind": report.get("input", {}).get("kind"),
+    }

@@ -46,13 +46,22 @@ def shipped_model_names() -> list[str]:
 
 
 def limits_of(settings: Settings) -> UploadLimits:
-    return UploadLimits(max_total_bytes=settings.max_upload_mb * MB, max_files=settings.max_upload_files,
-                        max_uncompressed_bytes=settings.max_uncompressed_mb * MB)
+    return UploadLimits(
+        max_total_bytes=settings.max_upload_mb * MB,
+        max_files=settings.max_upload_files,
+        max_uncompressed_bytes=settings.max_uncompressed_mb * MB,
+    )
 
 
-def create_analysis(db: Session, settings: Settings, user: User, files: Iterable[tuple[str, BinaryIO]],
-                    model: str, options: AnalysisOptions | None = None,
-                    staging: StagingArea | None = None) -> Analysis:
+def create_analysis(
+    db: Session,
+    settings: Settings,
+    user: User,
+    files: Iterable[tuple[str, BinaryIO]],
+    model: str,
+    options: AnalysisOptions | None = None,
+    staging: StagingArea | None = None,
+) -> Analysis:
     """Stage the upload in the staging area, de-identify DICOM, screen it with the model's own checks, and
     only then move it into a new analysis folder and queue a job. Raises ``UploadRefused`` (nothing is
     kept and no job is created).
@@ -80,10 +89,18 @@ def create_analysis(db: Session, settings: Settings, user: User, files: Iterable
         try:
             folder.mkdir(parents=True)
             shutil.move(inputs, folder / "input")  # de-identified and accepted: now it may enter the user's folder
-            analysis = Analysis(id=analysis_id, user_id=user.id, input_name=staged.original_name[:255],
-                                input_kind=staged.kind, model=model,
-                                options={"input": str(staged.path.relative_to(inputs)), "files": staged.files,
-                                         "postprocess": (options or AnalysisOptions()).model_dump()})
+            analysis = Analysis(
+                id=analysis_id,
+                user_id=user.id,
+                input_name=staged.original_name[:255],
+                input_kind=staged.kind,
+                model=model,
+                options={
+                    "input": str(staged.path.relative_to(inputs)),
+                    "files": staged.files,
+                    "postprocess": (options or AnalysisOptions()).model_dump(),
+                },
+            )
             analysis.job = Job()
             db.add(analysis)
             db.commit()
@@ -106,8 +123,16 @@ def register_user(db: Session, data: Registration, password_hash: str) -> User |
         return None
     first = db.scalar(select(func.count()).select_from(User)) == 0
     for admin in (True, False) if first else (False,):
-        user = User(email=data.email, full_name=data.full_name, password_hash=password_hash, age=data.age,
-                    gender=data.gender, mobile=data.mobile, is_admin=admin, first_admin=FIRST_ADMIN if admin else None)
+        user = User(
+            email=data.email,
+            full_name=data.full_name,
+            password_hash=password_hash,
+            age=data.age,
+            gender=data.gender,
+            mobile=data.mobile,
+            is_admin=admin,
+            first_admin=FIRST_ADMIN if admin else None,
+        )
         db.add(user)
         try:
             db.commit()
@@ -135,8 +160,15 @@ def history(db: Session, user: User, number: int, size: int) -> Page:
     total = db.scalar(select(func.count()).select_from(Analysis).where(Analysis.user_id == user.id)) or 0
     pages = max(1, -(-total // size))
     number = min(max(1, number), pages)
-    items = list(db.scalars(select(Analysis).where(Analysis.user_id == user.id)
-                            .order_by(Analysis.created_at.desc(), Analysis.id).offset((number - 1) * size).limit(size)))
+    items = list(
+        db.scalars(
+            select(Analysis)
+            .where(Analysis.user_id == user.id)
+            .order_by(Analysis.created_at.desc(), Analysis.id)
+            .offset((number - 1) * size)
+            .limit(size)
+        )
+    )
     return Page(items, number, pages, total)
 
 

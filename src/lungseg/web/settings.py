@@ -26,19 +26,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path("lungseg-data")
     database_url: str | None = None
     secret_key: str | None = None
-    jobs: Literal["inline", "celery", "none"] = "inline"   # none: only `lungseg worker` processes run jobs
-    workers: int = Field(1, ge=0, le=64)                   # inline worker threads in the server
+    jobs: Literal["inline", "celery", "none"] = "inline"  # none: only `lungseg worker` processes run jobs
+    workers: int = Field(1, ge=0, le=64)  # inline worker threads in the server
     broker_url: str = "redis://127.0.0.1:6379/0"
-    threads_per_job: int = Field(1, ge=1, le=64)           # ONNX Runtime threads of one running job
+    threads_per_job: int = Field(1, ge=1, le=64)  # ONNX Runtime threads of one running job
     lease_seconds: int = Field(120, ge=10)
     max_attempts: int = Field(3, ge=1)
     max_upload_mb: int = Field(1024, ge=1)
     max_upload_files: int = Field(2000, ge=1)
     max_uncompressed_mb: int = Field(2048, ge=1)
-    max_staging_mb: int = Field(4096, ge=1)                # all uploads being checked at once (one process)
+    max_staging_mb: int = Field(4096, ge=1)  # all uploads being checked at once (one process)
     session_idle_minutes: int = Field(60, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
-    login_rate: str = "20/15 minutes"                      # failures per address; attempts per account
+    login_rate: str = "20/15 minutes"  # failures per address; attempts per account
     page_size: int = Field(20, ge=1, le=200)
     admin_sees_images: bool = False
     contact_name: str = "your radiology department"

@@ -84,9 +84,11 @@ class StagingArea:
     def _take(self, size: int) -> None:
         with self._lock:
             if self.used + size > self.max_bytes:
-                raise UploadRefused("the server is busy with other uploads (more than "
-                                    f"{format_size(self.max_bytes)} being checked at once); try again in a few minutes",
-                                    503)
+                raise UploadRefused(
+                    "the server is busy with other uploads (more than "
+                    f"{format_size(self.max_bytes)} being checked at once); try again in a few minutes",
+                    503,
+                )
             self.used += size
 
     def _give_back(self, size: int) -> None:

@@ -19,10 +19,19 @@ templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 def render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
     settings = request.app.state.settings
     token = csrf_token_for(request)
-    response = templates.TemplateResponse(request, name, {
-        "user": context.pop("user", None), "csrf_token": token, "disclaimer": DISCLAIMER, "version": __version__,
-        "contact": {"name": settings.contact_name, "phone": settings.contact_phone, "url": settings.contact_url},
-        **context}, status_code=status_code)
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": context.pop("user", None),
+            "csrf_token": token,
+            "disclaimer": DISCLAIMER,
+            "version": __version__,
+            "contact": {"name": settings.contact_name, "phone": settings.contact_phone, "url": settings.contact_url},
+            **context,
+        },
+        status_code=status_code,
+    )
     if getattr(request.state, "new_csrf", None):
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
     response.headers["Cache-Control"] = "no-store"

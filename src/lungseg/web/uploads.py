@@ -24,8 +24,10 @@ from typing import BinaryIO
 CHUNK = 1 << 20
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-ACCEPTED = ("DICOM files (.dcm or no suffix), one .zip of them, one volume (.nii, .nii.gz, .nrrd, .mha) "
-            "or one image slice (.png, .jpg, .jpeg, .tif, .tiff)")
+ACCEPTED = (
+    "DICOM files (.dcm or no suffix), one .zip of them, one volume (.nii, .nii.gz, .nrrd, .mha) "
+    "or one image slice (.png, .jpg, .jpeg, .tif, .tiff)"
+)
 _HEAD = 132  # the DICOM preamble (128 bytes) and b"DICM"
 _DESCRIBED = {"dicom": "DICOM files", "zip": "a .zip", "volume": "a volume", "slice": "an image slice"}
 _KINDS = {"dicom": "dicom-series", "volume": "volume", "slice": "slice"}
@@ -34,10 +36,10 @@ _JUNK = {"thumbs.db", "desktop.ini", "dicomdir"}
 
 @dataclass(frozen=True)
 class UploadLimits:
-    max_total_bytes: int = 1 << 30        # all files of one upload together (also the zip's own size)
-    max_files: int = 2000                  # files in one upload, or entries in a zip
+    max_total_bytes: int = 1 << 30  # all files of one upload together (also the zip's own size)
+    max_files: int = 2000  # files in one upload, or entries in a zip
     max_uncompressed_bytes: int = 2 << 30  # a zip's total uncompressed size
-    max_ratio: float = 200.0               # a zip's (and a large entry's) uncompressed/compressed ratio
+    max_ratio: float = 200.0  # a zip's (and a large entry's) uncompressed/compressed ratio
 
 
 class UploadRefused(Exception):
@@ -52,14 +54,18 @@ class UploadRefused(Exception):
 
 @dataclass(frozen=True)
 class StagedUpload:
-    kind: str            # "dicom-series" | "volume" | "slice"
-    path: Path           # what lungseg reads: the folder of DICOM files, or the single file
-    files: int           # number of stored files
-    original_name: str   # the user's file name (or zip name), for display only; never used as a path
+    kind: str  # "dicom-series" | "volume" | "slice"
+    path: Path  # what lungseg reads: the folder of DICOM files, or the single file
+    files: int  # number of stored files
+    original_name: str  # the user's file name (or zip name), for display only; never used as a path
 
 
-def stage_upload(files: Iterable[tuple[str, BinaryIO]], dest: Path, limits: UploadLimits,
-                 reserve: Callable[[int], None] | None = None) -> StagedUpload:
+def stage_upload(
+    files: Iterable[tuple[str, BinaryIO]],
+    dest: Path,
+    limits: UploadLimits,
+    reserve: Callable[[int], None] | None = None,
+) -> StagedUpload:
     """Stream ``files`` (client name, binary stream) into the new folder ``dest`` under generated names.
 
     Work happens in a hidden folder beside ``dest`` that is renamed to ``dest`` at the end, so a refusal
@@ -101,8 +107,9 @@ def is_junk(name: str) -> bool:
     return not parts or "__MACOSX" in parts or parts[-1].startswith(".") or parts[-1].lower() in _JUNK
 
 
-def _stage(files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadLimits,
-           reserve: Callable[[int], None] | None) -> tuple[_Folder, str]:
+def _stage(
+    files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadLimits, reserve: Callable[[int], None] | None
+) -> tuple[_Folder, str]:
     folder = _Folder(staging)
     budget = _Budget(limits.max_total_bytes, "the upload", reserve)
     received, names = 0, []
@@ -184,7 +191,8 @@ class _Folder:
         if self.kinds and not (kind == "dicom" and self.kinds[0] == "dicom"):
             raise UploadRefused(
                 f"'{shown_name(name)}' ({_DESCRIBED[kind]}) cannot join {_DESCRIBED[self.kinds[0]]} in one upload: "
-                "send one DICOM series, one .zip, one volume or one image slice at a time")
+                "send one DICOM series, one .zip, one volume or one image slice at a time"
+            )
 
     def _generated_name(self, kind: str, name: str) -> str:
         lower = shown_name(name).lower()
@@ -205,7 +213,7 @@ def _read_head(stream: BinaryIO) -> bytes:
 
 
 def _classify(name: str, head: bytes) -> str | None:
-    """"dicom", "zip", "volume", "slice" or None: by whitelisted suffix first, then by content (DICOM
+    """ "dicom", "zip", "volume", "slice" or None: by whitelisted suffix first, then by content (DICOM
     preamble, zip signature, or an unsuffixed file that starts like a preamble-less DICOM)."""
     lower = shown_name(name).lower()
     if lower.endswith(".dcm") or head[128:132] == b"DICM":  # content wins: a DICOM named .mha is DICOM

@@ -22,16 +22,19 @@ PLANES = ("axial", "coronal", "sagittal")
 
 
 def job_status(job: Job) -> JobStatus:
-    return JobStatus(state=job.state, progress=round(job.progress, 3), stage=job.stage, attempts=job.attempts,
-                     error=job.error)
+    return JobStatus(
+        state=job.state, progress=round(job.progress, 3), stage=job.stage, attempts=job.attempts, error=job.error
+    )
 
 
 def next_steps(analysis: Analysis) -> list[str]:
     """Plain-language suggestions tied to what was found; never a diagnosis."""
     job, summary = analysis.job, analysis.summary or {}
     if job.state == "failed":
-        return ["The analysis could not be completed. Check the message above; if the scan is a chest CT, "
-                "try again or contact the site administrator."]
+        return [
+            "The analysis could not be completed. Check the message above; if the scan is a chest CT, "
+            "try again or contact the site administrator."
+        ]
     if job.state != "done":
         return []
     if "classification" in summary:
@@ -41,17 +44,24 @@ def next_steps(analysis: Analysis) -> list[str]:
     warnings = [f for f in summary.get("findings", []) if f.get("level") == "warn"]
     verdict = summary.get("verdict") or {}
     if verdict.get("status") == "check":
-        steps.append("The verdict is 'check': a person must look at what the reasons name (and where) before "
-                     "anything from this result is used.")
+        steps.append(
+            "The verdict is 'check': a person must look at what the reasons name (and where) before "
+            "anything from this result is used."
+        )
     if quality.get("flagged") or not quality.get("plausible", True):
-        steps.append("The automatic segmentation has low confidence. Have it reviewed manually before using the "
-                     "volumes, and consider whether the scan should be repeated.")
+        steps.append(
+            "The automatic segmentation has low confidence. Have it reviewed manually before using the "
+            "volumes, and consider whether the scan should be repeated."
+        )
     if warnings:
-        steps.append("The input check raised warnings (listed above). Review them; measurements may be partial or "
-                     "approximate.")
+        steps.append(
+            "The input check raised warnings (listed above). Review them; measurements may be partial or approximate."
+        )
     if not steps and verdict.get("status", "ok") == "ok":
-        steps.append("The segmentation passed the automatic checks. A radiologist should still review the overlay "
-                     "before the measurements are used.")
+        steps.append(
+            "The segmentation passed the automatic checks. A radiologist should still review the overlay "
+            "before the measurements are used."
+        )
     steps.append("This is screening support only, not a diagnosis: discuss any concern with a physician.")
     return steps
 
@@ -60,13 +70,19 @@ def classification_steps(summary: dict) -> list[str]:
     result = summary["classification"]
     steps = []
     if result.get("flagged_not_chest_ct"):
-        steps.append("The picture did not look like an axial chest CT slice (see the checks above): the cancer-type "
-                     "label is not meaningful for it.")
+        steps.append(
+            "The picture did not look like an axial chest CT slice (see the checks above): the cancer-type "
+            "label is not meaningful for it."
+        )
     elif result.get("confidence", 0) < 0.6:
-        steps.append("The model is unsure (calibrated confidence below 60 %). Do not rely on the label; have the "
-                     "images reviewed by a radiologist.")
-    steps.append("A cancer type can only be established by histology. This label from a single slice is "
-                 "screening support for research, not a diagnosis: discuss any concern with a physician.")
+        steps.append(
+            "The model is unsure (calibrated confidence below 60 %). Do not rely on the label; have the "
+            "images reviewed by a radiologist."
+        )
+    steps.append(
+        "A cancer type can only be established by histology. This label from a single slice is "
+        "screening support for research, not a diagnosis: discuss any concern with a physician."
+    )
     return steps
 
 
@@ -150,18 +166,40 @@ def agreement_chart(folder: Path) -> bytes:
     small = [r for r in rows if not r.get("judged", True)]
     figure = Figure(figsize=(7, 2.2), dpi=100)
     axes = figure.add_subplot()
-    axes.plot([r["slice"] for r in judged], [r["flip_agreement"] for r in judged], ".-", color="#1f5fa8", lw=1, ms=3,
-              label="judged slices")
+    axes.plot(
+        [r["slice"] for r in judged],
+        [r["flip_agreement"] for r in judged],
+        ".-",
+        color="#1f5fa8",
+        lw=1,
+        ms=3,
+        label="judged slices",
+    )
     if small:
-        axes.plot([r["slice"] for r in small], [r["flip_agreement"] for r in small], ".", color="#aaaaaa", ms=3,
-                  label="too little lung to judge")
+        axes.plot(
+            [r["slice"] for r in small],
+            [r["flip_agreement"] for r in small],
+            ".",
+            color="#aaaaaa",
+            ms=3,
+            label="too little lung to judge",
+        )
     marked = [r for r in judged if r["slice"] in flagged]
     if marked:
-        axes.plot([r["slice"] for r in marked], [r["flip_agreement"] for r in marked], "o", color="#d04a00", ms=5,
-                  label="flagged")
+        axes.plot(
+            [r["slice"] for r in marked],
+            [r["flip_agreement"] for r in marked],
+            "o",
+            color="#d04a00",
+            ms=5,
+            label="flagged",
+        )
     axes.axhline(threshold, color="#b35c00", lw=1, ls="--", label=f"flag threshold {threshold:.2f}")
-    axes.set(xlabel="axial slice (inferior → superior)", ylabel="agreement", ylim=(min(0.5, *[r["flip_agreement"]
-             for r in rows] or [0.5]) - 0.02, 1.01))
+    axes.set(
+        xlabel="axial slice (inferior → superior)",
+        ylabel="agreement",
+        ylim=(min(0.5, *[r["flip_agreement"] for r in rows] or [0.5]) - 0.02, 1.01),
+    )
     axes.legend(loc="lower right", fontsize=7, frameon=False, ncol=2)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -14,7 +14,6 @@ from functools import lru_cache
 
 from lungseg.web.settings import Settings
 
-
 _queues: dict[str, object] = {}
 
 
@@ -30,8 +29,9 @@ def _queue(settings: Settings | None = None):
         os.environ.setdefault("LUNGSEG_THREADS", str(settings.threads_per_job))
         engine = make_engine(url)
         migrate.upgrade(engine)
-        _queues[url] = JobQueue(make_session_factory(engine), settings.results_dir, settings.lease_seconds,
-                                settings.max_attempts)
+        _queues[url] = JobQueue(
+            make_session_factory(engine), settings.results_dir, settings.lease_seconds, settings.max_attempts
+        )
     return _queues[url]
 
 
@@ -55,8 +55,14 @@ def celery_app(broker_url: str | None = None):
     from celery import Celery
 
     celery = Celery("lungseg", broker=broker_url or Settings().broker_url)
-    celery.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=True,
-                       task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
+    celery.conf.update(
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+    )
 
     @celery.task(name="lungseg.run_job")
     def run_job(job_id: str) -> str | None:

@@ -28,7 +28,9 @@ def _limited(request: Request, user: User) -> None:
 
 
 def _page(request: Request, db: Session, user: User, status_code: int = 200, **context):
-    tokens = list(db.scalars(select(AccessToken).where(AccessToken.user_id == user.id).order_by(AccessToken.created_at)))
+    tokens = list(
+        db.scalars(select(AccessToken).where(AccessToken.user_id == user.id).order_by(AccessToken.created_at))
+    )
     return render(request, "account.html", status_code=status_code, user=user, tokens=tokens, **context)
 
 
@@ -38,8 +40,13 @@ def account(request: Request, user: User = Depends(page_user), db: Session = Dep
 
 
 @router.post("/password")
-def change_password(request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "",
-                    user: User = Depends(page_user), db: Session = Depends(get_db)):
+def change_password(
+    request: Request,
+    current: Annotated[str, Form()] = "",
+    new: Annotated[str, Form()] = "",
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+):
     _limited(request, user)
     if not verify_password(user.password_hash, current):
         return _page(request, db, user, 400, errors=["The current password is wrong."])
@@ -55,8 +62,12 @@ def change_password(request: Request, current: Annotated[str, Form()] = "", new:
 
 
 @router.post("/tokens")
-def create_token(request: Request, name: Annotated[str, Form()] = "token", user: User = Depends(page_user),
-                 db: Session = Depends(get_db)):
+def create_token(
+    request: Request,
+    name: Annotated[str, Form()] = "token",
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+):
     token = new_token()
     db.add(AccessToken(user_id=user.id, name=(name.strip() or "token")[:100], token_hash=token_hash(token)))
     db.commit()
@@ -74,8 +85,13 @@ def revoke_token(token_id: str, user: User = Depends(page_user), db: Session = D
 
 
 @router.post("/delete")
-def delete_account(request: Request, password: Annotated[str, Form()] = "", user: User = Depends(page_user),
-                   db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+def delete_account(
+    request: Request,
+    password: Annotated[str, Form()] = "",
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     _limited(request, user)
     if not verify_password(user.password_hash, password):
         return _page(request, db, user, 400, errors=["Enter your password to delete the account."])

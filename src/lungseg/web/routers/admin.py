@@ -22,10 +22,20 @@ def admin_page(request: Request, user: User = Depends(admin_user), db: Session =
     counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
     recent = list(db.scalars(select(Job).order_by(Job.created_at.desc()).limit(50)))
     alive = utcnow() - timedelta(seconds=request.app.state.settings.lease_seconds)
-    workers = sorted({job.worker for job in recent if job.state == "running" and job.heartbeat and job.heartbeat > alive})
+    workers = sorted(
+        {job.worker for job in recent if job.state == "running" and job.heartbeat and job.heartbeat > alive}
+    )
     users = list(db.scalars(select(User).order_by(User.created_at)))
-    return render(request, "admin.html", user=user, counts=counts, jobs=recent, workers=workers, users=users,
-                  settings=request.app.state.settings)
+    return render(
+        request,
+        "admin.html",
+        user=user,
+        counts=counts,
+        jobs=recent,
+        workers=workers,
+        users=users,
+        settings=request.app.state.settings,
+    )
 
 
 @router.post("/users/{user_id}/toggle")

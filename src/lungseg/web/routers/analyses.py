@@ -21,13 +21,19 @@ from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts
 
-router = APIRouter(prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False,
-                   route_class=FormLimitedRoute)
+router = APIRouter(
+    prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False, route_class=FormLimitedRoute
+)
 
 
 @router.get("")
-def history_page(request: Request, page: int = 1, user: User = Depends(page_user), db: Session = Depends(get_db),
-                 settings: Settings = Depends(get_settings)):
+def history_page(
+    request: Request,
+    page: int = 1,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     return render(request, "history.html", user=user, page=history(db, user, page, settings.page_size))
 
 
@@ -37,75 +43,135 @@ def upload_form(request: Request, user: User = Depends(page_user)):
 
 
 @router.post("")
-async def upload(request: Request, files: Annotated[list[UploadFile], File()],
-                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "auto",
-                 user: User = Depends(page_user), db: Session = Depends(get_db),
-                 settings: Settings = Depends(get_settings)):
+async def upload(
+    request: Request,
+    files: Annotated[list[UploadFile], File()],
+    options: Annotated[AnalysisOptions, Form()],
+    model: Annotated[str, Form()] = "auto",
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     try:
         analysis = await queue_upload(request, files, model, options, user, db, settings)
     except UploadRefused as exc:
-        return render(request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(),
-                      errors=[exc.reason])
+        return render(
+            request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(), errors=[exc.reason]
+        )
     return RedirectResponse(f"/analyses/{analysis.id}", status_code=303)
 
 
-async def queue_upload(request: Request, files: list[UploadFile], model: str, options: AnalysisOptions,
-                       user: User, db: Session, settings: Settings):
+async def queue_upload(
+    request: Request,
+    files: list[UploadFile],
+    model: str,
+    options: AnalysisOptions,
+    user: User,
+    db: Session,
+    settings: Settings,
+):
     """Create the analysis (off the event loop: staging, de-identification and the model's screen take
     seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
     from lungseg.web.app import notify_workers
 
-    analysis = await run_in_threadpool(create_analysis, db, settings, user,
-                                       [(f.filename or "upload", f.file) for f in files], model, options,
-                                       request.app.state.staging)
+    analysis = await run_in_threadpool(
+        create_analysis,
+        db,
+        settings,
+        user,
+        [(f.filename or "upload", f.file) for f in files],
+        model,
+        options,
+        request.app.state.staging,
+    )
     notify_workers(request.app, analysis.job.id)
     return analysis
 
 
 @router.get("/{analysis_id}")
-def result_page(request: Request, analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
-                settings: Settings = Depends(get_settings)):
+def result_page(
+    request: Request,
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     done = analysis.job.state == "done"
     legend = viewer_legend((analysis.summary or {}).get("labels") if done else None)
-    return render(request, "result.html", user=user, analysis=analysis, job=job_status(analysis.job),
-                  downloads=results.available(folder) if done else [], legend=legend,
-                  slices=slice_counts(folder) if done else 0, steps=next_steps(analysis))
+    return render(
+        request,
+        "result.html",
+        user=user,
+        analysis=analysis,
+        job=job_status(analysis.job),
+        downloads=results.available(folder) if done else [],
+        legend=legend,
+        slices=slice_counts(folder) if done else 0,
+        steps=next_steps(analysis),
+    )
 
 
 @router.get("/{analysis_id}/status")
-def status(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
-           settings: Settings = Depends(get_settings)):
+def status(
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     return job_status(owned_analysis(analysis_id, user, db, settings.admin_sees_images).job)
 
 
 @router.get("/{analysis_id}/files/{name}")
-def download(analysis_id: str, name: str, user: User = Depends(page_user), db: Session = Depends(get_db),
-             settings: Settings = Depends(get_settings)):
+def download(
+    analysis_id: str,
+    name: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     return file_response(owned_analysis(analysis_id, user, db, settings.admin_sees_images), name, settings)
 
 
 @router.get("/{analysis_id}/slice.png")
-def slice_png(analysis_id: str, plane: str = "axial", index: int = -1, opacity: float = 0.35,
-              user: User = Depends(page_user), db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+def slice_png(
+    analysis_id: str,
+    plane: str = "axial",
+    index: int = -1,
+    opacity: float = 0.35,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
-    return Response(render_slice(folder, plane, index, opacity), media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})
+    return Response(
+        render_slice(folder, plane, index, opacity),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=300"},
+    )
 
 
 @router.get("/{analysis_id}/agreement.png")
-def agreement(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
-              settings: Settings = Depends(get_settings)):
+def agreement(
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     return Response(agreement_chart(folder), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.post("/{analysis_id}/delete")
-def delete(analysis_id: str, user: User = Depends(page_user), db: Session = Depends(get_db),
-           settings: Settings = Depends(get_settings)):
+def delete(
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     delete_analysis(db, settings, owned_analysis(analysis_id, user, db))
     return RedirectResponse("/analyses", status_code=303)
 
@@ -119,8 +185,12 @@ def file_response(analysis, name: str, settings: Settings) -> FileResponse:
     if match is None or analysis.job.state != "done":
         raise HTTPException(404)
     short = analysis.id.split("-")[0]
-    return FileResponse(folder / results.RESULT / match.filename, media_type=match.media_type,
-                        filename=f"lungseg-{short}-{match.filename}", headers={"Cache-Control": "private, no-store"})
+    return FileResponse(
+        folder / results.RESULT / match.filename,
+        media_type=match.media_type,
+        filename=f"lungseg-{short}-{match.filename}",
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 def viewer_legend(labels: dict | None) -> list[dict]:
@@ -128,5 +198,8 @@ def viewer_legend(labels: dict | None) -> list[dict]:
     class's colour (``lungseg.labels``); the lungs before a result exists."""
     if not labels:
         return [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
-    return [{"value": int(value), "name": name, "colour": list(label_class(int(value)).colour)}
-            for value, name in labels.items() if int(value) > 0]
+    return [
+        {"value": int(value), "name": name, "colour": list(label_class(int(value)).colour)}
+        for value, name in labels.items()
+        if int(value) > 0
+    ]

@@ -25,18 +25,31 @@ router = APIRouter(prefix="/api/v1", tags=["analyses"], route_class=FormLimitedR
 def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     done = analysis.job.state == "done"
-    downloads = {d.name: f"/api/v1/analyses/{analysis.id}/files/{d.name}" for d in results.available(folder)} \
-        if done else {}
-    return AnalysisOut(id=analysis.id, created_at=analysis.created_at, input_name=analysis.input_name,
-                       input_kind=analysis.input_kind, model=analysis.model, job=job_status(analysis.job),
-                       summary=analysis.summary if done else None, downloads=downloads)
+    downloads = (
+        {d.name: f"/api/v1/analyses/{analysis.id}/files/{d.name}" for d in results.available(folder)} if done else {}
+    )
+    return AnalysisOut(
+        id=analysis.id,
+        created_at=analysis.created_at,
+        input_name=analysis.input_name,
+        input_kind=analysis.input_kind,
+        model=analysis.model,
+        job=job_status(analysis.job),
+        summary=analysis.summary if done else None,
+        downloads=downloads,
+    )
 
 
 @router.post("/analyses", status_code=202, response_model=AnalysisOut)
-async def create(request: Request, files: Annotated[list[UploadFile], File()],
-                 options: Annotated[AnalysisOptions, Form()], model: Annotated[str, Form()] = "auto",
-                 user: User = Depends(api_user), db: Session = Depends(get_db),
-                 settings: Settings = Depends(get_settings)):
+async def create(
+    request: Request,
+    files: Annotated[list[UploadFile], File()],
+    options: Annotated[AnalysisOptions, Form()],
+    model: Annotated[str, Form()] = "auto",
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""
     try:
         analysis = await queue_upload(request, files, model, options, user, db, settings)
@@ -46,30 +59,48 @@ async def create(request: Request, files: Annotated[list[UploadFile], File()],
 
 
 @router.get("/analyses", response_model=AnalysisList)
-def list_analyses(page: int = 1, user: User = Depends(api_user), db: Session = Depends(get_db),
-                  settings: Settings = Depends(get_settings)):
+def list_analyses(
+    page: int = 1,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     """The user's analyses, newest first."""
     found = history(db, user, page, settings.page_size)
-    return AnalysisList(items=[_out(a, settings) for a in found.items], page=found.number, pages=found.pages,
-                        total=found.total)
+    return AnalysisList(
+        items=[_out(a, settings) for a in found.items], page=found.number, pages=found.pages, total=found.total
+    )
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisOut)
-def get_analysis(analysis_id: str, user: User = Depends(api_user), db: Session = Depends(get_db),
-                 settings: Settings = Depends(get_settings)):
+def get_analysis(
+    analysis_id: str,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     """Job status, and when done the summary (volumes, quality, findings) and download links."""
     return _out(owned_analysis(analysis_id, user, db), settings)
 
 
 @router.get("/analyses/{analysis_id}/files/{name}")
-def get_file(analysis_id: str, name: str, user: User = Depends(api_user), db: Session = Depends(get_db),
-             settings: Settings = Depends(get_settings)):
+def get_file(
+    analysis_id: str,
+    name: str,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     """A result file: labels-nifti, labels-png, dicom-seg, axial, coronal, overlay, report, ct."""
     return file_response(owned_analysis(analysis_id, user, db), name, settings)
 
 
 @router.delete("/analyses/{analysis_id}", status_code=204)
-def remove(analysis_id: str, user: User = Depends(api_user), db: Session = Depends(get_db),
-           settings: Settings = Depends(get_settings)):
+def remove(
+    analysis_id: str,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
     """Delete the analysis and its files."""
     delete_analysis(db, settings, owned_analysis(analysis_id, user, db))

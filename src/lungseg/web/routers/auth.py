@@ -30,8 +30,9 @@ def client_address(request: Request) -> str:
 
 def _limited(request: Request, action: str, email: str) -> None:
     """429 after too many attempts of ``action`` (registration) from this address or for this email."""
-    if not request.app.state.limiter.allowed(f"{action}:ip:{client_address(request)}",
-                                             f"{action}:account:{normal_email(email)}"):
+    if not request.app.state.limiter.allowed(
+        f"{action}:ip:{client_address(request)}", f"{action}:account:{normal_email(email)}"
+    ):
         raise HTTPException(429, TOO_MANY)
 
 
@@ -41,10 +42,16 @@ def register_form(request: Request):
 
 
 @router.post("/register")
-def register(request: Request, full_name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
-             password: Annotated[str, Form()] = "", age: Annotated[str, Form()] = "",
-             gender: Annotated[str, Form()] = "", mobile: Annotated[str, Form()] = "",
-             db: Session = Depends(get_db)):
+def register(
+    request: Request,
+    full_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    age: Annotated[str, Form()] = "",
+    gender: Annotated[str, Form()] = "",
+    mobile: Annotated[str, Form()] = "",
+    db: Session = Depends(get_db),
+):
     form = {"full_name": full_name, "email": email, "age": age, "gender": gender, "mobile": mobile}
     _limited(request, "register", email)
     try:
@@ -58,8 +65,12 @@ def register(request: Request, full_name: Annotated[str, Form()] = "", email: An
     hashed = hash_password(data.password)  # before touching the database: no connection held while hashing
     register_user(db, data, hashed)
     # the same answer whether or not the email was already registered
-    return render(request, "login.html", form={"email": data.email},
-                  notice="Registration received. Sign in with your email and password.")
+    return render(
+        request,
+        "login.html",
+        form={"email": data.email},
+        notice="Registration received. Sign in with your email and password.",
+    )
 
 
 @router.get("/login")
@@ -68,8 +79,13 @@ def login_form(request: Request, next: str = "/analyses"):
 
 
 @router.post("/login")
-def login(request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
-          next: Annotated[str, Form()] = "/analyses", db: Session = Depends(get_db)):
+def login(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/analyses",
+    db: Session = Depends(get_db),
+):
     email = normal_email(email)
     limiter = request.app.state.limiter
     address, account = f"login:ip:{client_address(request)}", f"login:account:{email}"
@@ -81,8 +97,9 @@ def login(request: Request, email: Annotated[str, Form()] = "", password: Annota
     db.commit()  # release the connection while argon2 runs
     if not verify_password(user.password_hash if user else None, password) or user.is_disabled:
         limiter.hit(address)
-        return render(request, "login.html", status_code=401, form={"email": email}, errors=[WRONG],
-                      next=_safe_next(next))
+        return render(
+            request, "login.html", status_code=401, form={"email": email}, errors=[WRONG], next=_safe_next(next)
+        )
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     limiter.clear(account)
@@ -106,8 +123,14 @@ def start_session(request: Request, response, db: Session, user: User) -> None:
     token = new_token()
     db.add(UserSession(token_hash=token_hash(token), user_id=user.id, csrf_token=new_token()))
     db.commit()
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        max_age=request.app.state.settings.session_absolute_hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=request.app.state.settings.session_absolute_hours * 3600,
+    )
 
 
 def end_sessions(db: Session, user: User) -> None:
