@@ -1,8 +1,9 @@
 """``lungseg classify train | evaluate | predict``: options -> the classifier library.
 
-``train`` takes the segmentation run options (``train_commands.RUN_OPTIONS``, less the mask and
-segmentation-only ones) on the classifier defaults (``config.classifier_defaults``), plus the
-classification settings below; any other setting is reachable with ``--set SECTION.KEY=VALUE``.
+``train`` takes the run options of classification (``cli.options.run_options``: the config fields declared
+with ``cli`` for classification, such as ``--label-smoothing`` and ``--class-balance``, plus ``--config``,
+``--model-arg``, ``--pretrained`` and ``--set SECTION.KEY=VALUE``) on the classifier defaults
+(``config.classifier_defaults``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from lungseg.cli.common import DeviceOption, app, console, progress, user_errors
-from lungseg.cli.train_commands import build_config, with_run_options
+from lungseg.cli.options import build_config, with_run_options
 from lungseg.config import classifier_defaults
 from lungseg.errors import InputError
 from lungseg.screening import DISCLAIMER
@@ -22,40 +23,15 @@ from lungseg.screening import DISCLAIMER
 classify_app = typer.Typer(no_args_is_help=True, help="Classify chest CT slice pictures by cancer type.")
 app.add_typer(classify_app, name="classify")
 
-SEGMENTATION_ONLY = (
-    "images",
-    "masks",
-    "mask_labels",
-    "border_weights",
-    "target_val_dice",
-    "group_pattern",
-    "encoder_weights",
-    "allow_leaks",
-    "tensorboard",
-)
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
 
 @classify_app.command("train")
 @user_errors
-@with_run_options(exclude=SEGMENTATION_ONLY)
+@with_run_options("classification")
 def train(
     out: Annotated[Path, typer.Option(help="Run folder for checkpoints, history, audit and calibration.")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/last.pt with its saved config.")] = False,
-    pretrained: Annotated[
-        str | None,
-        typer.Option(
-            help="Initial weights of timm networks: imagenet (timm's download), a local state-dict PATH, or none."
-        ),
-    ] = None,
-    label_smoothing: Annotated[float | None, typer.Option(help="Cross-entropy label smoothing in [0, 1).")] = None,
-    class_balance: Annotated[
-        str | None, typer.Option(help="sampler (draw classes evenly) | loss (weigh them) | none.")
-    ] = None,
-    init_from: Annotated[
-        str | None,
-        typer.Option(help="Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung)."),
-    ] = None,
     *,
     options: dict,
 ):
@@ -68,17 +44,6 @@ def train(
             None, out, resume=True, log=console().print, progress_factory=progress, epochs=options.get("epochs")
         )
     else:
-        options["set"] = list(options.get("set") or []) + [
-            f"{key}={json.dumps(value)}"
-            for key, value in (
-                ("train.label_smoothing", label_smoothing),
-                ("train.class_balance", class_balance),
-                ("train.init_from", init_from),
-            )
-            if value is not None
-        ]
-        if pretrained is not None:
-            options["model_arg"] = list(options.get("model_arg") or []) + [f"pretrained={pretrained}"]
         config = build_config(options, defaults=classifier_defaults())
         result = train_classifier(config, out, log=console().print, progress_factory=progress)
     console().print(
@@ -107,8 +72,8 @@ def evaluate(
     """Score a classifier: accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, confusion
     matrix, calibration (ECE, reliability diagram) and best/worst examples with Grad-CAM, one picture per
     distinct slice."""
-    from lungseg.inference.classify import ImageClassifier
-    from lungseg.inference.classify_evaluation import evaluate_classifier
+    from lungseg.inference.classify.classifier import ImageClassifier
+    from lungseg.inference.classify.evaluation import evaluate_classifier
     from lungseg.reports.classification_report import write_classification_report
 
     classifier = ImageClassifier.load(model, check_inputs=False, device=device)
@@ -139,7 +104,7 @@ def predict(
 ):
     """Class probabilities (calibrated), the predicted class and its confidence per picture; pictures that
     do not look like chest CT slices are flagged. Prints one line per picture."""
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
     from lungseg.io import check_folder_target, write_text_atomic
 
     if cam and out is None:

@@ -6,11 +6,12 @@ import os
 import sys
 from contextlib import contextmanager
 from functools import wraps
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lungseg.cli.options import config_option
+from lungseg.config import DataConfig, InferenceConfig
 from lungseg.errors import LungsegError, describe
 
 app = typer.Typer(
@@ -21,9 +22,13 @@ app = typer.Typer(
 )
 
 
-DataOption = Annotated[Path | None, typer.Option(help="Folder with images/ and masks/.")]
-ImagesOption = Annotated[Path | None, typer.Option(help="Images folder (with --masks).")]
-MasksOption = Annotated[Path | None, typer.Option(help="Masks folder (with --images).")]
+# options that name a data setting, declared on DataConfig's fields; None: not given
+DataOption = config_option(DataConfig, "data", optional=True)
+ImagesOption = config_option(DataConfig, "images", optional=True)
+MasksOption = config_option(DataConfig, "masks", optional=True)
+MaskLabelsOption = config_option(DataConfig, "mask_labels", optional=True)  # a list of labels
+MaskMappingOption = config_option(DataConfig, "mask_mapping", optional=True)
+GroupPatternOption = config_option(DataConfig, "group_pattern", optional=True)
 ModelOption = Annotated[
     str,
     typer.Option(
@@ -32,28 +37,11 @@ ModelOption = Annotated[
         "exported .onnx file or a `lungseg cv` folder (ensemble).",
     ),
 ]
-BackendOption = Annotated[
-    str,
-    typer.Option(
-        help="auto | torch | onnx (auto: PyTorch on a CUDA GPU when one is present, else ONNX Runtime when installed)."
-    ),
-]
-DeviceOption = Annotated[
-    str,
-    typer.Option(help="auto | cpu | cuda | cuda:N | mps for the PyTorch backend (auto: CUDA when PyTorch sees a GPU)."),
-]
-PrecisionOption = Annotated[
-    str,
-    typer.Option(help="auto | fp32 | bf16 | fp16 for the PyTorch backend (auto: bf16 on a CUDA GPU, fp32 elsewhere)."),
-]
-ThresholdOption = Annotated[float, typer.Option(help="Probability above which a pixel is foreground, in (0, 1).")]
-MaskLabelsOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Comma-separated mask values that count as foreground (e.g. 1,2); default: the mask rule in the "
-        "README (non-zero for binary and label masks, half the value range for soft masks)."
-    ),
-]
+# the prediction commands' shared options, declared on InferenceConfig's fields (help, choices, range)
+BackendOption = config_option(InferenceConfig, "backend")
+DeviceOption = config_option(InferenceConfig, "device")
+PrecisionOption = config_option(InferenceConfig, "precision")
+ThresholdOption = config_option(InferenceConfig, "threshold")
 
 
 def console():

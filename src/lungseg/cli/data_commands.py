@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lungseg.cli.common import MaskLabelsOption, app, console, user_errors
+from lungseg.cli.common import GroupPatternOption, MaskLabelsOption, app, console, user_errors
 
 data_app = typer.Typer(no_args_is_help=True, help="Data folder tools.")
 app.add_typer(data_app, name="data")
@@ -28,7 +28,7 @@ def check(
         typer.Option(help="For DIR/images+masks: audit the split `lungseg train` would make (e.g. 70/20/10)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Split seed (as train's data.split_seed).")] = 0,
-    group_pattern: Annotated[str | None, typer.Option(help="Regex naming the patient in a file stem.")] = None,
+    group_pattern: GroupPatternOption = None,
     mask_labels: MaskLabelsOption = None,
 ):
     """Find identical and near-identical images within and across splits, unreadable files, NaN/inf
@@ -36,11 +36,11 @@ def check(
     (binary, label map, soft), intensity statistics and class counts. Exit code 1 when a split leaks or
     a file or the set has a problem."""
     from lungseg.data.layout import audit_folder
-    from lungseg.io import check_file_target, parse_mask_labels, refuse_overwriting_inputs, write_text_atomic
+    from lungseg.io import check_file_target, refuse_overwriting_inputs, write_text_atomic
 
     target = check_file_target(out or folder.resolve().with_name(folder.resolve().name + "_audit.json"))
     refuse_overwriting_inputs([target], [], [folder] if folder.is_dir() else [])
-    report = audit_folder(folder, split, seed, group_pattern, parse_mask_labels(mask_labels))
+    report = audit_folder(folder, split, seed, group_pattern, tuple(mask_labels) if mask_labels else None)
     write_text_atomic(target, report.to_json())
     _print_report(report)
     console().print(f"wrote {target}")

@@ -14,6 +14,7 @@ from lungseg.cli.common import (
     DeviceOption,
     ImagesOption,
     MaskLabelsOption,
+    MaskMappingOption,
     MasksOption,
     ModelOption,
     PrecisionOption,
@@ -42,21 +43,15 @@ def evaluate(
     threshold: ThresholdOption = 0.5,
     backend: BackendOption = "auto",
     mask_labels: MaskLabelsOption = None,
-    mask_mapping: Annotated[
-        str | None,
-        typer.Option(
-            help="Multi-class models: stored mask value -> class, e.g. 0:0,128:1,255:2 (masks saved as pictures)."
-        ),
-    ] = None,
+    mask_mapping: MaskMappingOption = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
 ):
     """Score a checkpoint on ground-truth masks (on each image's original grid; per class for a K-class model)."""
     from lungseg.inference import Predictor, evaluate_pairs, select_pairs
-    from lungseg.inference.evaluation import default_split
-    from lungseg.io import parse_mask_labels
+    from lungseg.inference.evaluate.pairs import default_split
 
-    labels = parse_mask_labels(mask_labels)
+    labels = tuple(mask_labels) if mask_labels else None  # --mask-labels is parsed to a list
     predictor = Predictor.load(model, threshold=threshold, backend=backend, device=device, precision=precision)
     split = default_split(predictor.card, data, images, split)
     pairs = select_pairs(predictor.card, data, images, masks, split)
@@ -112,8 +107,8 @@ def predict(
     (--model covid-infection, or --lesions) the lesions inside CT lungs (3 infection, 4 ground-glass
     opacity, 5 consolidation, 6 tumour); outputs keep the input geometry."""
     from lungseg.inference import PostprocessOptions, plan_targets, run_targets
-    from lungseg.inference.routing import load_segmenter
-    from lungseg.inference.runner import finish_batch
+    from lungseg.inference.batch.runner import finish_batch
+    from lungseg.inference.routing.route import load_segmenter
 
     targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(
@@ -143,7 +138,7 @@ def predict(
 
 
 def _print_predictions(rows: list[dict], output: Path) -> None:
-    from lungseg.inference.runner import FAILED
+    from lungseg.inference.batch.runner import FAILED
 
     failed = [row for row in rows if row["status"] in FAILED]
     for row in failed:

@@ -5,7 +5,9 @@ file never silently falls back to a default.
 """
 
 from lungseg.config.classifier import classifier_defaults
+from lungseg.config.fields import setting
 from lungseg.config.files import dump_config, load_config, merge_config, parse_assignment
+from lungseg.config.inference import Backend, InferenceConfig
 from lungseg.config.run import (
     AugmentConfig,
     DataConfig,
@@ -22,7 +24,9 @@ from lungseg.config.run import (
 
 __all__ = [
     "AugmentConfig",
+    "Backend",
     "DataConfig",
+    "InferenceConfig",
     "Intensity",
     "LossName",
     "ModelConfig",
@@ -37,4 +41,5 @@ __all__ = [
     "load_config",
     "merge_config",
     "parse_assignment",
+    "setting",
 ]

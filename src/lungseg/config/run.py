@@ -1,23 +1,28 @@
-"""The run configuration's dataclasses, one per concern, and the whole-config value checks."""
+"""The run configuration's dataclasses, one per concern. Each setting's help, range and command-line option
+are declared on its field (``config.fields.setting``); ``config.checks`` holds the whole-config checks."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lungseg.config.checks import check_run_config
+from lungseg.config.fields import BOTH, CLASSIFICATION, SEGMENTATION, setting
 from lungseg.config.typed import _build, _choice
 
 Intensity = Literal["auto", "hu", "8bit", "xray"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # --device values (resolved by models.device)
+# --device values (resolved by models.device), as setting() arguments of every device field
+DEVICE: dict[str, Any] = {"pattern": r"auto|cpu|mps|cuda(:\d+)?", "pattern_text": "auto, cpu, cuda, cuda:N or mps"}
+DEVICE_PATTERN = re.compile(DEVICE["pattern"])
 LossName = Literal["bce", "dice", "bce_dice", "bce_iou", "focal", "tversky", "bce_tversky", "cross_entropy"]
 Task = Literal["segmentation", "classification"]
 ClassBalance = Literal["none", "sampler", "loss"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 SchedulerName = Literal["plateau", "cosine", "none"]
+CHANCE: dict[str, Any] = {"min": 0, "max": 1}  # setting() range of a probability
 
 
 @dataclass
@@ -36,16 +41,26 @@ class DataConfig:
     in different splits.
     """
 
-    data: str | None = None
-    images: str | None = None
-    masks: str | None = None
-    split: str = "70/20/10"
-    group_pattern: str | None = None
-    split_seed: int = 0
-    allow_leaks: bool = False
-    group_duplicates: bool = False  # near-identical images (the data audit's pairs) share a split
-    mask_labels: list[int] | None = None
-    mask_mapping: str | None = None  # multi-class masks stored as pictures: "0:0,128:1,255:2"
+    data: str | None = setting(
+        None, "Folder with images/ and masks/ (classify: of class folders DIR/<class>/*).", cli=BOTH, path=True
+    )
+    images: str | None = setting(None, "Images folder (with --masks).", cli=SEGMENTATION, path=True)
+    masks: str | None = setting(None, "Masks folder (with --images).", cli=SEGMENTATION, path=True)
+    split: str = setting("70/20/10", "Train/val/test percent (70/20/10), train:test (2:1) or kfold:K:I.", cli=BOTH)
+    group_pattern: str | None = setting(None, "Regex naming the patient in a file stem.", cli=SEGMENTATION)
+    split_seed: int = setting(0, "Seed of the random split.")
+    allow_leaks: bool = setting(False, "Train even if images repeat across splits.", cli=SEGMENTATION)
+    group_duplicates: bool = setting(False, "Near-identical images (the data audit's pairs) share a split.")
+    mask_labels: list[int] | None = setting(
+        None,
+        "Comma-separated mask values that count as foreground (e.g. 1,2); default: the mask rule in the README "
+        "(non-zero for binary and label masks, half the value range for soft masks).",
+        min=1,
+        cli=SEGMENTATION,
+    )
+    mask_mapping: str | None = setting(
+        None, "Multi-class masks saved as pictures: stored mask value -> class, e.g. 0:0,128:1,255:2."
+    )
 
 
 @dataclass
@@ -61,41 +76,42 @@ class PreprocessConfig:
 
     intensity: Intensity = "auto"
     window_center: float = -600.0
-    window_width: float = 1500.0
-    image_size: int = 256
+    window_width: float = setting(1500.0, "Width of the HU window.", above=0)
+    image_size: int = setting(256, "Model input size (square).", min=1, cli=BOTH)
     export_center: float | None = None  # 8-bit models: the HU window that made the exports, so HU
     export_width: float | None = None  # input is mapped to look like them (benchmarks/export_window.py)
     field_of_view: Literal["full", "lungs"] = "full"  # "lungs": training images were cropped to the lungs
-    percentile_low: float = 0.5  # "xray": these percentiles of each image map to 0 and 1
-    percentile_high: float = 99.5
-    clahe_clip: float = 0.0  # "xray": CLAHE clip limit, 0 = no CLAHE
+    percentile_low: float = setting(0.5, "xray: the percentile of each image that maps to 0.", min=0, max=100)
+    percentile_high: float = setting(99.5, "xray: the percentile of each image that maps to 1.", min=0, max=100)
+    clahe_clip: float = setting(0.0, "xray: CLAHE clip limit, 0 = no CLAHE.", min=0)
 
 
 @dataclass
 class AugmentConfig:
-    """Training-time augmentation, applied jointly to image and mask (never at validation or test)."""
+    """Training-time augmentation, applied jointly to image and mask (never at validation or test).
+    ``*_p``, ``hflip`` and ``vflip`` are chances; the X-ray site settings (``aspect`` .. ``bit_depth_p``) are
+    what changes between X-ray sites, each 0 = off."""
 
     enabled: bool = True
-    hflip: float = 0.5
-    vflip: float = 0.0
+    hflip: float = setting(0.5, "Chance of a horizontal flip.", **CHANCE)
+    vflip: float = setting(0.0, "Chance of a vertical flip.", **CHANCE)
     rotate_degrees: float = 10.0
     scale: float = 0.1
     shift: float = 0.05
-    affine_p: float = 0.7
+    affine_p: float = setting(0.7, "Chance of a random rotation, scaling and shift.", **CHANCE)
     brightness_contrast: float = 0.1
-    brightness_contrast_p: float = 0.5
-    elastic_p: float = 0.0
-    noise_p: float = 0.0
+    brightness_contrast_p: float = setting(0.5, "Chance of a brightness and contrast change.", **CHANCE)
+    elastic_p: float = setting(0.0, "Chance of an elastic deformation.", **CHANCE)
+    noise_p: float = setting(0.0, "Chance of Gaussian noise (noise_std).", **CHANCE)
     noise_std: float = 0.02
-    gamma_p: float = 0.0  # random gamma 0.7..1.5 (exposure of radiographs)
-    blur_p: float = 0.0  # Gaussian blur, sigma 0.5..1.5 model-grid pixels (sharpness of the film/detector)
-    # what changes between X-ray sites (each 0 = off):
-    aspect: float = 0.0  # width scaled by 1 +- aspect alone (films stored stretched; portrait vs landscape)
-    aspect_p: float = 0.0
-    border_p: float = 0.0  # field of view: each side cropped up to 8 % or padded up to 12 % with a black border
-    marker_p: float = 0.0  # burned-in markers: 1-3 small white boxes (side letters, labels); mask unchanged
-    tone_p: float = 0.0  # a random contrast (tone) curve
-    bit_depth_p: float = 0.0  # gray levels cut to 5..7 bits (old digitisers, exports)
+    gamma_p: float = setting(0.0, "Chance of a random gamma 0.7..1.5 (exposure of radiographs).", **CHANCE)
+    blur_p: float = setting(0.0, "Chance of a Gaussian blur, sigma 0.5..1.5 model-grid pixels.", **CHANCE)
+    aspect: float = setting(0.0, "Width scaled by 1 +- aspect alone (films stored stretched).", min=0, below=0.5)
+    aspect_p: float = setting(0.0, "Chance of the aspect change.", **CHANCE)
+    border_p: float = setting(0.0, "Chance of a crop up to 8 % or a black border up to 12 % per side.", **CHANCE)
+    marker_p: float = setting(0.0, "Chance of 1-3 burned-in white boxes (side letters); mask unchanged.", **CHANCE)
+    tone_p: float = setting(0.0, "Chance of a random contrast (tone) curve.", **CHANCE)
+    bit_depth_p: float = setting(0.0, "Chance of gray levels cut to 5..7 bits (old digitisers).", **CHANCE)
 
 
 @dataclass
@@ -107,7 +123,7 @@ class ModelConfig:
     0 (background) .. K (read by ``lungseg.io.label_maps``). ``task`` "classification": an image
     classifier (``lungseg classify``) with one logit per class name, trained on class folders."""
 
-    name: str = "unet"
+    name: str = setting("unet", "Model name from the registry.", cli=BOTH, option="model")
     task: Task = "segmentation"
     kwargs: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: ["lung"])
@@ -135,7 +151,7 @@ class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
     optimizer: OptimizerName = "adam"
-    lr: float = 3e-3
+    lr: float = setting(3e-3, "Learning rate.", above=0, cli=BOTH)
     weight_decay: float = 0.0
     momentum: float = 0.9
     scheduler: SchedulerName = "cosine"
@@ -162,32 +178,50 @@ class TrainConfig:
     1 / (copies of their slice), so a slice stored ten times counts once.
     """
 
-    epochs: int = 20
-    batch_size: int = 4
-    loss: LossName = "bce_dice"
-    alpha: float = 0.5
+    epochs: int = setting(20, "Maximum epochs.", min=1, cli=BOTH)
+    batch_size: int = setting(4, "Batch size (per process under torchrun).", min=1, cli=BOTH)
+    loss: LossName = setting("bce_dice", "Training loss (classifiers: cross_entropy).", cli=BOTH)
+    alpha: float = setting(0.5, "Weight of BCE in the loss sums.", **CHANCE)
     early_stopping_patience: int = 6
-    threshold: float = 0.5
-    seed: int = 0
-    max_minutes: float | None = 14.0
-    border_weights: bool = False
+    threshold: float = setting(0.5, "Probability above which a pixel is foreground (validation Dice).", **CHANCE)
+    seed: int = setting(0, "Random seed (initial weights, augmentation, sampling).", cli=BOTH)
+    max_minutes: float | None = setting(14.0, "Stop before this wall-time budget (minutes).", above=0, cli=BOTH)
+    border_weights: bool = setting(False, "U-Net border weight map on the BCE term.", cli=SEGMENTATION)
     border_w0: float = 10.0
     border_sigma: float = 5.0
-    freeze_encoder_epochs: int = 0
-    threads: int | None = None
-    ema_decay: float | None = None
-    grad_clip: float | None = None
-    class_weights: list[float] | None = None  # multi-class: one cross-entropy weight per channel
-    tensorboard: bool = False
-    target_val_dice: float | None = None
-    init_from: str | None = None  # checkpoint or shipped model name whose matching tensors start the run
-    label_smoothing: float = 0.0  # classification: cross-entropy label smoothing
-    class_balance: ClassBalance = "none"  # classification: "sampler" draws classes evenly, "loss" weighs them
-    epoch_repeats: int = 1  # passes over the training set per epoch (tiny sets such as 4 X-rays)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (models.device)
-    precision: Precision = "auto"  # auto (bf16 on a CUDA GPU, fp16 on older GPUs, fp32 elsewhere) | fp32 | bf16 | fp16
-    compile: bool = False  # torch.compile the model (falls back with a warning where unsupported)
-    workers: int | None = None  # DataLoader worker processes; None: 0 on the CPU, up to 8 with a GPU
+    freeze_encoder_epochs: int = setting(
+        0, "Train the pretrained encoder frozen for N epochs, then at lr x encoder_lr_factor.", min=0, cli=BOTH
+    )
+    threads: int | None = setting(None, "PyTorch CPU threads (default: PyTorch's choice).", min=1)
+    ema_decay: float | None = setting(
+        None, "Keep an EMA of the weights with this decay (e.g. 0.99).", above=0, below=1, cli=BOTH
+    )
+    grad_clip: float | None = setting(None, "Clip gradients to this total L2 norm.", above=0, cli=BOTH)
+    class_weights: list[float] | None = setting(None, "Multi-class: one cross-entropy weight per channel.")
+    tensorboard: bool = setting(False, "Log scalars and overlays to OUT/tensorboard.", cli=SEGMENTATION)
+    target_val_dice: float | None = setting(
+        None, "Stop after the first epoch whose validation Dice reaches this.", above=0, max=1, cli=SEGMENTATION
+    )
+    init_from: str | None = setting(
+        None, "Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung).", cli=BOTH
+    )
+    label_smoothing: float = setting(0.0, "Cross-entropy label smoothing.", min=0, below=1, cli=CLASSIFICATION)
+    class_balance: ClassBalance = setting(
+        "none", "sampler (draw classes evenly) | loss (weigh them) | none.", cli=CLASSIFICATION
+    )
+    epoch_repeats: int = setting(1, "Passes over the training set per epoch (tiny sets such as 4 X-rays).", min=1)
+    device: str = setting(
+        "auto", "Where to train (auto: CUDA when PyTorch sees a GPU, else the CPU).", **DEVICE, cli=BOTH
+    )
+    precision: Precision = setting(
+        "auto",
+        "auto: bf16 autocast on a CUDA GPU, fp16 with a gradient scaler on older GPUs, fp32 elsewhere.",
+        cli=BOTH,
+    )
+    compile: bool = setting(False, "torch.compile the model (falls back with a warning where unsupported).", cli=BOTH)
+    workers: int | None = setting(
+        None, "DataLoader worker processes (default: 0 on the CPU, up to 8 with a GPU).", min=0, cli=BOTH
+    )
 
 
 @dataclass
@@ -211,82 +245,7 @@ class RunConfig:
         return config
 
     def check_values(self) -> None:
-        """Enumerations, ranges and patterns that no run can use, as ``ValueError`` naming the key (the
-        model and split specs are checked by the layers that own them, still before any data is read)."""
-        import re
-
-        for section in dataclasses.fields(self):  # enumerations, also when a field was set directly
-            part = getattr(self, section.name)
-            for name, hint in typing.get_type_hints(type(part)).items():
-                if typing.get_origin(hint) is Literal:
-                    _choice(getattr(part, name), typing.get_args(hint), f"config {section.name}.{name}")
-        positive = {
-            "train.epochs": self.train.epochs,
-            "train.batch_size": self.train.batch_size,
-            "train.epoch_repeats": self.train.epoch_repeats,
-            "preprocess.image_size": self.preprocess.image_size,
-            "preprocess.window_width": self.preprocess.window_width,
-            "optim.lr": self.optim.lr,
-        }
-        if self.train.max_minutes is not None:
-            positive["train.max_minutes"] = self.train.max_minutes
-        if self.train.threads is not None:
-            positive["train.threads"] = self.train.threads
-        for key, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"config {key} must be positive, got {value!r}")
-        pre = self.preprocess
-        if not 0 <= pre.percentile_low < pre.percentile_high <= 100 or pre.clahe_clip < 0:
-            raise ValueError(
-                f"config preprocess.percentile_low/percentile_high must satisfy 0 <= low < high <= 100 "
-                f"and clahe_clip >= 0, got {pre.percentile_low}/{pre.percentile_high}, {pre.clahe_clip}"
-            )
-        if not DEVICE_PATTERN.fullmatch(str(self.train.device).lower()):
-            raise ValueError(f"config train.device must be auto, cpu, cuda, cuda:N or mps, got {self.train.device!r}")
-        if self.train.workers is not None and self.train.workers < 0:
-            raise ValueError(f"config train.workers must be >= 0, got {self.train.workers!r}")
-        if not 0 <= self.train.label_smoothing < 1:
-            raise ValueError(f"config train.label_smoothing must be within [0, 1), got {self.train.label_smoothing!r}")
-        if (self.train.loss == "cross_entropy") != (self.model.task == "classification"):
-            raise ValueError(
-                f"config train.loss {self.train.loss!r} does not fit model.task {self.model.task!r} "
-                "(classifiers train with cross_entropy, segmentation models with the others)"
-            )
-        chances = {
-            f"augment.{f.name}": getattr(self.augment, f.name)
-            for f in dataclasses.fields(self.augment)
-            if f.name.endswith("_p") or f.name in ("hflip", "vflip")
-        }
-        if not 0 <= self.augment.aspect < 0.5:
-            raise ValueError(f"config augment.aspect must be within [0, 0.5), got {self.augment.aspect!r}")
-        for key, value in {"train.alpha": self.train.alpha, "train.threshold": self.train.threshold, **chances}.items():
-            if not 0 <= value <= 1:
-                raise ValueError(f"config {key} must be within 0..1, got {value!r}")
-        if self.data.group_pattern:
-            try:
-                re.compile(self.data.group_pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"config data.group_pattern {self.data.group_pattern!r} is not a valid regular expression ({exc})"
-                ) from exc
-        if self.data.mask_labels is not None and (not self.data.mask_labels or min(self.data.mask_labels) < 1):
-            raise ValueError(f"config data.mask_labels must be positive labels, got {self.data.mask_labels!r}")
-        names = self.model.class_names
-        if (
-            not names
-            or len(names) > 254
-            or len(set(names)) != len(names)
-            or not all(isinstance(name, str) and name.strip() for name in names)
-        ):
-            raise ValueError(f"config model.class_names must be 1..254 different names, got {names!r}")
-        weights = self.train.class_weights
-        if weights is not None and (len(weights) != self.model.channels or min(weights) < 0 or len(names) == 1):
-            raise ValueError(
-                f"config train.class_weights needs one non-negative weight per output channel "
-                f"({self.model.channels}, background first) of a multi-class model, got {weights!r}"
-            )
-        if self.data.mask_mapping and not re.fullmatch(r"\s*\d+:\d+(\s*,\s*\d+:\d+)*\s*", self.data.mask_mapping):
-            raise ValueError(
-                f"config data.mask_mapping must be STORED:CLASS pairs like 0:0,128:1,255:2, got "
-                f"{self.data.mask_mapping!r}"
-            )
+        """Choices, ranges and patterns (declared on the fields) and the rules between settings that no run can
+        use, as ``ValueError`` naming the key (``config.checks``); the model and split specs are checked by the
+        layers that own them, still before any data is read."""
+        check_run_config(self)
