@@ -1,4 +1,4 @@
-"""How often the anatomical plausibility check (``lungseg.inference.anatomy``) flags real inputs.
+"""How often the anatomical plausibility check (``lungseg.inference.ct.anatomy``) flags real inputs.
 
     .venv/bin/python benchmarks/anatomy_check.py [--data ../shared/data]
 

@@ -6,7 +6,7 @@ The set is ../shared/data/chest-ct-cancer, train and valid folders pooled, copie
 (identical files and local-feature matches, ``data.slice_groups``) and label-conflicting groups left out.
 Fold I of every candidate is the same: ``kfold:K:I`` of the same seeded, class-stratified group split.
 Each fold trains ``lungseg classify train``'s run (``training.classify_run``) on the other folds and
-scores one picture per distinct slice of fold I (``inference.classify_evaluation``). The run's
+scores one picture per distinct slice of fold I (``inference.classify.evaluation``). The run's
 temperature is fitted on fold I itself (its validation set), so the ECE after calibration is reported
 cross-fitted: each half of fold I with the temperature fitted on the other half. A fold folder that
 holds a run of the same config (a pilot, an interrupted run) is resumed, not retrained. No ImageNet weights
@@ -122,7 +122,7 @@ def nearest_neighbour_folds(folds: int) -> list[dict]:
 
 
 def run_candidate(name: str, folds: int, epochs: int | None, runs: Path, only_fold: int | None = None) -> dict:
-    from lungseg.inference.classify_evaluation import evaluate_classifier
+    from lungseg.inference.classify.evaluation import evaluate_classifier
     from lungseg.training.classify_run import train_classifier
 
     if CANDIDATES[name] == "nearest neighbour":

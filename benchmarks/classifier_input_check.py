@@ -35,7 +35,7 @@ def abdomen_slices() -> list[tuple[str, np.ndarray]]:
     the slice), exported like the cancer set's pictures (mediastinal window L40/W400, 8-bit)."""
     import SimpleITK as sitk
 
-    from lungseg.inference.predictor import Predictor
+    from lungseg.inference.core.predictor import Predictor
     from lungseg.io import read_volume
     from lungseg.preprocessing import apply_window
 
@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ct-cancer-type")
     args = parser.parse_args()
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
 
     classifier = ImageClassifier.load(args.model)
     results = {}

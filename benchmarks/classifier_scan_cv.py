@@ -138,7 +138,7 @@ def network_logits(
 ) -> np.ndarray:
     """Train the shipped recipe (one thread) on the fold's training files; logits of ``val``."""
     from lungseg.config import classifier_defaults, merge_config
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
     from lungseg.training.classify_run import train_classifier
 
     out = runs / f"recipe-{grouping}" / f"fold-{fold}"

@@ -54,7 +54,7 @@ def main() -> None:
     from lungseg.data.class_dataset import representatives
     from lungseg.data.class_folders import find_labelled_images, read_picture
     from lungseg.data.slice_groups import group_slices
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
     from lungseg.metrics import classification_metrics
 
     images = {item.name: item for item in find_labelled_images(DATA)}

@@ -200,7 +200,7 @@ def throughput(call, batch, device, seconds: float = 3.0) -> float:
 def model_throughput(device, batch_size: int) -> dict:
     import torch
 
-    from lungseg.inference.predictor import Predictor
+    from lungseg.inference.core.predictor import Predictor
 
     predictor = Predictor.load("ct-lung", backend="torch", device=str(device))
     batch = torch.rand(batch_size, 1, 256, 256)
@@ -231,7 +231,7 @@ def volumes(popi: Path, slices: int, size: int):
     """The POPI series as read, and a ``size`` x ``size`` x ``slices`` volume resampled from it."""
     import SimpleITK as sitk
 
-    from lungseg.inference.study import load_study
+    from lungseg.inference.core.study import load_study
 
     study = load_study(popi)
     image = study.image

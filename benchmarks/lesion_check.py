@@ -65,9 +65,9 @@ def tumour_on_popi(shared: Path, out: Path) -> dict:
 
 def lesions_on_healthy(slices: list[Path], out: Path) -> dict:
     from lungseg.inference import Segmenter
-    from lungseg.inference.outputs import write_outputs
-    from lungseg.inference.runner import Target, report_fields
-    from lungseg.inference.study import load_study
+    from lungseg.inference.batch.runner import Target, report_fields
+    from lungseg.inference.core.study import load_study
+    from lungseg.inference.outputs.files import write_outputs
     from lungseg.io import staged_writes
 
     rows = {}

@@ -1,4 +1,4 @@
-"""Measure what the lesion density rule (``lungseg.inference.lesion_density``) rests on.
+"""Measure what the lesion density rule (``lungseg.inference.lesions.density``) rests on.
 
     .venv/bin/python benchmarks/lesion_density.py [--data ../shared/data] [--tta]
 
@@ -27,9 +27,9 @@ def popi(data: Path, tta: bool) -> list[dict]:
     from scipy import ndimage
 
     from lungseg.inference import Segmenter
-    from lungseg.inference.checks import AERATED_HU
-    from lungseg.inference.lesion_density import AERATED_SHARE
-    from lungseg.inference.lesions import component_structure
+    from lungseg.inference.core.checks import AERATED_HU
+    from lungseg.inference.lesions.density import AERATED_SHARE
+    from lungseg.inference.lesions.model import component_structure
 
     segmenter = Segmenter.from_pretrained("lung-tumor", tta=tta)
     lungs = segmenter.replace(lesions=()).segment(data / "ct-volume-popi" / "dicom")
@@ -60,7 +60,7 @@ def msd(data: Path) -> list[dict]:
     from scipy import ndimage
 
     from lungseg.inference import Segmenter
-    from lungseg.inference.lesion_density import _slice_levels
+    from lungseg.inference.lesions.density import _slice_levels
     from lungseg.io.masks import read_mask_array
 
     segmenter = Segmenter.from_pretrained("lung-tumor", tta=False)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/model_routing.py [--xray-model xray-lung]
 
-Runs ``lungseg.inference.routing.route`` (the rule of ``lungseg predict --model auto`` and the web
+Runs ``lungseg.inference.routing.route.route`` (the rule of ``lungseg predict --model auto`` and the web
 form's default) on: the chest CT slice exports (chest-ct-cancer train+valid, COVID-19 exports, MSD
 tumour exports; 8-bit pictures, judged by the 8-bit CT lung model and the X-ray lung model), the
 HU TIFF slices of ct-lung-kmader, the volumes (POPI DICOM series, TotalSegmentator NIfTI), the
@@ -42,9 +42,9 @@ def args_model() -> str:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
-    from lungseg.inference.predictor import Predictor
-    from lungseg.inference.routing import route
-    from lungseg.inference.study import load_study
+    from lungseg.inference.core.predictor import Predictor
+    from lungseg.inference.core.study import load_study
+    from lungseg.inference.routing.route import route
     from lungseg.io import read_image
     from radiographs import write_dx
 

@@ -89,8 +89,8 @@ def aspect_films(image: np.ndarray) -> dict[str, np.ndarray]:
 def score(checkpoint: Path, films: list[tuple[str, Path, Path]], shifts: bool) -> list[dict]:
     """Per film: evaluate's Dice, the product's Dice and (``shifts``) the product's Dice on altered films."""
     from lungseg.errors import InputError
-    from lungseg.inference.predictor import Predictor
-    from lungseg.inference.radiograph import RadiographSegmenter
+    from lungseg.inference.core.predictor import Predictor
+    from lungseg.inference.xray.film_segmenter import RadiographSegmenter
     from lungseg.io import read_image, read_mask
     from lungseg.metrics.functional import dice
 

@@ -39,8 +39,8 @@ def fold_folder(tmp: Path, train_names: list[str]) -> Path:
 
 
 def score(checkpoint: Path, name: str) -> dict:
-    from lungseg.inference.predictor import Predictor
-    from lungseg.inference.radiograph import RadiographSegmenter
+    from lungseg.inference.core.predictor import Predictor
+    from lungseg.inference.xray.film_segmenter import RadiographSegmenter
     from lungseg.io import read_image, read_mask
     from lungseg.metrics.functional import dice
 

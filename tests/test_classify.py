@@ -209,7 +209,7 @@ def test_resume_continues_a_classifier_run(class_run, tmp_path):
 
 @pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_grad_cam_shape_and_range(class_run, cancer):
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
 
     classifier = ImageClassifier.load(class_run / "best.pt", check_inputs=False)
     picture = classifier.read(
@@ -226,7 +226,7 @@ def test_grad_cam_shape_and_range(class_run, cancer):
 def test_evaluation_report_and_figures(class_run, cancer_subset, tmp_path, cache, monkeypatch):
     from PIL import Image
 
-    from lungseg.inference.classify_evaluation import evaluate_classifier
+    from lungseg.inference.classify.evaluation import evaluate_classifier
     from lungseg.reports.classification_report import write_classification_report
 
     monkeypatch.setenv("LUNGSEG_CACHE", str(cache))
@@ -247,8 +247,8 @@ def test_evaluation_report_and_figures(class_run, cancer_subset, tmp_path, cache
 def test_onnx_export_matches_pytorch(class_run, cancer):
     import onnxruntime
 
-    from lungseg.inference.backends import onnx_bytes
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
+    from lungseg.inference.core.backends import onnx_bytes
     from lungseg.models import load_checkpoint
 
     checkpoint = load_checkpoint(class_run / "best.pt")
@@ -265,7 +265,7 @@ def test_onnx_export_matches_pytorch(class_run, cancer):
 @pytest.mark.slow  # trains (or audits) on real pictures: the full suite, not the edit loop
 def test_volume_refused_and_xray_flagged(class_run, cancer):
     from lungseg.errors import InputError
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
 
     classifier = ImageClassifier.load(class_run / "best.pt")
     with pytest.raises(InputError, match="single axial slice"):
@@ -426,7 +426,7 @@ def test_evaluate_reads_the_sources_own_class_folder_names(cancer, tmp_path):
     """A held-out set laid out as the Kaggle source names its folders is scored with the model's classes;
     a folder that fits no class is refused naming it."""
     from lungseg.errors import InputError
-    from lungseg.inference.classify_evaluation import evaluate_classifier
+    from lungseg.inference.classify.evaluation import evaluate_classifier
 
     original = {
         "adenocarcinoma": "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib",

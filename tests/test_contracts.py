@@ -18,7 +18,7 @@ import torch
 from lungseg import findings
 from lungseg.errors import InputError
 from lungseg.findings import Code, Finding, FindingKind
-from lungseg.inference.measure import measure
+from lungseg.inference.core.measure import measure
 from lungseg.io import read_image, read_mask
 from lungseg.io.shipped import resolve_model
 from lungseg.labels import SPLIT_LUNGS, LabelClass, label_class, legend

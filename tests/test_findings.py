@@ -9,8 +9,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungseg.inference import Segmenter
-from lungseg.inference.postprocess import LEFT_LUNG, RIGHT_LUNG
-from lungseg.inference.quality import QUALITY_FLAG
+from lungseg.inference.core.postprocess import LEFT_LUNG, RIGHT_LUNG
+from lungseg.inference.core.quality import QUALITY_FLAG
 from lungseg.labels import LEFT_LUNG as LEFT_LUNG_CLASS
 
 

@@ -18,7 +18,7 @@ import tifffile
 from conftest import run_cli, shared
 from lungseg.errors import InputError
 from lungseg.inference import Segmenter
-from lungseg.inference.checks import check_orientation
+from lungseg.inference.core.checks import check_orientation
 from lungseg.io import read_dicom_series
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from lungseg.inference.lesion_burden import feret_diameter, lesion_burden, severity, tumour_components
-from lungseg.inference.lesions import LesionOptions, clean_lesions, merge_lesions
+from lungseg.inference.lesions.burden import feret_diameter, lesion_burden, severity, tumour_components
+from lungseg.inference.lesions.model import LesionOptions, clean_lesions, merge_lesions
 from lungseg.io import read_image
 from lungseg.io.masks import read_mask_array
 from lungseg.labels import (
@@ -130,7 +130,7 @@ def test_dicom_seg_with_lung_and_lesion_segments_reads_back(tmp_path):
     import highdicom as hd
     import pydicom
 
-    from lungseg.inference.dicomseg import write_dicom_seg
+    from lungseg.inference.outputs.dicomseg import write_dicom_seg
 
     files = sorted(shared("ct-volume-popi", "dicom").iterdir())[30:34]
     shape = (len(files), 512, 512)

@@ -10,7 +10,7 @@ import pytest
 
 from lungseg.config.run import output_channels
 from lungseg.errors import InputError
-from lungseg.inference.predictor import read_card
+from lungseg.inference.core.predictor import read_card
 from lungseg.io.shipped import resolve_model, shipped_models
 from lungseg.model_card import ModelCard, ModelSpec, Provenance
 from lungseg.preprocessing import PreprocessPlan

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungseg.inference.measure import RegionMeasurement, measure
-from lungseg.inference.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
+from lungseg.inference.core.measure import RegionMeasurement, measure
+from lungseg.inference.core.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
 from lungseg.labels import BOTH_LUNGS, LEFT_LUNG, LUNG, RIGHT_LUNG, SPLIT_LUNGS
 
 

@@ -146,7 +146,7 @@ def test_abstention_threshold_and_capped_display():
 
 
 def test_prediction_abstains_below_the_threshold_and_never_shows_100_percent():
-    from lungseg.inference.classify import ClassPrediction, NewScans
+    from lungseg.inference.classify.classifier import ClassPrediction, NewScans
 
     scans = NewScans(1.5, 0.6, 0.55, 0.52, 0.8, 0.45)
     sure = ClassPrediction(
@@ -194,7 +194,7 @@ def test_shipped_new_scans_block_is_the_benchmark_result():
     """The manifest's ``new_scans`` of ct-cancer-type (temperature, threshold, expected accuracy on new
     scans) are the ``final`` values of the committed scan-disjoint benchmark result it names, and the
     shipped classifier uses them."""
-    from lungseg.inference.classify import NewScans
+    from lungseg.inference.classify.classifier import NewScans
     from lungseg.io.shipped import shipped_models
 
     entry = shipped_models()["ct-cancer-type"]

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli, shared
 from lungseg.errors import InputError
-from lungseg.inference.backends import OnnxBackend, TorchBackend
+from lungseg.inference.core.backends import OnnxBackend, TorchBackend
 from lungseg.io.shipped import MANIFEST, WEIGHTS_DIR, resolve_model, sha256_of, shipped_models
 from lungseg.models import load_checkpoint
 
@@ -99,7 +99,7 @@ def test_every_shipped_model_loads_offline_checksum_verified_with_its_onnx_twin(
     """Each manifest entry: both files verify, the card's class names and plan are the same in the .pt
     and in the ONNX metadata, and the lesion models carry their cross-validation and command."""
     from lungseg.inference import Predictor
-    from lungseg.inference.predictor import read_card
+    from lungseg.inference.core.predictor import read_card
     from lungseg.io.shipped import shipped_models
 
     for name, entry in shipped_models().items():
@@ -128,8 +128,8 @@ def _check_shipped_classifier(name: str, entry: dict) -> None:
 
     from lungseg.errors import InputError
     from lungseg.inference import Predictor
-    from lungseg.inference.backends import METADATA_KEY
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
+    from lungseg.inference.core.backends import METADATA_KEY
     from lungseg.preprocessing import PreprocessPlan
 
     classifier = ImageClassifier.load(name, check_inputs=False)

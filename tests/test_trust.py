@@ -15,10 +15,10 @@ from scipy import ndimage
 from conftest import REPO, shared
 from lungseg.findings import Code
 from lungseg.inference import Segmenter
-from lungseg.inference.checks import AERATED_HU
-from lungseg.inference.lesion_density import drop_aerated
-from lungseg.inference.lesions import component_structure
-from lungseg.inference.verdict import CHECK, OK, REFUSED, refused_verdict, trust_verdict
+from lungseg.inference.core.checks import AERATED_HU
+from lungseg.inference.core.verdict import CHECK, OK, REFUSED, refused_verdict, trust_verdict
+from lungseg.inference.lesions.density import drop_aerated
+from lungseg.inference.lesions.model import component_structure
 from lungseg.labels import TUMOUR
 from lungseg.screening import QUALITY_FLAG
 
@@ -119,7 +119,7 @@ def test_em_sections_through_auto_are_flagged_while_chest_ct_exports_pass():
     """One chest-CT picture check (``checks.chest_ct_picture``) for the router, the CT segmenter and the
     classifier: EM sections (lung/ring ratio 0.61-0.67, between the old 0.60 and 0.72 thresholds) come
     back from ``auto`` flagged not-chest-ct with verdict check; real chest CT exports do not."""
-    from lungseg.inference.routing import AutoSegmenter
+    from lungseg.inference.routing.route import AutoSegmenter
 
     auto = AutoSegmenter(tta=False)
     for name in ("0.png", "11.png"):
@@ -135,7 +135,7 @@ def test_em_sections_through_auto_are_flagged_while_chest_ct_exports_pass():
 
 
 def test_the_classifier_runs_the_same_chest_ct_picture_check():
-    from lungseg.inference.classify import ImageClassifier
+    from lungseg.inference.classify.classifier import ImageClassifier
     from lungseg.io import read_image
 
     classifier = ImageClassifier.load("ct-cancer-type")
@@ -152,7 +152,7 @@ def test_an_rgb_dicom_is_refused_as_rgb(tmp_path, series):
     import pydicom
 
     from lungseg.errors import InputError
-    from lungseg.inference.study import load_study
+    from lungseg.inference.core.study import load_study
 
     for index, source in enumerate(sorted(shared("ct-volume-popi", "dicom").iterdir())[30 : 33 if series else 31]):
         dataset = pydicom.dcmread(source)

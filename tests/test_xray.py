@@ -129,7 +129,7 @@ def test_pixel_spacing_from_the_header(xrays, tmp_path):
 
 @pytest.fixture(scope="module")
 def xray_segmenter():
-    from lungseg.inference.radiograph import RadiographSegmenter
+    from lungseg.inference.xray.film_segmenter import RadiographSegmenter
 
     return RadiographSegmenter.from_pretrained("xray-lung")
 
@@ -191,9 +191,9 @@ def test_lateral_header_and_non_chest_images_are_flagged(xrays, xray_segmenter, 
 
 
 def test_routing_by_modality_and_pixels(xrays, kmader, popi_small, tmp_path):
-    from lungseg.inference.predictor import Predictor
-    from lungseg.inference.routing import route
-    from lungseg.inference.study import load_study
+    from lungseg.inference.core.predictor import Predictor
+    from lungseg.inference.core.study import load_study
+    from lungseg.inference.routing.route import route
 
     eight_bit, xray = Predictor.load("ct-lung-8bit"), Predictor.load("xray-lung")
     image = picture(xrays)
@@ -260,7 +260,7 @@ def test_ct_model_refusal_points_to_the_xray_model(xrays):
 def test_leave_one_out_training_on_three_xrays(xrays, tmp_path):
     """Train the X-ray recipe's preprocessing and augmentation on 3 real X-rays (64 px, a small U-Net, a
     minute of CPU) and score the 4th on its own grid: the lung fields are found."""
-    from lungseg.inference.predictor import Predictor
+    from lungseg.inference.core.predictor import Predictor
     from lungseg.training import train_run
 
     data = tmp_path / "data"

@@ -151,7 +151,7 @@ def test_shipped_model_on_the_films_of_another_processing(films):
     """The 4 films of xray-lung-montgomery (cropped, JPEG; not matched among the 138) through the
     shipped model, scored as ``lungseg evaluate`` scores them."""
     from lungseg.config.files import load_config
-    from lungseg.inference.predictor import Predictor
+    from lungseg.inference.core.predictor import Predictor
 
     old = shared("xray-lung-montgomery")
     predictor = Predictor.load("xray-lung")
@@ -170,7 +170,7 @@ def test_shipped_model_on_the_films_of_another_processing(films):
 def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, films, tmp_path):
     """The recipe's preprocessing and augmentation, 8 real films of fold 1..4 (64 px, a small U-Net, about
     a minute of CPU), scored on a fold-0 film on its own 512x512 grid."""
-    from lungseg.inference.predictor import Predictor
+    from lungseg.inference.core.predictor import Predictor
     from lungseg.training import train_run
 
     names = bench.film_names(films)
@@ -187,7 +187,7 @@ def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, film
 def test_auto_never_gives_an_unflagged_ct_result_for_an_unprocessed_film(films):
     """The 138 films are high-contrast: both lung models recognise them, and the lung/ring tie-break sends
     them to the CT model. Such a choice is flagged (routing-unsure, verdict check) and names the way out."""
-    from lungseg.inference.routing import load_segmenter
+    from lungseg.inference.routing.route import load_segmenter
 
     result = load_segmenter("auto").segment(films / "images" / "MCUCXR_0001_0.png")
     codes = [str(f.code) for f in result.findings]

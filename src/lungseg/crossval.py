@@ -21,7 +21,7 @@ from lungseg.data.audit import duplicate_links
 from lungseg.data.splits import linked_groups
 from lungseg.errors import InputError
 from lungseg.inference import Predictor, evaluate_pairs
-from lungseg.inference.ensemble import ENSEMBLE_FILE
+from lungseg.inference.core.ensemble import ENSEMBLE_FILE
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, write_text_atomic
 from lungseg.metrics import METRIC_NAMES
 from lungseg.metrics.accumulator import summarize

@@ -56,7 +56,7 @@ class Code(StrEnum):
     LUNG_NOT_DARK = "lung-not-dark"
 
 
-# The anatomy is implausible: the quality score is halved (``inference.quality``).
+# The anatomy is implausible: the quality score is halved (``inference.core.quality``).
 IMPLAUSIBLE_ANATOMY = frozenset(
     {Code.MISSING_LUNG, Code.IMPLAUSIBLE_VOLUME, Code.LUNGS_JOINED, Code.NOT_CHEST_XRAY, Code.LATERAL_VIEW}
 )
@@ -304,7 +304,7 @@ LUNGS_JOINED = FindingKind(
     Code.LUNGS_JOINED, W, "right and left lung could not be separated by erosion; they were split at the body's midline"
 )
 
-# Anatomical plausibility of the segmented lungs, per slice (``inference.anatomy``)
+# Anatomical plausibility of the segmented lungs, per slice (``inference.ct.anatomy``)
 LUNG_OUTSIDE_BODY = FindingKind(
     Code.LUNG_OUTSIDE_BODY,
     W,
@@ -329,7 +329,7 @@ LUNG_NOT_DARK = FindingKind(
     "tissue or bowel taken for lung",
 )
 
-# Lesion plausibility (``inference.lesion_density``)
+# Lesion plausibility (``inference.lesions.density``)
 LESION_AERATED = FindingKind(
     Code.LESION_AERATED,
     W,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 UNKNOWN_COLOUR = (255, 200, 0)
-# The palette of a K-class model's class maps (``inference.evaluation_classes``), by class index (0 is the
+# The palette of a K-class model's class maps (``inference.evaluate.classes``), by class index (0 is the
 # background); a class past its end shows in ``UNKNOWN_COLOUR``.
 CLASS_MAP_COLOURS = ((0, 0, 0), (255, 200, 0), (255, 64, 160), (0, 200, 120), (120, 120, 255), (255, 128, 0))
 ANATOMY = ("91723000", "Anatomical Structure")  # DICOM-SEG segment categories (SNOMED CT)

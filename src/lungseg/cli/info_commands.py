@@ -16,7 +16,7 @@ from lungseg.cli.common import app, user_errors
 def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False):
     """Print lungseg's version, PyTorch and CUDA versions, the GPUs (name, memory, bf16), what --device auto
     and --backend auto resolve to, and the ONNX Runtime version and providers."""
-    from lungseg.inference.backends import onnx_available, prefers_torch
+    from lungseg.inference.core.backends import onnx_available, prefers_torch
     from lungseg.models.device import describe_devices
 
     report = {"lungseg": __version__, **describe_devices()}

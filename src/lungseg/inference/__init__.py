@@ -8,19 +8,19 @@ export do)."""
 from importlib import import_module
 
 _EXPORTS = {
-    "ImageClassifier": "classify",
-    "evaluate_classifier": "classify_evaluation",
-    "PostprocessOptions": "postprocess",
-    "Predictor": "predictor",
-    "SegmentationResult": "segmenter",
-    "Segmenter": "segmenter",
-    "evaluate_pairs": "evaluation",
-    "export_onnx": "backends",
-    "format_summary": "evaluation",
-    "make_backend": "backends",
-    "plan_targets": "runner",
-    "run_targets": "runner",
-    "select_pairs": "evaluation",
+    "ImageClassifier": "classify.classifier",
+    "evaluate_classifier": "classify.evaluation",
+    "PostprocessOptions": "core.postprocess",
+    "Predictor": "core.predictor",
+    "SegmentationResult": "ct.segmenter",
+    "Segmenter": "ct.segmenter",
+    "evaluate_pairs": "evaluate.pairs",
+    "export_onnx": "core.backends",
+    "format_summary": "evaluate.pairs",
+    "make_backend": "core.backends",
+    "plan_targets": "batch.runner",
+    "run_targets": "batch.runner",
+    "select_pairs": "evaluate.pairs",
 }
 __all__ = sorted(_EXPORTS)
 

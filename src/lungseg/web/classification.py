@@ -1,6 +1,6 @@
 """Cancer-type classification of one uploaded CT slice picture: screening, running and the result files.
 
-The classifier (``inference.classify.ImageClassifier``) takes single axial slice pictures only: an
+The classifier (``inference.classify.classifier.ImageClassifier``) takes single axial slice pictures only: an
 uploaded volume or DICOM series is refused with the reason before a job is queued. The result folder
 holds ``picture.png`` (the de-identified gray picture the model saw, marks painted out),
 ``heat_map.png`` (Grad-CAM of the predicted class over it) and ``classification.json`` (calibrated
@@ -21,8 +21,8 @@ import numpy as np
 
 from lungseg import __version__
 from lungseg.errors import InputError
-from lungseg.inference.classify import ImageClassifier
-from lungseg.inference.predictor import read_card
+from lungseg.inference.classify.classifier import ImageClassifier
+from lungseg.inference.core.predictor import read_card
 from lungseg.io import write_png
 from lungseg.io.shipped import shipped_models
 from lungseg.preprocessing.display import heat_overlay

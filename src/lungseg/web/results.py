@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.inference.backends import gpu_present
-from lungseg.inference.outputs import write_outputs
-from lungseg.inference.postprocess import PostprocessOptions
-from lungseg.inference.routing import load_segmenter, with_choice
-from lungseg.inference.runner import Target, report_fields
-from lungseg.inference.study import load_study
+from lungseg.inference.batch.runner import Target, report_fields
+from lungseg.inference.core.backends import gpu_present
+from lungseg.inference.core.postprocess import PostprocessOptions
+from lungseg.inference.core.study import load_study
+from lungseg.inference.outputs.files import write_outputs
+from lungseg.inference.routing.route import load_segmenter, with_choice
 from lungseg.io import staged_writes
 from lungseg.screening import DISCLAIMER
 from lungseg.web import classification

@@ -36,7 +36,7 @@ class Page:
 def shipped_model_names() -> list[str]:
     """``auto`` (CT or chest X-ray lung model, chosen from the upload) first, as the default, then the
     shipped models (an 8-bit variant is picked by the input, so it is not listed)."""
-    from lungseg.inference.routing import AUTO
+    from lungseg.inference.routing.route import AUTO
     from lungseg.io.shipped import shipped_models
 
     models = shipped_models()

@@ -147,7 +147,7 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
 
 def agreement_chart(folder: Path) -> bytes:
     """Per-slice flip agreement (the quality signal) against slice number, as a small PNG: the slices
-    judged for flagging (``inference.quality.JUDGED_SHARE``) in blue, those under the threshold (the
+    judged for flagging (``inference.core.quality.JUDGED_SHARE``) in blue, those under the threshold (the
     report's ``flagged_slices``, listed beside the chart) in orange, and the slices with too little lung
     to be judged (apex, trachea, bases) as grey dots."""
     import matplotlib

@@ -1,5 +1,5 @@
 """Anatomical plausibility of segmented lungs, slice by slice: what fails is flagged with the reason and
-the slices (canonical numbers, inferior first), for the trust verdict (``inference.verdict``).
+the slices (canonical numbers, inferior first), for the trust verdict (``inference.core.verdict``).
 
 - Inside the body (``LUNG_OUTSIDE_BODY``): the body is the largest region of the slice above air (HU
   above ``BODY_HU``; an 8-bit picture, smoothed over ``BODY_SMOOTH`` pixels, more than ``BODY_GRAY``
@@ -25,7 +25,7 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding, slice_ranges
-from lungseg.inference.checks import AERATED_HU, CT_LUNG_RATIO, lung_ring_ratio
+from lungseg.inference.core.checks import AERATED_HU, CT_LUNG_RATIO, lung_ring_ratio
 from lungseg.labels import LEFT_LUNG, RIGHT_LUNG
 
 BODY_HU = -500.0

@@ -23,8 +23,8 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding, slice_ranges
-from lungseg.inference.checks import AERATED_HU
-from lungseg.inference.lesions import component_structure
+from lungseg.inference.core.checks import AERATED_HU
+from lungseg.inference.lesions.model import component_structure
 from lungseg.labels import TUMOUR, LabelClass
 
 SOLID_CLASSES = (TUMOUR,)  # the classes that must be soft-tissue dense

@@ -26,13 +26,13 @@ from scipy import ndimage
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding
-from lungseg.inference.checks import check_finite, raise_refusals
-from lungseg.inference.measure import measure
-from lungseg.inference.postprocess import LEFT_LUNG, RIGHT_LUNG, keep_largest_components, split_lungs
-from lungseg.inference.predictor import Predictor
-from lungseg.inference.quality import apply_plausibility, quality_scores
-from lungseg.inference.segmenter import Choice, SegmentationResult
-from lungseg.inference.study import Study, as_study
+from lungseg.inference.core.checks import check_finite, raise_refusals
+from lungseg.inference.core.measure import measure
+from lungseg.inference.core.postprocess import LEFT_LUNG, RIGHT_LUNG, keep_largest_components, split_lungs
+from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.core.quality import apply_plausibility, quality_scores
+from lungseg.inference.core.study import Study, as_study
+from lungseg.inference.ct.segmenter import Choice, SegmentationResult
 from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.labels import SPLIT_LUNGS
 from lungseg.preprocessing.radiograph import looks_like_hu, radiograph_display

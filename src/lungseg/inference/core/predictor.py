@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.inference.backends import BACKENDS, OnnxBackend, make_backend, onnx_available, prefers_torch
-from lungseg.inference.ensemble import is_ensemble, load_ensemble
+from lungseg.inference.core.backends import BACKENDS, OnnxBackend, make_backend, onnx_available, prefers_torch
+from lungseg.inference.core.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
 from lungseg.metrics.functional import dice
@@ -76,7 +76,7 @@ class Predictor:
             raise InputError(
                 source,
                 "is an image classifier, not a segmentation model: use `lungseg classify "
-                "predict` (Python: lungseg.inference.classify.ImageClassifier)",
+                "predict` (Python: lungseg.inference.classify.classifier.ImageClassifier)",
             )
         self.channels = self.card.channels
         if isinstance(backend, str) and isinstance(model, ModelCard):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lungseg.inference.predictor import Predictor
+from lungseg.inference.core.predictor import Predictor
 from lungseg.labels import LabelClass, lesion_classes
 
 

@@ -25,11 +25,11 @@ import numpy as np
 from lungseg import __version__
 from lungseg.errors import InputError, LungsegError, describe
 from lungseg.findings import Level
-from lungseg.inference.outputs import write_outputs
-from lungseg.inference.routing import with_choice
-from lungseg.inference.segmenter import SegmentationResult
-from lungseg.inference.study import is_study_path, load_study, study_name
-from lungseg.inference.verdict import REFUSED, refused_verdict
+from lungseg.inference.core.study import is_study_path, load_study, study_name
+from lungseg.inference.core.verdict import REFUSED, refused_verdict
+from lungseg.inference.ct.segmenter import SegmentationResult
+from lungseg.inference.outputs.files import write_outputs
+from lungseg.inference.routing.route import with_choice
 from lungseg.io import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lungseg.inference.lesions import LesionModel
-from lungseg.inference.predictor import Predictor
+from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.lesions.model import LesionModel
 from lungseg.io.shipped import shipped_models
 
 LUNG_NAMES = {("lung",), ("right lung", "left lung")}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError, describe
-from lungseg.inference.backends import make_backend
+from lungseg.inference.core.backends import make_backend
 from lungseg.model_card import ModelCard
 
 ENSEMBLE_FILE = "ensemble.json"

@@ -26,11 +26,11 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
-from lungseg.inference.checks import RADIOGRAPH_RATIO, chest_ct_picture, lung_ring_ratio
-from lungseg.inference.predictor import Predictor
-from lungseg.inference.radiograph import LUNG_PERCENT, RadiographSegmenter
-from lungseg.inference.segmenter import Choice, SegmentationResult, Segmenter
-from lungseg.inference.study import Study, as_study
+from lungseg.inference.core.checks import RADIOGRAPH_RATIO, chest_ct_picture, lung_ring_ratio
+from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.core.study import Study, as_study
+from lungseg.inference.ct.segmenter import Choice, SegmentationResult, Segmenter
+from lungseg.inference.xray.film_segmenter import LUNG_PERCENT, RadiographSegmenter
 from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.preprocessing import intensity_kind
 from lungseg.preprocessing.radiograph import looks_like_hu

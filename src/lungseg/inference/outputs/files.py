@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.inference.dicomseg import write_dicom_seg
-from lungseg.inference.montage import axial_montage, coronal_montage
-from lungseg.inference.segmenter import SegmentationResult
+from lungseg.inference.ct.segmenter import SegmentationResult
+from lungseg.inference.outputs.dicomseg import write_dicom_seg
+from lungseg.inference.outputs.montage import axial_montage, coronal_montage
 from lungseg.io import write_mask_png, write_png, write_volume
 from lungseg.io.atomic import StagedWrites
 from lungseg.io.images2d import write_label_png

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.data import MaskRule, Pair, load_pair
-from lungseg.inference.evaluation_files import json_safe, per_sample_csv
+from lungseg.inference.evaluate.files import json_safe, per_sample_csv
 from lungseg.io import staged_writes
 from lungseg.io.images2d import write_label_png
 from lungseg.labels import CLASS_MAP_COLOURS, UNKNOWN_COLOUR

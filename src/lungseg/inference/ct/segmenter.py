@@ -23,8 +23,7 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding, Level
-from lungseg.inference.anatomy import check_anatomy
-from lungseg.inference.checks import (
+from lungseg.inference.core.checks import (
     check_finite,
     check_intensity,
     check_modality,
@@ -35,17 +34,18 @@ from lungseg.inference.checks import (
     chest_ct_picture,
     raise_refusals,
 )
-from lungseg.inference.lesion_burden import LesionBurden, lesion_burden
-from lungseg.inference.lesion_density import drop_aerated
-from lungseg.inference.lesions import LesionModel, LesionOptions, merge_lesions
-from lungseg.inference.measure import Measurements, measure
-from lungseg.inference.model_set import load_models
-from lungseg.inference.postprocess import PostprocessOptions, postprocess, split_lungs
-from lungseg.inference.predictor import Predictor
-from lungseg.inference.quality import QUALITY_FLAG, Quality, apply_plausibility, quality_scores
-from lungseg.inference.reorient import from_canonical, to_canonical
-from lungseg.inference.study import Study, as_study
-from lungseg.inference.verdict import Verdict, trust_verdict
+from lungseg.inference.core.measure import Measurements, measure
+from lungseg.inference.core.postprocess import PostprocessOptions, postprocess, split_lungs
+from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.core.quality import QUALITY_FLAG, Quality, apply_plausibility, quality_scores
+from lungseg.inference.core.reorient import from_canonical, to_canonical
+from lungseg.inference.core.study import Study, as_study
+from lungseg.inference.core.verdict import Verdict, trust_verdict
+from lungseg.inference.ct.anatomy import check_anatomy
+from lungseg.inference.ct.model_set import load_models
+from lungseg.inference.lesions.burden import LesionBurden, lesion_burden
+from lungseg.inference.lesions.density import drop_aerated
+from lungseg.inference.lesions.model import LesionModel, LesionOptions, merge_lesions
 from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
 from lungseg.preprocessing import intensity_kind
 
@@ -78,7 +78,7 @@ class SegmentationResult:
     @property
     def verdict(self) -> Verdict:
         """``ok``, ``check`` (with what and where) or ``refused``, from the findings and the quality
-        (``inference.verdict.trust_verdict``, the one place that decides it)."""
+        (``inference.core.verdict.trust_verdict``, the one place that decides it)."""
         return trust_verdict(self.findings, self.quality)
 
 
@@ -97,7 +97,7 @@ class Choice:
 class Segmenter:
     """Lung segmentation of CT volumes and slices, optionally with lesions inside the lungs. ``tta``
     averages a left-right flipped pass and scores their disagreement; ``postprocess`` sets the clean-up
-    steps; ``lesions``: lesion models run inside the lung field (``lungseg.inference.lesions``);
+    steps; ``lesions``: lesion models run inside the lung field (``lungseg.inference.lesions.model``);
     ``eight_bit``: the lung model for 8-bit exports when ``predictor`` takes HU only."""
 
     def __init__(

@@ -19,7 +19,7 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding, Level
-from lungseg.inference.measure import Measurements, RegionMeasurement
+from lungseg.inference.core.measure import Measurements, RegionMeasurement
 from lungseg.labels import PAIRED_LUNGS
 from lungseg.preprocessing import fill_nonfinite, nonfinite_count
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError
-from lungseg.inference.classify import ImageClassifier
+from lungseg.inference.classify.classifier import ImageClassifier
 from lungseg.metrics import (
     classification_metrics,
     expected_calibration_error,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lungseg.inference.lesions import component_structure
+from lungseg.inference.lesions.model import component_structure
 from lungseg.labels import TUMOUR, LabelClass
 
 BANDS = ("0 %", "1-25 %", "26-50 %", "51-75 %", "> 75 %")

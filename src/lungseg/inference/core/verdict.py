@@ -50,7 +50,7 @@ class Verdict:
 
 
 def trust_verdict(findings: Iterable[Finding], quality) -> Verdict:
-    """``findings`` of a result and its ``inference.quality.Quality`` -> the verdict (module docstring)."""
+    """``findings`` of a result and its ``inference.core.quality.Quality`` -> the verdict (module docstring)."""
     findings = list(findings)
     refusals = [f for f in findings if f.level == Level.REFUSE]
     if refusals:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.errors import InputError
-from lungseg.inference.evaluation_classes import evaluate_classes
-from lungseg.inference.evaluation_files import json_safe, per_sample_csv
-from lungseg.inference.predictor import Predictor
+from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.evaluate.classes import evaluate_classes
+from lungseg.inference.evaluate.files import json_safe, per_sample_csv
 from lungseg.io import check_folder_target, refuse_overwriting_inputs, staged_writes, write_mask_png
 from lungseg.metrics import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 from lungseg.model_card import ModelCard

@@ -32,7 +32,7 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding
-from lungseg.inference.checks import chest_ct_picture
+from lungseg.inference.core.checks import chest_ct_picture
 from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
 from lungseg.metrics import softmax
@@ -259,7 +259,7 @@ class ImageClassifier:
     def heat_map(self, picture: np.ndarray, class_name: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (H, W) float32 in [0, 1] on the picture's own grid for ``class_name`` (the
         predicted class when None)."""
-        from lungseg.inference.gradcam import grad_cam  # imports PyTorch
+        from lungseg.inference.classify.gradcam import grad_cam  # imports PyTorch
 
         part, field = self.field(picture)
         prepared, letterbox = self.card.plan.prepare(part)

@@ -1,0 +1,1 @@
+"""Chest X-ray lung fields: the ``RadiographSegmenter``."""
