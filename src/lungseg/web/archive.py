@@ -8,27 +8,28 @@ bounded by the archive's own size, from the central directory), or an entry of a
 does (small entries may compress very well and are harmless one by one; many of them are caught by the
 whole-archive ratio). The declared sizes bound what is written: zipfile stops at the declared size
 and checks the CRC, and the caller counts the bytes actually read. Directories are flattened (entry names are never
-used as paths) and junk (``uploads.is_junk``: ``__MACOSX/``, ``.DS_Store``, DICOMDIR...) is skipped.
+used as paths) and junk (``upload_rules.is_junk``: ``__MACOSX/``, ``.DS_Store``, DICOMDIR...) is skipped.
 """
 
 from __future__ import annotations
 
 import re
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
-from lungseg.web.uploads import UploadLimits, UploadRefused, format_size, is_junk, shown_name
+from lungseg.web.upload_rules import Readable, UploadLimits, UploadRefused, format_size, is_junk, shown_name
 
 RATIO_FROM = 1 << 20
 READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 
 
-def zip_members(path: Path, limits: UploadLimits) -> Iterator[tuple[str, BinaryIO]]:
+def zip_members(path: Path, limits: UploadLimits) -> Generator[tuple[str, Readable], None, None]:
     """(entry name, stream) for every non-junk file entry of the zip at ``path``, after ``check_zip``.
 
     Streams turn read errors (bad CRC, truncated data) into ``UploadRefused``.
@@ -55,8 +56,6 @@ def _check_directory_size(path: Path, limits: UploadLimits) -> None:
     """Read the end-of-central-directory record (and its zip64 form) before ``zipfile`` parses every
     entry: refuse more entries (directories and junk included) than ``2 * max_files`` or a directory
     over ``MAX_DIRECTORY_BYTES``, so a million empty entries cannot cost gigabytes of memory."""
-    import struct
-
     size = path.stat().st_size
     with open(path, "rb") as handle:
         handle.seek(max(0, size - (22 + 65535)))
@@ -130,7 +129,7 @@ def _unsafe_path(name: str) -> bool:
 class _Checked:
     """A zip entry stream whose read errors become ``UploadRefused`` (400) for the user."""
 
-    def __init__(self, stream: BinaryIO, name: str):
+    def __init__(self, stream: IO[bytes], name: str):
         self._stream, self._name = stream, name
 
     def read(self, size: int = -1) -> bytes:

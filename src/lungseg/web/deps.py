@@ -80,7 +80,9 @@ def token_owner(db: Session, authorization: str) -> tuple[AccessToken, User] | N
     if scheme.lower() != "bearer" or not token.strip():
         return None
     access = db.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token.strip())))
-    user = db.get(User, access.user_id) if access is not None else None
+    if access is None:
+        return None
+    user = db.get(User, access.user_id)
     if user is None or user.is_disabled:
         return None
     return access, user

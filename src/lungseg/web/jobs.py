@@ -68,7 +68,7 @@ class JobQueue:
     def heartbeat(self, job_id: str, worker: str, progress: float | None = None, stage: str | None = None) -> bool:
         """Extend the lease (and record progress); False when this worker no longer holds the job."""
         now = utcnow()
-        values = {"lease_expires": now + self.lease, "heartbeat": now}
+        values: dict[str, object] = {"lease_expires": now + self.lease, "heartbeat": now}
         if progress is not None:
             values.update(progress=progress, stage=stage or "")
         with self.sessions.begin() as db:

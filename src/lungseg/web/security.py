@@ -80,7 +80,9 @@ def token_hash(token: str) -> str:
 
 
 def same_secret(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a, b)
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a, b)
 
 
 class LoginLimiter:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import threading
 from pathlib import Path
 
-from lungseg.web.uploads import UploadRefused, format_size
+from lungseg.web.upload_rules import UploadRefused, format_size
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the start-up sweep then assumes one server process
+if sys.platform == "win32":  # no flock; the start-up sweep then assumes one server process
     fcntl = None
+else:
+    import fcntl
 
 LOCK_SUFFIX = ".lock"
 

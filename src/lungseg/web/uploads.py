@@ -12,14 +12,33 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from lungseg.web.archive import zip_members
+from lungseg.web.upload_rules import (  # re-exported: the public names of staging
+    Readable,
+    UploadLimits,
+    UploadRefused,
+    format_size,
+    is_junk,
+    shown_name,
+)
+
+__all__ = [
+    "ACCEPTED",
+    "StagedUpload",
+    "UploadLimits",
+    "UploadRefused",
+    "format_size",
+    "is_junk",
+    "shown_name",
+    "stage_upload",
+]
 
 CHUNK = 1 << 20
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
@@ -31,25 +50,6 @@ ACCEPTED = (
 _HEAD = 132  # the DICOM preamble (128 bytes) and b"DICM"
 _DESCRIBED = {"dicom": "DICOM files", "zip": "a .zip", "volume": "a volume", "slice": "an image slice"}
 _KINDS = {"dicom": "dicom-series", "volume": "volume", "slice": "slice"}
-_JUNK = {"thumbs.db", "desktop.ini", "dicomdir"}
-
-
-@dataclass(frozen=True)
-class UploadLimits:
-    max_total_bytes: int = 1 << 30  # all files of one upload together (also the zip's own size)
-    max_files: int = 2000  # files in one upload, or entries in a zip
-    max_uncompressed_bytes: int = 2 << 30  # a zip's total uncompressed size
-    max_ratio: float = 200.0  # a zip's (and a large entry's) uncompressed/compressed ratio
-
-
-class UploadRefused(Exception):
-    """reason: one plain-language line for the user (never a traceback); status: HTTP status (400 default,
-    413 too large, 415 unsupported type, 503 too many uploads at once)."""
-
-    def __init__(self, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.reason = " ".join(reason.split())
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,6 @@ def stage_upload(
     return StagedUpload(kind=kind, path=path, files=len(stored.names), original_name=shown)
 
 
-def shown_name(name: str) -> str:
-    """The last component of a client file name without control characters, for messages and display."""
-    base = re.split(r"[\\/]", str(name))[-1]
-    clean = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    return clean[:100] or "unnamed file"
-
-
-def is_junk(name: str) -> bool:
-    """Files that folder uploads and zips carry but nobody means: ``__MACOSX/``, hidden files such as
-    ``.DS_Store`` and ``._x``, ``Thumbs.db``, ``desktop.ini`` and ``DICOMDIR`` (an index, not an image)."""
-    parts = [part for part in re.split(r"[\\/]", str(name)) if part]
-    return not parts or "__MACOSX" in parts or parts[-1].startswith(".") or parts[-1].lower() in _JUNK
-
-
 def _stage(
     files: Iterable[tuple[str, BinaryIO]], staging: Path, limits: UploadLimits, reserve: Callable[[int], None] | None
 ) -> tuple[_Folder, str]:
@@ -126,14 +112,12 @@ def _stage(
     shown = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
     if folder.kinds != ["zip"]:
         return folder, shown
-    from lungseg.web.archive import zip_members  # archive imports this module
-
     zip_path = staging / folder.names[0]
     inner = _Folder(staging)
     unpacked = _Budget(limits.max_uncompressed_bytes, "the unpacked .zip", reserve)
     with contextlib.closing(zip_members(zip_path, limits)) as members:
-        for member_name, stream in members:
-            inner.store(member_name, stream, unpacked, in_zip=True)
+        for member_name, member in members:
+            inner.store(member_name, member, unpacked, in_zip=True)
     zip_path.unlink()
     if not inner.names:
         raise UploadRefused(f"the .zip holds no usable file; it should contain {ACCEPTED}", 415)
@@ -163,7 +147,7 @@ class _Folder:
         self.names: list[str] = []
         self.kinds: list[str] = []
 
-    def store(self, name: str, stream: BinaryIO, budget: _Budget, in_zip: bool = False) -> bool:
+    def store(self, name: str, stream: Readable, budget: _Budget, in_zip: bool = False) -> bool:
         """Copy one stream in chunks; False when skipped: junk, and inside a zip empty, unknown or zip entries."""
         if is_junk(name):
             return False
@@ -205,7 +189,7 @@ class _Folder:
         return ("input" if kind == "volume" else "slice") + suffix
 
 
-def _read_head(stream: BinaryIO) -> bytes:
+def _read_head(stream: Readable) -> bytes:
     head = b""
     while len(head) < _HEAD and (chunk := stream.read(_HEAD - len(head))):
         head += chunk
@@ -239,11 +223,3 @@ def _unsupported(name: str) -> str:
     if shown.lower().endswith((".mhd", ".nhdr", ".raw")):
         return f"'{shown}' needs a separate data file; convert it to .mha or .nii.gz and upload that"
     return f"'{shown}' is not a supported type; upload {ACCEPTED}"
-
-
-def format_size(count: int) -> str:
-    """A byte count for people: 1 GiB, 3.5 MiB."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return f"{count} bytes"

@@ -131,7 +131,7 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
     axis = PLANES.index(plane) if ct.shape[0] > 1 else 0
     size = ct.shape[axis]
     index = size // 2 if index < 0 else min(index, size - 1)
-    take = [slice(None)] * 3
+    take: list[slice | int] = [slice(None)] * 3
     take[axis] = index
     image, label = ct[tuple(take)], labels[tuple(take)]
     if axis != 0:

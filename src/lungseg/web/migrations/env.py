@@ -12,7 +12,10 @@ if connection is not None:
     with context.begin_transaction():
         context.run_migrations()
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs a connection or sqlalchemy.url (lungseg.web.migrate passes one)")
+    engine = create_engine(url)
     with engine.connect() as opened:
         context.configure(connection=opened, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

@@ -23,7 +23,11 @@ def admin_page(request: Request, user: User = Depends(admin_user), db: Session =
     recent = list(db.scalars(select(Job).order_by(Job.created_at.desc()).limit(50)))
     alive = utcnow() - timedelta(seconds=request.app.state.settings.lease_seconds)
     workers = sorted(
-        {job.worker for job in recent if job.state == "running" and job.heartbeat and job.heartbeat > alive}
+        {
+            job.worker
+            for job in recent
+            if job.worker and job.state == "running" and job.heartbeat and job.heartbeat > alive
+        }
     )
     users = list(db.scalars(select(User).order_by(User.created_at)))
     return render(

@@ -55,9 +55,11 @@ def register(
     form = {"full_name": full_name, "email": email, "age": age, "gender": gender, "mobile": mobile}
     _limited(request, "register", email)
     try:
-        data = Registration(full_name=full_name, email=email, password=password, age=age, gender=gender, mobile=mobile)
+        data = Registration.model_validate({**form, "password": password})  # the form's strings, validated
     except ValidationError as exc:
-        errors = [f"{e['loc'][0].replace('_', ' ')}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        errors = [
+            f"{str(e['loc'][0]).replace('_', ' ')}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        ]
         return render(request, "register.html", status_code=422, form=form, errors=errors)
     problem = password_problem(data.password, data.email, data.full_name)
     if problem:
@@ -95,7 +97,8 @@ def login(
         raise HTTPException(429, TOO_MANY)
     user = db.scalar(select(User).where(User.email == email))
     db.commit()  # release the connection while argon2 runs
-    if not verify_password(user.password_hash if user else None, password) or user.is_disabled:
+    matches = verify_password(user.password_hash if user else None, password)  # as slow for an unknown email
+    if user is None or not matches or user.is_disabled:
         limiter.hit(address)
         return render(
             request, "login.html", status_code=401, form={"email": email}, errors=[WRONG], next=_safe_next(next)
