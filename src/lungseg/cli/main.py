@@ -7,6 +7,7 @@ from lungseg.cli import (  # noqa: F401 (commands)
     classify_commands,
     data_commands,
     info_commands,
+    nodule_commands,
     predict_commands,
     report_commands,
     train_commands,

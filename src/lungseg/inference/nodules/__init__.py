@@ -1,0 +1,17 @@
+"""Lung nodules: point to nodule (``NoduleSegmenter``), its measures (volume, diameters, HU type,
+Lung-RADS size category), growth between two scans, and the ``lungseg nodule`` study runner."""
+
+from lungseg.inference.nodules.growth import Growth, growth
+from lungseg.inference.nodules.measure import NoduleMeasures, lung_rads, measure_nodule
+from lungseg.inference.nodules.seeded import NoduleResult, NoduleSegmenter, Seed
+
+__all__ = [
+    "Growth",
+    "NoduleMeasures",
+    "NoduleResult",
+    "NoduleSegmenter",
+    "Seed",
+    "growth",
+    "lung_rads",
+    "measure_nodule",
+]

@@ -1,0 +1,153 @@
+"""``lungseg nodule``: nodules at the user's points in a CT study, with the lungs around them in one
+label map (lungs 1/2, nodule 7: ``lungseg.labels``), a JSON report and an overlay per nodule.
+
+Points are voxel indices X,Y,Z of the stored image (column, row, slice: what a viewer shows as i, j, k)
+or patient coordinates in mm (DICOM LPS), converted through the image's geometry. The stored slices must
+be axial: the nodule is followed slice by slice in the axial plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from lungseg.errors import InputError
+from lungseg.inference.core.study import Study, load_study
+from lungseg.inference.ct.segmenter import Segmenter
+from lungseg.inference.nodules.candidates import Candidates, find_candidates
+from lungseg.inference.nodules.growth import dicom_date
+from lungseg.inference.nodules.seeded import NoduleResult, NoduleSegmenter, Seed
+from lungseg.labels import NODULE, SPLIT_LUNGS
+from lungseg.preprocessing.intensity import HU, intensity_kind
+
+ASSUMED_MM = 0.7  # pixel spacing assumed for a 2D picture without one (the model's own scale)
+AERATED_HU = -500.0  # a "nodule" whose mean is below this is mostly aerated lung: flagged, not trusted
+
+
+@dataclass(frozen=True, eq=False)
+class NoduleStudy:
+    """The nodules found at the points, on the study's stored (Z, Y, X) grid; ``lungs`` the lung labels
+    there (None when they were not segmented, ``lung_note`` says why)."""
+
+    study: Study
+    array: np.ndarray
+    spacing: tuple[float, float, float]
+    in_hu: bool
+    nodules: tuple[NoduleResult, ...]
+    lungs: np.ndarray | None
+    lung_note: str | None
+    warnings: tuple[str, ...]
+    candidates: Candidates | None = None
+
+    def label_map(self) -> np.ndarray:
+        """(Z, Y, X) uint8: the lung labels with each nodule as ``NODULE``."""
+        labels = np.zeros(self.array.shape, np.uint8) if self.lungs is None else self.lungs.astype(np.uint8)
+        for nodule in self.nodules:
+            labels[nodule.mask] = NODULE.value
+        for candidate in self.candidates.found if self.candidates else ():
+            labels[candidate.mask] = NODULE.value
+        return labels
+
+    def study_date(self):
+        return dicom_date(self.study.dicom_files)
+
+
+def parse_point(text: str, option: str = "--at") -> tuple[float, ...]:
+    """ "X,Y,Z" (or "X,Y" for a 2D picture) -> numbers; ValueError naming the option otherwise."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 3):
+        raise ValueError(f"{option} {text!r}: give X,Y,Z (or X,Y for a 2D picture) as numbers")
+    return values
+
+
+def stored_array(study: Study) -> tuple[np.ndarray, tuple[float, float, float], bool, tuple[str, ...]]:
+    """The study as a (Z, Y, X) array in stored order, its spacing (z, y, x) mm, whether it is HU, and
+    warnings (an assumed spacing)."""
+    if study.is_volume:
+        import SimpleITK as sitk  # deferred: heavy, only volumes need it
+
+        direction = np.array(study.image.GetDirection()).reshape(3, 3)
+        if abs(direction[2, 2]) < 0.9:
+            raise InputError(study.source, "the stored slices are not axial; nodules are followed in axial slices")
+        sx, sy, sz = study.image.GetSpacing()
+        return sitk.GetArrayFromImage(study.image), (sz, sy, sx), True, ()
+    image = np.asarray(study.image)
+    if image.ndim != 2:
+        raise InputError(study.source, f"a slice must be a 2D gray image, got shape {image.shape}")
+    spacing = None
+    if study.radiograph is None and study.dicom_files:
+        import pydicom  # deferred: a DICOM slice's pixel spacing
+
+        spacing = getattr(pydicom.dcmread(study.dicom_files[0], stop_before_pixels=True), "PixelSpacing", None)
+    if spacing is None:
+        warning = f"no pixel spacing: {ASSUMED_MM} mm per pixel assumed (sizes scale with the true spacing)"
+        return image[None], (1.0, ASSUMED_MM, ASSUMED_MM), intensity_kind(image) == HU, (warning,)
+    return image[None], (1.0, float(spacing[0]), float(spacing[1])), intensity_kind(image) == HU, ()
+
+
+def to_seed(study: Study, point: tuple[float, ...], in_mm: bool) -> Seed:
+    """A voxel-index or patient-mm point -> ``Seed`` (Z, Y, X indices of the stored array)."""
+    if in_mm:
+        if not study.is_volume or len(point) != 3:
+            raise ValueError("--at-mm needs a volume and X,Y,Z in mm")
+        x, y, z = study.image.TransformPhysicalPointToIndex(point)
+        return Seed(int(z), int(y), int(x))
+    x, y = int(round(point[0])), int(round(point[1]))
+    return Seed(int(round(point[2])) if len(point) == 3 else 0, y, x)
+
+
+def segment_nodules(
+    source: str | Path | Study,
+    points: list[tuple[float, ...]],
+    in_mm: bool = False,
+    segmenter: NoduleSegmenter | None = None,
+    lung_model: str | None = "ct-lung",
+    candidates: bool = False,
+) -> NoduleStudy:
+    """The nodule at each point (``NoduleSegmenter``), the lungs (``lung_model``; None: none) and with
+    ``candidates`` the automatic candidates inside the lungs (``find_candidates``)."""
+    study = source if isinstance(source, Study) else load_study(source)
+    array, spacing, in_hu, warnings = stored_array(study)
+    segmenter = segmenter or NoduleSegmenter.load()
+    nodules = []
+    for point in points:
+        seed = to_seed(study, point, in_mm)
+        try:
+            seed.check(array.shape)
+        except ValueError as error:
+            raise InputError(study.source, str(error)) from None
+        result = segmenter.segment(array, spacing, seed, hu=in_hu)
+        if result.measures is not None and result.measures.mean_hu is not None and result.measures.mean_hu < AERATED_HU:
+            why = f"mostly aerated lung (mean {result.measures.mean_hu:.0f} HU): probably not a nodule; check the point"
+            result = replace(result, warnings=(*result.warnings, why))
+        nodules.append(result)
+    lungs, note = _lungs(study, lung_model)
+    found = None
+    if candidates and lungs is None:
+        warnings = (*warnings, f"no automatic candidates: they are searched inside the lungs ({note})")
+    elif candidates:
+        found = find_candidates(segmenter.predictor, array, spacing, lungs > 0, hu=in_hu)
+    return NoduleStudy(study, array, spacing, in_hu, tuple(nodules), lungs, note, warnings, found)
+
+
+def _lungs(study: Study, model: str | None) -> tuple[np.ndarray | None, str | None]:
+    if model is None:
+        return None, "lungs not asked for"
+    try:
+        result = Segmenter.from_pretrained(model).segment(study.image, study.source)
+    except InputError as error:
+        return None, f"lungs not segmented: {error}"
+    labels = result.labels
+    if study.is_volume:
+        import SimpleITK as sitk
+
+        labels = sitk.GetArrayFromImage(labels)
+    labels = np.asarray(labels)
+    labels = labels[None] if labels.ndim == 2 else labels
+    kept = np.isin(labels, [c.value for c in SPLIT_LUNGS])
+    return np.where(kept, labels, 0).astype(np.uint8), None

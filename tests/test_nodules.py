@@ -1,0 +1,222 @@
+"""Lung nodules: measures (diameters, volume, HU type, Lung-RADS), the patient-grouped split of the LIDC
+crops, the seeded segmentation of real LIDC nodules with the shipped lung-nodule model, the CLI and the
+compare command on two copies of one scan with a known scaling."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli, shared
+from lungseg.inference.nodules import Seed, growth, lung_rads, measure_nodule
+
+WINDOW = (-1000.0, 1000.0)  # recipes/lung-nodule.yaml's export window (estimated for the LIDC crops)
+
+
+def disc_volume(diameter_mm: float, slices: int = 5, spacing=(1.0, 0.7, 0.7), inside=30.0, size=96):
+    yy, xx = np.mgrid[:size, :size]
+    disc = np.hypot(yy - size / 2 + 0.5, xx - size / 2 + 0.5) <= diameter_mm / spacing[1] / 2
+    mask = np.stack([disc] * slices)
+    return mask, np.where(mask, inside, -850.0).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "solid", "category"),
+    [
+        ("solid", 5.9, None, "2"),
+        ("solid", 6.0, None, "3"),
+        ("solid", 7.9, None, "3"),
+        ("solid", 8.0, None, "4A"),
+        ("solid", 14.9, None, "4A"),
+        ("solid", 15.0, None, "4B"),
+        ("ground-glass", 29.9, None, "2"),
+        ("ground-glass", 30.0, None, "3"),
+        ("part-solid", 5.9, 3.0, "2"),
+        ("part-solid", 12.0, 5.9, "3"),
+        ("part-solid", 12.0, 6.0, "4A"),
+        ("part-solid", 12.0, 8.0, "4B"),
+    ],
+)
+def test_lung_rads_v2022_size_categories(kind, size, solid, category):
+    assert lung_rads(kind, size, solid).category == category
+
+
+def test_lung_rads_refuses_a_bad_type_and_size():
+    with pytest.raises(ValueError, match="kind"):
+        lung_rads("calcified", 5.0)
+    with pytest.raises(ValueError, match="size_mm"):
+        lung_rads("solid", -1.0)
+
+
+@pytest.mark.parametrize("diameter", [4.0, 10.0, 20.0])
+def test_diameters_and_volume_of_a_disc_stack(diameter):
+    mask, hu = disc_volume(diameter)
+    measures = measure_nodule(mask, (1.0, 0.7, 0.7), hu)
+    assert abs(measures.diameters.long_mm - diameter) <= 0.71  # one pixel
+    assert abs(measures.diameters.short_mm - diameter) <= 0.71
+    assert measures.volume_mm3 == pytest.approx(math.pi * (diameter / 2) ** 2 * 5, rel=0.1)
+    assert measures.slices == 5 and measures.type == "solid" and measures.mean_hu == pytest.approx(30.0)
+
+
+def test_an_ellipse_has_a_long_and_a_perpendicular_short_axis():
+    yy, xx = np.mgrid[:80, :80]
+    mask = (((yy - 40) / 10) ** 2 + ((xx - 40) / 20) ** 2 <= 1)[None]
+    measures = measure_nodule(mask, (1.0, 0.5, 0.5))
+    assert measures.diameters.long_mm == pytest.approx(20.5, abs=0.6)
+    assert measures.diameters.short_mm == pytest.approx(10.5, abs=0.6)
+    assert measures.type is None and measures.lung_rads is None  # no HU given
+
+
+def test_hu_types_solid_part_solid_and_ground_glass():
+    mask, _ = disc_volume(12.0)
+    ground_glass = np.where(mask, -600.0, -850.0)
+    part_solid = ground_glass.copy()
+    core, _ = disc_volume(7.0)
+    part_solid[core] = 20.0
+    assert measure_nodule(mask, (1.0, 0.7, 0.7), ground_glass).type == "ground-glass"
+    found = measure_nodule(mask, (1.0, 0.7, 0.7), part_solid)
+    assert found.type == "part-solid"
+    assert found.solid.mean_mm == pytest.approx(7.0, abs=0.8)
+    assert found.lung_rads.category == "4A"  # part-solid >= 6 mm, solid component 6 to < 8 mm
+
+
+def test_growth_and_volume_doubling_time():
+    change = growth(100.0, 200.0, 90.0, "given")
+    assert change.change_percent == pytest.approx(100.0) and change.vdt_days == pytest.approx(90.0)
+    assert growth(100.0, 110.0, 90.0, "given").trend.startswith("stable")
+    assert growth(200.0, 100.0, 90.0, "given").vdt_days is None
+    assert growth(100.0, 200.0, None, "unknown").vdt_days is None
+    with pytest.raises(ValueError, match="positive"):
+        growth(0.0, 1.0, 1.0, "given")
+
+
+def lidc_rows() -> list[dict]:
+    with open(shared("ct-nodule-lidc", "index.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_lidc_crops_split_by_patient_never_by_slice():
+    from lungseg.config.files import load_config
+    from lungseg.data.splits import group_of, make_split
+
+    recipe = load_config(REPO / "recipes" / "lung-nodule.yaml")
+    rows = lidc_rows()
+    assert len(rows) == 2023 and len({r["patient"] for r in rows}) == 161
+    names = [r["id"] for r in rows]
+    for fold in range(5):
+        split = make_split(names, f"kfold:5:{fold}", group_pattern=recipe.data.group_pattern)
+        train = {group_of(n, recipe.data.group_pattern) for n in split.train}
+        val = {group_of(n, recipe.data.group_pattern) for n in split.val}
+        assert train and val and not train & val
+    assert group_of("LIDC-IDRI-0042_nodule-3_slice-7", recipe.data.group_pattern) == "LIDC-IDRI-0042"
+
+
+def lidc_nodule(nodule: str) -> tuple[np.ndarray, np.ndarray]:
+    """A nodule's crops stacked in slice order as HU (through the recipe's window) and its consensus."""
+    from lungseg.io import read_image, read_mask
+
+    data = shared("ct-nodule-lidc")
+    paths = sorted((data / "images").glob(f"{nodule}_slice-*.png"), key=lambda p: int(re.search(r"(\d+)$", p.stem)[1]))
+    gray = np.stack([read_image(p) for p in paths]).astype(np.float32)
+    truth = np.stack([read_mask(data / "masks" / p.name) > 0 for p in paths])
+    return (gray / 255.0 * (WINDOW[1] - WINDOW[0]) + WINDOW[0]).astype(np.float32), truth
+
+
+def nifti(path, hu: np.ndarray, spacing=(0.7, 0.7, 1.25)):
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(hu.astype(np.int16))
+    image.SetSpacing(spacing)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def nodule_segmenter():
+    from lungseg.inference.nodules import NoduleSegmenter
+
+    return NoduleSegmenter.load("lung-nodule", backend="onnx")
+
+
+@pytest.mark.parametrize("nodule", ["LIDC-IDRI-0001_nodule-0", "LIDC-IDRI-0078_nodule-1"])
+def test_seeded_segmentation_of_a_real_nodule_matches_the_readers(nodule_segmenter, nodule):
+    hu, truth = lidc_nodule(nodule)
+    spacing = (1.25, 0.7, 0.7)
+    found = nodule_segmenter.segment(hu, spacing, Seed(len(hu) // 2, 64, 64))
+    assert found.found, found.reason
+    consensus = measure_nodule(truth, spacing)
+    dice = 2 * (found.mask & truth).sum() / (found.mask.sum() + truth.sum())
+    assert dice > 0.75
+    assert found.measures.volume_mm3 == pytest.approx(consensus.volume_mm3, rel=0.3)
+    assert found.measures.diameters.long_mm == pytest.approx(consensus.diameters.long_mm, abs=3.0)
+    assert found.measures.type is not None and found.measures.lung_rads is not None
+
+
+def test_a_point_in_aerated_lung_finds_no_nodule(nodule_segmenter):
+    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    ys, xs = np.nonzero(~truth[len(hu) // 2] & (hu[len(hu) // 2] < -800))
+    corner = np.argmax(np.hypot(ys - 64, xs - 64))  # the aerated pixel farthest from the nodule
+    found = nodule_segmenter.segment(hu, (1.25, 0.7, 0.7), Seed(len(hu) // 2, int(ys[corner]), int(xs[corner])))
+    assert not found.found and "no nodule" in found.reason
+
+
+def test_cli_nodule_writes_labels_report_and_overlay(tmp_path):
+    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    scan = nifti(tmp_path / "nodule.nii.gz", hu)
+    out = tmp_path / "out"
+    z = len(hu) // 2
+    result = run_cli("nodule", scan, "--at", f"64,64,{z}", "--lungs", "none", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"nodule 1 at x=64 y=64 z=\d+: [\d.]+ mm³ .* Lung-RADS (2|3|4A|4B)", result.stdout)
+    report = json.loads((out / "nodules.json").read_text())
+    (row,) = report["nodules"]
+    assert row["found"] and row["volume_mm3"] > 0 and row["lung_rads"] in {"2", "3", "4A", "4B"}
+    assert "Lung-RADS" in report["lung_rads_note"] and report["disclaimer"]
+    import SimpleITK as sitk
+
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "labels.nii.gz")))
+    assert set(np.unique(labels)) == {0, 7} and labels.sum() // 7 == round(row["volume_mm3"] / (0.7 * 0.7 * 1.25))
+    assert (out / "nodule-1.png").is_file()
+
+
+def test_cli_nodule_names_a_point_outside_the_scan(tmp_path):
+    hu, _ = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    scan = nifti(tmp_path / "nodule.nii.gz", hu)
+    result = run_cli("nodule", scan, "--at", "500,64,1", "--lungs", "none")
+    assert result.returncode == 2 and "outside the scan" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_two_copies_with_a_known_slice_scaling(tmp_path):
+    """The same nodule written twice, the second with slices 1.25x as far apart: +25 % volume, and over
+    100 days a doubling time of 100 ln 2 / ln 1.25 = 311 days."""
+    hu, _ = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    old = nifti(tmp_path / "old.nii.gz", hu, (0.7, 0.7, 1.0))
+    new = nifti(tmp_path / "new.nii.gz", hu, (0.7, 0.7, 1.25))
+    z = len(hu) // 2
+    point = f"64,64,{z}"
+    result = run_cli(
+        "nodule",
+        "compare",
+        old,
+        new,
+        "--at-old",
+        point,
+        "--at-new",
+        point,
+        "--interval-days",
+        "100",
+        "--out",
+        tmp_path / "growth",
+    )
+    assert result.returncode == 0, result.stderr
+    growth_report = json.loads((tmp_path / "growth" / "growth.json").read_text())["growth"]
+    assert growth_report["change_percent"] == pytest.approx(25.0, abs=0.2)
+    assert growth_report["volume_doubling_time_days"] == pytest.approx(311, abs=2)
+    assert "given by the user" in growth_report["interval_source"]
+    no_dates = run_cli("nodule", "compare", old, new, "--at-old", point, "--at-new", point)
+    assert no_dates.returncode == 0 and "doubling time -" in no_dates.stdout
