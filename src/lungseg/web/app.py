@@ -31,6 +31,7 @@ from lungseg.web.security import LoginLimiter
 from lungseg.web.settings import MB, Settings
 from lungseg.web.staging import StagingArea
 from lungseg.web.templating import render
+from lungseg.web.worker import send_job
 
 log = logging.getLogger("lungseg.web")
 
@@ -102,20 +103,10 @@ def _authenticator(sessions, settings: Settings):
     return authenticate
 
 
-def notify_workers(app: FastAPI, job_id: str) -> None:
-    """After a job row is committed: with Celery, send its id (the workers claim it from the database)."""
-    if app.state.settings.jobs == "celery":
-        from lungseg.web.worker import send_job
-
-        send_job(app.state.settings, job_id)
-
-
 class _Reaper:
     """With Celery: re-queue expired jobs every lease/3 seconds and send them again."""
 
     def __init__(self, queue: JobQueue, settings: Settings):
-        from lungseg.web.worker import send_job
-
         self.stop = threading.Event()
 
         def loop():

@@ -25,6 +25,7 @@ from lungseg.inference.classify.classifier import ImageClassifier
 from lungseg.inference.core.predictor import read_card
 from lungseg.io import write_png
 from lungseg.io.shipped import shipped_models
+from lungseg.metrics.abstention import shown_percent
 from lungseg.preprocessing.display import heat_overlay
 from lungseg.screening import DISCLAIMER
 from lungseg.web.result_folder import result_staging
@@ -91,8 +92,6 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
 
 
 def summary_of(report: dict) -> dict:
-    from lungseg.metrics.abstention import shown_percent
-
     found = {
         key: report[key]
         for key in (

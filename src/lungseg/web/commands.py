@@ -1,6 +1,10 @@
 """``lungseg serve``, ``lungseg worker``, ``lungseg db upgrade`` and ``lungseg admin create``: the web
 service's commands. Settings come from ``LUNGSEG_*`` environment variables (``lungseg.web.settings``);
-the options here override the most common ones."""
+the options here override the most common ones.
+
+Every ``lungseg`` call loads this module (``lungseg --help`` too), so each command imports the web service
+it needs inside its function: pydantic-settings, SQLAlchemy, FastAPI, uvicorn and, through the app and the
+worker, the inference stack are deferred on purpose, to keep the CLI's start-up light."""
 
 from __future__ import annotations
 

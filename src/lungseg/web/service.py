@@ -15,7 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lungseg.errors import InputError
+from lungseg.inference.routing.route import AUTO
+from lungseg.io.shipped import shipped_models
 from lungseg.web import results
+from lungseg.web.deid import deidentify_dicom_folder
 from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
 from lungseg.web.schemas import AnalysisOptions, Registration
 from lungseg.web.settings import MB, Settings
@@ -36,9 +39,6 @@ class Page:
 def shipped_model_names() -> list[str]:
     """``auto`` (CT or chest X-ray lung model, chosen from the upload) first, as the default, then the
     shipped models (an 8-bit variant is picked by the input, so it is not listed)."""
-    from lungseg.inference.routing.route import AUTO
-    from lungseg.io.shipped import shipped_models
-
     models = shipped_models()
     variants = {entry.get("eight_bit_variant") for entry in models.values()}
     names = [name for name in models if name not in variants]
@@ -70,8 +70,6 @@ def create_analysis(
     which the next start sweeps (``lungseg.web.staging``). ``staging``: the app's area, whose byte quota
     all concurrent uploads share (a private one when None).
     """
-    from lungseg.web.deid import deidentify_dicom_folder
-
     if model not in shipped_model_names():
         raise UploadRefused(f"unknown model {model!r}; choose one of {', '.join(shipped_model_names())}")
     staging = staging or StagingArea(settings.staging_dir, settings.max_staging_mb * MB)

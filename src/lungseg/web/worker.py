@@ -12,17 +12,16 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+from lungseg.web import migrate
+from lungseg.web.db import make_engine, make_session_factory
+from lungseg.web.jobs import InlineWorkers, JobQueue
 from lungseg.web.settings import Settings
 
-_queues: dict[str, object] = {}
+_queues: dict[str, JobQueue] = {}
 
 
-def _queue(settings: Settings | None = None):
+def _queue(settings: Settings | None = None) -> JobQueue:
     """This process's job queue on the configured database (migrated on first use)."""
-    from lungseg.web import migrate
-    from lungseg.web.db import make_engine, make_session_factory
-    from lungseg.web.jobs import JobQueue
-
     settings = settings or Settings()
     url = settings.resolved_database_url
     if url not in _queues:
@@ -37,8 +36,6 @@ def _queue(settings: Settings | None = None):
 
 def run_worker(settings: Settings, threads: int = 1) -> None:
     """Poll and run jobs until interrupted (Ctrl-C)."""
-    from lungseg.web.jobs import InlineWorkers
-
     workers = InlineWorkers(_queue(settings), threads, kind="worker")
     workers.start()
     try:
@@ -73,6 +70,12 @@ def celery_app(broker_url: str | None = None):
 
 def send_job(settings: Settings, job_id: str) -> None:
     celery_app(settings.broker_url).send_task("lungseg.run_job", args=[job_id])
+
+
+def notify_workers(settings: Settings, job_id: str) -> None:
+    """After a job row is committed: with Celery, send its id (the workers claim it from the database)."""
+    if settings.jobs == "celery":
+        send_job(settings, job_id)
 
 
 def __getattr__(name: str):

@@ -20,6 +20,7 @@ from lungseg.web.settings import Settings
 from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts
+from lungseg.web.worker import notify_workers
 
 router = APIRouter(
     prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False, route_class=FormLimitedRoute
@@ -72,8 +73,6 @@ async def queue_upload(
 ):
     """Create the analysis (off the event loop: staging, de-identification and the model's screen take
     seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
-    from lungseg.web.app import notify_workers
-
     analysis = await run_in_threadpool(
         create_analysis,
         db,
@@ -84,7 +83,7 @@ async def queue_upload(
         options,
         request.app.state.staging,
     )
-    notify_workers(request.app, analysis.job.id)
+    notify_workers(settings, analysis.job.id)
     return analysis
 
 

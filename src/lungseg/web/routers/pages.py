@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from lungseg.web.deps import get_db, optional_user
 from lungseg.web.models import User
 from lungseg.web.service import shipped_model_names
-from lungseg.web.templating import render
+from lungseg.web.templating import render, templates
 
 router = APIRouter()
 
@@ -22,8 +22,6 @@ def home(request: Request, user: User | None = Depends(optional_user)):
 @router.get("/api/docs", include_in_schema=False)
 def api_docs(request: Request):
     """Swagger UI from the vendored files (FastAPI's default page loads a CDN and an inline script)."""
-    from lungseg.web.templating import templates
-
     return templates.TemplateResponse(request, "api_docs.html", {})
 
 
