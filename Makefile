@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# ruff (lint and format check) and the import contracts (layers, no circles); make test runs it first
+# ruff (lint and format check), mypy (the files of [tool.mypy] in pyproject.toml) and the import contracts
+# (layers, no circles); make test runs it first
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: $(STAMP) system-deps lint
