@@ -175,7 +175,7 @@ def with_run_options(task: str, exclude: tuple[str, ...] = ()):
             options = {name: kwargs.pop(name) for name in table if name in kwargs}
             return command(*args, options=options, **kwargs)
 
-        wrapper.__signature__ = base.replace(parameters=own + added)
+        typing.cast(Any, wrapper).__signature__ = base.replace(parameters=own + added)  # what typer reads
         wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
         return wrapper
 

@@ -29,7 +29,6 @@ from typing import Any, Literal
 SEGMENTATION = ("segmentation",)  # ``cli`` values: the training commands that take the option
 CLASSIFICATION = ("classification",)
 BOTH = SEGMENTATION + CLASSIFICATION
-BOUNDS = ("min", "max", "above", "below")
 
 
 def setting(

@@ -22,7 +22,7 @@ Task = Literal["segmentation", "classification"]
 ClassBalance = Literal["none", "sampler", "loss"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 SchedulerName = Literal["plateau", "cosine", "none"]
-CHANCE: dict[str, Any] = {"min": 0, "max": 1}  # setting() range of a probability
+CHANCE: dict[str, Any] = {"min": 0, "max": 1}  # setting() range of a probability (or a Dice)
 
 
 @dataclass
@@ -194,13 +194,13 @@ class TrainConfig:
     )
     threads: int | None = setting(None, "PyTorch CPU threads (default: PyTorch's choice).", min=1)
     ema_decay: float | None = setting(
-        None, "Keep an EMA of the weights with this decay (e.g. 0.99).", above=0, below=1, cli=BOTH
+        None, "Keep an EMA of the weights with this decay (e.g. 0.99).", min=0, below=1, cli=BOTH
     )
     grad_clip: float | None = setting(None, "Clip gradients to this total L2 norm.", above=0, cli=BOTH)
     class_weights: list[float] | None = setting(None, "Multi-class: one cross-entropy weight per channel.")
     tensorboard: bool = setting(False, "Log scalars and overlays to OUT/tensorboard.", cli=SEGMENTATION)
     target_val_dice: float | None = setting(
-        None, "Stop after the first epoch whose validation Dice reaches this.", above=0, max=1, cli=SEGMENTATION
+        None, "Stop after the first epoch whose validation Dice reaches this.", **CHANCE, cli=SEGMENTATION
     )
     init_from: str | None = setting(
         None, "Start from the matching tensors of a checkpoint or shipped model (e.g. ct-lung).", cli=BOTH
