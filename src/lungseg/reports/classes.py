@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungseg.reports import figures
+from lungseg.reports.figures import histograms
 
 
 def class_section(metrics: dict, samples: list[dict], out: Path) -> tuple[str, list[Path]]:
@@ -43,7 +43,7 @@ def class_section(metrics: dict, samples: list[dict], out: Path) -> tuple[str, l
         (name, np.array([s["dice"] for s in samples if s.get("class") == name and math.isfinite(s["dice"])]))
         for name in metrics["classes"]
     ]
-    return table, [figures.histograms(groups, "Dice", "Per-sample Dice by class", out / "dice_hist.png")]
+    return table, [histograms(groups, "Dice", "Per-sample Dice by class", out / "dice_hist.png")]
 
 
 def _fmt(stats: dict) -> str:

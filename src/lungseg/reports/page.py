@@ -18,7 +18,8 @@ import numpy as np
 
 from lungseg.io import check_folder_target, read_image, read_mask, write_text_atomic
 from lungseg.preprocessing.display import to_display
-from lungseg.reports import figures
+from lungseg.reports.classes import class_section
+from lungseg.reports.figures import curves, example_grid, histograms
 from lungseg.reports.tables import EvalTables, RunTables, read_evaluation, read_run
 
 EXAMPLES_PER_GROUP = 3
@@ -42,28 +43,24 @@ def write_report(run: str | Path, out: str | Path, evaluation: str | Path | None
 def _training_section(tables: RunTables, out: Path) -> str:
     history = tables.history
     images = [
-        figures.curves(
+        curves(
             history, [("train_loss", "train"), ("val_loss", "validation")], "loss", "Loss per epoch", out / "loss.png"
         ),
-        figures.curves(
+        curves(
             history,
             [("val_dice", "Dice"), ("val_iou", "IoU"), ("val_accuracy", "accuracy")],
             "validation metric",
             "Validation metrics per epoch",
             out / "metrics.png",
         ),
-        figures.curves(
-            history, [("lr", "learning rate")], "learning rate", "Learning rate", out / "lr.png", log_scale=True
-        ),
+        curves(history, [("lr", "learning rate")], "learning rate", "Learning rate", out / "lr.png", log_scale=True),
     ]
     if tables.batch_losses:
         groups = [
             (phase, np.array([row["loss"] for row in tables.batch_losses if row["phase"] == phase]))
             for phase in ("train", "val")
         ]
-        images.append(
-            figures.histograms(groups, "batch loss", "Per-batch loss (all epochs)", out / "batch_loss_hist.png")
-        )
+        images.append(histograms(groups, "batch loss", "Per-batch loss (all epochs)", out / "batch_loss_hist.png"))
     best = min(history, key=lambda row: _finite_or_inf(row.get("val_loss", math.nan)))
     if math.isfinite(best.get("val_loss", math.nan)):
         summary = (
@@ -78,13 +75,11 @@ def _training_section(tables: RunTables, out: Path) -> str:
 def _evaluation_section(evaluation: EvalTables, out: Path) -> str:
     samples = evaluation.samples
     if "classes" in evaluation.metrics:
-        from lungseg.reports.classes import class_section
-
         table, images = class_section(evaluation.metrics, samples, out)
         return "<h2>Evaluation (per class)</h2>" + table + _figures_html(images, out)
     images = [
-        figures.histograms([("Dice", _values(samples, "dice"))], "Dice", "Per-sample Dice", out / "dice_hist.png"),
-        figures.histograms([("IoU", _values(samples, "iou"))], "IoU", "Per-sample IoU", out / "iou_hist.png"),
+        histograms([("Dice", _values(samples, "dice"))], "Dice", "Per-sample Dice", out / "dice_hist.png"),
+        histograms([("IoU", _values(samples, "iou"))], "IoU", "Per-sample IoU", out / "iou_hist.png"),
     ]
     ranked = sorted((s for s in samples if math.isfinite(s["dice"])), key=lambda s: s["dice"])
     groups = {
@@ -96,7 +91,7 @@ def _evaluation_section(evaluation: EvalTables, out: Path) -> str:
     if can_show:
         for label, chosen in groups.items():
             images.append(
-                figures.example_grid(
+                example_grid(
                     [_example(s) for s in chosen], f"{label} {len(chosen)} by Dice", out / f"examples_{label}.png"
                 )
             )
