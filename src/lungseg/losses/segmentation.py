@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lungseg.losses.multiclass import MULTICLASS_LOSSES
+
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
     if logits.shape != target.shape:
@@ -155,8 +157,6 @@ def build_loss(name: str, alpha: float = 0.5, channels: int = 1, class_weights: 
     """Loss by name (see ``LOSSES``); ``alpha`` weighs (B)CE in the combined losses. ``channels`` > 1:
     the K-class softmax form of the same loss (``losses.multiclass``), with optional ``class_weights``
     (one per channel). The result accepts a list of deep-supervision outputs as well as a single tensor."""
-    from lungseg.losses.multiclass import MULTICLASS_LOSSES
-
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
     if not 0.0 <= alpha <= 1.0:

@@ -16,6 +16,7 @@ import torch
 
 from lungseg.errors import InputError, describe
 from lungseg.io.atomic import atomic_path
+from lungseg.io.shipped import resolve_model
 from lungseg.model_card import ModelCard, ModelSpec
 from lungseg.models.registry import build_model
 
@@ -117,8 +118,6 @@ def initialise_from(model: torch.nn.Module, reference: str | Path) -> tuple[int,
     """Copy into ``model`` every tensor of a checkpoint (a path or a shipped model name) whose name and
     shape match (e.g. all but the output layer of a lung model for a 3-class lesion model); returns
     (tensors copied, tensors in the model). ``InputError`` when nothing fits."""
-    from lungseg.io.shipped import resolve_model
-
     path = resolve_model(reference)
     weights = load_checkpoint(path).state_dict
     own = model.state_dict()

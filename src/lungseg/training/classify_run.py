@@ -25,9 +25,11 @@ from lungseg.config import RunConfig
 from lungseg.data import Split, build_augmentation, make_split
 from lungseg.data.class_dataset import ClassDataset, representatives
 from lungseg.data.class_folders import class_names_of, find_labelled_images, read_picture
+from lungseg.data.lung_crop import lung_box
 from lungseg.data.slice_groups import SliceGroups, group_slices
 from lungseg.errors import InputError
 from lungseg.io import write_text_atomic
+from lungseg.metrics import expected_calibration_error, fit_temperature, negative_log_likelihood, softmax
 from lungseg.models import load_checkpoint, model_from_checkpoint, save_checkpoint
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
@@ -142,8 +144,6 @@ def prepare_class_inputs(config: RunConfig, split: Split | None, log: Logger) ->
         )
     check_split_sizes(split, config.data.data, log)
     if config.preprocess.field_of_view == "lungs":
-        from lungseg.data.lung_crop import lung_box
-
         pictures = {name: lung_box(picture).crop(picture) for name, picture in pictures.items() if name in labels}
     plan = PreprocessPlan.fit(config.preprocess, [(name, pictures[name]) for name in split.train])
     return ClassInputs(split, groups, pictures, labels, plan)
@@ -183,8 +183,6 @@ def dataset_logits(model: torch.nn.Module, dataset: ClassDataset, batch: int = 3
 def calibrate(folder: RunFolder, val_set: ClassDataset) -> dict:
     """Fit the softmax temperature of ``best.pt`` on the validation slices; store it in its card and in
     ``calibration.json``. Returns the calibration record."""
-    from lungseg.metrics import expected_calibration_error, fit_temperature, negative_log_likelihood, softmax
-
     checkpoint = load_checkpoint(folder.best)
     logits = dataset_logits(model_from_checkpoint(checkpoint, folder.best), val_set)
     truth = val_set.labels

@@ -32,12 +32,13 @@ from lungseg.data import (
 )
 from lungseg.data.audit import audit_split, duplicate_links
 from lungseg.errors import InputError
-from lungseg.models import Checkpoint, load_checkpoint
+from lungseg.models import Checkpoint, build_model, load_checkpoint, resolve_kwargs
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
 from lungseg.training.engine import Engine, Logger, RunResult
 from lungseg.training.records import HISTORY_COLUMNS
 from lungseg.training.run_folder import RunFolder
+from lungseg.training.tensorboard import TensorBoardMonitor  # SummaryWriter (tensorboard) loads only when used
 
 __all__ = ["HISTORY_COLUMNS", "RunResult", "train_run"]
 
@@ -96,8 +97,6 @@ def _train(config, out: Path, resume: bool, log: Logger, progress_factory, epoch
     if engine.initialised:
         log(f"weights: {engine.initialised[0]} of {engine.initialised[1]} tensors from {config.train.init_from}")
     if config.train.tensorboard and folder.writes:
-        from lungseg.training.tensorboard import TensorBoardMonitor
-
         engine.monitor = TensorBoardMonitor(folder.tensorboard, config.train.threshold)
     try:
         return engine.fit(folder, split, plan, log, progress_factory)
@@ -131,8 +130,6 @@ check_run_config = _check_config
 
 def _check_model(config: RunConfig) -> None:
     """The model spec builds and takes the configured input size; before any data is read."""
-    from lungseg.models import build_model, resolve_kwargs
-
     kwargs = resolve_kwargs(
         config.model.name, {"in_channels": 1, "out_channels": config.model.channels, **config.model.kwargs}
     )

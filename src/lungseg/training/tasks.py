@@ -8,6 +8,7 @@ import torch
 
 from lungseg.config import RunConfig
 from lungseg.losses import ClassificationLoss, build_loss
+from lungseg.metrics import classification_metrics
 from lungseg.training.loop import EpochResult, StepOptions, autocast, to_device, validate
 from lungseg.training.records import CLASSIFICATION_COLUMNS, HISTORY_COLUMNS
 
@@ -39,8 +40,6 @@ class ClassificationTask:
 
     @torch.no_grad()
     def validate(self, model, loader, loss_fn, config: RunConfig, options: StepOptions | None = None) -> EpochResult:
-        from lungseg.metrics import classification_metrics
-
         options = options or StepOptions()
         model.eval()
         batch_losses, total, count, truth, predicted = [], 0.0, 0, [], []
