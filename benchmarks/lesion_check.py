@@ -65,7 +65,8 @@ def tumour_on_popi(shared: Path, out: Path) -> dict:
 
 def lesions_on_healthy(slices: list[Path], out: Path) -> dict:
     from lungseg.inference import Segmenter
-    from lungseg.inference.batch.runner import Target, report_fields
+    from lungseg.inference.batch.targets import Target
+    from lungseg.inference.core.pipeline import report_header
     from lungseg.inference.core.study import load_study
     from lungseg.inference.outputs.files import write_outputs
     from lungseg.io import staged_writes
@@ -85,7 +86,7 @@ def lesions_on_healthy(slices: list[Path], out: Path) -> dict:
         worst_path, worst = results[int(np.argmax(affected))]
         target = Target(worst_path, out / f"kmader-{model}-{worst_path.stem}.png", "png")
         with staged_writes() as stage:
-            write_outputs(worst, target, True, False, model, report_fields(segmenter, model, 0.0), stage)
+            write_outputs(worst, target, True, False, model, report_header(segmenter, model, 0.0), stage)
     return rows
 
 

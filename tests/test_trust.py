@@ -119,7 +119,7 @@ def test_em_sections_through_auto_are_flagged_while_chest_ct_exports_pass():
     """One chest-CT picture check (``checks.chest_ct_picture``) for the router, the CT segmenter and the
     classifier: EM sections (lung/ring ratio 0.61-0.67, between the old 0.60 and 0.72 thresholds) come
     back from ``auto`` flagged not-chest-ct with verdict check; real chest CT exports do not."""
-    from lungseg.inference.routing.route import AutoSegmenter
+    from lungseg.inference.routing.auto import AutoSegmenter
 
     auto = AutoSegmenter(tta=False)
     for name in ("0.png", "11.png"):

@@ -187,7 +187,7 @@ def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, film
 def test_auto_never_gives_an_unflagged_ct_result_for_an_unprocessed_film(films):
     """The 138 films are high-contrast: both lung models recognise them, and the lung/ring tie-break sends
     them to the CT model. Such a choice is flagged (routing-unsure, verdict check) and names the way out."""
-    from lungseg.inference.routing.route import load_segmenter
+    from lungseg.inference.routing.load import load_segmenter
 
     result = load_segmenter("auto").segment(films / "images" / "MCUCXR_0001_0.png")
     codes = [str(f.code) for f in result.findings]

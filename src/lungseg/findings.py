@@ -49,6 +49,7 @@ class Code(StrEnum):
     AREA_SCALE = "area-scale"
     MODEL_CHOSEN = "model-chosen"
     ROUTING_UNSURE = "routing-unsure"
+    OPTION_NOT_APPLIED = "option-not-applied"
     LESION_AERATED = "lesion-aerated"
     LESION_DENSITY_UNCHECKED = "lesion-density-unchecked"
     LUNG_OUTSIDE_BODY = "lung-outside-body"
@@ -77,6 +78,10 @@ class Finding:
     def to_dict(self) -> dict:
         values = {"level": str(self.level), "code": str(self.code), "message": self.message}
         return {**values, "slices": list(self.slices)} if self.slices else values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Finding:
+        return cls(values["level"], values["code"], values["message"], tuple(values.get("slices", ())))
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,7 @@ ROUTING_UNSURE = FindingKind(
     "X-ray choose the chest X-ray model, for a CT slice export the CT "
     "model",
 )
+OPTION_NOT_APPLIED = FindingKind(Code.OPTION_NOT_APPLIED, W, "option(s) {options} not applied: {why}")
 
 # The segmented lungs (after inference)
 NO_LUNGS = FindingKind(Code.NO_LUNGS, R, "no lung found: the image does not seem to show the chest")

@@ -11,22 +11,25 @@ NIfTI on the label map's grid, for the viewer.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from lungseg.inference.batch.runner import Target, report_fields
+from lungseg.inference.batch.targets import Target
 from lungseg.inference.core.backends import gpu_present
+from lungseg.inference.core.pipeline import run_study
 from lungseg.inference.core.postprocess import PostprocessOptions
+from lungseg.inference.core.protocol import Choice, Segmenter
 from lungseg.inference.core.study import load_study
 from lungseg.inference.outputs.files import write_outputs
-from lungseg.inference.routing.route import load_segmenter, with_choice
+from lungseg.inference.outputs.report import StudyReport, read_report
+from lungseg.inference.routing.load import load_segmenter
 from lungseg.io import staged_writes
+from lungseg.labels import legend
 from lungseg.screening import DISCLAIMER
 from lungseg.web import classification
 from lungseg.web.result_folder import RESULT, result_staging
@@ -66,11 +69,11 @@ def available(folder: Path) -> list[Download]:
     return [d for d in DOWNLOADS if (result / d.filename).is_file()]
 
 
-_cache: dict[str, object] = {}
+_cache: dict[str, Segmenter] = {}
 _cache_lock = threading.Lock()
 
 
-def segmenter_for(model: str, options: dict | None = None):
+def segmenter_for(model: str, options: dict | None = None) -> Segmenter:
     """The segmenter for ``model`` (``auto``: CT or X-ray per upload; ``inference.routing``) with the
     analysis's ``options`` (``schemas.AnalysisOptions`` fields); the models are loaded once per process
     (loading ONNX takes about a second)."""
@@ -128,17 +131,17 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
     start = time.perf_counter()
     progress(0.05, "reading the scan")
     study = load_study(input_path)
-    choice = segmenter_for(model, options).choose(study)  # auto: CT or X-ray model, with the reason
-    chosen, model = choice.segmenter, choice.model or model
-    progress(0.15, f"segmenting the lungs with {model}" + (" and lesions" if getattr(chosen, "lesions", ()) else ""))
-    with gpu_slot():
-        result = with_choice(chosen.segment(study), choice)
+
+    def segmenting(choice: Choice, name: str) -> None:  # auto: the CT or X-ray model, with the reason
+        progress(0.15, f"segmenting the lungs with {name}" + (" and lesions" if choice.segmenter.lesions else ""))
+
+    run = run_study(segmenter_for(model, options), study, model, started=start, on_choice=segmenting, slot=gpu_slot)
+    result = run.result
     progress(0.85, "writing the results")
     with result_staging(folder) as staging:
         formats = [("nifti", "labels.nii.gz")] if study.is_volume else [("png", "labels.png")]
         if study.dicom_files and study.is_volume:
             formats.append(("dicom-seg", "labels_seg.dcm"))
-        fields = report_fields(chosen, model, start)
         with staged_writes() as stage:
             for index, (fmt, name) in enumerate(formats):
                 first = index == 0
@@ -147,14 +150,14 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
                     Target(input_path, staging / name, fmt),
                     overlay=first,
                     report=first,
-                    model_name=model,
-                    report_fields=fields,
+                    model_name=run.model,
+                    report_fields=run.fields,
                     stage=stage,
                 )
         _write_viewer_ct(result, staging)
         _without_server_paths(staging / REPORT)
     progress(1.0, "done")
-    return summary_of(json.loads((folder / RESULT / REPORT).read_text()))
+    return summary_of(read_report(folder / RESULT / REPORT))
 
 
 def scrub(message: str, folder: Path) -> str:
@@ -164,12 +167,11 @@ def scrub(message: str, folder: Path) -> str:
     return message
 
 
-def _without_server_paths(report: Path) -> None:
+def _without_server_paths(path: Path) -> None:
     """The downloadable report names files, not where the server keeps them."""
-    values = json.loads(report.read_text())
-    values["input"]["path"] = "upload"
-    values["outputs"] = [Path(path).name for path in values.get("outputs", [])]
-    report.write_text(json.dumps(values, indent=2))
+    report = read_report(path)
+    outputs = tuple(Path(output).name for output in report.outputs)
+    path.write_text(replace(report, input=replace(report.input, path="upload"), outputs=outputs).to_json())
 
 
 def _write_viewer_ct(result, folder: Path) -> None:
@@ -185,29 +187,31 @@ def _write_viewer_ct(result, folder: Path) -> None:
     sitk.WriteImage(image, str(folder / "ct.nii.gz"), useCompression=True)
 
 
-def summary_of(report: dict) -> dict:
-    """What the history list and result page need without reading files."""
-    measurements = report.get("measurements", {})
-    quality = {k: report["quality"][k] for k in ("score", "flip_agreement", "plausible", "flagged")}
-    quality["flagged_slices"] = report["quality"].get("flagged_slices", [])
-    quality["unjudged_below"] = [
-        row["slice"]
-        for row in report["quality"].get("per_slice", [])
-        if row["lung_pixels"]
-        and not row.get("judged", True)
-        and row["flip_agreement"] < report["quality"].get("threshold", 1.0)
-    ]
+def summary_of(report: StudyReport) -> dict:
+    """What the history list and result page need without reading files (kept in the database)."""
+    quality = report.quality
     return {
-        "measurements": measurements,
-        "quality": quality,
-        "verdict": report.get("verdict"),
-        "findings": report.get("findings", []),
-        "status": report.get("status"),
-        "seconds": report.get("seconds"),
-        "labels": report.get("labels", {}),
-        "lungseg_version": report.get("lungseg_version"),
+        "measurements": report.measurements.to_dict(),
+        "quality": {
+            "score": quality.score,
+            "flip_agreement": quality.flip_agreement,
+            "plausible": quality.plausible,
+            "flagged": quality.flagged,
+            "flagged_slices": list(quality.flagged_slices),
+            "unjudged_below": [
+                row.slice
+                for row in quality.per_slice
+                if row.lung_pixels and not row.judged and row.flip_agreement < quality.threshold
+            ],
+        },
+        "verdict": report.verdict.to_dict() if report.verdict is not None else None,
+        "findings": [finding.to_dict() for finding in report.findings],
+        "status": report.status,
+        "seconds": report.seconds,
+        "labels": legend(report.classes),
+        "lungseg_version": report.lungseg_version,
         "disclaimer": DISCLAIMER,
-        "models": report.get("models", []),
-        "lesions": report.get("lesions"),
-        "kind": report.get("input", {}).get("kind"),
+        "models": list(report.models),
+        "lesions": report.lesions.to_dict() if report.lesions is not None else None,
+        "kind": report.input.kind,
     }

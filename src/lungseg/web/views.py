@@ -4,16 +4,15 @@ for the fallback viewer (and 2D uploads), drawn by the same display module as th
 from __future__ import annotations
 
 import io
-import json
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from fastapi import HTTPException
 
+from lungseg.inference.outputs.report import read_report
 from lungseg.io import read_mask
 from lungseg.preprocessing.display import label_overlay, to_display
-from lungseg.screening import QUALITY_FLAG
 from lungseg.web import results
 from lungseg.web.models import Analysis, Job
 from lungseg.web.schemas import JobStatus
@@ -158,17 +157,17 @@ def agreement_chart(folder: Path) -> bytes:
     report = folder / results.RESULT / results.REPORT
     if not report.is_file():
         raise HTTPException(404)
-    quality = json.loads(report.read_text())["quality"]
-    rows = [r for r in quality["per_slice"] if r["lung_pixels"]]
-    threshold = quality.get("threshold", QUALITY_FLAG)  # the one the analysis was flagged with
-    flagged = set(quality.get("flagged_slices", []))
-    judged = [r for r in rows if r.get("judged", True)]
-    small = [r for r in rows if not r.get("judged", True)]
+    quality = read_report(report).quality
+    rows = [r for r in quality.per_slice if r.lung_pixels]
+    threshold = quality.threshold  # the one the analysis was flagged with
+    flagged = set(quality.flagged_slices)
+    judged = [r for r in rows if r.judged]
+    small = [r for r in rows if not r.judged]
     figure = Figure(figsize=(7, 2.2), dpi=100)
     axes = figure.add_subplot()
     axes.plot(
-        [r["slice"] for r in judged],
-        [r["flip_agreement"] for r in judged],
+        [r.slice for r in judged],
+        [r.flip_agreement for r in judged],
         ".-",
         color="#1f5fa8",
         lw=1,
@@ -177,18 +176,18 @@ def agreement_chart(folder: Path) -> bytes:
     )
     if small:
         axes.plot(
-            [r["slice"] for r in small],
-            [r["flip_agreement"] for r in small],
+            [r.slice for r in small],
+            [r.flip_agreement for r in small],
             ".",
             color="#aaaaaa",
             ms=3,
             label="too little lung to judge",
         )
-    marked = [r for r in judged if r["slice"] in flagged]
+    marked = [r for r in judged if r.slice in flagged]
     if marked:
         axes.plot(
-            [r["slice"] for r in marked],
-            [r["flip_agreement"] for r in marked],
+            [r.slice for r in marked],
+            [r.flip_agreement for r in marked],
             "o",
             color="#d04a00",
             ms=5,
@@ -198,7 +197,7 @@ def agreement_chart(folder: Path) -> bytes:
     axes.set(
         xlabel="axial slice (inferior → superior)",
         ylabel="agreement",
-        ylim=(min(0.5, *[r["flip_agreement"] for r in rows] or [0.5]) - 0.02, 1.01),
+        ylim=(min(0.5, *[r.flip_agreement for r in rows] or [0.5]) - 0.02, 1.01),
     )
     axes.legend(loc="lower right", fontsize=7, frameon=False, ncol=2)
     figure.tight_layout()

@@ -53,6 +53,19 @@ class Quality:
         values["per_slice"] = [asdict(row) for row in self.per_slice]
         return values
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Quality:
+        """A report's quality (one written before thresholds and judged slices reads with their defaults)."""
+        return cls(
+            values["flip_agreement"],
+            values["score"],
+            values["plausible"],
+            values["flagged"],
+            tuple(values.get("flagged_slices", ())),
+            values.get("threshold", QUALITY_FLAG),
+            tuple(SliceQuality(**row) for row in values.get("per_slice", ())),
+        )
+
 
 def quality_scores(mask: np.ndarray, agreement: np.ndarray, confidence: np.ndarray) -> Quality:
     """``mask``: (Z, Y, X) final lungs; ``agreement``: (Z,) flip Dice per slice; ``confidence``: (Z,)."""

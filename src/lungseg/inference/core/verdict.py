@@ -42,6 +42,13 @@ class Verdict:
     def to_dict(self) -> dict:
         return {"status": self.status, "reasons": [reason.to_dict() for reason in self.reasons]}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Verdict:
+        reasons = values.get("reasons", ())
+        return cls(
+            values["status"], tuple(Reason(r["code"], r["message"], tuple(r.get("slices", ()))) for r in reasons)
+        )
+
     def line(self) -> str:
         """One line for a summary: ``verdict ok: no problems found`` or the reasons."""
         if self.status == OK:

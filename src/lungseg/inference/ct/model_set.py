@@ -40,17 +40,18 @@ def load_models(
     batch_size: int | None = None,
     device: str = "auto",
     precision: str = "auto",
+    loaded: Predictor | None = None,
 ) -> ModelSet:
     """Load the lung model ``name`` (or ``ct-lung`` when ``name`` is a lesion model), its 8-bit
     variant when the manifest names one, and the lesion models (all on ``device`` in ``precision`` when
-    they run on PyTorch)."""
+    they run on PyTorch); ``loaded``: the model ``name``, already loaded by the caller."""
 
     def load(reference: str) -> Predictor:
         return Predictor.load(
             reference, backend=backend, threshold=threshold, batch_size=batch_size, device=device, precision=precision
         )
 
-    first = load(name)
+    first = loaded if loaded is not None else load(name)
     lesion_names = list(lesions)
     if not is_lung_model(first):
         lesion_names.insert(0, str(name))

@@ -13,14 +13,12 @@ percentage of the lung affected, the usual CT severity band per lung, and tumour
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
+from lungseg.inference.core.lesion_burden import Component, LesionBurden, Size
 from lungseg.inference.lesions.model import component_structure
 from lungseg.labels import TUMOUR, LabelClass
 
-BANDS = ("0 %", "1-25 %", "26-50 %", "51-75 %", "> 75 %")
 COMPONENT_CLASSES = (TUMOUR,)
 
 
@@ -29,74 +27,6 @@ def severity(percent: float) -> int:
     if percent <= 0:
         return 0
     return 1 + min(3, int(np.ceil(percent / 25.0)) - 1)
-
-
-@dataclass(frozen=True)
-class Size:
-    """``voxels`` and, with spacing, ``volume_ml`` (volume) or ``area_mm2`` (slice)."""
-
-    voxels: int
-    volume_ml: float | None = None
-    area_mm2: float | None = None
-
-    @classmethod
-    def of(cls, voxels: int, voxel_size: float | None, is_volume: bool) -> Size:
-        if voxel_size is None:
-            return cls(int(voxels))
-        if is_volume:
-            return cls(int(voxels), volume_ml=round(voxels * voxel_size / 1000.0, 2))
-        return cls(int(voxels), area_mm2=round(voxels * voxel_size, 1))
-
-    def to_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-
-@dataclass(frozen=True)
-class Component:
-    size: Size
-    longest_diameter: float  # mm with spacing, else pixels
-    diameter_unit: str
-    slices: tuple[int, int]  # first and last slice (canonical, inferior first)
-
-    def to_dict(self) -> dict:
-        return {
-            **self.size.to_dict(),
-            f"longest_axial_diameter_{self.diameter_unit}": round(self.longest_diameter, 1),
-            "slices": list(self.slices),
-        }
-
-
-@dataclass(frozen=True)
-class LesionBurden:
-    """``classes``: (lesion class, total size, {lung key: (size, percent of that lung)});
-    ``lungs``: {lung key: (percent affected by any lesion, severity band 0..4)};
-    ``components``: (tumour class, its components, largest first)."""
-
-    classes: tuple[tuple[LabelClass, Size, dict[str, tuple[Size, float]]], ...]
-    lungs: dict[str, tuple[float, int]]
-    components: tuple[tuple[LabelClass, tuple[Component, ...]], ...]
-
-    def to_dict(self) -> dict:
-        return {
-            "classes": {
-                label.key: {
-                    **size.to_dict(),
-                    "per_lung": {
-                        lung: {**part.to_dict(), "percent_of_lung": percent}
-                        for lung, (part, percent) in per_lung.items()
-                    },
-                }
-                for label, size, per_lung in self.classes
-            },
-            "per_lung": {
-                lung: {"percent_affected": percent, "severity_score": band, "severity_band": BANDS[band]}
-                for lung, (percent, band) in self.lungs.items()
-            },
-            "components": {
-                label.key: {"count": len(found), "items": [c.to_dict() for c in found]}
-                for label, found in self.components
-            },
-        }
 
 
 def lesion_burden(

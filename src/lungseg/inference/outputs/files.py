@@ -11,18 +11,17 @@ lesions it is an indexed PNG whose pixel values are the labels and whose palette
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from lungseg.inference.ct.segmenter import SegmentationResult
+from lungseg.inference.core.result import SegmentationResult
 from lungseg.inference.outputs.dicomseg import write_dicom_seg
 from lungseg.inference.outputs.montage import axial_montage, coronal_montage
+from lungseg.inference.outputs.report import StudyReport
 from lungseg.io import write_mask_png, write_png, write_volume
 from lungseg.io.atomic import StagedWrites
 from lungseg.io.images2d import write_label_png
-from lungseg.labels import legend
 from lungseg.preprocessing.display import label_overlay, to_display, with_legend
 
 
@@ -111,48 +110,5 @@ def _banner(result: SegmentationResult) -> str | None:
 
 
 def build_report(result: SegmentationResult, target, written: list[Path], fields: dict) -> dict:
-    """Everything about one study as a JSON-able dict."""
-    study = result.study
-    report = {key: value for key, value in fields.items() if key != "started"}
-    report["seconds"] = round(time.perf_counter() - fields["started"], 2)
-    report["input"] = {
-        "path": str(study.source),
-        "kind": "volume" if study.is_volume else "slice",
-        "modality": study.modality,
-        "dicom_files": len(study.dicom_files),
-    }
-    if study.is_volume:
-        image = study.image
-        report["input"].update(
-            {
-                "size": list(image.GetSize()),
-                "spacing_mm": list(image.GetSpacing()),
-                "origin_mm": list(image.GetOrigin()),
-                "direction": list(image.GetDirection()),
-                "spacing_known": study.spacing_known,
-            }
-        )
-    else:
-        report["input"]["size"] = list(np.asarray(study.image).shape[:2])[::-1]
-    if study.radiograph is not None:
-        facts = study.radiograph
-        report["input"]["radiograph"] = {
-            "view_position": facts.view,
-            "pixel_spacing_mm": list(facts.pixel_spacing_mm or []) or None,
-            "spacing_source": facts.spacing_source,
-            "photometric": facts.photometric,
-            "voi": facts.voi,
-            "patient_orientation_columns": facts.row_direction,
-        }
-    report["outputs"] = [str(p) for p in written]
-    report["labels"] = legend(result.classes)
-    if result.models:
-        report["models"] = list(result.models)
-    report["measurements"] = result.measurements.to_dict()
-    if result.lesions is not None:
-        report["lesions"] = result.lesions.to_dict()
-    report["findings"] = [f.to_dict() for f in result.findings]
-    report["quality"] = result.quality.to_dict()
-    report["status"] = "flagged" if result.flagged else "ok"
-    report["verdict"] = result.verdict.to_dict()
-    return report
+    """Everything about one study as a JSON-able dict (``outputs.report.StudyReport``)."""
+    return StudyReport.of(result, written, fields).to_dict()

@@ -11,26 +11,20 @@
   (chest films >= 0.80, CT exports <= 0.61), and a picture that is neither (an EM section) is flagged
   ``not-chest-ct`` by the CT segmenter's run of the same check, so its verdict is ``check``.
 
-``load_segmenter(name)`` gives the segmenter for a model name: ``"auto"`` -> ``AutoSegmenter``, a model
-with a radiograph plan -> ``RadiographSegmenter``, any other -> the CT ``Segmenter``. Each has
-``choose(study)`` -> a ``Choice`` (the segmenter that runs it, and the model name and reason when chosen
-from the input), so a batch can mix CT and X-rays.
+``routing.auto.AutoSegmenter`` applies this rule per study and ``routing.load.load_segmenter(name)``
+gives the segmenter for a model name, so a batch can mix CT and X-rays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from lungseg import findings as catalogue
-from lungseg.errors import InputError
 from lungseg.inference.core.checks import RADIOGRAPH_RATIO, chest_ct_picture, lung_ring_ratio
 from lungseg.inference.core.predictor import Predictor
-from lungseg.inference.core.study import Study, as_study
-from lungseg.inference.ct.segmenter import Choice, SegmentationResult, Segmenter
-from lungseg.inference.xray.film_segmenter import LUNG_PERCENT, RadiographSegmenter
+from lungseg.inference.core.study import Study
+from lungseg.inference.xray.film_checks import LUNG_PERCENT
 from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
 from lungseg.preprocessing import intensity_kind
 from lungseg.preprocessing.radiograph import looks_like_hu
@@ -123,112 +117,3 @@ def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predi
         f"{RADIOGRAPH_RATIO} decides",
         sure=False,
     )
-
-
-class AutoSegmenter:
-    """CT or X-ray lung segmentation, chosen per input (``route``); the models load when first needed.
-    ``ct``/``xray``: ready segmenters, or None to load the shipped ``ct-lung``/``xray-lung`` with
-    ``settings`` (backend, threshold, batch_size, tta, postprocess, lesions)."""
-
-    def __init__(self, ct: Segmenter | None = None, xray: RadiographSegmenter | None = None, **settings):
-        self._ct, self._xray, self.settings = ct, xray, settings
-
-    @property
-    def ct(self) -> Segmenter:
-        if self._ct is None:
-            self._ct = Segmenter.from_pretrained(CT_MODEL, **_ct_settings(self.settings))
-        return self._ct
-
-    @property
-    def xray(self) -> RadiographSegmenter:
-        if self._xray is None:
-            keys = ("backend", "threshold", "batch_size", "tta", "device", "precision")
-            self._xray = RadiographSegmenter.from_pretrained(
-                XRAY_MODEL, **{key: self.settings[key] for key in keys if key in self.settings}
-            )
-        return self._xray
-
-    @property
-    def tta(self) -> bool:
-        return self.settings.get("tta", True)
-
-    def replace(self, **changes) -> AutoSegmenter:
-        """A copy with other settings (``tta``, ``postprocess``) sharing the loaded models."""
-        return AutoSegmenter(self.ct.replace(**changes), self.xray.replace(**changes), **{**self.settings, **changes})
-
-    def choose(self, study: Study) -> Choice:
-        """The segmenter for ``study``, its model name and why; ``InputError`` when lesion models were
-        asked for and the input is a radiograph."""
-        found = route(study, self.ct.eight_bit, self.xray.predictor)
-        if found.model == XRAY_MODEL:
-            if self.settings.get("lesions"):
-                raise InputError(study.source, f"is a radiograph ({found.reason}); the lesion models segment CT")
-            return Choice(self.xray, XRAY_MODEL, found.reason, found.sure)
-        return Choice(self.ct, CT_MODEL, found.reason, found.sure)
-
-    def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
-        study = as_study(image, source)
-        choice = self.choose(study)
-        return with_choice(choice.segmenter.segment(study), choice)
-
-    def screen(self, image, source: str | Path | None = None) -> SegmentationResult:
-        study = as_study(image, source)
-        return self.choose(study).segmenter.screen(study)
-
-    def apply(self, image):
-        return self.segment(image).labels
-
-
-def with_choice(result: SegmentationResult, choice: Choice) -> SegmentationResult:
-    """The result with an info finding saying which model was chosen and why (when it was chosen), and a
-    ``routing-unsure`` warning when a tie-break rule chose it."""
-    if choice.model is not None:
-        result.findings.insert(0, catalogue.MODEL_CHOSEN(model=choice.model, why=choice.reason))
-        if not choice.sure:
-            result.findings.insert(1, catalogue.ROUTING_UNSURE(model=choice.model))
-    return result
-
-
-def load_segmenter(
-    name: str = AUTO,
-    backend: str = "auto",
-    threshold: float = 0.5,
-    batch_size: int | None = None,
-    tta: bool = True,
-    postprocess=None,
-    lesions=(),
-    device: str = "auto",
-    precision: str = "auto",
-):
-    """The segmenter for a model name, checkpoint or ONNX file (module docstring), its networks on
-    ``device`` in ``precision`` when they run on PyTorch."""
-    settings = {
-        "backend": backend,
-        "threshold": threshold,
-        "batch_size": batch_size,
-        "tta": tta,
-        "device": device,
-        "precision": precision,
-    }
-    if str(name) == AUTO:
-        return AutoSegmenter(**settings, postprocess=postprocess, lesions=tuple(lesions))
-    predictor = Predictor.load(
-        name, backend=backend, threshold=threshold, batch_size=batch_size, device=device, precision=precision
-    )
-    if predictor.plan.intensity == "xray":
-        if lesions:
-            raise ValueError(f"--lesions: the lesion models segment CT, but {name} is a chest X-ray model")
-        return RadiographSegmenter(predictor, tta=tta, name=str(name))
-    return Segmenter.from_pretrained(
-        str(name), **_ct_settings({**settings, "postprocess": postprocess, "lesions": tuple(lesions)})
-    )
-
-
-def _ct_settings(settings: dict) -> dict:
-    values = {
-        key: settings[key]
-        for key in ("backend", "threshold", "batch_size", "lesions", "device", "precision")
-        if key in settings
-    }
-    extra = {key: settings[key] for key in ("tta", "postprocess") if settings.get(key) is not None}
-    return {**values, **extra}

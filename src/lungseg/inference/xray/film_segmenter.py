@@ -19,35 +19,50 @@ towards the patient's right (a mirrored image); the report says which rule was u
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from lungseg import findings as catalogue
 from lungseg.findings import Finding
 from lungseg.inference.core.checks import check_finite, raise_refusals
 from lungseg.inference.core.measure import measure
-from lungseg.inference.core.postprocess import LEFT_LUNG, RIGHT_LUNG, keep_largest_components, split_lungs
+from lungseg.inference.core.pipeline import model_fields
+from lungseg.inference.core.postprocess import PostprocessOptions
 from lungseg.inference.core.predictor import Predictor
+from lungseg.inference.core.protocol import Choice
 from lungseg.inference.core.quality import apply_plausibility, quality_scores
-from lungseg.inference.core.study import Study, as_study
-from lungseg.inference.ct.segmenter import Choice, SegmentationResult
-from lungseg.io.dicom_radiograph import RADIOGRAPH_MODALITIES
+from lungseg.inference.core.result import SegmentationResult
+from lungseg.inference.core.steps import model_masks, sides
+from lungseg.inference.core.study import as_study
+from lungseg.inference.xray.film_checks import (
+    LUNG_PERCENT,
+    RadiographOptions,
+    area_notes,
+    clean_fields,
+    input_refusals,
+    mirrored_sides,
+    plausibility,
+)
 from lungseg.labels import SPLIT_LUNGS
 from lungseg.preprocessing.radiograph import looks_like_hu, radiograph_display
 
-LUNG_PERCENT = (8.0, 60.0)  # lung fields' share of a frontal chest film (Montgomery 512 px crops: 18-36 %)
-MIN_SIDE_RATIO = 0.35  # smaller/larger lung field area on a frontal film (usual range 0.6-1.0)
-MIN_FIELD_SHARE = 0.1  # a second field smaller than this share of the largest is noise
+FIXED_CLEAN_UP = "a chest film's clean-up is fixed (the two largest lung fields, holes filled)"
 
 
 class RadiographSegmenter:
     """Lung fields of chest radiographs. ``predictor``: a model whose plan has intensity ``"xray"``;
     ``tta``: average a left-right flipped pass and score their agreement; ``name``: the model's name
-    for reports."""
+    for reports; ``not_applied``: options given to ``replace`` that a film's segmentation cannot honour,
+    named in a warning of every result."""
 
-    def __init__(self, predictor: Predictor, tta: bool = True, name: str | None = None):
+    lesions: tuple = ()  # the lesion models segment CT
+
+    def __init__(
+        self, predictor: Predictor, tta: bool = True, name: str | None = None, not_applied: tuple[str, ...] = ()
+    ):
         if predictor.plan.intensity != "xray":
             raise ValueError(
                 f"predictor: a radiograph model needs an 'xray' preprocessing plan, got {predictor.plan.intensity!r}"
@@ -56,6 +71,7 @@ class RadiographSegmenter:
         self.tta = tta
         self.name = name
         self.options = RadiographOptions()
+        self.not_applied = not_applied
 
     @classmethod
     def from_pretrained(
@@ -73,22 +89,44 @@ class RadiographSegmenter:
         )
         return cls(predictor, tta=tta, name=str(name))
 
-    def replace(self, tta: bool | None = None, **ignored) -> RadiographSegmenter:
-        """A copy sharing the model with another ``tta``; CT post-processing options do not apply."""
-        return RadiographSegmenter(self.predictor, self.tta if tta is None else tta, self.name)
+    def replace(self, **changes: Any) -> RadiographSegmenter:
+        """A copy sharing the model with another ``tta``. CT post-processing options other than the
+        defaults cannot apply to a film: each result then says so in an ``option-not-applied`` warning;
+        lesion models are a ``ValueError`` (they segment CT)."""
+        tta = changes.pop("tta", None)
+        if changes.pop("lesions", None):
+            raise ValueError("lesions: the lesion models segment CT, not chest X-rays")
+        postprocess = changes.pop("postprocess", None)
+        not_applied = [f"{name}={value!r}" for name, value in changes.items() if value is not None]
+        if postprocess is not None:
+            default = PostprocessOptions()
+            not_applied += [
+                f"{f.name}={getattr(postprocess, f.name)!r}"
+                for f in fields(PostprocessOptions)
+                if getattr(postprocess, f.name) != getattr(default, f.name)
+            ]
+        return RadiographSegmenter(
+            self.predictor,
+            self.tta if tta is None else tta,
+            self.name,
+            tuple(dict.fromkeys((*self.not_applied, *not_applied))),
+        )
 
-    def choose(self, study: Study) -> Choice:
+    def choose(self, study) -> Choice:
         """This segmenter for every study (``routing.AutoSegmenter`` chooses between CT and X-ray)."""
         return Choice(self)
 
+    def report_fields(self) -> dict[str, Any]:
+        return model_fields(self.predictor, self.tta, self.options.to_dict())
+
     def apply(self, image) -> np.ndarray:
         """Path or (H, W) array -> (H, W) uint8 labels (0 background, 1 right lung, 2 left lung)."""
-        return self.segment(image).labels
+        return np.asarray(self.segment(image).labels)
 
     def segment(self, image, source: str | Path | None = None) -> SegmentationResult:
         """Checks, model, clean-up, sides, areas and quality; ``InputError`` when the input is refused."""
         study = as_study(image, source)
-        raise_refusals(_input_refusals(study), study.source)
+        raise_refusals(input_refusals(study), study.source)
         picture, findings = check_finite(np.asarray(study.image), expects_hu=False)
         raise_refusals(findings, study.source)
         if looks_like_hu(picture):
@@ -97,24 +135,23 @@ class RadiographSegmenter:
         if radiograph is not None and radiograph.lateral:
             findings.append(catalogue.LATERAL_HEADER(view=radiograph.view))
 
-        probability, agreement, confidence = self._probability(picture, study.source)
-        mask = _clean(probability > self.predictor.threshold)
-        labels, split_ok = split_lungs(mask[None])
+        raw, agreement, confidence = model_masks(self.predictor, [picture], self.tta, [study.source])
+        mask = clean_fields(raw[0])
+        labels, split_findings = sides(mask[None])
         mirrored = radiograph is not None and radiograph.row_direction == "R"
         if mirrored:
-            labels = np.where(labels == RIGHT_LUNG, LEFT_LUNG, np.where(labels == LEFT_LUNG, RIGHT_LUNG, 0)).astype(
-                np.uint8
-            )
+            labels = mirrored_sides(labels)
         spacing = radiograph.pixel_spacing_mm[::-1] if radiograph and radiograph.pixel_spacing_mm else None
         measurements = measure(labels, SPLIT_LUNGS, None, spacing, is_volume=False)
-        findings += _plausibility(labels[0])
-        findings += [] if split_ok else [catalogue.LUNGS_JOINED()]
+        findings += plausibility(labels[0])
+        findings += split_findings
         findings.append(
             catalogue.SIDES_FROM_HEADER(towards="right" if mirrored else "left")
             if radiograph is not None and radiograph.row_direction in ("L", "R")
             else catalogue.SIDES_STANDARD()
         )
-        findings += _area_notes(radiograph)
+        findings += area_notes(radiograph)
+        findings += self._not_applied()
         raise_refusals(findings, study.source)
         quality = apply_plausibility(quality_scores(mask[None], agreement, confidence), findings)
         display = radiograph_display(picture)[None]
@@ -127,69 +164,10 @@ class RadiographSegmenter:
         """The web app's quick look before the job: the same checks and model without the flipped pass."""
         return self.replace(tta=False).segment(image, source)
 
-    def _probability(self, picture: np.ndarray, source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(H, W) probability on the picture's grid, flip agreement (1,) and confidence (1,)."""
-        _, maps, agreement = next(self.predictor.batches([picture], [source], tta=self.tta))
-        probability = maps[0]
-        called = probability[probability > self.predictor.threshold]
-        confidence = np.array([float(np.abs(2 * called - 1).mean()) if called.size else 1.0], np.float32)
-        return probability, agreement, confidence
+    def _not_applied(self) -> list[Finding]:
+        if not self.not_applied:
+            return []
+        return [catalogue.OPTION_NOT_APPLIED(options=", ".join(self.not_applied), why=FIXED_CLEAN_UP)]
 
 
-class RadiographOptions:
-    """The fixed clean-up of radiograph masks, as reports record post-processing options."""
-
-    keep_fields = 2
-    min_field_share = MIN_FIELD_SHARE
-
-    def to_dict(self) -> dict:
-        return {"keep_largest_fields": self.keep_fields, "min_field_share": self.min_field_share, "fill_holes": True}
-
-
-def _input_refusals(study: Study) -> list[Finding]:
-    if study.is_volume:
-        return [catalogue.VOLUME_FOR_XRAY(slices=study.image.GetSize()[2])]
-    modality = (study.modality or "").upper()
-    if modality and modality not in RADIOGRAPH_MODALITIES:
-        return [catalogue.MODALITY_FOR_XRAY(modality=modality)]
-    return []
-
-
-def _clean(mask: np.ndarray) -> np.ndarray:
-    """The two largest lung fields (a second one only if at least ``MIN_FIELD_SHARE`` of the first),
-    holes filled."""
-    if not mask.any():
-        return mask
-    kept = keep_largest_components(mask, MIN_FIELD_SHARE, max_components=2)
-    labels, count = ndimage.label(kept)
-    filled = np.zeros_like(kept)
-    for index in range(1, count + 1):
-        filled |= ndimage.binary_fill_holes(labels == index)
-    return filled
-
-
-def _plausibility(labels: np.ndarray) -> list[Finding]:
-    """No lungs (refused), an implausible lung share of the image, or very unequal fields (lateral)."""
-    total = int(np.count_nonzero(labels))
-    if total < 0.001 * labels.size:
-        return [catalogue.NO_LUNGS()]
-    percent = 100.0 * total / labels.size
-    findings = []
-    if not LUNG_PERCENT[0] <= percent <= LUNG_PERCENT[1]:
-        findings.append(catalogue.LUNG_FRACTION(percent=percent, low=LUNG_PERCENT[0], high=LUNG_PERCENT[1]))
-    right, left = int(np.count_nonzero(labels == RIGHT_LUNG)), int(np.count_nonzero(labels == LEFT_LUNG))
-    ratio = min(right, left) / max(right, left)
-    if ratio < MIN_SIDE_RATIO:
-        findings.append(catalogue.LUNG_ASYMMETRY(ratio=ratio, limit=MIN_SIDE_RATIO))
-    return findings
-
-
-def _area_notes(radiograph) -> list[Finding]:
-    if radiograph is None or radiograph.pixel_spacing_mm is None:
-        return [catalogue.AREA_UNKNOWN()]
-    if radiograph.spacing_source == "ImagerPixelSpacing":
-        return [catalogue.AREA_AT_DETECTOR()]
-    return []
-
-
-__all__ = ["RadiographSegmenter"]
+__all__ = ["LUNG_PERCENT", "RadiographOptions", "RadiographSegmenter"]

@@ -1,0 +1,52 @@
+"""The lesion stage of a CT segmentation: every lesion model run inside the lungs, solid lesions made of
+aerated lung dropped (``lesions.density``), the maps merged into the lung labels, and the burden."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lungseg.findings import Finding
+from lungseg.inference.core.lesion_burden import LesionBurden
+from lungseg.inference.lesions.burden import lesion_burden
+from lungseg.inference.lesions.density import drop_aerated
+from lungseg.inference.lesions.model import LesionModel, LesionOptions, merge_lesions
+from lungseg.labels import LabelClass
+
+
+@dataclass(frozen=True)
+class WithLesions:
+    """The merged (Z, Y, X) label map, its classes (lungs first), the density findings and the burden."""
+
+    labels: np.ndarray
+    classes: tuple[LabelClass, ...]
+    findings: list[Finding]
+    burden: LesionBurden
+
+
+def add_lesions(
+    models: Sequence[LesionModel],
+    options: LesionOptions,
+    tta: bool,
+    stored: np.ndarray,
+    lungs: np.ndarray,
+    spacing,
+    lung_classes: tuple[LabelClass, ...],
+    in_hu: bool,
+    is_volume: bool,
+) -> WithLesions:
+    """Run ``models`` on the (Z, Y, X) ``stored`` image inside the ``lungs`` labels (module docstring)."""
+    found, findings = [], []
+    for model in models:
+        kept, dropped = drop_aerated(
+            model.find(stored, lungs, spacing, options, tta), stored, lungs, model.classes, in_hu, spacing
+        )
+        found.append(kept)
+        findings += dropped
+    lesion_classes = tuple(dict.fromkeys(label for model in models for label in model.classes))
+    labels = merge_lesions(lungs, found)
+    classes = (*lung_classes, *lesion_classes)
+    burden = lesion_burden(labels, lung_classes, classes[len(lung_classes) :], spacing, is_volume)
+    return WithLesions(labels, classes, findings, burden)
