@@ -12,38 +12,39 @@ never touched. ``DEST/SOURCE.txt`` gets the set's citation and licence.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import json
 import os
 import shutil
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from lungseg import __version__
-from lungseg.data.fetch_sources import CHUNK_BYTES, Archive, DataSource, Progress, extract_pairs
-from lungseg.errors import InputError, describe
+from lungseg.data.download import DownloadFailed, download
+from lungseg.data.fetch_records import (
+    RECORD_NAME,
+    ArchiveRecord,
+    read_record,
+    sha256_of,
+    verify_archive,
+    write_record,
+)
+from lungseg.data.fetch_sources import Archive, DataSource, Progress, extract_pairs
+from lungseg.errors import InputError
 from lungseg.io import write_text_atomic
 
-RECORD_NAME = "FETCH.json"
+__all__ = [
+    "RECORD_NAME",
+    "ArchiveRecord",
+    "DownloadFailed",
+    "FetchResult",
+    "download",
+    "fetch_set",
+    "read_record",
+    "sha256_of",
+    "write_record",
+]
+
 DOWNLOADS = ".downloads"
-
-
-@dataclass(frozen=True)
-class ArchiveRecord:
-    """An archive as used: ``checksum`` is "published", "recorded" (matched FETCH.json) or "new"."""
-
-    file: str
-    url: str
-    sha256: str
-    size: int
-    date: str
-    checksum: str
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,6 @@ class FetchResult:
     archives: tuple[ArchiveRecord, ...]
     notes: tuple[str, ...] = ()
     already_fetched: bool = False
-
-
-class DownloadFailed(Exception):
-    """A URL could not be downloaded (network, HTTP status); the next mirror may still work."""
 
 
 def fetch_set(
@@ -144,24 +141,6 @@ def fetch_set(
     return FetchResult(source.name, dest, count, count, archives, tuple(notes))
 
 
-def read_record(dest: Path) -> dict | None:
-    """The fetch record in ``dest`` (``FETCH.json``), or None when there is none."""
-    path = Path(dest) / RECORD_NAME
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a fetch record ({describe(exc)}); remove it or choose another folder") from exc
-    if not isinstance(record, dict) or not isinstance(record.get("archives"), dict):
-        raise InputError(path, "not a fetch record written by lungseg data fetch; choose another folder")
-    return record
-
-
-def write_record(dest: Path, record: dict) -> None:
-    write_text_atomic(Path(dest) / RECORD_NAME, json.dumps(record, indent=2) + "\n")
-
-
 def _counts(dest: Path) -> tuple[int, int]:
     return tuple(
         sum(1 for p in (dest / sub).iterdir() if not p.name.startswith(".")) if (dest / sub).is_dir() else -1
@@ -211,11 +190,11 @@ def _obtain(
         local = Path(local)
         if not local.is_file():
             raise InputError(local, "archive not found")
-        return local, _verify(local, local.name, local.resolve().as_uri(), archive, recorded, False, log)
+        return local, verify_archive(local, local.name, local.resolve().as_uri(), archive, recorded, False, log)
     final = dest / DOWNLOADS / archive.filename
     if final.is_file():
         log(f"using the earlier download {final}")
-        return final, _verify(final, final.name, (recorded or {}).get("url", ""), archive, recorded, True, log)
+        return final, verify_archive(final, final.name, (recorded or {}).get("url", ""), archive, recorded, True, log)
     part = final.with_name(final.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -228,140 +207,13 @@ def _obtain(
             log(f"{candidate}: {exc}")
             failures.append(f"{candidate}: {exc}")
             continue
-        entry = _verify(part, final.name, candidate, archive, recorded, True, log)
+        entry = verify_archive(part, final.name, candidate, archive, recorded, True, log)
         os.replace(part, final)
         return final, entry
     raise InputError(
         archive.filename,
         f"cannot download it ({'; '.join(failures)}); download it yourself and give it with --archive FILE",
     )
-
-
-def download(
-    url: str,
-    part: Path,
-    timeout: float = 60.0,
-    log: Callable[[str], None] = lambda line: None,
-    progress: Progress = lambda what, done, total: None,
-    attempts: int = 3,
-) -> None:
-    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request (from zero
-    when the server answers 200 or 416, or its range or total size does not fit); ``DownloadFailed``
-    when it cannot (a partial ``part`` is kept, to resume later)."""
-    for _ in range(attempts):
-        offset = part.stat().st_size if part.is_file() else 0
-        request = urllib.request.Request(url, headers={"User-Agent": f"lungseg/{__version__}"})
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        log(f"resuming {part.name} at {offset} bytes from {url}" if offset else f"downloading {url}")
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and offset:
-                log("the server cannot resume this download (HTTP 416); starting again from zero")
-                part.unlink()
-                continue
-            raise DownloadFailed(f"HTTP {exc.code} {exc.reason}") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DownloadFailed(describe(getattr(exc, "reason", exc))) from exc
-        with response:
-            if offset and getattr(response, "status", None) == 206:
-                start, total = _content_range(response.headers.get("Content-Range"))
-                if start != offset:
-                    log("the server resumed at another byte than asked; starting again from zero")
-                    part.unlink()
-                    continue
-            else:
-                if offset:
-                    log("the server does not resume downloads (it sent the whole file); starting again from zero")
-                start, total = 0, _int(response.headers.get("Content-Length"))
-            try:
-                _stream(response, part, start, total, progress)
-            except (OSError, http.client.HTTPException) as exc:
-                log(f"download interrupted at {part.stat().st_size} bytes ({describe(exc)})")
-                continue
-        size = part.stat().st_size
-        if total is not None and size < total:
-            log(f"download interrupted at {size} of {total} bytes")
-            continue
-        if total is not None and size > total:
-            log(f"{part.name}: {size} bytes, more than the {total} announced; starting again from zero")
-            part.unlink()
-            continue
-        return
-    raise DownloadFailed(
-        f"incomplete after {attempts} attempts (the partial download is kept: run the command again to resume)"
-    )
-
-
-def _content_range(value: str | None) -> tuple[int, int | None]:
-    """(first byte, total size or None) of a ``Content-Range: bytes FIRST-LAST/TOTAL`` header; (-1, None)
-    when it cannot be read."""
-    try:
-        first, rest = (value or "").split(" ", 1)[1].split("-", 1)
-        return int(first), _int(rest.split("/", 1)[1])
-    except (IndexError, ValueError):
-        return -1, None
-
-
-def _stream(response, part: Path, start: int, total: int | None, progress: Progress) -> None:
-    done = start
-    with open(part, "ab" if start else "wb") as out:
-        while chunk := response.read(CHUNK_BYTES):
-            out.write(chunk)
-            done += len(chunk)
-            progress(f"download {part.name[:-5]}", done, total)
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _verify(
-    path: Path, shown: str, url: str, archive: Archive, recorded: dict | None, delete_bad: bool, log
-) -> ArchiveRecord:
-    """Check ``path`` against the recorded (else published) size and sha256; the bad file is deleted
-    when ``delete_bad`` (a download, never a user's copy). Returns the archive's record."""
-    listed = archive.listed_source(url or shown)
-    if recorded is not None:
-        sha, size, origin, kind = recorded["sha256"], recorded["size"], f"recorded in {RECORD_NAME}", "recorded"
-    elif listed is not None:
-        sha, size, origin, kind = listed.sha256, listed.size, f"listed for {listed.url}", "published"
-    else:
-        sha, size, origin, kind = None, None, "", "new"
-    digest, actual = sha256_of(path), path.stat().st_size
-    problem = None
-    if sha is not None and digest != sha:
-        problem = f"sha256 mismatch: expected {sha} ({origin}), got {digest}"
-    elif size is not None and actual != size:
-        problem = f"size mismatch: expected {size} bytes ({origin}), got {actual}"
-    elif not zipfile.is_zipfile(path):
-        problem = "not a zip archive (the server may have sent an error page instead)"
-    if problem:
-        if delete_bad:
-            path.unlink()
-        raise InputError(path.parent / shown, problem + ("; the bad download was deleted" if delete_bad else ""))
-    log(
-        f"{shown}: sha256 {digest}, {actual} bytes: "
-        + (
-            f"matches the checksum {origin}"
-            if sha
-            else f"no checksum published, recorded in {RECORD_NAME} to verify later fetches"
-        )
-    )
-    return ArchiveRecord(shown, url, digest, actual, datetime.now(UTC).isoformat(timespec="seconds"), kind)
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _source_text(source: DataSource, archives: Sequence[ArchiveRecord]) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from lungseg.config import RunConfig
 from lungseg.data import SliceDataset, Split
@@ -33,7 +32,9 @@ from lungseg.models.checkpoint import initialise_from
 from lungseg.models.device import default_workers, resolve_device, resolve_precision
 from lungseg.preprocessing import PreprocessPlan
 from lungseg.training.distributed import Distributed
+from lungseg.training.loaders import make_loader
 from lungseg.training.loop import StepOptions, train_epoch
+from lungseg.training.model_wrappers import compiled, make_ema
 from lungseg.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -42,7 +43,6 @@ from lungseg.training.optim import (
 )
 from lungseg.training.records import format_row
 from lungseg.training.run_folder import RunFolder
-from lungseg.training.sampling import EpochSampler
 from lungseg.training.tasks import task_of
 
 Logger = Callable[[str], None]
@@ -94,7 +94,7 @@ class Engine:
                 "freeze_encoder_epochs cannot be combined with torchrun (DDP needs a fixed set "
                 "of trainable parameters); train the frozen phase in one process, then resume"
             )
-        self.ema = _make_ema(self.model, config.train.ema_decay)
+        self.ema = make_ema(self.model, config.train.ema_decay)
         self.optimizer = build_optimizer(self._parameter_groups(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.epochs)
         self.task = task_of(config)
@@ -111,8 +111,9 @@ class Engine:
         self.trained_model = compiled(self.distributed.wrap(self.model), config.train.compile, example)
         self.workers = config.train.workers if config.train.workers is not None else default_workers(self.device)
         self.step_options = StepOptions(config.train.grad_clip, self.ema, self.device, self.precision, self.scaler)
-        self.train_loader = self._make_loader(train_set, shuffle=True)
-        self.val_loader = self._make_loader(val_set, shuffle=False) if len(val_set) else None
+        loader_options = (config.train, self.device, self.workers, self.distributed)
+        self.train_loader = make_loader(train_set, *loader_options, shuffle=True)
+        self.val_loader = make_loader(val_set, *loader_options, shuffle=False) if len(val_set) else None
         self.monitor = None  # optional per-epoch hook (TensorBoard): monitor(epoch, row, model, val_set)
 
     @property
@@ -157,33 +158,6 @@ class Engine:
         self.best_loss, self.best_epoch = training["best_loss"], training["best_epoch"]
         self.bad_epochs = training["bad_epochs"]
         self.stopped = training.get("stopped")
-
-    def _make_loader(self, dataset, shuffle: bool) -> DataLoader:
-        """One loader for the run. Training draws ``EpochSampler`` keys (order and augmentation seeds from
-        the run seed and the epoch, whatever the worker count); classification draws each distinct slice
-        by its weight. Worker processes persist across epochs; batches are pinned for a GPU."""
-        train = self.config.train
-        batch = train.batch_size
-        extra = {
-            "num_workers": self.workers,
-            "pin_memory": self.device.type == "cuda",
-            "persistent_workers": self.workers > 0,
-            # its own generator: starting workers must not draw from the global RNG (dropout's)
-            "generator": torch.Generator().manual_seed(train.seed),
-        }
-        if not shuffle:
-            return DataLoader(dataset, batch_size=batch, shuffle=False, **extra)
-        weights = getattr(dataset, "sample_weights", None)
-        sampler = EpochSampler(
-            len(dataset),
-            train.seed,
-            train.epoch_repeats,
-            weights,
-            getattr(dataset, "epoch_size", None) if weights is not None else None,
-            self.distributed.rank,
-            self.distributed.world_size,
-        )
-        return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(sampler) % batch == 1, **extra)
 
     def fit(self, folder: RunFolder, split: Split, plan: PreprocessPlan, log: Logger, progress_factory):
         out = folder.path
@@ -324,39 +298,3 @@ class Engine:
         }
         last = Checkpoint.of_model(card, self.model, training_state)
         folder.record_epoch(self.history, [list(r) for r in self.batch_rows], best, last, self.task.history_columns)
-
-
-def _make_ema(model: torch.nn.Module, decay: float | None):
-    """An exponential moving average of the weights and batch-norm statistics, or None."""
-    if decay is None:
-        return None
-    if not 0.0 < decay < 1.0:
-        raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-def compiled(model: torch.nn.Module, wanted: bool, example: torch.Tensor) -> torch.nn.Module:
-    """``torch.compile(model)`` when asked and it works here (tried on ``example``, in eval mode so the
-    batch-norm statistics are untouched); otherwise the model, with a warning saying why."""
-    if not wanted:
-        return model
-    import warnings
-
-    training = model.training
-    try:
-        candidate = torch.compile(model)
-        model.eval()
-        with torch.no_grad():
-            candidate(example)
-        return candidate
-    except Exception as exc:  # no compiler toolchain, unsupported platform or Python version
-        warnings.warn(
-            f"--compile: torch.compile is not available here ({type(exc).__name__}: {exc}); training without it",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return model
-    finally:
-        model.train(training)
