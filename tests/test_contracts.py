@@ -88,8 +88,8 @@ def _calls(name: str) -> list[str]:
 
 
 def test_findings_and_label_classes_are_made_in_one_place_each():
-    assert set(_calls("Finding")) == {"findings.py"}, "findings come from the catalogue in lungseg/findings.py"
-    assert set(_calls("FindingKind")) == {"findings.py"}
+    assert set(_calls("Finding")) == {"findings/kinds.py"}, "findings come from the catalogue in lungseg/findings"
+    assert {str(Path(path).parent) for path in _calls("FindingKind")} == {"findings"}
     assert set(_calls("LabelClass")) == {"labels.py"}
 
 

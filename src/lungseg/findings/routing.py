@@ -1,0 +1,20 @@
+"""The catalogue's findings about the model chosen for an input (``--model auto``) and options a segmenter
+cannot honour."""
+
+from __future__ import annotations
+
+from lungseg.findings.kinds import Code, FindingKind, Level
+
+R, W = Level.REFUSE, Level.WARN
+
+# The model chosen for an input, and options it cannot honour
+MODEL_CHOSEN = FindingKind(Code.MODEL_CHOSEN, Level.INFO, "model {model} chosen for this input: {why}")
+ROUTING_UNSURE = FindingKind(
+    Code.ROUTING_UNSURE,
+    W,
+    "both lung models (or neither) recognise this 8-bit picture, "
+    "so {model} was chosen by a rule that can be wrong: for a chest "
+    "X-ray choose the chest X-ray model, for a CT slice export the CT "
+    "model",
+)
+OPTION_NOT_APPLIED = FindingKind(Code.OPTION_NOT_APPLIED, W, "option(s) {options} not applied: {why}")
