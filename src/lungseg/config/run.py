@@ -42,7 +42,10 @@ class DataConfig:
     """
 
     data: str | None = setting(
-        None, "Folder with images/ and masks/ (classify: of class folders DIR/<class>/*).", cli=BOTH, path=True
+        None,
+        "Folder with images/ and masks/ (classify: a folder of class folders, DIR/<class>/*).",
+        cli=BOTH,
+        path=True,
     )
     images: str | None = setting(None, "Images folder (with --masks).", cli=SEGMENTATION, path=True)
     masks: str | None = setting(None, "Masks folder (with --images).", cli=SEGMENTATION, path=True)
@@ -207,7 +210,9 @@ class TrainConfig:
     )
     label_smoothing: float = setting(0.0, "Cross-entropy label smoothing.", min=0, below=1, cli=CLASSIFICATION)
     class_balance: ClassBalance = setting(
-        "none", "sampler (draw classes evenly) | loss (weigh them) | none.", cli=CLASSIFICATION
+        "none",
+        "sampler: draw classes evenly; loss: weigh the cross-entropy inversely to class size.",
+        cli=CLASSIFICATION,
     )
     epoch_repeats: int = setting(1, "Passes over the training set per epoch (tiny sets such as 4 X-rays).", min=1)
     device: str = setting(
