@@ -86,3 +86,14 @@ def lesion_classes(names, taken: tuple[LabelClass, ...] = ()) -> tuple[LabelClas
 def legend(classes: tuple[LabelClass, ...]) -> dict[str, str]:
     """``{"0": "background", "1": "right lung", ...}`` for a report."""
     return {"0": "background", **{str(label.value): label.name for label in classes}}
+
+
+def from_legend(names: dict[str, str]) -> tuple[LabelClass, ...]:
+    """The classes of a report's ``legend`` (background left out): the table's class where its value and
+    name match, else a class of that value and name in the generic colour."""
+    classes = []
+    for value, name in names.items():
+        if value != "0":
+            known = label_class(int(value))
+            classes.append(known if known.name == name else LabelClass(int(value), name))
+    return tuple(classes)

@@ -10,6 +10,8 @@ Units, one per measure (the values are rounded as shown and stay so, byte for by
 - lesions (``lesions``): ``volume_ml`` mL with 2 decimals (volumes), ``area_mm2`` mm^2 with 1 decimal
   (slices: lesions are small), ``percent_of_lung``/``percent_affected`` with 2 decimals, tumour
   diameters in mm with 1 decimal (pixels without spacing);
+- nodules (``nodules``, with a nodule model or points): ``NoduleMeasures.to_dict()`` per nodule (volume
+  mm^3 with 1 decimal and mL with 3, axes in mm with 1 decimal, HU with 1), model probability with 3;
 - ``voxels`` (pixels on a slice) always; ``seconds`` with 2 decimals.
 """
 
@@ -27,11 +29,12 @@ import numpy as np
 from lungseg.findings import Finding
 from lungseg.inference.core.lesion_burden import LesionBurden
 from lungseg.inference.core.measure import Measurements, RegionMeasurement
+from lungseg.inference.core.nodule_rows import NoduleRow
 from lungseg.inference.core.quality import Quality
 from lungseg.inference.core.result import SegmentationResult
 from lungseg.inference.core.study import Study
 from lungseg.inference.core.verdict import Verdict
-from lungseg.labels import LabelClass, legend
+from lungseg.labels import LabelClass, from_legend, legend
 
 VOLUME_FIELDS = ("size", "spacing_mm", "origin_mm", "direction", "spacing_known")
 
@@ -122,7 +125,8 @@ class StudyReport:
     """One study's report (module docstring for the units). ``model_run``: the segmenter's own fields
     (model spec, backend, where it runs, threshold, TTA, post-processing), in the report's order;
     ``classes``: the label classes of the label map (the report's ``labels`` legend); ``models``: the
-    networks that made it (lung model first); ``verdict`` None only in reports from before verdicts."""
+    networks that made it (lung model first); ``verdict`` None only in reports from before verdicts;
+    ``nodules`` None when no nodule model ran (no ``nodules`` key)."""
 
     lungseg_version: str
     model: str
@@ -139,6 +143,7 @@ class StudyReport:
     quality: Quality
     status: str
     verdict: Verdict | None
+    nodules: tuple[NoduleRow, ...] | None = None
 
     @classmethod
     def of(cls, result: SegmentationResult, outputs: Sequence[Path | str], header: Mapping[str, Any]) -> StudyReport:
@@ -161,6 +166,7 @@ class StudyReport:
             result.quality,
             "flagged" if result.flagged else "ok",
             result.verdict,
+            result.nodules,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +182,8 @@ class StudyReport:
         values["measurements"] = self.measurements.to_dict()
         if self.lesions is not None:
             values["lesions"] = self.lesions.to_dict()
+        if self.nodules is not None:
+            values["nodules"] = [nodule.to_dict() for nodule in self.nodules]
         values["findings"] = [finding.to_dict() for finding in self.findings]
         values["quality"] = self.quality.to_dict()
         values["status"] = self.status
@@ -190,13 +198,12 @@ class StudyReport:
     def from_dict(cls, values: Mapping[str, Any]) -> StudyReport:
         keys = list(values)
         first, last = keys.index("model") + 1, keys.index("disclaimer")
-        classes = tuple(
-            LabelClass(int(value), name) for value, name in values.get("labels", {}).items() if value != "0"
-        )
+        classes = from_legend(values.get("labels", {}))
         measured = values.get("measurements", {})
         regions = tuple((label, RegionMeasurement.from_dict(measured.get(label.key, {}))) for label in classes)
         lesions = values.get("lesions")
         verdict = values.get("verdict")
+        nodules = values.get("nodules")
         return cls(
             values.get("lungseg_version", ""),
             values["model"],
@@ -213,6 +220,7 @@ class StudyReport:
             Quality.from_dict(values["quality"]),
             values.get("status", ""),
             Verdict.from_dict(verdict) if verdict is not None else None,
+            tuple(NoduleRow.from_dict(row) for row in nodules) if nodules is not None else None,
         )
 
 
