@@ -27,6 +27,8 @@ from lungseg.preprocessing import PreprocessPlan
 
 CARD_FORMAT = 1
 DEFAULT_CLASS_NAMES = ("lung",)  # what a card written before class names existed segments
+NODULE_CLASSES = ("nodule",)  # a crop-scale nodule model's one class (``lung-nodule``)
+NODULE_CROP = 128  # ... and its plan's crop size in pixels (crops at their scans' own scale, not whole slices)
 TASKS = get_args(Task)  # "segmentation", "classification"
 
 
@@ -95,6 +97,18 @@ class ModelCard:
         """Output channels of the network: one logit per class for a classifier; 1 (sigmoid) for a one-class
         segmentation model, K + 1 (softmax, background first) for K classes."""
         return output_channels(self.task, len(self.class_names))
+
+    @property
+    def nodule_crops(self) -> bool:
+        """A crop-scale nodule model (``lung-nodule``: class ``nodule``, a ``NODULE_CROP``-pixel plan): it was
+        trained on crops around a nodule at their scans' own scale, so it runs in windows over the lungs
+        (``inference.nodules.candidates``) or around a point (``inference.nodules.seeded``), never on whole
+        slices resized to its plan. The one place that decides it."""
+        return (
+            self.task == "segmentation"
+            and tuple(self.class_names) == NODULE_CLASSES
+            and self.plan.image_size == NODULE_CROP
+        )
 
     def to_dict(self) -> dict:
         stored = {

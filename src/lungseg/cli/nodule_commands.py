@@ -42,6 +42,7 @@ def nodule(
     from lungseg.inference.nodules import NoduleSegmenter
     from lungseg.inference.nodules.report import growth_report, summary_lines, write_nodule_outputs
     from lungseg.inference.nodules.study import parse_point, segment_nodules
+    from lungseg.inference.routing.load import load_segmenter
 
     segmenter = NoduleSegmenter.load(model, backend=backend)
     if scan == "compare":
@@ -85,7 +86,7 @@ def nodule(
         [p for p, _ in points],
         bool(points) and points[0][1],
         segmenter,
-        None if lungs == "none" else lungs,
+        None if lungs == "none" else load_segmenter(lungs, backend=backend),
         candidates,
     )
     for line in summary_lines(result):

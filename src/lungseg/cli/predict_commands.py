@@ -108,7 +108,7 @@ def predict(
     opacity, 5 consolidation, 6 tumour); outputs keep the input geometry."""
     from lungseg.inference import PostprocessOptions, plan_targets, run_targets
     from lungseg.inference.batch.runner import finish_batch
-    from lungseg.inference.routing.route import load_segmenter
+    from lungseg.inference.routing.load import load_segmenter
 
     targets, notes = plan_targets(input, output, format, overlay, report)
     options = PostprocessOptions(

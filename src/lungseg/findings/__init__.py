@@ -49,6 +49,8 @@ from lungseg.findings.results import (
     NO_LUNGS_AIR,
     NO_LUNGS_FEW_PIXELS,
     NO_LUNGS_SHORT,
+    NODULE_AERATED,
+    NODULE_SPACING_ASSUMED,
     PARTIAL_ENDS,
     PARTIAL_SHORT,
 )
@@ -120,4 +122,6 @@ __all__ = [
     "LUNG_NOT_DARK",
     "LESION_AERATED",
     "LESION_DENSITY_UNCHECKED",
+    "NODULE_AERATED",
+    "NODULE_SPACING_ASSUMED",
 ]

@@ -45,6 +45,7 @@ class Code(StrEnum):
     OPTION_NOT_APPLIED = "option-not-applied"
     LESION_AERATED = "lesion-aerated"
     LESION_DENSITY_UNCHECKED = "lesion-density-unchecked"
+    NODULE_SPACING_ASSUMED = "nodule-spacing-assumed"
     LUNG_OUTSIDE_BODY = "lung-outside-body"
     LUNG_SIDE_RATIO = "lung-side-ratio"
     LUNG_NOT_DARK = "lung-not-dark"

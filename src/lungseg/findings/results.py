@@ -79,3 +79,17 @@ LESION_DENSITY_UNCHECKED = FindingKind(
     W,
     "whether the {lesion} found is soft-tissue dense could not be checked on slice(s) {where}: {why}",
 )
+
+# Automatic nodule candidates (``inference.lesions.nodule_search``)
+NODULE_AERATED = FindingKind(
+    Code.LESION_AERATED,
+    W,
+    "{count} nodule candidate(s) (slices {where}) removed: mostly aerated lung (mean below {hu:g} HU), "
+    "which even a ground-glass nodule is not",
+)
+NODULE_SPACING_ASSUMED = FindingKind(
+    Code.NODULE_SPACING_ASSUMED,
+    W,
+    "no pixel spacing: nodule candidates were searched and measured at an assumed {mm:g} mm per pixel; "
+    "their sizes and Lung-RADS categories scale with the true spacing",
+)

@@ -119,16 +119,17 @@ def _row(target: Target, result: SegmentationResult, written: list[Path], second
     }
     if result.lesions is not None:
         row["lesion_percent"] = {lung: percent for lung, (percent, _) in result.lesions.lungs.items()}
+    if result.lesions is not None or result.nodules is not None:
         row["lesion_summary"] = lesion_summary(result)
     return row
 
 
 def lesion_summary(result: SegmentationResult) -> str:
-    """One line: per lesion class its size, and per lung the share affected with its severity band."""
-    if result.lesions is None:
-        return ""
+    """One line: per lesion class its size, per lung the share affected with its severity band, and the
+    nodules."""
     parts = []
-    for label, size, _ in result.lesions.classes:
+    lesions = result.lesions
+    for label, size, _ in lesions.classes if lesions else ():
         amount = (
             f"{size.volume_ml:g} mL"
             if size.volume_ml is not None
@@ -137,16 +138,31 @@ def lesion_summary(result: SegmentationResult) -> str:
             else f"{size.voxels} px"
         )
         parts.append(f"{label.name} {amount}")
-    for lung, (percent, band) in result.lesions.lungs.items():
+    for lung, (percent, band) in lesions.lungs.items() if lesions else ():
         parts.append(f"{lung.replace('_', ' ')} {percent:g} % affected (band {band})")
-    for label, components in result.lesions.components:
+    for label, components in lesions.components if lesions else ():
         if components:
             largest = components[0]
             parts.append(
                 f"{len(components)} {label.name} component(s), largest {largest.longest_diameter:.1f} "
                 f"{largest.diameter_unit} across"
             )
+    if result.nodules is not None:
+        parts.append(nodule_summary(result))
     return "; ".join(parts)
+
+
+def nodule_summary(result: SegmentationResult) -> str:
+    """The nodules in a few words: how many, and the most probable one's size and Lung-RADS category."""
+    found = [nodule for nodule in result.nodules or () if nodule.found]
+    if not found:
+        return "no nodule candidate"
+    first = found[0].measures
+    category = f", Lung-RADS {first['lung_rads']}" if first.get("lung_rads") else ""
+    return (
+        f"{len(found)} nodule(s), first {first['long_axis_mm']:g} x {first['short_axis_mm']:g} mm "
+        f"(probability {found[0].probability:.2f}{category})"
+    )
 
 
 def _volume(region) -> float | None:

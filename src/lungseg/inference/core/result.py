@@ -10,6 +10,7 @@ import numpy as np
 from lungseg.findings import Finding, Level
 from lungseg.inference.core.lesion_burden import LesionBurden
 from lungseg.inference.core.measure import Measurements
+from lungseg.inference.core.nodule_rows import NoduleRow
 from lungseg.inference.core.quality import Quality
 from lungseg.inference.core.study import Study
 from lungseg.inference.core.verdict import Verdict, trust_verdict
@@ -24,7 +25,8 @@ class SegmentationResult:
     """``labels``: a SimpleITK image on the input grid (volume) or an (H, W) uint8 array (slice, film);
     ``canonical_labels``/``canonical_hu``: (Z, Y, X) arrays in LPS used for overlays and measurements
     (a film's display picture in ``canonical_hu``); ``classes``: the label classes of the label map
-    (``lungseg.labels``); ``lesions``: with lesion models, the burden per class and lung."""
+    (``lungseg.labels``); ``lesions``: with lesion models, the burden per class and lung; ``nodules``: with a
+    nodule model (automatic candidates) or at a user's points, the nodules (``core.nodule_rows``), else None."""
 
     study: Study
     labels: sitk.Image | np.ndarray
@@ -37,6 +39,7 @@ class SegmentationResult:
     findings: list[Finding] = field(default_factory=list)
     lesions: LesionBurden | None = None
     models: tuple[str, ...] = ()  # the models that made the label map (lung model first)
+    nodules: tuple[NoduleRow, ...] | None = None
 
     @property
     def flagged(self) -> bool:

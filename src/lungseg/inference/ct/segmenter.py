@@ -137,12 +137,12 @@ class CTSegmenter:
         raise_refusals(findings, study.source)
         findings += check_anatomy(hu, labels, expects_hu, self.options.split_lungs)
         quality = apply_plausibility(quality, findings)
-        burden = None
+        burden = nodules = None
         if self.lesions:
             added = add_lesions(
                 self.lesions, self.lesion_options, self.tta, hu, labels, spacing, classes, expects_hu, study.is_volume
             )
-            labels, classes, burden = added.labels, added.classes, added.burden
+            labels, classes, burden, nodules = added.labels, added.classes, added.burden, added.nodules
             findings += added.findings
             measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
         lung_name = (self.names[1] if ready.model is self.eight_bit else self.names[0]) if self.names else None
@@ -159,6 +159,7 @@ class CTSegmenter:
             findings,
             burden,
             names,
+            nodules,
         )
 
     def _lung_model(self, stored: np.ndarray) -> Predictor:

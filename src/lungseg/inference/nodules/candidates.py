@@ -54,6 +54,7 @@ class Candidates:
     removed_aerated: int  # components removed as mostly aerated lung (HU input only)
     removed_small: int
     probability: np.ndarray  # (Z, Y, X) float32 blended probability on the scan's grid
+    aerated_slices: tuple[int, ...] = ()  # the slices of the components removed as aerated lung
 
 
 def gaussian_weight(size: int = CROP, sigma: float = 0.25) -> np.ndarray:
@@ -75,7 +76,7 @@ def find_candidates(
     reach = max(1, int(round(PLEURA_MM / min(spacing[1:]))))
     field = ndimage.binary_dilation(lungs, structure=np.ones((1, 3, 3), bool), iterations=reach)
     labels, count = ndimage.label((probability > predictor.threshold) & field)
-    found, aerated, small = [], 0, 0
+    found, aerated, small, aerated_slices = [], 0, 0, set()
     for index, box in enumerate(ndimage.find_objects(labels), 1):
         mask = np.zeros(volume.shape, bool)
         mask[box] = labels[box] == index
@@ -85,12 +86,13 @@ def find_candidates(
             continue
         if measures.mean_hu is not None and measures.mean_hu < AERATED_HU:
             aerated += 1
+            aerated_slices.update(int(z) for z in np.flatnonzero(mask[box].any(axis=(1, 2))) + box[0].start)
             continue
         values = probability[mask]
         centre = tuple(int(round(c)) for c in ndimage.center_of_mass(mask))
         found.append(Candidate(centre, float(values.max()), float(values.mean()), measures, mask))
     found.sort(key=lambda c: -c.probability)
-    return Candidates(tuple(found[:MOST]), aerated, small, probability)
+    return Candidates(tuple(found[:MOST]), aerated, small, probability, tuple(sorted(aerated_slices)))
 
 
 def _slice_probability(predictor, section, lung, scale, weight, fill) -> np.ndarray:

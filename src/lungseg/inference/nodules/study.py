@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from lungseg.errors import InputError
+from lungseg.inference.core.protocol import Segmenter
 from lungseg.inference.core.study import Study, load_study
-from lungseg.inference.ct.segmenter import Segmenter
 from lungseg.inference.nodules.candidates import Candidates, find_candidates
 from lungseg.inference.nodules.growth import dicom_date
 from lungseg.inference.nodules.seeded import NoduleResult, NoduleSegmenter, Seed
@@ -106,11 +106,14 @@ def segment_nodules(
     points: list[tuple[float, ...]],
     in_mm: bool = False,
     segmenter: NoduleSegmenter | None = None,
-    lung_model: str | None = "ct-lung",
+    lung_model: Segmenter | None = None,
     candidates: bool = False,
 ) -> NoduleStudy:
-    """The nodule at each point (``NoduleSegmenter``), the lungs (``lung_model``; None: none) and with
-    ``candidates`` the automatic candidates inside the lungs (``find_candidates``)."""
+    """The nodule at each point (``NoduleSegmenter``), the lungs (``lung_model``: a loaded lung segmenter,
+    e.g. ``routing.load.load_segmenter("ct-lung")``; None: none) and with ``candidates`` the automatic
+    candidates inside the lungs (``find_candidates``)."""
+    if isinstance(lung_model, str):  # the package sits below the CT segmenter: it takes one, loaded
+        raise TypeError(f"lung_model: give a loaded lung segmenter, not the name {lung_model!r}")
     study = source if isinstance(source, Study) else load_study(source)
     array, spacing, in_hu, warnings = stored_array(study)
     segmenter = segmenter or NoduleSegmenter.load()
@@ -135,11 +138,11 @@ def segment_nodules(
     return NoduleStudy(study, array, spacing, in_hu, tuple(nodules), lungs, note, warnings, found)
 
 
-def _lungs(study: Study, model: str | None) -> tuple[np.ndarray | None, str | None]:
+def _lungs(study: Study, model: Segmenter | None) -> tuple[np.ndarray | None, str | None]:
     if model is None:
         return None, "lungs not asked for"
     try:
-        result = Segmenter.from_pretrained(model).segment(study.image, study.source)
+        result = model.segment(study.image, study.source)
     except InputError as error:
         return None, f"lungs not segmented: {error}"
     labels = result.labels
