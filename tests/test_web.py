@@ -38,7 +38,7 @@ def _empty_database(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-        for table in ("jobs", "analyses", "access_tokens", "sessions", "users", "alembic_version"):
+        for table in ("jobs", "nodules", "analyses", "access_tokens", "sessions", "users", "alembic_version"):
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
     engine.dispose()
 

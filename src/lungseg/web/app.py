@@ -26,7 +26,7 @@ from lungseg.web.db import make_engine, make_session_factory
 from lungseg.web.deps import SESSION_COOKIE, LoginRequired, credential_valid
 from lungseg.web.jobs import InlineWorkers, JobQueue
 from lungseg.web.middleware import BodyLimit, SecurityHeaders
-from lungseg.web.routers import account, admin, analyses, api, auth, pages
+from lungseg.web.routers import account, admin, analyses, api, auth, nodules, pages
 from lungseg.web.security import LoginLimiter
 from lungseg.web.settings import MB, Settings
 from lungseg.web.staging import StagingArea
@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    queue = JobQueue(sessions, settings.results_dir, settings.lease_seconds, settings.max_attempts)
+    queue = JobQueue(
+        sessions, settings.results_dir, settings.lease_seconds, settings.max_attempts, settings.nodule_model
+    )
     staging = StagingArea(settings.staging_dir, settings.max_staging_mb * MB)
 
     @asynccontextmanager
@@ -75,12 +77,14 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     app.state.settings, app.state.engine, app.state.sessions, app.state.queue = settings, engine, sessions, queue
     app.state.staging = staging
     app.state.limiter = LoginLimiter(settings.login_rate)
+    app.state.nodule_limiter = LoginLimiter(settings.nodule_rate)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_upload_mb * MB + MB, authenticate=_authenticator(sessions, settings)
     )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
-    for router in (pages.router, auth.router, account.router, analyses.router, admin.router, api.router):
+    routers = (pages.router, auth.router, account.router, analyses.router, admin.router, api.router, nodules.router)
+    for router in routers:
         app.include_router(router)
     _error_pages(app)
     return app

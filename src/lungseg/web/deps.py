@@ -113,6 +113,13 @@ def page_user(user: User | None = Depends(optional_user)) -> User:
     return user
 
 
+def session_user(user: User | None = Depends(optional_user)) -> User:
+    """The signed-in user of a JSON route the site's own pages call (401, not a redirect, otherwise)."""
+    if user is None:
+        raise HTTPException(401, "sign in first (the session has ended)")
+    return user
+
+
 def admin_user(user: User = Depends(page_user)) -> User:
     if not user.is_admin:
         raise HTTPException(404)

@@ -7,7 +7,9 @@
 - ``reap``: running jobs whose lease expired (their worker was killed) go back to the queue, up to
   ``max_attempts`` attempts, then fail as "interrupted". The server reaps at start and periodically.
 - ``run_job``: claim, segment (``results.run_analysis``), then mark done with the summary, or failed
-  with the reason (a refused input is not retried). It never raises.
+  with the reason (a refused input is not retried). It never raises. A nodule job (``jobs.nodule_id``,
+  a point clicked in the viewer) runs ``nodules.run_nodule`` instead and keeps its row on the nodule.
+- ``next_queued``: nodule jobs (seconds) before analyses (minutes), each kind oldest first.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from lungseg.errors import LungsegError, describe
-from lungseg.web import results
-from lungseg.web.models import Analysis, Job, utcnow
+from lungseg.web import nodules, results
+from lungseg.web.models import Job, utcnow
 
 log = logging.getLogger("lungseg.web.jobs")
 INTERRUPTED = "interrupted: the worker stopped during the analysis too many times"
@@ -36,15 +38,28 @@ def worker_name(kind: str) -> str:
 
 
 class JobQueue:
-    def __init__(self, sessions: sessionmaker, results_dir: Path, lease_seconds: int = 120, max_attempts: int = 3):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        results_dir: Path,
+        lease_seconds: int = 120,
+        max_attempts: int = 3,
+        nodule_model: str = "lung-nodule",
+    ):
         self.sessions = sessions
         self.results_dir = results_dir
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
+        self.nodule_model = nodule_model
 
     def next_queued(self) -> str | None:
         with self.sessions() as db:
-            return db.scalar(select(Job.id).where(Job.state == "queued").order_by(Job.created_at).limit(1))
+            return db.scalar(
+                select(Job.id)
+                .where(Job.state == "queued")
+                .order_by(Job.nodule_id.is_(None), Job.created_at)  # False (a nodule job) sorts first
+                .limit(1)
+            )
 
     def claim(self, job_id: str, worker: str) -> bool:
         now = utcnow()
@@ -90,7 +105,10 @@ class JobQueue:
                 (job.progress if error else 1.0),
                 ("failed" if error else "done"),
             )
-            job.analysis.summary = summary
+            if job.nodule is not None:
+                job.nodule.result = summary
+            elif job.analysis is not None:
+                job.analysis.summary = summary
 
     def reap(self) -> list[str]:
         """Re-queue running jobs with an expired lease (or fail them after too many attempts); returns
@@ -113,20 +131,27 @@ class JobQueue:
             return None
         with self.sessions() as db:
             job = db.get(Job, job_id)
-            if job is None:  # the analysis was deleted between the claim and now
+            if job is None:  # the analysis (or nodule) was deleted between the claim and now
                 return None
-            analysis: Analysis = job.analysis
+            analysis = job.nodule.analysis if job.nodule is not None else job.analysis
+            if analysis is None:
+                return None
             folder = results.analysis_dir(self.results_dir, analysis.user_id, analysis.id)
             input_path = folder / "input" / analysis.options["input"]
             model, options = analysis.model, dict(analysis.options.get("postprocess") or {})
+            nodule = (job.nodule.id, (job.nodule.x, job.nodule.y, job.nodule.z)) if job.nodule is not None else None
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job_id, worker, stop), daemon=True)
         beat.start()
         summary, error = None, None
         try:
-            summary = results.run_analysis(
-                folder, input_path, model, lambda p, s: self._progress(job_id, worker, p, s), options
-            )
+            if nodule is not None:
+                self._progress(job_id, worker, 0.1, "measuring the nodule")
+                summary = nodules.run_nodule(folder, input_path, nodule[0], nodule[1], self.nodule_model)
+            else:
+                summary = results.run_analysis(
+                    folder, input_path, model, lambda p, s: self._progress(job_id, worker, p, s), options
+                )
         except LungsegError as exc:
             error = results.scrub(str(exc), folder)
         except MemoryError:

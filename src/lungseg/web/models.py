@@ -2,7 +2,9 @@
 tokens) are stored only as SHA-256 hashes; passwords only as argon2id hashes.
 
 The ``jobs`` table is the single source of truth for background work: state (queued, running, done,
-failed), attempts, progress, the worker's lease and heartbeat, the error message and timings.
+failed), attempts, progress, the worker's lease and heartbeat, the error message and timings. A job is
+either an analysis's segmentation (``analysis_id``, one per analysis) or a nodule measured at a point the
+user clicked in the viewer (``nodule_id``, one per row of ``nodules``).
 """
 
 from __future__ import annotations
@@ -88,13 +90,43 @@ class Analysis(Base):
     job: Mapped[Job] = relationship(
         back_populates="analysis", cascade="all, delete-orphan", passive_deletes=True, uselist=False
     )
+    nodules: Mapped[list[Nodule]] = relationship(
+        back_populates="analysis", cascade="all, delete-orphan", passive_deletes=True, order_by="Nodule.created_at"
+    )
+
+
+class Nodule(Base):
+    """A point the user clicked (voxel indices x, y, z of the analysis's stored scan) and, once its job is
+    done, the nodule measured there (``result``: ``NoduleResult.to_dict()``; its mask is a file in the
+    analysis folder, ``web.nodules``)."""
+
+    __tablename__ = "nodules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    analysis_id: Mapped[str] = mapped_column(ForeignKey("analyses.id", ondelete="CASCADE"), index=True)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    z: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+    analysis: Mapped[Analysis] = relationship(back_populates="nodules")
+    job: Mapped[Job] = relationship(
+        back_populates="nodule", cascade="all, delete-orphan", passive_deletes=True, uselist=False
+    )
 
 
 class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    analysis_id: Mapped[str] = mapped_column(ForeignKey("analyses.id", ondelete="CASCADE"), unique=True)
+    # one of the two: an analysis's segmentation, or a nodule at a clicked point
+    analysis_id: Mapped[str | None] = mapped_column(
+        ForeignKey("analyses.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
+    nodule_id: Mapped[str | None] = mapped_column(
+        ForeignKey("nodules.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
     state: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # queued running done failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
@@ -107,4 +139,5 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    analysis: Mapped[Analysis] = relationship(back_populates="job")
+    analysis: Mapped[Analysis | None] = relationship(back_populates="job")
+    nodule: Mapped[Nodule | None] = relationship(back_populates="job")

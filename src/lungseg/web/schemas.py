@@ -69,6 +69,14 @@ class AnalysisOptions(BaseModel):
     smooth: int = Field(0, ge=0, le=20)
 
 
+class NodulePoint(BaseModel):
+    """A voxel of the stored scan: column x, row y, slice z (0 on a 2D upload)."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    z: int = Field(0, ge=0)
+
+
 class JobStatus(BaseModel):
     state: str
     progress: float

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     session_absolute_hours: int = Field(12, ge=1)
     login_rate: str = "20/15 minutes"  # failures per address; attempts per account
     page_size: int = Field(20, ge=1, le=200)
+    nodule_model: str = "lung-nodule"  # the seeded nodule model of the viewer's Nodule mode (name or file)
+    nodule_rate: str = "30/minute"  # nodule clicks per user (moving window)
+    max_nodules: int = Field(50, ge=1, le=1000)  # nodules per analysis
     admin_sees_images: bool = False
     contact_name: str = "your radiology department"
     contact_phone: str | None = None

@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from lungseg.inference.outputs.report import read_report
 from lungseg.io import read_mask
 from lungseg.preprocessing.display import label_overlay, to_display
-from lungseg.web import results
+from lungseg.web import nodules, results
 from lungseg.web.models import Analysis, Job
 from lungseg.web.schemas import JobStatus
 
@@ -119,8 +119,9 @@ def slice_counts(folder: Path) -> dict[str, int]:
     return dict(zip(PLANES, (int(n) for n in shape)))
 
 
-def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
-    """One slice of the CT with the label overlay as PNG bytes; ``index`` -1 is the middle slice.
+def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_ids: list[str] | None = None) -> bytes:
+    """One slice of the CT with the label overlay as PNG bytes; ``index`` -1 is the middle slice; the
+    nodules of ``nodule_ids`` drawn as label 7 (``web.nodules``).
     Arrays are in the file's own (Z, Y, X) order; coronal and sagittal are flipped so superior is up."""
     from PIL import Image
 
@@ -133,6 +134,8 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float) -> bytes:
     take: list[slice | int] = [slice(None)] * 3
     take[axis] = index
     image, label = ct[tuple(take)], labels[tuple(take)]
+    if nodule_ids:
+        label = nodules.paint_section(label, folder, nodule_ids, axis, index)
     if axis != 0:
         image, label = image[::-1], label[::-1]
     rgb = Image.fromarray(label_overlay(to_display(image), label, alpha=float(np.clip(opacity, 0, 1))))

@@ -29,7 +29,11 @@ def _queue(settings: Settings | None = None) -> JobQueue:
         engine = make_engine(url)
         migrate.upgrade(engine)
         _queues[url] = JobQueue(
-            make_session_factory(engine), settings.results_dir, settings.lease_seconds, settings.max_attempts
+            make_session_factory(engine),
+            settings.results_dir,
+            settings.lease_seconds,
+            settings.max_attempts,
+            settings.nodule_model,
         )
     return _queues[url]
 

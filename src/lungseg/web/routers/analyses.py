@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from lungseg.labels import SPLIT_LUNGS, label_class
-from lungseg.web import results
+from lungseg.labels import NODULE, SPLIT_LUNGS, label_class
+from lungseg.web import nodules, results
 from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, page_user
 from lungseg.web.models import User
 from lungseg.web.schemas import AnalysisOptions
@@ -98,7 +98,8 @@ def result_page(
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     done = analysis.job.state == "done"
-    legend = viewer_legend((analysis.summary or {}).get("labels") if done else None)
+    nodule_mode = nodules.refusal(analysis) is None
+    legend = viewer_legend((analysis.summary or {}).get("labels") if done else None, nodule_mode)
     return render(
         request,
         "result.html",
@@ -109,6 +110,9 @@ def result_page(
         legend=legend,
         slices=slice_counts(folder) if done else 0,
         steps=next_steps(analysis),
+        nodule_mode=nodule_mode,
+        nodules=nodules.rows(analysis) if nodule_mode else None,
+        nodules_found=nodule_mode and any((n.result or {}).get("found") for n in analysis.nodules),
     )
 
 
@@ -145,8 +149,9 @@ def slice_png(
 ):
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    found = [n.id for n in analysis.nodules if n.job.state == "done" and (n.result or {}).get("found")]
     return Response(
-        render_slice(folder, plane, index, opacity),
+        render_slice(folder, plane, index, opacity, found),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=300"},
     )
@@ -192,13 +197,13 @@ def file_response(analysis, name: str, settings: Settings) -> FileResponse:
     )
 
 
-def viewer_legend(labels: dict | None) -> list[dict]:
+def viewer_legend(labels: dict | None, nodule_mode: bool = False) -> list[dict]:
     """The viewer's legend from a report's label table ({"1": "right lung", ...}): each value in its
-    class's colour (``lungseg.labels``); the lungs before a result exists."""
+    class's colour (``lungseg.labels``); the lungs before a result exists; with ``nodule_mode`` the
+    nodules the viewer adds (label 7)."""
     if not labels:
         return [{"value": c.value, "name": c.name, "colour": list(c.colour)} for c in SPLIT_LUNGS]
-    return [
-        {"value": int(value), "name": name, "colour": list(label_class(int(value)).colour)}
-        for value, name in labels.items()
-        if int(value) > 0
-    ]
+    shown = {int(value): name for value, name in labels.items() if int(value) > 0}
+    if nodule_mode:
+        shown.setdefault(NODULE.value, NODULE.name)
+    return [{"value": value, "name": name, "colour": list(label_class(value).colour)} for value, name in shown.items()]

@@ -1,6 +1,7 @@
 """JSON API under /api/v1 with personal access tokens (``Authorization: Bearer <token>``, created on the
-account page): upload, job status, result, downloads, history, delete. Same ownership rules as the
-pages (404 for anyone else's analysis). Documented at /api/docs."""
+account page): upload, job status, result, downloads, history, delete, and nodules at points (the viewer's
+Nodule mode: post a voxel, read the nodule table). Same ownership rules as the pages (404 for anyone else's
+analysis). Documented at /api/docs."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from sqlalchemy.orm import Session
 
-from lungseg.web import results
+from lungseg.web import nodules, results
 from lungseg.web.deps import FormLimitedRoute, api_user, get_db, get_settings, owned_analysis
 from lungseg.web.models import Analysis, User
 from lungseg.web.routers.analyses import file_response, queue_upload
-from lungseg.web.schemas import AnalysisList, AnalysisOptions, AnalysisOut
+from lungseg.web.routers.nodules import post_nodule
+from lungseg.web.schemas import AnalysisList, AnalysisOptions, AnalysisOut, NodulePoint
 from lungseg.web.service import delete_analysis, history
 from lungseg.web.settings import Settings
 from lungseg.web.uploads import UploadRefused
@@ -104,3 +106,29 @@ def remove(
 ):
     """Delete the analysis and its files."""
     delete_analysis(db, settings, owned_analysis(analysis_id, user, db))
+
+
+@router.post("/analyses/{analysis_id}/nodules", status_code=202, tags=["nodules"])
+def add_nodule(
+    request: Request,
+    analysis_id: str,
+    point: NodulePoint,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """Measure the nodule at a voxel (x, y, z: column, row, slice of the stored scan; z 0 on a 2D upload) as
+    a small job: 202 with the row to poll (``GET .../nodules``), 200 when that point already has one. A
+    point on no nodule gives a row with ``found`` false and the reason."""
+    return post_nodule(request, db, settings, user, owned_analysis(analysis_id, user, db), point.x, point.y, point.z)
+
+
+@router.get("/analyses/{analysis_id}/nodules", tags=["nodules"])
+def list_nodules(
+    analysis_id: str,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+):
+    """The nodule table: per point the job, and when done found/reason, volume (mm³, mL), long and short axis
+    (mm), mean and max HU, type, Lung-RADS category and its rule, confidence, warnings."""
+    return nodules.rows(owned_analysis(analysis_id, user, db))

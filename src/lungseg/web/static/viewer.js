@@ -12,7 +12,10 @@
  *            data-labels-url="..."    label NIfTI, uint8, same grid
  *            data-slice-url="..."     PNG slices: ?plane=&index=&opacity=
  *            data-slices="N"          or '{"axial":N,"coronal":N,"sagittal":N}'
- *            data-legend='[{"value":1,"name":"right lung","colour":[r,g,b]}]'>
+ *            data-legend='[{"value":1,"name":"right lung","colour":[r,g,b]}]'
+ *            data-nodules-url="..."   optional: the Nodule click mode (POST x,y,z; GET /{id}, /rows,
+ *                                     /labels.nii.gz) and the #nodule-rows table it fills
+ *            data-csrf="...">         the session's CSRF token for that POST
  *     <canvas>, controls marked with data-lv-plane / data-lv-window /
  *     data-lv-control="opacity|plane|slice", .lv-fallback > img[data-lv-image]
  *
@@ -27,6 +30,10 @@
  *   data-slice          slice index shown along the current plane
  *   data-voxel          "i,j,k" crosshair voxel                 (niivue only)
  *   data-revision       integer, incremented after each applied change
+ *   data-nodule-mode    on | off                                (with data-nodules-url)
+ *   data-nodule-state   idle | measuring | done | error         the last click's job
+ *   data-nodule-point   "x,y,z" the last click, in voxels of the stored scan (the NIfTI's own i,j,k)
+ *   data-overlay        integer, incremented when the overlay was redrawn with the nodules
  */
 (function () {
   "use strict";
@@ -143,6 +150,13 @@
     this.fallbackPlane = "axial";
     this.fallbackIndex = 0;
     this.imageTimer = null;
+
+    this.nodulesUrl = root.getAttribute("data-nodules-url") || "";
+    this.csrf = root.getAttribute("data-csrf") || "";
+    this.noduleButton = root.querySelector("[data-lv-nodule-mode]");
+    this.noduleRows = document.getElementById("nodule-rows");
+    this.noduleMode = false;
+    this.overlayRevision = 0;
   }
 
   Viewer.prototype.set = function (name, value) {
@@ -165,6 +179,7 @@
     this.set("opacity", this.opacity.toFixed(2));
     this.showOpacity();
     this.bindCommon();
+    this.bindNodules();
     if (this.mode === "png") return this.startFallback("png-mode");
     if (!this.canvas || !this.ctUrl) return this.startFallback("niivue-error");
     if (!hasWebGL2()) return this.startFallback("webgl2-unavailable");
@@ -498,6 +513,7 @@
     params.set("plane", this.fallbackPlane);
     params.set("index", String(this.fallbackIndex));
     params.set("opacity", this.opacity.toFixed(2));
+    if (this.overlayRevision) params.set("nodules", String(this.overlayRevision));
     return this.sliceUrl + (this.sliceUrl.indexOf("?") >= 0 ? "&" : "?") + params.toString();
   };
 
@@ -521,6 +537,284 @@
     };
     if (now) go();
     else this.imageTimer = window.setTimeout(go, 120);
+  };
+
+  /* ----------------------------------------------------------- nodule mode */
+
+  /* The Nodule button toggles a click mode: a left click in the axial view (NiiVue) or on the axial slice
+     image (PNG view, and 2D uploads) posts the voxel under it, in the stored scan's own indices, to
+     data-nodules-url; the job is polled, then the overlay is redrawn with the nodule (label 7) and the
+     table's rows are swapped for the server's. */
+  Viewer.prototype.bindNodules = function () {
+    var self = this;
+    if (!this.nodulesUrl || !this.noduleButton) return;
+    this.set("nodule-mode", "off");
+    this.set("nodule-state", "idle");
+    this.noduleButton.addEventListener("click", function () {
+      self.setNoduleMode(!self.noduleMode);
+    });
+    if (this.canvas) {
+      var down = null;
+      this.canvas.addEventListener("mousedown", function (e) {
+        down = e.button === 0 ? [e.clientX, e.clientY] : null;
+      });
+      this.canvas.addEventListener("mouseup", function (e) {
+        var start = down;
+        down = null;
+        if (!self.noduleMode || self.renderer !== "niivue" || e.button !== 0 || !start) return;
+        if (Math.abs(e.clientX - start[0]) > 4 || Math.abs(e.clientY - start[1]) > 4) return; /* a drag */
+        window.setTimeout(function () {  /* after NiiVue has moved the crosshair to the click */
+          if (self.plane !== "axial") {
+            self.say("Nodule mode measures in the axial view: choose Axial and click again.");
+            return;
+          }
+          var v = self.nativeVoxel();
+          if (v) self.measureNodule(v);
+        }, 0);
+      });
+    }
+    if (this.image) {
+      this.image.addEventListener("click", function (e) {
+        if (!self.noduleMode || self.renderer !== "png") return;
+        if (self.fallbackPlane !== "axial") {
+          self.say("Nodule mode measures in the axial view: choose the axial plane and click again.");
+          return;
+        }
+        var box = self.image.getBoundingClientRect();
+        if (!box.width || !box.height) return;
+        var nx = self.slices.sagittal, ny = self.slices.coronal;  /* columns and rows of an axial slice */
+        var x = clamp(Math.floor(((e.clientX - box.left) / box.width) * nx), 0, nx - 1);
+        var y = clamp(Math.floor(((e.clientY - box.top) / box.height) * ny), 0, ny - 1);
+        self.measureNodule([x, y, self.fallbackIndex]);
+      });
+    }
+    if (this.noduleRows) {
+      this.noduleRows.addEventListener("click", function (e) {
+        var button = e.target.closest ? e.target.closest("[data-nodule-delete]") : null;
+        if (button) self.deleteNodule(button.getAttribute("data-nodule-delete"));
+      });
+    }
+  };
+
+  Viewer.prototype.setNoduleMode = function (on) {
+    this.noduleMode = on;
+    this.noduleButton.setAttribute("aria-pressed", on ? "true" : "false");
+    this.set("nodule-mode", on ? "on" : "off");
+    this.root.classList.toggle("lv-nodule-mode", on);
+    if (on && this.renderer === "niivue" && this.plane !== "axial") this.applyPlane("axial");
+    if (on && this.renderer === "png" && this.fallbackPlane !== "axial") {
+      if (this.planeSelect) this.planeSelect.value = "axial";
+      this.setFallbackPlane("axial");
+    }
+    this.say(on ? "Nodule mode: click on a nodule in the axial view to measure it." : "");
+  };
+
+  /* The crosshair as voxel indices of the CT file itself (NiiVue's own voxels are those of the volume
+     turned to RAS): world mm back through the NIfTI header's affine, rounded. */
+  Viewer.prototype.nativeVoxel = function () {
+    try {
+      var nv = this.nv;
+      var vol = nv.volumes[0];
+      var mm = nv.frac2mm(nv.scene.crosshairPos, 0, true);
+      var a = vol.hdr.affine;
+      var m = [
+        [a[0][0], a[0][1], a[0][2]],
+        [a[1][0], a[1][1], a[1][2]],
+        [a[2][0], a[2][1], a[2][2]]
+      ];
+      var b = [mm[0] - a[0][3], mm[1] - a[1][3], mm[2] - a[2][3]];
+      var v = solve3(m, b);
+      var dims = vol.hdr.dims;
+      var out = [];
+      for (var i = 0; i < 3; i++) {
+        var k = Math.round(v[i]);
+        if (!isFinite(k) || k < 0 || k >= dims[i + 1]) return null;
+        out.push(k);
+      }
+      return out;
+    } catch (e) {
+      return null;
+    }
+  };
+
+  function solve3(m, b) {  /* Cramer's rule for the 3x3 system m v = b */
+    function det(c) {
+      return (
+        c[0][0] * (c[1][1] * c[2][2] - c[1][2] * c[2][1]) -
+        c[0][1] * (c[1][0] * c[2][2] - c[1][2] * c[2][0]) +
+        c[0][2] * (c[1][0] * c[2][1] - c[1][1] * c[2][0])
+      );
+    }
+    var d = det(m);
+    if (!d) throw new Error("singular affine");
+    return [0, 1, 2].map(function (col) {
+      var c = m.map(function (row, r) {
+        return row.map(function (value, k) {
+          return k === col ? b[r] : value;
+        });
+      });
+      return det(c) / d;
+    });
+  }
+
+  Viewer.prototype.measureNodule = function (voxel) {
+    var self = this;
+    var body = new URLSearchParams();
+    body.set("x", String(voxel[0]));
+    body.set("y", String(voxel[1]));
+    body.set("z", String(voxel[2]));
+    body.set("csrf_token", this.csrf);
+    this.set("nodule-point", voxel.join(","));
+    this.set("nodule-state", "measuring");
+    this.say("Measuring\u2026 (nodule at x " + voxel[0] + ", y " + voxel[1] + ", z " + voxel[2] + ")");
+    fetch(this.nodulesUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": this.csrf },
+      body: body
+    })
+      .then(function (r) {
+        return r.json().then(
+          function (data) {
+            return { status: r.status, data: data };
+          },
+          function () {
+            return { status: r.status, data: {} };
+          }
+        );
+      })
+      .then(function (answer) {
+        if (answer.status >= 400) {
+          self.noduleFailed(answer.data.detail || NODULE_ERRORS[answer.status] || "the click was refused");
+          return;
+        }
+        self.refreshRows();
+        self.pollNodule(answer.data.id, 0);
+      })
+      .catch(function () {
+        self.noduleFailed("the server could not be reached");
+      });
+  };
+
+  var NODULE_ERRORS = {
+    401: "the session has ended: sign in again",
+    403: "the page has expired: reload it",
+    404: "this analysis is not available",
+    429: "too many clicks: wait a moment"
+  };
+
+  Viewer.prototype.noduleFailed = function (why) {
+    this.set("nodule-state", "error");
+    this.say("Nodule not measured: " + why + ".");
+    this.bump();
+  };
+
+  Viewer.prototype.pollNodule = function (id, tries) {
+    var self = this;
+    fetch(this.nodulesUrl + "/" + encodeURIComponent(id), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    })
+      .then(function (r) {
+        return r.ok ? r.json() : Promise.reject(r.status);
+      })
+      .then(function (row) {
+        var state = row.job && row.job.state;
+        if (state === "queued" || state === "running") {
+          self.say("Measuring\u2026 " + (row.job.stage || ""));
+          window.setTimeout(function () {
+            self.pollNodule(id, tries + 1);
+          }, tries < 10 ? 700 : 1500);
+          return;
+        }
+        self.refreshRows();
+        if (row.found) {
+          var size = row.long_axis_mm + " \u00d7 " + row.short_axis_mm + " mm, " + row.volume_mm3 + " mm\u00b3";
+          self.say("Nodule measured: " + size + (row.lung_rads ? ", Lung-RADS " + row.lung_rads : "") + ".");
+          self.redrawOverlay(function () {
+            self.set("nodule-state", "done");
+            self.bump("ready");
+          });
+        } else {
+          self.say((row.reason || "no nodule found at the point") + ".");
+          self.set("nodule-state", "done");
+          self.bump();
+        }
+      })
+      .catch(function () {
+        if (tries < 200) {
+          window.setTimeout(function () {
+            self.pollNodule(id, tries + 1);
+          }, 3000);
+        } else {
+          self.noduleFailed("no answer from the server");
+        }
+      });
+  };
+
+  Viewer.prototype.refreshRows = function () {
+    var rows = this.noduleRows;
+    if (!rows) return;
+    fetch(this.nodulesUrl + "/rows", { credentials: "same-origin" })
+      .then(function (r) {
+        return r.ok ? r.text() : Promise.reject(r.status);
+      })
+      .then(function (html) {
+        rows.innerHTML = html;  /* the server's own template, escaped there */
+      })
+      .catch(function () {});
+  };
+
+  /* The label map again, with the nodules (label 7) painted in by the server. */
+  Viewer.prototype.redrawOverlay = function (done) {
+    var self = this;
+    this.overlayRevision += 1;
+    this.set("overlay", this.overlayRevision);
+    if (this.renderer === "png") {
+      this.loadImage(true);
+      done();
+      return;
+    }
+    var nv = this.nv;
+    if (!nv) return done();
+    var url = this.nodulesUrl + "/labels.nii.gz?v=" + this.overlayRevision;
+    var old = nv.volumes.length > 1 ? nv.volumes[1] : null;
+    nv.addVolumeFromUrl({ url: url, name: "labels.nii.gz", colormap: "gray", opacity: this.opacity })
+      .then(function () {
+        if (old) nv.removeVolume(old);
+        var labels = nv.volumes[nv.volumes.length - 1];
+        labels.setColormapLabel(legendToColormap(self.legend));
+        labels.opacity = self.opacity;
+        nv.updateGLVolume();
+        done();
+      })
+      .catch(function (err) {
+        if (window.console) console.error("lungseg viewer: overlay reload failed", err);
+        self.say("The nodule was measured but the overlay could not be redrawn; reload the page.");
+        done();
+      });
+  };
+
+  Viewer.prototype.deleteNodule = function (id) {
+    var self = this;
+    var body = new URLSearchParams();
+    body.set("csrf_token", this.csrf);
+    fetch(this.nodulesUrl + "/" + encodeURIComponent(id) + "/delete", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": this.csrf },
+      body: body
+    })
+      .then(function (r) {
+        if (!r.ok) return Promise.reject(r.status);
+        self.refreshRows();
+        self.redrawOverlay(function () {
+          self.bump("ready");
+        });
+      })
+      .catch(function (status) {
+        self.say("Could not remove the nodule (" + (NODULE_ERRORS[status] || status) + ").");
+      });
   };
 
   /* ----------------------------------------------------------------- boot */

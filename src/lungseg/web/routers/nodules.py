@@ -1,0 +1,134 @@
+"""The viewer's Nodule mode (JSON for the result page's script, with the session cookie and CSRF token):
+post the clicked voxel, list the nodule table, the label map with the nodules, delete a row. The same
+ownership rule as every analysis route (404 for anyone else's); clicks are rate-limited per user
+(``Settings.nodule_rate``) and capped per analysis (``Settings.max_nodules``). The JSON API with access
+tokens has the same under ``/api/v1`` (``routers.api``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from lungseg.web import nodules, results
+from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, session_user
+from lungseg.web.models import Analysis, Nodule, User
+from lungseg.web.settings import Settings
+from lungseg.web.templating import templates
+from lungseg.web.worker import notify_workers
+
+router = APIRouter(
+    prefix="/analyses", dependencies=[Depends(check_csrf)], include_in_schema=False, route_class=FormLimitedRoute
+)
+
+
+def post_nodule(
+    request: Request, db: Session, settings: Settings, user: User, analysis: Analysis, x: int, y: int, z: int
+) -> JSONResponse:
+    """Queue the nodule at (x, y, z) (202), or return the row the point already has (200); refusals as
+    JSON with the reason (429 over the rate, 409/422 from ``nodules.queue_nodule``)."""
+    if not request.app.state.nodule_limiter.allowed(f"nodule:{user.id}"):
+        raise HTTPException(429, f"too many nodule clicks: at most {settings.nodule_rate}; wait a moment")
+    try:
+        before = {n.id for n in analysis.nodules}
+        nodule = nodules.queue_nodule(db, settings.results_dir, analysis, (x, y, z), settings.max_nodules)
+    except nodules.NoduleRefused as refused:
+        raise HTTPException(refused.status, refused.reason) from refused
+    new = nodule.id not in before
+    if new:
+        notify_workers(settings, nodule.job.id)
+    return JSONResponse(nodules.row(nodule), status_code=202 if new else 200)
+
+
+def owned_nodule(analysis: Analysis, nodule_id: str) -> Nodule:
+    found = next((n for n in analysis.nodules if n.id == nodule_id), None)
+    if found is None:
+        raise HTTPException(404)
+    return found
+
+
+@router.post("/{analysis_id}/nodules")
+def click(
+    request: Request,
+    analysis_id: str,
+    x: Annotated[int, Form(ge=0)],
+    y: Annotated[int, Form(ge=0)],
+    z: Annotated[int, Form(ge=0)] = 0,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    return post_nodule(request, db, settings, user, owned_analysis(analysis_id, user, db), x, y, z)
+
+
+@router.get("/{analysis_id}/nodules")
+def table(
+    analysis_id: str,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    return nodules.rows(owned_analysis(analysis_id, user, db, settings.admin_sees_images))
+
+
+@router.get("/{analysis_id}/nodules/rows")
+def table_rows(
+    request: Request,
+    analysis_id: str,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """The table's rows as the result page draws them (HTML), for the viewer's script to swap in."""
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    return templates.TemplateResponse(
+        request, "_nodule_rows.html", {"table": nodules.rows(analysis)}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/{analysis_id}/nodules/labels.nii.gz")
+async def labels(
+    analysis_id: str,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """The label map with every found nodule as label 7, for the viewer's overlay."""
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    if analysis.job.state != "done" or not (folder / results.RESULT / "labels.nii.gz").is_file():
+        raise HTTPException(404)
+    done = [n.id for n in analysis.nodules if n.job.state == "done"]
+    data = await run_in_threadpool(nodules.label_volume, folder, done)
+    return Response(data, media_type="application/gzip", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/{analysis_id}/nodules/{nodule_id}")
+def one(
+    analysis_id: str,
+    nodule_id: str,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    return nodules.row(owned_nodule(owned_analysis(analysis_id, user, db, settings.admin_sees_images), nodule_id))
+
+
+@router.post("/{analysis_id}/nodules/{nodule_id}/delete")
+def delete(
+    analysis_id: str,
+    nodule_id: str,
+    user: User = Depends(session_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    analysis = owned_analysis(analysis_id, user, db)
+    nodule = owned_nodule(analysis, nodule_id)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    db.delete(nodule)
+    db.commit()
+    nodules.mask_path(folder, nodule_id).unlink(missing_ok=True)
+    return {"deleted": nodule_id}
