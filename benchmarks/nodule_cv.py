@@ -2,7 +2,7 @@
 own agreement, and what the model says on crops without a nodule.
 
     .venv/bin/python benchmarks/nodule_cv.py [--recipe recipes/lung-nodule.yaml] [--set train.epochs=12 ...]
-        [--tag NAME] [--k 5] [--folds 0,1] [--train-only]     # train (resumable), then score
+        [--tag NAME] [--k 5] [--folds 0,1] [--train-only] [--no-negatives]   # train (resumable), then score
     .venv/bin/python benchmarks/nodule_cv.py --score-only [--tag NAME]
 
 Crops: ``../shared/data/ct-nodule-lidc`` (2023 crops, 409 nodules, 161 patients). Patients are dealt to K
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -123,7 +124,7 @@ def score(checkpoint: Path, rows: list[dict]) -> dict:
     return {"slices": per_slice, "nodules": per_nodule}
 
 
-def detection(checkpoint: Path, rows: list[dict], most: int = 40, seed: int = 0) -> dict:
+def detection(checkpoint: Path, rows: list[dict], most: int = 25, seed: int = 0) -> dict:
     """Sensitivity of the automatic candidates (``find_candidates``, the whole crop as the lung field)
     on up to ``most`` held-out nodules (a seeded sample): a nodule is found when a candidate overlaps
     its consensus; candidates that do not overlap it are counted as false (they may be other nodules
@@ -233,9 +234,21 @@ def main() -> None:
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--score-only", action="store_true")
     parser.add_argument("--out", default=ROOT / "runs" / "nodule-cv", type=Path)
-    parser.add_argument("--negatives", default=None, type=Path, help="folder of tools/nodule_training_set.py")
+    parser.add_argument(
+        "--negatives",
+        default=ROOT / "runs" / "lung-nodule-data",
+        type=Path,
+        help="folder of tools/nodule_training_set.py (made when missing)",
+    )
+    parser.add_argument("--no-negatives", action="store_true", help="the LIDC crops alone (the centred recipe)")
     args = parser.parse_args()
 
+    if args.no_negatives:
+        args.negatives = None
+    elif not args.score_only and not (args.negatives / "images").is_dir():
+        subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "nodule_training_set.py"), str(args.negatives)], check=True
+        )
     rows = crop_index()
     folds = fold_of(sorted({r["patient"] for r in rows}), args.k)
     chosen = [int(f) for f in args.folds.split(",")] if args.folds else list(range(args.k))
@@ -250,16 +263,21 @@ def main() -> None:
     if args.train_only:
         return
     scored = []
-    for fold in range(args.k):
+    for fold in chosen:
         run = base / f"fold-{fold}" / "run"
         if not (run / "best.pt").is_file():
             print(f"fold {fold}: not trained, skipped")
             continue
         held_out = [r for r in rows if folds[r["patient"]] == fold]
-        result = score(run / "best.pt", held_out)
-        result["fold"] = fold
-        result["readers"] = readers_agreement([r["id"] for r in held_out])
-        result["detection"] = detection(run / "best.pt", held_out)
+        cached = run / "score.json"  # a fold's scores, kept while its best.pt is unchanged
+        if cached.is_file() and cached.stat().st_mtime > (run / "best.pt").stat().st_mtime:
+            result = json.loads(cached.read_text())
+        else:
+            result = score(run / "best.pt", held_out)
+            result["fold"] = fold
+            result["readers"] = readers_agreement([r["id"] for r in held_out])
+            result["detection"] = detection(run / "best.pt", held_out)
+            cached.write_text(json.dumps(result) + "\n")
         summary = summarise([result])
         print(
             f"fold {fold}: slice Dice {summary['slice_dice'][0]:.3f}  nodule Dice {summary['nodule_dice'][0]:.3f}  "

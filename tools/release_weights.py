@@ -15,6 +15,10 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
 - ``xray-lung``: ``recipes/xray-lung.yaml``; 5-fold cross-validation over the 138 Montgomery films by
   ``benchmarks/xray_cv.py`` (the manifest's metrics: all films, normal and TB apart, shifted films),
   then trained on all 138.
+- ``lung-nodule``: ``recipes/lung-nodule.yaml`` on the folder of ``tools/nodule_training_set.py`` (the
+  LIDC crops and crops without a nodule); 5-fold cross-validation by patient by ``benchmarks/nodule_cv.py``
+  (the manifest's metrics: per-slice and per-nodule Dice, small nodules apart, candidate sensitivity, next
+  to the readers' agreement), then trained on all crops.
 - lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
   cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
   model is trained with the same recipe on all the training slices.
@@ -56,6 +60,7 @@ class Release:
     extra: dict = field(default_factory=dict)  # more manifest keys
     classifier_cv: str | None = None  # classifiers: the candidate of benchmarks/classifier_cv.py
     xray_cv: str | None = None  # X-ray: the tag of benchmarks/xray_cv.py (5-fold CV)
+    nodule_cv: str | None = None  # nodules: the tag of benchmarks/nodule_cv.py (5-fold CV by patient)
 
 
 def covid_release(name: str, masks: str, description: str) -> Release:
@@ -168,6 +173,30 @@ RELEASES = {
         "all 138 films (no held-out part: see the 5-fold cross-validation by film)",
         xray_cv="recipe",
     ),
+    "lung-nodule": Release(
+        "U-Net (base 8, depth 4) for the nodule in a 128x128 axial crop at 0.7 mm per pixel around a point "
+        "(lungseg nodule; automatic candidates in windows over the lungs); 8-bit crops in a lung window "
+        "estimated at -1000..+1000 HU, HU input rendered through it",
+        "ct-nodule-lidc (2023 crops of 409 nodules of 161 LIDC-IDRI patients, consensus of 4 readers at 2 of 4; "
+        "CC BY 3.0, Armato et al. 2011, see its SOURCE.txt) plus 564 crops without a nodule from the kmader "
+        "slices of ct-lung's training split (tools/nodule_training_set.py)",
+        [
+            "train",
+            "--config",
+            "recipes/lung-nodule.yaml",
+            "--data",
+            "runs/lung-nodule-data",
+            "--set",
+            "train.threads=1",
+            "--out",
+            "runs/lung-nodule",
+        ],
+        "runs/lung-nodule",
+        "all crops (no held-out part: see the 5-fold cross-validation by patient)",
+        prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data"],
+        prepared="runs/lung-nodule-data",
+        nodule_cv="recipe",
+    ),
     "lung-tumor": Release(
         "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
         "(HU input through the measured export window L110/W230), 384x384 input",
@@ -273,6 +302,16 @@ def release(name: str, spec: Release) -> dict:
         }
         entry["cv_folds"] = found["k"]
         entry["cv_shifted_films"] = {key: value[0] for key, value in found["shifted_mean"].items()}
+    if spec.nodule_cv:
+        found, entry["cv_command"] = benchmark_result("nodule_cv", spec.nodule_cv, "--tag")
+        summary = found["summary"]
+        entry["cv_metrics"] = {
+            key: dict(zip(("mean", "sd"), summary[key]))
+            for key in ("slice_dice", "nodule_dice", "nodule_dice_small", "nodule_dice_6mm_up", "detection_sensitivity")
+        }
+        entry["cv_folds"] = found["k"]
+        entry["readers"] = found["readers"]
+        entry["off_nodule_crops_called"] = f"{found['off_nodule']['any_called']} of {found['off_nodule']['n']}"
     if prepare := spec.prepare:
         entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
