@@ -165,6 +165,33 @@ def test_a_point_in_aerated_lung_finds_no_nodule(nodule_segmenter):
     assert not found.found and "no nodule" in found.reason
 
 
+def test_nodules_at_points_run_through_the_study_pipeline(nodule_segmenter, tmp_path):
+    """The fourth segmenter kind: the lungs (ct-lung), then the nodule at each point, through run_study."""
+    import SimpleITK as sitk
+
+    from lungseg.inference.core.pipeline import run_study
+    from lungseg.inference.nodules import NoduleAtPoints
+    from lungseg.inference.routing.load import load_segmenter
+    from lungseg.labels import NODULE
+
+    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    z = len(hu) // 2
+    ys, xs = np.nonzero(~truth[z] & (hu[z] < -800))
+    corner = np.argmax(np.hypot(ys - 64, xs - 64))
+    points = ((64, 64, z), (int(xs[corner]), int(ys[corner]), z))
+    segmenter = NoduleAtPoints(load_segmenter("ct-lung", backend="onnx"), nodule_segmenter, points)
+    run = run_study(segmenter, nifti(tmp_path / "nodule.nii.gz", hu), "ct-lung")
+    nodule, empty = run.result.nodules
+    assert nodule.found and nodule.how == "point" and nodule.at == points[0]
+    assert not empty.found and "no nodule" in empty.notes[0] and not empty.measures
+    mask = sitk.GetArrayFromImage(run.result.labels) == NODULE.value
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.75
+    assert run.result.measurements.of(NODULE).volume_ml == pytest.approx(nodule.measures["volume_ml"], rel=0.02)
+    assert run.result.models == ("ct-lung", "lung-nodule") and run.fields["nodule_points"] == [list(p) for p in points]
+    with pytest.raises(Exception, match="outside the scan"):
+        segmenter.replace(points=((500, 64, z),)).segment(tmp_path / "nodule.nii.gz")
+
+
 def test_cli_nodule_writes_labels_report_and_overlay(tmp_path):
     hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
     scan = nifti(tmp_path / "nodule.nii.gz", hu)
