@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def _failure(target: Target, status: str, message: str, start: float) -> dict:
 def _row(target: Target, result: SegmentationResult, written: list[Path], seconds: float) -> dict:
     measurements = result.measurements
     warnings = [f.message for f in result.findings if f.level == Level.WARN]
-    row = {
+    row: dict[str, Any] = {
         "study": str(target.source),
         "status": "flagged" if result.flagged else "ok",
         "right_ml": _volume(measurements.of(RIGHT_LUNG)),

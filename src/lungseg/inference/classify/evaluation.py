@@ -22,6 +22,7 @@ import numpy as np
 from lungseg.errors import InputError
 from lungseg.inference.classify.classifier import ImageClassifier
 from lungseg.metrics import (
+    ClassificationScores,
     classification_metrics,
     expected_calibration_error,
     negative_log_likelihood,
@@ -50,7 +51,7 @@ class ClassEvaluation:
     probabilities: np.ndarray  # calibrated (N, K)
     uncalibrated: np.ndarray  # (N, K)
     class_names: tuple[str, ...]
-    scores: object  # metrics.ClassificationScores
+    scores: ClassificationScores
     calibration: dict
     bins_before: list = field(default_factory=list)
     bins_after: list = field(default_factory=list)

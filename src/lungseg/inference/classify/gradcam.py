@@ -19,7 +19,7 @@ def grad_cam(model: torch.nn.Module, image: np.ndarray, class_index: int) -> np.
         raise ValueError(f"{type(model).__name__} has no cam_layer (Grad-CAM needs a classifier's last stage)")
     if image.ndim != 2:
         raise ValueError(f"image must be (S, S), got shape {image.shape}")
-    captured = {}
+    captured: dict[str, torch.Tensor] = {}
     hook = layer.register_forward_hook(lambda module, inputs, output: captured.__setitem__("a", output))
     model.eval()
     try:

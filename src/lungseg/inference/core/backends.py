@@ -16,13 +16,18 @@ import io
 import json
 import os
 import warnings
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
 from lungseg.errors import InputError, describe
 from lungseg.io import atomic_path
 from lungseg.model_card import ModelCard
+
+if TYPE_CHECKING:
+    import torch
 
 BACKENDS = ("auto", "torch", "onnx")
 METADATA_KEY = "lungseg.checkpoint"
@@ -51,6 +56,16 @@ def gpu_present() -> bool:
     return torch.cuda.is_available()
 
 
+class _Precision(Protocol):
+    """What a backend uses of ``lungseg.models.device.Precision``. That class shares its name with the
+    ``Precision`` literal of ``lungseg.config.run`` it shadows, so mypy reads ``resolve_precision`` as
+    returning the literal; this names the real type."""
+
+    name: str
+
+    def autocast(self, device: torch.device) -> AbstractContextManager[Any]: ...
+
+
 class TorchBackend:
     """PyTorch on ``device`` (``models.device``: auto = a CUDA GPU when present) in ``precision``
     (autocast; auto = bf16 on a GPU); batches go to the device from pinned memory and the logits come
@@ -66,8 +81,10 @@ class TorchBackend:
 
         torch.set_num_threads(thread_count())
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.model = model_from_checkpoint(checkpoint, source).to(self.device, memory_format=torch.channels_last)
+        self.precision = cast(_Precision, resolve_precision(precision, self.device))
+        model = model_from_checkpoint(checkpoint, source)
+        # Module.to takes a device and a memory format in one call; torch's overloads do not list that pair
+        self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @property
     def description(self) -> str:
@@ -96,13 +113,14 @@ class OnnxBackend:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = thread_count()
         options.log_severity_level = 3
+        named = source or (None if isinstance(model, bytes) else model)  # a graph in memory has no path
         try:
             self.session = onnxruntime.InferenceSession(
                 model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise InputError(source or model, f"cannot load ONNX model ({describe(exc)})") from exc
-        self.source = source or model
+            raise InputError(named, f"cannot load ONNX model ({describe(exc)})") from exc
+        self.source = named
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or not outputs:
             raise InputError(
@@ -173,7 +191,7 @@ def onnx_bytes(checkpoint, source: str | Path | None = None) -> bytes:
         torch.onnx.export(
             model,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object too
             input_names=["image"],
             output_names=["logits"],
             dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},

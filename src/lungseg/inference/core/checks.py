@@ -219,6 +219,7 @@ def check_result(
         return _coverage(labels, None, midline_x)
     extent = len(labels) * spacing[2]
     total_ml = total.volume_ml
+    assert total_ml is not None, "a volume measured with its spacing has volume_ml"
     least_ml = MIN_LUNG_ML * min(1.0, extent / FULL_EXTENT_MM)
     if total_ml < least_ml:
         return [catalogue.NO_LUNGS_SHORT(ml=total_ml, extent=extent)]

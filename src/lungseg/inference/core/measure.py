@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,8 @@ class RegionMeasurement:
 
     @classmethod
     def from_dict(cls, values: dict) -> RegionMeasurement:
-        return cls(**{f.name: values.get(f.metadata.get("key", f.name)) for f in fields(cls)})
+        arguments: dict[str, Any] = {f.name: values.get(f.metadata.get("key", f.name)) for f in fields(cls)}
+        return cls(**arguments)
 
 
 @dataclass(frozen=True)

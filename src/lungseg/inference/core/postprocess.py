@@ -172,5 +172,5 @@ def _ball(radius: int, volume: bool) -> np.ndarray:
     if volume:
         z, y, x = np.meshgrid(span, span, span, indexing="ij")
         return (z**2 + y**2 + x**2) <= radius**2
-    y, x = np.meshgrid(span, span, indexing="ij")
-    return ((y**2 + x**2) <= radius**2)[None]
+    rows, columns = np.meshgrid(span, span, indexing="ij")
+    return ((rows**2 + columns**2) <= radius**2)[None]

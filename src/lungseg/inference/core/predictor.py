@@ -174,7 +174,7 @@ class Predictor:
         return maps
 
     def batches(
-        self, images: Sequence[np.ndarray], sources: Sequence | None = None, tta: bool = False
+        self, images: Sequence[np.ndarray] | np.ndarray, sources: Sequence | None = None, tta: bool = False
     ) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
         """Run ``images`` batch by batch; yield (index of the batch's first image, float32 probability maps
         in [0, 1] on each image's own (H, W) grid, flip agreement per image: Dice of the plain and flipped

@@ -32,7 +32,7 @@ class SegmentationResult:
     labels: sitk.Image | np.ndarray
     canonical_labels: np.ndarray
     canonical_hu: np.ndarray
-    canonical_spacing: tuple[float, ...] | None
+    canonical_spacing: tuple[float, float, float] | None
     classes: tuple[LabelClass, ...]
     measurements: Measurements
     quality: Quality

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,14 +24,17 @@ from lungseg.io.dicom_radiograph import Radiograph, is_radiograph_header, read_r
 from lungseg.io.spacing import check_spacing
 from lungseg.io.volumes import read_volume_file
 
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
 
 @dataclass
 class Study:
     """``image`` is a SimpleITK image (volume) or an (H, W) array (slice); ``dicom_files`` are the source
     files in slice order when the study came from DICOM."""
 
-    source: Path | None
-    image: object
+    source: str | Path | None  # a str as given to ``as_study`` with an array or image
+    image: sitk.Image | np.ndarray
     is_volume: bool
     modality: str | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -40,7 +44,16 @@ class Study:
 
     @property
     def name(self) -> str:
-        return "image" if self.source is None else study_name(self.source)
+        return "image" if self.source is None else study_name(Path(self.source))
+
+    @property
+    def volume(self) -> sitk.Image:
+        """``image`` of a volume study (``is_volume``); ``TypeError`` for a slice."""
+        import SimpleITK as sitk
+
+        if not isinstance(self.image, sitk.Image):
+            raise TypeError(f"{self.name} is a 2D slice, not a volume")
+        return self.image
 
 
 def study_name(path: Path) -> str:
@@ -58,12 +71,18 @@ def load_study(path: str | Path) -> Study:
     if not path.exists():
         raise InputError(path, "input not found")
     if path.is_dir():
-        radiograph = _single_radiograph(path)
-        if radiograph is not None:
-            return load_study(radiograph)
+        film = _single_radiograph(path)
+        if film is not None:
+            return load_study(film)
         series = read_dicom_series(path)
         return Study(
-            path, series.image, True, series.modality, list(series.findings), series.files, series.spacing_known
+            path,
+            cast("sitk.Image", series.image),  # lungseg.io types it as object
+            True,
+            series.modality,
+            list(series.findings),
+            series.files,
+            series.spacing_known,
         )
     kind = file_kind(path)
     if kind == "volume":
@@ -110,7 +129,7 @@ def _single_radiograph(folder: Path, most: int = 8) -> Path | None:
 def _volume_study(path: Path) -> Study:
     """A NIfTI/NRRD/MHA file: one 3D channel, with its stored spacing checked (``io.spacing``)."""
     volume = read_volume_file(path)
-    image = volume.image
+    image = cast("sitk.Image", volume.image)  # lungseg.io types it as object
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             path,
@@ -123,7 +142,7 @@ def _volume_study(path: Path) -> Study:
     return Study(path, image, True, findings=list(spacing.findings), spacing_known=spacing.known)
 
 
-def as_study(image, source: str | Path | None = None) -> Study:
+def as_study(image: Any, source: str | Path | None = None) -> Study:
     """Wrap what ``Segmenter.apply`` accepts: a path, a SimpleITK image, a (Z, Y, X) or (H, W) array."""
     import SimpleITK as sitk
 

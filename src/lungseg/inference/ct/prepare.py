@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,8 +38,8 @@ class Prepared:
     hu: np.ndarray
     model: Predictor
     expects_hu: bool
-    canonical: Any
-    spacing: tuple[float, ...] | None
+    canonical: sitk.Image | None
+    spacing: tuple[float, float, float] | None
     findings: list[Finding]
 
 
@@ -52,8 +52,8 @@ def prepare(study: Study, lung_model: Callable[[np.ndarray], Predictor]) -> Prep
     raise_refusals(findings, study.source)
     canonical = None
     if study.is_volume:
-        findings += check_orientation(study.image.GetDirection())
-        canonical = to_canonical(study.image, study.source)
+        findings += check_orientation(study.volume.GetDirection())
+        canonical = to_canonical(study.volume, study.source)
         stored = sitk.GetArrayFromImage(canonical)
     else:
         picture = np.asarray(study.image)
@@ -70,7 +70,7 @@ def prepare(study: Study, lung_model: Callable[[np.ndarray], Predictor]) -> Prep
     return Prepared(hu, model, expects_hu, canonical, spacing, findings)
 
 
-def on_input_grid(labels: np.ndarray, canonical, study: Study) -> sitk.Image | np.ndarray:
+def on_input_grid(labels: np.ndarray, canonical: sitk.Image | None, study: Study) -> sitk.Image | np.ndarray:
     """Canonical (Z, Y, X) labels -> a SimpleITK image on the input's grid, or (H, W) for a slice."""
     if canonical is None:
         return labels[0]
@@ -78,7 +78,7 @@ def on_input_grid(labels: np.ndarray, canonical, study: Study) -> sitk.Image | n
 
     label_image = sitk.GetImageFromArray(labels)
     label_image.CopyInformation(canonical)
-    return from_canonical(label_image, study.image)
+    return from_canonical(label_image, study.volume)
 
 
 def body_midline(hu: np.ndarray) -> float | None:

@@ -37,7 +37,7 @@ from lungseg.inference.ct.model_set import load_models
 from lungseg.inference.ct.prepare import body_midline, on_input_grid, prepare
 from lungseg.inference.lesions.model import LesionModel, LesionOptions
 from lungseg.inference.lesions.stage import add_lesions
-from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS
+from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
 from lungseg.preprocessing import intensity_kind
 
 
@@ -125,7 +125,7 @@ class CTSegmenter:
         hu, spacing, expects_hu, findings = ready.hu, ready.spacing, ready.expects_hu, ready.findings
         midline = body_midline(hu) if expects_hu else None
         labels, quality, split_findings = self._labels(ready.model, hu, midline)
-        classes = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
+        classes: tuple[LabelClass, ...] = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
         in_hu = hu if expects_hu else None  # mean HU and density indices mean nothing on an export
         measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
         if not expects_hu and not study.is_volume:
@@ -174,9 +174,9 @@ class CTSegmenter:
         ``InputError`` where ``segment`` would refuse (no lungs, X-ray, not HU, ...); its volumes are
         estimates and its quality means nothing. Lesion models are not run."""
         study = as_study(image, source)
-        if study.is_volume and study.image.GetSize()[2] > max_slices:
-            step = -(-study.image.GetSize()[2] // max_slices)
-            study = replace(study, image=study.image[:, :, ::step])
+        if study.is_volume and study.volume.GetSize()[2] > max_slices:
+            step = -(-study.volume.GetSize()[2] // max_slices)
+            study = replace(study, image=study.volume[:, :, ::step])
         return self.replace(tta=False, lesions=()).segment(study)  # the lung checks only: lesions are not screened
 
     def _labels(self, model: Predictor, hu: np.ndarray, midline: float | None) -> tuple[np.ndarray, Quality, list]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lungseg.data import Pair, find_pairs, load_pair, resolve_folders
 from lungseg.errors import InputError
@@ -91,15 +92,13 @@ def evaluate_pairs(
             for pair, item, prediction in zip(pairs[start : start + step], loaded, predictions):
                 saved = out / "predictions" / f"{item.name}.png"
                 write_mask_png(stage.path(saved), prediction)
-                accumulator.add(
-                    item.name,
-                    {
-                        **segmentation_metrics(prediction, item.mask),
-                        "image": str(pair.image.resolve()),
-                        "mask": str(pair.mask.resolve()),
-                        "prediction": str(saved.resolve()),
-                    },
-                )
+                row: dict[str, Any] = {  # the scores and the files they came from
+                    **segmentation_metrics(prediction, item.mask),
+                    "image": str(pair.image.resolve()),
+                    "mask": str(pair.mask.resolve()),
+                    "prediction": str(saved.resolve()),
+                }
+                accumulator.add(item.name, row)
         summary = accumulator.summary()
         summary.update(
             {

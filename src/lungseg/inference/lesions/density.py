@@ -47,11 +47,14 @@ def drop_aerated(
     findings = []
     for label in (c for c in classes if c in SOLID_CLASSES):
         components, count = ndimage.label(found == label.value, component_structure(len(found) > 1))
-        removed, unchecked, details = [], set(), []
+        removed: list[tuple[tuple[slice, ...], np.ndarray]] = []
+        unchecked: set[int] = set()
+        details: list[str] = []
         for index, box in enumerate(ndimage.find_objects(components), start=1):
             region = components[box] == index
             values = stored[box][region]
-            if in_hu:
+            share: float | None
+            if levels is None:  # in HU (levels are the 8-bit grays)
                 share, detail = aerated_share_hu(values), f"mean {float(values.mean()):.0f} HU"
             else:
                 zs = np.nonzero(region)[0] + box[0].start

@@ -76,7 +76,8 @@ def find_candidates(
     reach = max(1, int(round(PLEURA_MM / min(spacing[1:]))))
     field = ndimage.binary_dilation(lungs, structure=np.ones((1, 3, 3), bool), iterations=reach)
     labels, count = ndimage.label((probability > predictor.threshold) & field)
-    found, aerated, small, aerated_slices = [], 0, 0, set()
+    found, aerated, small = [], 0, 0
+    aerated_slices: set[int] = set()
     for index, box in enumerate(ndimage.find_objects(labels), 1):
         mask = np.zeros(volume.shape, bool)
         mask[box] = labels[box] == index
@@ -89,7 +90,8 @@ def find_candidates(
             aerated_slices.update(int(z) for z in np.flatnonzero(mask[box].any(axis=(1, 2))) + box[0].start)
             continue
         values = probability[mask]
-        centre = tuple(int(round(c)) for c in ndimage.center_of_mass(mask))
+        centre_z, centre_y, centre_x = (int(round(c)) for c in ndimage.center_of_mass(mask))
+        centre = (centre_z, centre_y, centre_x)
         found.append(Candidate(centre, float(values.max()), float(values.mean()), measures, mask))
     found.sort(key=lambda c: -c.probability)
     return Candidates(tuple(found[:MOST]), aerated, small, probability, tuple(sorted(aerated_slices)))

@@ -38,5 +38,7 @@ def compare_scans(
                 f"DICOM {tag_old} {day_old} -> {tag_new} {day_new}; de-identified dates are shifted per upload: "
                 "only valid when both scans were shifted the same way (or not at all)"
             )
-    old_volume, new_volume = first.nodules[0].measures.volume_mm3, second.nodules[0].measures.volume_mm3
+    old_measures, new_measures = first.nodules[0].measures, second.nodules[0].measures
+    assert old_measures is not None and new_measures is not None  # a found nodule is measured
+    old_volume, new_volume = old_measures.volume_mm3, new_measures.volume_mm3
     return first.nodules[0], second.nodules[0], growth(old_volume, new_volume, interval_days, source)

@@ -132,7 +132,8 @@ def lung_rads(kind: NoduleType, size_mm: float, solid_mm: float | None = None) -
     if size_mm < 0 or (solid_mm is not None and solid_mm < 0):
         raise ValueError(f"size_mm and solid_mm must be non-negative, got {size_mm} / {solid_mm}")
     if kind == "solid":
-        for limit, category in ((6, "2"), (8, "3"), (15, "4A")):
+        solid_steps: tuple[tuple[int, Literal["2", "3", "4A"]], ...] = ((6, "2"), (8, "3"), (15, "4A"))
+        for limit, category in solid_steps:
             if size_mm < limit:
                 return LungRads(category, f"solid, mean diameter {size_mm:.1f} mm < {limit} mm")
         return LungRads("4B", f"solid, mean diameter {size_mm:.1f} mm >= 15 mm")
@@ -145,7 +146,8 @@ def lung_rads(kind: NoduleType, size_mm: float, solid_mm: float | None = None) -
     if size_mm < 6:
         return LungRads("2", f"part-solid, mean diameter {size_mm:.1f} mm < 6 mm")
     solid = solid_mm or 0.0
-    for limit, category in ((6, "3"), (8, "4A")):
+    part_solid_steps: tuple[tuple[int, Literal["3", "4A"]], ...] = ((6, "3"), (8, "4A"))
+    for limit, category in part_solid_steps:
         if solid < limit:
             return LungRads(category, f"part-solid >= 6 mm, solid component {solid:.1f} mm < {limit} mm")
     return LungRads("4B", f"part-solid, solid component {solid:.1f} mm >= 8 mm")

@@ -41,6 +41,7 @@ def nodule_report(result: NoduleStudy, model: str) -> dict:
 
 def _candidates(result: NoduleStudy) -> dict:
     found = result.candidates
+    assert found is not None  # nodule_report calls this only with candidates
     return {
         "found": [c.to_dict() for c in found.found],
         "removed_as_aerated_lung": found.removed_aerated,

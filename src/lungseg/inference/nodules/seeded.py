@@ -109,7 +109,8 @@ class NoduleSegmenter:
             for z in range(seed.z + step, seed.z + step * (most + 1), step):
                 if not 0 <= z < volume.shape[0]:
                     break
-                centre = tuple(float(c) + 0.5 for c in ndimage.center_of_mass(previous))
+                centre_y, centre_x = ndimage.center_of_mass(previous)
+                centre = (float(centre_y) + 0.5, float(centre_x) + 0.5)
                 found, probability = self._slice(volume[z], spacing, centre, fill)
                 labels, count = ndimage.label(found)
                 touching = np.unique(labels[previous & (labels > 0)])

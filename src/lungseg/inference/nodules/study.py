@@ -71,11 +71,11 @@ def stored_array(study: Study) -> tuple[np.ndarray, tuple[float, float, float], 
     if study.is_volume:
         import SimpleITK as sitk  # deferred: heavy, only volumes need it
 
-        direction = np.array(study.image.GetDirection()).reshape(3, 3)
+        direction = np.array(study.volume.GetDirection()).reshape(3, 3)
         if abs(direction[2, 2]) < 0.9:
             raise InputError(study.source, "the stored slices are not axial; nodules are followed in axial slices")
-        sx, sy, sz = study.image.GetSpacing()
-        return sitk.GetArrayFromImage(study.image), (sz, sy, sx), True, ()
+        sx, sy, sz = study.volume.GetSpacing()
+        return sitk.GetArrayFromImage(study.volume), (sz, sy, sx), True, ()
     image = np.asarray(study.image)
     if image.ndim != 2:
         raise InputError(study.source, f"a slice must be a 2D gray image, got shape {image.shape}")
@@ -95,7 +95,7 @@ def to_seed(study: Study, point: tuple[float, ...], in_mm: bool) -> Seed:
     if in_mm:
         if not study.is_volume or len(point) != 3:
             raise ValueError("--at-mm needs a volume and X,Y,Z in mm")
-        x, y, z = study.image.TransformPhysicalPointToIndex(point)
+        x, y, z = study.volume.TransformPhysicalPointToIndex(point)
         return Seed(int(z), int(y), int(x))
     x, y = int(round(point[0])), int(round(point[1]))
     return Seed(int(round(point[2])) if len(point) == 3 else 0, y, x)
@@ -133,7 +133,7 @@ def segment_nodules(
     found = None
     if candidates and lungs is None:
         warnings = (*warnings, f"no automatic candidates: they are searched inside the lungs ({note})")
-    elif candidates:
+    elif candidates and lungs is not None:  # the same as `elif candidates`; mypy narrows lungs here
         found = find_candidates(segmenter.predictor, array, spacing, lungs > 0, hu=in_hu)
     return NoduleStudy(study, array, spacing, in_hu, tuple(nodules), lungs, note, warnings, found)
 
@@ -146,7 +146,7 @@ def _lungs(study: Study, model: Segmenter | None) -> tuple[np.ndarray | None, st
     except InputError as error:
         return None, f"lungs not segmented: {error}"
     labels = result.labels
-    if study.is_volume:
+    if not isinstance(labels, np.ndarray):  # a volume's labels: a SimpleITK image
         import SimpleITK as sitk
 
         labels = sitk.GetArrayFromImage(labels)

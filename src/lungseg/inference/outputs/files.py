@@ -56,7 +56,7 @@ def _write_mask(result: SegmentationResult, target, model_name: str, stage: Stag
     elif target.format == "png":  # the runner refused png for volumes before inference
         write_mask_png(path, np.asarray(labels) > 0)
     elif target.format == "dicom-seg":
-        array = sitk.GetArrayFromImage(labels) if result.study.is_volume else np.asarray(labels)[None]
+        array = sitk.GetArrayFromImage(labels) if isinstance(labels, sitk.Image) else np.asarray(labels)[None]
         write_dicom_seg(path, array, result.study.dicom_files, model_name, result.classes)
     else:
         image = labels if result.study.is_volume else sitk.GetImageFromArray(np.asarray(labels))

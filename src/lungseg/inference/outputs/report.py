@@ -72,7 +72,7 @@ class ReportInput:
         if not study.is_volume:
             size = tuple(int(n) for n in np.asarray(study.image).shape[:2][::-1])
             return cls(path, "slice", modality, files, size, radiograph=radiograph)
-        image = study.image
+        image = study.volume
         return cls(
             path,
             "volume",

@@ -29,7 +29,7 @@ class RadiographOptions:
 
 def input_refusals(study: Study) -> list[Finding]:
     if study.is_volume:
-        return [catalogue.VOLUME_FOR_XRAY(slices=study.image.GetSize()[2])]
+        return [catalogue.VOLUME_FOR_XRAY(slices=study.volume.GetSize()[2])]
     modality = (study.modality or "").upper()
     if modality and modality not in RADIOGRAPH_MODALITIES:
         return [catalogue.MODALITY_FOR_XRAY(modality=modality)]
