@@ -80,10 +80,23 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--per-slice", type=int, default=4)
     parser.add_argument("--patients", default=None, help="comma-separated LIDC patients (default: all)")
+    parser.add_argument(
+        "--without-fold",
+        type=int,
+        default=None,
+        help="leave out the patients of this fold of benchmarks/nodule_cv.py (5 folds): the shipped model is that "
+        "fold's model, so its held-out score is the fold's",
+    )
     args = parser.parse_args()
     for sub in ("images", "masks"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     patients = set(args.patients.split(",")) if args.patients else None
+    if args.without_fold is not None:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from nodule_cv import crop_index, fold_of
+
+        folds = fold_of(sorted({row["patient"] for row in crop_index()}), 5)
+        patients = {patient for patient, fold in folds.items() if fold != args.without_fold} & (patients or set(folds))
     crops = link_lidc(args.out, patients)
     made = negatives(args.out, args.per_slice)
     print(f"{args.out}: {crops} LIDC crops linked, {made} negative crops written", file=sys.stderr)
