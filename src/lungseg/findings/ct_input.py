@@ -37,6 +37,27 @@ NOT_HU_NO_AIR = FindingKind(
     "so the pixels are not CT in Hounsfield units (an X-ray, or stored values "
     "without RescaleSlope/Intercept)",
 )
+HU_SCALE = FindingKind(
+    Code.HU_SCALE,
+    R,
+    "pixel values span only {low:g}..{high:g} HU ({span:.0f} HU; CT from air at -1000 HU to soft tissue "
+    "at 0..100 HU spans over {least:.0f}): the Hounsfield scale is compressed or shifted, so "
+    "RescaleSlope/RescaleIntercept are wrong (a slope of 0.1 puts air near -100 HU); fix the header or "
+    "give the original series",
+)
+NOT_HU_OFFSET = FindingKind(
+    Code.HU_OFFSET,
+    R,
+    "values {low:g}..{high:g} are not CT in Hounsfield units but look like CT stored with the common "
+    "+{offset} offset (air near {air:g}): subtract {offset} (RescaleIntercept -{offset}) or give the original "
+    "DICOM series",
+)
+HU_OFFSET = FindingKind(
+    Code.HU_OFFSET,
+    W,
+    "{dtype} pixel values ({low:g}..{high:g}) are CT stored with the common +{offset} offset (air near "
+    "{air:g}); {offset} was subtracted to get Hounsfield units",
+)
 RADIOGRAPH_PICTURE = FindingKind(
     Code.XRAY_LIKE,
     R,

@@ -18,6 +18,8 @@ class Code(StrEnum):
     NOT_CT = "not-ct"
     NON_FINITE = "non-finite"
     NOT_HU = "not-hu"
+    HU_SCALE = "hu-scale"
+    HU_OFFSET = "hu-offset"
     XRAY_LIKE = "xray-like"
     OBLIQUE = "oblique"
     NON_AXIAL = "non-axial"

@@ -16,6 +16,7 @@ from lungseg.preprocessing.intensity import (
     invert_window,
     nonfinite_count,
     scale_8bit,
+    stored_hu_offset,
 )
 from lungseg.preprocessing.marks import Unmarked, mark_mask, paint_out_marks
 from lungseg.preprocessing.plan import PreprocessPlan
@@ -30,6 +31,7 @@ __all__ = [
     "apply_window",
     "fill_nonfinite",
     "intensity_kind",
+    "stored_hu_offset",
     "invert_window",
     "nonfinite_count",
     "mask_to_model_grid",

@@ -21,7 +21,7 @@ from lungseg.errors import InputError
 from lungseg.findings import Finding, Level
 from lungseg.inference.core.measure import Measurements, RegionMeasurement
 from lungseg.labels import PAIRED_LUNGS
-from lungseg.preprocessing import fill_nonfinite, nonfinite_count
+from lungseg.preprocessing import fill_nonfinite, nonfinite_count, stored_hu_offset
 
 XRAY_MODALITIES = {
     "CR": "computed radiography",
@@ -43,6 +43,7 @@ END_SLICE_LUNG_MM2 = 200.0  # 2 cm^2 of lung on the first or last slice: the sca
 FULL_EXTENT_MM = 100.0  # a scan at least this long can hold MIN_LUNG_ML of lung; shorter ones are partial
 MAX_NONFINITE_FRACTION = 0.5  # more NaN/inf than this: too little image left to segment
 AIR_FILL_HU = -1024.0
+MIN_HU_SPAN = 500.0  # a CT slice holds air (-1000 HU) and soft tissue (0..100 HU): its 0.5-99.5 % span is wider
 
 
 def check_modality(modality: str | None) -> list[Finding]:
@@ -68,7 +69,9 @@ def check_finite(array: np.ndarray, expects_hu: bool) -> tuple[np.ndarray, list[
 
 
 def check_intensity(array: np.ndarray, expects_hu: bool, is_volume: bool) -> list[Finding]:
-    """HU CT holds air (about -1000 HU) around and inside the chest; pictures and raw values do not."""
+    """HU CT holds air (about -1000 HU) around and inside the chest; pictures and raw values do not. Values
+    that span less than ``MIN_HU_SPAN`` with no air, or with nothing denser than aerated lung (air about
+    -100 HU, or all of it near -1000), are CT on a compressed Hounsfield scale: a wrong RescaleSlope."""
     if not expects_hu:
         return []
     low, high = float(array.min()), float(array.max())
@@ -76,7 +79,14 @@ def check_intensity(array: np.ndarray, expects_hu: bool, is_volume: bool) -> lis
     if array.dtype == np.uint8 or (low >= 0 and high <= 255 and integral):
         picture = "an X-ray or screenshot" if not is_volume else "a screenshot or windowed export"
         return [catalogue.NOT_HU_8BIT(picture=picture)]
+    sample = array[:, ::4, ::4] if array.ndim == 3 and array.size > 4_000_000 else array
+    floor, ceiling = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
+    if ceiling - floor < MIN_HU_SPAN and (low > AIR_HU or high < AERATED_HU):
+        return [catalogue.HU_SCALE(low=floor, high=ceiling, span=ceiling - floor, least=MIN_HU_SPAN)]
     if low > AIR_HU:
+        offset = stored_hu_offset(array[len(array) // 2]) if array.ndim == 3 else stored_hu_offset(array)
+        if offset is not None:
+            return [catalogue.NOT_HU_OFFSET(low=low, high=high, offset=offset, air=offset - 1000)]
         return [catalogue.NOT_HU_NO_AIR(air=AIR_HU, low=low, high=high)]
     return []
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding
 from lungseg.io import (
@@ -23,6 +24,7 @@ from lungseg.io import (
 from lungseg.io.dicom_radiograph import Radiograph, is_radiograph_header, read_radiograph_dicom
 from lungseg.io.spacing import check_spacing
 from lungseg.io.volumes import read_volume_file
+from lungseg.preprocessing import stored_hu_offset
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -88,7 +90,7 @@ def load_study(path: str | Path) -> Study:
     if kind == "volume":
         return _volume_study(path)
     if kind == "image":
-        return Study(path, read_image(path), False)
+        return _image_study(path)
     header = read_dicom_header(path) if kind == "dicom" else None
     if header is None:
         raise InputError(path, "not a DICOM file, volume or supported image")
@@ -124,6 +126,19 @@ def _single_radiograph(folder: Path, most: int = 8) -> Path | None:
             "each film is its own study: give one file",
         )
     return films[0] if films else None
+
+
+def _image_study(path: Path) -> Study:
+    """A 2D image file; a 16-bit one that holds CT with a stored HU offset (``stored_hu_offset``: +1024
+    with air near 0, or +32768) is shifted back to Hounsfield units, with a warning saying so."""
+    image = read_image(path)
+    offset = stored_hu_offset(image) if image.ndim == 2 else None
+    if offset is None:
+        return Study(path, image, False)
+    finding = catalogue.HU_OFFSET(
+        dtype=image.dtype, low=float(image.min()), high=float(image.max()), offset=offset, air=float(offset - 1000)
+    )
+    return Study(path, (image.astype(np.int32) - offset).astype(np.int16), False, findings=[finding])
 
 
 def _volume_study(path: Path) -> Study:
