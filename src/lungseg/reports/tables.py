@@ -34,7 +34,7 @@ def read_run(run: str | Path) -> RunTables:
     history_path = run / "history.csv"
     if not history_path.is_file():
         raise InputError(run, "not a run folder (no history.csv); give the --out folder of `lungseg train`")
-    history = _numeric_table(history_path, HISTORY_COLUMNS)
+    history = _numeric_table(history_path, HISTORY_COLUMNS, HISTORY_PLOTTED)
     if not history:
         raise InputError(history_path, "holds no epochs yet")
     batches_path = run / "batch_losses.csv"
@@ -50,7 +50,7 @@ def read_evaluation(folder: str | Path) -> EvalTables:
         raise InputError(
             folder, "not an evaluation folder (needs metrics.json and per_sample.csv from `lungseg evaluate`)"
         )
-    samples = [_numbers(row) for row in _rows(samples_path, ("name",))]
+    samples = _numeric_table(samples_path, ("name",), SAMPLE_NUMBERS)
     for sample in samples:
         for key in ("empty_gt", "empty_prediction"):  # written as 0/1 by the accumulator (True/False before)
             sample[key] = sample.get(key) in (1.0, "True", "true")
@@ -62,10 +62,53 @@ def read_evaluation(folder: str | Path) -> EvalTables:
         raise InputError(
             metrics_path, "is not the metrics.json of `lungseg evaluate` (an object with 'n' and the metric means)"
         )
+    problem = _metrics_problem(metrics)
+    if problem:
+        raise InputError(metrics_path, f"is not the metrics.json of `lungseg evaluate`: {problem}")
     return EvalTables(metrics, samples)
 
 
 HISTORY_COLUMNS = ("epoch", "train_loss")  # what the report's curves need of every history.csv
+HISTORY_PLOTTED = ("val_loss", "val_dice", "val_iou", "val_accuracy", "lr")  # drawn when present: numbers
+SAMPLE_NUMBERS = ("dice", "iou")  # per_sample.csv columns the histograms and examples use
+METRIC_NAMES = ("dice", "iou", "accuracy", "precision", "recall", "specificity", "hd95")
+STATISTICS = ("mean", "std", "median")
+
+
+def _metrics_problem(metrics: dict) -> str | None:
+    """What in a metrics.json the report cannot read (the layout ``lungseg evaluate`` writes), or None."""
+    if not _is_number(metrics["n"]):
+        return f"'n' is {metrics['n']!r}, not a count"
+    if "classes" in metrics:  # a K-class evaluation: per-class sections and the mean over classes
+        if not isinstance(metrics["classes"], dict) or not isinstance(metrics.get("mean_foreground"), dict):
+            return "'classes' and 'mean_foreground' must be objects"
+        return None
+    for name in METRIC_NAMES:
+        if name in metrics and not _is_statistics(metrics[name]):
+            return f"'{name}' is {_short(metrics[name])}, not an object with {', '.join(STATISTICS)}"
+    if not _is_number(metrics.get("n_empty_gt")):
+        return "'n_empty_gt' is missing or not a count"
+    for section in ("non_empty_gt", "empty_gt"):
+        values = metrics.get(section)
+        if not isinstance(values, dict) or not _is_number(values.get("n")):
+            return f"'{section}' is missing or has no count 'n'"
+        bad = [name for name in METRIC_NAMES if name in values and not _is_statistics(values[name])]
+        if bad:
+            return f"'{section}.{bad[0]}' is {_short(values[bad[0]])}, not an object with {', '.join(STATISTICS)}"
+    return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_statistics(value) -> bool:
+    return isinstance(value, dict) and all(value.get(key) is None or _is_number(value.get(key)) for key in STATISTICS)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _rows(path: Path, needed: tuple[str, ...] = ()) -> list[dict]:
@@ -84,14 +127,22 @@ def _rows(path: Path, needed: tuple[str, ...] = ()) -> list[dict]:
             f"lacks the column(s) {', '.join(missing)} (has: {', '.join(columns) or 'none'}); "
             "it was not written by lungseg",
         )
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # more or fewer fields than the header names
+            missing_fields = sum(value is None for key, value in row.items() if key is not None)
+            fields = len(columns) + len(row.get(None) or ()) - missing_fields
+            raise InputError(
+                path, f"line {number} has {fields} field(s) but the header names {len(columns)}; a damaged table"
+            )
     return rows
 
 
-def _numeric_table(path: Path, needed: tuple[str, ...]) -> list[dict]:
-    """``_rows`` with numbers converted; a ``needed`` column holding text is refused naming the row."""
+def _numeric_table(path: Path, needed: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict]:
+    """``_rows`` with numbers converted; a ``needed`` column, or an ``optional`` one that is present, holding
+    text is refused naming the row and column (other columns, a tool's own additions, are left alone)."""
     rows = [_numbers(row) for row in _rows(path, needed)]
     for number, row in enumerate(rows, start=2):
-        bad = [name for name in needed if isinstance(row[name], str)]
+        bad = [name for name in needed + optional if name not in TEXT_COLUMNS and isinstance(row.get(name), str)]
         if bad:
             raise InputError(path, f"line {number}: column {bad[0]} is not a number ({row[bad[0]]!r})")
     return rows
