@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from lungseg.data.augment import augment_pair, seeded_item
 from lungseg.data.pairs import Pair
 from lungseg.errors import InputError
-from lungseg.io import read_image, read_mask
+from lungseg.io import read_image, read_mask_with_labels
 from lungseg.io.label_maps import parse_mask_mapping, read_label_map
 from lungseg.losses import border_weight_map
 from lungseg.preprocessing import PreprocessPlan, mask_to_model_grid, nonfinite_count
@@ -29,6 +29,7 @@ class LoadedPair:
     name: str
     image: np.ndarray
     mask: np.ndarray  # bool foreground (binary) or uint8 classes 0..K (multi-class)
+    several_labels: str = ""  # a binary target read from a mask of several labels: "FILE holds 1, 2 (rule)"
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,17 @@ class MaskRule:
     mapping: str | None = None
 
     def read(self, path) -> np.ndarray:
-        if self.channels == 1:
-            return read_mask(path, self.labels)
-        return read_label_map(path, self.channels, parse_mask_mapping(self.mapping, self.channels))
+        return self.read_with_labels(path)[0]
+
+    def read_with_labels(self, path) -> tuple[np.ndarray, str]:
+        """The mask and, for a binary target read from a mask of several label values (no ``labels``
+        given), "FILE holds 1, 2 (the rule that merged them)"; else ""."""
+        if self.channels != 1:
+            return read_label_map(path, self.channels, parse_mask_mapping(self.mapping, self.channels)), ""
+        mask, rule, values = read_mask_with_labels(path, self.labels)
+        if not values:
+            return mask, ""
+        return mask, f"{path} holds label values {', '.join(f'{v:g}' for v in values)} (read as {rule})"
 
 
 def load_pair(pair: Pair, masks: MaskRule | Sequence[int] | None = None) -> LoadedPair:
@@ -55,14 +64,28 @@ def load_pair(pair: Pair, masks: MaskRule | Sequence[int] | None = None) -> Load
     if bad:
         raise InputError(pair.image, f"{bad} NaN/infinite pixel(s); training and scoring need finite images")
     rule = masks if isinstance(masks, MaskRule) else MaskRule(masks)
-    mask = rule.read(pair.mask)
+    mask, several_labels = rule.read_with_labels(pair.mask)
     if image.shape != mask.shape:
         raise InputError(
             pair.mask,
             f"mask is {mask.shape[1]}x{mask.shape[0]} but its image "
             f"{pair.image.name} is {image.shape[1]}x{image.shape[0]}",
         )
-    return LoadedPair(pair.name, image, mask)
+    return LoadedPair(pair.name, image, mask, several_labels)
+
+
+def several_labels_warning(pairs: Sequence[LoadedPair]) -> str | None:
+    """A warning when a binary model is trained from masks of several label values (all merged into one
+    foreground), naming the first file and its values, or None."""
+    found = [pair.several_labels for pair in pairs if pair.several_labels]
+    if not found:
+        return None
+    return (
+        f"warning: {found[0]}; {len(found)} of {len(pairs)} masks hold several label values and this binary "
+        "model (model.channels 1) learns them as one foreground: give --mask-labels (config data.mask_labels) "
+        "to choose the foreground labels, or train one class per label (model.channels K+1, with "
+        "data.mask_mapping for pictures of classes such as 0:0,128:1,255:2)"
+    )
 
 
 class SliceDataset(Dataset):

@@ -9,7 +9,7 @@ from lungseg.io.dicom import (
     read_dicom_slice,
 )
 from lungseg.io.images2d import IMAGE_SUFFIXES, read_image, write_mask_png, write_png
-from lungseg.io.masks import MASK_SUFFIXES, parse_mask_labels, read_mask, read_mask_with_rule
+from lungseg.io.masks import MASK_SUFFIXES, parse_mask_labels, read_mask, read_mask_with_labels, read_mask_with_rule
 from lungseg.io.paths import check_file_target, check_folder_target, refuse_overwriting_inputs
 from lungseg.io.split_record import Split
 from lungseg.io.volumes import VOLUME_SUFFIXES, read_volume, write_volume
@@ -32,6 +32,7 @@ __all__ = [
     "read_image",
     "read_mask",
     "read_mask_with_rule",
+    "read_mask_with_labels",
     "read_volume",
     "refuse_overwriting_inputs",
     "staged_writes",

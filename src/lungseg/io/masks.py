@@ -29,6 +29,7 @@ from lungseg.io.limits import MAX_IMAGE_PIXELS, check_size
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".npz")
 MAX_LABEL = 32
 SOFT_RANGES = (1.0, 100.0, 255.0, 65535.0)
+MAX_LABEL_VALUES = 8  # a mask with 2..8 distinct non-zero whole values holds labels, not anti-aliasing
 
 
 def read_mask(path: str | Path, labels: Sequence[int] | None = None) -> np.ndarray:
@@ -40,10 +41,31 @@ def read_mask(path: str | Path, labels: Sequence[int] | None = None) -> np.ndarr
 def read_mask_with_rule(path: str | Path, labels: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
     """The foreground and a short description of the rule that made it (for ``data check``)."""
     path = Path(path)
+    return foreground_of(_stored_mask(path), path, labels)
+
+
+def read_mask_with_labels(
+    path: str | Path, labels: Sequence[int] | None = None
+) -> tuple[np.ndarray, str, tuple[float, ...]]:
+    """``read_mask_with_rule`` plus the label values found: the distinct non-zero values of a mask that
+    holds 2..``MAX_LABEL_VALUES`` whole numbers (a label map such as 1 = right, 2 = left lung, or a picture
+    of classes such as 0/128/255), else () (a binary, anti-aliased or soft mask, or ``labels`` given)."""
+    path = Path(path)
+    array = _stored_mask(path)
+    foreground, rule = foreground_of(array, path, labels)
+    if labels or array.dtype == bool:
+        return foreground, rule, ()
+    values = np.unique(array)
+    nonzero = values[values != 0]
+    several = 2 <= len(nonzero) <= MAX_LABEL_VALUES and bool(np.all(np.mod(nonzero, 1) == 0))
+    return foreground, rule, tuple(float(v) for v in nonzero) if several else ()
+
+
+def _stored_mask(path: Path) -> np.ndarray:
     array = read_mask_array(path)
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].max(axis=-1)
-    return foreground_of(require_2d(array, path), path, labels)
+    return require_2d(array, path)
 
 
 def read_mask_array(path: Path, palette_indices: bool = False) -> np.ndarray:

@@ -28,6 +28,7 @@ from lungseg.data import (
     load_pair,
     make_split,
     resolve_folders,
+    several_labels_warning,
     split_has_validation,
 )
 from lungseg.data.audit import audit_split, duplicate_links
@@ -163,6 +164,9 @@ def _prepare_inputs(config: RunConfig, folder: RunFolder, state: Checkpoint | No
     train_pairs = [load_pair(pairs[name], masks) for name in split.train]
     val_pairs = [load_pair(pairs[name], masks) for name in split.val]
     _refuse_empty_masks(train_pairs, val_pairs, masks_dir)
+    several_labels = several_labels_warning(train_pairs + val_pairs)
+    if several_labels:
+        log(several_labels)
     plan = (
         state.card.plan
         if state
