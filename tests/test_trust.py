@@ -1,18 +1,20 @@
 """Right answers or no answers, on real data: solid lesions made of aerated lung are not reported as
-tumours (HU and 8-bit rules agree), the lungs of an export drawn outside the body are flagged per slice,
-and one function turns findings and quality into the verdict (ok, check, refused) that the report,
-the CLI and the web page carry."""
+tumours (HU and 8-bit rules agree; the tumours are placed on the real POPI scan, since the shipped
+lung-tumor model that reported such tumours is retired), the lungs of an export drawn outside the body
+are flagged per slice, and one function turns findings and quality into the verdict (ok, check,
+refused) that the report, the CLI and the web page carry."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import REPO, shared
+from conftest import REPO, run_cli, shared
 from lungseg.findings import Code
 from lungseg.inference import Segmenter
 from lungseg.inference.core.checks import AERATED_HU
@@ -30,22 +32,65 @@ def _window_8bit():
     return window_8bit
 
 
-@pytest.fixture(scope="module")
-def tumour_segmenter() -> Segmenter:
-    return Segmenter.from_pretrained("lung-tumor", tta=False)
+RADIUS = 4  # pixels (7.8 mm on popi_small's 1.95 mm grid): each placed "tumour" is a disc on two slices
+
+
+def _placed(where: np.ndarray, z: int) -> np.ndarray | None:
+    """A (Z, Y, X) ball: a disc of ``RADIUS`` on slices z and z + 1 whose every voxel is in ``where`` (the
+    middle one of the centres that allow it), or None where none fits."""
+    disc = np.hypot(*np.mgrid[-RADIUS : RADIUS + 1, -RADIUS : RADIUS + 1]) <= RADIUS
+    fits = ndimage.binary_erosion(where[z], disc) & ndimage.binary_erosion(where[z + 1], disc)
+    centres = np.argwhere(fits)
+    if not len(centres):
+        return None
+    y, x = centres[len(centres) // 2]
+    ball = np.zeros(where.shape, bool)
+    ball[z : z + 2, y - RADIUS : y + RADIUS + 1, x - RADIUS : x + RADIUS + 1] = disc
+    return ball
+
+
+def place_tumours(hu: np.ndarray, lungs: np.ndarray) -> tuple[np.ndarray, list, list]:
+    """A tumour model's output built on a real scan: TUMOUR balls in aerated lung (every voxel below
+    -700 HU, inside the lung labels: what lung-tumor reported 13 times on POPI) on three slices, right,
+    left and right lung, and in soft tissue (every voxel -100..+200 HU, outside the lungs, between them:
+    mediastinum and heart) on two of those slices. Returns the (Z, Y, X) label map and the two lists of
+    balls."""
+    in_lung = np.isin(lungs, (1, 2))
+    with_lung = np.flatnonzero(in_lung.sum(axis=(1, 2)) > 2000)
+    slices = [int(with_lung[round(q * (len(with_lung) - 2))]) for q in (0.3, 0.55, 0.8)]
+    right_x, left_x = (np.argwhere(lungs == side)[:, 2].mean() for side in (1, 2))
+    columns = np.arange(hu.shape[2])[None, None, :]
+    between = (columns > min(right_x, left_x)) & (columns < max(right_x, left_x))
+    soft = (hu > -100) & (hu < 200) & ~in_lung & between
+    aerated = [_placed((lungs == side) & (hu < -700), z) for z, side in zip(slices, (1, 2, 1))]
+    solid = [_placed(soft, z) for z in slices[::2]]
+    assert all(ball is not None for ball in (*aerated, *solid)), "POPI has room for every ball"
+    found = np.zeros(hu.shape, np.uint8)
+    for ball in (*aerated, *solid):
+        found[ball] = TUMOUR.value
+    return found, aerated, solid
+
+
+class PlacedTumours:
+    """Stands in for a tumour lesion model in the segmenter's lesion stage: its ``find`` returns
+    ``place_tumours`` on the HU and lung labels that the stage gives it (and keeps what it returned)."""
+
+    name = "placed-tumours"
+    classes = (TUMOUR,)
+    predictor = SimpleNamespace(card=SimpleNamespace(nodule_crops=False))
+
+    def find(self, stored, lungs, spacing, options, tta=False):
+        self.found, self.aerated, self.solid = place_tumours(stored, lungs)
+        return self.found
 
 
 @pytest.fixture(scope="module")
-def popi_tumours(tumour_segmenter, popi_small):
-    """POPI (shrunk 2x) through lung-tumor: the result, and the model's raw tumour labels before the rule."""
-    result = tumour_segmenter.segment(popi_small)
-    found = tumour_segmenter.lesions[0].find(
-        result.canonical_hu,
-        np.isin(result.canonical_labels, (1, 2)) * result.canonical_labels,
-        result.canonical_spacing,
-        tumour_segmenter.lesion_options,
-    )
-    return result, found
+def popi_tumours(popi_small):
+    """POPI (shrunk 2x) through the shipped ct-lung segmenter with ``PlacedTumours`` as its lesion model:
+    the result, and the placed tumour labels before the density rule."""
+    model = PlacedTumours()
+    result = Segmenter.from_pretrained("ct-lung", tta=False).replace(lesions=(model,)).segment(popi_small)
+    return result, model
 
 
 def _components(mask: np.ndarray) -> list[np.ndarray]:
@@ -53,39 +98,69 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     return [labels == index for index in range(1, count + 1)]
 
 
-def test_popi_through_lung_tumor_reports_no_tumour_made_of_aerated_lung(popi_tumours):
-    result, found = popi_tumours
-    raw = _components(found == TUMOUR.value)
-    aerated = [c for c in raw if np.mean(result.canonical_hu[c] < AERATED_HU) > 0.5]
-    assert len(aerated) >= 8, "the model still fires on aerated lung in POPI: the rule has something to remove"
-    kept = _components(result.canonical_labels == TUMOUR.value)
-    assert all(np.mean(result.canonical_hu[c] < AERATED_HU) <= 0.5 for c in kept)
-    assert len(kept) == len(raw) - len(aerated)
-    assert [len(found) for label, found in result.lesions.components if label == TUMOUR] == [len(kept)]
+def _slices(balls: list[np.ndarray]) -> set[int]:
+    return {int(z) for ball in balls for z in np.nonzero(ball.any(axis=(1, 2)))[0]}
+
+
+def test_tumours_made_of_aerated_lung_are_removed_and_reported(popi_tumours):
+    """On the real POPI scan: the placed balls of aerated lung are removed (one lesion-aerated finding
+    with their count, volume and slices; verdict check), the balls on soft tissue stay as tumours."""
+    result, model = popi_tumours
+    hu, found = result.canonical_hu, model.found
+    placed = _components(found == TUMOUR.value)
+    assert len(placed) == len(model.aerated) + len(model.solid) == 5, "the balls do not touch"
+    assert all(np.all(hu[ball] < -700) for ball in model.aerated)
+    assert all(np.all((hu[ball] > -100) & (hu[ball] < 200)) for ball in model.solid)
+    assert len(_slices(model.aerated)) == 6 and _slices(model.solid) < _slices(model.aerated)
+    kept = result.canonical_labels == TUMOUR.value
+    assert np.array_equal(kept, np.any(model.solid, axis=0))
+    assert all(np.mean(hu[c] < AERATED_HU) <= 0.5 for c in _components(kept))
+    assert [len(found) for label, found in result.lesions.components if label == TUMOUR] == [len(model.solid)]
     removed = [f for f in result.findings if f.code == Code.LESION_AERATED]
-    assert len(removed) == 1 and removed[0].message.startswith(f"{len(aerated)} tumour component(s) (")
+    assert len(removed) == 1 and removed[0].message.startswith(f"{len(model.aerated)} tumour component(s) (")
     assert " mL, slices " in removed[0].message and "below -300 HU" in removed[0].message
-    assert set(removed[0].slices) == {int(z) for c in aerated for z in np.nonzero(c.any(axis=(1, 2)))[0]}
+    assert set(removed[0].slices) == _slices(model.aerated)
     verdict = result.verdict
     assert verdict.status == CHECK and "lesion-aerated" in {reason.code for reason in verdict.reasons}
 
 
 def test_8bit_rule_agrees_with_the_hu_rule_on_a_lung_window_export(popi_tumours):
-    """The same real components judged on the HU scan and on its 8-bit rendering through a lung window
-    remove the same components; through the tumour model's own export window (-5..225 HU), which
-    clips the lungs to black, nothing is removed and the finding says density could not be checked."""
-    result, found = popi_tumours
-    lungs = np.where(found > 0, 0, result.canonical_labels)
-    kept_hu, _ = drop_aerated(found, result.canonical_hu, lungs, (TUMOUR,), True, result.canonical_spacing)
+    """The same components on the real scan judged on HU and on its 8-bit rendering through a lung
+    window remove the same components (the aerated ones); through the MSD tumour exports' window
+    (-5..225 HU), which clips the lungs to black, nothing is removed and the finding says density could
+    not be checked, on the slices of the components."""
+    result, model = popi_tumours
+    found, spacing = model.found, result.canonical_spacing
+    lungs = np.where(found > 0, 0, np.isin(result.canonical_labels, (1, 2)) * result.canonical_labels)
+    kept_hu, findings = drop_aerated(found, result.canonical_hu, lungs, (TUMOUR,), True, spacing)
+    assert np.array_equal(kept_hu > 0, np.any(model.solid, axis=0))
+    assert [f.code for f in findings] == [Code.LESION_AERATED]
     window_8bit = _window_8bit()
     lung_window = np.stack([window_8bit(plane, -600.0, 1500.0) for plane in result.canonical_hu])
-    kept_8bit, findings = drop_aerated(found, lung_window, lungs, (TUMOUR,), False, result.canonical_spacing)
+    kept_8bit, findings = drop_aerated(found, lung_window, lungs, (TUMOUR,), False, spacing)
     assert np.array_equal(kept_8bit > 0, kept_hu > 0)
-    assert [f.code for f in findings] == [Code.LESION_AERATED]
+    assert [f.code for f in findings] == [Code.LESION_AERATED] and set(findings[0].slices) == _slices(model.aerated)
+    assert "at lung gray" in findings[0].message
     clipped = np.stack([window_8bit(plane, 110.0, 230.0) for plane in result.canonical_hu])
-    kept_clipped, findings = drop_aerated(found, clipped, lungs, (TUMOUR,), False, result.canonical_spacing)
+    kept_clipped, findings = drop_aerated(found, clipped, lungs, (TUMOUR,), False, spacing)
     assert np.array_equal(kept_clipped, found)
-    assert [f.code for f in findings] == [Code.LESION_DENSITY_UNCHECKED] and findings[0].slices
+    assert [f.code for f in findings] == [Code.LESION_DENSITY_UNCHECKED]
+    assert set(findings[0].slices) == _slices(model.aerated)
+
+
+def test_the_retired_lung_tumor_model_fails_with_one_line_naming_its_successor(popi_small, tmp_path):
+    """lung-tumor is retired (issue 25): the CLI and the API refuse it with one line that says so and
+    names lung-nodule; no traceback."""
+    from lungseg.errors import InputError
+
+    done = run_cli("predict", popi_small, tmp_path / "out.nii.gz", "--lesions", "lung-tumor", "--no-tta")
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "lung-tumor" in lines[0] and "retired" in lines[0] and "lung-nodule" in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout and not (tmp_path / "out.nii.gz").exists()
+    with pytest.raises(InputError, match=r"lung-tumor.*retired.*successor is lung-nodule") as raised:
+        Segmenter.from_pretrained("lung-tumor", tta=False)
+    assert "\n" not in str(raised.value)
 
 
 def test_msd_export_with_lungs_outside_the_body_gets_check():

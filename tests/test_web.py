@@ -192,11 +192,13 @@ def test_upload_options_reach_the_segmenter(web):
 
 def test_a_lesion_model_on_an_8bit_covid_slice(web):
     """The upload form offers the shipped lesion models (not the 8-bit lung variant, which the input
-    picks); the result shows lesion labels in their colours and the burden per lung."""
+    picks, nor the retired lung-tumor); the result shows lesion labels in their colours and the burden
+    per lung."""
     web.register("les@example.org")
     web.login("les@example.org")
     form = web.get("/analyses/new").text
-    assert 'value="covid-infection"' in form and 'value="lung-tumor"' in form and "ct-lung-8bit" not in form
+    assert 'value="covid-infection"' in form and 'value="covid-infection-types"' in form
+    assert 'value="lung-tumor"' not in form and "ct-lung-8bit" not in form
     response = web.upload(shared("covid-infection", "train", "images", "2.jpg"), model="covid-infection")
     assert response.status_code == 303, response.text
     url = response.headers["location"]

@@ -2,7 +2,7 @@
 src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file).
 
     .venv/bin/python tools/release_weights.py                       # every model (make weights)
-    .venv/bin/python tools/release_weights.py --only covid-infection,lung-tumor
+    .venv/bin/python tools/release_weights.py --only covid-infection,lung-nodule
 
 - ``ct-lung``: trained and scored on the seeded 70/20/10 split of ct-lung-kmader (test metrics).
 - ``ct-lung-8bit``: the same slices rendered as 8-bit exports (tools/render_8bit.py), started from
@@ -19,9 +19,10 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   LIDC crops and crops without a nodule); 5-fold cross-validation by patient by ``benchmarks/nodule_cv.py``
   (the manifest's metrics: per-slice and per-nodule Dice, small nodules apart, candidate sensitivity, next
   to the readers' agreement), then trained on all crops.
-- lesion models (``covid-infection``, ``covid-infection-types``, ``lung-tumor``): k-fold
-  cross-validation with the recipe (the manifest's metrics are the fold means ± sd), then the shipped
-  model is trained with the same recipe on all the training slices.
+- lesion models (``covid-infection``, ``covid-infection-types``): k-fold cross-validation with the
+  recipe (the manifest's metrics are the fold means ± sd), then the shipped model is trained with the
+  same recipe on all the training slices. ``lung-tumor`` is retired (issue 25; its recipe is kept as
+  ``recipes/candidates/lung-tumor.yaml``): ``lung-nodule`` replaces it.
 
 A step whose output exists (``RUN/best.pt``, ``CV/cv_summary.json``, the rendered folder) is skipped, so
 an interrupted release resumes; the other models' manifest entries are kept.
@@ -196,36 +197,6 @@ RELEASES = {
         prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data"],
         prepared="runs/lung-nodule-data",
         nodule_cv="recipe",
-    ),
-    "lung-tumor": Release(
-        "U-Net (base 16, depth 4, from ct-lung) for non-small-cell lung tumour in 8-bit windowed CT slices "
-        "(HU input through the measured export window L110/W230), 384x384 input",
-        "lung-tumor-msd (MSD Task06 Lung sample, 18 slices of 8 cases; see its SOURCE.txt)",
-        [
-            "train",
-            "--config",
-            "recipes/lung-tumor.yaml",
-            "--data",
-            f"{SHARED}/lung-tumor-msd",
-            "--split",
-            "100/0/0",
-            "--out",
-            "runs/lung-tumor",
-        ],
-        "runs/lung-tumor",
-        "all 18 slices (no held-out part: see the cross-validation, grouped by case)",
-        cv=[
-            "cv",
-            "--folds",
-            "4",
-            "--config",
-            "recipes/lung-tumor.yaml",
-            "--data",
-            f"{SHARED}/lung-tumor-msd",
-            "--out",
-            "runs/cv-lung-tumor",
-        ],
-        cv_out="runs/cv-lung-tumor",
     ),
 }
 

@@ -97,7 +97,7 @@ def predict(
         str | None,
         typer.Option(
             help="Lesion models to run inside the lungs, comma-separated "
-            "(e.g. covid-infection,lung-tumor): one label map, "
+            "(e.g. covid-infection,lung-nodule): one label map, "
             "burden per lung in the report."
         ),
     ] = None,

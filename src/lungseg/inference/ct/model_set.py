@@ -68,7 +68,7 @@ def load_models(
         predictor = preloaded.get(lesion) or load(lesion)
         if is_lung_model(predictor):
             raise ValueError(
-                f"--lesions {lesion!r} is a lung model; give lesion models there (e.g. covid-infection, lung-tumor)"
+                f"--lesions {lesion!r} is a lung model; give lesion models there (e.g. covid-infection, lung-nodule)"
             )
         models.append(LesionModel(predictor, lesion, tuple(c for m in models for c in m.classes)))
     return ModelSet(lungs, lung_name, eight_bit, variant, tuple(models))

@@ -3,9 +3,10 @@ component a solid-lesion class reports whose voxels are mostly aerated lung is n
 removed from the label map with a finding that says how many, how large and where.
 
 - HU input (``aerated_share_hu``): a component is aerated when more than ``AERATED_SHARE`` of its voxels
-  lie below ``checks.AERATED_HU`` (-300 HU). Measured on POPI through ``lung-tumor`` (``benchmarks/lesion_density.py``):
-  the 16 components split cleanly: 12 with 91-100 % of their voxels below -300 HU (means -707 to
-  -809 HU) and 4 with 0-23 % (means -207 to +36 HU); no component lies between.
+  lie below ``checks.AERATED_HU`` (-300 HU). Measured on POPI through ``lung-tumor`` (retired since, issue
+  25; ``benchmarks/lesion_density.py`` keeps the rows): the 16 components split cleanly: 12 with 91-100 %
+  of their voxels below -300 HU (means -707 to -809 HU) and 4 with 0-23 % (means -207 to +36 HU); no
+  component lies between. ``tests/test_trust.py`` places such components on the real POPI scan.
 - 8-bit input (``aerated_share_8bit``): the same rule on the export's gray levels relative to the slice:
   a pixel counts as aerated when it lies nearer the slice's lung gray (median of its lung pixels) than
   its soft-tissue gray (median of a 15-pixel ring of tissue around the lungs; the ring of
