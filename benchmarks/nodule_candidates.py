@@ -35,6 +35,7 @@ def main() -> None:
     from lungseg.inference.nodules import NoduleSegmenter
     from lungseg.inference.nodules.report import write_nodule_outputs
     from lungseg.inference.nodules.study import segment_nodules
+    from lungseg.inference.routing.load import load_segmenter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lung-nodule")
@@ -42,11 +43,12 @@ def main() -> None:
     parser.add_argument("--looks", default=ROOT / "runs" / "nodule-candidates", type=Path)
     args = parser.parse_args()
     segmenter = NoduleSegmenter.load(args.model, backend="torch")
+    lungs = load_segmenter("ct-lung", backend="torch")
     scans = [("popi", SHARED / "ct-volume-popi" / "dicom"), *(("kmader", p) for p in kmader_test())]
     rows = []
     for kind, path in scans:
         started = time.perf_counter()
-        result = segment_nodules(path, [], segmenter=segmenter, candidates=True)
+        result = segment_nodules(path, [], segmenter=segmenter, lung_model=lungs, candidates=True)
         write_nodule_outputs(result, args.looks / args.tag / path.stem, args.model)
         found = result.candidates.found if result.candidates else ()
         rows.append(

@@ -241,6 +241,7 @@ def main() -> None:
         help="folder of tools/nodule_training_set.py (made when missing)",
     )
     parser.add_argument("--no-negatives", action="store_true", help="the LIDC crops alone (the centred recipe)")
+    parser.add_argument("--off-nodule", action="store_true", help="score off-nodule crops also with --folds")
     args = parser.parse_args()
 
     if args.no_negatives:
@@ -293,7 +294,7 @@ def main() -> None:
         "summary": summarise(scored) if scored else None,
         "readers": readers_agreement([r["id"] for r in rows]),
     }
-    if scored and not args.folds:
+    if scored and (not args.folds or args.off_nodule):
         entry["off_nodule"] = off_nodule(base / f"fold-{scored[0]['fold']}" / "run" / "best.pt")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[args.tag] = entry
