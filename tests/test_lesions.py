@@ -47,7 +47,7 @@ def test_lesion_classes_follow_the_label_table():
     assert lesion_classes(["ground-glass opacity", "consolidation"]) == (GROUND_GLASS, CONSOLIDATION)
     assert lesion_classes(["tumour"]) == (TUMOUR,)
     odd = lesion_classes(["nodule", "cavity"], taken=(TUMOUR,))
-    assert [c.value for c in odd] == [7, 8] and odd[0].name == "nodule"
+    assert [c.value for c in odd] == [7, 9] and odd[0].name == "nodule"  # 8 is the airways (issue 24)
 
 
 def test_palette_png_keeps_label_values_and_colours(tmp_path):

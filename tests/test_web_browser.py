@@ -310,8 +310,8 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
 
     # 5. volumes and disclaimer
     expect(page.locator("#measurements")).to_contain_text("right lung")
-    assert _row_volume(page, "right lung") == "3039.0"
-    assert _row_volume(page, "left lung") == "2436.6"
+    assert _row_volume(page, "right lung") == "3003.4"
+    assert _row_volume(page, "left lung") == "2434.2"
     expect(page.locator("p.disclaimer.banner")).to_contain_text("Screening support only")
     expect(page.locator("footer .disclaimer")).to_contain_text("Screening support only")
 
@@ -334,7 +334,7 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
     expect(page).to_have_url(re.compile(r"/analyses$"))
     row = page.locator("#history tbody tr", has_text=popi_zip.name)
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("3039.0")
+    expect(row).to_contain_text("3003.4")
     expect(row).to_contain_text("done")
     page.screenshot(path=str(screenshots / "history.png"), full_page=True)
     row.get_by_role("link", name=popi_zip.name).click()

@@ -45,19 +45,22 @@ LUNG = LabelClass(1, "lung", (255, 64, 64), ("39607008", "Lung"))
 
 # Lesions, in one label map with the lungs (``lungseg predict --lesions``): the label table is
 # 0 background, 1 right lung, 2 left lung, 3 infection, 4 ground-glass opacity, 5 consolidation,
-# 6 tumour, 7 nodule (a lesion model's class names pick its values; unknown names take 8, 9, ...).
+# 6 tumour, 7 nodule, 8 airways (a lesion model's class names pick its values; unknown names take 9, 10, ...).
 INFECTION = LabelClass(3, "infection", (255, 150, 0), ("52988006", "Lesion"), ABNORMAL)
 GROUND_GLASS = LabelClass(4, "ground-glass opacity", (255, 240, 0), ("52988006", "Lesion"), ABNORMAL)
 CONSOLIDATION = LabelClass(5, "consolidation", (235, 0, 235), ("52988006", "Lesion"), ABNORMAL)
 TUMOUR = LabelClass(6, "tumour", (0, 230, 110), ("108369006", "Neoplasm"), ABNORMAL)
 NODULE = LabelClass(7, "nodule", (0, 230, 255), ("27925004", "Nodule"), ABNORMAL)  # lungseg nodule / lung-nodule
 LESIONS = (INFECTION, GROUND_GLASS, CONSOLIDATION, TUMOUR, NODULE)
-FIRST_FREE_VALUE = 8
+# The trachea and main bronchi (lobar where visible) on HU CT, taken out of the lung labels
+# (``inference.ct.airways``); SNOMED CT 110726009 "Trachea and bronchus" (the DICOM anatomic region list).
+AIRWAY = LabelClass(8, "airways", (170, 90, 255), ("110726009", "Trachea and bronchus"))
+FIRST_FREE_VALUE = 9
 
 SPLIT_LUNGS = (RIGHT_LUNG, LEFT_LUNG)  # the lung model's labels with the right/left split (the default)
 BOTH_LUNGS = (LUNG,)  # ... without it (``PostprocessOptions(split_lungs=False)``)
 PAIRED_LUNGS = frozenset(SPLIT_LUNGS)  # one adult lung each: the per-lung volume bounds apply
-TABLE = (*SPLIT_LUNGS, *LESIONS)  # the label table of a lung + lesion label map
+TABLE = (*SPLIT_LUNGS, *LESIONS, AIRWAY)  # the label table of a lung + lesion + airway label map
 
 
 def label_class(value: int, classes: tuple[LabelClass, ...] = TABLE) -> LabelClass:

@@ -3,8 +3,9 @@
 Per structure: voxel count, volume (mL, a volume with known spacing) or area (cm^2, a slice with known
 pixel spacing), mean HU, the percent of voxels below -950 HU (the usual emphysema index, LAA-950) and
 the percent from -600 to -250 HU (high-attenuation area, HAA, an index of interstitial change).
-Structures are keyed by their ``lungseg.labels`` class, so lungs, lesion classes and an X-ray's lungs
-share one type. Adding a measurement is one field of ``RegionMeasurement`` and one line of ``_measure``.
+Structures are keyed by their ``lungseg.labels`` class, so lungs, lesion classes, airways and an X-ray's
+lungs share one type; the total leaves the airways out (they are not lung). Adding a measurement is one
+field of ``RegionMeasurement`` and one line of ``_measure``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lungseg.labels import LabelClass
+from lungseg.labels import AIRWAY, LabelClass
 
 EMPHYSEMA_HU = -950.0
 HIGH_ATTENUATION_HU = (-600.0, -250.0)
@@ -49,7 +50,7 @@ class RegionMeasurement:
 @dataclass(frozen=True)
 class Measurements:
     """``regions``: (label class, its measurement) for every class of the label set, in its order;
-    ``total``: all labelled voxels together."""
+    ``total``: all labelled voxels together but the airways (lungs and the lesions inside them)."""
 
     regions: tuple[tuple[LabelClass, RegionMeasurement], ...]
     total: RegionMeasurement
@@ -73,7 +74,7 @@ def measure(
     (x, y[, z]) in mm or None when unknown; ``is_volume``: volumes in mL, else areas in cm^2."""
     voxel = float(np.prod(spacing)) if spacing else None
     regions = tuple((label, _measure(labels == label.value, hu, voxel, is_volume)) for label in classes)
-    return Measurements(regions, _measure(labels > 0, hu, voxel, is_volume))
+    return Measurements(regions, _measure((labels > 0) & (labels != AIRWAY.value), hu, voxel, is_volume))
 
 
 def _measure(region: np.ndarray, hu: np.ndarray | None, voxel: float | None, is_volume: bool) -> RegionMeasurement:

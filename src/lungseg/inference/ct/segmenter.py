@@ -7,7 +7,8 @@ measurements, checks, a quality score and a trust verdict (``result.verdict``: o
 
 A volume is reoriented to LPS, resampled to an axial grid if it is oblique or non-axial (``ct.prepare``),
 segmented slice by slice in batches with the checkpoint's preprocessing plan, post-processed in 3D, split
-into right and left lung, and put back on the input's own grid (spacing, origin and direction unchanged).
+into right and left lung, the trachea and bronchi taken out of the lungs as airways (``ct.airways``, label
+8, HU input only), and put back on the input's own grid (spacing, origin and direction unchanged).
 A 2D slice (array or image file) goes through the same steps as a volume of one slice and its labels come
 back as an (H, W) uint8 array. With lesion models (``lesions``) it is the lesion-set segmenter: the
 lesions are found inside the lungs and merged into the one label map (``lesions.stage``).
@@ -32,12 +33,13 @@ from lungseg.inference.core.quality import QUALITY_FLAG, Quality, apply_plausibi
 from lungseg.inference.core.result import SegmentationResult
 from lungseg.inference.core.steps import model_masks, sides
 from lungseg.inference.core.study import as_study
+from lungseg.inference.ct.airways import add_airways
 from lungseg.inference.ct.anatomy import check_anatomy
 from lungseg.inference.ct.model_set import load_models
 from lungseg.inference.ct.prepare import body_midline, on_input_grid, prepare
 from lungseg.inference.lesions.model import LesionModel, LesionOptions
 from lungseg.inference.lesions.stage import add_lesions
-from lungseg.labels import BOTH_LUNGS, SPLIT_LUNGS, LabelClass
+from lungseg.labels import AIRWAY, BOTH_LUNGS, SPLIT_LUNGS, LabelClass
 from lungseg.preprocessing import intensity_kind
 
 
@@ -125,7 +127,10 @@ class CTSegmenter:
         hu, spacing, expects_hu, findings = ready.hu, ready.spacing, ready.expects_hu, ready.findings
         midline = body_midline(hu) if expects_hu else None
         labels, quality, split_findings = self._labels(ready.model, hu, midline)
-        classes: tuple[LabelClass, ...] = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
+        lung_classes: tuple[LabelClass, ...] = SPLIT_LUNGS if self.options.split_lungs else BOTH_LUNGS
+        labels = add_airways(hu, labels, spacing, expects_hu, midline)  # HU only, split or not: not lung
+        airways: tuple[LabelClass, ...] = (AIRWAY,) if (labels == AIRWAY.value).any() else ()
+        classes = (*lung_classes, *airways)
         in_hu = hu if expects_hu else None  # mean HU and density indices mean nothing on an export
         measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
         if not expects_hu and not study.is_volume:
@@ -140,9 +145,17 @@ class CTSegmenter:
         burden = nodules = None
         if self.lesions:
             added = add_lesions(
-                self.lesions, self.lesion_options, self.tta, hu, labels, spacing, classes, expects_hu, study.is_volume
+                self.lesions,
+                self.lesion_options,
+                self.tta,
+                hu,
+                labels,
+                spacing,
+                lung_classes,
+                expects_hu,
+                study.is_volume,
             )
-            labels, classes, burden, nodules = added.labels, added.classes, added.burden, added.nodules
+            labels, classes, burden, nodules = added.labels, (*added.classes, *airways), added.burden, added.nodules
             findings += added.findings
             measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
         lung_name = (self.names[1] if ready.model is self.eight_bit else self.names[0]) if self.names else None
