@@ -287,7 +287,7 @@ def main() -> None:
         )
         scored.append(result)
     entry = {
-        "recipe": str(args.recipe.relative_to(ROOT)),
+        "recipe": str(args.recipe.resolve().relative_to(ROOT)),
         "settings": args.settings,
         "k": args.k,
         "folds": [{"fold": f["fold"], **summarise([f]), "readers": f["readers"]} for f in scored],
