@@ -48,6 +48,7 @@ class Code(StrEnum):
     LESION_AERATED = "lesion-aerated"
     LESION_DENSITY_UNCHECKED = "lesion-density-unchecked"
     NODULE_SPACING_ASSUMED = "nodule-spacing-assumed"
+    NODULE_SEARCH_LIMITS = "nodule-search-limits"
     LUNG_OUTSIDE_BODY = "lung-outside-body"
     LUNG_SIDE_RATIO = "lung-side-ratio"
     LUNG_NOT_DARK = "lung-not-dark"

@@ -93,3 +93,10 @@ NODULE_SPACING_ASSUMED = FindingKind(
     "no pixel spacing: nodule candidates were searched and measured at an assumed {mm:g} mm per pixel; "
     "their sizes and Lung-RADS categories scale with the true spacing",
 )
+NODULE_SEARCH_LIMITS = FindingKind(
+    Code.NODULE_SEARCH_LIMITS,
+    W,
+    "automatic nodule candidates are suggestions for a reader, not a screening result: {model}'s search found "
+    "{sensitivity} of held-out LIDC nodules (benchmarks/README.md, Lung nodules), so no candidate does not mean "
+    "no nodule; point at a nodule to measure it",
+)

@@ -6,7 +6,9 @@ canonical volume (HU, or an 8-bit export) with the lung labels as its field.
 Its candidates become the nodule label in the one label map and rows of the report (``NoduleRow``). The
 candidates removed as mostly aerated lung (HU input) are a ``lesion-aerated`` finding, as the solid lesions'
 are; on 8-bit input, where density cannot be checked, found candidates carry ``lesion-density-unchecked``;
-without a pixel spacing (a slice) the search runs at the model's own scale and says so.
+without a pixel spacing (a slice) the search runs at the model's own scale and says so. Every search
+says what its candidates are worth (``nodule-search-limits``: the model's measured sensitivity, and that
+no candidate does not mean no nodule), so the verdict of a result with a search is at best ``check``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from lungseg import findings as catalogue
 from lungseg.findings import Finding, slice_ranges
 from lungseg.inference.core.nodule_rows import CANDIDATE, NoduleRow
 from lungseg.inference.lesions.model import LesionModel
-from lungseg.inference.nodules.candidates import AERATED_HU, find_candidates
+from lungseg.inference.nodules.candidates import AERATED_HU, find_candidates, search_sensitivity
 from lungseg.inference.nodules.seeded import MODEL_MM
 
 
@@ -44,7 +46,7 @@ def search_nodules(model: LesionModel, stored: np.ndarray, lungs: np.ndarray, sp
         labels[candidate.mask] = model.classes[0].value
         z, y, x = candidate.centre
         rows.append(NoduleRow(CANDIDATE, (x, y, z), candidate.probability, candidate.measures.to_dict()))
-    findings = []
+    findings = [catalogue.NODULE_SEARCH_LIMITS(model=model.name, sensitivity=search_sensitivity(model.name))]
     if found.removed_aerated:
         findings.append(
             catalogue.NODULE_AERATED(

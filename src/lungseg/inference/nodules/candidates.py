@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from lungseg.inference.nodules.measure import NoduleMeasures, measure_nodule
 from lungseg.inference.nodules.seeded import AIR_HU, CROP, MODEL_MM
+from lungseg.io.shipped import shipped_models
 
 STRIDE = 48  # crop pixels between window centres
 PLEURA_MM = 3.0
@@ -130,3 +131,11 @@ def _slice_probability(predictor, section, lung, scale, weight, fill) -> np.ndar
         total += cv2.warpAffine(probability.astype(np.float32) * weight, to_slice, size, flags=cv2.INTER_LINEAR)
         weights += cv2.warpAffine(weight, to_slice, size, flags=cv2.INTER_LINEAR)
     return np.divide(total, weights, out=np.zeros_like(total), where=weights > 1e-3)
+
+
+def search_sensitivity(name: str) -> str:
+    """The shipped model's measured candidate sensitivity on held-out LIDC nodules (its manifest entry,
+    ``benchmarks/nodule_cv.py``), as words for the finding."""
+    metrics = shipped_models().get(name, {}).get("cv_metrics", {})
+    mean = metrics.get("detection_sensitivity", {}).get("mean")
+    return "an unmeasured share" if mean is None else f"{mean:.0%}"
