@@ -143,7 +143,13 @@ def nodule_segmenter():
     return NoduleSegmenter.load("lung-nodule", backend="onnx")
 
 
-@pytest.mark.parametrize("nodule", ["LIDC-IDRI-0001_nodule-0", "LIDC-IDRI-0078_nodule-1"])
+# nodules of patients in CV fold 0, which the shipped lung-nodule (fold 0's model) never saw
+HELD_OUT = ("LIDC-IDRI-0012_nodule-3", "LIDC-IDRI-0031_nodule-4")
+# a training patient of the shipped model: the tests below check the plumbing (CLI, pipeline, compare), not accuracy
+PLUMBING = "LIDC-IDRI-0001_nodule-0"
+
+
+@pytest.mark.parametrize("nodule", HELD_OUT)
 def test_seeded_segmentation_of_a_real_nodule_matches_the_readers(nodule_segmenter, nodule):
     hu, truth = lidc_nodule(nodule)
     spacing = (1.25, 0.7, 0.7)
@@ -158,7 +164,7 @@ def test_seeded_segmentation_of_a_real_nodule_matches_the_readers(nodule_segment
 
 
 def test_a_point_in_aerated_lung_finds_no_nodule(nodule_segmenter):
-    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    hu, truth = lidc_nodule(PLUMBING)
     ys, xs = np.nonzero(~truth[len(hu) // 2] & (hu[len(hu) // 2] < -800))
     corner = np.argmax(np.hypot(ys - 64, xs - 64))  # the aerated pixel farthest from the nodule
     found = nodule_segmenter.segment(hu, (1.25, 0.7, 0.7), Seed(len(hu) // 2, int(ys[corner]), int(xs[corner])))
@@ -174,7 +180,7 @@ def test_nodules_at_points_run_through_the_study_pipeline(nodule_segmenter, tmp_
     from lungseg.inference.routing.load import load_segmenter
     from lungseg.labels import NODULE
 
-    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    hu, truth = lidc_nodule(PLUMBING)
     z = len(hu) // 2
     ys, xs = np.nonzero(~truth[z] & (hu[z] < -800))
     corner = np.argmax(np.hypot(ys - 64, xs - 64))
@@ -193,7 +199,7 @@ def test_nodules_at_points_run_through_the_study_pipeline(nodule_segmenter, tmp_
 
 
 def test_cli_nodule_writes_labels_report_and_overlay(tmp_path):
-    hu, truth = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    hu, truth = lidc_nodule(PLUMBING)
     scan = nifti(tmp_path / "nodule.nii.gz", hu)
     out = tmp_path / "out"
     z = len(hu) // 2
@@ -212,7 +218,7 @@ def test_cli_nodule_writes_labels_report_and_overlay(tmp_path):
 
 
 def test_cli_nodule_names_a_point_outside_the_scan(tmp_path):
-    hu, _ = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    hu, _ = lidc_nodule(PLUMBING)
     scan = nifti(tmp_path / "nodule.nii.gz", hu)
     result = run_cli("nodule", scan, "--at", "500,64,1", "--lungs", "none")
     assert result.returncode == 2 and "outside the scan" in result.stderr and "Traceback" not in result.stderr
@@ -221,7 +227,7 @@ def test_cli_nodule_names_a_point_outside_the_scan(tmp_path):
 def test_compare_two_copies_with_a_known_slice_scaling(tmp_path):
     """The same nodule written twice, the second with slices 1.25x as far apart: +25 % volume, and over
     100 days a doubling time of 100 ln 2 / ln 1.25 = 311 days."""
-    hu, _ = lidc_nodule("LIDC-IDRI-0001_nodule-0")
+    hu, _ = lidc_nodule(PLUMBING)
     old = nifti(tmp_path / "old.nii.gz", hu, (0.7, 0.7, 1.0))
     new = nifti(tmp_path / "new.nii.gz", hu, (0.7, 0.7, 1.25))
     z = len(hu) // 2
@@ -247,3 +253,49 @@ def test_compare_two_copies_with_a_known_slice_scaling(tmp_path):
     assert "given by the user" in growth_report["interval_source"]
     no_dates = run_cli("nodule", "compare", old, new, "--at-old", point, "--at-new", point)
     assert no_dates.returncode == 0 and "doubling time -" in no_dates.stdout
+
+
+@pytest.mark.slow
+def test_a_short_training_run_of_the_nodule_recipe_gives_a_crop_scale_nodule_model(tmp_path):
+    """The recipe on the crops of four LIDC patients for one epoch: the checkpoint's card says it is a
+    crop-scale nodule model (what makes the lesion stage search in windows) and it rebuilds its model."""
+    from lungseg.config.files import merge_config
+    from lungseg.inference import Predictor
+    from lungseg.training import train_run
+
+    data = tmp_path / "crops"
+    patients = sorted({r["patient"] for r in lidc_rows()})[:4]
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+        for row in lidc_rows():
+            if row["patient"] in patients:
+                (data / sub / f"{row['id']}.png").symlink_to(shared("ct-nodule-lidc", sub, f"{row['id']}.png"))
+    values = {"data.data": str(data), "data.split": "75/25/0", "train.epochs": 1, "train.batch_size": 8}
+    config = merge_config(REPO / "recipes" / "lung-nodule.yaml", values)
+    train_run(config, tmp_path / "run", log=lambda line: None)
+    predictor = Predictor.load(tmp_path / "run" / "best.pt")
+    assert predictor.card.nodule_crops and predictor.plan.image_size == 128
+    assert predictor.card.class_names == ("nodule",) or list(predictor.card.class_names) == ["nodule"]
+    mask = predictor.apply(shared("ct-nodule-lidc", "images", f"{patients[0]}_nodule-0_slice-0.png"))
+    assert mask.shape == (128, 128)
+
+
+@pytest.mark.slow
+def test_candidates_on_popi_are_listed_in_the_report(popi_small, tmp_path):
+    """predict --lesions lung-nodule on the POPI series: every candidate is a row of the report with its
+    centre, probability and measures, and the nodule label in the label map; the summary names them."""
+    import SimpleITK as sitk
+
+    out = tmp_path / "popi.nii.gz"
+    result = run_cli("predict", popi_small, out, "--lesions", "lung-nodule", "--report", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "popi_report.json").read_text())
+    rows = report["nodules"]
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert all(row["how"] == "candidate" and row["found"] for row in rows)
+    assert [row["probability"] for row in rows] == sorted((row["probability"] for row in rows), reverse=True)
+    for row in rows:
+        assert row["volume_mm3"] > 0 and row["long_axis_mm"] >= row["short_axis_mm"] > 0 and row["type"]
+    assert (labels == 7).any() == bool(rows)
+    said = result.stdout + result.stderr
+    assert "nodule" in said and "not a screening result" in said and (str(len(rows)) in said or not rows)

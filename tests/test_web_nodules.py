@@ -56,7 +56,12 @@ def measured(client: WebClient, url: str, nodule_id: str, timeout: float = 300) 
     """Poll the nodule's row (as the viewer does) until its job ends."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        row = client.http.get(f"{url}/nodules/{nodule_id}").json()
+        response = client.http.get(f"{url}/nodules/{nodule_id}")
+        assert response.headers.get("content-type", "").startswith("application/json"), (
+            response.status_code,
+            response.text[:300],
+        )
+        row = response.json()
         if row["job"]["state"] in ("done", "failed"):
             return row
         time.sleep(0.3)
@@ -114,14 +119,15 @@ def test_a_click_on_the_nodule_gives_its_row_and_overlay_and_only_to_the_owner(w
 
     # a click on aerated lung far from the nodule: a row that says so, not an error
     missed = click(web, url, *far)
-    assert missed.status_code == 202
+    assert missed.status_code == 202, (missed.status_code, missed.text[:300])
     miss = measured(web, url, missed.json()["id"])
     assert miss["job"]["state"] == "done" and miss["found"] is False and "no nodule found" in miss["reason"]
     assert "no nodule found" in web.http.get(f"{url}/nodules/rows").text
 
     # refused clicks: outside the scan, without the CSRF token, from another site
     outside = click(web, url, 500, 64, z)
-    assert outside.status_code == 422 and "outside the scan" in outside.json()["detail"]
+    assert outside.status_code == 422, (outside.status_code, outside.text[:200])
+    assert "outside the scan" in outside.json()["detail"], outside.text[:300]
     assert click(web, url, 60, 60, z, token="forged").status_code == 403
     assert click(web, url, 60, 60, z, origin="https://evil.example").status_code == 403
 

@@ -30,13 +30,17 @@ def post_nodule(
 ) -> JSONResponse:
     """Queue the nodule at (x, y, z) (202), or return the row the point already has (200); refusals as
     JSON with the reason (429 over the rate, 409/422 from ``nodules.queue_nodule``)."""
+    existing = next((n for n in analysis.nodules if (n.x, n.y, n.z) == (x, y, z)), None)
+    if existing is not None:  # the same point again: its row, no job, not counted against the rate
+        return JSONResponse(nodules.row(existing), status_code=200)
     if not request.app.state.nodule_limiter.allowed(f"nodule:{user.id}"):
-        raise HTTPException(429, f"too many nodule clicks: at most {settings.nodule_rate}; wait a moment")
+        detail = f"too many nodule clicks: at most {settings.nodule_rate}; wait a moment"
+        return JSONResponse({"detail": detail}, status_code=429)  # JSON for the viewer, not the HTML error page
     try:
         before = {n.id for n in analysis.nodules}
         nodule = nodules.queue_nodule(db, settings.results_dir, analysis, (x, y, z), settings.max_nodules)
     except nodules.NoduleRefused as refused:
-        raise HTTPException(refused.status, refused.reason) from refused
+        return JSONResponse({"detail": refused.reason}, status_code=refused.status)
     new = nodule.id not in before
     if new:
         notify_workers(settings, nodule.job.id)
