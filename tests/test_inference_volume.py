@@ -94,7 +94,8 @@ def test_dicom_seg_references_the_source_and_matches_the_mask(tmp_path, popi_out
 
     seg = hd.seg.segread(seg_path)
     assert seg.Modality == "SEG" and seg.StudyInstanceUID == series.header.StudyInstanceUID
-    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Right lung", "Left lung"]
+    # the lungs and the airways taken out of them (label 8, "Trachea and bronchus")
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Right lung", "Left lung", "Trachea and bronchus"]
     referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert len(referenced) == 71
     source_positions = {

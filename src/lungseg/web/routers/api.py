@@ -108,11 +108,17 @@ def remove(
     delete_analysis(db, settings, owned_analysis(analysis_id, user, db))
 
 
+def _owned(analysis_id: str, user: User = Depends(api_user), db: Session = Depends(get_db)) -> Analysis:
+    """The caller's analysis, or 404: a dependency, so it answers before the body is validated (someone
+    else's analysis is 404 whatever the body, never a 422 that tells it exists)."""
+    return owned_analysis(analysis_id, user, db)
+
+
 @router.post("/analyses/{analysis_id}/nodules", status_code=202, tags=["nodules"])
 def add_nodule(
     request: Request,
-    analysis_id: str,
     point: NodulePoint,
+    analysis: Analysis = Depends(_owned),
     user: User = Depends(api_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
@@ -120,7 +126,7 @@ def add_nodule(
     """Measure the nodule at a voxel (x, y, z: column, row, slice of the stored scan; z 0 on a 2D upload) as
     a small job: 202 with the row to poll (``GET .../nodules``), 200 when that point already has one. A
     point on no nodule gives a row with ``found`` false and the reason."""
-    return post_nodule(request, db, settings, user, owned_analysis(analysis_id, user, db), point.x, point.y, point.z)
+    return post_nodule(request, db, settings, user, analysis, point.x, point.y, point.z)
 
 
 @router.get("/analyses/{analysis_id}/nodules", tags=["nodules"])

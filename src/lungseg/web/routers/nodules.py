@@ -54,18 +54,24 @@ def owned_nodule(analysis: Analysis, nodule_id: str) -> Nodule:
     return found
 
 
+def _owned(analysis_id: str, user: User = Depends(session_user), db: Session = Depends(get_db)) -> Analysis:
+    """The user's analysis, or 404: a dependency, so it answers before the form is validated (someone
+    else's analysis is 404 whatever is posted, never a 422)."""
+    return owned_analysis(analysis_id, user, db)
+
+
 @router.post("/{analysis_id}/nodules")
 def click(
     request: Request,
-    analysis_id: str,
     x: Annotated[int, Form(ge=0)],
     y: Annotated[int, Form(ge=0)],
     z: Annotated[int, Form(ge=0)] = 0,
+    analysis: Analysis = Depends(_owned),
     user: User = Depends(session_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
-    return post_nodule(request, db, settings, user, owned_analysis(analysis_id, user, db), x, y, z)
+    return post_nodule(request, db, settings, user, analysis, x, y, z)
 
 
 @router.get("/{analysis_id}/nodules")
