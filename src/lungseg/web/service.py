@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 from lungseg.errors import InputError
 from lungseg.inference.routing.route import AUTO
 from lungseg.io.shipped import shipped_models
-from lungseg.web import results
-from lungseg.web.deid import deidentify_dicom_folder
+from lungseg.web import deid, results
 from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
 from lungseg.web.schemas import AnalysisOptions, Registration
 from lungseg.web.settings import MB, Settings
@@ -79,7 +78,7 @@ def create_analysis(
         inputs = work.path / "input"
         staged = stage_upload(files, inputs, limits_of(settings), work.take)
         if staged.kind == "dicom-series":
-            deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
+            deid.deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
         try:
             results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
