@@ -62,6 +62,9 @@ class SliceMatch:
         return self.correlation >= SAME_SLICE_CORRELATION
 
 
+RANSAC_SEEDS = (1, 2, 3)
+
+
 def slice_features(gray: np.ndarray) -> SliceFeatures:
     """Keypoints and descriptors of one (H, W) gray image (any dtype; rescaled to 0..255)."""
     import cv2
@@ -121,9 +124,17 @@ def verify_pair(
 
     source = second.points[[j for _, j in pairs]]
     target = first.points[[i for i, _ in pairs]]
-    transform, inlier_flags = cv2.estimateAffinePartial2D(
-        source, target, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=4000
-    )
+    # RANSAC draws from OpenCV's global RNG: a borderline pair's result depended on whatever used that RNG
+    # before (test order, augmentation). Seeded runs, the one with the most inliers kept: the same answer
+    # every time, and a borderline pair is less at the mercy of one draw.
+    transform, inlier_flags = None, None
+    for seed in RANSAC_SEEDS:
+        cv2.setRNGSeed(seed)
+        found, flags = cv2.estimateAffinePartial2D(
+            source, target, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=4000
+        )
+        if found is not None and (inlier_flags is None or int(flags.sum()) > int(inlier_flags.sum())):
+            transform, inlier_flags = found, flags
     if transform is None or int(inlier_flags.sum()) < min_inliers:
         return None
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
