@@ -25,7 +25,7 @@ from lungseg.inference.core.reorient import to_canonical
 from lungseg.inference.core.result import SegmentationResult
 from lungseg.inference.core.study import Study
 from lungseg.inference.nodules.seeded import NoduleResult, NoduleSegmenter, Seed
-from lungseg.inference.nodules.study import AERATED_HU, stored_array
+from lungseg.inference.nodules.study import aerated_note, stored_array
 from lungseg.labels import NODULE
 
 
@@ -115,8 +115,8 @@ def _row(found: NoduleResult) -> NoduleRow:
     if not found.found:
         notes.insert(0, found.reason or "no nodule found at or near the point")
     measures = {} if found.measures is None else found.measures.to_dict()
-    if found.measures is not None and found.measures.mean_hu is not None and found.measures.mean_hu < AERATED_HU:
-        notes.append(f"mostly aerated lung (mean {found.measures.mean_hu:.0f} HU): probably not a nodule")
+    if why := aerated_note(found):
+        notes.append(why)
     return NoduleRow(POINT, (seed.x, seed.y, seed.z), found.confidence, measures, found.found, tuple(notes))
 
 

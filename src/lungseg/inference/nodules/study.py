@@ -102,6 +102,14 @@ def to_seed(study: Study, point: tuple[float, ...], in_mm: bool) -> Seed:
     return Seed(int(round(point[2])) if len(point) == 3 else 0, y, x)
 
 
+def aerated_note(result: NoduleResult) -> str | None:
+    """The warning for a "nodule" at a point that is mostly aerated lung (mean under ``AERATED_HU``), else None."""
+    mean = result.measures.mean_hu if result.measures is not None else None
+    if mean is None or mean >= AERATED_HU:
+        return None
+    return f"mostly aerated lung (mean {mean:.0f} HU): probably not a nodule; check the point"
+
+
 def segment_nodules(
     source: str | Path | Study,
     points: list[tuple[float, ...]],
@@ -126,8 +134,7 @@ def segment_nodules(
         except ValueError as error:
             raise InputError(study.source, str(error)) from None
         result = segmenter.segment(array, spacing, seed, hu=in_hu)
-        if result.measures is not None and result.measures.mean_hu is not None and result.measures.mean_hu < AERATED_HU:
-            why = f"mostly aerated lung (mean {result.measures.mean_hu:.0f} HU): probably not a nodule; check the point"
+        if why := aerated_note(result):
             result = replace(result, warnings=(*result.warnings, why))
         nodules.append(result)
     lungs, note = _lungs(study, lung_model)
