@@ -145,7 +145,10 @@ def test_shipped_xray_model_segments_right_and_left_lung(xrays, xray_segmenter):
         right_x = columns[np.nonzero(labels == 1)[1]].mean()
         left_x = columns[np.nonzero(labels == 2)[1]].mean()
         assert right_x < labels.shape[1] / 2 < left_x
-        assert result.quality.score > 0.85 and not result.flagged
+        assert result.quality.score > 0.85 and not result.quality.flagged
+        # these 512 px JPEG exports of the training films sit at the edge of the in-domain check (2 of 4
+        # flagged, benchmarks/README.md "In-domain check"); nothing else may need a look
+        assert {reason.code for reason in result.verdict.reasons} <= {"out-of-domain"}
         codes = [f.code for f in result.findings]
         assert "sides" in codes and "area-scale" in codes  # standard display; no spacing in a JPEG
 

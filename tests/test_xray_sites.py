@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REPO, load_script, shared, tiny_xray_config
 from lungseg.config import AugmentConfig, RunConfig
+from lungseg.inference.core.study import as_study
 from lungseg.io import read_image, read_mask
 from lungseg.metrics.functional import dice
 
@@ -185,13 +186,16 @@ def test_short_training_on_real_films_generalises_to_a_held_out_film(bench, film
 
 
 def test_auto_never_gives_an_unflagged_ct_result_for_an_unprocessed_film(films):
-    """The 138 films are high-contrast: both lung models recognise them, and the lung/ring tie-break sends
-    them to the CT model. Such a choice is flagged (routing-unsure, verdict check) and names the way out."""
+    """The 138 films are high-contrast: both lung models recognise them. The in-domain checks now send most
+    to the X-ray model (0001); the 3 the checks leave to the lung/ring tie-break go to the CT model (0041)
+    and are flagged (routing-unsure, verdict check), naming the way out."""
     from lungseg.inference.routing.load import load_segmenter
 
-    result = load_segmenter("auto").segment(films / "images" / "MCUCXR_0001_0.png")
+    auto = load_segmenter("auto")
+    assert auto.choose(as_study(films / "images" / "MCUCXR_0001_0.png")).model == "xray-lung"
+    result = auto.segment(films / "images" / "MCUCXR_0041_0.png")
     codes = [str(f.code) for f in result.findings]
-    assert codes[0] == "model-chosen" and "routing-unsure" in codes
+    assert codes[0] == "model-chosen" and "ct-lung" in result.findings[0].message and "routing-unsure" in codes
     assert result.verdict.status == "check"
     unsure = next(f for f in result.findings if str(f.code) == "routing-unsure")
     assert "chest X-ray model" in unsure.message

@@ -20,6 +20,8 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   (the manifest's metrics: per-slice and per-nodule Dice, small nodules apart, candidate sensitivity, next
   to the readers' agreement). The shipped model is fold 0's model (``--without-fold 0``: its 33 held-out
   patients were never seen), not a model of all crops: its held-out score is measured, not assumed.
+- every model: its in-domain check (``tools/fit_domain.py``: a k-NN distance on image statistics of its
+  own training images, stored as ``<name>.domain.npz`` beside the weights) after the model is released.
 - lesion models (``covid-infection``, ``covid-infection-types``): k-fold cross-validation with the
   recipe (the manifest's metrics are the fold means ± sd), then the shipped model is trained with the
   same recipe on all the training slices. ``lung-tumor`` is retired (issue 25; its recipe is kept as
@@ -334,6 +336,8 @@ def main() -> None:
         temporary = manifest_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         temporary.replace(manifest_path)
+        # the in-domain check, fitted on the training images just used (tools/fit_domain.py)
+        subprocess.run([sys.executable, str(REPO / "tools" / "fit_domain.py"), "--only", name], check=True)
         metrics = entry.get("test_metrics", entry.get("cv_metrics", {}))
         print(name, json.dumps(metrics.get("dice", metrics.get("accuracy"))))
 

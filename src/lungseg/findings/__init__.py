@@ -58,7 +58,13 @@ from lungseg.findings.results import (
     PARTIAL_ENDS,
     PARTIAL_SHORT,
 )
-from lungseg.findings.routing import MODEL_CHOSEN, OPTION_NOT_APPLIED, ROUTING_UNSURE
+from lungseg.findings.routing import (
+    FOREIGN_INPUT,
+    MODEL_CHOSEN,
+    OPTION_NOT_APPLIED,
+    ROUTING_UNSURE,
+    UNLIKE_TRAINING,
+)
 from lungseg.findings.xray_input import (
     AREA_AT_DETECTOR,
     AREA_UNKNOWN,
@@ -114,6 +120,8 @@ __all__ = [
     "AREA_UNKNOWN",
     "MODEL_CHOSEN",
     "ROUTING_UNSURE",
+    "UNLIKE_TRAINING",
+    "FOREIGN_INPUT",
     "OPTION_NOT_APPLIED",
     "NO_LUNGS",
     "NO_LUNGS_SHORT",

@@ -52,6 +52,7 @@ class Code(StrEnum):
     LUNG_OUTSIDE_BODY = "lung-outside-body"
     LUNG_SIDE_RATIO = "lung-side-ratio"
     LUNG_NOT_DARK = "lung-not-dark"
+    OUT_OF_DOMAIN = "out-of-domain"
 
 
 # The anatomy is implausible: the quality score is halved (``inference.core.quality``).

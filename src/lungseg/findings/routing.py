@@ -1,5 +1,5 @@
-"""The catalogue's findings about the model chosen for an input (``--model auto``) and options a segmenter
-cannot honour."""
+"""The catalogue's findings about the model chosen for an input (``--model auto``), options a segmenter
+cannot honour, and inputs unlike a model's training images (the in-domain check)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,17 @@ ROUTING_UNSURE = FindingKind(
     "model",
 )
 OPTION_NOT_APPLIED = FindingKind(Code.OPTION_NOT_APPLIED, W, "option(s) {options} not applied: {why}")
+
+# The in-domain check of a model (``preprocessing.domain``, ``inference.core.domain``)
+UNLIKE_TRAINING = FindingKind(
+    Code.OUT_OF_DOMAIN,
+    W,
+    "this input is unlike the images {model} was trained on (distance {distance:.0f}, in-domain up to "
+    "{threshold:.0f}{where}): the result may be wrong",
+)
+FOREIGN_INPUT = FindingKind(
+    Code.OUT_OF_DOMAIN,
+    R,
+    "this input is far from every image {model} was trained on (distance {distance:.0f}, in-domain up to "
+    "{threshold:.0f}{where}): it does not look like {kind}",
+)

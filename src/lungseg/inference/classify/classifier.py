@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.findings import Finding
 from lungseg.inference.core.checks import chest_ct_picture
+from lungseg.inference.core.domain import check_domain, load_domain, prepared_input
 from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
 from lungseg.metrics import softmax
@@ -98,7 +100,7 @@ class ClassPrediction:
 
     @property
     def flagged(self) -> bool:
-        return any(f.code == catalogue.Code.NOT_CHEST_CT for f in self.findings)
+        return any(f.code in (catalogue.Code.NOT_CHEST_CT, catalogue.Code.OUT_OF_DOMAIN) for f in self.findings)
 
     @property
     def uncertain(self) -> bool:
@@ -144,6 +146,10 @@ class ClassPrediction:
         )
 
 
+if TYPE_CHECKING:
+    from lungseg.preprocessing.domain import DomainModel
+
+
 class ImageClassifier:
     """A classifier checkpoint ready to run on ``device`` (auto: a CUDA GPU when present, else the CPU);
     ``check_inputs`` runs the chest-CT check."""
@@ -170,6 +176,7 @@ class ImageClassifier:
         self.new_scans = new_scans
         self.temperature = new_scans.temperature if new_scans else float(self.card.calibration.get("temperature", 1.0))
         self.check_inputs = check_inputs
+        self.domain: DomainModel | None = None  # the in-domain check stored with a shipped classifier (set by ``load``)
         self._torch = torch
 
     @classmethod
@@ -180,7 +187,9 @@ class ImageClassifier:
         entry = shipped_models().get(str(reference), {}) if "new_scans" not in kwargs else {}
         if entry.get("new_scans"):
             kwargs["new_scans"] = NewScans.from_manifest(entry["new_scans"])
-        return cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
+        classifier = cls(load_checkpoint(resolve_model(reference)), source=reference, **kwargs)
+        classifier.domain = load_domain(reference)
+        return classifier
 
     def read(self, path: str | Path) -> Unmarked:
         """A picture file as the classifier reads it (``data.class_folders.read_picture``); a volume or a
@@ -235,6 +244,7 @@ class ImageClassifier:
         best = int(np.argmax(calibrated))
         if self.check_inputs:
             findings += self.check_picture(np.asarray(picture))
+            findings += self.check_domain(np.asarray(picture), source)
         return ClassPrediction(
             source or "<array>",
             dict(zip(self.class_names, map(float, calibrated))),
@@ -255,6 +265,15 @@ class ImageClassifier:
         if picture.dtype != np.uint8:
             return []  # HU input is refused by the plan before this
         return chest_ct_picture(picture, lung_mask(picture))
+
+    def check_domain(self, picture: np.ndarray, source: str | None = None) -> list[Finding]:
+        """The classifier's in-domain check (``core.domain``, stored with the shipped model) on the
+        model input of ``picture``: a warning when it is unlike the training pictures, a refusal when far."""
+        if self.domain is None:
+            return []
+        prepared = prepared_input(self.card, self.field(picture)[0], source)
+        name = str(self.source) if self.source else self.card.spec.name
+        return check_domain(self.domain, name, self.card, [prepared]).findings()
 
     def heat_map(self, picture: np.ndarray, class_name: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (H, W) float32 in [0, 1] on the picture's own grid for ``class_name`` (the

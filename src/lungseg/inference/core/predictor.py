@@ -19,6 +19,7 @@ import numpy as np
 
 from lungseg.errors import InputError
 from lungseg.inference.core.backends import BACKENDS, OnnxBackend, make_backend, onnx_available, prefers_torch
+from lungseg.inference.core.domain import load_domain
 from lungseg.inference.core.ensemble import is_ensemble, load_ensemble
 from lungseg.io import read_image
 from lungseg.io.shipped import resolve_model, shipped_models
@@ -27,6 +28,7 @@ from lungseg.model_card import ModelCard
 
 if TYPE_CHECKING:
     from lungseg.models import Checkpoint
+    from lungseg.preprocessing.domain import DomainModel
 
 CPU_BATCH, GPU_BATCH = 4, 64  # slices per batch by default: small on a CPU (as fast, less memory), large on a GPU
 
@@ -88,6 +90,7 @@ class Predictor:
         self.plan = self.card.plan
         self.threshold = threshold
         self.batch_size = batch_size or (GPU_BATCH if on_gpu(self.backend) else CPU_BATCH)
+        self.domain: DomainModel | None = None  # the in-domain check stored with a shipped model (set by ``load``)
 
     @property
     def runs_on(self) -> str:
@@ -118,10 +121,13 @@ class Predictor:
                 raise ValueError("backend 'torch' cannot run an .onnx model file; use 'onnx' or 'auto'")
             return cls.from_onnx(resolve_model(reference), source=reference, **kwargs)
         if use_onnx and str(reference) in shipped_models():
-            return cls.from_onnx(resolve_model(reference, "onnx"), source=reference, **kwargs)
-        from lungseg.models import load_checkpoint  # imports PyTorch
+            predictor = cls.from_onnx(resolve_model(reference, "onnx"), source=reference, **kwargs)
+        else:
+            from lungseg.models import load_checkpoint  # imports PyTorch
 
-        return cls(load_checkpoint(resolve_model(reference)), source=reference, backend=backend, **kwargs)
+            predictor = cls(load_checkpoint(resolve_model(reference)), source=reference, backend=backend, **kwargs)
+        predictor.domain = load_domain(reference)
+        return predictor
 
     @classmethod
     def from_onnx(cls, path: str | Path, source: str | Path | None = None, **kwargs) -> Predictor:

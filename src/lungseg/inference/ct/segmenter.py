@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lungseg.inference.core.checks import check_radiograph_picture, check_result, chest_ct_picture, raise_refusals
+from lungseg.inference.core.domain import check_slices
 from lungseg.inference.core.measure import measure
 from lungseg.inference.core.pipeline import model_fields
 from lungseg.inference.core.postprocess import PostprocessOptions, postprocess
@@ -138,6 +139,8 @@ class CTSegmenter:
             raise_refusals(findings, study.source)
             findings += chest_ct_picture(hu[0], labels[0] > 0)
         findings += split_findings
+        domain = check_slices(ready.model, self._model_name(ready.model), hu, labels)
+        findings += domain.findings() if domain else []
         findings += check_result(labels, measurements, study.is_volume, spacing, midline)
         raise_refusals(findings, study.source)
         findings += check_anatomy(hu, labels, expects_hu, self.options.split_lungs)
@@ -158,7 +161,7 @@ class CTSegmenter:
             labels, classes, burden, nodules = added.labels, (*added.classes, *airways), added.burden, added.nodules
             findings += added.findings
             measurements = measure(labels, classes, in_hu, spacing, is_volume=study.is_volume)
-        lung_name = (self.names[1] if ready.model is self.eight_bit else self.names[0]) if self.names else None
+        lung_name = self._model_name(ready.model)
         names = tuple(name for name in (lung_name, *(model.name for model in self.lesions)) if name)
         return SegmentationResult(
             study,
@@ -174,6 +177,10 @@ class CTSegmenter:
             names,
             nodules,
         )
+
+    def _model_name(self, model: Predictor) -> str | None:
+        """The shipped name of the lung model that ran (None for a user's own file)."""
+        return (self.names[1] if model is self.eight_bit else self.names[0]) if self.names else None
 
     def _lung_model(self, stored: np.ndarray) -> Predictor:
         """The HU lung model, or its 8-bit variant for an 8-bit export (when there is one)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lungseg.inference.core.checks import RADIOGRAPH_RATIO, chest_ct_picture, lung_ring_ratio
+from lungseg.inference.core.domain import prepared_input
 from lungseg.inference.core.predictor import Predictor
 from lungseg.inference.core.study import Study
 from lungseg.inference.xray.film_checks import LUNG_PERCENT
@@ -32,6 +33,7 @@ from lungseg.preprocessing.radiograph import looks_like_hu
 AUTO = "auto"
 CT_MODEL, XRAY_MODEL = "ct-lung", "xray-lung"
 MIN_CT_LUNG_FRACTION = 0.02  # an axial chest CT export shows more lung than this
+DOMAIN_RATIO = 2.0  # one model's in-domain distance (over its threshold) this many times the other's decides
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,47 @@ def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Pred
     return _eight_bit_route(picture, ct_lungs_8bit, xray_lungs)
 
 
+def _domain_route(ct: tuple[float, float] | None, xray: tuple[float, float] | None) -> Route | None:
+    """The route the in-domain checks decide ((distance, threshold) per model), or None when they do not."""
+    if ct is None or xray is None:
+        return None
+    near_ct, near_xray = ct[0] / ct[1], xray[0] / xray[1]  # 1.0 = at the model's threshold
+    one_only = (near_ct <= 1) != (near_xray <= 1)
+    if not one_only and max(near_ct, near_xray) < DOMAIN_RATIO * min(near_ct, near_xray):
+        return None
+    to_ct = near_ct < near_xray
+    return Route(
+        CT_MODEL if to_ct else XRAY_MODEL,
+        f"an 8-bit picture {'in the training domain of' if one_only else 'much nearer the training images of'} "
+        f"the {'CT slice export' if to_ct else 'chest film'} model (distance {ct[0] if to_ct else xray[0]:.1f}, "
+        f"in-domain up to {ct[1] if to_ct else xray[1]:.1f}; the "
+        f"{'chest film' if to_ct else 'CT slice export'} model: {xray[0] if to_ct else ct[0]:.1f} of "
+        f"{xray[1] if to_ct else ct[1]:.1f})",
+        sure=min(near_ct, near_xray) <= 1,
+    )
+
+
+def _in_domain(predictor: Predictor, picture: np.ndarray) -> tuple[float, float] | None:
+    """(distance, threshold) of the model's stored check, or None for a model without one."""
+    check = getattr(predictor, "domain", None)
+    if check is None:
+        return None
+    return float(check.distances_of([prepared_input(predictor.card, picture)])[0]), check.threshold
+
+
 def _eight_bit_route(picture: np.ndarray, ct_lungs: Predictor, xray_lungs: Predictor) -> Route:
     """A CT export passes the chest-CT picture check (``checks.chest_ct_picture``, the classifier's check:
     enough enclosed lung, darker than the tissue around it, smooth) on the CT model's lungs; a chest film
     has lung fields on a plausible share of the picture by the X-ray model. When exactly one model sees
     its anatomy, it gets the picture; otherwise the lung/ring ratio decides (a picture that is neither
-    goes to the CT model, whose own run of the same check flags it ``not-chest-ct``: verdict check)."""
+    goes to the CT model, whose own run of the same check flags it ``not-chest-ct``: verdict check).
+    Before all that, the models' in-domain checks (``core.domain``, the same check and threshold each
+    segmenter runs): when the picture is in the training domain of exactly one model, that model gets it;
+    when both or neither, the model it is at least ``DOMAIN_RATIO`` times nearer (in units of each model's
+    threshold) gets it."""
+    by_domain = _domain_route(_in_domain(ct_lungs, picture), _in_domain(xray_lungs, picture))
+    if by_domain is not None:
+        return by_domain
     ct_mask = ct_lungs.predict([picture])[0]
     ratio = lung_ring_ratio(picture, ct_mask) if ct_mask.sum() >= 100 else float("nan")
     not_ct = chest_ct_picture(picture, ct_mask)

@@ -28,6 +28,7 @@ import numpy as np
 from lungseg import findings as catalogue
 from lungseg.findings import Finding
 from lungseg.inference.core.checks import check_finite, raise_refusals
+from lungseg.inference.core.domain import check_slices
 from lungseg.inference.core.measure import measure
 from lungseg.inference.core.pipeline import model_fields
 from lungseg.inference.core.postprocess import PostprocessOptions
@@ -145,6 +146,8 @@ class RadiographSegmenter:
         measurements = measure(labels, SPLIT_LUNGS, None, spacing, is_volume=False)
         findings += plausibility(labels[0])
         findings += split_findings
+        domain = check_slices(self.predictor, self.name, picture[None], labels)
+        findings += domain.findings() if domain else []
         findings.append(
             catalogue.SIDES_FROM_HEADER(towards="right" if mirrored else "left")
             if radiograph is not None and radiograph.row_direction in ("L", "R")
