@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -63,6 +64,19 @@ def test_sampler_keys_depend_on_seed_epoch_and_rank_only():
         assert len(shard) == len(shard_sampler) == 7
     weighted = EpochSampler(4, 0, weights=torch.tensor([0.0, 1.0, 0.0, 0.0]), draws=5)
     assert [i for i, _ in weighted] == [1] * 5
+
+
+def test_samples_per_epoch_draws_another_subset_each_epoch():
+    """train.samples_per_epoch: a fixed number of distinct samples per epoch from a large set (the COVID-19
+    pre-training draws 320 of 1,667 slices), a different subset each epoch, more than one pass if asked."""
+    sampler = EpochSampler(100, seed=0, draws=30)
+    sampler.set_epoch(0)
+    first = [i for i, _ in sampler]
+    assert len(first) == len(sampler) == 30 and len(set(first)) == 30
+    sampler.set_epoch(1)
+    assert set(i for i, _ in sampler) != set(first)
+    counts = Counter(i for i, _ in EpochSampler(10, seed=0, draws=25))
+    assert sum(counts.values()) == 25 and set(counts.values()) <= {2, 3}  # two full passes, then part of a third
 
 
 def test_bf16_autocast_on_the_cpu_trains_and_records_the_device(tmp_path, kmader_subset):

@@ -215,6 +215,9 @@ class TrainConfig:
         cli=CLASSIFICATION,
     )
     epoch_repeats: int = setting(1, "Passes over the training set per epoch (tiny sets such as 4 X-rays).", min=1)
+    samples_per_epoch: int | None = setting(
+        None, "Draw this many training samples per epoch, another random subset each epoch (large sets).", min=1
+    )
     device: str = setting(
         "auto", "Where to train (auto: CUDA when PyTorch sees a GPU, else the CPU).", **DEVICE, cli=BOTH
     )

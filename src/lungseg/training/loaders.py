@@ -32,7 +32,7 @@ def make_loader(
         train.seed,
         train.epoch_repeats,
         weights,
-        getattr(dataset, "epoch_size", None) if weights is not None else None,
+        getattr(dataset, "epoch_size", None) if weights is not None else train.samples_per_epoch,
         distributed.rank,
         distributed.world_size,
     )

@@ -18,7 +18,9 @@ from torch.utils.data import Sampler
 
 class EpochSampler(Sampler):
     """``size`` samples; per epoch ``len(size) x repeats`` shuffled draws (several permutations), or
-    ``draws`` weighted draws with replacement when ``weights`` are given; ``set_epoch`` before iterating."""
+    ``draws`` weighted draws with replacement when ``weights`` are given, or without weights the first
+    ``draws`` of the epoch's permutations (a fixed number of samples per epoch from a large set: each
+    epoch another random subset); ``set_epoch`` before iterating."""
 
     def __init__(
         self,
@@ -47,7 +49,9 @@ class EpochSampler(Sampler):
         if self.weights is not None:
             count = self.draws or self.size
             return torch.multinomial(self.weights, count, replacement=True, generator=generator).tolist()
-        return [i for _ in range(self.repeats) for i in torch.randperm(self.size, generator=generator).tolist()]
+        passes = self.repeats if self.draws is None else max(self.repeats, math.ceil(self.draws / self.size))
+        sequence = [i for _ in range(passes) for i in torch.randperm(self.size, generator=generator).tolist()]
+        return sequence if self.draws is None else sequence[: self.draws]
 
     def __iter__(self):
         sequence = self._sequence()
@@ -58,5 +62,5 @@ class EpochSampler(Sampler):
             yield sequence[position], (base + position) % 2**32
 
     def __len__(self) -> int:
-        count = (self.draws or self.size) if self.weights is not None else self.size * self.repeats
+        count = self.draws or (self.size if self.weights is not None else self.size * self.repeats)
         return math.ceil(count / self.world_size)
