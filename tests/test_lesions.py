@@ -107,6 +107,21 @@ def test_lesion_burden_matches_a_hand_count_on_a_real_slice():
     assert set(report["per_lung"]) == {"right_lung", "left_lung"} and report["components"] == {}
 
 
+def test_lesions_never_paint_airway_voxels_on_a_real_slice():
+    """A lesion map that covers the airways (label 8, trachea and bronchi) leaves them airway: the airway
+    is air, not infection, and its volume stays apart from the lungs and the lesions."""
+    from lungseg.labels import AIRWAY
+
+    _, lungs = real_lungs()
+    lungs = lungs.copy()
+    rows, cols = np.nonzero(lungs[0] == 0)
+    lungs[0, rows[:400], cols[:400]] = AIRWAY.value  # stand-in airway voxels on the real label map
+    everywhere = np.full(lungs.shape, INFECTION.value, np.uint8)
+    merged = merge_lesions(lungs, [everywhere])
+    assert (merged[lungs == AIRWAY.value] == AIRWAY.value).all()
+    assert (merged[(lungs != AIRWAY.value)] == INFECTION.value).all()
+
+
 def test_severity_bands():
     assert [severity(p) for p in (0, 0.01, 25, 25.1, 50, 51, 75, 75.5, 100)] == [0, 1, 1, 2, 2, 3, 3, 4, 4]
 

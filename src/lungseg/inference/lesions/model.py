@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lungseg.inference.core.predictor import Predictor
-from lungseg.labels import LabelClass, lesion_classes
+from lungseg.labels import AIRWAY, LabelClass, lesion_classes
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,11 @@ def minimum_voxels(spacing, is_volume: bool, options: LesionOptions) -> float:
 
 
 def merge_lesions(lungs: np.ndarray, lesions: list[np.ndarray]) -> np.ndarray:
-    """Lung labels with each lesion map's voxels on top (later maps win where two overlap)."""
+    """Lung labels with each lesion map's voxels on top (later maps win where two overlap); airway voxels
+    (label ``AIRWAY``: trachea and bronchi, air by definition) are never painted as a lesion."""
     merged = lungs.copy()
+    airway = lungs == AIRWAY.value
     for found in lesions:
-        merged[found > 0] = found[found > 0]
+        paint = (found > 0) & ~airway
+        merged[paint] = found[paint]
     return merged
