@@ -184,6 +184,19 @@ def test_compressing_slope_on_one_slice_is_not_no_lung_found(tmp_path):
     assert "no lung" not in line
 
 
+def test_compressed_scale_in_a_2d_tiff_through_auto_is_named_not_routed_as_a_film(tmp_path):
+    """A kmader HU slice saved as a float TIFF with the slope 0.1 baked in (air near -100): negative values are
+    never radiograph data, so auto sends it to the CT model, whose check names the HU scale."""
+    hu = np.asarray(tifffile.imread(shared("ct-lung-kmader", "images", "ID_0022_Z_0131.tif")), np.float32)
+    tifffile.imwrite(tmp_path / "compressed.tif", hu / 10.0)
+    line = _error_line(
+        run_cli("predict", tmp_path / "compressed.tif", tmp_path / "o.png", "--model", "auto"),
+        "compressed.tif",
+        "Hounsfield scale is compressed",
+    )
+    assert "radiograph" not in line and "xray" not in line
+
+
 def test_popi_with_its_own_slope_still_segments(tmp_path):
     source = sorted(shared("ct-volume-popi", "dicom").iterdir())[35]
     done = run_cli("predict", source, tmp_path / "o.png")

@@ -1,7 +1,9 @@
 """Which lung model an input needs, CT or chest X-ray, decided from the input itself (``--model auto``).
 
 - a 3D volume, DICOM modality CT, or pixel values in Hounsfield units (air below -500) -> ``ct-lung``;
-- DICOM modality CR/DX (a projection radiograph), or 12/16-bit pixel data without HU air -> ``xray-lung``;
+- DICOM modality CR/DX (a projection radiograph), or 12/16-bit pixel data without HU air and without
+  negative values -> ``xray-lung`` (values down to below -50 are CT on a compressed Hounsfield scale, say
+  a RescaleSlope of 0.1 baked into a TIFF: they go to the CT model, whose check names the HU scale);
 - an 8-bit picture is either a CT slice export or a radiograph export, and both lung models look at it:
   the 8-bit CT model (``ct-lung-8bit``) outlines its lungs, which must pass the chest-CT picture check
   (``checks.chest_ct_picture``, the one the classifier and the CT segmenter run: enough enclosed lung,
@@ -33,6 +35,7 @@ from lungseg.preprocessing.radiograph import looks_like_hu
 AUTO = "auto"
 CT_MODEL, XRAY_MODEL = "ct-lung", "xray-lung"
 MIN_CT_LUNG_FRACTION = 0.02  # an axial chest CT export shows more lung than this
+NEGATIVE_VALUE = -50.0  # pixel values below this are not radiograph data (CT on a compressed HU scale)
 DOMAIN_RATIO = 2.0  # one model's in-domain distance (over its threshold) this many times the other's decides
 
 
@@ -71,6 +74,12 @@ def route(study: Study, ct_lungs_8bit: Predictor | None = None, xray_lungs: Pred
         )
     if looks_like_hu(picture):
         return Route(CT_MODEL, "pixel values in Hounsfield units")
+    if float(picture.min()) < NEGATIVE_VALUE:  # radiographs store photon counts: never far below zero
+        return Route(
+            CT_MODEL,
+            f"negative pixel values (down to {float(picture.min()):.0f}): CT data, not radiograph data "
+            "(the CT checks judge its Hounsfield scale)",
+        )
     if intensity_kind(picture) == "hu":
         return Route(
             XRAY_MODEL,
