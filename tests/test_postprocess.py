@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from conftest import shared
 from lungseg.inference.core.measure import RegionMeasurement, measure
 from lungseg.inference.core.postprocess import PostprocessOptions, keep_largest_components, postprocess, split_lungs
+from lungseg.io.masks import read_mask_array
 from lungseg.labels import BOTH_LUNGS, LEFT_LUNG, LUNG, RIGHT_LUNG, SPLIT_LUNGS
+from lungseg.metrics.functional import dice
 
 
 def _two_lungs(bridge: bool = False) -> np.ndarray:
@@ -89,3 +92,17 @@ def test_air_outside_the_body_is_dropped_on_a_real_slice(kmader):
     assert np.array_equal(keep_largest_components(lungs | outside, max_components=3, hu=hu), lungs)
     assert np.array_equal(keep_largest_components(lungs | outside, max_components=3), lungs | outside)
     assert np.array_equal(keep_largest_components(outside, hu=hu), outside)  # the largest always stays
+
+
+def test_a_lung_at_the_edge_of_the_lungs_box_is_kept_on_a_real_slice():
+    """kmader ID_0244: the left lung lies at the edge of the lungs' bounding box; the body outline was taken
+    from that box only, so the lung looked open to the outside and was dropped (one lung left, verdict
+    check). The outline now comes from whole slices: both lungs stay."""
+    from lungseg.inference import Segmenter
+
+    name = "ID_0244_Z_0184.tif"
+    result = Segmenter.from_pretrained("ct-lung").segment(shared("ct-lung-kmader", "images", name))
+    labels = np.asarray(result.labels)
+    truth = read_mask_array(shared("ct-lung-kmader", "masks", name)) > 0
+    assert (labels == 2).sum() > 0.5 * (labels == 1).sum()
+    assert dice(labels > 0, truth) > 0.97

@@ -51,8 +51,10 @@ def postprocess(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarray | 
     if not mask.any():
         return cleaned
     box = _bounding_box(mask, margin=options.smooth_radius + 1)
-    body_hu = hu[box] if hu is not None and options.drop_outside_body else None
-    cleaned[box] = _postprocess_box(mask[box], options, body_hu)
+    # the body outline from whole slices: cropped to the lungs' box first, a lung touching the box edge
+    # would look open to the outside and be dropped (the left lung of kmader ID_0244, issue 24)
+    body = body_outline(hu[box[0]])[:, box[1], box[2]] if hu is not None and options.drop_outside_body else None
+    cleaned[box] = _postprocess_box(mask[box], options, body)
     return cleaned
 
 
@@ -64,14 +66,14 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(box)
 
 
-def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarray | None) -> np.ndarray:
+def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, body: np.ndarray | None) -> np.ndarray:
     mask = mask.astype(bool, copy=True)
     if options.smooth_radius > 0:
         structure = _ball(options.smooth_radius, volume=mask.shape[0] > 1)
         mask = ndimage.binary_closing(ndimage.binary_opening(mask, structure), structure)
     if options.keep_largest:
         mask = keep_largest_components(
-            mask, options.min_component_fraction, max_components=2 if mask.shape[0] > 1 else None, hu=hu
+            mask, options.min_component_fraction, max_components=2 if mask.shape[0] > 1 else None, body=body
         )
     if options.fill_holes_2d:
         for z in range(mask.shape[0]):
@@ -82,36 +84,42 @@ def _postprocess_box(mask: np.ndarray, options: PostprocessOptions, hu: np.ndarr
 
 
 def keep_largest_components(
-    mask: np.ndarray, min_fraction: float = 0.05, max_components: int | None = 2, hu: np.ndarray | None = None
+    mask: np.ndarray,
+    min_fraction: float = 0.05,
+    max_components: int | None = 2,
+    hu: np.ndarray | None = None,
+    body: np.ndarray | None = None,
 ) -> np.ndarray:
     """Keep components at least ``min_fraction`` of the largest one (at most ``max_components``). With
-    ``hu`` (the image, same shape), a component other than the largest is kept only if at least half of
-    it lies inside the body outline (``inside_body_share``)."""
+    ``hu`` (the image, same shape) or its ``body_outline`` ``body``, a component other than the largest is
+    kept only if at least half of it lies inside the body outline."""
     labels, count = ndimage.label(mask)
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
     order = np.argsort(sizes)[::-1]
     keep = [index + 1 for index in order if sizes[index] >= min_fraction * sizes[order[0]]]
-    if hu is not None:
+    if body is None and hu is not None:
+        body = body_outline(hu)
+    if body is not None:
         boxes = ndimage.find_objects(labels)
-        keep = keep[:1] + [index for index in keep[1:] if inside_body_share(labels, index, boxes[index - 1], hu) >= 0.5]
+        keep = keep[:1] + [index for index in keep[1:] if inside_share(labels, index, boxes[index - 1], body) >= 0.5]
     return np.isin(labels, keep[:max_components] if max_components else keep)
 
 
-def inside_body_share(
-    labels: np.ndarray, index: int, box: tuple[slice, ...], hu: np.ndarray, body_hu: float = -500.0
-) -> float:
-    """Share of component ``index`` inside the body outline: soft tissue (> ``body_hu``) with its enclosed
-    holes filled, per slice, at half resolution. Air between the body and the scanner's field-of-view edge
-    is outside it; the lungs are inside."""
-    inside = total = 0
-    for z in range(box[0].start, box[0].stop):
-        component = labels[z, ::2, ::2] == index
-        body = ndimage.binary_fill_holes(np.asarray(hu[z, ::2, ::2]) > body_hu)
-        inside += int(np.count_nonzero(component & body))
-        total += int(np.count_nonzero(component))
-    return inside / total if total else 1.0
+def body_outline(hu: np.ndarray, body_hu: float = -500.0) -> np.ndarray:
+    """(Z, Y, X) image -> bool body outline: soft tissue (> ``body_hu``) with its enclosed holes filled, per
+    slice, at half resolution (repeated back to full size). Air between the body and the scanner's
+    field-of-view edge is outside it; the lungs are inside."""
+    half = np.stack([ndimage.binary_fill_holes(np.asarray(plane[::2, ::2]) > body_hu) for plane in hu])
+    return np.repeat(np.repeat(half, 2, axis=1), 2, axis=2)[:, : hu.shape[1], : hu.shape[2]]
+
+
+def inside_share(labels: np.ndarray, index: int, box: tuple[slice, ...], body: np.ndarray) -> float:
+    """Share of component ``index`` (within its bounding ``box``) inside the ``body`` outline."""
+    component = labels[box] == index
+    total = int(np.count_nonzero(component))
+    return int(np.count_nonzero(component & body[box])) / total if total else 1.0
 
 
 def split_lungs(mask: np.ndarray, midline_x: float | None = None) -> tuple[np.ndarray, bool]:
