@@ -67,6 +67,23 @@ class Release:
     nodule_cv: str | None = None  # nodules: the tag of benchmarks/nodule_cv.py (5-fold CV by patient)
 
 
+# The terms of each model's training data, written into its manifest entry (README "Training data and
+# licences of the shipped weights" says what they mean for users of the weights).
+KMADER_TERMS = "ct-lung-kmader: Kaggle dataset kmader/finding-lungs-in-ct-data, no licence file; see its page, cite it"
+LICENCES = {
+    "ct-lung": KMADER_TERMS,
+    "ct-lung-8bit": KMADER_TERMS,
+    "covid-infection": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation; cite Fan D.-P. et al. 2020)",
+    "covid-infection-types": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation; "
+    "cite Fan D.-P. et al. 2020)",
+    "ct-cancer-type": "chest-ct-cancer: CC0 as stated by its mirror (Kaggle mohamedhanyyy/chest-ctscan-images)",
+    "xray-lung": "Montgomery County set (NLM): research use with attribution "
+    "(Jaeger S. et al. 2014, Candemir S. et al. 2014)",
+    "lung-nodule": "LIDC-IDRI: CC BY 3.0 (Armato S.G. III et al. 2011; Clark K. et al. 2013); "
+    f"negatives: {KMADER_TERMS}",
+}
+
+
 def covid_release(name: str, masks: str, description: str) -> Release:
     """A model of the COVID-19 slices: 5-fold CV with its recipe, then the same recipe on all 50 slices."""
     data = ["--config", f"recipes/{name}.yaml", "--images", f"{COVID}/images", "--masks", f"{COVID}/{masks}"]
@@ -311,6 +328,7 @@ def release(name: str, spec: Release) -> dict:
     lungseg("export", str(onnx), "--model", str(checkpoint))
     shutil.copy(run / "config.yaml", WEIGHTS / f"{name}.config.yaml")
     entry.update(spec.extra)
+    entry["licence"] = LICENCES[name]
     entry["files"] = {
         "checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
         "onnx": {"name": onnx.name, "sha256": sha256(onnx), "url": None},
