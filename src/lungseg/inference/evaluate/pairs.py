@@ -34,11 +34,26 @@ def default_split(card: ModelCard, data, images, split: str | None) -> str | Non
     return split
 
 
+def refuse_pseudo_labels(masks: Path) -> None:
+    """Masks whose data folder's SOURCE.txt calls them PSEUDO-LABELS (a model's predictions, such as
+    covid-infection-pseudo) are training material, never a score's ground truth: ``InputError``."""
+    for folder in (Path(masks), *Path(masks).parents[:2]):
+        source = folder / "SOURCE.txt"
+        if source.is_file() and "MASKS ARE PSEUDO-LABELS" in source.read_text(errors="replace"):
+            raise InputError(
+                masks,
+                f"these masks are PSEUDO-LABELS (a model's predictions, see {source}), not ground truth: "
+                "train on them, never score on them",
+            )
+
+
 def select_pairs(
     card: ModelCard, data: str | Path | None, images: str | Path | None, masks: str | Path | None, split: str | None
 ) -> list[Pair]:
     """All pairs in the folders, or only those of ``split`` (train/val/test/all) of the checkpoint's run."""
-    pairs = find_pairs(*resolve_folders(data, images, masks))
+    folders = resolve_folders(data, images, masks)
+    refuse_pseudo_labels(folders[1])
+    pairs = find_pairs(*folders)
     if split is None:
         return pairs
     if card.split is None:
