@@ -63,6 +63,17 @@ def test_a_kmader_slice_at_the_main_bronchi_gets_airways(segmenter):
     assert AIRWAY in result.classes and (result.labels == AIRWAY.value).sum() > 50  # measured 141 pixels
 
 
+def test_the_right_main_bronchus_at_the_carina_level_of_a_kmader_slice_is_airway(segmenter):
+    """ID_0244 (the carina level): the right main bronchus at the hilum, 30.4 mm from the midline, drawn as
+    right lung by the model, becomes airway (measured 97 pixels); the left lung is there too."""
+    result = segmenter.segment(shared("ct-lung-kmader", "images", "ID_0244_Z_0184.tif"))
+    labels = np.asarray(result.labels)
+    assert AIRWAY in result.classes and (labels == AIRWAY.value).sum() > 40
+    airway_columns = np.nonzero(labels == AIRWAY.value)[1]
+    assert airway_columns.mean() < labels.shape[1] / 2  # the patient's right: the image's left
+    assert (labels == LEFT_LUNG.value).sum() > 10000
+
+
 def test_a_slice_without_trachea_gets_none(segmenter):
     result = segmenter.segment(shared("ct-lung-kmader", "images", "ID_0153_Z_0065.tif"))  # heart and liver level
     assert AIRWAY not in result.classes and not (result.labels == AIRWAY.value).any()

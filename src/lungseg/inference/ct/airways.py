@@ -6,9 +6,9 @@ classic region grow in air-density voxels with leak control, on HU volumes and H
    (an odd number of pixels, at least 3: single voxels of noise split a lumen), inside the body outline
    (``anatomy.body_outline``: the air around the patient never counts). A trachea candidate on a slice
    is a 2D air component of ``TRACHEA_MM2`` area, round (area at least ``ROUNDNESS`` of the disc through
-   its farthest pixel), centred within ``MIDLINE_MM`` of the body midline and lying in soft tissue, not
-   in the lung: at most ``RING_AERATED`` of the ring ``RING_MM`` around it is aerated (HU below half the
-   median lung HU).
+   its farthest pixel), centred within ``MIDLINE_MM`` of the body midline (35 mm: a main bronchus at the
+   hilum lies 30 mm out) and lying in soft tissue, not in the lung: at most ``RING_AERATED`` of the ring
+   ``RING_MM`` around it is aerated (HU below half the median lung HU).
 2. A volume's seed is the top-most tube of candidates over ``TUBE_MM`` downward (each overlapping the one
    above) above the slice of largest lung area (the trachea enters the chest from above; the lungs of an
    abdominal scan are largest at its top); a volume without one gets no airway label.
@@ -40,7 +40,7 @@ AIR_BELOW_LUNG = 120.0
 SMOOTH_MM = 2.5
 TRACHEA_MM2 = (15.0, 700.0)
 ROUNDNESS = 0.3
-MIDLINE_MM = 30.0
+MIDLINE_MM = 35.0
 RING_MM = (2.0, 5.0)
 RING_AERATED = 0.6
 TUBE_MM = 20.0
