@@ -186,6 +186,7 @@ def sets() -> dict[str, tuple[list[tuple[str, Images]], list[tuple[str, Images]]
             name: (
                 [
                     ("COVID-19 pseudo slices, 20 other volumes (every 4th)", covid),
+                    ("COVID-19 pseudo slices of the 3 volumes held out of stage 1", stage_one_held_out()),
                     (
                         "kmader lung crops (healthy)",
                         lung_crops(files(kmader / "images", kmader_held), kmader / "masks"),
@@ -218,6 +219,14 @@ def sets() -> dict[str, tuple[list[tuple[str, Images]], list[tuple[str, Images]]
             ],
         ),
     }
+
+
+def stage_one_held_out() -> Images:
+    """The pseudo slices of the volumes the semi-supervised pre-training (runs/covid-pretrain) held out
+    for validation: never trained on by any model (empty when that run is not here)."""
+    split = REPO / "runs" / "covid-pretrain" / "split.json"
+    names = [n for n in json.loads(split.read_text())["val"] if n.startswith("Data-1")] if split.is_file() else []
+    return files(SHARED / "covid-infection-pseudo" / "images", names)
 
 
 def nodule_fold0() -> Images:

@@ -164,3 +164,27 @@ def test_classifier_flags_em_and_passes_a_validation_picture():
     assert em.flagged and any(f.code == Code.OUT_OF_DOMAIN for f in em.findings)
     valid = sorted((SHARED / "chest-ct-cancer" / "valid" / "adenocarcinoma").iterdir())[0]
     assert not any(f.code == Code.OUT_OF_DOMAIN for f in classifier.apply(valid).findings)
+
+
+def test_the_covid_infection_check_joins_the_verdict_and_passes_its_own_kind():
+    """covid-infection (semi-supervised: fitted on 1,717 images) runs its check inside the lungs; a slice of a
+    COVID-19 volume that no model trained on passes it, an HU chest CT slice too. covid-infection-types
+    (fitted on 50) is not asked (lesions.model.MIN_DOMAIN_FIT)."""
+    import json
+
+    from lungseg.inference import Segmenter
+
+    segmenter = Segmenter.from_pretrained("ct-lung", lesions=["covid-infection", "covid-infection-types"])
+    assert [m.predictor.domain.n_train >= 500 for m in segmenter.lesions] == [True, False]
+    split = REPO / "runs" / "covid-pretrain" / "split.json"
+    held_out = (
+        [n for n in json.loads(split.read_text())["val"] if n.startswith("Data-1")][0]
+        if split.is_file()
+        else "Data-1_coronacases_org_007_100"  # a volume held out of stage 1 (recipes/covid-infection-pretrain.yaml)
+    )
+    for path in (
+        SHARED / "covid-infection-pseudo" / "images" / f"{held_out}.jpg",
+        KMADER / "images" / "ID_0022_Z_0131.tif",
+    ):
+        result = segmenter.segment(path)
+        assert not any(f.code == Code.OUT_OF_DOMAIN for f in result.findings), (path, result.findings)

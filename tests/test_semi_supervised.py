@@ -118,7 +118,7 @@ def test_short_pretrain_then_fine_tune_on_labelled_slices(tmp_path):
     stage2 = run_cli(
         "train",
         "--config",
-        REPO / "recipes" / "candidates" / "covid-infection-semi.yaml",
+        REPO / "recipes" / "covid-infection.yaml",
         "--images",
         labelled / "images",
         "--masks",

@@ -92,6 +92,22 @@ def card_of(model: str):
     return load_checkpoint(resolve_model(model)).card
 
 
+def stage_one_files(card) -> list[Path]:
+    """A model fine-tuned from a pre-trained run (``train.init_from`` naming a run's ``best.pt``, such as the
+    semi-supervised covid-infection from runs/covid-pretrain) also learnt from that run's training images:
+    the ``train`` samples of its ``split.json``, in the folder its config names."""
+    init = ((card.provenance.config or {}).get("train") or {}).get("init_from") or ""
+    run = (REPO / init).parent if init.endswith("best.pt") else None
+    if run is None or not (run / "split.json").is_file():
+        return []
+    import yaml
+
+    images = Path(yaml.safe_load((run / "config.yaml").read_text())["data"]["images"])
+    images = images if images.is_absolute() else REPO / images
+    names = json.loads((run / "split.json").read_text())["train"]
+    return TrainingImages(images).files(names)
+
+
 def read_stored(path: Path) -> np.ndarray:
     """A training file as training read it (gray; classifier pictures without their marks)."""
     from lungseg.io import read_image
@@ -107,10 +123,13 @@ def training_features(model: str) -> tuple[np.ndarray, str]:
     source = TRAINING[model]
     names = card.split.train
     files = source.files(names)
+    stage_one = stage_one_files(card)
+    files += stage_one
     inputs = model_inputs(model, ((str(path), read_stored(path)) for path in files))
     features = np.stack([domain_features(x) for x in inputs])
     where = source.folder.relative_to(REPO) if source.folder.is_relative_to(REPO) else source.folder.resolve()
-    return features, f"{len(files)} training images of {model} ({where.as_posix()}, the checkpoint's train split)"
+    more = f" + {len(stage_one)} of its pre-training run" if stage_one else ""
+    return features, f"{len(files)} training images of {model} ({where.as_posix()}, the checkpoint's train split{more})"
 
 
 def fit(model: str, method: str = "knn") -> Path:

@@ -22,6 +22,9 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   patients were never seen), not a model of all crops: its held-out score is measured, not assumed.
 - every model: its in-domain check (``tools/fit_domain.py``: a k-NN distance on image statistics of its
   own training images, stored as ``<name>.domain.npz`` beside the weights) after the model is released.
+- ``covid-infection`` is semi-supervised (issue 26): its ``prepare`` step builds the pre-training folder
+  and runs stage 1 (``tools/covid_pretrain_set.py --train runs/covid-pretrain``), and its recipe starts from
+  ``runs/covid-pretrain/best.pt``.
 - lesion models (``covid-infection``, ``covid-infection-types``): k-fold cross-validation with the
   recipe (the manifest's metrics are the fold means ± sd), then the shipped model is trained with the
   same recipe on all the training slices. ``lung-tumor`` is retired (issue 25; its recipe is kept as
@@ -39,7 +42,7 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +76,10 @@ KMADER_TERMS = "ct-lung-kmader: Kaggle dataset kmader/finding-lungs-in-ct-data, 
 LICENCES = {
     "ct-lung": KMADER_TERMS,
     "ct-lung-8bit": KMADER_TERMS,
-    "covid-infection": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation; cite Fan D.-P. et al. 2020)",
+    "covid-infection": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation) and covid-infection-pseudo "
+    "(coronacases.org: research use; Radiopaedia: CC BY-NC-SA 3.0, non-commercial, share-alike), cite Ma J. et al. "
+    "2021 and Fan D.-P. et al. 2020: use these weights for non-commercial research only; kmader negatives: "
+    + KMADER_TERMS,
     "covid-infection-types": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation; "
     "cite Fan D.-P. et al. 2020)",
     "ct-cancer-type": "chest-ct-cancer: CC0 as stated by its mirror (Kaggle mohamedhanyyy/chest-ctscan-images)",
@@ -136,11 +142,19 @@ RELEASES = {
         prepared="runs/kmader-8bit",
         evaluate=["--data", "runs/kmader-8bit", "--split", "test"],
     ),
-    "covid-infection": covid_release(
-        "covid-infection",
-        "masks_infection",
-        "U-Net (base 16, depth 4, from ct-lung) for COVID-19 infection in 8-bit "
-        "CT slices cropped to the lungs (HU input through the measured export window L-380/W1170), 256x256 input",
+    "covid-infection": replace(
+        covid_release(
+            "covid-infection",
+            "masks_infection",
+            "U-Net (base 16, depth 4) for COVID-19 infection in 8-bit CT slices cropped to the lungs (HU input "
+            "through the measured export window L-380/W1170), 256x256 input; semi-supervised: pre-trained on "
+            "1,600 pseudo-labelled slices of 20 volumes and 362 healthy lung crops, fine-tuned on the 50 labelled",
+        ),
+        data="covid-infection/train masks_infection (Inf-Net COVID-SemiSeg, 50 radiologist-labelled slices) after "
+        "stage 1 on covid-infection-pseudo (1,600 PSEUDO-labelled slices of 20 volumes) and 362 lung crops of "
+        "kmader training/validation slices with empty masks (tools/covid_pretrain_set.py; see the SOURCE.txt files)",
+        prepare=["tools/covid_pretrain_set.py", "runs/covid-pretrain-data", "--train", "runs/covid-pretrain"],
+        prepared="runs/covid-pretrain/best.pt",  # a file: the tool always runs, and skips what is done
     ),
     "covid-infection-types": covid_release(
         "covid-infection-types",

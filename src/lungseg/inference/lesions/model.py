@@ -39,6 +39,9 @@ class LesionOptions:
     crop_margin: float = 0.04  # lung-cropped models: margin around the lung box, as a share of its size
 
 
+MIN_DOMAIN_FIT = 500  # a lesion model's in-domain check joins the verdict when fitted on this many images
+
+
 class LesionModel:
     """A lesion predictor with the label classes its channels take in the combined label map."""
 
@@ -63,6 +66,23 @@ class LesionModel:
         for (z, box), labels in zip(boxes.items(), self._labels(crops, tta)):  # the predictor batches them
             found[z][box] = values[labels]
         return clean_lesions(found, lungs > 0, spacing, options)
+
+    def domain(self, stored: np.ndarray, lungs: np.ndarray, options: LesionOptions):
+        """The lesion model's in-domain check (``core.domain``) on the crops it sees of the slices with the
+        most lung, or None: no stored check, or one fitted on fewer than ``MIN_DOMAIN_FIT`` images (the
+        50-slice COVID-19 checks flagged 70 % of other COVID-19 volumes' slices; benchmarks/README.md)."""
+        from lungseg.inference.core.domain import check_domain, measured_slices, prepared_input
+
+        check = self.predictor.domain
+        if check is None or check.n_train < MIN_DOMAIN_FIT:
+            return None
+        crop = self.predictor.plan.field_of_view == "lungs"
+        slices = [z for z in measured_slices(lungs) if lungs[z].any()]
+        if not slices:
+            return None
+        boxes = [_lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None)) for z in slices]
+        prepared = [prepared_input(self.predictor.card, stored[z][box]) for z, box in zip(slices, boxes)]
+        return check_domain(check, self.name, self.predictor.card, prepared, slices if len(stored) > 1 else ())
 
     def _labels(self, images: list[np.ndarray], tta: bool) -> list[np.ndarray]:
         if not images:
