@@ -3,15 +3,15 @@
 Every shipped model has a ``preprocessing.domain.DomainModel`` stored with its weights (manifest
 ``files.domain``, fitted by ``tools/fit_domain.py``). ``load_domain(name)`` reads it (None for a model
 without one: a user's own checkpoint); ``check_domain`` measures the prepared model inputs the model
-itself sees and gives a ``DomainResult`` whose ``findings()`` are one finding: ``out-of-domain`` info
-(in domain, with the distance), warning (unlike: verdict ``check``) or refusal (foreign: no result).
+itself sees and gives a ``DomainResult`` whose ``findings()`` are none (in domain) or one ``out-of-domain``
+finding: a warning (unlike: verdict ``check``) or a refusal (foreign: no result).
 The CT and X-ray segmenters, the ``auto`` router, the lesion stage and the classifier all use this, with
 the threshold stored for the model. Measured in ``benchmarks/domain_check.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,13 +57,12 @@ def prepared_input(card: ModelCard, image: np.ndarray, source: str | Path | None
 
 @dataclass(frozen=True)
 class DomainResult:
-    """``distance`` (median over the measured ``slices``), the model's ``threshold`` and ``far``, the
-    ``status`` (in, unlike, foreign), the ``model`` name and what its training images were (``kind``)."""
+    """``distance`` (median over the measured ``slices``), the model's ``threshold``, the ``status`` (in,
+    unlike, foreign), the ``model`` name and what its training images were (``kind``)."""
 
     model: str
     distance: float
     threshold: float
-    far: float
     status: str
     kind: str
     slices: tuple[int, ...] = ()
@@ -78,14 +77,6 @@ class DomainResult:
             return [catalogue.UNLIKE_TRAINING(**values)]
         return []
 
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "distance": round(self.distance, 2),
-            "threshold": round(self.threshold, 2),
-            "status": self.status,
-        }
-
 
 def check_domain(
     check: DomainModel, model: str, card: ModelCard, prepared: Sequence[np.ndarray], slices: Sequence[int] = ()
@@ -93,7 +84,7 @@ def check_domain(
     """Prepared model inputs (S, S) in [0, 1] -> the result: the median distance decides."""
     distance = float(np.median(check.distances_of(prepared)))
     status = check.status(distance)
-    return DomainResult(model, distance, check.threshold, check.far, status, input_kind(card), tuple(slices))
+    return DomainResult(model, distance, check.threshold, status, input_kind(card), tuple(slices))
 
 
 def measured_slices(labels: np.ndarray) -> list[int]:
@@ -107,14 +98,21 @@ def measured_slices(labels: np.ndarray) -> list[int]:
     return [int(candidates[i]) for i in picks]
 
 
-def check_slices(predictor, name: str | None, images: np.ndarray, labels: np.ndarray) -> DomainResult | None:
-    """A segmenter's check: ``predictor``'s stored check (None without one) on the slices of ``images``
-    (Z, H, W, as the model got them) chosen by ``measured_slices(labels)``."""
+def check_slices(
+    predictor,
+    name: str | None,
+    images: np.ndarray,
+    labels: np.ndarray,
+    box: Callable[[int], tuple[slice, slice]] | None = None,
+) -> DomainResult | None:
+    """A model's check: ``predictor``'s stored check (None without one) on the slices of ``images``
+    (Z, H, W, as the model got them) chosen by ``measured_slices(labels)``, each cut to ``box(z)`` when
+    given (a lung-cropped lesion model sees its slice's lung box)."""
     check = getattr(predictor, "domain", None)
     if check is None:
         return None
     slices = measured_slices(labels)
-    prepared = [prepared_input(predictor.card, images[z]) for z in slices]
+    prepared = [prepared_input(predictor.card, images[z][box(z)] if box else images[z]) for z in slices]
     where = slices if len(images) > 1 else ()
     return check_domain(check, name or str(predictor.source), predictor.card, prepared, where)
 

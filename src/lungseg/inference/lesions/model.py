@@ -68,21 +68,21 @@ class LesionModel:
         return clean_lesions(found, lungs > 0, spacing, options)
 
     def domain(self, stored: np.ndarray, lungs: np.ndarray, options: LesionOptions):
-        """The lesion model's in-domain check (``core.domain``) on the crops it sees of the slices with the
-        most lung, or None: no stored check, or one fitted on fewer than ``MIN_DOMAIN_FIT`` images (the
-        50-slice COVID-19 checks flagged 70 % of other COVID-19 volumes' slices; benchmarks/README.md)."""
-        from lungseg.inference.core.domain import check_domain, measured_slices, prepared_input
+        """The lesion model's in-domain check (``core.domain.check_slices``) on the crops it sees of the
+        slices with the most lung, or None: no lung, no stored check, or one fitted on fewer than
+        ``MIN_DOMAIN_FIT`` images (the 50-slice COVID-19 checks flagged 70 % of other COVID-19 volumes'
+        slices; benchmarks/README.md)."""
+        from lungseg.inference.core.domain import check_slices
 
         check = self.predictor.domain
-        if check is None or check.n_train < MIN_DOMAIN_FIT:
+        if check is None or check.n_train < MIN_DOMAIN_FIT or not lungs.any():
             return None
+
+        def lung_box(z: int) -> tuple[slice, slice]:  # the measured slices hold lung: never the whole slice
+            return _lung_box(lungs[z], options.crop_margin) or (slice(None), slice(None))
+
         crop = self.predictor.plan.field_of_view == "lungs"
-        slices = [z for z in measured_slices(lungs) if lungs[z].any()]
-        if not slices:
-            return None
-        boxes = [_lung_box(lungs[z], options.crop_margin) if crop else (slice(None), slice(None)) for z in slices]
-        prepared = [prepared_input(self.predictor.card, stored[z][box]) for z, box in zip(slices, boxes)]
-        return check_domain(check, self.name, self.predictor.card, prepared, slices if len(stored) > 1 else ())
+        return check_slices(self.predictor, self.name, stored, lungs, lung_box if crop else None)
 
     def _labels(self, images: list[np.ndarray], tta: bool) -> list[np.ndarray]:
         if not images:

@@ -52,7 +52,7 @@ def add_lesions(
             findings += search.findings
             nodules = (*(nodules or ()), *search.rows)
             continue
-        domain = model.domain(stored, lungs, options) if hasattr(model, "domain") else None  # stand-ins have none
+        domain = model.domain(stored, lungs, options)
         findings += domain.findings() if domain else []
         kept, dropped = drop_aerated(
             model.find(stored, lungs, spacing, options, tta), stored, lungs, model.classes, in_hu, spacing

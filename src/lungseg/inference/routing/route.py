@@ -100,13 +100,13 @@ def _domain_route(ct: tuple[float, float] | None, xray: tuple[float, float] | No
     if not one_only and max(near_ct, near_xray) < DOMAIN_RATIO * min(near_ct, near_xray):
         return None
     to_ct = near_ct < near_xray
+    pairs = [(ct, "CT slice export"), (xray, "chest film")]
+    (chosen, kind), (other, other_kind) = pairs if to_ct else pairs[::-1]
     return Route(
         CT_MODEL if to_ct else XRAY_MODEL,
         f"an 8-bit picture {'in the training domain of' if one_only else 'much nearer the training images of'} "
-        f"the {'CT slice export' if to_ct else 'chest film'} model (distance {ct[0] if to_ct else xray[0]:.1f}, "
-        f"in-domain up to {ct[1] if to_ct else xray[1]:.1f}; the "
-        f"{'chest film' if to_ct else 'CT slice export'} model: {xray[0] if to_ct else ct[0]:.1f} of "
-        f"{xray[1] if to_ct else ct[1]:.1f})",
+        f"the {kind} model (distance {chosen[0]:.1f}, in-domain up to {chosen[1]:.1f}; the {other_kind} "
+        f"model: {other[0]:.1f} of {other[1]:.1f})",
         sure=min(near_ct, near_xray) <= 1,
     )
 
