@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,9 @@ class TrainingImages:
     def files(self, names: list[str]) -> list[Path]:
         if not self.folder.is_dir() and self.prepare is not None:
             self.prepare(self.folder)
-        by_stem = {path.stem: path for path in self.folder.rglob("*") if path.is_file()}
-        by_relative = {path.relative_to(self.folder).as_posix(): path for path in self.folder.rglob("*")}
+        listed = [path for path in self.folder.rglob("*") if path.is_file()]
+        by_stem = {path.stem: path for path in listed}
+        by_relative = {path.relative_to(self.folder).as_posix(): path for path in listed}
         found = [by_relative.get(name) or by_stem.get(name) or by_stem.get(Path(name).stem) for name in names]
         missing = [name for name, path in zip(names, found) if path is None]
         if missing:
@@ -75,17 +77,9 @@ TRAINING = {
 }
 
 
-def model_inputs(model: str, images: Iterator[tuple[str, np.ndarray]]) -> Iterator[np.ndarray]:
-    """(name, stored image) -> the prepared model inputs of ``model`` (its plan; the classifier's field)."""
-    from lungseg.inference.core.domain import prepared_input
-
-    card = card_of(model)
-    for name, image in images:
-        yield prepared_input(card, image, name)
-
-
+@cache
 def card_of(model: str):
-    """The model card of a shipped model, with its stored split (from the checkpoint)."""
+    """The model card of a shipped model, with its stored split (from the checkpoint, read once)."""
     from lungseg.io.shipped import resolve_model
     from lungseg.models import load_checkpoint
 
@@ -109,7 +103,8 @@ def stage_one_files(card) -> list[Path]:
 
 
 def read_stored(path: Path) -> np.ndarray:
-    """A training file as training read it (gray; classifier pictures without their marks)."""
+    """A training file as a gray image (the first channel of a colour picture; marks painted on a classifier
+    picture are not removed)."""
     from lungseg.io import read_image
 
     image = np.asarray(read_image(path))
@@ -117,6 +112,7 @@ def read_stored(path: Path) -> np.ndarray:
 
 
 def training_features(model: str) -> tuple[np.ndarray, str]:
+    from lungseg.inference.core.domain import prepared_input
     from lungseg.preprocessing.domain import domain_features
 
     card = card_of(model)
@@ -125,21 +121,22 @@ def training_features(model: str) -> tuple[np.ndarray, str]:
     files = source.files(names)
     stage_one = stage_one_files(card)
     files += stage_one
-    inputs = model_inputs(model, ((str(path), read_stored(path)) for path in files))
-    features = np.stack([domain_features(x) for x in inputs])
+    features = np.stack([domain_features(prepared_input(card, read_stored(path), str(path))) for path in files])
     where = source.folder.relative_to(REPO) if source.folder.is_relative_to(REPO) else source.folder.resolve()
     more = f" + {len(stage_one)} of its pre-training run" if stage_one else ""
     return features, f"{len(files)} training images of {model} ({where.as_posix()}, the checkpoint's train split{more})"
 
 
 def fit(model: str, method: str = "knn") -> Path:
+    from lungseg.io.atomic import atomic_path
     from lungseg.io.shipped import sha256_of
     from lungseg.preprocessing.domain import fit_domain
 
     features, fitted_on = training_features(model)
     check = fit_domain(features, fitted_on, method)
     path = WEIGHTS / f"{model}.domain.npz"
-    check.save(path)
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        check.write(handle)
     manifest_path = WEIGHTS / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["models"][model]["files"]["domain"] = {"name": path.name, "sha256": sha256_of(path), "url": None}

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -91,27 +92,21 @@ class DomainModel:
         """``in``, ``unlike`` (above ``threshold``) or ``foreign`` (above ``far``)."""
         return IN if distance <= self.threshold else (UNLIKE if distance <= self.far else FOREIGN)
 
-    def save(self, path: str | Path) -> None:
-        """Write the check as an ``.npz`` file (temp file, then rename)."""
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.partial")
-        try:
-            with open(temporary, "wb") as handle:
-                np.savez_compressed(
-                    handle,
-                    center=self.center,
-                    scale=self.scale,
-                    matrix=self.matrix.astype(np.float32),
-                    numbers=np.array([self.threshold, self.far, self.n_train, self.version], np.float64),
-                    text=np.array([self.method, self.fitted_on]),
-                )
-            temporary.replace(path)
-        finally:
-            temporary.unlink(missing_ok=True)
+    def write(self, handle: BinaryIO) -> None:
+        """Write the check as ``.npz`` data to an open binary file (``tools/fit_domain.py`` writes it through
+        ``io.atomic``: a temp file, then rename)."""
+        np.savez_compressed(
+            handle,
+            center=self.center,
+            scale=self.scale,
+            matrix=self.matrix.astype(np.float32),
+            numbers=np.array([self.threshold, self.far, self.n_train, self.version], np.float64),
+            text=np.array([self.method, self.fitted_on]),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> DomainModel:
-        """Read a check written by ``save``; a damaged file or another feature version names the file."""
+        """Read a check written by ``write``; a damaged file or another feature version names the file."""
         try:
             with np.load(Path(path), allow_pickle=False) as stored:
                 threshold, far, n_train, version = stored["numbers"].tolist()
