@@ -64,10 +64,10 @@ class WebClient:
         self.get("/analyses/new")  # the signed-in session's CSRF token
         return response
 
-    def upload(self, *paths: Path, model: str = "ct-lung", files=None):
+    def upload(self, *paths: Path, model: str = "ct-lung", files=None, label: str = ""):
         self.get("/analyses/new")
         files = files or [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
-        return self.post("/analyses", {"model": model}, files=files)
+        return self.post("/analyses", {"model": model, "study_label": label}, files=files)
 
     def wait(self, analysis_url: str, timeout: float = 300) -> dict:
         deadline = time.time() + timeout

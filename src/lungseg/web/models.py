@@ -83,6 +83,8 @@ class Analysis(Base):
     input_name: Mapped[str] = mapped_column(String(255))
     input_kind: Mapped[str] = mapped_column(String(20))  # dicom-series | volume | slice
     model: Mapped[str] = mapped_column(String(100))
+    # the user's label of the patient or study (schemas.study_label); one label: one patient's scans
+    study_label: Mapped[str | None] = mapped_column(String(60), nullable=True, index=True)
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # volumes, quality, findings (when done)
 

@@ -133,6 +133,8 @@ def rows(analysis: Analysis) -> dict:
     """The analysis's nodule table with the notes that go with it."""
     return {
         "nodules": [row(n) for n in analysis.nodules],
+        # growth against another analysis of the same study label (web.growth); None without a label
+        "compare_base": f"/analyses/{analysis.id}/nodules" if analysis.study_label else None,
         "lung_rads_note": LUNG_RADS_NOTE,
         "disclaimer": DISCLAIMER,
     }

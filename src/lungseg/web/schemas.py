@@ -69,6 +69,26 @@ class AnalysisOptions(BaseModel):
     smooth: int = Field(0, ge=0, le=20)
 
 
+MAX_STUDY_LABEL = 60
+STUDY_LABEL = re.compile(r"[\w .,#()/+-]+")
+
+
+def study_label(value: str | None) -> str | None:
+    """The user's own label for the patient or study an upload belongs to ("case 12", "screening pilot
+    / B-07"): spaces collapsed, at most ``MAX_STUDY_LABEL`` letters, digits, spaces and ``.,#()/+-_``;
+    None when empty. Analyses with one label are one patient's scans: their nodules can be compared, and
+    their DICOM dates are shifted by one offset (``service.create_analysis``). ``ValueError`` says what is
+    wrong."""
+    text = " ".join(unicodedata.normalize("NFKC", value or "").split())
+    if not text:
+        return None
+    if len(text) > MAX_STUDY_LABEL:
+        raise ValueError(f"study label: at most {MAX_STUDY_LABEL} characters (got {len(text)})")
+    if not STUDY_LABEL.fullmatch(text):
+        raise ValueError("study label: use letters, digits, spaces and . , # ( ) / + - _ only")
+    return text
+
+
 class NodulePoint(BaseModel):
     """A voxel of the stored scan: column x, row y, slice z (0 on a 2D upload)."""
 
@@ -91,6 +111,7 @@ class AnalysisOut(BaseModel):
     input_name: str
     input_kind: str
     model: str
+    study_label: str | None = None
     job: JobStatus
     summary: dict | None = None
     downloads: dict[str, str] = {}

@@ -19,7 +19,7 @@ from lungseg.inference.routing.route import AUTO
 from lungseg.io.shipped import shipped_models
 from lungseg.web import deid, results
 from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
-from lungseg.web.schemas import AnalysisOptions, Registration
+from lungseg.web.schemas import AnalysisOptions, Registration, study_label
 from lungseg.web.settings import MB, Settings
 from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
@@ -60,6 +60,7 @@ def create_analysis(
     model: str,
     options: AnalysisOptions | None = None,
     staging: StagingArea | None = None,
+    label: str | None = None,
 ) -> Analysis:
     """Stage the upload in the staging area, de-identify DICOM, screen it with the model's own checks, and
     only then move it into a new analysis folder and queue a job. Raises ``UploadRefused`` (nothing is
@@ -68,7 +69,16 @@ def create_analysis(
     Raw files never enter the user's folder: a crash before the move leaves them in the staging area,
     which the next start sweeps (``lungseg.web.staging``). ``staging``: the app's area, whose byte quota
     all concurrent uploads share (a private one when None).
+
+    ``label``: the user's study label (``schemas.study_label``, checked here). DICOM is de-identified with
+    a secret salt per upload, or per user and label when one is given: every upload of one label gets the
+    same date shift (and UID mapping), so the interval between two of its scans survives
+    de-identification and nodule growth can be timed from their dates (``web.growth``).
     """
+    try:
+        label = study_label(label)
+    except ValueError as exc:
+        raise UploadRefused(str(exc), 422) from exc
     if model not in shipped_model_names():
         raise UploadRefused(f"unknown model {model!r}; choose one of {', '.join(shipped_model_names())}")
     staging = staging or StagingArea(settings.staging_dir, settings.max_staging_mb * MB)
@@ -78,7 +88,7 @@ def create_analysis(
         inputs = work.path / "input"
         staged = stage_upload(files, inputs, limits_of(settings), work.take)
         if staged.kind == "dicom-series":
-            deid.deidentify_dicom_folder(staged.path, salt=settings.key + analysis_id)
+            deid.deidentify_dicom_folder(staged.path, salt=date_salt(settings, user, label, analysis_id))
         try:
             results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
@@ -92,10 +102,13 @@ def create_analysis(
                 input_name=staged.original_name[:255],
                 input_kind=staged.kind,
                 model=model,
+                study_label=label,
                 options={
                     "input": str(staged.path.relative_to(inputs)),
                     "files": staged.files,
                     "postprocess": (options or AnalysisOptions()).model_dump(),
+                    # how DICOM dates were shifted: one offset per study label, or one per upload (web.growth)
+                    "date_shift": ("study label" if label else "upload") if staged.kind == "dicom-series" else None,
                 },
             )
             analysis.job = Job()
@@ -106,6 +119,12 @@ def create_analysis(
             raise
     log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
     return analysis
+
+
+def date_salt(settings: Settings, user: User, label: str | None, analysis_id: str) -> str:
+    """The de-identification salt: per user and study label when a label is given (one date shift for
+    the label's scans), else per upload."""
+    return f"{settings.key}|label|{user.id}|{label}" if label else settings.key + analysis_id
 
 
 def register_user(db: Session, data: Registration, password_hash: str) -> User | None:
@@ -153,14 +172,16 @@ def _named(error: InputError, inputs, files: int) -> str:
     return f"file {name.as_posix()} of the upload: {error.reason}"
 
 
-def history(db: Session, user: User, number: int, size: int) -> Page:
-    total = db.scalar(select(func.count()).select_from(Analysis).where(Analysis.user_id == user.id)) or 0
+def history(db: Session, user: User, number: int, size: int, label: str | None = None) -> Page:
+    """The user's analyses, newest first, a page of ``size``; only those of study label ``label`` when given."""
+    mine = [Analysis.user_id == user.id] + ([Analysis.study_label == label] if label else [])
+    total = db.scalar(select(func.count()).select_from(Analysis).where(*mine)) or 0
     pages = max(1, -(-total // size))
     number = min(max(1, number), pages)
     items = list(
         db.scalars(
             select(Analysis)
-            .where(Analysis.user_id == user.id)
+            .where(*mine)
             .order_by(Analysis.created_at.desc(), Analysis.id)
             .offset((number - 1) * size)
             .limit(size)

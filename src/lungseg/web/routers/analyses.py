@@ -14,7 +14,7 @@ from lungseg.labels import NODULE, SPLIT_LUNGS, label_class
 from lungseg.web import nodules, results
 from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, page_user
 from lungseg.web.models import User
-from lungseg.web.schemas import AnalysisOptions
+from lungseg.web.schemas import MAX_STUDY_LABEL, AnalysisOptions
 from lungseg.web.service import create_analysis, delete_analysis, history, shipped_model_names
 from lungseg.web.settings import Settings
 from lungseg.web.templating import render
@@ -31,11 +31,14 @@ router = APIRouter(
 def history_page(
     request: Request,
     page: int = 1,
+    label: str = "",
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
-    return render(request, "history.html", user=user, page=history(db, user, page, settings.page_size))
+    label = " ".join(label.split())[:MAX_STUDY_LABEL]
+    found = history(db, user, page, settings.page_size, label or None)
+    return render(request, "history.html", user=user, page=found, label=label)
 
 
 @router.get("/new")
@@ -49,12 +52,13 @@ async def upload(
     files: Annotated[list[UploadFile], File()],
     options: Annotated[AnalysisOptions, Form()],
     model: Annotated[str, Form()] = "auto",
+    study_label: Annotated[str, Form(max_length=200)] = "",
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
     try:
-        analysis = await queue_upload(request, files, model, options, user, db, settings)
+        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label)
     except UploadRefused as exc:
         return render(
             request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(), errors=[exc.reason]
@@ -70,6 +74,7 @@ async def queue_upload(
     user: User,
     db: Session,
     settings: Settings,
+    label: str = "",
 ):
     """Create the analysis (off the event loop: staging, de-identification and the model's screen take
     seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
@@ -82,6 +87,7 @@ async def queue_upload(
         model,
         options,
         request.app.state.staging,
+        label,
     )
     notify_workers(settings, analysis.job.id)
     return analysis

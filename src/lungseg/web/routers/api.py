@@ -1,16 +1,16 @@
 """JSON API under /api/v1 with personal access tokens (``Authorization: Bearer <token>``, created on the
 account page): upload, job status, result, downloads, history, delete, and nodules at points (the viewer's
-Nodule mode: post a voxel, read the nodule table). Same ownership rules as the pages (404 for anyone else's
-analysis). Documented at /api/docs."""
+Nodule mode: post a voxel, read the nodule table; growth against another analysis of the study label). Same
+ownership rules as the pages (404 for anyone else's analysis). Documented at /api/docs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from sqlalchemy.orm import Session
 
-from lungseg.web import nodules, results
+from lungseg.web import growth, nodules, results
 from lungseg.web.deps import FormLimitedRoute, api_user, get_db, get_settings, owned_analysis
 from lungseg.web.models import Analysis, User
 from lungseg.web.routers.analyses import file_response, queue_upload
@@ -36,6 +36,7 @@ def _out(analysis: Analysis, settings: Settings) -> AnalysisOut:
         input_name=analysis.input_name,
         input_kind=analysis.input_kind,
         model=analysis.model,
+        study_label=analysis.study_label,
         job=job_status(analysis.job),
         summary=analysis.summary if done else None,
         downloads=downloads,
@@ -48,13 +49,16 @@ async def create(
     files: Annotated[list[UploadFile], File()],
     options: Annotated[AnalysisOptions, Form()],
     model: Annotated[str, Form()] = "auto",
+    study_label: Annotated[str, Form(max_length=200)] = "",
     user: User = Depends(api_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
-    """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it."""
+    """Upload a scan (DICOM files, a .zip, a NIfTI/NRRD/MHA file or a PNG/JPG/TIFF slice) and queue it.
+    ``study_label``: your own label of the patient or study (not a name or ID); uploads with one label
+    can have their nodules compared, with the interval from their (consistently shifted) DICOM dates."""
     try:
-        analysis = await queue_upload(request, files, model, options, user, db, settings)
+        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label)
     except UploadRefused as exc:
         raise HTTPException(exc.status, exc.reason) from exc
     return _out(analysis, settings)
@@ -138,3 +142,30 @@ def list_nodules(
     """The nodule table: per point the job, and when done found/reason, volume (mm³, mL), long and short axis
     (mm), mean and max HU, type, Lung-RADS category and its rule, confidence, warnings."""
     return nodules.rows(owned_analysis(analysis_id, user, db))
+
+
+@router.get("/analyses/{analysis_id}/nodules/{nodule_id}/compare", tags=["nodules"])
+def compare_nodules(
+    analysis_id: str,
+    nodule_id: str,
+    other: str,
+    earlier: Literal["this", "other"] = "other",
+    interval_days: Annotated[float | None, Query(ge=0, le=36500)] = None,
+    user: User = Depends(api_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """Growth between this found nodule and nodule ``other`` of another of your analyses with the same study
+    label: volumes, change (mm³, %), trend, interval (``interval_days``, else the two uploads' DICOM dates
+    when both were shifted with the label's offset) and its source, volume-doubling time. ``earlier`` says
+    which scan is older when no dates decide. 404 for a nodule that is not found or not yours."""
+    analysis = owned_analysis(analysis_id, user, db)
+    nodule = next((n for n in analysis.nodules if n.id == nodule_id), None)
+    if nodule is None:
+        raise HTTPException(404)
+    try:
+        return growth.compare_with(
+            db, settings.results_dir, analysis, nodule, other, interval_days, this_is_older=earlier == "this"
+        ).to_dict()
+    except LookupError:
+        raise HTTPException(404) from None

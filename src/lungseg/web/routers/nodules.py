@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from lungseg.web import nodules, results
-from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, session_user
+from lungseg.web import growth, nodules, results
+from lungseg.web.deps import (
+    FormLimitedRoute,
+    check_csrf,
+    get_db,
+    get_settings,
+    owned_analysis,
+    page_user,
+    session_user,
+)
 from lungseg.web.models import Analysis, Nodule, User
 from lungseg.web.settings import Settings
-from lungseg.web.templating import templates
+from lungseg.web.templating import render, templates
 from lungseg.web.worker import notify_workers
 
 router = APIRouter(
@@ -125,6 +133,48 @@ def one(
     settings: Settings = Depends(get_settings),
 ):
     return nodules.row(owned_nodule(owned_analysis(analysis_id, user, db, settings.admin_sees_images), nodule_id))
+
+
+@router.get("/{analysis_id}/nodules/{nodule_id}/compare")
+def compare_page(
+    request: Request,
+    analysis_id: str,
+    nodule_id: str,
+    other: str = "",
+    earlier: str = "other",
+    interval_days: Annotated[float | None, Query(ge=0, le=36500)] = None,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """Growth of this nodule against a found nodule of another analysis with the same study label (a GET
+    form: choose the other nodule, optionally the interval in days and which scan is earlier)."""
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    nodule = owned_nodule(analysis, nodule_id)
+    if not growth.found(nodule):
+        raise HTTPException(404)
+    choices = growth.partners(db, analysis, nodule)
+    comparison = None
+    if other:
+        try:
+            comparison = growth.compare_with(
+                db, settings.results_dir, analysis, nodule, other, interval_days, this_is_older=earlier == "this"
+            )
+        except LookupError:
+            raise HTTPException(404) from None
+    return render(
+        request,
+        "compare.html",
+        user=user,
+        analysis=analysis,
+        nodule=nodules.row(nodule),
+        index=analysis.nodules.index(nodule) + 1,
+        choices=choices,
+        other=other,
+        earlier=earlier,
+        interval_days=interval_days,
+        comparison=comparison,
+    )
 
 
 @router.post("/{analysis_id}/nodules/{nodule_id}/delete")
