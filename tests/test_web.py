@@ -65,6 +65,9 @@ def test_slice_analysis_from_registration_to_deletion(web):
     assert kmader_slice().name in history and url.split("/")[-1] in history
     folder = next((web.settings.data_dir / "analyses").glob(f"*/{url.split('/')[-1]}"))
     assert (folder / "result" / "labels.png").is_file()
+    assert f'href="/analyses/{url.split("/")[-1]}/delete"' in web.get(url).text  # a link to a question, not a button
+    question = web.get(f"{url}/delete")
+    assert question.status_code == 200 and "cannot be undone" in question.text and folder.exists()
     assert web.post(f"{url}/delete").status_code == 303
     assert web.get(url).status_code == 404 and not folder.exists()
     assert web.post("/logout").status_code == 303

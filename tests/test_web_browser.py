@@ -346,7 +346,10 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
     _viewer_settled(page)
     expect(page.locator("section.lungseg-viewer")).to_have_attribute("data-renderer", "niivue")
     print(f"viewer settled again {time.monotonic() - shown:.1f} s after reopening")
-    page.click("#delete")
+    page.click("#delete")  # asks first
+    expect(page.locator("h1")).to_have_text("Delete this analysis?")
+    page.screenshot(path=str(screenshots / "confirm-delete.png"), full_page=True)
+    page.click("#confirm-delete")
     expect(page).to_have_url(re.compile(r"/analyses$"))
     expect(page.locator("main")).to_contain_text("No analyses yet")
     expect(page.locator("#history")).to_have_count(0)

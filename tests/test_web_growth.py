@@ -94,8 +94,12 @@ def test_growth_between_two_scans_of_one_study_label(tmp_path):
         )
         assert client.get(f"{compare}?other={old['id']}&interval_days=-3").status_code == 422
         listed = client.get("/analyses?label=case+1").text
-        assert listed.count('href="/analyses/') - listed.count('href="/analyses/new') == 2
+        assert listed.count('/delete"') == 2  # one row (and its Delete link) per analysis of the label
         assert "case 2" not in listed.split('id="history"')[1]
+        found = client.get("/analyses?q=FOLLOW").text  # a file name, any case
+        assert found.count('/delete"') == 1 and "follow-up.nii.gz" in found
+        assert client.get("/analyses?q=case").text.count('/delete"') == 3  # labels too
+        assert "No analyses matching" in client.get("/analyses?q=50%25_").text  # LIKE wildcards are literal
 
         client.post("/logout")
         client.register("other@example.org")

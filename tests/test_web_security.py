@@ -241,8 +241,12 @@ def test_password_change_revokes_access_tokens(app):
         headers = {"Authorization": f"Bearer {token}"}
         assert client.http.get("/api/v1/analyses", headers=headers).status_code == 200
         client.get("/account")
-        client.post("/account/password", {"current": PASSWORD, "new": "another long passphrase"})
+        changed = client.post("/account/password", {"current": PASSWORD, "new": "another long passphrase"})
+        assert changed.status_code == 303 and changed.headers["location"] == "/account?changed=1"
         assert client.http.get("/api/v1/analyses", headers=headers).status_code == 401
+        page = client.get("/account?changed=1").text  # the page says so
+        assert 'id="password-changed"' in page and "API tokens were revoked" in page
+        assert 'id="password-changed"' not in client.get("/account").text
 
 
 def test_dicom_is_recognised_by_content_and_deflated_dicom_is_refused(app, tmp_path):

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -172,9 +172,20 @@ def _named(error: InputError, inputs, files: int) -> str:
     return f"file {name.as_posix()} of the upload: {error.reason}"
 
 
-def history(db: Session, user: User, number: int, size: int, label: str | None = None) -> Page:
-    """The user's analyses, newest first, a page of ``size``; only those of study label ``label`` when given."""
+def history(
+    db: Session, user: User, number: int, size: int, label: str | None = None, search: str | None = None
+) -> Page:
+    """The user's analyses, newest first, a page of ``size``; only those of study label ``label``, and
+    those whose label or file name contains ``search`` (any case), when given."""
     mine = [Analysis.user_id == user.id] + ([Analysis.study_label == label] if label else [])
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        mine.append(
+            or_(
+                func.lower(Analysis.input_name).like(pattern, escape="\\"),
+                func.lower(Analysis.study_label).like(pattern, escape="\\"),
+            )
+        )
     total = db.scalar(select(func.count()).select_from(Analysis).where(*mine)) or 0
     pages = max(1, -(-total // size))
     number = min(max(1, number), pages)

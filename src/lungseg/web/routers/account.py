@@ -35,8 +35,8 @@ def _page(request: Request, db: Session, user: User, status_code: int = 200, **c
 
 
 @router.get("")
-def account(request: Request, user: User = Depends(page_user), db: Session = Depends(get_db)):
-    return _page(request, db, user)
+def account(request: Request, changed: bool = False, user: User = Depends(page_user), db: Session = Depends(get_db)):
+    return _page(request, db, user, changed=changed)
 
 
 @router.post("/password")

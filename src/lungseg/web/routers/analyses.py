@@ -32,13 +32,15 @@ def history_page(
     request: Request,
     page: int = 1,
     label: str = "",
+    q: str = "",
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
-    label = " ".join(label.split())[:MAX_STUDY_LABEL]
-    found = history(db, user, page, settings.page_size, label or None)
-    return render(request, "history.html", user=user, page=found, label=label)
+    """``label``: one study label's analyses (the labels' links); ``q``: label or file name contains it."""
+    label, q = (" ".join(text.split())[:MAX_STUDY_LABEL] for text in (label, q))
+    found = history(db, user, page, settings.page_size, label or None, q or None)
+    return render(request, "history.html", user=user, page=found, label=label, q=q)
 
 
 @router.get("/new")
@@ -173,6 +175,18 @@ def agreement(
     analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
     return Response(agreement_chart(folder), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/{analysis_id}/delete")
+def confirm_delete(
+    request: Request,
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+):
+    """Ask before deleting: what goes (scan, results, nodules), that it cannot be undone."""
+    analysis = owned_analysis(analysis_id, user, db)
+    return render(request, "confirm_delete.html", user=user, analysis=analysis)
 
 
 @router.post("/{analysis_id}/delete")

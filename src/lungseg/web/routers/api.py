@@ -146,12 +146,11 @@ def list_nodules(
 
 @router.get("/analyses/{analysis_id}/nodules/{nodule_id}/compare", tags=["nodules"])
 def compare_nodules(
-    analysis_id: str,
     nodule_id: str,
     other: str,
     earlier: Literal["this", "other"] = "other",
     interval_days: Annotated[float | None, Query(ge=0, le=36500)] = None,
-    user: User = Depends(api_user),
+    analysis: Analysis = Depends(_owned),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
@@ -159,7 +158,6 @@ def compare_nodules(
     label: volumes, change (mm³, %), trend, interval (``interval_days``, else the two uploads' DICOM dates
     when both were shifted with the label's offset) and its source, volume-doubling time. ``earlier`` says
     which scan is older when no dates decide. 404 for a nodule that is not found or not yours."""
-    analysis = owned_analysis(analysis_id, user, db)
     nodule = next((n for n in analysis.nodules if n.id == nodule_id), None)
     if nodule is None:
         raise HTTPException(404)

@@ -68,6 +68,16 @@ def _owned(analysis_id: str, user: User = Depends(session_user), db: Session = D
     return owned_analysis(analysis_id, user, db)
 
 
+def _owned_page(
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> Analysis:
+    """The same for a page: 404 before the query is validated (an administrator may view, read-only)."""
+    return owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+
+
 @router.post("/{analysis_id}/nodules")
 def click(
     request: Request,
@@ -138,18 +148,17 @@ def one(
 @router.get("/{analysis_id}/nodules/{nodule_id}/compare")
 def compare_page(
     request: Request,
-    analysis_id: str,
     nodule_id: str,
     other: str = "",
     earlier: str = "other",
     interval_days: Annotated[float | None, Query(ge=0, le=36500)] = None,
+    analysis: Analysis = Depends(_owned_page),
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
     """Growth of this nodule against a found nodule of another analysis with the same study label (a GET
     form: choose the other nodule, optionally the interval in days and which scan is earlier)."""
-    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
     nodule = owned_nodule(analysis, nodule_id)
     if not growth.found(nodule):
         raise HTTPException(404)
