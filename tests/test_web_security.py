@@ -162,9 +162,11 @@ def test_oversize_upload_is_413_and_leaves_nothing(app, tmp_path):
     with WebClient(app) as client:
         client.register("big@example.org")
         client.login("big@example.org")
+        assert 'id="upload-limit">3 MB<' in client.get("/analyses/new").text  # the form says the limit
         payload = b"\0" * (5 << 20)  # over the 3 MB limit of this app
         response = client.upload(files=[("files", ("big.nii.gz", payload, "application/gzip"))])
-        assert response.status_code == 413
+        assert response.status_code == 413 and response.headers["content-type"].startswith("text/html")
+        assert "<h1>Upload too large</h1>" in response.text and "limit of 3 MB" in response.text  # a page of the app
         with app.state.sessions() as db:
             assert db.scalar(select(Analysis)) is None
         assert not any(p.is_file() for p in (tmp_path / "data" / "analyses").rglob("*"))
@@ -227,7 +229,7 @@ def test_large_bodies_are_refused_before_they_are_read(app):
         anonymous = client.http.post(
             "/analyses", files=[("files", ("a.nii.gz", b"\0" * (1 << 20), "x"))], headers={"origin": BASE}
         )
-        assert anonymous.status_code == 401
+        assert anonymous.status_code == 401 and 'href="/login"' in anonymous.text  # a page with the way on
         api = client.http.post("/api/v1/analyses", files=[("files", ("a.nii.gz", b"\0" * (1 << 20), "x"))])
         assert api.status_code == 401
 

@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, start_workers: bool = True) -> 
     app.state.nodule_limiter = LoginLimiter(settings.nodule_rate)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_upload_mb * MB + MB, authenticate=_authenticator(sessions, settings)
+        BodyLimit, max_bytes=settings.max_upload_mb * MB, authenticate=_authenticator(sessions, settings), slack=MB
     )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     routers = (pages.router, auth.router, account.router, analyses.router, admin.router, api.router, nodules.router)

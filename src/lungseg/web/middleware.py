@@ -9,6 +9,7 @@ request may send ``SMALL_BODY`` bytes (forms are a few hundred bytes)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException
@@ -49,7 +50,24 @@ class SecurityHeaders:
 UPLOAD_PATHS = ("/analyses", "/api/v1/analyses")
 API_WRITES = ("POST", "PUT", "PATCH", "DELETE")
 SMALL_BODY = 256 << 10
-SIGN_IN = b"sign in (or send an access token) before uploading"
+SIGN_IN = "Sign in before uploading: your session has ended."
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - lungseg</title><link rel="stylesheet" href="/static/app.css"></head>
+<body><main><h1>{title}</h1><p class="errors">{message}</p><p><a href="{link}">{link_text}</a></p></main></body></html>
+"""
+
+
+def page(status: int, message: str) -> bytes:
+    """A refusal as a small page of the site (the middleware answers before the templates could)."""
+    title, link, link_text = {
+        401: ("Please sign in", "/login", "Sign in"),
+        413: ("Upload too large", "/analyses/new", "Back to the upload form"),
+    }.get(status, ("Request refused", "/", "Home"))
+    return PAGE.format(title=title, message=html.escape(message), link=link, link_text=link_text).encode()
+
+
+HTML = b"text/html; charset=utf-8"
 TOKEN_NEEDED = b'{"detail":"a valid personal access token is required (Authorization: Bearer ...)"}'
 
 Authenticate = Callable[[Scope, bool], Awaitable[bool]]
@@ -67,8 +85,10 @@ class BodyLimit:
     """413 when Content-Length says more than the route's limit, or as soon as the streamed body does;
     401, before any of the body is read, for an upload or an API write without a live credential."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, authenticate: Authenticate):
-        self.app, self.max_upload, self.authenticate = app, max_bytes, authenticate
+    def __init__(self, app: ASGIApp, max_bytes: int, authenticate: Authenticate, slack: int = 0):
+        """``max_bytes``: the upload limit users are told; ``slack``: bytes allowed over it for the form's
+        own fields and part headers."""
+        self.app, self.max_upload, self.authenticate, self.slack = app, max_bytes, authenticate, slack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,11 +100,12 @@ class BodyLimit:
         if (upload or api) and not await self.authenticate(scope, path.startswith("/api/")):
             if path.startswith("/api/"):
                 return await _refuse(send, 401, TOKEN_NEEDED, b"application/json", [(b"www-authenticate", b"Bearer")])
-            return await _refuse(send, 401, SIGN_IN)
-        limit = self.max_upload if upload else SMALL_BODY
+            return await _refuse(send, 401, page(401, SIGN_IN), HTML)
+        limit = self.max_upload + self.slack if upload else SMALL_BODY
+        told = self.max_upload if upload else SMALL_BODY
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            return await _too_large(send, limit)
+            return await _too_large(send, told, path.startswith("/api/"))
         received = 0
         started = False
 
@@ -106,19 +127,15 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except TooLarge:
             if not started:
-                await _too_large(send, limit)
+                await _too_large(send, told, path.startswith("/api/"))
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    await _refuse(
-        send,
-        413,
-        (
-            f"request too large: the limit is {limit // (1 << 20)} MB"
-            if limit >= 1 << 20
-            else f"request too large: the limit is {limit // 1024} KB"
-        ).encode(),
-    )
+async def _too_large(send: Send, limit: int, api: bool) -> None:
+    size = f"{limit // (1 << 20)} MB" if limit >= 1 << 20 else f"{limit // 1024} KB"
+    if api:
+        return await _refuse(send, 413, f"request too large: the limit is {size}".encode())
+    message = f"The upload is larger than this site's limit of {size}. Choose fewer files or a smaller scan."
+    await _refuse(send, 413, page(413, message), HTML)
 
 
 async def _refuse(

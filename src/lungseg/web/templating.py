@@ -28,6 +28,7 @@ def render(request: Request, name: str, status_code: int = 200, **context) -> HT
             "disclaimer": DISCLAIMER,
             "version": __version__,
             "contact": {"name": settings.contact_name, "phone": settings.contact_phone, "url": settings.contact_url},
+            "limits": {"upload_mb": settings.max_upload_mb, "files": settings.max_upload_files},
             **context,
         },
         status_code=status_code,
