@@ -33,6 +33,7 @@ from lungseg.labels import legend
 from lungseg.screening import DISCLAIMER
 from lungseg.web import classification
 from lungseg.web.result_folder import RESULT, result_staging
+from lungseg.web.wording import plain
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,11 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
 
 
 def scrub(message: str, folder: Path) -> str:
-    """``message`` without the server's paths: the analysis folder's input becomes "the upload"."""
+    """``message`` for a web page: without the server's paths (the analysis folder's input becomes "the
+    upload") and in the form's words instead of command-line options (``plain``)."""
     for root in {folder, folder.resolve()}:
         message = message.replace(str(root / "input"), "the upload").replace(str(root), "the analysis")
-    return message
+    return plain(message)
 
 
 def _without_server_paths(path: Path) -> None:

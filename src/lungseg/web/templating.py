@@ -12,8 +12,10 @@ from fastapi.templating import Jinja2Templates
 from lungseg import __version__
 from lungseg.screening import DISCLAIMER
 from lungseg.web.deps import CSRF_COOKIE, csrf_token_for
+from lungseg.web.wording import plain
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+templates.env.filters["plain"] = plain  # the library's messages in the form's words
 
 
 def render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
