@@ -101,6 +101,14 @@ def test_popi_dicom_zip_gives_the_cli_volumes_a_dicom_seg_and_a_deidentified_cop
         assert 'data-mode="volume"' in page and "3003.4" in page and "DICOM SEG" in page
         seg = web.get(f"{url}/files/dicom-seg")
         assert seg.status_code == 200 and pydicom.dcmread(io.BytesIO(seg.content)).Modality == "SEG"
+        # the SEG for the user's PACS references the original series; the plain one the de-identified copy
+        original = pydicom.dcmread(sorted(shared("ct-volume-popi", "dicom").iterdir())[0], stop_before_pixels=True)
+        pacs = pydicom.dcmread(io.BytesIO(web.get(f"{url}/files/dicom-seg-pacs").content))
+        plain = pydicom.dcmread(io.BytesIO(seg.content))
+        assert pacs.ReferencedSeriesSequence[0].SeriesInstanceUID == original.SeriesInstanceUID
+        assert plain.ReferencedSeriesSequence[0].SeriesInstanceUID != original.SeriesInstanceUID
+        assert pacs.StudyInstanceUID == original.StudyInstanceUID and pacs.PatientName == plain.PatientName
+        assert 'id="pacs-note"' in page
         assert web.get(f"{url}/files/ct").content[:2] == b"\x1f\x8b"  # gzip NIfTI for the viewer
         for plane in ("axial", "coronal", "sagittal"):
             assert web.get(f"{url}/slice.png?plane={plane}").status_code == 200

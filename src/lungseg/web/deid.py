@@ -21,6 +21,7 @@ from pathlib import Path
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+from lungseg.web import pacs
 from lungseg.web.uploads import UploadRefused
 
 REMOVED = (
@@ -92,8 +93,10 @@ _REMOVED_TAGS = frozenset(tag_for_keyword(keyword) for keyword in REMOVED)
 _EMPTIED_TAGS = frozenset(tag_for_keyword(keyword) for keyword in EMPTIED)
 
 
-def deidentify_dicom_folder(folder: Path, salt: str) -> int:
-    """De-identify every file directly in ``folder`` in place; returns how many files changed.
+def deidentify_dicom_folder(folder: Path, salt: str, uids: dict[str, str] | None = None) -> int:
+    """De-identify every file directly in ``folder`` in place; returns how many files changed. ``uids``:
+    when given, filled with each new study/series/instance/frame-of-reference UID -> its original
+    (``web.pacs``: the SEG for the user's PACS).
 
     Each file is rewritten through a temporary file and ``os.replace``, so none is ever half-written.
     The same ``salt`` gives the same UIDs and date shift; use a secret, per-upload salt. A file that
@@ -114,7 +117,10 @@ def deidentify_dicom_folder(folder: Path, salt: str) -> int:
             if "SOPClassUID" not in dataset:  # Type 1 in every DICOM object; force=True reads any bytes
                 raise ValueError("no SOPClassUID")
             _strip_private(dataset)
+            before = pacs.originals(dataset)
             anonymizer.anonymize(dataset)
+            if uids is not None:
+                pacs.remember(before, dataset, uids)
             dataset.walk(_basic_profile)
             buffer = io.BytesIO()
             dataset.save_as(buffer)

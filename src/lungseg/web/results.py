@@ -31,7 +31,7 @@ from lungseg.inference.routing.load import load_segmenter
 from lungseg.io import staged_writes
 from lungseg.labels import legend
 from lungseg.screening import DISCLAIMER
-from lungseg.web import classification
+from lungseg.web import classification, pacs
 from lungseg.web.result_folder import RESULT, result_staging
 from lungseg.web.wording import plain
 
@@ -48,6 +48,7 @@ DOWNLOADS = (
     Download("labels-nifti", "labels.nii.gz", "application/gzip", "Label map (NIfTI)"),
     Download("labels-png", "labels.png", "image/png", "Label map (PNG)"),
     Download("dicom-seg", "labels_seg.dcm", "application/dicom", "DICOM SEG"),
+    Download("dicom-seg-pacs", "labels_seg_pacs.dcm", "application/dicom", "DICOM SEG for your PACS (original UIDs)"),
     Download("axial", "labels_axial.png", "image/png", "Axial overlay montage"),
     Download("coronal", "labels_coronal.png", "image/png", "Coronal overlay montage"),
     Download("overlay", "labels_overlay.png", "image/png", "Overlay"),
@@ -157,6 +158,8 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
                 )
         _write_viewer_ct(result, staging)
         _without_server_paths(staging / REPORT)
+        if (staging / "labels_seg.dcm").is_file() and (folder / pacs.MAP_FILE).is_file():
+            pacs.write_pacs_seg(staging / "labels_seg.dcm", folder / pacs.MAP_FILE, staging / pacs.PACS_SEG)
     progress(1.0, "done")
     return summary_of(read_report(folder / RESULT / REPORT))
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from lungseg.errors import InputError
 from lungseg.inference.routing.route import AUTO
 from lungseg.io.shipped import shipped_models
-from lungseg.web import deid, results
+from lungseg.web import deid, pacs, results
 from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
 from lungseg.web.schemas import AnalysisOptions, Registration, study_label
 from lungseg.web.settings import MB, Settings
@@ -87,8 +87,9 @@ def create_analysis(
     with staging.claim() as work:
         inputs = work.path / "input"
         staged = stage_upload(files, inputs, limits_of(settings), work.take)
+        uids: dict[str, str] = {}  # new -> original UIDs, for the SEG that overlays in the user's PACS
         if staged.kind == "dicom-series":
-            deid.deidentify_dicom_folder(staged.path, salt=date_salt(settings, user, label, analysis_id))
+            deid.deidentify_dicom_folder(staged.path, salt=date_salt(settings, user, label, analysis_id), uids=uids)
         try:
             results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
@@ -96,6 +97,8 @@ def create_analysis(
         try:
             folder.mkdir(parents=True)
             shutil.move(inputs, folder / "input")  # de-identified and accepted: now it may enter the user's folder
+            if uids:
+                pacs.write_map(folder, uids)
             analysis = Analysis(
                 id=analysis_id,
                 user_id=user.id,
