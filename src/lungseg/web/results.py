@@ -31,7 +31,7 @@ from lungseg.inference.routing.load import load_segmenter
 from lungseg.io import staged_writes
 from lungseg.labels import legend
 from lungseg.screening import DISCLAIMER
-from lungseg.web import classification, pacs
+from lungseg.web import classification, pacs, reference
 from lungseg.web.result_folder import RESULT, result_staging
 from lungseg.web.wording import plain
 
@@ -161,7 +161,18 @@ def run_analysis(folder: Path, input_path: Path, model: str, progress: Progress,
         if (staging / "labels_seg.dcm").is_file() and (folder / pacs.MAP_FILE).is_file():
             pacs.write_pacs_seg(staging / "labels_seg.dcm", folder / pacs.MAP_FILE, staging / pacs.PACS_SEG)
     progress(1.0, "done")
-    return summary_of(read_report(folder / RESULT / REPORT))
+    summary = summary_of(read_report(folder / RESULT / REPORT))
+    references = sorted((folder / reference.FOLDER).glob("reference*"))
+    if references:  # the uploaded reference mask: Dice and IoU against it (web.reference)
+        labels = result.labels if isinstance(result.labels, np.ndarray) else _array(result.labels)
+        summary["reference"] = reference.agreement(labels, reference.read_reference(references[0]), "reference mask")
+    return summary
+
+
+def _array(image) -> np.ndarray:
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(image)
 
 
 def scrub(message: str, folder: Path) -> str:

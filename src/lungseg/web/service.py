@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import func, or_, select
@@ -18,6 +19,7 @@ from lungseg.errors import InputError
 from lungseg.inference.routing.route import AUTO
 from lungseg.io.shipped import shipped_models
 from lungseg.web import deid, pacs, results
+from lungseg.web import reference as reference_masks
 from lungseg.web.models import FIRST_ADMIN, Analysis, Job, User, new_id
 from lungseg.web.schemas import AnalysisOptions, Registration, study_label
 from lungseg.web.settings import MB, Settings
@@ -61,6 +63,7 @@ def create_analysis(
     options: AnalysisOptions | None = None,
     staging: StagingArea | None = None,
     label: str | None = None,
+    reference: tuple[str, BinaryIO] | None = None,
 ) -> Analysis:
     """Stage the upload in the staging area, de-identify DICOM, screen it with the model's own checks, and
     only then move it into a new analysis folder and queue a job. Raises ``UploadRefused`` (nothing is
@@ -74,6 +77,9 @@ def create_analysis(
     a secret salt per upload, or per user and label when one is given: every upload of one label gets the
     same date shift (and UID mapping), so the interval between two of its scans survives
     de-identification and nodule growth can be timed from their dates (``web.growth``).
+
+    ``reference``: an optional reference mask (client name, stream) the result is scored against
+    (``web.reference``), checked readable here and kept in the analysis folder.
     """
     try:
         label = study_label(label)
@@ -90,6 +96,7 @@ def create_analysis(
         uids: dict[str, str] = {}  # new -> original UIDs, for the SEG that overlays in the user's PACS
         if staged.kind == "dicom-series":
             deid.deidentify_dicom_folder(staged.path, salt=date_salt(settings, user, label, analysis_id), uids=uids)
+        kept = stage_reference(reference, work.path, settings, work.take) if reference else None
         try:
             results.screen_input(staged.path, model, staged.kind)
         except InputError as exc:
@@ -99,6 +106,8 @@ def create_analysis(
             shutil.move(inputs, folder / "input")  # de-identified and accepted: now it may enter the user's folder
             if uids:
                 pacs.write_map(folder, uids)
+            if kept is not None:
+                shutil.move(kept.parent, folder / reference_masks.FOLDER)
             analysis = Analysis(
                 id=analysis_id,
                 user_id=user.id,
@@ -110,6 +119,7 @@ def create_analysis(
                     "input": str(staged.path.relative_to(inputs)),
                     "files": staged.files,
                     "postprocess": (options or AnalysisOptions()).model_dump(),
+                    "reference": (reference[0] or "reference")[:255] if reference and kept else None,
                     # how DICOM dates were shifted: one offset per study label, or one per upload (web.growth)
                     "date_shift": ("study label" if label else "upload") if staged.kind == "dicom-series" else None,
                 },
@@ -122,6 +132,33 @@ def create_analysis(
             raise
     log.info("analysis %s queued (%s, %s)", analysis_id, staged.kind, model)
     return analysis
+
+
+def stage_reference(
+    reference: tuple[str, BinaryIO], work: Path, settings: Settings, take: Callable[[int], None]
+) -> Path:
+    """Write the reference mask into ``work/reference`` under a generated name (the client's name may say
+    who the patient is), within the upload size limit, and check it reads; ``UploadRefused`` otherwise."""
+    name, stream = reference
+    if not reference_masks.accepts(name):
+        raise UploadRefused(f"reference mask: use one of {', '.join(reference_masks.SUFFIXES)}", 415)
+    suffix = next(s for s in sorted(reference_masks.SUFFIXES, key=len, reverse=True) if name.lower().endswith(s))
+    folder = work / reference_masks.FOLDER
+    folder.mkdir()
+    path = folder / f"reference{suffix}"
+    limit, written = settings.max_upload_mb * MB, 0
+    with open(path, "wb") as handle:
+        while chunk := stream.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise UploadRefused(f"reference mask: larger than the limit of {settings.max_upload_mb} MB", 413)
+            take(len(chunk))
+            handle.write(chunk)
+    try:
+        reference_masks.read_reference(path)
+    except InputError as exc:
+        raise UploadRefused(f"reference mask: {exc.reason}", 422) from exc
+    return path
 
 
 def date_salt(settings: Settings, user: User, label: str | None, analysis_id: str) -> str:

@@ -55,12 +55,13 @@ async def upload(
     options: Annotated[AnalysisOptions, Form()],
     model: Annotated[str, Form()] = "auto",
     study_label: Annotated[str, Form(max_length=200)] = "",
+    reference: Annotated[UploadFile | None, File()] = None,
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
     try:
-        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label)
+        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label, reference)
     except UploadRefused as exc:
         return render(
             request, "upload.html", status_code=exc.status, user=user, models=shipped_model_names(), errors=[exc.reason]
@@ -77,6 +78,7 @@ async def queue_upload(
     db: Session,
     settings: Settings,
     label: str = "",
+    reference: UploadFile | None = None,
 ):
     """Create the analysis (off the event loop: staging, de-identification and the model's screen take
     seconds) and tell the workers; ``UploadRefused`` says why nothing was queued."""
@@ -90,6 +92,7 @@ async def queue_upload(
         options,
         request.app.state.staging,
         label,
+        (reference.filename or "reference", reference.file) if reference is not None and reference.filename else None,
     )
     notify_workers(settings, analysis.job.id)
     return analysis

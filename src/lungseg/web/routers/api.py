@@ -50,6 +50,7 @@ async def create(
     options: Annotated[AnalysisOptions, Form()],
     model: Annotated[str, Form()] = "auto",
     study_label: Annotated[str, Form(max_length=200)] = "",
+    reference: Annotated[UploadFile | None, File()] = None,
     user: User = Depends(api_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
@@ -58,7 +59,7 @@ async def create(
     ``study_label``: your own label of the patient or study (not a name or ID); uploads with one label
     can have their nodules compared, with the interval from their (consistently shifted) DICOM dates."""
     try:
-        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label)
+        analysis = await queue_upload(request, files, model, options, user, db, settings, study_label, reference)
     except UploadRefused as exc:
         raise HTTPException(exc.status, exc.reason) from exc
     return _out(analysis, settings)
