@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,14 +26,6 @@ from lungseg.web.staging import StagingArea
 from lungseg.web.uploads import UploadLimits, UploadRefused, stage_upload
 
 log = logging.getLogger("lungseg.web")
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Analysis]
-    number: int
-    pages: int
-    total: int
 
 
 def shipped_model_names() -> list[str]:
@@ -210,35 +201,6 @@ def _named(error: InputError, inputs, files: int) -> str:
     if files < 2 or name is None or name.name in ("", "."):
         return error.reason
     return f"file {name.as_posix()} of the upload: {error.reason}"
-
-
-def history(
-    db: Session, user: User, number: int, size: int, label: str | None = None, search: str | None = None
-) -> Page:
-    """The user's analyses, newest first, a page of ``size``; only those of study label ``label``, and
-    those whose label or file name contains ``search`` (any case), when given."""
-    mine = [Analysis.user_id == user.id] + ([Analysis.study_label == label] if label else [])
-    if search:
-        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        mine.append(
-            or_(
-                func.lower(Analysis.input_name).like(pattern, escape="\\"),
-                func.lower(Analysis.study_label).like(pattern, escape="\\"),
-            )
-        )
-    total = db.scalar(select(func.count()).select_from(Analysis).where(*mine)) or 0
-    pages = max(1, -(-total // size))
-    number = min(max(1, number), pages)
-    items = list(
-        db.scalars(
-            select(Analysis)
-            .where(*mine)
-            .order_by(Analysis.created_at.desc(), Analysis.id)
-            .offset((number - 1) * size)
-            .limit(size)
-        )
-    )
-    return Page(items, number, pages, total)
 
 
 def delete_analysis(db: Session, settings: Settings, analysis: Analysis) -> None:

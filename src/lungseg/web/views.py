@@ -147,6 +147,36 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_id
     return buffer.getvalue()
 
 
+THUMBNAIL = "thumbnail.png"
+THUMBNAIL_PX = 64
+
+
+def thumbnail_png(folder: Path) -> bytes:
+    """A ``THUMBNAIL_PX`` square picture of a finished result: the middle coronal slice of a volume (both
+    lungs and their height), the slice or film itself, or a classified picture; made once and kept with
+    the result (404 when the result has no picture)."""
+    from PIL import Image
+
+    from lungseg.io import atomic_path
+
+    result = folder / results.RESULT
+    if (result / THUMBNAIL).is_file():
+        return (result / THUMBNAIL).read_bytes()
+    if (result / "picture.png").is_file():
+        picture = Image.open(result / "picture.png").convert("RGB")
+    else:
+        plane = "coronal" if (result / "ct.nii.gz").is_file() else "axial"
+        picture = Image.open(io.BytesIO(render_slice(folder, plane, -1, 0.45))).convert("RGB")
+    picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    square = Image.new("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+    square.paste(picture, ((THUMBNAIL_PX - picture.width) // 2, (THUMBNAIL_PX - picture.height) // 2))
+    buffer = io.BytesIO()
+    square.save(buffer, format="PNG")
+    with atomic_path(result / THUMBNAIL) as temporary:
+        Path(temporary).write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
 def agreement_chart(folder: Path) -> bytes:
     """Per-slice flip agreement (the quality signal) against slice number, as a small PNG: the slices
     judged for flagging (``inference.core.quality.JUDGED_SHARE``) in blue, those under the threshold (the

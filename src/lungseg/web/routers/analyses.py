@@ -3,9 +3,9 @@ images for the fallback viewer, delete. Every route checks ownership (404 for an
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from lungseg.labels import NODULE, SPLIT_LUNGS, label_class
 from lungseg.web import nodules, results
 from lungseg.web.deps import FormLimitedRoute, check_csrf, get_db, get_settings, owned_analysis, page_user
+from lungseg.web.history import SORTS, VERDICTS, HistoryQuery, history
 from lungseg.web.models import User
 from lungseg.web.schemas import MAX_STUDY_LABEL, AnalysisOptions
-from lungseg.web.service import create_analysis, delete_analysis, history, shipped_model_names
+from lungseg.web.service import create_analysis, delete_analysis, shipped_model_names
 from lungseg.web.settings import Settings
 from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
-from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts
+from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts, thumbnail_png
 from lungseg.web.worker import notify_workers
 
 router = APIRouter(
@@ -33,14 +34,28 @@ def history_page(
     page: int = 1,
     label: str = "",
     q: str = "",
+    model: str = "",
+    verdict: Literal["", "ok", "check", "none"] = "",
+    sort: Literal["newest", "oldest", "volume", "quality", "verdict"] = "newest",
     user: User = Depends(page_user),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ):
-    """``label``: one study label's analyses (the labels' links); ``q``: label or file name contains it."""
+    """``label``: one study label's analyses (the labels' links); ``q``: label or file name contains it;
+    ``model``, ``verdict``: filters; ``sort``: ``history.SORTS``."""
     label, q = (" ".join(text.split())[:MAX_STUDY_LABEL] for text in (label, q))
-    found = history(db, user, page, settings.page_size, label or None, q or None)
-    return render(request, "history.html", user=user, page=found, label=label, q=q)
+    query = HistoryQuery(label or None, q or None, model[:100] or None, verdict or None, sort)
+    found = history(db, user, page, settings.page_size, query)
+    return render(
+        request,
+        "history.html",
+        user=user,
+        page=found,
+        query=query,
+        models=shipped_model_names(),
+        sorts=SORTS,
+        verdicts=VERDICTS,
+    )
 
 
 @router.get("/new")
@@ -166,6 +181,22 @@ def slice_png(
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=300"},
     )
+
+
+@router.get("/{analysis_id}/thumbnail.png")
+async def thumbnail(
+    analysis_id: str,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """A 64-pixel picture of the result for the history row (made once, then kept with the result)."""
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    if analysis.job.state != "done":
+        raise HTTPException(404)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    data = await run_in_threadpool(thumbnail_png, folder)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/{analysis_id}/agreement.png")

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from lungseg.web import growth, nodules, results
 from lungseg.web.deps import FormLimitedRoute, api_user, get_db, get_settings, owned_analysis
+from lungseg.web.history import history
 from lungseg.web.models import Analysis, User
 from lungseg.web.routers.analyses import file_response, queue_upload
 from lungseg.web.routers.nodules import post_nodule
 from lungseg.web.schemas import AnalysisList, AnalysisOptions, AnalysisOut, NodulePoint
-from lungseg.web.service import delete_analysis, history
+from lungseg.web.service import delete_analysis
 from lungseg.web.settings import Settings
 from lungseg.web.uploads import UploadRefused
 from lungseg.web.views import job_status
