@@ -253,11 +253,27 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
         pytest.fail(f"job failed: {page.locator('#job-error').inner_text()}")
     print(f"job finished {time.monotonic() - started:.0f} s after upload")
 
-    # 4. the NiiVue viewer
+    # 4. the viewer opens in 2D at once (server-drawn slices), with the slice and the HU under the cursor
     viewer = page.locator("section.lungseg-viewer")
     shown = time.monotonic()
+    expect(viewer).to_have_attribute("data-fallback-reason", "2d-first", timeout=15_000)
+    expect(viewer).to_have_attribute("data-first-image", re.compile(r"^\d+$"), timeout=15_000)
+    first_image = int(viewer.get_attribute("data-first-image"))
+    print(f"2D view: first slice image {first_image} ms after the viewer script started")
+    expect(viewer).to_have_attribute("data-state", "ready")
+    expect(page.locator("#lv-slice-image")).to_be_visible()
+    page.screenshot(path=str(screenshots / "result-2d-first.png"), full_page=True)
+    box = page.locator("#lv-slice-image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)  # the right lung
+    readout = re.compile(r"Slice \d+ of 71 · -?\d+(\.\d)? HU \(right lung\) under the cursor")
+    expect(page.locator("[data-lv-readout]")).to_have_text(readout, timeout=10_000)
+    print(f"2D readout: {page.locator('[data-lv-readout]').inner_text()!r}")
+
+    # 5. the NiiVue viewer, on request
+    page.click("#lv-open-3d")
+    shown = time.monotonic()
     _viewer_settled(page)
-    print(f"viewer settled {time.monotonic() - shown:.1f} s after the result page loaded")
+    print(f"3D viewer settled {time.monotonic() - shown:.1f} s after 'Open 3D viewer'")
     renderer = viewer.get_attribute("data-renderer")
     if renderer != "niivue":
         pytest.fail(
@@ -340,12 +356,8 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
     row.get_by_role("link", name=popi_zip.name).click()
     expect(page).to_have_url(result_url)
     expect(page.locator("#measurements")).to_be_visible()
-    # NiiVue decodes the volumes on the main thread (SwiftShader on a small CPU): let it finish first, or the
-    # click can wait behind it
-    shown = time.monotonic()
+    expect(page.locator("section.lungseg-viewer")).to_have_attribute("data-renderer", "png")  # 2D first again
     _viewer_settled(page)
-    expect(page.locator("section.lungseg-viewer")).to_have_attribute("data-renderer", "niivue")
-    print(f"viewer settled again {time.monotonic() - shown:.1f} s after reopening")
     page.click("#delete")  # asks first
     expect(page.locator("h1")).to_have_text("Delete this analysis?")
     page.screenshot(path=str(screenshots / "confirm-delete.png"), full_page=True)

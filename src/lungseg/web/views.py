@@ -147,6 +147,26 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_id
     return buffer.getvalue()
 
 
+def value_at(folder: Path, plane: str, index: int, fx: float, fy: float) -> tuple[float, int]:
+    """The stored CT value and label under a point of the slice picture ``render_slice`` draws: ``fx``,
+    ``fy`` in 0..1 of its width and height (so the picture's size on screen, its row stretch and the
+    flip of coronal and sagittal views do not matter)."""
+    if plane not in PLANES:
+        raise HTTPException(422, f"plane must be one of {', '.join(PLANES)}")
+    ct, labels, _ = _arrays(folder)
+    axis = PLANES.index(plane) if ct.shape[0] > 1 else 0
+    index = ct.shape[axis] // 2 if index < 0 else min(index, ct.shape[axis] - 1)
+    take: list[slice | int] = [slice(None)] * 3
+    take[axis] = index
+    image, label = ct[tuple(take)], labels[tuple(take)]
+    rows, columns = image.shape
+    row = min(rows - 1, max(0, int(np.clip(fy, 0, 1) * rows)))
+    column = min(columns - 1, max(0, int(np.clip(fx, 0, 1) * columns)))
+    if axis != 0:  # drawn flipped so superior is up
+        row = rows - 1 - row
+    return float(image[row, column]), int(label[row, column])
+
+
 THUMBNAIL = "thumbnail.png"
 THUMBNAIL_PX = 64
 

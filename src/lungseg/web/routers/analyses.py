@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -20,7 +20,15 @@ from lungseg.web.service import create_analysis, delete_analysis, shipped_model_
 from lungseg.web.settings import Settings
 from lungseg.web.templating import render
 from lungseg.web.uploads import UploadRefused
-from lungseg.web.views import agreement_chart, job_status, next_steps, render_slice, slice_counts, thumbnail_png
+from lungseg.web.views import (
+    agreement_chart,
+    job_status,
+    next_steps,
+    render_slice,
+    slice_counts,
+    thumbnail_png,
+    value_at,
+)
 from lungseg.web.worker import notify_workers
 
 router = APIRouter(
@@ -181,6 +189,36 @@ def slice_png(
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=300"},
     )
+
+
+@router.get("/{analysis_id}/value")
+def value(
+    analysis_id: str,
+    plane: str = "axial",
+    index: int = -1,
+    fx: Annotated[float, Query(ge=0, le=1)] = 0.5,
+    fy: Annotated[float, Query(ge=0, le=1)] = 0.5,
+    user: User = Depends(page_user),
+    db: Session = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+):
+    """The value (HU, or the gray level of a picture) and structure under a point of the 2D view's slice
+    (``fx``, ``fy``: 0..1 of the picture's width and height), for the viewer's readout."""
+    analysis = owned_analysis(analysis_id, user, db, settings.admin_sees_images)
+    if analysis.job.state != "done":
+        raise HTTPException(404)
+    folder = results.analysis_dir(settings.results_dir, analysis.user_id, analysis.id)
+    found, label = value_at(folder, plane, index, fx, fy)
+    summary = analysis.summary or {}
+    in_hu = analysis.input_kind != "slice" or any(
+        m.get("mean_hu") is not None for m in (summary.get("measurements") or {}).values()
+    )
+    names = summary.get("labels") or {}
+    return {
+        "value": round(found, 1),
+        "unit": "HU" if in_hu else "gray level",
+        "structure": names.get(str(label), "") if label else "",
+    }
 
 
 @router.get("/{analysis_id}/thumbnail.png")

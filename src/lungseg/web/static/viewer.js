@@ -22,7 +22,9 @@
  * State written back on the element after every change (for tests):
  *   data-state          loading | ready | error
  *   data-renderer       niivue | png
- *   data-fallback-reason png-mode | webgl2-unavailable | niivue-unavailable | niivue-error
+ *   data-fallback-reason png-mode | 2d-first | webgl2-unavailable | niivue-unavailable | niivue-error
+ *                       (2d-first: a volume opens in 2D slices at once; [data-lv-open-3d] loads NiiVue)
+ *   data-first-image    milliseconds from the script's start to the first slice image shown
  *   data-plane          axial | coronal | sagittal | multiplanar (niivue only)
  *   data-opacity        label opacity, "0.00".."1.00"
  *   data-window         lung | mediastinum | custom            (niivue only)
@@ -46,6 +48,7 @@
   var FALLBACK_PLANES = ["axial", "coronal", "sagittal"];
   var REASON_TEXT = {
     "png-mode": "",
+    "2d-first": "",
     "webgl2-unavailable": "3D viewer unavailable (this browser has no WebGL2); showing 2D slices.",
     "niivue-unavailable": "3D viewer could not be loaded; showing 2D slices.",
     "niivue-error": "3D viewer failed to display the volume; showing 2D slices."
@@ -154,6 +157,12 @@
     this.nodulesUrl = root.getAttribute("data-nodules-url") || "";
     this.csrf = root.getAttribute("data-csrf") || "";
     this.noduleButton = root.querySelector("[data-lv-nodule-mode]");
+    this.open3dButton = root.querySelector("[data-lv-open-3d]");
+    this.readout = root.querySelector("[data-lv-readout]");
+    this.valueUrl = root.getAttribute("data-value-url") || "";
+    this.valueTimer = null;
+    this.fallbackBound = false;
+    this.started = window.performance ? window.performance.now() : 0;
     this.noduleRows = document.getElementById("nodule-rows");
     this.noduleMode = false;
     this.overlayRevision = 0;
@@ -186,6 +195,31 @@
     if (!window.niivue || typeof window.niivue.Niivue !== "function") {
       return this.startFallback("niivue-unavailable");
     }
+    /* 2D first: the server-drawn slices are usable in about a second, while NiiVue decodes the volumes on
+       the main thread (tens of seconds without a GPU); the 3D viewer loads when asked for. */
+    this.startFallback("2d-first");
+    if (this.open3dButton) {
+      this.open3dButton.hidden = false;
+      this.open3dButton.addEventListener("click", function () {
+        self.open3d();
+      });
+    }
+  };
+
+  Viewer.prototype.open3d = function () {
+    var self = this;
+    if (this.open3dButton) this.open3dButton.hidden = true;
+    this.root.classList.remove("lv-is-fallback");
+    this.root.removeAttribute("data-fallback-reason");
+    if (this.fallbackBox) this.fallbackBox.hidden = true;
+    if (this.canvas) this.canvas.hidden = false;
+    Array.prototype.forEach.call(this.root.querySelectorAll(".lv-fallback-only"), function (el) {
+      el.hidden = true;
+    });
+    Array.prototype.forEach.call(this.root.querySelectorAll(".lv-volume-only"), function (el) {
+      el.hidden = false;
+    });
+    this.set("state", "loading");
     this.startNiivue().catch(function (err) {
       if (window.console) console.error("lungseg viewer: NiiVue failed", err);
       self.teardownNiivue();
@@ -213,6 +247,8 @@
       logLevel: "warn"
     };
     if (NV.SHOW_RENDER) opts.multiplanarShowRender = NV.SHOW_RENDER.NEVER;
+    /* three slice panes in a row: no empty fourth pane where the 3D render would be */
+    if (NV.MULTIPLANAR_TYPE && NV.MULTIPLANAR_TYPE.ROW !== undefined) opts.multiplanarLayout = NV.MULTIPLANAR_TYPE.ROW;
     var nv = new NV.Niivue(opts);
     this.nv = nv;
     await nv.attachToCanvas(this.canvas);
@@ -284,6 +320,49 @@
     var v = [Math.round(vox[0]), Math.round(vox[1]), Math.round(vox[2])];
     this.set("voxel", v.join(","));
     this.set("slice", v[this.sliceAxis()]);
+    var value = data && data.values && data.values.length ? Number(data.values[0].value) : NaN;
+    var axis = this.sliceAxis();
+    var dims = this.nv && this.nv.volumes[0] ? this.nv.volumes[0].dims : null;
+    this.showReadout(v[axis] + 1, dims ? dims[1 + axis] : null,
+                     isFinite(value) ? Math.round(value) + " HU at the crosshair" : "");
+  };
+
+  /* "Slice k of n" and the value under the cursor (2D view) or at the crosshair (3D viewer). */
+  Viewer.prototype.showReadout = function (k, n, extra) {
+    if (!this.readout) return;
+    var text = n ? "Slice " + k + " of " + n : "";
+    this.readout.textContent = text + (text && extra ? " \u00b7 " : "") + (extra || "");
+    this.set("readout", this.readout.textContent);
+  };
+
+  Viewer.prototype.bindValueReadout = function () {
+    var self = this;
+    if (!this.image || !this.valueUrl || !window.fetch) return;
+    var ask = function (e) {
+      var w = self.image.clientWidth, h = self.image.clientHeight;
+      if (!w || !h) return;
+      var params = new URLSearchParams();
+      params.set("plane", self.fallbackPlane);
+      params.set("index", String(self.fallbackIndex));
+      params.set("fx", clamp(e.offsetX / w, 0, 1).toFixed(4));
+      params.set("fy", clamp(e.offsetY / h, 0, 1).toFixed(4));
+      fetch(self.valueUrl + "?" + params.toString(), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (found) {
+          if (!found || self.renderer !== "png") return;
+          var what = found.value + " " + found.unit + (found.structure ? " (" + found.structure + ")" : "");
+          self.showReadout(self.fallbackIndex + 1, self.slices[self.fallbackPlane], what + " under the cursor");
+        })
+        .catch(function () {});
+    };
+    this.image.addEventListener("mousemove", function (e) {
+      if (self.valueTimer) window.clearTimeout(self.valueTimer);
+      self.valueTimer = window.setTimeout(function () { ask(e); }, 80);
+    });
+    this.image.addEventListener("mouseleave", function () {
+      if (self.valueTimer) window.clearTimeout(self.valueTimer);
+      self.showReadout(self.fallbackIndex + 1, self.slices[self.fallbackPlane], "");
+    });
   };
 
   Viewer.prototype.onUserContrast = function () {
@@ -415,7 +494,6 @@
   /* -------------------------------------------------------------- fallback */
 
   Viewer.prototype.startFallback = function (reason) {
-    var self = this;
     this.renderer = "png";
     this.set("renderer", "png");
     this.set("fallback-reason", reason);
@@ -451,6 +529,18 @@
         o.disabled = planes.indexOf(o.value) < 0;
       });
       this.planeSelect.value = "axial";
+    }
+    if (!this.fallbackBound) this.bindFallback();
+    var initial = this.sliceInput ? Number(this.sliceInput.value) : NaN;
+    this.setFallbackPlane("axial", isFinite(initial) ? initial : null);
+  };
+
+  /* The 2D view's listeners, bound once (the view may be entered again after the 3D viewer failed). */
+  Viewer.prototype.bindFallback = function () {
+    var self = this;
+    this.fallbackBound = true;
+    this.bindValueReadout();
+    if (this.planeSelect) {
       this.planeSelect.addEventListener("change", function () {
         self.setFallbackPlane(self.planeSelect.value);
       });
@@ -466,15 +556,17 @@
       });
     }
     this.image.addEventListener("load", function () {
-      if (self.image.getAttribute("src") === self.pendingSrc) self.set("state", "ready");
+      if (self.renderer !== "png" || self.image.getAttribute("src") !== self.pendingSrc) return;
+      self.set("state", "ready");
+      if (!self.root.hasAttribute("data-first-image") && window.performance) {
+        self.set("first-image", Math.round(window.performance.now() - self.started));
+      }
     });
     this.image.addEventListener("error", function () {
-      if (self.image.getAttribute("src") !== self.pendingSrc) return;
+      if (self.renderer !== "png" || self.image.getAttribute("src") !== self.pendingSrc) return;
       self.set("state", "error");
       self.say("Could not load the slice image.");
     });
-    var initial = this.sliceInput ? Number(this.sliceInput.value) : NaN;
-    this.setFallbackPlane("axial", isFinite(initial) ? initial : null);
   };
 
   Viewer.prototype.setFallbackPlane = function (plane, index) {
@@ -502,6 +594,7 @@
   Viewer.prototype.showSlice = function () {
     var n = this.slices[this.fallbackPlane];
     if (this.sliceOutput) this.sliceOutput.textContent = this.fallbackIndex + 1 + " / " + n;
+    this.showReadout(this.fallbackIndex + 1, n, "");
     if (this.sliceInput) {
       this.sliceInput.setAttribute("aria-valuetext", "slice " + (this.fallbackIndex + 1) + " of " + n);
     }
