@@ -1,38 +1,51 @@
 """The web service under load: many users at once register, sign in, upload a CT slice and wait for it,
 while the pages they look at are timed; then the CLI on the same slices for comparison.
 
-    .venv/bin/pip install -e '.[test]'   # httpx
+    .venv/bin/pip install -e '.[test]'   # httpx, pytest (tests/services.py), PyMySQL, redis, Celery
+    # SQLite + inline job threads in the server (the default set-up):
     .venv/bin/python benchmarks/web_load.py [--users 50] [--workers 2] [--json benchmarks/results/web_load.json]
+    # MariaDB + Celery workers on Redis (mariadbd and redis-server from `make system-deps`):
+    .venv/bin/python benchmarks/web_load.py --database mariadb --jobs celery [--users 50] [--workers 2] \
+        [--json benchmarks/results/web_load-mariadb-celery.json]
 
-The script starts ``lungseg serve`` itself on a free port with a fresh temporary data directory (SQLite,
-inline job workers, ``LUNGSEG_THREADS_PER_JOB`` = --threads-per-job, and ``LUNGSEG_LOGIN_RATE`` raised to
-10000/15 minutes, since every simulated user comes from 127.0.0.1 and the default limit is 20 per address).
+The script starts ``lungseg serve`` itself on a free port with a fresh temporary data directory
+(``LUNGSEG_THREADS_PER_JOB`` = --threads-per-job, and ``LUNGSEG_LOGIN_RATE`` raised to 10000/15 minutes,
+since every simulated user comes from 127.0.0.1 and the default limit is 20 per address). --database sqlite
+(default) is the SQLite file in that directory; --database mariadb starts a private MariaDB server
+(``mariadb_server()`` of tests/services.py, database ``lungseg``) and sets ``LUNGSEG_DATABASE_URL``.
+--jobs inline (default) runs --workers job threads in the server (``LUNGSEG_WORKERS``); --jobs celery starts
+a private Redis (``redis_server()``), runs the server with ``LUNGSEG_JOBS=celery``, ``LUNGSEG_WORKERS=0`` and
+``LUNGSEG_BROKER_URL``, and --workers processes ``celery -A lungseg.web.worker worker --pool=solo`` (one job
+at a time each) with the same settings; the load starts once every worker answers a ping. Every process
+started (server, workers, MariaDB, Redis) is stopped on exit, also after an error, Ctrl-C or SIGTERM.
 Each user has its own ``httpx.AsyncClient`` (cookies) and, at the same time as the others: opens /register
 and registers, signs in, uploads one kmader slice (round robin over ``--images``), then polls
 ``/analyses/{id}/status`` every --poll seconds until done or failed while also fetching its history, its
 result page and the home page every --page-interval seconds (each request timed).
 
-Reported: web jobs/minute (first upload sent -> last job finished, from the jobs table), the CLI's rate on
-the same slices (``lungseg predict FOLDER OUT --model ct-lung``, one batch process, run after the server has
-stopped), page latency p50/p95/max over requests sent while at least one job was queued or running, upload
-request latency (the upload screens the input with the model synchronously), and counts: jobs done, failed,
-lost (uploaded, never finished), HTTP 5xx, other 4xx. The server's stderr is kept in a temporary file and
-searched for tracebacks, 5xx and "database is locked". Exit status 1 when a job was lost, a 5xx was
-answered, a user could not get as far as an upload, or the server log shows errors.
+Reported: web jobs/minute (first upload sent -> last job finished, from the jobs table, read through
+SQLAlchemy; MariaDB keeps whole seconds there), the CLI's rate on the same slices (``lungseg predict FOLDER
+OUT --model ct-lung``, one batch process, run after the server, workers and databases have stopped), page
+latency p50/p95/max over requests sent while at least one job was queued or running, upload request latency
+(the upload screens the input with the model synchronously), and counts: jobs done, failed, lost (uploaded,
+never finished), HTTP 5xx, other 4xx. The server's and the workers' output is kept in one temporary log file
+and searched for tracebacks, 5xx and "database is locked". Exit status 1 when a job was lost, a 5xx was
+answered, a user could not get as far as an upload, or the log shows errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,6 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import sqlalchemy
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = Path("../shared/data/ct-lung-kmader/images")  # relative to the repository root
@@ -94,78 +108,121 @@ def ms(seconds: float | None) -> float | None:
 
 
 class Server:
-    """``lungseg serve`` in a subprocess; its stdout/stderr go to one log file, each line prefixed with the
-    seconds since the server was started (uvicorn's own lines carry no time)."""
+    """``lungseg serve`` in a subprocess and, with Celery jobs, ``workers`` Celery worker processes (solo pool,
+    one job at a time each). Their stdout/stderr go to one log file, each line prefixed with the seconds since
+    the server was started (uvicorn's own lines carry no time) and a worker's lines with ``[worker N]``.
+    ``database_url`` None is SQLite in the data directory; ``broker_url`` None is inline job threads."""
 
-    def __init__(self, root: Path, workers: int, threads_per_job: int):
+    def __init__(
+        self,
+        root: Path,
+        workers: int,
+        threads_per_job: int,
+        database_url: str | None = None,
+        broker_url: str | None = None,
+    ):
+        self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = root / "data"
         self.log = root / "server.log"
+        self.workers = workers
+        self.broker_url = broker_url
+        self.database_url = database_url or f"sqlite:///{(self.data_dir / 'lungseg.db').resolve()}"
         self.settings = {
-            "LUNGSEG_WORKERS": str(workers),
+            "LUNGSEG_WORKERS": "0" if broker_url else str(workers),  # Celery: no inline threads in the server
             "LUNGSEG_THREADS_PER_JOB": str(threads_per_job),
-            "LUNGSEG_JOBS": "inline",
+            "LUNGSEG_JOBS": "celery" if broker_url else "inline",
             "LUNGSEG_LOGIN_RATE": LOGIN_RATE,
             "LUNGSEG_SECRET_KEY": secrets.token_urlsafe(32),
         }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEG_")}  # SQLite, nothing inherited
-        env.update(self.settings)
+        if database_url:
+            self.settings["LUNGSEG_DATABASE_URL"] = database_url
+        if broker_url:
+            self.settings["LUNGSEG_BROKER_URL"] = broker_url
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.copiers: list[threading.Thread] = []
+        self.lock = threading.Lock()
+        self.handle = None
+        self.started = time.time()
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEG_")}  # nothing inherited
+        env.update(self.settings, LUNGSEG_DATA_DIR=str(self.data_dir.resolve()))
         self.handle = self.log.open("w")
         self.started = time.time()
+        serve = ["-m", "lungseg", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self._spawn("", [*serve, "--data-dir", str(self.data_dir)], env)
+        if self.broker_url:
+            for index in range(1, self.workers + 1):
+                celery = ["-m", "celery", "-A", "lungseg.web.worker", "worker", "--pool=solo", "--concurrency=1"]
+                self._spawn(f"[worker {index}] ", [*celery, "--loglevel=WARNING", "-n", f"load{index}@%h"], env)
+
+    def _spawn(self, prefix: str, arguments: list[str], env: dict[str, str]) -> None:
         # cwd is the temporary folder, so no .env from the repository is read
-        self.process = subprocess.Popen(
-            [
-                str(PYTHON),
-                "-m",
-                "lungseg",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            cwd=root,
+        process = subprocess.Popen(
+            [str(PYTHON), *arguments],
+            cwd=self.root,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
         )
-        self.copier = threading.Thread(target=self._copy_log, daemon=True)
-        self.copier.start()
+        self.processes.append((prefix.strip() or "the server", process))
+        copier = threading.Thread(target=self._copy_log, args=(process, prefix), daemon=True)
+        copier.start()
+        self.copiers.append(copier)
 
-    def _copy_log(self) -> None:
-        for line in self.process.stdout:
-            self.handle.write(f"{time.time() - self.started:8.2f}  {line}")
-            self.handle.flush()
+    def _copy_log(self, process: subprocess.Popen, prefix: str) -> None:
+        for line in process.stdout:
+            with self.lock:
+                self.handle.write(f"{time.time() - self.started:8.2f}  {prefix}{line}")
+                self.handle.flush()
 
     def wait_ready(self, timeout: float = 180) -> float:
+        """Seconds until the home page answers and, with Celery, every worker answers a ping."""
         start = time.time()
-        while time.time() - start < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.base + "/", timeout=5).status_code == 200:
-                    return time.time() - start
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the server did not answer in {timeout} s:\n{self.log_tail()}")
+        celery = None
+        try:
+            while time.time() - start < timeout:
+                for name, process in self.processes:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log_tail()}")
+                try:
+                    if celery is None and httpx.get(self.base + "/", timeout=5).status_code == 200:
+                        if not self.broker_url:
+                            return time.time() - start
+                        from celery import Celery
+
+                        celery = Celery("web-load", broker=self.broker_url)
+                    if celery is not None and len(celery.control.ping(timeout=1.0)) >= self.workers:
+                        return time.time() - start
+                except (httpx.TransportError, OSError):  # not up yet (Redis errors are OSErrors too)
+                    pass
+                time.sleep(0.5)
+        finally:
+            if celery is not None:
+                celery.close()
+        raise RuntimeError(f"the server or its workers were not ready in {timeout} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and the workers (SIGTERM, SIGKILL after 30 s); safe to call again."""
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.time() + 30
+        for _, process in self.processes:
             try:
-                self.process.wait(30)
+                process.wait(max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.copier.join(10)
-        if not self.handle.closed:
-            self.handle.close()
+                process.kill()
+                process.wait()
+        for copier in self.copiers:
+            copier.join(10)
+        if self.handle is not None and not self.handle.closed:
+            with self.lock:
+                self.handle.close()
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -173,29 +230,29 @@ class Server:
     def log_problems(self) -> list[str]:
         return [line for line in self.log.read_text(errors="replace").splitlines() if LOG_PROBLEMS.search(line)]
 
-    def failed_jobs(self) -> list[str]:
-        connection = sqlite3.connect(f"file:{self.data_dir / 'lungseg.db'}?mode=ro", uri=True)
+    def _rows(self, query: str) -> list:
+        """The rows of a query on the service's database (SQLite or MariaDB, through SQLAlchemy)."""
+        engine = sqlalchemy.create_engine(self.database_url)
         try:
-            rows = connection.execute("SELECT id, attempts, error FROM jobs WHERE state = 'failed'").fetchall()
+            with engine.connect() as connection:
+                return list(connection.execute(sqlalchemy.text(query)))
         finally:
-            connection.close()
+            engine.dispose()
+
+    def failed_jobs(self) -> list[str]:
+        rows = self._rows("SELECT id, attempts, error FROM jobs WHERE state = 'failed'")
         return [f"job {row[0]} (attempts {row[1]}): {row[2]}" for row in rows]
 
     def job_times(self) -> dict[str, tuple[float, float | None, float | None, str]]:
-        """analysis id -> (created, started, finished, state) from the jobs table, as Unix times."""
+        """analysis id -> (created, started, finished, state) from the jobs table, as Unix times (the
+        columns are naive UTC; MariaDB's DATETIME keeps whole seconds)."""
 
         def unix(value):
             if value is None:
                 return None
             return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
 
-        connection = sqlite3.connect(f"file:{self.data_dir / 'lungseg.db'}?mode=ro", uri=True)
-        try:
-            rows = connection.execute(
-                "SELECT analysis_id, created_at, started_at, finished_at, state FROM jobs"
-            ).fetchall()
-        finally:
-            connection.close()
+        rows = self._rows("SELECT analysis_id, created_at, started_at, finished_at, state FROM jobs")
         return {row[0]: (unix(row[1]), unix(row[2]), unix(row[3]), row[4]) for row in rows}
 
 
@@ -317,7 +374,9 @@ def run_cli(images: list[Path], root: Path) -> dict:
     }
 
 
-def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: float, cli: dict | None) -> dict:
+def summarise(
+    users: list[User], jobs: dict, failed_jobs: list[str], args, server: Server, ready_s: float, cli: dict | None
+) -> dict:
     uploaded = [u for u in users if u.analysis]
     requests = [r for u in users for r in u.requests]
     # busy windows: job created -> finished from the jobs table; the client's view where the table has none
@@ -378,8 +437,9 @@ def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: floa
             "threads_per_job": args.threads_per_job,
             "poll_s": args.poll,
             "page_interval_s": args.page_interval,
-            "database": "sqlite",
-            "server_env": {k: v for k, v in server.settings.items() if k != "LUNGSEG_SECRET_KEY"},
+            "database": args.database,
+            "jobs": args.jobs,
+            "server_env": {k: _public(k, v) for k, v in server.settings.items() if k != "LUNGSEG_SECRET_KEY"},
             "images": str(args.images),
         },
         "machine": {
@@ -401,7 +461,7 @@ def summarise(users: list[User], jobs: dict, args, server: Server, ready_s: floa
             "job_run_s": {"p50": percentile(run_times, 50), "max": max(run_times, default=None)},
             "job_queue_wait_s": {"p50": percentile(waits, 50), "max": max(waits, default=None)},
             "final_states": {s: list(states.values()).count(s) for s in set(states.values())},
-            "failed_jobs": server.failed_jobs(),
+            "failed_jobs": failed_jobs,
         },
         "cli": cli,
         "web_over_cli": round(web_rate / cli["jobs_per_minute"], 2) if cli and web_rate else None,
@@ -441,8 +501,9 @@ def print_table(result: dict) -> None:
         result["http"],
     )
     rows = [
+        ("database / jobs", f"{result['settings']['database']} / {result['settings']['jobs']}"),
         (
-            "users / inline workers / threads per job",
+            f"users / {result['settings']['jobs']} workers / threads per job",
             f"{result['settings']['users']} / {result['settings']['workers']}"
             f" / {result['settings']['threads_per_job']}",
         ),
@@ -486,6 +547,13 @@ def _git_state() -> dict:
     return {"commit": git("rev-parse", "--short", "HEAD"), "src_modified": bool(git("status", "--porcelain", "src"))}
 
 
+def _public(name: str, value: str) -> str:
+    """A setting as recorded: the database URL without its password."""
+    if name == "LUNGSEG_DATABASE_URL":
+        return sqlalchemy.make_url(value).render_as_string(hide_password=True)
+    return value
+
+
 def _r(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -497,7 +565,14 @@ async def load(base: str, users: list[User], args) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="inline job worker threads (LUNGSEG_WORKERS)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="job workers: inline threads in the server (LUNGSEG_WORKERS), or Celery worker processes",
+    )
+    parser.add_argument("--database", choices=("sqlite", "mariadb"), default="sqlite")
+    parser.add_argument("--jobs", choices=("inline", "celery"), default="inline", help="celery: with Redis")
     parser.add_argument("--threads-per-job", type=int, default=1, help="LUNGSEG_THREADS_PER_JOB")
     parser.add_argument("--images", type=Path, default=IMAGES, help="folder of slices (relative to the repo root)")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between status polls")
@@ -506,23 +581,42 @@ def main() -> int:
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI comparison")
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "web_load.json"))
     args = parser.parse_args()
+    if args.jobs == "celery" and args.workers < 1:
+        parser.error("--jobs celery needs --workers 1 or more")
     folder = args.images if args.images.is_absolute() else REPO / args.images
     available = sorted(p for p in folder.iterdir() if p.is_file())
     images = [available[i % len(available)] for i in range(args.users)]
     users = [User(i, image) for i, image in enumerate(images)]
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # so that the finally blocks below stop what was started
     root = Path(tempfile.mkdtemp(prefix="lungseg-web-load-"))
-    server = Server(root, args.workers, args.threads_per_job)
     keep = False
     try:
-        ready = server.wait_ready()
-        print(f"server on {server.base} (ready in {ready:.1f} s, log {server.log}); {args.users} users", flush=True)
-        started = time.perf_counter()
-        asyncio.run(load(server.base, users, args))
-        print(f"load finished in {time.perf_counter() - started:.1f} s", flush=True)
-        server.stop()  # the CLI runs on an idle machine, and the log is complete
-        jobs = server.job_times()
+        with contextlib.ExitStack() as stack:  # MariaDB and Redis, stopped last (after the server)
+            database_url = broker_url = None
+            if args.database == "mariadb" or args.jobs == "celery":
+                sys.path.insert(0, str(REPO / "tests"))
+                import services as servers  # tests/services.py: private MariaDB / Redis servers
+
+                if args.database == "mariadb":
+                    database_url = stack.enter_context(servers.mariadb_server("lungseg"))
+                if args.jobs == "celery":
+                    broker_url = stack.enter_context(servers.redis_server())
+            server = Server(root, args.workers, args.threads_per_job, database_url, broker_url)
+            stack.callback(server.stop)
+            server.start()
+            ready = server.wait_ready()
+            print(
+                f"server on {server.base} ({args.database}, {args.jobs} jobs, ready in {ready:.1f} s,"
+                f" log {server.log}); {args.users} users",
+                flush=True,
+            )
+            started = time.perf_counter()
+            asyncio.run(load(server.base, users, args))
+            print(f"load finished in {time.perf_counter() - started:.1f} s", flush=True)
+            server.stop()  # the CLI runs on an idle machine, and the log is complete
+            jobs, failed_jobs = server.job_times(), server.failed_jobs()
         cli = None if args.no_cli else run_cli(images, root)
-        result = summarise(users, jobs, args, server, ready, cli)
+        result = summarise(users, jobs, failed_jobs, args, server, ready, cli)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
         print_table(result)
@@ -542,12 +636,15 @@ def main() -> int:
         return 0
     except BaseException:
         keep = True
-        print(f"\nserver log kept at {server.log}", file=sys.stderr)
+        print(f"\nserver log kept at {root / 'server.log'}", file=sys.stderr)
         raise
     finally:
-        server.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _exit_on_signal(number, frame) -> None:
+    raise SystemExit(128 + number)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 Each fixture starts a private, throw-away server on a free 127.0.0.1 port in a
 temporary directory, as the current user, and stops it and deletes the
 directory afterwards. The binaries come from Debian (`make system-deps`).
+
+The same servers are available outside pytest as context managers,
+`mariadb_server()` and `redis_server()` (used by `benchmarks/web_load.py`);
+they raise `ServiceError` (a RuntimeError) where the fixtures fail the test.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 START_TIMEOUT_S = 60.0
+
+
+class ServiceError(RuntimeError):
+    """A server could not be found, set up or started."""
 
 
 def free_port() -> int:
@@ -32,11 +41,11 @@ def free_port() -> int:
 
 
 def _binary(*names: str) -> str:
-    """Path of the first of `names` found (also in /usr/sbin), else fail the test."""
+    """Path of the first of `names` found (also in /usr/sbin), else raise ServiceError."""
     for name in names:
         if found := shutil.which(name, path=SEARCH_PATH):
             return found
-    pytest.fail(f"{' / '.join(names)} not found: run `make test` (or `make system-deps`) to install it")
+    raise ServiceError(f"{' / '.join(names)} not found: run `make test` (or `make system-deps`) to install it")
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -48,11 +57,11 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def _wait_until_ready(proc: subprocess.Popen, ready: Callable[[], bool], what: str, log: Path) -> None:
-    """Poll `ready()` until it is true; fail with the log tail on exit or timeout."""
+    """Poll `ready()` until it is true; raise ServiceError with the log tail on exit or timeout."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"{what} exited with code {proc.returncode} while starting; log {log}:\n{_tail(log)}")
+            raise ServiceError(f"{what} exited with code {proc.returncode} while starting; log {log}:\n{_tail(log)}")
         try:
             if ready():
                 return
@@ -60,7 +69,7 @@ def _wait_until_ready(proc: subprocess.Popen, ready: Callable[[], bool], what: s
             pass
         time.sleep(0.2)
     _stop(proc)
-    pytest.fail(f"{what} did not accept connections within {START_TIMEOUT_S:.0f} s; log {log}:\n{_tail(log)}")
+    raise ServiceError(f"{what} did not accept connections within {START_TIMEOUT_S:.0f} s; log {log}:\n{_tail(log)}")
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -74,13 +83,16 @@ def _stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def mariadb_url() -> Iterator[str]:
-    """SQLAlchemy URL of a private MariaDB with database `lungseg_test` and user `lungseg`.
+@contextmanager
+def mariadb_server(database: str = "lungseg_test") -> Iterator[str]:
+    """SQLAlchemy URL of a private MariaDB with database `database` and user `lungseg`.
 
     Listens on 127.0.0.1:<free port> and on a socket `mysql.sock` in its data dir.
     """
     import pymysql
+
+    if not database.isidentifier():
+        raise ValueError(f"not a plain database name: {database!r}")
 
     server = _binary("mariadbd", "mysqld")
     install_db = _binary("mariadb-install-db", "mysql_install_db")
@@ -101,7 +113,8 @@ def mariadb_url() -> Iterator[str]:
             text=True,
         )
         if init.returncode != 0:
-            pytest.fail(f"{install_db} failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
+            output = f"{init.stdout[-2000:]}\n{init.stderr[-2000:]}"
+            raise ServiceError(f"{install_db} failed ({init.returncode}):\n{output}")
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [
@@ -130,19 +143,19 @@ def mariadb_url() -> Iterator[str]:
         try:
             _wait_until_ready(proc, lambda: root().close() is None, f"MariaDB ({server})", log)
             with root() as conn, conn.cursor() as cur:
-                cur.execute("CREATE DATABASE lungseg_test CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
                 for host in ("127.0.0.1", "localhost"):
                     cur.execute(f"CREATE USER 'lungseg'@'{host}' IDENTIFIED BY %s", (password,))
-                    cur.execute(f"GRANT ALL PRIVILEGES ON lungseg_test.* TO 'lungseg'@'{host}'")
-            yield f"mysql+pymysql://lungseg:{password}@127.0.0.1:{port}/lungseg_test?charset=utf8mb4"
+                    cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO 'lungseg'@'{host}'")
+            yield f"mysql+pymysql://lungseg:{password}@127.0.0.1:{port}/{database}?charset=utf8mb4"
         finally:
             _stop(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+@contextmanager
+def redis_server() -> Iterator[str]:
     """URL `redis://127.0.0.1:<port>/0` of a private Redis without persistence."""
     import redis
 
@@ -178,3 +191,26 @@ def redis_url() -> Iterator[str]:
             _stop(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _failing_the_test() -> Iterator[None]:
+    """Turn a ServiceError while a server starts or stops into a pytest failure, as before."""
+    try:
+        yield
+    except ServiceError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """SQLAlchemy URL of a private MariaDB with database `lungseg_test` and user `lungseg`."""
+    with _failing_the_test(), mariadb_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL `redis://127.0.0.1:<port>/0` of a private Redis without persistence."""
+    with _failing_the_test(), redis_server() as url:
+        yield url

@@ -195,3 +195,19 @@ def test_celery_worker_with_redis_runs_the_job_once(tmp_path, redis_url):
         worker.terminate()
         worker.wait(30)
         client.__exit__(None, None, None)
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_runs_the_app_on_mariadb_with_celery_workers(tmp_path):
+    """The one command that runs the app on MariaDB with Celery + Redis workers (benchmarks/web_load.py
+    starts both services, the server and the workers, and stops them): three users' uploads all finish."""
+    import json
+
+    out = tmp_path / "load.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "web_load.py"
+    command = [sys.executable, str(script), "--users", "3", "--no-cli", "--database", "mariadb", "--jobs", "celery"]
+    run = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["settings"]["database"] == "mariadb" and result["settings"]["jobs"] == "celery"
+    assert result["web"]["jobs_done"] == 3 and result["web"]["jobs_failed"] == 0
