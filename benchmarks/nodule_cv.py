@@ -124,16 +124,19 @@ def score(checkpoint: Path, rows: list[dict]) -> dict:
     return {"slices": per_slice, "nodules": per_nodule}
 
 
-def detection(checkpoint: Path, rows: list[dict], most: int = 25, seed: int = 0) -> dict:
+def detection(checkpoint: Path, rows: list[dict], most: int = 25, seed: int = 0, confirm: Path | None = None) -> dict:
     """Sensitivity of the automatic candidates (``find_candidates``, the whole crop as the lung field)
     on up to ``most`` held-out nodules (a seeded sample): a nodule is found when a candidate overlaps
     its consensus; candidates that do not overlap it are counted as false (they may be other nodules
-    or vessels inside the crop)."""
+    or vessels inside the crop). ``confirm``: a point model's checkpoint that confirms and outlines each
+    candidate (the shipped two-stage search: ``lung-nodule-search`` finds, ``lung-nodule`` confirms)."""
     from lungseg.inference.core.predictor import Predictor
     from lungseg.inference.nodules.candidates import find_candidates
+    from lungseg.inference.nodules.seeded import NoduleSegmenter
     from lungseg.io import read_image, read_mask
 
     predictor = Predictor.load(checkpoint, backend="torch")
+    second = NoduleSegmenter(Predictor.load(confirm, backend="torch")) if confirm else None
     by_nodule: dict[str, list[dict]] = {}
     for row in rows:
         by_nodule.setdefault(f"{row['patient']}_{row['nodule']}", []).append(row)
@@ -145,7 +148,8 @@ def detection(checkpoint: Path, rows: list[dict], most: int = 25, seed: int = 0)
         gray = np.stack([read_image(DATA / "images" / f"{r['id']}.png") for r in chosen]).astype(np.float32)
         truth = np.stack([read_mask(DATA / "masks" / f"{r['id']}.png") > 0 for r in chosen])
         hu = gray / 255.0 * 2000.0 - 1000.0  # back through the recipe's export window
-        result = find_candidates(predictor, hu, (1.25, MM_PER_PIXEL, MM_PER_PIXEL), np.ones(hu.shape, bool))
+        field = np.ones(hu.shape, bool)
+        result = find_candidates(predictor, hu, (1.25, MM_PER_PIXEL, MM_PER_PIXEL), field, confirm=second)
         hits = [c for c in result.found if (c.mask & truth).any()]
         found += bool(hits)
         false.append(len(result.found) - len(hits))

@@ -2,7 +2,7 @@
 patient-grouped CV fold 0 (the shipped model is that fold's model), each moved sideways by 0-32 pixels
 (the gap filled with air, as past a scan's edge), scored as ``lungseg evaluate`` scores crops.
 
-    .venv/bin/python benchmarks/nodule_offset.py [--model lung-nodule] [--fold 0]
+    .venv/bin/python benchmarks/nodule_offset.py [--model lung-nodule] [--fold 0] [--out FILE.json]
 
 Prints a table and writes ``benchmarks/results/nodule_offset.json``: per offset the mean Dice against the
 consensus and the mean of the highest probability inside the (moved) consensus. The automatic candidate
@@ -33,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lung-nodule")
     parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--out", default=RESULTS, type=Path)
     args = parser.parse_args()
     rows = crop_index()
     folds = fold_of(sorted({r["patient"] for r in rows}), 5)
@@ -55,7 +56,7 @@ def main() -> None:
         entry = {"offset_px": offset, "crops": len(dice), "dice": round(float(np.mean(dice)), 3)}
         table.append({**entry, "peak": round(float(np.mean(peak)), 3)})
         print(f"offset {offset:2d} px: Dice {entry['dice']:.3f}  peak probability {table[-1]['peak']:.3f}", flush=True)
-    RESULTS.write_text(json.dumps({"model": args.model, "fold": args.fold, "offsets": table}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"model": str(args.model), "fold": args.fold, "offsets": table}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

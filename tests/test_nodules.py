@@ -299,3 +299,22 @@ def test_candidates_on_popi_are_listed_in_the_report(popi_small, tmp_path):
     assert (labels == 7).any() == bool(rows)
     said = result.stdout + result.stderr
     assert "nodule" in said and "not a screening result" in said and (str(len(rows)) in said or not rows)
+
+
+def test_the_two_stage_search_finds_a_held_out_nodule(nodule_segmenter):
+    """lung-nodule's search variant finds, lung-nodule confirms and outlines: a nodule of a patient neither
+    model saw (LIDC-IDRI-0011, CV fold 0) is a candidate, outlined like the readers' consensus."""
+    from lungseg.inference.nodules.candidates import find_candidates, search_models
+
+    point = nodule_segmenter.predictor
+    assert not any(name.startswith("LIDC-IDRI-0011_") for name in point.card.split.train)  # held out
+    searcher, name, confirm = search_models(point, "lung-nodule")
+    assert name == "lung-nodule-search" and confirm is not None
+    assert not any(n.startswith("LIDC-IDRI-0011_") for n in searcher.card.split.train)
+    hu, truth = lidc_nodule("LIDC-IDRI-0011_nodule-9")
+    found = find_candidates(searcher, hu, (1.25, 0.7, 0.7), np.ones(hu.shape, bool), confirm=confirm)
+    hits = [c for c in found.found if (c.mask & truth).any()]
+    assert len(hits) == 1
+    mask = hits[0].mask
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6  # the point model's outline
+    assert hits[0].measures.volume_mm3 > 0 and hits[0].measures.mean_hu is not None

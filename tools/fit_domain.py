@@ -73,6 +73,7 @@ TRAINING = {
     "covid-infection": TrainingImages(SHARED / "covid-infection" / "train" / "images"),
     "covid-infection-types": TrainingImages(SHARED / "covid-infection" / "train" / "images"),
     "lung-nodule": TrainingImages(REPO / "runs" / "lung-nodule-data" / "images", _nodule_set),
+    "lung-nodule-search": TrainingImages(REPO / "runs" / "lung-nodule-data" / "images", _nodule_set),
     "ct-cancer-type": TrainingImages(SHARED / "chest-ct-cancer"),
 }
 

@@ -20,6 +20,9 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
   (the manifest's metrics: per-slice and per-nodule Dice, small nodules apart, candidate sensitivity, next
   to the readers' agreement). The shipped model is fold 0's model (``--without-fold 0``: its 33 held-out
   patients were never seen), not a model of all crops: its held-out score is measured, not assumed.
+- ``lung-nodule-search``: ``recipes/lung-nodule-search.yaml`` (the nodule anywhere in the window) on the same
+  folder; ``lung-nodule`` names it as its ``search_variant``: the automatic candidates are searched with it,
+  points are segmented with ``lung-nodule``. Also fold 0's model (``benchmarks/nodule_cv.py --tag anywhere``).
 - every model: its in-domain check (``tools/fit_domain.py``: a k-NN distance on image statistics of its
   own training images, stored as ``<name>.domain.npz`` beside the weights) after the model is released.
 - ``covid-infection`` is semi-supervised (issue 26): its ``prepare`` step builds the pre-training folder
@@ -85,6 +88,8 @@ LICENCES = {
     "ct-cancer-type": "chest-ct-cancer: CC0 as stated by its mirror (Kaggle mohamedhanyyy/chest-ctscan-images)",
     "xray-lung": "Montgomery County set (NLM): research use with attribution "
     "(Jaeger S. et al. 2014, Candemir S. et al. 2014)",
+    "lung-nodule-search": "LIDC-IDRI: CC BY 3.0 (Armato S.G. III et al. 2011; Clark K. et al. 2013); "
+    f"negatives: {KMADER_TERMS}",
     "lung-nodule": "LIDC-IDRI: CC BY 3.0 (Armato S.G. III et al. 2011; Clark K. et al. 2013); "
     f"negatives: {KMADER_TERMS}",
 }
@@ -232,6 +237,30 @@ RELEASES = {
         prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data", "--without-fold", "0"],
         prepared="runs/lung-nodule-data",
         nodule_cv="recipe",
+        extra={"search_variant": "lung-nodule-search"},
+    ),
+    "lung-nodule-search": Release(
+        "U-Net (base 16, depth 4) for nodules anywhere in a 128x128 axial window at 0.7 mm per pixel: the model of "
+        "lung-nodule's automatic candidate search (its search_variant; trained with the crop shifted up to +-38 px)",
+        "the same crops as lung-nodule (ct-nodule-lidc outside CV fold 0, plus 564 crops without a nodule from "
+        "kmader slices of ct-lung's training split)",
+        [
+            "train",
+            "--config",
+            "recipes/lung-nodule-search.yaml",
+            "--data",
+            "runs/lung-nodule-data",
+            "--set",
+            "train.threads=2",
+            "--out",
+            "runs/nodule-cv/anywhere/fold-0/run",
+        ],
+        "runs/nodule-cv/anywhere/fold-0/run",
+        "the training part of patient-grouped CV fold 0 (benchmarks/nodule_cv.py --tag anywhere); the 33 patients "
+        "of fold 0 were never seen and give its held-out score and detection sensitivity",
+        prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data", "--without-fold", "0"],
+        prepared="runs/lung-nodule-data",
+        nodule_cv="anywhere",
     ),
 }
 

@@ -30,9 +30,10 @@ log = logging.getLogger("lungseg.web")
 
 def shipped_model_names() -> list[str]:
     """``auto`` (CT or chest X-ray lung model, chosen from the upload) first, as the default, then the
-    shipped models (an 8-bit variant is picked by the input, so it is not listed)."""
+    shipped models (an 8-bit variant is picked by the input and a search variant by its nodule model, so
+    neither is listed)."""
     models = shipped_models()
-    variants = {entry.get("eight_bit_variant") for entry in models.values()}
+    variants = {entry.get(key) for entry in models.values() for key in ("eight_bit_variant", "search_variant")}
     names = [name for name in models if name not in variants]
     return [AUTO, *sorted(names, key=lambda name: (name != "ct-lung", name))]
 

@@ -21,7 +21,7 @@ from lungseg import findings as catalogue
 from lungseg.findings import Finding, slice_ranges
 from lungseg.inference.core.nodule_rows import CANDIDATE, NoduleRow
 from lungseg.inference.lesions.model import LesionModel
-from lungseg.inference.nodules.candidates import AERATED_HU, find_candidates, search_sensitivity
+from lungseg.inference.nodules.candidates import AERATED_HU, find_candidates, search_models, search_sensitivity
 from lungseg.inference.nodules.seeded import MODEL_MM
 
 
@@ -39,14 +39,15 @@ def search_nodules(model: LesionModel, stored: np.ndarray, lungs: np.ndarray, sp
     """``stored``: (Z, Y, X) HU (``in_hu``) or 8-bit gray; ``lungs``: (Z, Y, X) lung labels (> 0 lung);
     ``spacing``: (x, y, z) mm of the canonical grid, or None (``MODEL_MM`` per pixel is assumed)."""
     zyx = (float(spacing[2]), float(spacing[1]), float(spacing[0])) if spacing else (1.0, MODEL_MM, MODEL_MM)
-    found = find_candidates(model.predictor, stored, zyx, lungs > 0, hu=in_hu)
+    searcher, name, confirm = search_models(model.predictor, model.name)
+    found = find_candidates(searcher, stored, zyx, lungs > 0, hu=in_hu, confirm=confirm)
     labels = np.zeros(stored.shape, np.uint8)
     rows = []
     for candidate in found.found:
         labels[candidate.mask] = model.classes[0].value
         z, y, x = candidate.centre
         rows.append(NoduleRow(CANDIDATE, (x, y, z), candidate.probability, candidate.measures.to_dict()))
-    findings = [catalogue.NODULE_SEARCH_LIMITS(model=model.name, sensitivity=search_sensitivity(model.name))]
+    findings = [catalogue.NODULE_SEARCH_LIMITS(model=name, sensitivity=search_sensitivity(name))]
     if found.removed_aerated:
         findings.append(
             catalogue.NODULE_AERATED(

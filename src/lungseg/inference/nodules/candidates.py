@@ -12,13 +12,14 @@ aerated lung (mean under ``AERATED_HU``) is removed and counted as such.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from lungseg.inference.nodules.measure import NoduleMeasures, measure_nodule
-from lungseg.inference.nodules.seeded import AIR_HU, CROP, MODEL_MM
+from lungseg.inference.nodules.seeded import AIR_HU, CROP, MODEL_MM, NoduleSegmenter, Seed
 from lungseg.io.shipped import shipped_models
 
 STRIDE = 48  # crop pixels between window centres
@@ -56,6 +57,7 @@ class Candidates:
     removed_small: int
     probability: np.ndarray  # (Z, Y, X) float32 blended probability on the scan's grid
     aerated_slices: tuple[int, ...] = ()  # the slices of the components removed as aerated lung
+    unconfirmed: int = 0  # components the point model found no nodule at (with ``confirm``)
 
 
 def gaussian_weight(size: int = CROP, sigma: float = 0.25) -> np.ndarray:
@@ -64,9 +66,19 @@ def gaussian_weight(size: int = CROP, sigma: float = 0.25) -> np.ndarray:
 
 
 def find_candidates(
-    predictor, volume: np.ndarray, spacing: tuple[float, float, float], lungs: np.ndarray, hu: bool = True
+    predictor,
+    volume: np.ndarray,
+    spacing: tuple[float, float, float],
+    lungs: np.ndarray,
+    hu: bool = True,
+    confirm=None,
 ) -> Candidates:
-    """Candidates in a (Z, Y, X) ``volume`` (HU when ``hu``) inside the ``lungs`` (Z, Y, X) bool mask."""
+    """Candidates in a (Z, Y, X) ``volume`` (HU when ``hu``) inside the ``lungs`` (Z, Y, X) bool mask.
+
+    ``confirm``: optional ``NoduleSegmenter`` (the centred point model): each component is kept only when
+    it segments a nodule from the component's centre, and then with its outline and measures (a second
+    reader of every window's finding: the search model is tuned to find, the point model to outline, and
+    a vessel or the diaphragm's edge centred in a crop is among its training negatives)."""
     if volume.shape != lungs.shape:
         raise ValueError(f"volume {volume.shape} and lungs {lungs.shape} differ in shape")
     probability = np.zeros(volume.shape, np.float32)
@@ -77,7 +89,7 @@ def find_candidates(
     reach = max(1, int(round(PLEURA_MM / min(spacing[1:]))))
     field = ndimage.binary_dilation(lungs, structure=np.ones((1, 3, 3), bool), iterations=reach)
     labels, count = ndimage.label((probability > predictor.threshold) & field)
-    found, aerated, small = [], 0, 0
+    found, aerated, small, unconfirmed = [], 0, 0, 0
     aerated_slices: set[int] = set()
     for index, box in enumerate(ndimage.find_objects(labels), 1):
         mask = np.zeros(volume.shape, bool)
@@ -93,9 +105,27 @@ def find_candidates(
         values = probability[mask]
         centre_z, centre_y, centre_x = (int(round(c)) for c in ndimage.center_of_mass(mask))
         centre = (centre_z, centre_y, centre_x)
+        if confirm is not None:
+            checked = _confirmed(confirm, volume, spacing, centre, hu)
+            if checked is None:
+                unconfirmed += 1
+                continue
+            mask, measures = checked
         found.append(Candidate(centre, float(values.max()), float(values.mean()), measures, mask))
     found.sort(key=lambda c: -c.probability)
-    return Candidates(tuple(found[:MOST]), aerated, small, probability, tuple(sorted(aerated_slices)))
+    return Candidates(
+        tuple(found[:MOST]), aerated, small, probability, tuple(sorted(aerated_slices)), unconfirmed=unconfirmed
+    )
+
+
+def _confirmed(segmenter, volume, spacing, centre, hu):
+    """(mask, measures) of the nodule ``segmenter`` finds from ``centre``, else None."""
+    result = segmenter.segment(volume, spacing, Seed(*centre), hu=hu)
+    if not result.found or result.measures is None or result.measures.diameters.long_mm < MIN_DIAMETER_MM:
+        return None
+    if result.measures.mean_hu is not None and result.measures.mean_hu < AERATED_HU:
+        return None
+    return result.mask, result.measures
 
 
 def _slice_probability(predictor, section, lung, scale, weight, fill) -> np.ndarray:
@@ -131,6 +161,34 @@ def _slice_probability(predictor, section, lung, scale, weight, fill) -> np.ndar
         total += cv2.warpAffine(probability.astype(np.float32) * weight, to_slice, size, flags=cv2.INTER_LINEAR)
         weights += cv2.warpAffine(weight, to_slice, size, flags=cv2.INTER_LINEAR)
     return np.divide(total, weights, out=np.zeros_like(total), where=weights > 1e-3)
+
+
+def search_models(predictor, name: str):
+    """(search predictor, its name, confirm) for a candidate search with nodule model ``name``: with a
+    shipped search variant, it searches and the point model (``predictor``) confirms and outlines each
+    candidate; without one, ``predictor`` searches alone (confirm None)."""
+    searcher, searched_by = search_predictor(predictor, name)
+    if searcher is predictor:
+        return predictor, name, None
+    return searcher, searched_by, NoduleSegmenter(predictor)
+
+
+def search_predictor(predictor, name: str):
+    """(predictor, model name) the candidate search runs: the shipped search variant of nodule model
+    ``name`` (its manifest's ``search_variant``: the same crops, trained with the nodule anywhere in the
+    window, so a window need not be centred on a nodule to find it), else ``predictor`` and ``name``
+    themselves. The point-to-nodule segmentation keeps the centred model, which outlines better."""
+    variant = shipped_models().get(name, {}).get("search_variant")
+    if not variant:
+        return predictor, name
+    return _search_model(variant, getattr(predictor.backend, "name", "auto")), variant
+
+
+@lru_cache(maxsize=4)
+def _search_model(name: str, backend: str):
+    from lungseg.inference.core.predictor import Predictor
+
+    return Predictor.load(name, backend=backend if backend in ("torch", "onnx") else "auto")
 
 
 def search_sensitivity(name: str) -> str:

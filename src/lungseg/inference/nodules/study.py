@@ -17,7 +17,7 @@ from lungseg import findings as catalogue
 from lungseg.errors import InputError
 from lungseg.inference.core.protocol import Segmenter
 from lungseg.inference.core.study import Study, load_study
-from lungseg.inference.nodules.candidates import Candidates, find_candidates, search_sensitivity
+from lungseg.inference.nodules.candidates import Candidates, find_candidates, search_models, search_sensitivity
 from lungseg.inference.nodules.growth import dicom_date
 from lungseg.inference.nodules.seeded import NoduleResult, NoduleSegmenter, Seed
 from lungseg.labels import NODULE, SPLIT_LUNGS
@@ -142,8 +142,9 @@ def segment_nodules(
     if candidates and lungs is None:
         warnings = (*warnings, f"no automatic candidates: they are searched inside the lungs ({note})")
     elif candidates and lungs is not None:  # the same as `elif candidates`; mypy narrows lungs here
-        found = find_candidates(segmenter.predictor, array, spacing, lungs > 0, hu=in_hu)
         name = Path(str(segmenter.predictor.source)).name.split(".")[0] if segmenter.predictor.source else "lung-nodule"
+        searcher, name, confirm = search_models(segmenter.predictor, name)
+        found = find_candidates(searcher, array, spacing, lungs > 0, hu=in_hu, confirm=confirm)
         limits = catalogue.NODULE_SEARCH_LIMITS(model=name, sensitivity=search_sensitivity(name))
         warnings = (*warnings, limits.message)
     return NoduleStudy(study, array, spacing, in_hu, tuple(nodules), lungs, note, warnings, found)
