@@ -7,6 +7,10 @@ above the threshold inside the lungs (dilated by ``PLEURA_MM`` so nodules on the
 components; components under ``MIN_DIAMETER_MM`` are dropped; the rest are measured like a seeded nodule,
 ranked by their highest probability, and judged by HU where HU is known: a component that is mostly
 aerated lung (mean under ``AERATED_HU``) is removed and counted as such.
+
+Two stages when the nodule model has a shipped search variant (``search_models``): the variant, trained
+with the nodule anywhere in the crop, tiles the lungs; the point model confirms and outlines each component
+from its centre (``find_candidates(confirm=...)``).
 """
 
 from __future__ import annotations
