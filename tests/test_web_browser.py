@@ -239,10 +239,18 @@ def test_browser_end_to_end(page: Page, popi_zip: Path, screenshots: Path, tmp_p
     # 2. upload the POPI series as a zip
     page.get_by_role("link", name="New analysis").click()
     expect(page).to_have_url(re.compile(r"/analyses/new$"))
+    expect(page.locator("#upload-limit")).to_contain_text("MB")
+    # a chest X-ray sent to the CT model: the reason appears above the form (the upload script), no new page
+    page.set_input_files("#files", str(shared("xray-lung-montgomery", "images", "1.jpg")))
+    page.select_option("#model", "ct-lung")
+    page.click("#upload")
+    expect(page.locator("#upload-errors")).to_contain_text("radiograph", timeout=60_000)
+    expect(page.locator("#upload-errors")).to_contain_text('choose the model "xray-lung"')
+    expect(page).to_have_url(re.compile(r"/analyses/new$"))
     page.set_input_files("#files", str(popi_zip))
     page.select_option("#model", "ct-lung")
     page.click("#upload")
-    expect(page).to_have_url(re.compile(r"/analyses/[^/]+$"), timeout=60_000)
+    expect(page).to_have_url(re.compile(r"/analyses/(?!new$)[^/]+$"), timeout=60_000)
     assert not page.locator(".errors").is_visible(), page.locator(".errors").inner_text()
     result_url = page.url
 
