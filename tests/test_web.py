@@ -209,7 +209,7 @@ def test_a_lesion_model_on_an_8bit_covid_slice(web):
     web.login("les@example.org")
     form = web.get("/analyses/new").text
     assert 'value="covid-infection"' in form and 'value="covid-infection-types"' in form
-    assert 'value="lung-tumor"' not in form and "ct-lung-8bit" not in form
+    assert 'value="lung-tumor"' not in form and "ct-lung-8bit" not in form and "lung-nodule-search" not in form
     response = web.upload(shared("covid-infection", "train", "images", "2.jpg"), model="covid-infection")
     assert response.status_code == 303, response.text
     url = response.headers["location"]
@@ -219,6 +219,15 @@ def test_a_lesion_model_on_an_8bit_covid_slice(web):
     assert report["lesions"]["per_lung"]["right_lung"]["severity_band"]
     page = web.get(url).text
     assert 'id="lesion-burden"' in page and "% affected" in page
+    # the lesion table's lung is the lung row plus its lesions, and its percentages are of that
+    lung, lesion = (
+        report["measurements"]["right_lung"],
+        report["lesions"]["classes"]["infection"]["per_lung"]["right_lung"],
+    )
+    whole = lung["voxels"] + lesion["voxels"]
+    row = page.split('id="lesion-burden"')[1].split("</tr>")[1]
+    assert f"<td>{whole} px</td>" in row
+    assert lesion["percent_of_lung"] == pytest.approx(100 * lesion["voxels"] / whole, abs=0.01)
     assert 'fill="rgb(255, 150, 0)"' in page and '<span class="lv-legend-name">infection</span>' in page
 
 
