@@ -109,6 +109,25 @@ def covid_release(name: str, masks: str, description: str) -> Release:
     )
 
 
+def nodule_release(
+    name: str, run: str, tag: str, description: str, data: str, split: str, extra: dict | None = None
+) -> Release:
+    """A nodule model: ``recipes/<name>.yaml`` on the folder of ``tools/nodule_training_set.py`` without CV
+    fold 0 (its 33 patients held out), scored by ``benchmarks/nodule_cv.py --tag <tag>``."""
+    folder = "runs/lung-nodule-data"
+    return Release(
+        description,
+        data,
+        ["train", "--config", f"recipes/{name}.yaml", "--data", folder, "--set", "train.threads=2", "--out", run],
+        run,
+        split,
+        prepare=["tools/nodule_training_set.py", folder, "--without-fold", "0"],
+        prepared=folder,
+        nodule_cv=tag,
+        extra=extra or {},
+    )
+
+
 RELEASES = {
     "ct-lung": Release(
         "U-Net (base 16, depth 4) for lungs in axial chest CT slices in HU, 256x256 input, lung window L-600/W1500",
@@ -213,54 +232,30 @@ RELEASES = {
         "all 138 films (no held-out part: see the 5-fold cross-validation by film)",
         xray_cv="recipe",
     ),
-    "lung-nodule": Release(
+    "lung-nodule": nodule_release(
+        "lung-nodule",
+        "runs/lung-nodule",
+        "recipe",
         "U-Net (base 16, depth 4) for the nodule in a 128x128 axial crop at 0.7 mm per pixel around a point "
         "(lungseg nodule; automatic candidates in windows over the lungs); 8-bit crops in a lung window "
         "estimated at -1000..+1000 HU, HU input rendered through it",
         "ct-nodule-lidc (crops of the 128 LIDC-IDRI patients outside cross-validation fold 0, consensus of 4 "
         "readers at 2 of 4; CC BY 3.0, Armato et al. 2011, see its SOURCE.txt) plus 564 crops without a nodule "
         "from the kmader slices of ct-lung's training split (tools/nodule_training_set.py)",
-        [
-            "train",
-            "--config",
-            "recipes/lung-nodule.yaml",
-            "--data",
-            "runs/lung-nodule-data",
-            "--set",
-            "train.threads=2",
-            "--out",
-            "runs/lung-nodule",
-        ],
-        "runs/lung-nodule",
         "the training part of patient-grouped CV fold 0 (benchmarks/nodule_cv.py: 128 patients); the 33 patients "
         "of fold 0 were never seen and give its held-out score (the same run as runs/nodule-cv/recipe/fold-0)",
-        prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data", "--without-fold", "0"],
-        prepared="runs/lung-nodule-data",
-        nodule_cv="recipe",
         extra={"search_variant": "lung-nodule-search"},
     ),
-    "lung-nodule-search": Release(
+    "lung-nodule-search": nodule_release(
+        "lung-nodule-search",
+        "runs/nodule-cv/anywhere/fold-0/run",
+        "anywhere",
         "U-Net (base 16, depth 4) for nodules anywhere in a 128x128 axial window at 0.7 mm per pixel: the model of "
         "lung-nodule's automatic candidate search (its search_variant; trained with the crop shifted up to +-38 px)",
         "the same crops as lung-nodule (ct-nodule-lidc outside CV fold 0, plus 564 crops without a nodule from "
         "kmader slices of ct-lung's training split)",
-        [
-            "train",
-            "--config",
-            "recipes/lung-nodule-search.yaml",
-            "--data",
-            "runs/lung-nodule-data",
-            "--set",
-            "train.threads=2",
-            "--out",
-            "runs/nodule-cv/anywhere/fold-0/run",
-        ],
-        "runs/nodule-cv/anywhere/fold-0/run",
         "the training part of patient-grouped CV fold 0 (benchmarks/nodule_cv.py --tag anywhere); the 33 patients "
         "of fold 0 were never seen and give its held-out score and detection sensitivity",
-        prepare=["tools/nodule_training_set.py", "runs/lung-nodule-data", "--without-fold", "0"],
-        prepared="runs/lung-nodule-data",
-        nodule_cv="anywhere",
     ),
 }
 
