@@ -119,12 +119,10 @@ def slice_counts(folder: Path) -> dict[str, int]:
     return dict(zip(PLANES, (int(n) for n in shape)))
 
 
-def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_ids: list[str] | None = None) -> bytes:
-    """One slice of the CT with the label overlay as PNG bytes; ``index`` -1 is the middle slice; the
-    nodules of ``nodule_ids`` drawn as label 7 (``web.nodules``).
-    Arrays are in the file's own (Z, Y, X) order; coronal and sagittal are flipped so superior is up."""
-    from PIL import Image
-
+def _section(folder: Path, plane: str, index: int) -> tuple[np.ndarray, np.ndarray, int, int, tuple]:
+    """The CT and label section of ``plane`` at ``index`` (-1: the middle; clipped to the last), in the
+    file's (Z, Y, X) order, unflipped; with its axis, the index used and the spacing. A single slice has
+    only the axial plane."""
     if plane not in PLANES:
         raise HTTPException(422, f"plane must be one of {', '.join(PLANES)}")
     ct, labels, spacing = _arrays(folder)
@@ -133,7 +131,16 @@ def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_id
     index = size // 2 if index < 0 else min(index, size - 1)
     take: list[slice | int] = [slice(None)] * 3
     take[axis] = index
-    image, label = ct[tuple(take)], labels[tuple(take)]
+    return ct[tuple(take)], labels[tuple(take)], axis, index, spacing
+
+
+def render_slice(folder: Path, plane: str, index: int, opacity: float, nodule_ids: list[str] | None = None) -> bytes:
+    """One slice of the CT with the label overlay as PNG bytes; ``index`` -1 is the middle slice; the
+    nodules of ``nodule_ids`` drawn as label 7 (``web.nodules``).
+    Arrays are in the file's own (Z, Y, X) order; coronal and sagittal are flipped so superior is up."""
+    from PIL import Image
+
+    image, label, axis, index, spacing = _section(folder, plane, index)
     if nodule_ids:
         label = nodules.paint_section(label, folder, nodule_ids, axis, index)
     if axis != 0:
@@ -151,14 +158,7 @@ def value_at(folder: Path, plane: str, index: int, fx: float, fy: float) -> tupl
     """The stored CT value and label under a point of the slice picture ``render_slice`` draws: ``fx``,
     ``fy`` in 0..1 of its width and height (so the picture's size on screen, its row stretch and the
     flip of coronal and sagittal views do not matter)."""
-    if plane not in PLANES:
-        raise HTTPException(422, f"plane must be one of {', '.join(PLANES)}")
-    ct, labels, _ = _arrays(folder)
-    axis = PLANES.index(plane) if ct.shape[0] > 1 else 0
-    index = ct.shape[axis] // 2 if index < 0 else min(index, ct.shape[axis] - 1)
-    take: list[slice | int] = [slice(None)] * 3
-    take[axis] = index
-    image, label = ct[tuple(take)], labels[tuple(take)]
+    image, label, axis, _, _ = _section(folder, plane, index)
     rows, columns = image.shape
     row = min(rows - 1, max(0, int(np.clip(fy, 0, 1) * rows)))
     column = min(columns - 1, max(0, int(np.clip(fx, 0, 1) * columns)))
