@@ -318,3 +318,21 @@ def test_the_two_stage_search_finds_a_held_out_nodule(nodule_segmenter):
     mask = hits[0].mask
     assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6  # the point model's outline
     assert hits[0].measures.volume_mm3 > 0 and hits[0].measures.mean_hu is not None
+
+
+def test_two_components_outlined_as_one_nodule_are_one_candidate():
+    """The two-stage search can confirm two components of one nodule from two centres: overlapping
+    outlines make one candidate (the more probable); a component too small or of aerated lung is none."""
+    from lungseg.inference.nodules.candidates import Candidate, _merged, _rejected
+
+    mask, volume = disc_volume(8.0)
+    measures = measure_nodule(mask, (1.0, 0.7, 0.7), volume)
+    assert _rejected(measures) is None
+    first = Candidate((2, 48, 48), 0.7, 0.6, measures, mask)
+    second = Candidate((2, 48, 50), 0.9, 0.8, measures, np.roll(mask, 2, axis=2))
+    apart = Candidate((2, 8, 8), 0.8, 0.7, measures, np.roll(mask, 40, axis=1))
+    found = _merged(_merged(_merged([], first), second), apart)
+    assert [c.probability for c in found] == [0.9, 0.8]
+    tiny_mask, tiny_volume = disc_volume(2.0)
+    assert _rejected(measure_nodule(tiny_mask, (1.0, 0.7, 0.7), tiny_volume)) == "small"
+    assert _rejected(measure_nodule(mask, (1.0, 0.7, 0.7), np.full(volume.shape, -850.0, np.float32))) == "aerated"

@@ -10,7 +10,8 @@ aerated lung (mean under ``AERATED_HU``) is removed and counted as such.
 
 Two stages when the nodule model has a shipped search variant (``search_models``): the variant, trained
 with the nodule anywhere in the crop, tiles the lungs; the point model confirms and outlines each component
-from its centre (``find_candidates(confirm=...)``).
+from its centre (``find_candidates(confirm=...)``); two components it outlines as one nodule (overlapping
+outlines) are one candidate.
 """
 
 from __future__ import annotations
@@ -99,10 +100,11 @@ def find_candidates(
         mask = np.zeros(volume.shape, bool)
         mask[box] = labels[box] == index
         measures = measure_nodule(mask, spacing, volume if hu else None)
-        if measures.diameters.long_mm < MIN_DIAMETER_MM:
+        rejected = _rejected(measures)
+        if rejected == "small":
             small += 1
             continue
-        if measures.mean_hu is not None and measures.mean_hu < AERATED_HU:
+        if rejected == "aerated":
             aerated += 1
             aerated_slices.update(int(z) for z in np.flatnonzero(mask[box].any(axis=(1, 2))) + box[0].start)
             continue
@@ -115,21 +117,41 @@ def find_candidates(
                 unconfirmed += 1
                 continue
             mask, measures = checked
-        found.append(Candidate(centre, float(values.max()), float(values.mean()), measures, mask))
+        candidate = Candidate(centre, float(values.max()), float(values.mean()), measures, mask)
+        found = _merged(found, candidate)
     found.sort(key=lambda c: -c.probability)
     return Candidates(
         tuple(found[:MOST]), aerated, small, probability, tuple(sorted(aerated_slices)), unconfirmed=unconfirmed
     )
 
 
+def _rejected(measures) -> str | None:
+    """Why a component is not a candidate: ``"small"`` (under ``MIN_DIAMETER_MM``), ``"aerated"`` (mean
+    under ``AERATED_HU``), else None."""
+    if measures.diameters.long_mm < MIN_DIAMETER_MM:
+        return "small"
+    if measures.mean_hu is not None and measures.mean_hu < AERATED_HU:
+        return "aerated"
+    return None
+
+
 def _confirmed(segmenter, volume, spacing, centre, hu):
     """(mask, measures) of the nodule ``segmenter`` finds from ``centre``, else None."""
     result = segmenter.segment(volume, spacing, Seed(*centre), hu=hu)
-    if not result.found or result.measures is None or result.measures.diameters.long_mm < MIN_DIAMETER_MM:
-        return None
-    if result.measures.mean_hu is not None and result.measures.mean_hu < AERATED_HU:
+    if not result.found or result.measures is None or _rejected(result.measures):
         return None
     return result.mask, result.measures
+
+
+def _merged(found: list, candidate) -> list:
+    """``found`` with ``candidate`` added, unless its mask overlaps one already found (two components of
+    the search confirmed as one nodule by the point model): then the more probable of the two stays."""
+    for index, other in enumerate(found):
+        if np.logical_and(other.mask, candidate.mask).any():
+            if candidate.probability > other.probability:
+                found[index] = candidate
+            return found
+    return found + [candidate]
 
 
 def _slice_probability(predictor, section, lung, scale, weight, fill) -> np.ndarray:
