@@ -157,26 +157,31 @@ def test_popi_chest_ct_is_in_the_ct_lung_domain(auto):
     assert not any(f.code == Code.OUT_OF_DOMAIN for f in run.result.findings)
 
 
-def test_classifier_flags_em_and_passes_a_validation_picture():
+def test_classifier_refuses_em_and_an_xray_and_passes_a_validation_picture():
+    """Where the chest-CT picture check and the in-domain check agree (EM section, chest X-ray), the
+    classifier refuses: no class is given; its own kind of picture gets its class without a finding."""
     from lungseg.inference.classify.classifier import ImageClassifier
 
     classifier = ImageClassifier.load("ct-cancer-type")
-    em = classifier.apply(EM)
-    assert em.flagged and any(f.code == Code.OUT_OF_DOMAIN for f in em.findings)
-    valid = sorted((SHARED / "chest-ct-cancer" / "valid" / "adenocarcinoma").iterdir())[0]
-    assert not any(f.code == Code.OUT_OF_DOMAIN for f in classifier.apply(valid).findings)
+    for foreign in (EM, SHARED / "xray-lung-montgomery" / "images" / "1.jpg"):
+        prediction = classifier.apply(foreign)
+        assert prediction.refused is not None and prediction.answer == "refused", foreign
+        assert "two independent checks agree" in prediction.line() and "distance" in prediction.line()
+    valid = classifier.apply(sorted((SHARED / "chest-ct-cancer" / "valid" / "adenocarcinoma").iterdir())[0])
+    assert valid.refused is None and valid.answer in classifier.class_names
+    assert not any(f.code in (Code.OUT_OF_DOMAIN, Code.NOT_CHEST_CT) for f in valid.findings)
 
 
 def test_the_covid_infection_check_joins_the_verdict_and_passes_its_own_kind():
     """covid-infection (semi-supervised: fitted on 1,717 images) runs its check inside the lungs; a slice of a
-    COVID-19 volume that no model trained on passes it, an HU chest CT slice too. covid-infection-types
-    (fitted on 50) is not asked (lesions.model.MIN_DOMAIN_FIT)."""
+    COVID-19 volume that no model trained on passes it, an HU chest CT slice too. covid-infection-types is
+    covid-infection's network split by a gray level, so its check is fitted on the same images."""
     import json
 
     from lungseg.inference import Segmenter
 
     segmenter = Segmenter.from_pretrained("ct-lung", lesions=["covid-infection", "covid-infection-types"])
-    assert [m.predictor.domain.n_train >= 500 for m in segmenter.lesions] == [True, False]
+    assert [m.predictor.domain.n_train >= 500 for m in segmenter.lesions] == [True, True]
     split = REPO / "runs" / "covid-pretrain" / "split.json"
     held_out = (
         [n for n in json.loads(split.read_text())["val"] if n.startswith("Data-1")][0]

@@ -233,8 +233,8 @@ def test_a_lesion_model_on_an_8bit_covid_slice(web):
 
 def test_cancer_type_classification_of_an_uploaded_slice(web):
     """An uploaded CT slice picture is classified by the shipped ct-cancer-type model: probabilities,
-    calibrated confidence, the Grad-CAM heat map and the disclaimer on the result page; a CT volume is
-    refused for this model with the reason."""
+    calibrated confidence, the Grad-CAM heat map and the disclaimer on the result page; a CT volume and a
+    chest X-ray are refused for this model at upload, with the reason."""
     web.register("cls@example.org")
     web.login("cls@example.org")
     assert 'value="ct-cancer-type"' in web.get("/analyses/new").text
@@ -254,6 +254,8 @@ def test_cancer_type_classification_of_an_uploaded_slice(web):
     assert heat.status_code == 200 and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
     refused = web.upload(shared("ct-abdomen-totalseg", "nifti", "example_ct.nii.gz"), model="ct-cancer-type")
     assert refused.status_code == 422 and "single axial slice" in refused.text
+    xray = web.upload(shared("xray-lung-montgomery", "images", "1.jpg"), model="ct-cancer-type")
+    assert xray.status_code == 422 and "two independent checks agree" in xray.text and "radiograph" in xray.text
 
 
 def test_auto_model_sends_a_chest_xray_to_the_xray_model(web, tmp_path):

@@ -126,7 +126,7 @@ def predict(
         results.append(prediction.to_dict())
         flag = (
             "  [FLAGGED: " + "; ".join(f.message for f in prediction.findings if f.level == "warn") + "]"
-            if prediction.flagged
+            if prediction.flagged and not prediction.refused
             else ""
         )
         print(f"{path}: {prediction.line()}{flag}")

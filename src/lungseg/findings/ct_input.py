@@ -115,6 +115,11 @@ NOT_CHEST_CT = FindingKind(
     W,
     "this picture does not look like an axial chest CT slice ({why}); a cancer-type label means nothing for it",
 )
+NOT_CHEST_CT_REFUSED = FindingKind(
+    Code.NOT_CHEST_CT,
+    R,
+    "refused, two independent checks agree: {picture}; and {domain}",
+)
 MARKS_PAINTED = FindingKind(
     Code.MARKS_PAINTED,
     Level.INFO,

@@ -22,6 +22,7 @@ import numpy as np
 from lungseg import __version__
 from lungseg.errors import InputError
 from lungseg.inference.classify.classifier import ImageClassifier
+from lungseg.inference.core.checks import raise_refusals
 from lungseg.inference.core.predictor import read_card
 from lungseg.io import write_png
 from lungseg.io.shipped import shipped_models
@@ -50,8 +51,9 @@ def classifier_for(model: str):
 
 
 def screen(path: Path, kind: str, model: str) -> None:
-    """Refuse (``InputError``) what the classifier cannot take: anything but one slice picture, or pixels
-    that are not an 8-bit picture."""
+    """Refuse (``InputError``) what the classifier cannot take: anything but one slice picture, pixels
+    that are not an 8-bit picture, or a picture both input checks find unlike a chest CT slice of the
+    training set (``ImageClassifier.input_findings``: a chest X-ray, a microscopy image)."""
     if kind != "slice":
         raise InputError(
             path,
@@ -60,7 +62,9 @@ def screen(path: Path, kind: str, model: str) -> None:
             "upload one exported slice (PNG/JPG)",
         )
     classifier = classifier_for(model)
-    classifier.card.plan.check(classifier.read(path).gray, path)
+    picture = classifier.read(path).gray
+    classifier.card.plan.check(picture, path)
+    raise_refusals(classifier.input_findings(picture, str(path)), path)
 
 
 def run(folder: Path, input_path: Path, model: str, progress) -> dict:
@@ -72,6 +76,7 @@ def run(folder: Path, input_path: Path, model: str, progress) -> dict:
     picture = read.gray
     progress(0.3, "classifying")
     prediction = classifier.apply(read, source=str(input_path))
+    raise_refusals(list(prediction.findings), input_path)
     progress(0.6, "computing the heat map")
     heat = classifier.heat_map(picture, prediction.predicted)
     with result_staging(folder) as staging:

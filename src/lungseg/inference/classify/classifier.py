@@ -32,7 +32,7 @@ import numpy as np
 
 from lungseg import findings as catalogue
 from lungseg.errors import InputError
-from lungseg.findings import Finding
+from lungseg.findings import Finding, Level
 from lungseg.inference.core.checks import chest_ct_picture
 from lungseg.inference.core.domain import check_domain, load_domain, prepared_input
 from lungseg.io import VOLUME_SUFFIXES
@@ -103,13 +103,20 @@ class ClassPrediction:
         return any(f.code in (catalogue.Code.NOT_CHEST_CT, catalogue.Code.OUT_OF_DOMAIN) for f in self.findings)
 
     @property
+    def refused(self) -> Finding | None:
+        """The refusal among the findings (an input unlike the training pictures by two checks, or far
+        from all of them), or None."""
+        return next((f for f in self.findings if f.level == Level.REFUSE), None)
+
+    @property
     def uncertain(self) -> bool:
         return self.new_scans is not None and self.confidence < self.new_scans.threshold
 
     @property
     def answer(self) -> str:
-        """The predicted class, or "uncertain" when the model abstains."""
-        return "uncertain" if self.uncertain else self.predicted
+        """The predicted class; "refused" for an input refused by the checks; "uncertain" when the model
+        abstains."""
+        return "refused" if self.refused else "uncertain" if self.uncertain else self.predicted
 
     def to_dict(self) -> dict:
         from lungseg.metrics.abstention import DISPLAY_CAP, shown_percent
@@ -140,6 +147,8 @@ class ClassPrediction:
         from lungseg.metrics.abstention import DISPLAY_CAP, shown_percent
 
         cap = self.new_scans.display_cap if self.new_scans else DISPLAY_CAP
+        if self.refused:
+            return self.refused.message
         answer = f"uncertain (most likely {self.predicted})" if self.uncertain else self.predicted
         return f"{answer}: confidence {shown_percent(self.confidence, cap)}; " + ", ".join(
             f"{k} {shown_percent(v, cap)}" for k, v in self.probabilities.items()
@@ -243,8 +252,7 @@ class ImageClassifier:
         calibrated, raw = softmax(logits, self.temperature)[0], softmax(logits)[0]
         best = int(np.argmax(calibrated))
         if self.check_inputs:
-            findings += self.check_picture(np.asarray(picture))
-            findings += self.check_domain(np.asarray(picture), source)
+            findings += self.input_findings(np.asarray(picture), source)
         return ClassPrediction(
             source or "<array>",
             dict(zip(self.class_names, map(float, calibrated))),
@@ -255,6 +263,22 @@ class ImageClassifier:
             tuple(findings),
             self.new_scans,
         )
+
+    def input_findings(self, picture: np.ndarray, source: str | None = None) -> list[Finding]:
+        """``check_picture`` and ``check_domain`` together. Each alone flags (a warning); when both say the
+        picture is unlike an axial chest CT slice of the training set (a chest X-ray, a microscopy image),
+        one refusal replaces their two warnings: ``ClassPrediction.refused``, and the web upload is
+        refused before a job is queued. Rates on own and foreign pictures:
+        ``benchmarks/classifier_input_check.py``."""
+        picture_findings = self.check_picture(picture)
+        domain_findings = self.check_domain(picture, source)
+        unlike = [f for f in domain_findings if f.code == catalogue.Code.OUT_OF_DOMAIN and f.level == Level.WARN]
+        if picture_findings and unlike:
+            refusal = catalogue.NOT_CHEST_CT_REFUSED(
+                picture=picture_findings[0].message, domain=unlike[0].message.removesuffix(": the result may be wrong")
+            )
+            return [refusal] + [f for f in domain_findings if f not in unlike]
+        return picture_findings + domain_findings
 
     def check_picture(self, picture: np.ndarray) -> list[Finding]:
         """Whether a gray 8-bit picture shows an axial chest CT slice: ``checks.chest_ct_picture`` (the
