@@ -28,9 +28,11 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
 - ``covid-infection`` is semi-supervised (issue 26): its ``prepare`` step builds the pre-training folder
   and runs stage 1 (``tools/covid_pretrain_set.py --train runs/covid-pretrain``), and its recipe starts from
   ``runs/covid-pretrain/best.pt``.
-- lesion models (``covid-infection``, ``covid-infection-types``): k-fold cross-validation with the
-  recipe (the manifest's metrics are the fold means ± sd), then the shipped model is trained with the
-  same recipe on all the training slices. ``lung-tumor`` is retired (issue 25; its recipe is kept as
+- lesion models (``covid-infection``): k-fold cross-validation with the recipe (the manifest's metrics
+  are the fold means ± sd), then the shipped model is trained with the same recipe on all the training
+  slices. ``covid-infection-types`` is not trained: ``tools/gray_split_types.py`` splits covid-infection's
+  mask by a gray level fitted on the typed slices, per fold of its cross-validation (the metrics) and
+  for the shipped network (issue 26). ``lung-tumor`` is retired (issue 25; its recipe is kept as
   ``recipes/candidates/lung-tumor.yaml``): ``lung-nodule`` replaces it.
 
 A step whose output exists (``RUN/best.pt``, ``CV/cv_summary.json``, the rendered folder) is skipped, so
@@ -83,8 +85,10 @@ LICENCES = {
     "(coronacases.org: research use; Radiopaedia: CC BY-NC-SA 3.0, non-commercial, share-alike), cite Ma J. et al. "
     "2021 and Fan D.-P. et al. 2020: use these weights for non-commercial research only; kmader negatives: "
     + KMADER_TERMS,
-    "covid-infection-types": "covid-infection (MedSeg/SIRM via Inf-Net: free use with citation; "
-    "cite Fan D.-P. et al. 2020)",
+    "covid-infection-types": "as covid-infection (its network): covid-infection (MedSeg/SIRM via Inf-Net: free use "
+    "with citation) and covid-infection-pseudo (coronacases.org: research use; Radiopaedia: CC BY-NC-SA 3.0, "
+    "non-commercial, share-alike), cite Ma J. et al. 2021 and Fan D.-P. et al. 2020: use these weights for "
+    "non-commercial research only; kmader negatives: " + KMADER_TERMS,
     "ct-cancer-type": "chest-ct-cancer: CC0 as stated by its mirror (Kaggle mohamedhanyyy/chest-ctscan-images)",
     "xray-lung": "Montgomery County set (NLM): research use with attribution "
     "(Jaeger S. et al. 2014, Candemir S. et al. 2014)",
@@ -180,12 +184,27 @@ RELEASES = {
         prepare=["tools/covid_pretrain_set.py", "runs/covid-pretrain-data", "--train", "runs/covid-pretrain"],
         prepared="runs/covid-pretrain/best.pt",  # a file: the tool always runs, and skips what is done
     ),
-    "covid-infection-types": covid_release(
-        "covid-infection-types",
-        "masks_multiclass",
-        "U-Net (base 16, depth 4, from ct-lung), softmax over "
-        "background / ground-glass opacity / consolidation, 8-bit CT slices cropped to the lungs (HU input through "
-        "L-380/W1170), 256x256 input",
+    "covid-infection-types": Release(
+        "covid-infection's U-Net with its infection mask split into ground-glass opacity (below) and "
+        "consolidation (at or above) by one gray level of its 8-bit input fitted on the 50 typed slices "
+        "(gray-split-unet; softmax over background / ground glass / consolidation), 256x256 input",
+        "covid-infection (its network, see there) and covid-infection/train masks_multiclass (Inf-Net "
+        "COVID-SemiSeg, 50 typed slices: the gray level)",
+        [],
+        "runs/covid-infection-types-split",
+        "covid-infection's (all 50 labelled slices; no held-out part: see the cross-validation, the same "
+        "construction on each fold of covid-infection's cross-validation)",
+        prepare=[
+            "tools/gray_split_types.py",
+            "--binary",
+            "runs/covid-infection/best.pt",
+            "--cv",
+            "runs/cv-covid-infection",
+            "--out",
+            "runs/covid-infection-types-split",
+        ],
+        prepared="runs/covid-infection-types-split",
+        cv_out="runs/covid-infection-types-split/cv",
     ),
     "ct-cancer-type": Release(
         "ResNet-18 (timm, from random weights, 128 px) classifying an axial chest CT slice picture as "
@@ -296,15 +315,15 @@ def release(name: str, spec: Release) -> dict:
         subprocess.run([sys.executable, *spec.prepare], check=True)
     entry = {
         "description": spec.description,
-        "command": "lungseg " + " ".join(spec.train),
+        "command": "lungseg " + " ".join(spec.train) if spec.train else "python " + " ".join(spec.prepare),
         "data": spec.data,
         "split": spec.split,
     }
-    if spec.cv:
+    if spec.cv_out:  # cross-validated by ``lungseg cv`` (spec.cv), or by the prepare step in its layout
         if not (Path(spec.cv_out) / "cv_summary.json").is_file():
             lungseg(*spec.cv)
         summary = json.loads((Path(spec.cv_out) / "cv_summary.json").read_text())
-        entry["cv_command"] = "lungseg " + " ".join(spec.cv)
+        entry["cv_command"] = "lungseg " + " ".join(spec.cv) if spec.cv else entry["command"]
         entry["cv_metrics"] = {
             key: {"mean": summary["across_folds"][key]["mean"], "sd": summary["across_folds"][key]["sd"]}
             for key in METRICS
@@ -346,6 +365,8 @@ def release(name: str, spec: Release) -> dict:
     if prepare := spec.prepare:
         entry["prepare_command"] = "python " + " ".join(prepare)
     if not (run / "best.pt").is_file():
+        if not spec.train:
+            raise SystemExit(f"{name}: its prepare step did not write {run / 'best.pt'}")
         lungseg(*spec.train)
     if spec.evaluate:
         lungseg(

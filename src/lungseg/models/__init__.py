@@ -7,6 +7,7 @@ can rebuild the model with ``build_model(name, **kwargs)``.
 """
 
 from lungseg.models import classifiers as _classifiers  # noqa: F401  (registers the classifiers)
+from lungseg.models import gray_split as _gray_split  # noqa: F401  (registers "gray-split-unet")
 from lungseg.models import pretrained as _pretrained  # noqa: F401  (registers the encoder U-Nets)
 from lungseg.models import unet as _unet  # noqa: F401  (registers "unet", "attention-unet")
 from lungseg.models import unetpp as _unetpp  # noqa: F401  (registers "unet++")
