@@ -158,7 +158,8 @@ def test_popi_chest_ct_is_in_the_ct_lung_domain(auto):
 
 
 def test_classifier_refuses_em_and_an_xray_and_passes_a_validation_picture():
-    """Where the chest-CT picture check and the in-domain check agree (EM section, chest X-ray), the
+    """Where the chest-CT picture check and the in-domain check agree (EM section, chest X-ray), or the
+    picture is unlike the training pictures and the lung-model router surely calls it a chest film, the
     classifier refuses: no class is given; its own kind of picture gets its class without a finding."""
     from lungseg.inference.classify.classifier import ImageClassifier
 
@@ -166,7 +167,13 @@ def test_classifier_refuses_em_and_an_xray_and_passes_a_validation_picture():
     for foreign in (EM, SHARED / "xray-lung-montgomery" / "images" / "1.jpg"):
         prediction = classifier.apply(foreign)
         assert prediction.refused is not None and prediction.answer == "refused", foreign
-        assert "two independent checks agree" in prediction.line() and "distance" in prediction.line()
+        assert "distance" in prediction.line()
+    assert "two independent checks agree" in classifier.apply(EM).line()
+    # a high-contrast film whose dark lungs pass the picture check: the router's rule names it a radiograph
+    film = SHARED / "xray-lung-montgomery-138" / "images" / "MCUCXR_0002_0.png"
+    assert classifier.check_picture(classifier.read(film).gray) == []
+    prediction = classifier.apply(film)
+    assert prediction.answer == "refused" and "chest radiograph" in prediction.line()
     valid = classifier.apply(sorted((SHARED / "chest-ct-cancer" / "valid" / "adenocarcinoma").iterdir())[0])
     assert valid.refused is None and valid.answer in classifier.class_names
     assert not any(f.code in (Code.OUT_OF_DOMAIN, Code.NOT_CHEST_CT) for f in valid.findings)

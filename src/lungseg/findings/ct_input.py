@@ -120,6 +120,12 @@ NOT_CHEST_CT_REFUSED = FindingKind(
     R,
     "refused, two independent checks agree: {picture}; and {domain}",
 )
+RADIOGRAPH_FOR_CLASSIFIER = FindingKind(
+    Code.XRAY_LIKE,
+    R,
+    "refused: this picture is a chest radiograph, not an axial CT slice ({why}); the cancer-type model labels "
+    "CT slices only",
+)
 MARKS_PAINTED = FindingKind(
     Code.MARKS_PAINTED,
     Level.INFO,

@@ -18,13 +18,16 @@ the one chest-CT picture check that ``--model auto`` and the CT segmenter also r
 (``checks.lung_ring_ratio``: over ``checks.RADIOGRAPH_RATIO`` a radiograph, over
 ``checks.CT_LUNG_RATIO`` soft tissue such as an abdominal slice's bowel and bladder, which the 8-bit
 lung model can take for lung); and they must be smooth fields rather than a texture cut into pieces
-(``checks.raggedness``: EM sections and other textures). Flag rates per set are measured by
-``benchmarks/classifier_input_check.py``.
+(``checks.raggedness``: EM sections and other textures). When the model's in-domain check also finds
+the picture unlike its training pictures, the two agree and the picture is *refused*
+(``input_findings``; ``ClassPrediction.answer`` "refused", no class given). Flag and refusal rates per
+set are measured by ``benchmarks/classifier_input_check.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +42,24 @@ from lungseg.io import VOLUME_SUFFIXES
 from lungseg.io.shipped import resolve_model
 from lungseg.metrics import softmax
 from lungseg.preprocessing import Unmarked
+
+
+@lru_cache(maxsize=1)
+def _lung_models():
+    from lungseg.inference.core.predictor import Predictor
+    from lungseg.inference.routing.route import XRAY_MODEL
+
+    return Predictor.load("ct-lung-8bit"), Predictor.load(XRAY_MODEL)
+
+
+def radiograph_route(picture: np.ndarray) -> str | None:
+    """Why the router (``routing.route``) surely sends the 8-bit ``picture`` to the chest X-ray model, or
+    None when it does not (or is unsure)."""
+    from lungseg.inference.core.study import as_study
+    from lungseg.inference.routing.route import XRAY_MODEL, route
+
+    chosen = route(as_study(picture), *_lung_models())
+    return chosen.reason if chosen.model == XRAY_MODEL and chosen.sure else None
 
 
 @dataclass(frozen=True)
@@ -266,13 +287,17 @@ class ImageClassifier:
 
     def input_findings(self, picture: np.ndarray, source: str | None = None) -> list[Finding]:
         """``check_picture`` and ``check_domain`` together. Each alone flags (a warning); when both say the
-        picture is unlike an axial chest CT slice of the training set (a chest X-ray, a microscopy image),
-        one refusal replaces their two warnings: ``ClassPrediction.refused``, and the web upload is
-        refused before a job is queued. Rates on own and foreign pictures:
-        ``benchmarks/classifier_input_check.py``."""
+        picture is unlike an axial chest CT slice of the training set (a microscopy image, a bright chest
+        film), one refusal replaces their two warnings; so does a picture unlike the training pictures
+        that the lung-model router (``routing.route``, ``--model auto``'s one rule) surely sends to the
+        chest X-ray model (a film whose lungs are dark enough to pass the picture check). Refused:
+        ``ClassPrediction.refused``, and the web upload is refused before a job is queued. Rates on own
+        and foreign pictures: ``benchmarks/classifier_input_check.py``."""
         picture_findings = self.check_picture(picture)
         domain_findings = self.check_domain(picture, source)
         unlike = [f for f in domain_findings if f.code == catalogue.Code.OUT_OF_DOMAIN and f.level == Level.WARN]
+        if unlike and picture.dtype == np.uint8 and (film := radiograph_route(picture)) is not None:
+            return [catalogue.RADIOGRAPH_FOR_CLASSIFIER(why=film)]
         if picture_findings and unlike:
             refusal = catalogue.NOT_CHEST_CT_REFUSED(
                 picture=picture_findings[0].message, domain=unlike[0].message.removesuffix(": the result may be wrong")
