@@ -18,11 +18,13 @@ accuracy of the out-of-fold predictions >= 0.9 confident) and the expected accur
 Candidates: ``1-nn-thumbnails`` (nearest training picture at 48x48; a class's score is minus the
 distance to its nearest picture), ``radiomics-logreg`` (``data.radiomics`` features, standardised,
 L2 logistic regression, scikit-learn), ``ctlung-encoder-logreg`` (the pooled encoder features of
-the shipped ``ct-lung-8bit`` U-Net, no training, and the same logistic regression) and ``recipe`` (the shipped
-ResNet-18 recipe,
-recipes/ct-cancer-type.yaml, trained per fold with ``--set train.threads=1``; minutes per fold).
-Writes benchmarks/results/classifier_scan_cv.json (merged by candidate and grouping); ``--look``
-writes a grid picture of each large scan group to runs/look/.
+the shipped ``ct-lung-8bit`` U-Net, no training, and the same logistic regression), ``recipe`` (the
+shipped ResNet-18 recipe, recipes/ct-cancer-type.yaml) and ``ctlung-probe`` (its candidate
+recipes/candidates/ct-cancer-type-ctlung-probe.yaml: the ct-lung-8bit encoder frozen, a linear head
+trained). Recipes are trained per fold with ``--threads`` CPU threads (1 by default; up to 30 minutes
+per fold); the held-out fold is their test part, so nothing of it chooses an epoch. Writes
+benchmarks/results/classifier_scan_cv.json (merged by candidate and grouping); ``--look`` writes a grid
+picture of each large scan group to runs/look/.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "chest-ct-cancer"
 RESULTS = REPO / "benchmarks" / "results" / "classifier_scan_cv.json"
-CANDIDATES = ("1-nn-thumbnails", "radiomics-logreg", "ctlung-encoder-logreg", "recipe")
+RECIPES = {  # trained candidates: the shipped recipe and recipe candidates
+    "recipe": "recipes/ct-cancer-type.yaml",
+    "ctlung-probe": "recipes/candidates/ct-cancer-type-ctlung-probe.yaml",
+}
+CANDIDATES = ("1-nn-thumbnails", "radiomics-logreg", "ctlung-encoder-logreg", *RECIPES)
 TARGET = 0.8
 
 
@@ -133,30 +139,59 @@ def encoder_features(pictures: dict, names: list[str]) -> dict[str, np.ndarray]:
     return found
 
 
+def as_train_test(split):
+    """A k-fold split with its validation fold moved to ``test`` (spec ``K-1:1``, train:test)."""
+    from dataclasses import replace
+
+    k = int(split.spec.split(":")[1])
+    return replace(split, val=[], test=list(split.val), spec=f"{k - 1}:1")
+
+
 def network_logits(
-    split, fold: int, grouping: str, runs: Path, class_names, pictures, val: list[str], epochs: int | None = None
+    name: str,
+    split,
+    fold: int,
+    grouping: str,
+    runs: Path,
+    class_names,
+    pictures,
+    val: list[str],
+    epochs: int | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
-    """Train the shipped recipe (one thread) on the fold's training files; logits of ``val``."""
+    """Train the recipe of candidate ``name`` (``threads`` CPU threads) on the fold's training files;
+    logits of ``val``.
+
+    The held-out fold is the run's *test* part, not its validation part: nothing of it chooses the epoch
+    kept (with no validation slices the engine keeps the lowest training loss) or the temperature."""
     from lungseg.config import classifier_defaults, merge_config
     from lungseg.inference.classify.classifier import ImageClassifier
     from lungseg.training.classify_run import train_classifier
 
-    out = runs / f"recipe-{grouping}" / f"fold-{fold}"
+    out = runs / f"{name}-{grouping}" / f"fold-{fold}"
     if not (out / "best.pt").is_file():
         config = merge_config(
-            REPO / "recipes" / "ct-cancer-type.yaml",
-            {"data.data": str(DATA.resolve()), "train.threads": 1, "train.epochs": epochs},
+            REPO / RECIPES[name],
+            {"data.data": str(DATA.resolve()), "train.threads": threads, "train.epochs": epochs},
             None,
             defaults=classifier_defaults(),
         )
         config.model.class_names = list(class_names)
-        train_classifier(config, out, log=lambda line: None, split=split)
+        train_classifier(config, out, log=lambda line: None, split=as_train_test(split))
     classifier = ImageClassifier.load(out / "best.pt", check_inputs=False, device="cpu")
     return np.concatenate([classifier.logits([pictures[n] for n in val[i : i + 32]]) for i in range(0, len(val), 32)])
 
 
 def cross_validate(
-    name: str, splits, pictures, slices, class_names, grouping: str, runs: Path, epochs: int | None = None
+    name: str,
+    splits,
+    pictures,
+    slices,
+    class_names,
+    grouping: str,
+    runs: Path,
+    epochs: int | None = None,
+    threads: int = 1,
 ) -> dict:
     from lungseg.data.class_dataset import representatives
     from lungseg.data.radiomics import radiomics_features
@@ -187,7 +222,7 @@ def cross_validate(
             )
         else:
             logits = network_logits(
-                split, fold, grouping, runs / f"{len(splits)}-folds", class_names, pictures, val, epochs
+                name, split, fold, grouping, runs / f"{len(splits)}-folds", class_names, pictures, val, epochs, threads
             )
         truth = np.array([class_names.index(slices.labels[n]) for n in val])
         oof.append((val, logits, truth))
@@ -296,6 +331,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "classifier-scan-cv")
     parser.add_argument("--look", action="store_true")
     parser.add_argument("--epochs", type=int, default=None, help="recipe: fewer epochs (a smoke test, recorded apart)")
+    parser.add_argument("--threads", type=int, default=1, help="recipe: CPU threads for training")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     from lungseg.data.scan_groups import STYLE_CUT
@@ -339,7 +375,9 @@ def main() -> None:
                 ]
                 + (["--epochs", str(args.epochs)] if args.epochs else [])
             ),
-            **cross_validate(name, splits, pictures, slices, class_names, args.grouping, args.runs, args.epochs),
+            **cross_validate(
+                name, splits, pictures, slices, class_names, args.grouping, args.runs, args.epochs, args.threads
+            ),
         }
         args.results.write_text(json.dumps(results, indent=1))
         m = results[key]["mean_sd"]

@@ -95,6 +95,11 @@ def test_scan_disjoint_folds_never_split_a_scan():
         assert {scans.labels[n] for n in split.val} >= {"adenocarcinoma", "large_cell_carcinoma"}
         seen += split.val
     assert sorted(seen) == sorted(slices.usable())
+    from lungseg.data.splits import split_has_validation
+
+    held_out = bench.as_train_test(splits[0])  # what a trained candidate gets: nothing held out picks an epoch
+    assert held_out.val == [] and held_out.test == splits[0].val and held_out.train == splits[0].train
+    assert held_out.spec == "1:1" and not split_has_validation(held_out.spec)
 
 
 def test_radiomics_features_on_a_real_slice():
