@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/classifier_input_check.py [--model ct-cancer-type]
 
-Runs ``ImageClassifier.check_picture`` (lung fields found by ct-lung-8bit: enough of them, and dark
-against the tissue around them, in a gray picture) on every picture of:
+Runs ``ImageClassifier.input_findings`` on every picture: ``check_picture`` (lung fields found by
+ct-lung-8bit: enough of them, and dark against the tissue around them, in a gray picture; "flagged")
+and the model's in-domain check; "refused" where both agree (or the picture is far from every training
+picture, or it is unlike them and the lung-model router surely calls it a chest film). The sets:
 chest CT exports (chest-ct-cancer train+valid, COVID-19 exports, MSD tumour exports: should pass), and
 non-chest-CT images in ../shared/data (Montgomery chest X-rays, ISBI 2012 EM sections, an abdominal CT
 slices without lungs from the TotalSegmentator CT, exported like the cancer set: should be flagged). Prints the
-flag rate per set and the lung
-fraction range; writes benchmarks/results/classifier_input_check.json.
+flag and refusal rates per set; writes benchmarks/results/classifier_input_check.json.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SETS = {
     "covid-infection (chest CT)": ("covid-infection/train/images", "*", True),
     "lung-tumor-msd (chest CT)": ("lung-tumor-msd/images", "*", True),
     "xray-lung-montgomery (X-ray)": ("xray-lung-montgomery/images", "*", False),
+    "xray-lung-montgomery-138 (X-ray)": ("xray-lung-montgomery-138/images", "*", False),
     "em-membrane-isbi2012 (EM)": ("em-membrane-isbi2012", "*images/*", False),
 }
 
@@ -69,20 +71,34 @@ def main() -> None:
         results[label] = score(classifier, [(str(p), classifier.read(p).gray) for p in files], chest_ct)
     results["ct-abdomen-totalseg slices (abdominal CT)"] = score(classifier, abdomen_slices(), False)
     RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"{'set':44s} {'pictures':>8s} {'flagged':>8s} {'rate':>6s}")
+    print(f"{'set':44s} {'pictures':>8s} {'flagged':>8s} {'rate':>6s} {'refused':>8s} {'rate':>6s}")
     for label, row in results.items():
-        print(f"{label:44s} {row['pictures']:8d} {row['flagged']:8d} {row['rate']:6.1%}")
+        print(
+            f"{label:44s} {row['pictures']:8d} {row['flagged']:8d} {row['rate']:6.1%} {row['refused']:8d} "
+            f"{row['refused_rate']:6.1%}"
+        )
     print(f"wrote {RESULTS}")
 
 
 def score(classifier, pictures: list[tuple[str, np.ndarray]], chest_ct: bool) -> dict:
-    flagged = [name for name, picture in pictures if classifier.check_picture(picture)]
+    from lungseg.findings import Code, Level
+
+    flagged, refused = [], []
+    for name, picture in pictures:
+        findings = classifier.input_findings(picture, name)
+        if any(f.code == Code.NOT_CHEST_CT for f in findings):
+            flagged.append(name)
+        if any(f.level == Level.REFUSE for f in findings):
+            refused.append(name)
     return {
         "chest_ct": chest_ct,
         "pictures": len(pictures),
         "flagged": len(flagged),
         "rate": len(flagged) / max(len(pictures), 1),
         "flagged_names": flagged[:20],
+        "refused": len(refused),
+        "refused_rate": len(refused) / max(len(pictures), 1),
+        "refused_names": refused[:20],
     }
 
 
