@@ -285,7 +285,8 @@ def test_auto_model_sends_a_chest_xray_to_the_xray_model(web, tmp_path):
     assert "Test^Radiograph" not in json.dumps(report)
     page = web.get(url).text
     assert "model xray-lung chosen" in page and "cm²" in page
-    assert "auto → xray-lung" in web.get("/analyses").text and 'id="lesion-burden"' not in page
+    history = web.get("/analyses").text
+    assert "auto → xray-lung" in history and "(chest X-ray)" in history and 'id="lesion-burden"' not in page
     folder = next((web.settings.data_dir / "analyses").glob(f"*/{url.split('/')[-1]}"))
     assert set(np.unique(np.load(folder / "result" / "labels.npy"))) == {0, 1, 2}  # the viewer shows the sides
     assert web.get(f"{url}/slice.png").content[:8] == b"\x89PNG\r\n\x1a\n"
