@@ -127,6 +127,7 @@ def summary_of(report: dict) -> dict:
                 )
             },
             "expected_note": report.get("expected_note", "not measured on unseen scans"),
+            "display_cap": report.get("display_cap", 0.99),  # reports written before the cap was recorded
         }
     )
     return {

@@ -99,8 +99,8 @@ class NewScans:
         return (
             f"expected accuracy on new scans: {100 * self.accuracy:.0f} % "
             f"(balanced {100 * self.balanced_accuracy:.0f} %; "
-            f"scan-disjoint cross-validation); below a confidence of {100 * self.threshold:.0f} % the answer is "
-            f"'uncertain'"
+            f"scan-disjoint cross-validation on scans reconstructed from the pictures, without patient IDs, so "
+            f"possibly optimistic); below a confidence of {100 * self.threshold:.0f} % the answer is 'uncertain'"
         )
 
 
@@ -157,6 +157,7 @@ class ClassPrediction:
             "temperature": self.temperature,
             "flagged_not_chest_ct": self.flagged,
             "abstention_threshold": scans.threshold if scans else None,
+            "display_cap": cap,
             "expected_accuracy_new_scans": scans.accuracy if scans else None,
             "expected_balanced_accuracy_new_scans": scans.balanced_accuracy if scans else None,
             "expected_note": scans.note() if scans else "not measured on unseen scans",
