@@ -11,7 +11,8 @@ src/lungseg/weights/manifest.json (command, data, metrics, sha256 of every file)
 - ``ct-cancer-type``: ``recipes/ct-cancer-type.yaml``, the candidate of ``benchmarks/classifier_cv.py``
   that the cross-validation chose (the manifest's metrics are its fold means ± sd; a test keeps recipe
   and candidate equal), then trained on 85 % of the distinct slices (15 % for early stopping and the
-  temperature).
+  temperature); its ``new_scans`` block is the recipe's scan-disjoint cross-validation
+  (``benchmarks/classifier_scan_cv.py --only recipe``, copied as ``tools/classifier_new_scans.py`` does).
 - ``xray-lung``: ``recipes/xray-lung.yaml``; 5-fold cross-validation over the 138 Montgomery films by
   ``benchmarks/xray_cv.py`` (the manifest's metrics: all films, normal and TB apart, shifted films),
   then trained on all 138.
@@ -73,6 +74,7 @@ class Release:
     classifier_cv: str | None = None  # classifiers: the candidate of benchmarks/classifier_cv.py
     xray_cv: str | None = None  # X-ray: the tag of benchmarks/xray_cv.py (5-fold CV)
     nodule_cv: str | None = None  # nodules: the tag of benchmarks/nodule_cv.py (5-fold CV by patient)
+    new_scans: str | None = None  # classifiers: the recipe's result of benchmarks/classifier_scan_cv.py
 
 
 # The terms of each model's training data, written into its manifest entry (README "Training data and
@@ -228,6 +230,7 @@ RELEASES = {
         "85/15 by seed 0, stratified by class, copies of one slice kept together (validation: "
         "early stopping and the temperature); no test part: see the cross-validation",
         classifier_cv="resnet18-128",
+        new_scans="recipe [scan-disjoint, cut 1.0]",
         extra={"task": "classification"},
     ),
     "xray-lung": Release(
@@ -387,6 +390,10 @@ def release(name: str, spec: Release) -> dict:
     lungseg("export", str(onnx), "--model", str(checkpoint))
     shutil.copy(run / "config.yaml", WEIGHTS / f"{name}.config.yaml")
     entry.update(spec.extra)
+    if spec.new_scans:  # what to expect on scans never seen (tools/classifier_new_scans.py)
+        from classifier_new_scans import new_scans_block
+
+        entry["new_scans"] = new_scans_block(spec.new_scans)
     entry["licence"] = LICENCES[name]
     entry["files"] = {
         "checkpoint": {"name": checkpoint.name, "sha256": sha256(checkpoint), "url": None},
