@@ -94,7 +94,8 @@ def find_candidates(
     reach = max(1, int(round(PLEURA_MM / min(spacing[1:]))))
     field = ndimage.binary_dilation(lungs, structure=np.ones((1, 3, 3), bool), iterations=reach)
     labels, count = ndimage.label((probability > predictor.threshold) & field)
-    found, aerated, small, unconfirmed = [], 0, 0, 0
+    found: list[Candidate] = []
+    aerated, small, unconfirmed = 0, 0, 0
     aerated_slices: set[int] = set()
     for index, box in enumerate(ndimage.find_objects(labels), 1):
         mask = np.zeros(volume.shape, bool)
@@ -143,7 +144,7 @@ def _confirmed(segmenter, volume, spacing, centre, hu):
     return result.mask, result.measures
 
 
-def _merged(found: list, candidate) -> list:
+def _merged(found: list[Candidate], candidate: Candidate) -> list[Candidate]:
     """``found`` with ``candidate`` added, unless its mask overlaps one already found (two components of
     the search confirmed as one nodule by the point model): then the more probable of the two stays."""
     for index, other in enumerate(found):
