@@ -35,15 +35,6 @@ def load(root: Path, name: str):
     return (image if image.ndim == 2 else image[..., 0]), read_label_map(root / "masks_multiclass" / f"{name}.png", 3)
 
 
-def gray_threshold(samples) -> float:
-    """The gray level that best splits true ground-glass (below) from consolidation (above) pixels."""
-    ggo = np.concatenate([image[mask == 1] for image, mask in samples]).astype(np.float64)
-    con = np.concatenate([image[mask == 2] for image, mask in samples]).astype(np.float64)
-    levels = np.arange(256)
-    correct = [(ggo < t).sum() + (con >= t).sum() for t in levels]
-    return float(levels[int(np.argmax(correct))])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/covid-infection/train", type=Path)
@@ -54,6 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     from lungseg.inference import Predictor
     from lungseg.metrics.multiclass import MultiClassAccumulator, per_class_metrics
+    from lungseg.models.gray_split import fit_gray_level  # the shipped types model's own fit
 
     methods = ("3-class", "binary x 3-class", "binary x gray threshold")
     folds = {method: [] for method in methods}
@@ -63,7 +55,7 @@ def main() -> None:
         types = Predictor.load(args.types / f"fold-{fold}" / "best.pt", backend="torch")
         if binary.card.split.val != types.card.split.val:
             raise SystemExit(f"fold {fold}: the two cross-validations have different validation slices")
-        threshold = gray_threshold([load(args.data, name) for name in types.card.split.train])
+        threshold = fit_gray_level(*zip(*[load(args.data, name) for name in types.card.split.train]))
         thresholds.append(threshold)
         accumulators = {method: MultiClassAccumulator(NAMES) for method in methods}
         for name in types.card.split.val:

@@ -168,9 +168,9 @@ class ClassPrediction:
         """One line for people: the answer, shown confidence (never 100 %) and the probabilities."""
         from lungseg.metrics.abstention import DISPLAY_CAP, shown_percent
 
-        cap = self.new_scans.display_cap if self.new_scans else DISPLAY_CAP
         if self.refused:
             return self.refused.message
+        cap = self.new_scans.display_cap if self.new_scans else DISPLAY_CAP
         answer = f"uncertain (most likely {self.predicted})" if self.uncertain else self.predicted
         return f"{answer}: confidence {shown_percent(self.confidence, cap)}; " + ", ".join(
             f"{k} {shown_percent(v, cap)}" for k, v in self.probabilities.items()
